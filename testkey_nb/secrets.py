@@ -1,0 +1,249 @@
+"""Key references and the secret they resolve to.
+
+A *key reference* says where a key lives (``env:NAME`` or ``file:PATH``); notebooks, reports and
+logs only ever see references and labels. A :class:`Secret` holds the key itself and refuses to show
+it: ``repr``, ``str``, ``format``, f-strings, pickling and exception text all give the label.
+The one way to read the value is :meth:`Secret.reveal`, used where the key goes on the wire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NoReturn
+
+__all__ = [
+    "BASETEN_NEW_KEY",
+    "BASETEN_OLD_KEY",
+    "KeyRef",
+    "KeyRefError",
+    "RedactingFilter",
+    "Secret",
+    "baseten_key_format",
+    "parse_key_ref",
+    "redact",
+    "resolve",
+]
+
+BASETEN_NEW_KEY = re.compile(r"b10_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
+BASETEN_OLD_KEY = re.compile(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
+_MAX_KEY_CHARS = 4096
+
+
+class KeyRefError(ValueError):
+    """A key reference could not be parsed or resolved. The message never holds a key."""
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """Where a key lives: ``env:NAME`` or ``file:PATH``."""
+
+    kind: Literal["env", "file"]
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+
+def parse_key_ref(text: str) -> KeyRef:
+    """Parse ``env:NAME`` or ``file:PATH``.
+
+    Anything else is refused, including a bare key pasted by mistake: the message says how to pass
+    a key without echoing what was given.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise KeyRefError("empty key reference: use env:NAME or file:PATH")
+    kind, sep, target = text.strip().partition(":")
+    if not sep or kind not in ("env", "file"):
+        raise KeyRefError(
+            "not a key reference: use env:NAME (an environment variable) or file:PATH "
+            "(a file readable only by you); a key itself is never accepted on the command line"
+        )
+    if not target:
+        what = "NAME" if kind == "env" else "PATH"
+        raise KeyRefError(f"{kind}: reference names nothing: use {kind}:{what}")
+    if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", target):
+        raise KeyRefError(f"env:{target!r} is not a valid environment variable name")
+    return KeyRef(kind, target)  # type: ignore[arg-type]
+
+
+def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secret:
+    """Read the key a reference points at and wrap it in a :class:`Secret`."""
+    key_ref = parse_key_ref(ref) if isinstance(ref, str) else ref
+    if key_ref.kind == "env":
+        env = os.environ if environ is None else environ
+        if key_ref.target not in env:
+            raise KeyRefError(f"environment variable {key_ref.target} is not set")
+        raw = env[key_ref.target]
+        where = f"environment variable {key_ref.target}"
+    else:
+        raw = _read_key_file(Path(key_ref.target).expanduser())
+        where = f"file {key_ref.target}"
+    return Secret(_clean(raw, where), source=str(key_ref))
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyRefError(f"key file {path} does not exist") from None
+    except OSError as exc:
+        raise KeyRefError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise KeyRefError(f"key file {path} is not a regular file")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyRefError(
+            f"key file {path} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"run `chmod 600 {path}` first"
+        )
+    try:
+        with path.open("r", encoding="utf-8", errors="strict") as fh:
+            first = fh.readline(_MAX_KEY_CHARS + 2)
+    except UnicodeDecodeError:
+        raise KeyRefError(f"key file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise KeyRefError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if not first.strip():
+        raise KeyRefError(f"key file {path} is empty (the key must be on its first line)")
+    return first
+
+
+def _clean(raw: str, where: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise KeyRefError(f"the key in {where} is empty")
+    if len(value) > _MAX_KEY_CHARS:
+        raise KeyRefError(f"the key in {where} is longer than {_MAX_KEY_CHARS} characters")
+    if any(ch.isspace() for ch in value):
+        raise KeyRefError(f"the key in {where} contains spaces or other white space inside it")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0x80 <= ord(ch) < 0xA0 for ch in value):
+        raise KeyRefError(f"the key in {where} contains control characters")
+    if not value.isascii():
+        raise KeyRefError(f"the key in {where} contains non-ASCII characters")
+    return value
+
+
+def baseten_key_format(value: str) -> Literal["new", "old"] | None:
+    """Which of Baseten's documented key shapes ``value`` has, if any."""
+    if BASETEN_NEW_KEY.fullmatch(value):
+        return "new"
+    if BASETEN_OLD_KEY.fullmatch(value):
+        return "old"
+    return None
+
+
+class Secret:
+    """An API key that never shows itself: every rendering gives its label (``baseten-3f9a2c``)."""
+
+    __slots__ = ("__value", "label", "source")
+
+    def __init__(self, value: str, *, source: str | None = None, label: str | None = None) -> None:
+        if not isinstance(value, str) or not value:
+            raise KeyRefError("a secret must be a non-empty string")
+        self.__value = value
+        self.source = source
+        self.label = label or fingerprint_label(value)
+
+    def reveal(self) -> str:
+        """The key itself: only for putting it on the wire or into a kernel's environment."""
+        return self.__value
+
+    @property
+    def public_prefix(self) -> str | None:
+        """The part Baseten lists and revokes keys by (before the dot), for Baseten-shaped keys."""
+        return self.__value.split(".", 1)[0] if baseten_key_format(self.__value) else None
+
+    @property
+    def key_format(self) -> str | None:
+        return baseten_key_format(self.__value)
+
+    def __repr__(self) -> str:
+        return f"Secret({self.label})"
+
+    def __str__(self) -> str:
+        return f"<secret {self.label}>"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.__value == self.__value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self.label))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            f"{self!r} cannot be pickled: pass secret.reveal() explicitly where a key must travel"
+        )
+
+    def __getstate__(self) -> NoReturn:
+        self.__reduce__()
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
+
+def fingerprint_label(value: str) -> str:
+    """A stable, non-reversible name for a key: provider prefix + 6 hex of a salted SHA-256."""
+    digest = hashlib.sha256(b"testkey-nb/label/v1\x00" + value.encode("utf-8")).hexdigest()[:6]
+    return f"{_provider_hint(value)}-{digest}"
+
+
+_PREFIX_HINTS: tuple[tuple[str, str], ...] = (
+    ("b10_", "baseten"),
+    ("sk-ant-", "anthropic"),
+    ("sk-or-", "openrouter"),
+    ("sk-proj-", "openai"),
+    ("gsk_", "groq"),
+    ("hf_", "huggingface"),
+    ("fw_", "fireworks"),
+    ("csk-", "cerebras"),
+    ("tgp_", "together"),
+)
+
+
+def _provider_hint(value: str) -> str:
+    for prefix, name in _PREFIX_HINTS:
+        if value.startswith(prefix):
+            return name
+    if BASETEN_OLD_KEY.fullmatch(value):
+        return "baseten"
+    if value.startswith("sk-"):
+        return "sk"
+    return "key"
+
+
+def redact(text: str, secrets: Iterable[Secret | str]) -> str:
+    """Replace every occurrence of each secret in ``text`` by its label."""
+    out = text
+    for item in secrets:
+        sec = item if isinstance(item, Secret) else Secret(item)
+        value = sec.reveal()
+        if value and value in out:
+            out = out.replace(value, f"<secret {sec.label}>")
+    return out
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs the given secrets from every record's final message."""
+
+    def __init__(self, secrets: Iterable[Secret]) -> None:
+        super().__init__()
+        self._secrets = tuple(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self._secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
