@@ -1,0 +1,41 @@
+"""Provider registry as data: one folder per provider (see `registry.py`)."""
+
+from testkey_nb.providers.registry import (
+    CAPABILITIES,
+    CAPABILITY_STATUSES,
+    MODELS_SHAPES,
+    AuthSpec,
+    CapabilitySupport,
+    Condition,
+    Fingerprint,
+    KeyPattern,
+    KeyPermissions,
+    KeyTypePermission,
+    ProviderSpec,
+    RateLimits,
+    RateLimitTier,
+    Registry,
+    RegistryError,
+    ScoringRules,
+    load_registry,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "CAPABILITY_STATUSES",
+    "MODELS_SHAPES",
+    "AuthSpec",
+    "CapabilitySupport",
+    "Condition",
+    "Fingerprint",
+    "KeyPattern",
+    "KeyPermissions",
+    "KeyTypePermission",
+    "ProviderSpec",
+    "RateLimitTier",
+    "RateLimits",
+    "Registry",
+    "RegistryError",
+    "ScoringRules",
+    "load_registry",
+]
