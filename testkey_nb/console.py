@@ -1,0 +1,99 @@
+"""Rich tables for a :class:`~testkey_nb.keycheck.KeyCheck` in the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from testkey_nb.keycheck import KeyCheck
+
+_STATUS_STYLE = {
+    "verified": "green",
+    "denied": "red",
+    "unsupported": "dim",
+    "unknown": "yellow",
+    "error": "red",
+}
+_VERDICT_STYLE = {"ready": "bold green", "needs_work": "bold yellow", "reject": "bold red"}
+
+
+def _clean(value: object) -> str:
+    """Escape rich markup and drop control characters from provider-controlled text."""
+    text = "" if value is None else str(value)
+    text = "".join(ch if ch.isprintable() or ch == " " else "\ufffd" for ch in text)
+    return escape(text)
+
+
+def print_check(check: KeyCheck, console: Console | None = None) -> None:
+    console = console or Console()
+    data = check.to_json()
+    prov = data["provider"]
+    claim = (
+        f", claimed {prov['claimed']} ({'matches' if prov['matches_claim'] else 'does NOT match'})"
+        if prov["claimed"]
+        else ""
+    )
+    console.print(
+        f"[bold]{_clean(check.label)}[/]  provider [bold]{_clean(prov['id'])}[/] "
+        f"(confidence {prov['confidence']:.2f}{_clean(claim)})  status [bold]{_clean(data['status'])}[/] "
+        f"({_clean(data['status_reason'])})"
+    )
+    for conflict in prov["conflicts"]:
+        console.print(f"  [yellow]conflict:[/] {_clean(conflict)}")
+
+    metrics = Table(title="Sample metrics", show_lines=False)
+    for col in ("metric", "value", "provenance", "probe", "note"):
+        metrics.add_column(col, overflow="fold")
+    for name, value in data["metrics"].items():
+        p = data["provenance"][name]
+        metrics.add_row(
+            name, _clean(_plain(value)), p["provenance"], _clean(p["probe"] or ""), _clean(p["note"])
+        )
+    console.print(metrics)
+
+    caps = Table(title="Ten capabilities")
+    for col in ("capability", "status", "evidence"):
+        caps.add_column(col, overflow="fold")
+    for c in data["capabilities"]:
+        style = _STATUS_STYLE.get(c["status"], "")
+        caps.add_row(c["capability"], f"[{style}]{c['status']}[/]", _clean(c["evidence"]))
+    console.print(caps)
+
+    models = Table(title=f"Models ({len(data['models'])})")
+    for col in ("model", "allowed", "$/Mtok in", "$/Mtok out", "context", "RPM", "TPM"):
+        models.add_column(col, overflow="fold")
+    for m in data["models"][:40]:
+        models.add_row(
+            _clean(m["model"]),
+            {True: "yes", False: "no", None: "?"}[m["allowed"]],
+            _num(m["price_in_per_mtok"]),
+            _num(m["price_out_per_mtok"]),
+            _num(m["context_length"]),
+            _num(m["rpm"]),
+            _num(m["tpm"]),
+        )
+    console.print(models)
+
+    console.print(
+        f"Verdict: [{_VERDICT_STYLE.get(data['verdict'], '')}]{data['verdict']}[/] - {_clean(data['verdict_summary'])}"
+    )
+    for action in data["actions"]:
+        console.print(f"  - [bold]{action['action']}[/]: {_clean(action['reason'])}")
+    console.print(f"[dim]{data['probe_requests']} HTTP requests sent by the probe[/]")
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return str(value)
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)

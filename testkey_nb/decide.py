@@ -1,0 +1,205 @@
+"""Profile -> onboarding verdict and operational actions, each with its reason and evidence.
+
+The actions are the probe page's: add provider config, fill pricing, import inventory, set route,
+add monitoring, send to human review. The verdict is ``ready``, ``needs_work`` or ``reject``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from testkey_nb.profile import Profile
+
+__all__ = ["ACTIONS", "Action", "Decision", "decide"]
+
+Verdict = Literal["ready", "needs_work", "reject"]
+ACTIONS = (
+    "add provider config",
+    "fill pricing",
+    "import inventory",
+    "set route",
+    "add monitoring",
+    "send to human review",
+)
+_MIN_CONFIDENCE = 0.6
+
+
+@dataclass(frozen=True)
+class Action:
+    action: str
+    reason: str
+    evidence: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"action": self.action, "reason": self.reason, "evidence": list(self.evidence)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    summary: str
+    actions: tuple[Action, ...]
+
+
+def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
+    ident = profile.identification
+    status = profile.status
+    actions: list[Action] = []
+    review: list[str] = []
+    review_evidence: list[str] = []
+
+    # who serves it
+    if ident.provider == "unknown":
+        review.append("the endpoint matches no known provider")
+        review_evidence.append("identification: unknown")
+    elif ident.confidence < _MIN_CONFIDENCE:
+        review.append(f"provider {ident.provider} identified with low confidence ({ident.confidence:.2f})")
+        review_evidence.append(f"identification: {ident.provider} {ident.confidence:.2f}")
+    if ident.claimed and ident.matches_claim is False:
+        review.append(f"endpoint claims {ident.claimed}, evidence says {ident.provider}")
+        review_evidence.extend(_evidence_lines(ident.evidence))
+    for conflict in ident.conflicts:
+        review.append(f"conflicting evidence: {conflict}")
+    if status.code == "unknown":
+        review.append(f"the probe could not tell whether the key works ({status.reason}: {status.detail})")
+        review_evidence.append(f"status: unknown/{status.reason}")
+    elif status.code == "valid_no_quota":
+        review.append("the workspace cannot pay for calls (402): add credits or a payment method")
+        review_evidence.append("status: valid_no_quota")
+    elif status.code == "rate_limited":
+        review.append("every model call was rate limited: check the workspace's tier and traffic")
+        review_evidence.append("status: rate_limited")
+
+    if status.code in ("invalid", "revoked"):
+        actions.append(
+            Action(
+                "send to human review",
+                f"the key was refused: {status.detail}. Ask the owner for a working key; do not onboard",
+                ("status: " + status.code, *review_evidence),
+            )
+        )
+        return Decision("reject", f"key {status.code}: {status.detail}", tuple(actions))
+
+    allowed = [m for m in profile.models if m.allowed]
+    priced = [m for m in allowed if m.priced]
+    unpriced = [m for m in allowed if not m.priced]
+    metrics = profile.metrics
+
+    if ident.provider != "unknown":
+        base = f" at {inference_url}" if inference_url else ""
+        actions.append(
+            Action(
+                "add provider config",
+                f"identified as {ident.provider} (confidence {ident.confidence:.2f}){base}",
+                tuple(_evidence_lines(ident.evidence)[:4]),
+            )
+        )
+    if allowed:
+        if unpriced:
+            names = ", ".join(m.model for m in unpriced[:5])
+            actions.append(
+                Action(
+                    "fill pricing",
+                    f"{len(unpriced)} allowed model(s) have no published price: {names}; fill them by hand",
+                    ("catalog: pricing missing",),
+                )
+            )
+        if priced:
+            actions.append(
+                Action(
+                    "fill pricing",
+                    f"{len(priced)} allowed model(s) priced from /models (USD per token, observed)",
+                    ("catalog",),
+                )
+            )
+            actions.append(
+                Action(
+                    "import inventory",
+                    f"{len(priced)} model(s) allowed and priced: {', '.join(m.model for m in priced[:5])}"
+                    + (" …" if len(priced) > 5 else ""),
+                    ("permission_matrix", "catalog"),
+                )
+            )
+            first = priced[0]
+            tpm = metrics["tokens_limit"]
+            limit = f", {tpm.value} TPM ({tpm.provenance})" if tpm.value is not None else ", limits unknown"
+            actions.append(
+                Action(
+                    "set route",
+                    f"route {first.model} (and the other allowed models) to {ident.provider}{limit}",
+                    (f"permission_matrix: {first.allowed_evidence}",),
+                )
+            )
+    monitoring = _monitoring(profile)
+    if monitoring:
+        actions.append(monitoring)
+
+    if review:
+        actions.append(Action("send to human review", "; ".join(review), tuple(review_evidence)))
+
+    if status.code == "valid_not_scoped":
+        role = metrics["token_role"].value
+        summary = f"the key authenticates but may call none of the probed models (role {role or 'unknown'})"
+        verdict: Verdict = "reject" if role == "metrics-only" else "needs_work"
+        if verdict == "needs_work":
+            actions.append(
+                Action(
+                    "send to human review",
+                    "the key is valid but no probed model accepts it: ask which models it is scoped to",
+                    ("status: valid_not_scoped",),
+                )
+            )
+        return Decision(verdict, summary, tuple(actions))
+
+    limits_known = metrics["tokens_limit"].provenance == "observed"
+    ready = (
+        status.code == "valid"
+        and not review
+        and bool(priced)
+        and not unpriced
+        and ident.confidence >= _MIN_CONFIDENCE
+    )
+    if ready and limits_known:
+        return Decision(
+            "ready", f"{len(priced)} model(s) allowed and priced; limits observed", tuple(actions)
+        )
+    gaps = []
+    if not priced:
+        gaps.append("no model both allowed and priced")
+    if unpriced:
+        gaps.append(f"{len(unpriced)} allowed model(s) unpriced")
+    if not limits_known:
+        gaps.append("rate limits not readable")
+    gaps.extend(review)
+    return Decision("needs_work", "; ".join(gaps) or "see actions", tuple(actions))
+
+
+def _monitoring(profile: Profile) -> Action | None:
+    readable = profile.raw.get("readable", {})
+    sources = [name for name, state in readable.items() if state == "readable"]
+    if sources:
+        return Action(
+            "add monitoring",
+            f"this key can read {', '.join(sources)}: watch usage, credits and deployment status"
+            + (" (a metrics-only key: use it for monitoring, not inference)"
+               if profile.metrics["token_role"].value == "metrics-only" else ""),
+            tuple(sources),
+        )  # fmt: skip
+    if profile.status.code == "valid":
+        return Action(
+            "add monitoring",
+            "usage is not readable with this key: monitor from the caller side (request counts, 429s, latency)",
+            ("usage: not readable",),
+        )
+    return None
+
+
+def _evidence_lines(evidence: Sequence[object]) -> list[str]:
+    out = []
+    for item in evidence:
+        detail = getattr(item, "detail", None) or str(item)
+        source = getattr(item, "source", "")
+        out.append(f"{source}: {detail}" if source else detail)
+    return out

@@ -1,0 +1,245 @@
+"""One key, end to end: key ref -> secret -> targets -> identify -> provider plan -> profile -> decision.
+
+The key goes only to hosts the user named (``base_url``, ``management_url``) or, when none is named,
+to the official hosts of the claimed provider (or of the provider the key's shape names). Identifying
+an endpoint as Baseten never sends the key to Baseten's own hosts when the user pointed elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from testkey_nb.decide import Decision, decide
+from testkey_nb.identify import HttpEvidence, Identification, identify, key_pattern_matches
+from testkey_nb.probes import PROVIDERS_DIR, Observation, ProbeEngine, ProbeSettings, Targets, load_plan
+from testkey_nb.profile import Profile, build_profile
+from testkey_nb.providers import Registry, load_registry
+from testkey_nb.secrets import KeyRef, Secret, redact, resolve
+
+__all__ = ["CheckError", "CheckOptions", "KeyCheck", "check_key", "check_key_async", "resolve_targets"]
+
+
+class CheckError(RuntimeError):
+    """The check could not run (bad key ref, unknown provider, no target). One line, no key."""
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    base_url: str | None = None
+    management_url: str | None = None
+    claim: str | None = None
+    allow_billable: bool = False
+    timeout_s: float = 10.0
+    deadline_s: float = 60.0
+    auth_scheme: str = "Bearer"
+    concurrent: bool = True
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    label: str
+    key_ref: str | None
+    targets: Targets
+    identification: Identification
+    observations: tuple[Observation, ...]
+    profile: Profile
+    decision: Decision
+    checked_at: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``probe --json`` object. Holds the label and key ref, never the key."""
+        ident = self.identification
+        prof = self.profile
+        return {
+            "label": self.label,
+            "key_ref": self.key_ref,
+            "checked_at": self.checked_at,
+            "provider": {
+                "id": ident.provider,
+                "confidence": round(ident.confidence, 3),
+                "claimed": ident.claimed,
+                "matches_claim": ident.matches_claim,
+                "evidence": [
+                    {
+                        "source": e.source,
+                        "probe": e.probe,
+                        "detail": e.detail,
+                        "provider": e.provider,
+                        "weight": e.weight,
+                    }
+                    for e in ident.evidence
+                ],
+                "conflicts": list(ident.conflicts),
+            },
+            "targets": {"inference": self.targets.inference, "management": self.targets.management},
+            "metrics": prof.metric_values(),
+            "provenance": {
+                name: {"provenance": m.provenance, "probe": m.probe, "note": m.note}
+                for name, m in prof.metrics.items()
+            },
+            "status": prof.status.code,
+            "status_reason": prof.status.reason,
+            "status_detail": prof.status.detail,
+            "capabilities": [
+                {"capability": c.name, "status": c.status, "evidence": c.evidence, "probes": list(c.probes)}
+                for c in prof.capabilities
+            ],
+            "models": prof.models_frame().to_dicts(),
+            "workspace": dict(prof.workspace),
+            "verdict": self.decision.verdict,
+            "verdict_summary": self.decision.summary,
+            "actions": [a.as_dict() for a in self.decision.actions],
+            "probe_requests": prof.probe_requests,
+            "probes": [o.summary() for o in self.observations],
+        }
+
+
+def _with_v1(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -> tuple[Targets, str | None]:
+    """Where the key may go. Returns the targets and the provider whose official hosts were used."""
+    if options.claim and options.claim not in registry.ids():
+        raise CheckError(f"unknown provider {options.claim!r}: known are {', '.join(sorted(registry.ids()))}")
+    if options.base_url:
+        _check_url(options.base_url, "--base-url")
+        reasons = {} if options.management_url else {"management": "no management URL"}
+        if options.management_url:
+            _check_url(options.management_url, "--management-url")
+        return Targets(options.base_url.rstrip("/"), _mgmt(options.management_url), reasons), None
+    provider_id = options.claim or _provider_from_shape(registry, secret)
+    if not provider_id:
+        raise CheckError(
+            "no endpoint to probe: pass --base-url URL, or --claim PROVIDER to use its official hosts"
+        )
+    spec = registry.get(provider_id)
+    inference = spec.inference_base_url
+    if not inference:
+        raise CheckError(f"provider {provider_id} has no official inference URL: pass --base-url")
+    management = options.management_url or spec.management_base_url
+    if options.management_url:
+        _check_url(options.management_url, "--management-url")
+    reasons = {} if management else {"management": "no management URL"}
+    return Targets(inference.rstrip("/"), _mgmt(management), reasons), provider_id
+
+
+def _mgmt(url: str | None) -> str | None:
+    return _with_v1(url) if url else None
+
+
+def _check_url(url: str, flag: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise CheckError(f"{flag} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise CheckError(f"{flag} must be an http(s) URL with a host, got {url!r}")
+
+
+def _provider_from_shape(registry: Registry, secret: Secret) -> str | None:
+    shape = key_pattern_matches(registry, secret.reveal())
+    strong = {m.split(":", 1)[0] for m in shape.matches if registry.pattern_confidence(m) == "strong"}
+    return next(iter(strong)) if len(strong) == 1 else None
+
+
+def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
+    return [
+        HttpEvidence(
+            probe=o.probe,
+            url_path=o.path,
+            status=o.status,
+            headers=dict(o.headers),
+            json_body=o.json_body,
+            text_snippet=o.text_snippet,
+        )
+        for o in observations
+        if o.outcome not in ("skipped", "deadline") and (o.status is not None)
+    ]
+
+
+async def check_key_async(
+    secret: Secret,
+    options: CheckOptions | None = None,
+    *,
+    key_ref: str | None = None,
+    registry: Registry | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    now: datetime | None = None,
+) -> KeyCheck:
+    options = options or CheckOptions()
+    registry = registry or load_registry()
+    targets, _official = resolve_targets(options, registry, secret)
+    settings = ProbeSettings(
+        timeout_s=options.timeout_s,
+        deadline_s=options.deadline_s,
+        allow_billable=options.allow_billable,
+        auth_scheme=options.auth_scheme,
+        concurrent=options.concurrent,
+    )
+    engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
+    stage1 = await engine.run(load_plan("identify_probes.toml"))
+    shape = key_pattern_matches(registry, secret.reveal())
+    ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=options.claim)
+    stage2: list[Observation] = []
+    plan_path = PROVIDERS_DIR / ident.provider / "probes.toml"
+    if ident.provider != "unknown" and plan_path.exists():
+        stage2 = await engine.run(load_plan(plan_path), prior=stage1)
+    observations = (*stage1, *stage2)
+    provider_caps: dict[str, str] = {}
+    tiers: list[dict[str, Any]] = []
+    if ident.provider in registry.ids():
+        spec = registry.get(ident.provider)
+        provider_caps = {c.capability.replace("_", " "): c.status for c in spec.capabilities}
+        if spec.rate_limits:
+            tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
+    label = options.label or secret.label
+    profile = build_profile(
+        label=label,
+        identification=ident,
+        observations=observations,
+        requests_sent=engine.requests_sent,
+        key_prefix=secret.public_prefix,
+        provider_capabilities=provider_caps,
+        documented_tiers=tiers,
+    )
+    decision = decide(profile, inference_url=targets.inference)
+    return KeyCheck(
+        label=label,
+        key_ref=key_ref,
+        targets=targets,
+        identification=ident,
+        observations=observations,
+        profile=profile,
+        decision=decision,
+        checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
+    )
+
+
+def check_key(
+    ref: str | KeyRef | Secret,
+    options: CheckOptions | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    registry: Registry | None = None,
+) -> KeyCheck:
+    """Synchronous entry point: resolve ``ref`` (``env:NAME``/``file:PATH`` or a Secret) and check it."""
+    if isinstance(ref, Secret):
+        secret, key_ref = ref, ref.source
+    else:
+        secret, key_ref = resolve(ref, environ), str(ref)
+    try:
+        return asyncio.run(check_key_async(secret, options, key_ref=key_ref, registry=registry))
+    except CheckError:
+        raise
+    except Exception as exc:  # an unexpected failure: keep its type, never the key
+        raise CheckError(f"probe failed: {type(exc).__name__}: {redact(str(exc), [secret])}") from None

@@ -1,0 +1,660 @@
+"""The read-only probe engine: declared probes in, one :class:`Observation` per HTTP exchange out.
+
+Probes are data (``providers/*/probes.toml``). The engine runs independent probes concurrently and
+starts a dependent one (``after``) as soon as the probe it needs has finished. Every exchange has a
+per-request timeout and the whole run an overall deadline; 429 and 5xx are retried a bounded number
+of times, honouring ``Retry-After``; bodies are capped; a redirect to another origin is never
+followed with the key. A guard in the client makes a write impossible: only GET, POSTs of cost
+``rejected`` (an empty message list, ``max_tokens`` 1), and ``billable`` POSTs when the caller
+passed ``allow_billable=True`` ever leave the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from testkey_nb.secrets import Secret, redact
+
+__all__ = [
+    "ForEach",
+    "Observation",
+    "ProbeEngine",
+    "ProbeSettings",
+    "ProbeSpec",
+    "Targets",
+    "WriteRefused",
+    "load_plan",
+]
+
+Cost = Literal["read", "rejected", "billable"]
+Role = Literal["inference", "management"]
+PROVIDERS_DIR = Path(__file__).parent / "providers"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_SNIPPET_BYTES = 2048
+
+
+class WriteRefused(RuntimeError):
+    """A request that could change provider state or spend money was stopped before it was sent."""
+
+
+@dataclass(frozen=True)
+class ForEach:
+    """Fan a probe out over items taken from an earlier probe's observations.
+
+    ``items`` is a dotted path to a list in the source's JSON body and ``field`` the key to read from
+    each element; with ``accepted`` the items are those of the source's observations that came back
+    as expected (e.g. the models the permission matrix showed as callable).
+    """
+
+    source: str
+    field: str = "id"
+    items: str | None = None
+    accepted: bool = False
+    limit: int = 50
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    name: str
+    role: Role
+    method: Literal["GET", "POST"]
+    path: str
+    cost: Cost
+    proves: str
+    body: Mapping[str, Any] | None = None
+    params: Mapping[str, str] | None = None
+    expect: tuple[int, ...] = ()
+    after: str | None = None
+    for_each: ForEach | None = None
+
+
+def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
+    """Load a probe plan from TOML; a relative path is taken under ``testkey_nb/providers``."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = PROVIDERS_DIR / p
+    data = tomllib.loads(p.read_text(encoding="utf-8"))
+    specs = []
+    for raw in data.get("probe", []):
+        fe = raw.get("for_each")
+        specs.append(
+            ProbeSpec(
+                name=raw["name"],
+                role=raw["role"],
+                method=raw["method"],
+                path=raw["path"],
+                cost=raw["cost"],
+                proves=raw["proves"],
+                body=raw.get("body"),
+                params=raw.get("params"),
+                expect=tuple(raw.get("expect", ())),
+                after=raw.get("after"),
+                for_each=ForEach(**fe) if fe else None,
+            )
+        )
+    for spec in specs:
+        check_allowed(spec, allow_billable=True)  # a plan that declares a write is a bug: fail at load
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where each host role lives. ``None`` means the role is not probed, with ``reasons[role]``."""
+
+    inference: str | None
+    management: str | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def url_for(self, role: str) -> str | None:
+        return self.inference if role == "inference" else self.management
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    timeout_s: float = 10.0
+    deadline_s: float = 60.0
+    max_retries: int = 2
+    max_retry_wait_s: float = 10.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_concurrency: int = 8
+    allow_billable: bool = False
+    auth_scheme: str = "Bearer"
+    usage_days: int = 30
+    concurrent: bool = True
+
+
+Outcome = Literal[
+    "ok",
+    "refused",
+    "unauthorized",
+    "not_found",
+    "client_error",
+    "payment_required",
+    "rate_limited",
+    "server_error",
+    "waf_html",
+    "bad_json",
+    "too_large",
+    "redirect_other_host",
+    "timeout",
+    "network",
+    "deadline",
+    "skipped",
+]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one probe saw. Holds no key: every string from the far end is scrubbed of it."""
+
+    probe: str
+    role: str
+    method: str
+    path: str
+    cost: str
+    item: str | None
+    status: int | None
+    outcome: Outcome
+    accepted: bool | None
+    latency_ms: float
+    attempts: int
+    headers: Mapping[str, str]
+    json_body: Any
+    text_snippet: str | None
+    body_bytes: int
+    detail: str | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.outcome not in ("skipped", "deadline") or self.attempts > 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe,
+            "item": self.item,
+            "role": self.role,
+            "method": self.method,
+            "path": self.path,
+            "cost": self.cost,
+            "status": self.status,
+            "outcome": self.outcome,
+            "accepted": self.accepted,
+            "latency_ms": round(self.latency_ms, 1),
+            "attempts": self.attempts,
+            "detail": self.detail,
+        }
+
+
+def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
+    """The write guard. Raises :class:`WriteRefused` for anything but a read or a refused-by-design POST."""
+    if spec.method == "GET" and spec.cost == "read" and spec.body is None:
+        return
+    if spec.method == "POST" and spec.cost == "rejected":
+        body = spec.body or {}
+        if body.get("messages") == [] and body.get("max_tokens") == 1:
+            return
+        raise WriteRefused(
+            f"probe {spec.name}: a 'rejected' POST must send an empty message list, max_tokens 1"
+        )
+    if spec.method == "POST" and spec.cost == "billable":
+        if not allow_billable:
+            raise WriteRefused(f"probe {spec.name} is billable: it runs only with allow_billable=True")
+        if (spec.body or {}).get("max_tokens") != 1:
+            raise WriteRefused(f"probe {spec.name}: a billable probe is bounded to max_tokens 1")
+        return
+    raise WriteRefused(f"probe {spec.name}: {spec.method} with cost {spec.cost!r} is not a read-only probe")
+
+
+def _outcome_for(status: int, content_type: str, body_is_json: bool) -> Outcome:
+    if "text/html" in content_type and status >= 400:
+        return "waf_html"
+    if 200 <= status < 300:
+        return "ok" if body_is_json else "bad_json"
+    if status == 401:
+        return "unauthorized"
+    if status == 403:
+        return "refused"
+    if status == 402:
+        return "payment_required"
+    if status == 404:
+        return "not_found"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    return "client_error"
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse ``Retry-After`` as delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _dig(body: Any, dotted: str | None) -> Any:
+    cur = body
+    for part in (dotted or "").split("."):
+        if not part:
+            continue
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _scrub(value: Any, secrets: Sequence[Secret]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _fill(template: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(template, str):
+        out = template
+        for k, v in values.items():
+            out = out.replace("{" + k + "}", v)
+        return out
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    return template
+
+
+class ProbeEngine:
+    """Runs probe plans for one key against the named targets."""
+
+    def __init__(
+        self,
+        secret: Secret,
+        targets: Targets,
+        settings: ProbeSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self._secret = secret
+        self._targets = targets
+        self._settings = settings or ProbeSettings()
+        self._transport = transport
+        self._now = now or datetime.now(UTC)
+        self.requests_sent = 0
+        self._deadline_at = 0.0
+
+    # -- public ------------------------------------------------------------------------------------
+    async def run(self, plan: Sequence[ProbeSpec], prior: Sequence[Observation] = ()) -> list[Observation]:
+        """Run ``plan``; ``prior`` holds observations of earlier stages that ``after`` may name."""
+        if not self._deadline_at:
+            self._deadline_at = time.monotonic() + self._settings.deadline_s
+        done: dict[str, list[Observation]] = {}
+        for obs in prior:
+            done.setdefault(obs.probe, []).append(obs)
+        events = {spec.name: asyncio.Event() for spec in plan}
+        for name in done:
+            events.setdefault(name, asyncio.Event()).set()
+        sem = asyncio.Semaphore(self._settings.max_concurrency if self._settings.concurrent else 1)
+        results: dict[str, list[Observation]] = {}
+        limits = httpx.Limits(max_connections=self._settings.max_concurrency)
+        async with httpx.AsyncClient(
+            transport=self._transport,
+            follow_redirects=False,
+            limits=limits,
+            timeout=httpx.Timeout(self._settings.timeout_s),
+            event_hooks={"request": [self._guard_hook]},
+            headers={"User-Agent": "testkey-nb/0.1 (read-only probe)"},
+        ) as client:
+            if self._settings.concurrent:
+                tasks = {
+                    spec.name: asyncio.create_task(self._run_spec(client, spec, done, events, results, sem))
+                    for spec in plan
+                }
+                remaining = max(0.0, self._deadline_at - time.monotonic()) + 1.0
+                _, pending = await asyncio.wait(tasks.values(), timeout=remaining)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+            else:
+                for spec in plan:
+                    await self._run_spec(client, spec, done, events, results, sem)
+        out: list[Observation] = []
+        for spec in plan:
+            got = results.get(spec.name)
+            out.extend(
+                got
+                if got is not None
+                else [self._synthetic(spec, None, "deadline", "overall deadline reached")]
+            )
+        return out
+
+    # -- one declared probe --------------------------------------------------------------------
+    async def _run_spec(
+        self,
+        client: httpx.AsyncClient,
+        spec: ProbeSpec,
+        done: dict[str, list[Observation]],
+        events: Mapping[str, asyncio.Event],
+        results: dict[str, list[Observation]],
+        sem: asyncio.Semaphore,
+    ) -> None:
+        try:
+            if spec.after:
+                event = events.get(spec.after)
+                if event is None:
+                    results[spec.name] = [
+                        self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")
+                    ]
+                    return
+                await event.wait()
+            skip = self._skip_reason(spec)
+            if skip:
+                results[spec.name] = [self._synthetic(spec, None, "skipped", skip)]
+                return
+            items: list[str | None] = [None]
+            if spec.for_each:
+                items = list(self._items(spec.for_each, done))
+                if not items:
+                    results[spec.name] = [
+                        self._synthetic(spec, None, "skipped", f"no items from {spec.for_each.source}")
+                    ]
+                    return
+
+            async def one(item: str | None) -> Observation:
+                async with sem:
+                    return await self._exchange(client, spec, item)
+
+            obs = list(await asyncio.gather(*(one(i) for i in items)))
+            results[spec.name] = obs
+            done[spec.name] = obs
+        finally:
+            if spec.name in events:
+                events[spec.name].set()
+
+    def _skip_reason(self, spec: ProbeSpec) -> str | None:
+        if self._targets.url_for(spec.role) is None:
+            return self._targets.reasons.get(spec.role, f"no {spec.role} URL")
+        if spec.cost == "billable" and not self._settings.allow_billable:
+            return "billable: runs only with --allow-billable"
+        try:
+            check_allowed(spec, allow_billable=self._settings.allow_billable)
+        except WriteRefused as exc:
+            return str(exc)
+        return None
+
+    def _items(self, fe: ForEach, done: Mapping[str, list[Observation]]) -> list[str]:
+        found: list[str] = []
+        for obs in done.get(fe.source, []):
+            if fe.accepted:
+                if obs.accepted and obs.item is not None:
+                    found.append(obs.item)
+                continue
+            seq = _dig(obs.json_body, fe.items)
+            if isinstance(seq, list):
+                for el in seq:
+                    val = el.get(fe.field) if isinstance(el, dict) else None
+                    if isinstance(val, str) and val:
+                        found.append(val)
+        unique = list(dict.fromkeys(found))[: fe.limit]
+        if not unique and fe.fallback:
+            unique = [fe.fallback]
+        return unique
+
+    # -- one HTTP exchange, with retries and redirects -------------------------------------------
+    async def _exchange(self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None) -> Observation:
+        base = self._targets.url_for(spec.role)
+        assert base is not None
+        values = {
+            "item": item or "",
+            "usage_start": (self._now - timedelta(days=self._settings.usage_days)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        path = _fill(spec.path, {"item": _path_quote(item or "")})
+        url = base.rstrip("/") + path
+        params = _fill(dict(spec.params), values) if spec.params else None
+        body = _fill(dict(spec.body), values) if spec.body is not None else None
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            left = self._deadline_at - time.monotonic()
+            if left <= 0:
+                return self._synthetic(spec, item, "deadline", "overall deadline reached", attempts, started)
+            attempts += 1
+            try:
+                result = await asyncio.wait_for(
+                    self._send_following(client, spec, url, params, body),
+                    timeout=min(self._settings.timeout_s, left),
+                )
+            except TimeoutError:
+                return self._synthetic(
+                    spec,
+                    item,
+                    "timeout",
+                    f"no complete answer within {min(self._settings.timeout_s, left):.1f}s",
+                    attempts,
+                    started,
+                )
+            except httpx.TransportError as exc:
+                return self._synthetic(
+                    spec,
+                    item,
+                    "network",
+                    f"{type(exc).__name__}: {redact(str(exc), [self._secret])}"[:300],
+                    attempts,
+                    started,
+                )
+            status, headers, raw, truncated, detail = result
+            if status is not None and status in RETRY_STATUSES and attempts <= self._settings.max_retries:
+                wait = retry_after_seconds(headers.get("retry-after"))
+                if wait is None:
+                    wait = 0.25 * (2 ** (attempts - 1))
+                left = self._deadline_at - time.monotonic()
+                if wait <= min(self._settings.max_retry_wait_s, left - 0.5):
+                    await asyncio.sleep(wait)
+                    continue
+                detail = f"Retry-After {wait:.0f}s is beyond what the probe may wait; not retried"
+            return self._observe(spec, item, status, headers, raw, truncated, detail, attempts, started)
+
+    async def _send_following(
+        self,
+        client: httpx.AsyncClient,
+        spec: ProbeSpec,
+        url: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+    ) -> tuple[int | None, dict[str, str], bytes, bool, str | None]:
+        origin = _origin(url)
+        for _hop in range(4):
+            request = client.build_request(
+                spec.method,
+                url,
+                params=params,
+                json=body if spec.method == "POST" else None,
+                headers={
+                    "Authorization": f"{self._settings.auth_scheme} {self._secret.reveal()}",
+                    "Accept": "application/json",
+                },
+                extensions={"testkey_cost": spec.cost},
+            )
+            self.requests_sent += 1
+            response = await client.send(request, stream=True)
+            try:
+                merged: dict[str, str] = {}
+                for k, v in response.headers.multi_items():
+                    merged[k.lower()] = f"{merged[k.lower()]}, {v}" if k.lower() in merged else v
+                headers = merged
+                if response.is_redirect:
+                    location = urljoin(url, response.headers.get("location", ""))
+                    if _origin(location) != origin:
+                        return (
+                            response.status_code,
+                            headers,
+                            b"",
+                            False,
+                            f"redirected to another host ({_origin_text(location)}): not followed, the key "
+                            "stays with the host you named",
+                        )
+                    url, params = location, None
+                    continue
+                raw, truncated = await _read_capped(response, self._settings.max_body_bytes)
+                return response.status_code, headers, raw, truncated, None
+            finally:
+                await response.aclose()
+        return None, {}, b"", False, "too many redirects"
+
+    async def _guard_hook(self, request: httpx.Request) -> None:
+        cost = request.extensions.get("testkey_cost")
+        if request.method == "GET" and cost == "read":
+            return
+        if request.method == "POST" and cost == "rejected":
+            return
+        if request.method == "POST" and cost == "billable" and self._settings.allow_billable:
+            return
+        raise WriteRefused(f"refused to send {request.method} {request.url.path} (cost {cost!r})")
+
+    # -- building observations ------------------------------------------------------------------
+    def _observe(
+        self,
+        spec: ProbeSpec,
+        item: str | None,
+        status: int | None,
+        headers: Mapping[str, str],
+        raw: bytes,
+        truncated: bool,
+        detail: str | None,
+        attempts: int,
+        started: float,
+    ) -> Observation:
+        secrets = [self._secret]
+        content_type = headers.get("content-type", "")
+        parsed: Any = None
+        is_json = False
+        if raw and not truncated:
+            try:
+                parsed = json.loads(raw)
+                is_json = True
+            except (ValueError, UnicodeDecodeError):
+                parsed = None
+        snippet = None if is_json else raw[:_SNIPPET_BYTES].decode("utf-8", errors="replace") or None
+        if status is None:
+            outcome: Outcome = "network"
+        elif truncated:
+            outcome = "too_large"
+            detail = detail or f"body larger than {self._settings.max_body_bytes} bytes: stopped reading"
+        elif 300 <= status < 400:
+            outcome = "redirect_other_host"
+        else:
+            outcome = _outcome_for(status, content_type, is_json)
+            if outcome == "bad_json":
+                detail = detail or ("empty body" if not raw else "body is not valid JSON")
+        accepted: bool | None
+        if spec.cost in ("rejected", "billable"):
+            accepted = status in spec.expect and outcome not in ("waf_html", "too_large")
+        else:
+            accepted = outcome == "ok"
+        return Observation(
+            probe=spec.name,
+            role=spec.role,
+            method=spec.method,
+            path=spec.path.replace("{item}", item or ""),
+            cost=spec.cost,
+            item=item,
+            status=status,
+            outcome=outcome,
+            accepted=accepted,
+            latency_ms=(time.monotonic() - started) * 1000,
+            attempts=attempts,
+            headers=_scrub(dict(headers), secrets),
+            json_body=_scrub(parsed, secrets),
+            text_snippet=_scrub(snippet, secrets),
+            body_bytes=len(raw),
+            detail=_scrub(detail, secrets),
+        )
+
+    def _synthetic(
+        self,
+        spec: ProbeSpec,
+        item: str | None,
+        outcome: Outcome,
+        detail: str,
+        attempts: int = 0,
+        started: float | None = None,
+    ) -> Observation:
+        return Observation(
+            probe=spec.name,
+            role=spec.role,
+            method=spec.method,
+            path=spec.path.replace("{item}", item or ""),
+            cost=spec.cost,
+            item=item,
+            status=None,
+            outcome=outcome,
+            accepted=None,
+            latency_ms=0.0 if started is None else (time.monotonic() - started) * 1000,
+            attempts=attempts,
+            headers={},
+            json_body=None,
+            text_snippet=None,
+            body_bytes=0,
+            detail=detail,
+        )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def _path_quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            return b"".join(chunks)[:cap], True
+    return b"".join(chunks), False
+
+
+def with_settings(settings: ProbeSettings, **changes: Any) -> ProbeSettings:
+    return replace(settings, **changes)

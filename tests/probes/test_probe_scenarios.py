@@ -1,0 +1,172 @@
+"""Every emulator scenario, probed over real HTTP: status, metrics, capabilities, verdict."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from testkey_nb.keycheck import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.secrets import Secret
+
+SCOPED_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+
+
+def run_check(emu: Any, label: str, **opts: Any) -> KeyCheck:
+    options = CheckOptions(
+        base_url=opts.pop("base_url", emu.inference_url),
+        management_url=opts.pop("management_url", emu.management_url),
+        timeout_s=opts.pop("timeout_s", 5.0),
+        deadline_s=opts.pop("deadline_s", 30.0),
+        **opts,
+    )
+    return asyncio.run(check_key_async(Secret(emu.keys[label]), options))
+
+
+def caps(check: KeyCheck) -> dict[str, str]:
+    return {c.name: c.status for c in check.profile.capabilities}
+
+
+def actions(check: KeyCheck) -> list[str]:
+    return [a.action for a in check.decision.actions]
+
+
+@pytest.fixture(scope="module")
+def checks(emu: Any) -> dict[str, KeyCheck]:
+    labels = ["full-access", "personal", "inference-scoped", "metrics-only", "revoked", "invalid",
+              "old-format", "basic-unverified", "pro", "lifecycle", "no-credits"]  # fmt: skip
+    return {label: run_check(emu, label) for label in labels}
+
+
+def test_full_access_key_is_ready(checks: dict[str, KeyCheck]) -> None:
+    c = checks["full-access"]
+    m = c.profile.metric_values()
+    assert c.identification.provider == "baseten"
+    assert c.identification.confidence >= 0.8
+    assert c.profile.status.code == "valid"
+    assert m["key_valid"] is True
+    assert m["token_role"] == "full-access"
+    assert m["token_scopes"] == ["*"]
+    assert m["tokens_limit"] == 500_000
+    assert c.profile.metrics["tokens_limit"].provenance == "observed"
+    assert m["tokens_limit_day"] == 500_000 * 1440
+    assert c.profile.metrics["tokens_limit_day"].provenance == "derived"
+    assert isinstance(m["requests_total"], int)
+    assert m["runtime_model"] in [r.model for r in c.profile.models]
+    assert c.profile.metrics["runtime_model"].provenance == "derived"
+    assert m["runtime_model_allowed"] is True
+    assert set(caps(c).values()) <= {"verified", "unsupported"} or caps(c)["balance"] in ("verified", "unknown")
+    for name in ("key identity", "model catalog", "model permission matrix", "limit matrix", "capability matrix",
+                 "usage and billing", "pricing", "routing", "operational actions"):  # fmt: skip
+        assert caps(c)[name] == "verified", name
+    assert c.decision.verdict == "ready"
+    for action in ("add provider config", "fill pricing", "import inventory", "set route", "add monitoring"):
+        assert action in actions(c)
+    assert "send to human review" not in actions(c)
+    allowed = [r for r in c.profile.models if r.allowed]
+    assert len(allowed) == len([r for r in c.profile.models if r.listed]) >= 10
+    assert all(r.priced for r in allowed)
+
+
+def test_personal_key(checks: dict[str, KeyCheck]) -> None:
+    c = checks["personal"]
+    assert c.profile.status.code == "valid"
+    assert c.profile.metric_values()["token_role"] == "personal"
+    assert c.profile.workspace.get("email")
+
+
+def test_inference_only_scoped_key(checks: dict[str, KeyCheck]) -> None:
+    c = checks["inference-scoped"]
+    m = c.profile.metric_values()
+    assert c.profile.status.code == "valid"
+    assert m["token_role"] == "inference-only"
+    assert m["token_scopes"] == [SCOPED_MODEL]
+    assert m["runtime_model"] == SCOPED_MODEL
+    assert m["runtime_model_allowed"] is True
+    assert m["tokens_limit"] is None and c.profile.metrics["tokens_limit"].provenance == "unknown"
+    assert caps(c)["key identity"] == "denied"
+    assert caps(c)["usage and billing"] == "denied"
+    assert caps(c)["model permission matrix"] == "verified"
+    assert "import inventory" in actions(c)
+    assert c.decision.verdict == "needs_work"  # limits are not readable with this key
+
+
+def test_metrics_only_key(checks: dict[str, KeyCheck]) -> None:
+    c = checks["metrics-only"]
+    m = c.profile.metric_values()
+    assert c.profile.status.code == "valid_not_scoped"
+    assert m["key_valid"] is True
+    assert m["token_role"] == "metrics-only"
+    assert caps(c)["operational actions"] == "verified"
+    assert c.decision.verdict == "reject"
+    assert "add monitoring" in actions(c)
+
+
+@pytest.mark.parametrize("label", ["revoked", "invalid"])
+def test_refused_keys_are_rejected(checks: dict[str, KeyCheck], label: str) -> None:
+    c = checks[label]
+    assert c.identification.provider == "baseten"  # the 403 body alone identifies Baseten
+    assert c.profile.status.code == "invalid"
+    assert c.profile.metric_values()["key_valid"] is False
+    assert c.decision.verdict == "reject"
+    assert actions(c) == ["send to human review"]
+
+
+def test_old_format_key(checks: dict[str, KeyCheck]) -> None:
+    c = checks["old-format"]
+    assert c.profile.status.code == "valid"
+    assert c.profile.metric_values()["token_role"] == "full-access"
+
+
+@pytest.mark.parametrize(("label", "rpm", "tpm"), [("basic-unverified", 15, 100_000), ("pro", 120, 1_000_000)])
+def test_tiers(checks: dict[str, KeyCheck], label: str, rpm: int, tpm: int) -> None:
+    c = checks[label]
+    assert c.profile.metric_values()["tokens_limit"] == tpm
+    assert {r.rpm for r in c.profile.models if r.listed} == {rpm}
+
+
+def test_lifecycle_workspace_has_deployments_and_usage(checks: dict[str, KeyCheck]) -> None:
+    c = checks["lifecycle"]
+    statuses = {d.get("status") for d in c.profile.raw["deployments"]}
+    assert {"ACTIVE", "SCALED_TO_ZERO", "BUILDING", "DEPLOY_FAILED"} <= statuses
+    assert any(d.get("is_development") for d in c.profile.raw["deployments"])
+    assert c.profile.raw["readable"]["usage"] == "readable"
+    assert c.profile.metric_values()["requests_total"] > 0
+
+
+def test_no_credits_workspace(checks: dict[str, KeyCheck]) -> None:
+    c = checks["no-credits"]
+    assert c.profile.status.code == "valid_no_quota"
+    assert c.decision.verdict == "needs_work"
+    assert "send to human review" in actions(c)
+
+
+def test_rate_limited_key(emu: Any) -> None:
+    c = run_check(emu, "rate-limited", deadline_s=20.0)
+    assert c.profile.status.code == "rate_limited"
+    assert c.decision.verdict == "needs_work"
+    # bounded retries: never more than 1 + max_retries attempts per exchange
+    assert max(o.attempts for o in c.observations) <= 3
+
+
+def test_management_skipped_without_management_url(emu: Any) -> None:
+    emu.clear_log()
+    c = run_check(emu, "full-access", management_url=None)
+    skipped = [o for o in c.observations if o.role == "management"]
+    assert skipped and all(o.outcome == "skipped" and o.detail == "no management URL" for o in skipped)
+    assert not [e for e in emu.request_log() if e.host_role == "management"]
+    assert c.profile.status.code == "valid"
+
+
+def test_json_shape(checks: dict[str, KeyCheck]) -> None:
+    data = checks["full-access"].to_json()
+    for key in ("label", "provider", "metrics", "status", "capabilities", "models", "verdict", "actions",
+                "probe_requests"):  # fmt: skip
+        assert key in data
+    assert set(data["provider"]) >= {"id", "confidence", "claimed", "matches_claim", "evidence"}
+    assert list(data["metrics"]) == ["key_valid", "requests_total", "runtime_model", "runtime_model_allowed",
+                                     "tokens_limit", "tokens_limit_day", "token_role", "token_scopes"]  # fmt: skip
+    assert set(data["provenance"]) == set(data["metrics"])
+    assert data["probe_requests"] == sum(o["attempts"] for o in data["probes"])
+    assert len(data["capabilities"]) == 10
