@@ -1,0 +1,3 @@
+from testkey_nb.cli import main
+
+main()
