@@ -1,0 +1,8 @@
+"""``python -m testkey_nb.emulator [--port N] [--keys-out FILE]``: the same body as ``testkey-nb emulator``."""
+
+import typer
+
+from testkey_nb.emulator.cli import emulator
+
+if __name__ == "__main__":
+    typer.run(emulator)

@@ -1,0 +1,115 @@
+"""Body of ``testkey-nb emulator``: run the Baseten emulator in the foreground until Ctrl-C.
+
+Prints the base URLs and the demo keys by LABEL only. ``--keys-out FILE`` writes ``LABEL=key`` lines
+(a dotenv file, mode 0600). Heavy imports happen inside the function (CLI start-up is benchmarked).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def env_name(label: str) -> str:
+    """Scenario label -> dotenv variable name, e.g. ``full-access`` -> ``FULL_ACCESS``."""
+    return "".join(c if c.isalnum() else "_" for c in label).upper()
+
+
+def write_keys_file(path: Path, keys: dict[str, str]) -> None:
+    """Write ``LABEL=key`` lines to ``path`` with mode 0600.
+
+    Refuses a symlink, a non-regular file, or an existing file readable/writable by group or others.
+    """
+    import os
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if not stat.S_ISREG(info.st_mode):
+            raise PermissionError(f"{path} exists and is not a regular file; refusing to write keys")
+        if info.st_mode & 0o077:
+            raise PermissionError(
+                f"{path} exists with mode {stat.S_IMODE(info.st_mode):04o}; refusing to write keys into a "
+                "file others can read (remove it or chmod 600 first)"
+            )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        text = "".join(f"{env_name(label)}={key}\n" for label, key in keys.items())
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def emulator(
+    port: int = typer.Option(
+        0, "--port", help="Inference port; management and impostor roles use PORT+1..PORT+3. 0 = free ports."
+    ),
+    keys_out: Path | None = typer.Option(  # noqa: B008
+        None, "--keys-out", help="Write the demo keys as a dotenv file LABEL=key (mode 0600)."
+    ),
+) -> None:
+    """Run a Baseten emulator on 127.0.0.1 (inference, management and impostor hosts) until Ctrl-C."""
+    import signal
+    import threading
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from testkey_nb.emulator.scenarios import SCENARIOS, WORKSPACES
+    from testkey_nb.emulator.server import EmulatorConfig, RunningEmulator
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)  # piped output: do not squeeze the table to 80 columns
+    emu = RunningEmulator(EmulatorConfig(port=port))
+    try:
+        emu.start()
+    except OSError as exc:
+        console.print(f"[red]cannot listen on 127.0.0.1 ports {port}..{port + 3}: {exc.strerror}[/red]")
+        raise typer.Exit(code=1) from None
+    try:
+        if keys_out is not None:
+            try:
+                write_keys_file(keys_out, emu.keys)
+            except OSError as exc:
+                console.print(f"[red]{exc}[/red]")
+                raise typer.Exit(code=2) from None
+        console.print("[bold]Baseten emulator[/bold] on 127.0.0.1")
+        console.print(f"  inference                {emu.inference_url}")
+        console.print(f"  management               {emu.management_url}")
+        console.print(f"  impostor_openai          {emu.impostor_openai_url}")
+        console.print(f"  impostor_openai_headers  {emu.impostor_openai_headers_url}")
+        table = Table(title="Demo keys (labels only; keys are never printed)")
+        for column in ("LABEL", "scenario", "key type", "workspace", "tier"):
+            table.add_column(column, no_wrap=True)
+        for label, sc in SCENARIOS.items():
+            ws = WORKSPACES.get(sc.workspace or "")
+            key_type = sc.key_type or f"({sc.status})"
+            tier = f"{ws.tier.name}: {ws.tier.rpm} RPM / {ws.tier.tpm:,} TPM" if ws else "-"
+            table.add_row(env_name(label), label, key_type, sc.workspace or "-", tier)
+        console.print(table)
+        if keys_out is not None:
+            console.print(f"Keys written to {keys_out} (mode 0600), one LABEL=key per line.")
+        else:
+            console.print("Use --keys-out FILE to get the keys as a 0600 dotenv file.")
+        console.print("Press Ctrl-C to stop.")
+        console.file.flush()
+
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        emu.stop()
+    console.print("Baseten emulator stopped.")
