@@ -1,0 +1,221 @@
+"""Benchmark: metering and ledger for one month at minute resolution, 1 / 100 / 1,000 deployments.
+
+Each size runs in its own Python process so that peak memory is per size: ``peak_rss_mb`` is the
+process's maximum resident set (resource.getrusage, includes the interpreter and polars themselves),
+``python_heap_peak_mb`` is tracemalloc's peak over the measured part (Python objects only; polars'
+Rust buffers are not traced, which is why both are shown).
+
+Synthetic workspace (deterministic, generated vectorised in polars), March 2026 (44,640 minutes):
+* every deployment starts with a 7-10 minute image build (its own replica);
+* 1 in 5 deployments keeps one warm replica all month (min_replica 1), serving/idle alternating
+  every hour (one up-interval of ~44,600 minutes, 744 phase rows);
+* the others scale to zero and wake 6 times a day: image pull 45 s, model load 90 s, serving
+  5-60 minutes, idle 15 minutes (the scale-down delay), drain 30 s; start times have sub-minute
+  offsets so the rounding is exercised.
+Measured: `bill()` = metering (events -> up-intervals, hourly buckets) + the per-minute workspace
+usage series + the ledger ($30 credits, payment method, $50 threshold invoices, month end).
+
+Usage: ``python benchmarks/billing_bench.py [--sizes 1,100,1000]``; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime
+
+MONTH_START = datetime(2026, 3, 1, tzinfo=UTC)
+MONTH_MINUTES = 31 * 1440
+WAKES_PER_DAY = 6
+
+
+def synthetic_events(n_deployments: int):
+    """The synthetic workspace's events frame (see the module docstring); no per-minute Python loop."""
+    import polars as pl
+
+    t0 = pl.lit(MONTH_START)
+    deps = pl.DataFrame({"d": pl.int_range(0, n_deployments, dtype=pl.Int64, eager=True)}).with_columns(
+        deployment_id=pl.format("dep-{}", pl.col("d")),
+        always_on=(pl.col("d") % 5) == 0,
+        build_s=420 + (pl.col("d") * 37) % 180,
+    )
+    common = {"instance_type": pl.lit("A10Gx4x16"), "development": pl.lit(False)}
+
+    builds = deps.select(
+        "deployment_id",
+        replica_id=pl.format("{}-build", pl.col("deployment_id")),
+        phase=pl.lit("build"),
+        start=t0,
+        end=t0 + pl.duration(seconds=pl.col("build_s")),
+        **common,
+    )
+
+    # always-on: one replica from the end of the build to the month end, serving/idle hour by hour
+    hours = (
+        deps.filter(pl.col("always_on"))
+        .with_columns(h=pl.int_ranges(0, 31 * 24, dtype=pl.Int64))
+        .explode("h")
+        .with_columns(
+            s=pl.max_horizontal(pl.col("h") * 3600, pl.col("build_s") + 135),
+            e=(pl.col("h") + 1) * 3600,
+        )
+        .filter(pl.col("e") > pl.col("s"))
+    )
+    warm = hours.select(
+        "deployment_id",
+        replica_id=pl.format("{}-warm", pl.col("deployment_id")),
+        phase=pl.when(pl.col("h") % 2 == 0).then(pl.lit("serving")).otherwise(pl.lit("idle")),
+        start=t0 + pl.duration(seconds=pl.col("s")),
+        end=t0 + pl.duration(seconds=pl.col("e")),
+        **common,
+    )
+
+    # scale-to-zero deployments: WAKES_PER_DAY wakes a day, one replica per wake
+    wakes = (
+        deps.filter(~pl.col("always_on"))
+        .with_columns(w=pl.int_ranges(0, 31 * WAKES_PER_DAY, dtype=pl.Int64))
+        .explode("w")
+        .with_columns(
+            # each wake in its own 4-hour slot, pseudo-random offset and serving time
+            s=pl.col("w") * (86400 // WAKES_PER_DAY)
+            + 900
+            + (pl.col("d") * 7919 + pl.col("w") * 104729) % 7200,
+            serve=300 + (pl.col("d") * 31 + pl.col("w") * 17) % 3300,
+        )
+        .with_columns(
+            replica_id=pl.format("{}-w{}", pl.col("deployment_id"), pl.col("w")),
+            p=pl.col("s") + 45,
+            m=pl.col("s") + 135,
+        )
+        .with_columns(i=pl.col("m") + pl.col("serve"))
+        .with_columns(t=pl.col("i") + 900)
+    )
+    phase_rows = []
+    for phase, start, end in (
+        ("image_pull", "s", "p"),
+        ("model_load", "p", "m"),
+        ("serving", "m", "i"),
+        ("idle", "i", "t"),
+    ):
+        phase_rows.append(
+            wakes.select(
+                "deployment_id",
+                "replica_id",
+                phase=pl.lit(phase),
+                start=t0 + pl.duration(seconds=pl.col(start)),
+                end=t0 + pl.duration(seconds=pl.col(end)),
+                **common,
+            )
+        )
+    phase_rows.append(
+        wakes.select(
+            "deployment_id",
+            "replica_id",
+            phase=pl.lit("drain"),
+            start=t0 + pl.duration(seconds=pl.col("t")),
+            end=t0 + pl.duration(seconds=pl.col("t") + 30),
+            **common,
+        )
+    )
+    frames = [builds, warm, *phase_rows]
+    schema = {"start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")}
+    return pl.concat([f.cast(schema) for f in frames], how="vertical").with_columns(
+        price_per_minute=pl.lit(None, dtype=pl.Float64)
+    )
+
+
+def run_case(n: int) -> dict:
+    import polars as pl
+
+    from testkey_nb.billing import LedgerConfig, PriceTable, bill
+
+    t = time.perf_counter()
+    events = synthetic_events(n)
+    gen_s = time.perf_counter() - t
+
+    tracemalloc.start()
+    t = time.perf_counter()
+    run = bill(events, PriceTable.default(), LedgerConfig(credits_usd=30.0, payment_method=True))
+    total_s = time.perf_counter() - t
+    _, heap_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    # the same stages timed separately (second pass, for the breakdown)
+    from testkey_nb.billing import meter, run_ledger
+
+    t = time.perf_counter()
+    m = meter(events, PriceTable.default())
+    meter_s = time.perf_counter() - t
+    t = time.perf_counter()
+    usage = m.minute_usage()
+    minute_s = time.perf_counter() - t
+    t = time.perf_counter()
+    run_ledger(usage, LedgerConfig())
+    ledger_s = time.perf_counter() - t
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "deployments": n,
+        "events": events.height,
+        "up_intervals": run.metering.up_intervals.height,
+        "hourly_rows": run.metering.hourly.height,
+        "minute_rows": run.minute_usage.height,
+        "billed_minutes": run.metering.billed_minutes,
+        "total_usd": round(run.ledger.total_usd, 2),
+        "invoices": run.ledger.invoices.height,
+        "seconds": {
+            "generate_events": round(gen_s, 3),
+            "bill_total": round(total_s, 3),
+            "meter": round(meter_s, 3),
+            "minute_usage": round(minute_s, 3),
+            "ledger": round(ledger_s, 3),
+        },
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "python_heap_peak_mb": round(heap_peak / 2**20, 2),
+        "polars_threads": pl.thread_pool_size(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,100,1000", help="comma-separated deployment counts")
+    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case is not None:
+        print(json.dumps(run_case(args.case)))
+        return
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    cases = []
+    for n in sizes:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--case", str(n)], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            cases.append({"deployments": n, "error": proc.stderr.strip().splitlines()[-1:]})
+            continue
+        cases.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    import polars as pl
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "billing metering + ledger, one month at minute resolution",
+                "month": "2026-03",
+                "python": sys.version.split()[0],
+                "polars": pl.__version__,
+                "cpus": os.cpu_count(),
+                "cases": cases,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
