@@ -188,6 +188,19 @@ class Profile:
             }
         )
 
+    def tiers_frame(self):  # -> pl.DataFrame
+        """The provider's documented rate-limit tiers (tier, rpm, tpm), for comparison."""
+        import polars as pl
+
+        return pl.DataFrame(
+            {
+                "tier": [str(t.get("tier")) for t in self.documented_tiers],
+                "rpm": [t.get("rpm") for t in self.documented_tiers],
+                "tpm": [t.get("tpm") for t in self.documented_tiers],
+            },
+            schema={"tier": pl.String, "rpm": pl.Int64, "tpm": pl.Int64},
+        )
+
     def metric_values(self) -> dict[str, Any]:
         return {name: self.metrics[name].value for name in METRIC_NAMES}
 
@@ -746,10 +759,27 @@ def _not_verified(name: str, obs: Sequence[Observation], probes: tuple[str, ...]
 def _provider_level(
     name: str, provider_caps: Mapping[str, str], by: Mapping[str, list[Observation]], probes: tuple[str, ...]
 ) -> Capability:
+    """Balance: Baseten has no balance endpoint; the usage summary gives credits *used*, not what is left."""
     level = provider_caps.get(name, "unknown")
-    if level == "unsupported":
-        return Capability(name, "unsupported", "the provider exposes no balance endpoint (registry)", ())
     usage = _first_ok(by, "usage")
+    used = None
     if usage is not None and isinstance(usage.json_body, dict):
-        return Capability(name, "verified", "credits used are read from the usage summary", probes)
+        used = sum(
+            float(sec.get("credits_used") or 0)
+            for sec in usage.json_body.values()
+            if isinstance(sec, dict) and _is_number(sec.get("credits_used"))
+        )
+    if level in ("unsupported", "partial"):
+        extra = f"; credits used in the usage window: ${used:,.2f} (observed)" if used is not None else ""
+        return Capability(name, "unsupported", f"the provider exposes no remaining-balance endpoint{extra}", probes)
+    if used is not None:
+        return Capability(name, "verified", f"credits used ${used:,.2f} read from the usage summary", probes)
     return Capability(name, "unknown", f"provider support: {level}", probes)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,405 @@
+"""Altair charts from polars frames.
+
+Inside a notebook, display every chart with :func:`show` (not by leaving the chart as the cell's last
+expression: Altair 6's own HTML renderer loads vega from a CDN). Give a chart only the columns it
+shows: Altair embeds every column of its data frame in the report.
+"""
+
+# ---------------------------------------------------------------------------------------------------
+# Generic offline embedding (owned by the report machinery; implementation in testkey_nb/_embed.py).
+# Product chart builders go below this section.
+# ---------------------------------------------------------------------------------------------------
+from testkey_nb._embed import (
+    chart_html,
+    chart_mimebundle,
+    chart_spec,
+    chart_spec_json,
+    escape_json_for_html,
+    escape_markdown,
+    show,
+)
+
+__all__ = [
+    "chart_html",
+    "chart_mimebundle",
+    "chart_spec",
+    "chart_spec_json",
+    "escape_json_for_html",
+    "escape_markdown",
+    "show",
+]
+
+# ---------------------------------------------------------------------------------------------------
+# Product chart builders
+# ---------------------------------------------------------------------------------------------------
+import altair as alt
+import polars as pl
+
+STATUS_COLORS = {
+    "verified": "#2e7d32",
+    "denied": "#c62828",
+    "unsupported": "#9e9e9e",
+    "unknown": "#f9a825",
+    "error": "#6a1b9a",
+}
+_CAP_STATUSES = list(STATUS_COLORS)
+_YES_NO = {"yes": "#2e7d32", "no": "#c62828", "unknown": "#f9a825"}
+
+
+def _status_scale() -> alt.Scale:
+    return alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values()))
+
+
+def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capabilities") -> alt.Chart:
+    """Capability x status grid; one filled cell per capability, evidence in the tooltip.
+
+    ``capabilities``: the profile's frame (capability, status, evidence).
+    """
+    data = capabilities.select("capability", "status", "evidence")
+    return (
+        alt.Chart(data, title=title)
+        .mark_rect(stroke="white", strokeWidth=2)
+        .encode(
+            x=alt.X("status:N", scale=alt.Scale(domain=_CAP_STATUSES), title=None, axis=alt.Axis(orient="top")),
+            y=alt.Y("capability:N", sort=None, title=None),
+            color=alt.Color("status:N", scale=_status_scale(), legend=None),
+            tooltip=["capability:N", "status:N", "evidence:N"],
+        )
+        .properties(width=320, height=alt.Step(24))
+    )
+
+
+def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
+    """Keys x ten capabilities for the fleet index (columns: label, capability, status, evidence)."""
+    data = rows.select("label", "capability", "status", "evidence")
+    return (
+        alt.Chart(data, title="Fleet: keys x capabilities")
+        .mark_rect(stroke="white", strokeWidth=1)
+        .encode(
+            x=alt.X("capability:N", sort=None, title=None, axis=alt.Axis(labelAngle=-35, orient="top")),
+            y=alt.Y("label:N", sort=None, title=None),
+            color=alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["label:N", "capability:N", "status:N", "evidence:N"],
+        )
+        .properties(width=alt.Step(38), height=alt.Step(18))
+    )
+
+
+def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Chart:
+    """Model x listed / allowed / priced, with the evidence for 'allowed' in the tooltip."""
+
+    def yes_no(col: str) -> pl.Expr:
+        return (
+            pl.when(pl.col(col).is_null())
+            .then(pl.lit("unknown"))
+            .when(pl.col(col))
+            .then(pl.lit("yes"))
+            .otherwise(pl.lit("no"))
+        )
+
+    wide = models.head(limit).select(
+        "model",
+        yes_no("listed").alias("listed"),
+        yes_no("allowed").alias("allowed"),
+        yes_no("priced").alias("priced"),
+        pl.col("allowed_evidence").alias("evidence"),
+    )
+    long = wide.unpivot(
+        index=["model", "evidence"], on=["listed", "allowed", "priced"], variable_name="check", value_name="answer"
+    )
+    return (
+        alt.Chart(long, title="Model permission matrix")
+        .mark_rect(stroke="white", strokeWidth=2)
+        .encode(
+            x=alt.X("check:N", sort=["listed", "allowed", "priced"], title=None, axis=alt.Axis(orient="top")),
+            y=alt.Y("model:N", sort=None, title=None),
+            color=alt.Color(
+                "answer:N",
+                scale=alt.Scale(domain=list(_YES_NO), range=list(_YES_NO.values())),
+                legend=alt.Legend(orient="bottom", title=None),
+            ),
+            tooltip=["model:N", "check:N", "answer:N", "evidence:N"],
+        )
+        .properties(width=alt.Step(70), height=alt.Step(20))
+    )
+
+
+def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
+    """RPM and TPM in effect (per model where known, else the workspace) beside the documented tiers.
+
+    ``tiers``: tier, rpm, tpm (the registry's documented tiers).
+    """
+    observed = (
+        models.filter(pl.col("tpm").is_not_null() | pl.col("rpm").is_not_null())
+        .select(
+            pl.lit("this key").alias("source"),
+            pl.col("model").alias("name"),
+            "rpm",
+            "tpm",
+            pl.col("limits_provenance").alias("provenance"),
+        )
+        .unique(subset=["rpm", "tpm"], keep="first", maintain_order=True)
+        .with_columns(pl.lit("workspace (observed)").alias("name"))
+    )
+    documented = tiers.select(
+        pl.lit("documented tier").alias("source"),
+        pl.col("tier").alias("name"),
+        pl.col("rpm").cast(pl.Int64),
+        pl.col("tpm").cast(pl.Int64),
+        pl.lit("documented").alias("provenance"),
+    ).filter(pl.col("tpm").is_not_null())
+    frames = [
+        f.with_columns(pl.col("rpm").cast(pl.Int64), pl.col("tpm").cast(pl.Int64)) for f in (observed, documented)
+    ]
+    data = (
+        pl.concat(frames, how="vertical_relaxed")
+        .unpivot(
+            index=["source", "name", "provenance"], on=["rpm", "tpm"], variable_name="limit", value_name="per_minute"
+        )
+        .drop_nulls("per_minute")
+    )
+    if data.is_empty():
+        data = pl.DataFrame(
+            {
+                "source": ["none"],
+                "name": ["no limits known"],
+                "provenance": ["unknown"],
+                "limit": ["tpm"],
+                "per_minute": [0],
+            }
+        )
+    base = alt.Chart(data).encode(
+        y=alt.Y("name:N", sort=None, title=None),
+        x=alt.X("per_minute:Q", title="per minute", scale=alt.Scale(type="symlog")),
+        color=alt.Color(
+            "source:N",
+            scale=alt.Scale(domain=["this key", "documented tier", "none"], range=["#1565c0", "#bdbdbd", "#f9a825"]),
+            legend=alt.Legend(orient="bottom", title=None),
+        ),
+        tooltip=["name:N", "limit:N", alt.Tooltip("per_minute:Q", format=","), "provenance:N"],
+    )
+    bars = base.mark_bar()
+    text = base.mark_text(align="left", dx=3).encode(text=alt.Text("per_minute:Q", format=","))
+    return (
+        (bars + text)
+        .properties(width=300, height=alt.Step(20))
+        .facet(column=alt.Column("limit:N", title=None, sort=["rpm", "tpm"]))
+        .resolve_scale(x="independent")
+        .properties(title="Limit matrix: requests and tokens per minute")
+    )
+
+
+def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
+    """USD per million tokens (input, output, cached input) per listed model."""
+    wide = (
+        models.filter(pl.col("listed"))
+        .head(limit)
+        .select(
+            "model",
+            pl.col("price_in_per_mtok").alias("input"),
+            pl.col("price_out_per_mtok").alias("output"),
+            pl.col("price_cached_in_per_mtok").alias("cached input"),
+        )
+    )
+    long = wide.unpivot(index="model", variable_name="kind", value_name="usd_per_mtok").drop_nulls("usd_per_mtok")
+    if long.is_empty():
+        long = pl.DataFrame({"model": ["no prices published"], "kind": ["input"], "usd_per_mtok": [0.0]})
+    return (
+        alt.Chart(long, title="Prices, USD per million tokens")
+        .mark_bar()
+        .encode(
+            y=alt.Y("model:N", sort=None, title=None),
+            yOffset=alt.YOffset("kind:N", sort=["input", "cached input", "output"]),
+            x=alt.X("usd_per_mtok:Q", title="USD / Mtok"),
+            color=alt.Color(
+                "kind:N",
+                sort=["input", "cached input", "output"],
+                scale=alt.Scale(range=["#1565c0", "#90caf9", "#ef6c00"]),
+                legend=alt.Legend(orient="bottom", title=None),
+            ),
+            tooltip=["model:N", "kind:N", alt.Tooltip("usd_per_mtok:Q", format="$.3f")],
+        )
+        .properties(width=360, height=alt.Step(9))
+    )
+
+
+def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
+    """Observed dollars per deployment per day (the usage summary's daily breakdown)."""
+    data = daily.select(
+        pl.col("date").cast(pl.String),
+        pl.col("deployment_name").fill_null(pl.col("deployment_id")).alias("deployment"),
+        "minutes",
+        "usd",
+        "inference_requests",
+    )
+    return (
+        alt.Chart(data, title="Observed usage per deployment per day")
+        .mark_bar()
+        .encode(
+            x=alt.X("date:T", title=None),
+            y=alt.Y("usd:Q", title="USD (daily subtotal)", stack=True),
+            color=alt.Color("deployment:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=[
+                "date:T",
+                "deployment:N",
+                "minutes:Q",
+                alt.Tooltip("usd:Q", format="$.2f"),
+                "inference_requests:Q",
+            ],
+        )
+        .properties(width=560, height=200)
+    )
+
+
+_BILLED_COLORS = alt.Scale(domain=["billed", "not billed"], range=["#c62828", "#90a4ae"])
+
+
+def lifecycle_timeline(events: pl.DataFrame, *, hours: int = 48, max_replicas: int = 40) -> alt.Chart:
+    """One row per replica, its phases as bars coloured billed / not billed (the first ``hours``).
+
+    ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed, reason).
+    """
+    if events.is_empty():
+        data = pl.DataFrame(
+            {
+                "row": ["no events"],
+                "phase": ["-"],
+                "start": ["2026-01-01T00:00:00"],
+                "end": ["2026-01-01T00:00:00"],
+                "billed": ["not billed"],
+                "reason": ["-"],
+            }
+        )
+    else:
+        first = events["start"].min()
+        window = events.filter(pl.col("start") < first + pl.duration(hours=hours)).with_columns(
+            pl.when(pl.col("replica_id") == "-")
+            .then(pl.col("deployment_id") + " (no replica)")
+            .otherwise(pl.col("replica_id"))
+            .alias("row")
+        )
+        keep = window.select("row").unique(maintain_order=True).head(max_replicas)
+        data = window.join(keep, on="row", how="semi").select(
+            "row",
+            "phase",
+            pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            pl.col("end").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            pl.when(pl.col("billed")).then(pl.lit("billed")).otherwise(pl.lit("not billed")).alias("billed"),
+            "reason",
+        )
+    return (
+        alt.Chart(data, title=f"Replica lifecycle, first {hours} h (billed vs not billed)")
+        .mark_bar(height=10)
+        .encode(
+            x=alt.X("start:T", title=None),
+            x2="end:T",
+            y=alt.Y("row:N", sort=None, title=None),
+            color=alt.Color("billed:N", scale=_BILLED_COLORS, legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["row:N", "phase:N", "start:T", "end:T", "billed:N", "reason:N"],
+        )
+        .properties(width=620, height=alt.Step(14))
+    )
+
+
+def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
+    """Billed minutes and dollars per deployment per day (from the hourly buckets)."""
+    data = (
+        hourly.group_by("deployment_id", pl.col("hour").dt.date().alias("day"))
+        .agg(pl.col("minutes").sum(), pl.col("usd").sum())
+        .sort("day")
+        .select(pl.col("day").cast(pl.String), "deployment_id", "minutes", pl.col("usd").round(4))
+    )
+    return (
+        alt.Chart(data, title="Billed per deployment per day")
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", title=None),
+            y=alt.Y("usd:Q", title="USD", stack=True),
+            color=alt.Color("deployment_id:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["day:T", "deployment_id:N", "minutes:Q", alt.Tooltip("usd:Q", format="$.2f")],
+        )
+        .properties(width=620, height=180)
+    )
+
+
+def cumulative_cost_chart(
+    timeline: pl.DataFrame, invoices: pl.DataFrame, deactivated_at: object | None, credits_usd: float
+) -> alt.LayerChart:
+    """Cumulative cost against the free credits, with invoice and deactivation markers."""
+    line = timeline.select(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"), "cumulative_usd")
+    layers: list[alt.Chart] = [
+        alt.Chart(line)
+        .mark_line(color="#1565c0")
+        .encode(
+            x=alt.X("ts:T", title=None),
+            y=alt.Y("cumulative_usd:Q", title="USD, cumulative"),
+            tooltip=[alt.Tooltip("ts:T"), alt.Tooltip("cumulative_usd:Q", format="$.2f")],
+        ),
+        alt.Chart(pl.DataFrame({"credits_usd": [float(credits_usd)], "what": ["free credits"]}))
+        .mark_rule(color="#2e7d32", strokeDash=[4, 4])
+        .encode(y="credits_usd:Q", tooltip=["what:N", alt.Tooltip("credits_usd:Q", format="$.2f")]),
+    ]
+    marks = []
+    if invoices.height:
+        marks.append(
+            invoices.select(
+                pl.col("issued_at").dt.strftime("%Y-%m-%dT%H:%M:%S").alias("ts"),
+                pl.concat_str(pl.lit("invoice ("), pl.col("reason"), pl.lit(")")).alias("event"),
+                pl.col("amount_usd").round(2).alias("amount_usd"),
+            )
+        )
+    if deactivated_at is not None:
+        marks.append(
+            pl.DataFrame(
+                {
+                    "ts": [str(deactivated_at)[:19].replace(" ", "T")],
+                    "event": ["models deactivated"],
+                    "amount_usd": [None],
+                },
+                schema={"ts": pl.String, "event": pl.String, "amount_usd": pl.Float64},
+            )
+        )
+    if marks:
+        layers.append(
+            alt.Chart(pl.concat(marks, how="vertical_relaxed"))
+            .mark_rule(strokeWidth=2)
+            .encode(
+                x="ts:T",
+                color=alt.Color(
+                    "event:N", legend=alt.Legend(orient="bottom", title=None), scale=alt.Scale(scheme="dark2")
+                ),
+                tooltip=["event:N", "ts:T", alt.Tooltip("amount_usd:Q", format="$.2f")],
+            )
+        )
+    return alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
+
+
+def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
+    """min_replica what-if: dollars per month vs added first-request latency."""
+    data = tradeoff.select(
+        pl.col("min_replica").cast(pl.String).alias("min_replica"),
+        pl.col("total_usd").round(2),
+        "cold_starts",
+        pl.col("first_request_added_latency_s"),
+    )
+    cost = (
+        alt.Chart(data, title="Cost for the month")
+        .mark_bar(color="#c62828")
+        .encode(
+            x=alt.X("min_replica:N", title="min_replica"),
+            y=alt.Y("total_usd:Q", title="USD"),
+            tooltip=["min_replica:N", alt.Tooltip("total_usd:Q", format="$.2f")],
+        )
+        .properties(width=180, height=180)
+    )
+    latency = (
+        alt.Chart(data, title="Added latency of a first request")
+        .mark_bar(color="#1565c0")
+        .encode(
+            x=alt.X("min_replica:N", title="min_replica"),
+            y=alt.Y("first_request_added_latency_s:Q", title="seconds"),
+            tooltip=["min_replica:N", "first_request_added_latency_s:Q", "cold_starts:Q"],
+        )
+        .properties(width=180, height=180)
+    )
+    return alt.hconcat(cost, latency)

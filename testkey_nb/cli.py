@@ -1,0 +1,185 @@
+"""The `testkey-nb` command. Each sub-command's body lives in the module that owns the job;
+this file only wires them up and keeps imports lazy so that start-up stays cheap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from testkey_nb.keyreport import KeyReportResult
+
+app = typer.Typer(
+    name="testkey-nb",
+    help="Read-only evidence about LLM-provider API keys, rendered as offline HTML reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _startup(
+    ctx: typer.Context,
+    retention: float = typer.Option(
+        300.0, "--retention", envvar="TESTKEY_NB_RETENTION", help="seconds raw data may live (default 300)"
+    ),
+) -> None:
+    """Sweep raw data older than the retention window at every start."""
+    from testkey_nb.report.retention import default_raw_root, sweep_raw
+
+    sweep_raw(default_raw_root(), retention)
+    ctx.obj = {"retention": retention}
+
+
+def _retention(ctx: typer.Context) -> float:
+    return float((ctx.obj or {}).get("retention", 300.0))
+
+
+# --- sub-commands are registered below, one line each -------------------------------------------
+from testkey_nb.emulator.cli import emulator as _emulator  # noqa: E402
+
+app.command("emulator")(_emulator)
+
+from testkey_nb.billing.cli import billing as _billing  # noqa: E402
+
+app.command("billing")(_billing)
+
+
+@app.command("probe")
+def probe(
+    key_ref: str = typer.Argument(..., metavar="KEY_REF", help="env:NAME or file:PATH (never the key itself)"),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="inference base URL, e.g. https://inference.baseten.co/v1"
+    ),
+    management_url: str | None = typer.Option(
+        None, "--management-url", help="management base URL, e.g. https://api.baseten.co/v1"
+    ),
+    claim: str | None = typer.Option(None, "--claim", help="the provider the key is claimed to be for"),
+    allow_billable: bool = typer.Option(False, "--allow-billable", help="allow one 1-token completion (costs money)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    timeout: float = typer.Option(10.0, "--timeout", help="seconds per request"),
+    deadline: float = typer.Option(60.0, "--deadline", help="seconds for the whole probe"),
+    label: str | None = typer.Option(None, "--label", help="a name for the key (default: a fingerprint label)"),
+) -> None:
+    """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
+    import json
+
+    from testkey_nb.keycheck import CheckError, CheckOptions, check_key
+    from testkey_nb.secrets import KeyRefError
+
+    options = CheckOptions(
+        base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
+        timeout_s=timeout, deadline_s=deadline, label=label,
+    )  # fmt: skip
+    try:
+        result = check_key(key_ref, options)
+    except (KeyRefError, CheckError) as exc:
+        _fail(str(exc))
+    if not any(o.status is not None for o in result.observations):
+        first = next((o for o in result.observations if o.detail), None)
+        _fail(f"could not reach {result.targets.inference}: {first.detail if first else 'no answer'}", code=3)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
+    else:
+        from testkey_nb.console import print_check
+
+        print_check(result)
+
+
+@app.command("render")
+def render(
+    ctx: typer.Context,
+    key_ref: str | None = typer.Argument(None, metavar="[KEY_REF]", help="env:NAME or file:PATH"),
+    out: Path = typer.Option(Path("reports"), "--out", help="folder for the HTML reports"),
+    claim: str | None = typer.Option(None, "--claim", help="the provider the key is claimed to be for"),
+    base_url: str | None = typer.Option(None, "--base-url", help="inference base URL"),
+    management_url: str | None = typer.Option(None, "--management-url", help="management base URL"),
+    allow_billable: bool = typer.Option(False, "--allow-billable", help="allow one 1-token completion"),
+    label: str | None = typer.Option(None, "--label", help="a name for the key's report"),
+    with_billing: bool = typer.Option(False, "--with-billing", help="also render the key's billing notebook"),
+    scenario: Path | None = typer.Option(None, "--scenario", help="render the billing notebook for a scenario"),
+    keys_file: Path | None = typer.Option(None, "--keys-file", help="TOML file of key references"),
+    keys_env: Path | None = typer.Option(None, "--keys-env", help="dotenv file of keys (mode 0600)"),
+    jobs: int | None = typer.Option(None, "--jobs", help="parallel renders (default: about one per core)"),
+    force: bool = typer.Option(False, "--force", help="re-render keys whose report is fresh"),
+    dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
+    allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
+) -> None:
+    """Render self-contained HTML reports: one key, a scenario, or many keys."""
+    retention = _retention(ctx)
+    if keys_file or keys_env:
+        if key_ref or scenario:
+            _fail("give KEY_REF, --scenario, or --keys-file/--keys-env, not several")
+        from testkey_nb.batch import render_many
+
+        raise typer.Exit(
+            render_many(
+                keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
+                allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
+                base_url=base_url, management_url=management_url,
+            )
+        )  # fmt: skip
+    from testkey_nb.keyreport import KeyJob, render_key, render_key_billing, render_scenario
+    from testkey_nb.secrets import KeyRefError, resolve
+
+    if scenario is not None:
+        if key_ref:
+            _fail("give KEY_REF or --scenario, not both")
+        result = render_scenario(scenario, out, label=label, retention_s=retention)
+        _report_result(result)
+        return
+    if not key_ref:
+        _fail("give KEY_REF (env:NAME or file:PATH), --scenario FILE or --keys-file FILE")
+    try:
+        secret = resolve(key_ref)
+    except KeyRefError as exc:
+        _fail(str(exc))
+    job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
+                 allow_billable=allow_billable)  # fmt: skip
+    result = render_key(job, out, secret=secret, retention_s=retention)
+    if with_billing and result.ok:
+        _report_result(result, exit_on_error=False)
+        result = render_key_billing(job, out, secret=secret, retention_s=retention)
+    _report_result(result)
+
+
+def _report_result(result: KeyReportResult, exit_on_error: bool = True) -> None:
+    if result.ok:
+        verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
+        typer.echo(f"{result.label}: {result.html}{verdict}")
+        return
+    if exit_on_error:
+        _fail(f"{result.label}: {result.error}", code=1)
+
+
+@app.command("demo")
+def demo(
+    ctx: typer.Context, out: Path = typer.Option(Path("reports"), "--out", help="folder for the demo reports")
+) -> None:
+    """Start the emulator, render reports for its demo keys and one billing scenario, print the paths."""
+    from testkey_nb.demo import run_demo
+
+    raise typer.Exit(run_demo(out, retention_s=_retention(ctx)))
+
+
+@app.command("lab")
+def lab(
+    no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
+    port: int = typer.Option(8888, "--port", help="JupyterLab port"),
+) -> None:
+    """Open JupyterLab on notebooks/ with the emulator running and its demo keys in the environment."""
+    from testkey_nb.demo import run_lab
+
+    raise typer.Exit(run_lab(open_browser=not no_browser, port=port))
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"testkey-nb: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,185 @@
+"""One key -> one self-contained HTML report (and its summary row for the fleet index).
+
+The key reaches the notebook's kernel only through the kernel's environment
+(``TESTKEY_NB_KEY``); the notebook's parameters are data: the variable's *name*, the label, URLs,
+the claim. Per-key failures come back as a redacted reason, never as an exception with the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testkey_nb.report import RenderError, RenderRequest, render_notebook
+from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
+
+__all__ = [
+    "KEY_ENV",
+    "NOTEBOOKS_DIR",
+    "KeyJob",
+    "KeyReportResult",
+    "render_key",
+    "render_key_billing",
+    "render_scenario",
+    "report_filename",
+]
+
+KEY_ENV = "TESTKEY_NB_KEY"
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class KeyJob:
+    """What to render for one key. ``ref`` is a key reference (``env:NAME``/``file:PATH``)."""
+
+    label: str | None = None
+    ref: str | None = None
+    claim: str | None = None
+    base_url: str | None = None
+    management_url: str | None = None
+    allow_billable: bool = False
+    timeout_s: float = 10.0
+    deadline_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class KeyReportResult:
+    label: str
+    html: Path | None
+    summary: Mapping[str, Any] | None
+    error: str | None
+    seconds: float
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def report_filename(label: str) -> str:
+    return (_SAFE.sub("-", label).strip("-.") or "key") + ".html"
+
+
+def render_key(
+    job: KeyJob,
+    out_dir: Path,
+    *,
+    secret: Secret | None = None,
+    notebook: Path | None = None,
+    raw_root: Path | None = None,
+    retention_s: float = 300,
+    environ: Mapping[str, str] | None = None,
+) -> KeyReportResult:
+    """Render ``notebooks/key_report.ipynb`` for one key into ``out_dir/<label>.html``.
+
+    Pass ``secret`` when the caller already holds the key (a batch with a dotenv file); otherwise
+    ``job.ref`` is resolved here.
+    """
+    started = time.perf_counter()
+    label = job.label or "key"
+    try:
+        if secret is None:
+            if not job.ref:
+                raise KeyRefError("no key reference")
+            secret = resolve(job.ref, environ)
+        label = job.label or secret.label
+    except KeyRefError as exc:
+        return KeyReportResult(label, None, None, f"key reference: {exc}", time.perf_counter() - started)
+    out_html = Path(out_dir) / report_filename(label)
+    request = RenderRequest(
+        notebook=notebook or NOTEBOOKS_DIR / "key_report.ipynb",
+        out_html=out_html,
+        parameters={
+            "key_env": KEY_ENV,
+            "label": label,
+            "base_url": job.base_url or "",
+            "management_url": job.management_url or "",
+            "claim": job.claim or "",
+            "allow_billable": bool(job.allow_billable),
+            "timeout_s": float(job.timeout_s),
+            "deadline_s": float(job.deadline_s),
+        },
+        kernel_env={KEY_ENV: secret.reveal()},
+        redact=[secret.reveal()],
+        label=label,
+        timeout_s=max(120.0, job.deadline_s * 2 + 60),
+    )
+    try:
+        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
+    except RenderError as exc:
+        return KeyReportResult(label, None, None, redact(exc.reason, [secret]), time.perf_counter() - started)
+    summary = None
+    raw = result.outbox.get("summary.json") if result.outbox else None
+    if raw:
+        try:
+            summary = json.loads(raw)
+        except ValueError:
+            summary = None
+    return KeyReportResult(label, result.out_html, summary, None, time.perf_counter() - started)
+
+
+def render_scenario(
+    scenario: Path,
+    out_dir: Path,
+    *,
+    label: str | None = None,
+    raw_root: Path | None = None,
+    retention_s: float = 300,
+) -> KeyReportResult:
+    """Render ``notebooks/billing_lifecycle.ipynb`` for a scenario file into ``out_dir``."""
+    started = time.perf_counter()
+    name = label or f"scenario-{Path(scenario).stem}"
+    if not Path(scenario).is_file():
+        return KeyReportResult(name, None, None, f"scenario file not found: {scenario}", 0.0)
+    request = RenderRequest(
+        notebook=NOTEBOOKS_DIR / "billing_lifecycle.ipynb",
+        out_html=Path(out_dir) / report_filename(name),
+        parameters={"scenario": str(Path(scenario).resolve()), "label": name},
+        kernel_env={},
+        redact=[],
+        label=name,
+    )
+    try:
+        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
+    except RenderError as exc:
+        return KeyReportResult(name, None, None, exc.reason, time.perf_counter() - started)
+    return KeyReportResult(name, result.out_html, None, None, time.perf_counter() - started)
+
+
+def render_key_billing(
+    job: KeyJob,
+    out_dir: Path,
+    *,
+    secret: Secret,
+    raw_root: Path | None = None,
+    retention_s: float = 300,
+) -> KeyReportResult:
+    """Render the billing-lifecycle notebook for a key's workspace (what its probes can read)."""
+    started = time.perf_counter()
+    label = f"{job.label or secret.label}-billing"
+    request = RenderRequest(
+        notebook=NOTEBOOKS_DIR / "billing_lifecycle.ipynb",
+        out_html=Path(out_dir) / report_filename(label),
+        parameters={
+            "key_env": KEY_ENV,
+            "label": job.label or secret.label,
+            "base_url": job.base_url or "",
+            "management_url": job.management_url or "",
+            "claim": job.claim or "",
+            "deadline_s": float(job.deadline_s),
+        },
+        kernel_env={KEY_ENV: secret.reveal()},
+        redact=[secret.reveal()],
+        label=label,
+    )
+    try:
+        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
+    except RenderError as exc:
+        return KeyReportResult(label, None, None, redact(exc.reason, [secret]), time.perf_counter() - started)
+    return KeyReportResult(label, result.out_html, None, None, time.perf_counter() - started)

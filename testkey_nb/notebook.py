@@ -1,0 +1,160 @@
+"""Kernel-side glue for the notebooks: run the package's calls and display their results.
+
+Notebooks stay narrative + calls; everything here is thin and the logic it calls is tested in the
+package. The key reaches the kernel only through its environment: notebooks pass the *name* of the
+variable (``key_env``), never the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from testkey_nb.keycheck import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.report.models import OUTBOX_ENV
+from testkey_nb.secrets import resolve
+
+__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "write_outbox"]
+
+#: Defaults for an empty ``base_url`` / ``management_url`` parameter (``make lab`` points them at the emulator).
+BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
+MANAGEMENT_URL_ENV = "TESTKEY_NB_MANAGEMENT_URL"
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also inside a kernel whose event loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="testkey-nb-probe", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def check_from_env(
+    key_env: str,
+    *,
+    label: str | None = None,
+    base_url: str | None = None,
+    management_url: str | None = None,
+    claim: str | None = None,
+    allow_billable: bool = False,
+    timeout_s: float = 10.0,
+    deadline_s: float = 60.0,
+) -> KeyCheck:
+    """Probe the key held in environment variable ``key_env``."""
+    secret = resolve(f"env:{key_env}")
+    options = CheckOptions(
+        base_url=base_url or os.environ.get(BASE_URL_ENV) or None,
+        management_url=management_url or os.environ.get(MANAGEMENT_URL_ENV) or None,
+        claim=claim or None,
+        allow_billable=allow_billable,
+        timeout_s=timeout_s,
+        deadline_s=deadline_s,
+        label=label or None,
+    )
+    return run_sync(check_key_async(secret, options, key_ref=f"env:{key_env}"))
+
+
+def show_html(fragment: str) -> None:
+    from IPython.display import HTML, display
+
+    from testkey_nb.views import CSS
+
+    display(HTML(CSS + fragment))
+
+
+def show(chart: Any) -> None:
+    from testkey_nb.charts import show as show_chart
+
+    show_chart(chart)
+
+
+def show_usage(check: KeyCheck) -> None:
+    """The usage section of a key report: figures, the daily chart, or why there are none."""
+    from testkey_nb.charts import observed_usage_chart
+    from testkey_nb.key_billing import key_billing
+    from testkey_nb.views import usage_html
+
+    kb = key_billing(check.profile)
+    show_html(usage_html(kb))
+    if kb.usage.readable and kb.usage.daily.height:
+        show(observed_usage_chart(kb.usage.daily))
+
+
+def billing_view(
+    *,
+    scenario: str = "",
+    key_env: str = "",
+    label: str = "",
+    base_url: str = "",
+    management_url: str = "",
+    claim: str = "",
+    deadline_s: float = 60.0,
+) -> Any:
+    """A scenario file's simulation, or what a key's probes could read of its workspace's billing."""
+    from testkey_nb.billing_report import key_view, scenario_view
+
+    if scenario:
+        return scenario_view(scenario)
+    if not key_env:
+        raise ValueError("give a scenario file (scenario) or a key (key_env)")
+    check = check_from_env(key_env, label=label, base_url=base_url, management_url=management_url, claim=claim,
+                           deadline_s=deadline_s)  # fmt: skip
+    return key_view(check)
+
+
+def show_billing_section(view: Any, section: str) -> None:
+    """One section of the billing notebook: a chart, or the reason it cannot be drawn."""
+    from testkey_nb import charts, views
+
+    reason = (view.unavailable or {}).get(section)
+    if reason:
+        show_html(f"<p class='tk-muted'>{views.esc(reason)}.</p>")
+        return
+    if section == "summary":
+        show_html(views.billing_summary_html(view))
+    elif section == "timeline" and view.events is not None:
+        show(charts.lifecycle_timeline(view.events))
+    elif section == "daily":
+        if view.hourly is not None:
+            show(charts.daily_billed_chart(view.hourly))
+        elif view.key_billing is not None and view.key_billing.usage.readable:
+            show(charts.observed_usage_chart(view.key_billing.usage.daily))
+            show_html(views.usage_html(view.key_billing))
+    elif section == "cumulative" and view.timeline is not None:
+        show(charts.cumulative_cost_chart(view.timeline, view.invoices, view.deactivated_at, view.credits_usd or 0))
+    elif section == "whatif" and view.tradeoff is not None:
+        show(charts.tradeoff_chart(view.tradeoff))
+        show_html(views.tradeoff_html(view.tradeoff))
+
+
+def write_outbox(name: str, payload: dict[str, Any]) -> Path | None:
+    """Hand a JSON summary to the renderer (the folder it named in ``TESTKEY_NB_OUTBOX``), if any.
+
+    The outbox lives inside the private raw run folder and is deleted with it.
+    """
+    folder = os.environ.get(OUTBOX_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / f"{Path(name).name}.json"
+    path.write_text(json.dumps(payload, default=str), encoding="utf-8")
+    return path

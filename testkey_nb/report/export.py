@@ -1,0 +1,179 @@
+"""Executed notebook -> one self-contained, offline HTML page.
+
+nbconvert's ``lab`` template, narrowed by a template kept in this module (``extra_loaders``, so the
+package ships no template files):
+
+* code cells and prompts hidden (``exclude_input``, ``exclude_*_prompt``), no anchor links;
+* the head blocks that load require.js, MathJax, Mermaid and the widget manager from a CDN emptied,
+  JavaScript and widget outputs dropped, stderr streams (warnings) dropped;
+* every Vega-Lite output turned into ``testkey_nb._embed.chart_html`` and the vega bundle inlined once
+  in ``<head>`` (only when there is a chart);
+* CSS comments removed (JupyterLab's CSS cites URLs in them): the page holds no ``http(s)://``
+  unless a notebook's own text does;
+* a Content-Security-Policy ``<meta>``: scripts only by hash (the bundle and the one chart-init
+  script), no network at all (``default-src 'none'``, images and fonts from ``data:`` only). It backs
+  up escaping: a provider string that slipped through as markup could not run script or load anything.
+
+A page that would still load a remote resource (``<script src>``, ``<img src="https://...">``, CSS
+``url(//...)``) is refused with ``OfflineViolation``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+from typing import Any, Final
+
+import jinja2
+from nbconvert import HTMLExporter
+from nbformat import NotebookNode
+
+from testkey_nb._embed import CHART_INIT_JS, chart_html, is_vegalite_mime, script_sha256, vega_bundle_js
+
+__all__ = ["BUNDLE_MARKER", "OfflineViolation", "export_html"]
+
+#: Comment that opens the inlined bundle: count it to check "exactly once".
+BUNDLE_MARKER: Final = "/* testkey-nb vega bundle:"
+_TEMPLATE_NAME: Final = "testkey_nb_report.html.j2"
+_DROP_MIMES: Final = frozenset(
+    {
+        "application/javascript",
+        "application/vnd.jupyter.widget-view+json",
+        "application/vnd.jupyter.widget-state+json",
+    }
+)
+
+# Extends lab/index.html.j2 (found through template_name="lab").
+_TEMPLATE: Final = r"""{%- extends 'index.html.j2' -%}
+{%- block html_head -%}
+<meta http-equiv="Content-Security-Policy" content="{{ resources.tk_csp_token }}">
+{{ super() }}
+{%- endblock html_head -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_css -%}
+<style type="text/css">
+.tk-chart { min-height: 2em; margin: 0.5em 0; }
+.tk-chart .vega-embed { max-width: 100%; }
+</style>
+<!--{{ resources.tk_bundle_token }}-->
+{%- endblock html_head_css -%}
+{%- block data_javascript scoped -%}{%- endblock data_javascript -%}
+{%- block data_widget_view scoped -%}{%- endblock data_widget_view -%}
+"""
+
+_STYLE_RE: Final = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
+_CSS_COMMENT_RE: Final = re.compile(r"/\*.*?\*/", re.DOTALL)
+_SCRIPT_SRC_RE: Final = re.compile(r"<script\b[^>]*\bsrc\s*=", re.IGNORECASE)
+_LINK_RE: Final = re.compile(r"<link\b[^>]*\bhref\s*=", re.IGNORECASE)
+_REMOTE_ATTR_RE: Final = re.compile(
+    r"<(?!a[\s>])[a-z][a-z0-9-]*\b[^>]*\s(?:src|srcset|href|data|poster|action|formaction|background)"
+    r"\s*=\s*[\"']?\s*(?:[a-z][a-z0-9+.-]*:)?//",
+    re.IGNORECASE,
+)
+_REMOTE_CSS_RE: Final = re.compile(r"url\(\s*[\"']?\s*(?:[a-z][a-z0-9+.-]*:)?//|@import\b", re.IGNORECASE)
+
+
+class OfflineViolation(ValueError):
+    """The exported page would load something from outside itself."""
+
+
+def _csp(script_texts: list[str]) -> str:
+    scripts = " ".join(script_sha256(s) for s in script_texts)
+    script_src = f"{scripts} 'unsafe-eval'" if scripts else "'none'"
+    return (
+        f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; "
+        "img-src data: blob:; font-src data:; connect-src 'none'; media-src 'none'; "
+        "object-src 'none'; frame-src 'none'; worker-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _prepare(nb: NotebookNode) -> int:
+    """Rewrite outputs in place for the offline page; return the number of charts."""
+    charts = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept: list[Any] = []
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream" and output.get("name") == "stderr":
+                continue
+            if kind in ("display_data", "execute_result"):
+                data = output.get("data", {})
+                vl = next((m for m in data if is_vegalite_mime(m)), None)
+                if vl is not None:
+                    output["data"] = {"text/html": chart_html(data[vl], f"tk-chart-{charts}")}
+                    output["metadata"] = {}
+                    charts += 1
+                else:
+                    for mime in _DROP_MIMES.intersection(data):
+                        del data[mime]
+                    if not data:
+                        continue
+            kept.append(output)
+        cell["outputs"] = kept
+    return charts
+
+
+def _strip_css_comments(page: str) -> str:
+    return _STYLE_RE.sub(lambda m: m.group(1) + _CSS_COMMENT_RE.sub("", m.group(2)) + m.group(3), page)
+
+
+def check_offline(page: str) -> None:
+    """Raise :class:`OfflineViolation` if ``page`` references a remote or external resource."""
+    problems = [
+        name
+        for name, regex in (
+            ("<script src>", _SCRIPT_SRC_RE),
+            ("<link href>", _LINK_RE),
+            ("remote src/href attribute", _REMOTE_ATTR_RE),
+            ("remote CSS url()/@import", _REMOTE_CSS_RE),
+        )
+        if regex.search(page)
+    ]
+    if problems:
+        raise OfflineViolation("report would load external resources: " + ", ".join(problems))
+
+
+def _exporter() -> HTMLExporter:
+    return HTMLExporter(
+        template_name="lab",
+        template_file=_TEMPLATE_NAME,
+        extra_loaders=[jinja2.DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        exclude_anchor_links=True,
+    )
+
+
+def export_html(executed_nb: NotebookNode, *, title: str) -> str:
+    """The executed notebook as one offline HTML page (code and prompts hidden).
+
+    ``executed_nb`` is not modified. ``title`` is escaped. Raises :class:`OfflineViolation` when the
+    notebook's own content references remote resources (e.g. a Markdown image from a URL).
+    """
+    nb = copy.deepcopy(executed_nb)
+    nb.metadata["title"] = title
+    charts = _prepare(nb)
+    csp_token = f"tk-csp-{secrets.token_hex(8)}"
+    bundle_token = f"tk-bundle-{secrets.token_hex(8)}"
+    page, _ = _exporter().from_notebook_node(nb, resources={"tk_csp_token": csp_token, "tk_bundle_token": bundle_token})
+    bundle_placeholder = f"<!--{bundle_token}-->"
+    page = _strip_css_comments(page)
+    scripts: list[str] = []
+    bundle_tag = ""
+    if charts:
+        bundle = vega_bundle_js()
+        bundle_tag = f"<script>{bundle}</script>"
+        scripts = [bundle, CHART_INIT_JS]
+    if page.count(bundle_placeholder) != 1 or page.count(csp_token) != 1:
+        raise RuntimeError("report template placeholders missing or repeated")  # pragma: no cover
+    page = page.replace(csp_token, _csp(scripts))
+    check_offline(page)
+    # Last, so the 0.9 MB bundle is neither re-parsed nor scanned (its URLs are escaped already).
+    return page.replace(bundle_placeholder, bundle_tag)

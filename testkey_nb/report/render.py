@@ -1,0 +1,175 @@
+"""render_notebook: sweep, execute in a private run folder, export, write atomically, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.exceptions import PapermillExecutionError
+
+from testkey_nb._embed import escape_json_for_html
+from testkey_nb.report.execute import ExecOutcome, execute_in_run_dir
+from testkey_nb.report.export import OfflineViolation, export_html
+from testkey_nb.report.models import OUTBOX_ENV, RenderError, RenderRequest, RenderResult
+from testkey_nb.report.redact import one_line, redact_text, redacting_logs, variants
+from testkey_nb.report.retention import default_raw_root, make_run_dir, remove_run_dir, sweep_raw
+
+__all__ = ["MIN_SECRET_LEN", "OUTBOX_ENV", "render_notebook"]
+_OUTBOX_MAX_BYTES: Final = 1024 * 1024
+
+log = logging.getLogger(__name__)
+
+#: Shorter kernel_env/redact values are not treated as secrets (they would match everywhere).
+MIN_SECRET_LEN: Final = 8
+#: Loggers that see kernel traffic during a render; a redacting filter sits on them meanwhile.
+_KERNEL_LOGGERS: Final = ("papermill", "nbclient", "traitlets", "jupyter_client", __name__)
+_PARAM_TYPES: Final = (str, int, float, bool, type(None))
+
+
+def _secret_values(req: RenderRequest) -> tuple[str, ...]:
+    return tuple(v for v in req.secret_values() if len(v) >= MIN_SECRET_LEN)
+
+
+def _validate(req: RenderRequest, label: str, secret_values: Sequence[str]) -> None:
+    for name, value in req.parameters.items():
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise RenderError(label, "parameter names must be Python identifiers")
+        if not isinstance(value, _PARAM_TYPES):
+            raise RenderError(label, f"parameter {name!r} is not data (str, int, float, bool or None)")
+        if isinstance(value, str) and any(s in value for s in secret_values):
+            raise RenderError(
+                label,
+                f"parameter {name!r} holds a secret value: pass the NAME of a kernel_env variable instead",
+            )
+    if not req.notebook.is_file():
+        raise RenderError(label, f"notebook not found: {req.notebook}")
+    if req.timeout_s <= 0 or req.cell_timeout_s <= 0:
+        raise RenderError(label, "timeout_s and cell_timeout_s must be positive")
+
+
+def _failure_reason(outcome: ExecOutcome, req: RenderRequest) -> str:
+    exc = outcome.error
+    stderr_last = next((ln for ln in reversed(outcome.kernel_stderr_tail.splitlines()) if ln.strip()), "")
+    if outcome.deadline_hit:
+        return f"render exceeded timeout_s={req.timeout_s:g}s; the kernel was stopped"
+    if isinstance(exc, PapermillExecutionError):
+        where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell #{exc.cell_index}"
+        return f"{where} raised {exc.ename}: {exc.evalue}"
+    if isinstance(exc, CellTimeoutError):
+        return f"a cell ran longer than cell_timeout_s={req.cell_timeout_s:g}s"
+    if isinstance(exc, DeadKernelError):
+        return "the kernel died" + (f" (kernel stderr: {stderr_last})" if stderr_last else "")
+    reason = f"{type(exc).__name__}: {exc}"
+    return reason + (f" (kernel stderr: {stderr_last})" if stderr_last else "")
+
+
+def _leaks(page: str, secret_values: Sequence[str]) -> bool:
+    for value in secret_values:
+        forms = {*variants(value), html.escape(value), escape_json_for_html(value)[1:-1]}
+        if any(form in page for form in forms):
+            return True
+    return False
+
+
+def _write_atomic(path: Path, text: str) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return len(data)
+
+
+def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retention_s: float = 300) -> RenderResult:
+    """Execute ``req.notebook`` and write its offline HTML report to ``req.out_html`` (mode 0644).
+
+    Sweeps stale raw folders first (older than ``retention_s``), executes in a fresh private run
+    folder under ``raw_root`` (default :func:`default_raw_root`), and deletes that folder whatever
+    happens. Every failure (cell error, cell or overall timeout, dead kernel, export problem, a
+    secret in the page) raises :class:`RenderError` with a redacted one-line reason and no chained
+    exception. Thread-safe: no process-wide state changes (a logging filter is attached to the
+    kernel-traffic loggers for the duration, one per render).
+    """
+    started = time.perf_counter()
+    secret_values = _secret_values(req)
+    label = " ".join(redact_text(req.label, secret_values).split()) or "report"
+    _validate(req, label, secret_values)
+
+    root = default_raw_root() if raw_root is None else raw_root
+    for removed in sweep_raw(root, retention_s):
+        log.info("swept stale raw folder %s", removed.name)
+    run_dir = make_run_dir(root)
+    reason: str | None = None
+    size = 0
+    outbox: dict[str, bytes] = {}
+    outbox_dir = run_dir / "outbox"
+    outbox_dir.mkdir(mode=0o700)
+    kernel_env = {**req.kernel_env, OUTBOX_ENV: str(outbox_dir)}
+    try:
+        with redacting_logs(secret_values, _KERNEL_LOGGERS):
+            outcome = execute_in_run_dir(
+                req.notebook.resolve(),
+                run_dir,
+                parameters=req.parameters,
+                kernel_env=kernel_env,
+                timeout_s=req.timeout_s,
+                cell_timeout_s=req.cell_timeout_s,
+            )
+            if outcome.error is not None or outcome.nb is None:
+                reason = _failure_reason(outcome, req)
+            else:
+                try:
+                    page = export_html(outcome.nb, title=label)
+                except OfflineViolation as exc:
+                    reason = str(exc)
+                except Exception as exc:
+                    reason = f"HTML export failed: {type(exc).__name__}: {exc}"
+                else:
+                    if _leaks(page, secret_values):
+                        reason = "the report would contain a secret value; nothing was written"
+                    else:
+                        outbox = _read_outbox(outbox_dir, secret_values)
+                        try:
+                            size = _write_atomic(req.out_html, page)
+                        except OSError as exc:
+                            reason = f"cannot write the report: {type(exc).__name__}: {exc.strerror}"
+    finally:
+        remove_run_dir(run_dir)
+    if reason is not None:
+        error = RenderError(label, one_line(reason, secret_values))
+        log.warning("render failed: %s", error)
+        raise error
+    seconds = time.perf_counter() - started
+    log.info("rendered %s: %d bytes in %.2f s", label, size, seconds)
+    return RenderResult(label=label, out_html=req.out_html, seconds=seconds, bytes=size, outbox=outbox)
+
+
+def _read_outbox(folder: Path, secret_values: Sequence[str]) -> dict[str, bytes]:
+    """The notebook's JSON hand-offs (capped, and dropped if they hold a secret)."""
+    found: dict[str, bytes] = {}
+    for path in sorted(folder.glob("*.json")):
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > _OUTBOX_MAX_BYTES:
+            continue
+        data = path.read_bytes()
+        if _leaks(data.decode("utf-8", errors="replace"), secret_values):
+            log.warning("dropped outbox file %s: it held a secret value", path.name)
+            continue
+        found[path.name] = data
+    return found

@@ -1,0 +1,200 @@
+"""HTML fragments for the reports: every provider-controlled string is escaped here.
+
+Functions return strings; :mod:`testkey_nb.notebook` displays them. Nothing here fetches anything:
+the CSS is inline and small.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from testkey_nb.decide import Decision
+from testkey_nb.identify import Identification
+from testkey_nb.profile import STATUS_MEANINGS, Profile
+
+if TYPE_CHECKING:
+    from testkey_nb.key_billing import KeyBilling
+
+CSS = """
+<style>
+.tk-table{border-collapse:collapse;font-size:13px;margin:6px 0 14px 0}
+.tk-table th,.tk-table td{border-bottom:1px solid #e0e0e0;padding:4px 8px;text-align:left !important;vertical-align:top}
+.tk-table th{background:#fafafa;font-weight:600}
+.tk-badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
+.tk-ready{background:#2e7d32}.tk-needs_work{background:#ef6c00}.tk-reject{background:#c62828}
+.tk-prov-observed{color:#2e7d32}.tk-prov-derived{color:#1565c0}.tk-prov-documented{color:#6d4c41}
+.tk-prov-unknown{color:#9e9e9e}
+.tk-muted{color:#757575}
+</style>
+"""
+
+
+def esc(value: Any) -> str:
+    """Escape for HTML text; control characters become U+FFFD so nothing invisible hides in a report."""
+    text = "" if value is None else str(value)
+    text = "".join(ch if ch.isprintable() or ch in " \n" else "\ufffd" for ch in text)
+    return html.escape(text, quote=True)
+
+
+def plain(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) if value else "(none)"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, raw_cols: Sequence[int] = ()) -> str:
+    """An HTML table; cells are escaped unless their column index is in ``raw_cols`` (pre-escaped)."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = "".join(f"<td>{cell if i in raw_cols else esc(plain(cell))}</td>" for i, cell in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table class="tk-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def frame_table(frame: Any, columns: Sequence[str] | None = None, *, limit: int = 200) -> str:
+    """A polars frame as an escaped HTML table (at most ``limit`` rows)."""
+    cols = list(columns or frame.columns)
+    rows = [[r[c] for c in cols] for r in frame.select(cols).head(limit).iter_rows(named=True)]
+    more = f'<p class="tk-muted">{frame.height - limit} more rows not shown</p>' if frame.height > limit else ""
+    return table(rows, cols) + more
+
+
+def identification_html(ident: Identification) -> str:
+    claim = "no claim given"
+    if ident.claimed:
+        verdict = "matches" if ident.matches_claim else "does NOT match"
+        claim = f"claimed <b>{esc(ident.claimed)}</b>: the evidence {verdict}"
+    parts = [
+        f"<p>Real provider: <b>{esc(ident.provider)}</b> (confidence {ident.confidence:.2f}); {claim}.</p>",
+    ]
+    if ident.conflicts:
+        items = "".join(f"<li>{esc(c)}</li>" for c in ident.conflicts)
+        parts.append(f"<p>Conflicting evidence:</p><ul>{items}</ul>")
+    rows = [(e.source, e.probe or "", e.provider, f"{e.weight:+.1f}", e.detail) for e in ident.evidence]
+    parts.append(table(rows, ["source", "probe", "points to", "weight", "detail"]))
+    return "".join(parts)
+
+
+def metrics_html(profile: Profile) -> str:
+    rows = []
+    for m in profile.metrics.values():
+        prov = f'<span class="tk-prov-{esc(m.provenance)}">{esc(m.provenance)}</span>'
+        rows.append((esc(m.name), esc(plain(m.value)), prov, esc(m.probe or ""), esc(m.note)))
+    return table(rows, ["metric", "value", "provenance", "probe", "note"], raw_cols=(0, 1, 2, 3, 4))
+
+
+def status_html(profile: Profile) -> str:
+    s = profile.status
+    meaning = STATUS_MEANINGS.get(s.code, "")
+    return (
+        f"<p>Key status: <b>{esc(s.code)}</b> ({esc(s.reason)}): {esc(s.detail)}</p>"
+        f'<p class="tk-muted">{esc(meaning)}</p>'
+    )
+
+
+def verdict_html(decision: Decision) -> str:
+    badge = f'<span class="tk-badge tk-{esc(decision.verdict)}">{esc(decision.verdict)}</span>'
+    rows = [(a.action, a.reason, "; ".join(a.evidence)) for a in decision.actions]
+    return f"<p>Verdict: {badge} {esc(decision.summary)}</p>" + table(rows, ["action", "reason", "evidence"])
+
+
+def probes_html(summaries: Sequence[Mapping[str, Any]]) -> str:
+    rows = [
+        (s["probe"], s.get("item") or "", s["method"], s["path"], s["cost"], s["status"] or "", s["outcome"],
+         s["attempts"], s.get("detail") or "")
+        for s in summaries
+    ]  # fmt: skip
+    return table(rows, ["probe", "item", "method", "path", "cost", "status", "outcome", "attempts", "detail"])
+
+
+def report_header(label: str, checked_at: str, targets: Mapping[str, Any]) -> str:
+    where = ", ".join(f"{esc(role)}: <code>{esc(url)}</code>" for role, url in targets.items() if url)
+    return (
+        f"<h2>Key {esc(label)}</h2>"
+        f'<p class="tk-muted">Checked {esc(checked_at)} against {where or "no host"}. '
+        "Read-only probes; the key itself appears nowhere in this report.</p>"
+    )
+
+
+def usage_html(kb: KeyBilling) -> str:
+    """Observed usage totals per deployment, the month projection, or why they are not shown."""
+    parts = []
+    if kb.usage.readable:
+        per = kb.usage.per_deployment()
+        parts.append(f"<p>Usage over the last 30 days (observed, {per.height} billable resources):</p>")
+        if per.height:
+            parts.append(frame_table(per, ["deployment_name", "kind", "instance_type", "minutes", "usd", "days"]))
+        for category, totals in kb.usage.totals.items():
+            figures = ", ".join(f"{k} {plain(v)}" for k, v in totals.items())
+            parts.append(f'<p class="tk-muted">{esc(category)}: {esc(figures)}</p>')
+        for note in kb.usage.notes:
+            parts.append(f'<p class="tk-muted">{esc(note)}</p>')
+    else:
+        parts.append(f"<p>No usage figures: {esc(kb.usage.reason)}.</p>")
+    p = kb.prices.provenance_dict()
+    source = f"{p['provenance']}: {p['source']}" + (f", as of {p['as_of']}" if p.get("as_of") else "")
+    if kb.prices_readable != "readable":
+        source += f" (instance prices {kb.prices_readable})"
+    parts.append(f'<p class="tk-muted">Instance prices per minute: {esc(source)}.</p>')
+    if kb.projection is not None and kb.projection.height:
+        parts.append("<p>Projection of this month at the current autoscaling settings (derived):</p>")
+        cols = [c for c in ("name", "status", "instance_type", "min_replica", "max_replica", "floor_usd",
+                            "ceiling_usd", "observed_mtd_usd", "projected_floor_usd", "note")
+                if c in kb.projection.columns]  # fmt: skip
+        parts.append(frame_table(kb.projection, cols))
+    else:
+        parts.append(f"<p>No deployment projection: deployments {esc(kb.deployments_readable)}.</p>")
+    return "".join(parts)
+
+
+def billing_summary_html(view: Any) -> str:
+    """The headline figures of a simulated scenario (or where a key's figures come from)."""
+    if view.summary is None:
+        return f"<p>Billing for the {esc(view.title)}: figures read from the provider, below.</p>"
+    s = view.summary
+    deact = s.get("deactivated_at")
+    rows = [
+        ("billed minutes", s.get("billed_minutes")),
+        ("total before credits (USD)", s.get("total_usd")),
+        ("credits used (USD)", s.get("credits_used_usd")),
+        ("net (USD)", s.get("net_usd")),
+        ("invoices", len(s.get("invoices") or [])),
+        ("models deactivated at", deact or "never"),
+    ]
+    phases = [(p, v.get("minutes"), v.get("usd"), "yes" if v.get("billed") else "no")
+              for p, v in (s.get("by_phase") or {}).items()]  # fmt: skip
+    inv = [(i.get("issued_at"), i.get("reason"), i.get("amount_usd")) for i in s.get("invoices") or []]
+    return (
+        f"<h3>{esc(view.title)}</h3>"
+        + table(rows, ["figure", "value"])
+        + "<p>By lifecycle phase:</p>"
+        + table(phases, ["phase", "billed minutes", "USD", "billed"])
+        + ("<p>Invoices (net of credits):</p>" + table(inv, ["issued at", "reason", "USD"]) if inv else "")
+    )
+
+
+def tradeoff_html(tradeoff: Any) -> str:
+    rows = tradeoff.to_dicts()
+    if len(rows) >= 2:
+        lo, hi = rows[0], rows[-1]
+        saved = (hi["total_usd"] or 0) - (lo["total_usd"] or 0)
+        text = (
+            f"<p>min_replica {lo['min_replica']} saves <b>${saved:,.2f}</b> this month against min_replica "
+            f"{hi['min_replica']}, and moves model load into the first request after a quiet stretch: "
+            f"<b>+{lo['first_request_added_latency_s']:,.0f} s</b> for that request, {lo['cold_starts']} cold "
+            "starts.</p>"
+        )
+    else:
+        text = ""
+    return text + frame_table(tradeoff)
