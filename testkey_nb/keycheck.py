@@ -102,6 +102,33 @@ class KeyCheck:
         }
 
 
+    def summary(self) -> dict[str, Any]:
+        """One row of the fleet index: what a stakeholder ranks keys by (no raw probe records)."""
+        prof = self.profile
+        allowed = [m for m in prof.models if m.allowed]
+        return {
+            "label": self.label,
+            "provider": self.identification.provider,
+            "confidence": round(self.identification.confidence, 3),
+            "claimed": self.identification.claimed,
+            "matches_claim": self.identification.matches_claim,
+            "key_valid": prof.metrics["key_valid"].value,
+            "status": prof.status.code,
+            "status_reason": prof.status.reason,
+            "verdict": self.decision.verdict,
+            "verdict_summary": self.decision.summary,
+            "actions": [a.as_dict() for a in self.decision.actions],
+            "allowed_models": len(allowed),
+            "priced_models": sum(1 for m in allowed if m.priced),
+            "tokens_per_minute": prof.metrics["tokens_limit"].value,
+            "token_role": prof.metrics["token_role"].value,
+            "capabilities": [
+                {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
+            ],
+            "probe_requests": prof.probe_requests,
+        }
+
+
 def _with_v1(url: str) -> str:
     url = url.rstrip("/")
     return url if url.endswith("/v1") else url + "/v1"

@@ -50,7 +50,7 @@ def emulator(
     port: int = typer.Option(
         0, "--port", help="Inference port; management and impostor roles use PORT+1..PORT+3. 0 = free ports."
     ),
-    keys_out: Path | None = typer.Option(  # noqa: B008
+    keys_out: Path | None = typer.Option(
         None, "--keys-out", help="Write the demo keys as a dotenv file LABEL=key (mode 0600)."
     ),
 ) -> None:
