@@ -147,14 +147,12 @@ def show_billing_section(view: Any, section: str) -> None:
         show_html(views.tradeoff_html(view.tradeoff))
 
 
-def write_outbox(name: str, payload: dict[str, Any]) -> Path | None:
+def write_outbox(name: str, payload: dict[str, Any]) -> None:
     """Hand a JSON summary to the renderer (the folder it named in ``TESTKEY_NB_OUTBOX``), if any.
 
     The outbox lives inside the private raw run folder and is deleted with it.
     """
     folder = os.environ.get(OUTBOX_ENV)
-    if not folder:
-        return None
-    path = Path(folder) / f"{Path(name).name}.json"
-    path.write_text(json.dumps(payload, default=str), encoding="utf-8")
-    return path
+    if folder:
+        path = Path(folder) / f"{Path(name).name}.json"
+        path.write_text(json.dumps(payload, default=str), encoding="utf-8")
