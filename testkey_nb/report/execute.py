@@ -41,7 +41,7 @@ ENV_ALLOWLIST: Final = frozenset(
         "JUPYTER_RUNTIME_DIR", "JUPYTER_PLATFORM_DIRS", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
         "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "MPLCONFIGDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
         "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy",
-        "https_proxy", "no_proxy", "all_proxy", "SYSTEMROOT", "COMSPEC", "CI",
+        "https_proxy", "no_proxy", "all_proxy", "SYSTEMROOT", "COMSPEC",
     }
 )  # fmt: skip
 _KERNEL_ARGS: Final = ("--HistoryManager.hist_file=:memory:",)
@@ -158,6 +158,8 @@ def execute_in_run_dir(
             stdout=stderr_fh,
             stderr=stderr_fh,
         )
+        if deadline_hit.is_set():  # the timer fired while the kernel was still being launched
+            km.kill_now()
         nb = papermill.execute_notebook(
             str(notebook),
             str(run_dir / EXECUTED_NAME),

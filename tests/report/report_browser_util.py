@@ -1,0 +1,118 @@
+"""Open a rendered report in real headless Chromium, offline, and watch what it does.
+
+Used by the browser test and reusable for the README screenshot:
+
+    .venv/bin/python tests/report/report_browser_util.py reports/x.html docs/report.png
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, if installed (``$TESTKEY_NB_CHROMIUM`` overrides)."""
+    configured = os.environ.get("TESTKEY_NB_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium") or ""):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@dataclass
+class PageLog:
+    """What the page did: requests (allowed or blocked), console errors, page errors, dialogs."""
+
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def open_report(
+    html_path: Path, *, width: int = 1100, height: int = 900, bypass_csp: bool = False
+) -> Iterator[tuple[Any, PageLog]]:
+    """Yield ``(page, log)`` with ``html_path`` loaded over file://; every other URL is aborted."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("Chromium not found: apt-get install -y chromium")
+    log = PageLog()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS), headless=True)
+        try:
+            context = browser.new_context(
+                viewport={"width": width, "height": height}, bypass_csp=bypass_csp, offline=True
+            )
+            page = context.new_page()
+
+            def route(r: Any) -> None:
+                url = r.request.url
+                log.requests.append(url)
+                if url.startswith("file://"):
+                    r.continue_()
+                else:
+                    log.blocked.append(url)
+                    r.abort()
+
+            page.route("**/*", route)
+            page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+
+            def on_dialog(d: Any) -> None:
+                log.dialogs.append(f"{d.type}: {d.message}")
+                d.dismiss()
+
+            page.on("dialog", on_dialog)
+            page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+            yield page, log
+        finally:
+            browser.close()
+
+
+def wait_for_charts(page: Any, timeout_ms: int = 15_000) -> int:
+    """Wait until every ``.tk-chart`` holds an ``svg`` or ``canvas``; return the chart count."""
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.tk-chart')).every(d => d.querySelector('svg, canvas'))",
+        timeout=timeout_ms,
+    )
+    return int(page.evaluate("document.querySelectorAll('.tk-chart').length"))
+
+
+def screenshot_report(html_path: Path, png_path: Path, *, width: int = 1100, full_page: bool = True) -> Path:
+    """Render ``html_path`` offline in headless Chromium and save a PNG screenshot to ``png_path``."""
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    with open_report(Path(html_path), width=width) as (page, _log):
+        wait_for_charts(page)
+        page.screenshot(path=str(png_path), full_page=full_page)
+    return png_path
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: report_browser_util.py REPORT.html OUT.png")
+    print(screenshot_report(Path(sys.argv[1]), Path(sys.argv[2])))
