@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import resource
-import secrets
 import statistics
 import sys
 import tempfile
@@ -38,11 +37,13 @@ FIXTURES = ROOT / "tests" / "report" / "fixtures"
 KEY_ENV = "TESTKEY_NB_KEY"
 
 
-def _request(notebook: Path, out: Path, secret: str, label: str) -> RenderRequest:
+def _request(
+    notebook: Path, out: Path, secret: str, label: str, params: dict[str, object] | None = None
+) -> RenderRequest:
     return RenderRequest(
         notebook=notebook,
         out_html=out,
-        parameters={"key_env": KEY_ENV},
+        parameters=params or {"key_env": KEY_ENV},
         kernel_env={KEY_ENV: secret},
         redact=[secret],
         label=label,
@@ -102,14 +103,14 @@ class ChildPeakSampler:
             self._thread.join()
 
 
-def _split(notebook: Path, raw_root: Path, secret: str) -> dict[str, float]:
+def _split(notebook: Path, raw_root: Path, secret: str, params: dict[str, object] | None = None) -> dict[str, float]:
     run_dir = make_run_dir(raw_root)
     try:
         t0 = time.perf_counter()
         outcome = execute_in_run_dir(
             notebook,
             run_dir,
-            parameters={"key_env": KEY_ENV},
+            parameters=params or {"key_env": KEY_ENV},
             kernel_env={KEY_ENV: secret},
             timeout_s=300,
             cell_timeout_s=120,
@@ -127,16 +128,30 @@ def _split(notebook: Path, raw_root: Path, secret: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--notebook", type=Path, default=FIXTURES / "report_charts.ipynb")
+    parser.add_argument("--notebook", type=Path, default=ROOT / "notebooks" / "key_report.ipynb")
     parser.add_argument("--floor-notebook", type=Path, default=FIXTURES / "report_empty.ipynb")
     args = parser.parse_args()
 
-    secret = f"sk-bench-{secrets.token_hex(16)}"
-    with tempfile.TemporaryDirectory(prefix="render-bench-") as tmp, ChildPeakSampler() as kernels:
+    from testkey_nb.emulator import run_emulator
+
+    with (
+        run_emulator() as emu,
+        tempfile.TemporaryDirectory(prefix="render-bench-") as tmp,
+        ChildPeakSampler() as kernels,
+    ):
+        # the per-key case is the real key report, probing the emulator's full-access key
+        secret = emu.keys["full-access"]
+        params: dict[str, object] = {
+            "key_env": KEY_ENV,
+            "label": "bench",
+            "base_url": emu.inference_url,
+            "management_url": emu.management_url,
+            "deadline_s": 30.0,
+        }
         base = Path(tmp)
         raw_root = base / "raw"
         t = time.perf_counter()
-        render_notebook(_request(args.notebook, base / "warm.html", secret, "warm"), raw_root=raw_root)
+        render_notebook(_request(args.notebook, base / "warm.html", secret, "warm", params), raw_root=raw_root)
         first = time.perf_counter() - t
 
         floor: list[float] = []
@@ -148,13 +163,15 @@ def main() -> None:
             )
             floor.append(r.seconds)
             sizes["floor"] = r.bytes
-            r = render_notebook(_request(args.notebook, base / f"key{i}.html", secret, "key"), raw_root=raw_root)
+            r = render_notebook(
+                _request(args.notebook, base / f"key{i}.html", secret, "key", params), raw_root=raw_root
+            )
             per_key.append(r.seconds)
             sizes["per_key"] = r.bytes
         split = {"floor": _split(args.floor_notebook, raw_root, secret)}
-        split["per_key"] = _split(args.notebook, raw_root, secret)
+        split["per_key"] = _split(args.notebook, raw_root, secret, params)
         tracemalloc.start()
-        render_notebook(_request(args.notebook, base / "traced.html", secret, "traced"), raw_root=raw_root)
+        render_notebook(_request(args.notebook, base / "traced.html", secret, "traced", params), raw_root=raw_root)
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     kib = 1024 if sys.platform != "darwin" else 1024 * 1024  # ru_maxrss: KiB on Linux, bytes on macOS
@@ -166,6 +183,7 @@ def main() -> None:
         "floor_s": _series(floor),
         "per_key_s": _series(per_key),
         "per_key_over_floor_s": round(statistics.median(per_key) - statistics.median(floor), 3),
+        "per_key_to_floor_ratio": round(statistics.median(per_key) / statistics.median(floor), 2),
         "split_one_run": split,
         "report_bytes": sizes,
         "parent_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 2**20, 1),
