@@ -55,6 +55,12 @@ def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = N
     out.mkdir(parents=True, exist_ok=True)
     results: list[KeyReportResult] = []
     with demo_keys() as keys:
+        keys_table = Table(title="Demo keys (fake, emulator-issued; labels only, the keys are never printed)")
+        for col in ("label", "scenario", "endpoint", "claim"):
+            keys_table.add_column(col)
+        for k in keys:
+            keys_table.add_row(k.label, k.scenario, k.job.base_url or "", k.job.claim or "")
+        Console().print(keys_table)
         console.print(f"[bold]Emulator up[/]: rendering {len(keys)} key reports and one billing scenario into {out}/")
         results = _render_keys(keys, out, retention_s, console)
     scen = render_scenario(DEMO_SCENARIO, out, retention_s=retention_s)

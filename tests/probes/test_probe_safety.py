@@ -75,6 +75,23 @@ def test_canary_never_appears(emu: Any, caplog: pytest.LogCaptureFixture, capfd:
     assert CANARY.split(".")[1] not in blob
 
 
+SCENARIOS = ["full-access", "personal", "inference-scoped", "metrics-only", "revoked", "invalid", "old-format",
+             "basic-unverified", "pro", "lifecycle", "no-credits", "rate-limited"]  # fmt: skip
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_canary_never_appears_in_any_scenario(
+    emu: Any, scenario: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    canary = "b10_Sc" + f"{SCENARIOS.index(scenario):02d}" + "Cnry." + "CanaryScenario" * 2 + "Zzzz"
+    emu.add_key(canary, scenario)
+    c = _check(emu, canary, allow_billable=scenario == "full-access")
+    out, err = capfd.readouterr()
+    blob = "\n".join([json.dumps(c.to_json(), default=str), repr(c), caplog.text, out, err])
+    assert canary not in blob and canary.split(".")[1] not in blob
+
+
 def test_key_is_never_sent_to_another_host_on_redirect(emu: Any) -> None:
     emu.clear_log()
     c = _check(emu, emu.keys["full-access"], base_url=emu.fault_url("inference", "redirect_other_host"),
