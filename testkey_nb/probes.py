@@ -206,9 +206,7 @@ def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
         body = spec.body or {}
         if body.get("messages") == [] and body.get("max_tokens") == 1:
             return
-        raise WriteRefused(
-            f"probe {spec.name}: a 'rejected' POST must send an empty message list, max_tokens 1"
-        )
+        raise WriteRefused(f"probe {spec.name}: a 'rejected' POST must send an empty message list, max_tokens 1")
     if spec.method == "POST" and spec.cost == "billable":
         if not allow_billable:
             raise WriteRefused(f"probe {spec.name} is billable: it runs only with allow_billable=True")
@@ -348,9 +346,7 @@ class ProbeEngine:
         for spec in plan:
             got = results.get(spec.name)
             out.extend(
-                got
-                if got is not None
-                else [self._synthetic(spec, None, "deadline", "overall deadline reached")]
+                got if got is not None else [self._synthetic(spec, None, "deadline", "overall deadline reached")]
             )
         return out
 
@@ -368,9 +364,7 @@ class ProbeEngine:
             if spec.after:
                 event = events.get(spec.after)
                 if event is None:
-                    results[spec.name] = [
-                        self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")
-                    ]
+                    results[spec.name] = [self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")]
                     return
                 await event.wait()
             skip = self._skip_reason(spec)
@@ -432,9 +426,7 @@ class ProbeEngine:
         assert base is not None
         values = {
             "item": item or "",
-            "usage_start": (self._now - timedelta(days=self._settings.usage_days)).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            ),
+            "usage_start": (self._now - timedelta(days=self._settings.usage_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
@@ -580,17 +572,13 @@ class ProbeEngine:
             accepted = status in spec.expect and outcome not in ("waf_html", "too_large")
         else:
             accepted = outcome == "ok"
-        return Observation(
-            probe=spec.name,
-            role=spec.role,
-            method=spec.method,
-            path=spec.path.replace("{item}", item or ""),
-            cost=spec.cost,
-            item=item,
+        return _observation(
+            spec,
+            item,
             status=status,
             outcome=outcome,
             accepted=accepted,
-            latency_ms=(time.monotonic() - started) * 1000,
+            started=started,
             attempts=attempts,
             headers=_scrub(dict(headers), secrets),
             json_body=_scrub(parsed, secrets),
@@ -608,24 +596,42 @@ class ProbeEngine:
         attempts: int = 0,
         started: float | None = None,
     ) -> Observation:
-        return Observation(
-            probe=spec.name,
-            role=spec.role,
-            method=spec.method,
-            path=spec.path.replace("{item}", item or ""),
-            cost=spec.cost,
-            item=item,
-            status=None,
-            outcome=outcome,
-            accepted=None,
-            latency_ms=0.0 if started is None else (time.monotonic() - started) * 1000,
-            attempts=attempts,
-            headers={},
-            json_body=None,
-            text_snippet=None,
-            body_bytes=0,
-            detail=detail,
-        )
+        return _observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail)
+
+
+def _observation(
+    spec: ProbeSpec,
+    item: str | None,
+    *,
+    outcome: Outcome,
+    started: float | None,
+    attempts: int,
+    status: int | None = None,
+    accepted: bool | None = None,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    text_snippet: str | None = None,
+    body_bytes: int = 0,
+    detail: str | None = None,
+) -> Observation:
+    return Observation(
+        probe=spec.name,
+        role=spec.role,
+        method=spec.method,
+        path=spec.path.replace("{item}", item or ""),
+        cost=spec.cost,
+        item=item,
+        status=status,
+        outcome=outcome,
+        accepted=accepted,
+        latency_ms=0.0 if started is None else (time.monotonic() - started) * 1000,
+        attempts=attempts,
+        headers=headers or {},
+        json_body=json_body,
+        text_snippet=text_snippet,
+        body_bytes=body_bytes,
+        detail=detail,
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -45,3 +45,17 @@ def charts_report(
     before = files_containing(ipython_dir(), canary)
     result = render_notebook(make_request("charts", base / "out" / "charts.html"), raw_root=raw_root)
     yield RenderedReport(result, result.out_html.read_text(encoding="utf-8"), raw_root, before)
+
+
+@pytest.fixture(scope="module")
+def need_chromium() -> None:
+    """Browser tests need Debian's chromium: skip outside CI when it is missing, fail in CI."""
+    import os
+
+    from report_browser_util import chromium_path
+
+    if chromium_path() is None:
+        message = "Chromium missing: apt-get install -y chromium (required in CI)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)

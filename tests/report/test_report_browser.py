@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from report_browser_util import chromium_path, open_report, screenshot_report, wait_for_charts
+from report_browser_util import open_report, screenshot_report, wait_for_charts
 from report_helpers import RenderedReport
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("need_chromium")]
 
 HOSTILE_SCRIPT = "<script>window.__pwned=1;alert(1)</script>"
 HOSTILE_IMG = '</script><img src=x onerror="window.__pwned=2;alert(2)">'
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _need_chromium() -> None:
-    if chromium_path() is None:
-        message = "Chromium missing: apt-get install -y chromium (required in CI)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.mark.parametrize("bypass_csp", [False, True], ids=["with-csp", "escaping-alone"])

@@ -8,23 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_browser_util import chromium_path, open_report, screenshot_report, wait_for_charts
+from report_browser_util import open_report, screenshot_report, wait_for_charts
 
 from testkey_nb.keyreport import KeyJob, render_key
 from testkey_nb.secrets import Secret
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("need_chromium")]
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "report-screenshot.png"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _need_chromium() -> None:
-    if chromium_path() is None:
-        message = "Chromium missing: apt-get install -y chromium (required in CI)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
