@@ -63,6 +63,9 @@ def probe(
     timeout: float = typer.Option(10.0, "--timeout", help="seconds per request"),
     deadline: float = typer.Option(60.0, "--deadline", help="seconds for the whole probe"),
     label: str | None = typer.Option(None, "--label", help="a name for the key (default: a fingerprint label)"),
+    max_model_checks: int = typer.Option(
+        16, "--max-model-checks", min=1, help="refused-by-design calls for the permission matrix (one per model)"
+    ),
 ) -> None:
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
@@ -72,7 +75,7 @@ def probe(
 
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
-        timeout_s=timeout, deadline_s=deadline, label=label,
+        timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks,
     )  # fmt: skip
     try:
         result = check_key(key_ref, options)

@@ -40,6 +40,7 @@ class CheckOptions:
     auth_scheme: str = "Bearer"
     concurrent: bool = True
     label: str | None = None
+    max_model_checks: int = 16
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ async def check_key_async(
         allow_billable=options.allow_billable,
         auth_scheme=options.auth_scheme,
         concurrent=options.concurrent,
+        max_model_checks=options.max_model_checks,
     )
     engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
     stage1 = await engine.run(load_plan("identify_probes.toml"))

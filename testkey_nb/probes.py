@@ -134,6 +134,9 @@ class ProbeSettings:
     auth_scheme: str = "Bearer"
     usage_days: int = 30
     concurrent: bool = True
+    #: at most this many refused-by-design calls per fanned-out probe (one per model): each may count
+    #: against the workspace's requests per minute (15 RPM at Baseten's Basic unverified tier)
+    max_model_checks: int = 16
 
 
 Outcome = Literal[
@@ -374,6 +377,8 @@ class ProbeEngine:
             items: list[str | None] = [None]
             if spec.for_each:
                 items = list(self._items(spec.for_each, done))
+                if spec.cost != "read":
+                    items = items[: self._settings.max_model_checks]
                 if not items:
                     results[spec.name] = [
                         self._synthetic(spec, None, "skipped", f"no items from {spec.for_each.source}")

@@ -295,7 +295,7 @@ def _chat_obs(by: Mapping[str, list[Observation]]) -> list[Observation]:
 def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
     chats = [o for o in _chat_obs(by) if o.probe != "runtime_call" or o.accepted]
     inference = [*by.get("catalog", []), *chats]
-    mgmt = [o for o in by.values() for o in o if o.role == "management" and o.outcome != "skipped"]
+    mgmt = [o for group in by.values() for o in group if o.role == "management" and o.outcome != "skipped"]
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
     if not sent:
         return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
@@ -428,7 +428,11 @@ def _model_rows(
 ) -> list[ModelRow]:
     rows = []
     scoped_ids = key_entry.get("model_ids") if key_entry else None
-    ids = [m["id"] for m in catalog] + [m for m in chats if m not in {c["id"] for c in catalog}]
+    listed_ids = {c["id"] for c in catalog}
+    # models checked by the permission matrix but not listed (a scoped key's own models); the
+    # identification probe's placeholder model is not a model of the key
+    extra = [o.item for o in by.get("permission_matrix", []) if o.item and o.item not in listed_ids]
+    ids = [m["id"] for m in catalog] + list(dict.fromkeys(extra))
     by_id = {m["id"]: m for m in catalog}
     for model_id in ids:
         entry = by_id.get(model_id, {})
@@ -444,8 +448,10 @@ def _model_rows(
             allowed, evidence = False, f"{obs.status}: refused ({_short(obs.json_body, 60)})"
         elif obs is not None:
             allowed, evidence = None, f"{obs.status or obs.outcome}: inconclusive"
-        elif isinstance(scoped_ids, list):
+        elif isinstance(scoped_ids, list) and scoped_ids:
             allowed, evidence = model_id in scoped_ids, "key's model_ids (management)"
+        elif key_entry is not None and key_entry.get("type") in ("PERSONAL", "WORKSPACE_MANAGE_ALL"):
+            allowed, evidence = True, f"key type {key_entry['type']} is not model-scoped (management); not called"
         else:
             allowed, evidence = None, "not probed"
         lim = limits.get(_slug(model_id)) or limits.get(_slug(entry.get("name"))) or limits.get("*")

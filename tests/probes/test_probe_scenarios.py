@@ -170,3 +170,22 @@ def test_json_shape(checks: dict[str, KeyCheck]) -> None:
     assert set(data["provenance"]) == set(data["metrics"])
     assert data["probe_requests"] == sum(o["attempts"] for o in data["probes"])
     assert len(data["capabilities"]) == 10
+
+
+def test_permission_matrix_is_capped(emu: Any) -> None:
+    emu.clear_log()
+    c = run_check(emu, "full-access", max_model_checks=3)
+    checks = [o for o in c.observations if o.probe == "permission_matrix"]
+    assert len(checks) == 3
+    assert len([e for e in emu.request_log() if e.method == "POST"]) == 1 + 3  # auth_check + 3 checks
+    unprobed = [r for r in c.profile.models if r.model not in {o.item for o in checks}]
+    assert len(unprobed) >= 10
+    # a full-access key is not model-scoped: the rest are allowed by its type, and say so
+    assert all(r.allowed and "not model-scoped" in r.allowed_evidence for r in unprobed)
+    scoped = run_check(emu, "inference-scoped", max_model_checks=3)
+    assert scoped.profile.metric_values()["token_scopes"] == [SCOPED_MODEL]
+
+
+def test_identification_placeholder_is_not_a_model(checks: dict[str, KeyCheck]) -> None:
+    for c in checks.values():
+        assert "testkey-nb-probe" not in [r.model for r in c.profile.models]
