@@ -121,12 +121,15 @@ def run_lab(*, open_browser: bool = True, port: int = 0) -> int:
         console.print(
             f"Emulator: inference {emu.inference_url}, management {emu.management_url}.\n"
             "Kernel environment: TESTKEY_NB_KEY (full-access demo key) and DEMO_<SCENARIO> for every demo key; "
-            f"{BASE_URL_ENV}/{MANAGEMENT_URL_ENV} point the notebooks at the emulator."
+            f"{BASE_URL_ENV}/{MANAGEMENT_URL_ENV} point the notebooks at the emulator.",
+            soft_wrap=True,
         )
         cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={NOTEBOOKS_DIR}", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port or 8888}"]  # fmt: skip
         if not open_browser:
             cmd.append("--no-browser")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # containers and CI run as root; Lab refuses without it
         try:
             return subprocess.call(cmd, env=env)
         except KeyboardInterrupt:
