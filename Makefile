@@ -27,9 +27,11 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/testkey-nb lab
 
-bench: $(STAMP)
+bench: $(STAMP)  # about 15 minutes, batch_bench.py alone about 10
 	$(BIN)/python benchmarks/probe_bench.py
 	$(BIN)/python benchmarks/billing_bench.py
+	$(BIN)/python benchmarks/render_bench.py
+	$(BIN)/python benchmarks/batch_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

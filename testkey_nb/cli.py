@@ -111,7 +111,11 @@ def render(
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
 ) -> None:
-    """Render self-contained HTML reports: one key, a scenario, or many keys."""
+    """Render self-contained HTML reports: one key, a scenario, or many keys.
+
+    With --keys-file/--keys-env, --claim, --base-url and --management-url are defaults for the keys that
+    set none; --allow-billable is set per key in the keys file (allow_billable = true).
+    """
     retention = _retention(ctx)
     if keys_file or keys_env:
         if key_ref or scenario:

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from testkey_nb.keyreport import NOTEBOOKS_DIR, KeyJob, KeyReportResult, render_key, render_scenario
+from testkey_nb.keyreport import NOTEBOOKS_DIR, KeyJob, render_scenario
 from testkey_nb.secrets import Secret
 
 DEMO_SCENARIO = NOTEBOOKS_DIR / "scenarios" / "bursty_chatbot.toml"
@@ -51,9 +51,12 @@ def demo_keys() -> Iterator[list[DemoKey]]:
 
 
 def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = None) -> int:
+    """Render the demo keys through the batch runner (fleet index included), then one scenario."""
+    from testkey_nb.batch import LocalExecutor, run_batch
+    from testkey_nb.keysfile import KeyEntry
+
     console = console or Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
-    results: list[KeyReportResult] = []
     with demo_keys() as keys:
         keys_table = Table(title="Demo keys (fake, emulator-issued; labels only, the keys are never printed)")
         for col in ("label", "scenario", "endpoint", "claim"):
@@ -62,47 +65,25 @@ def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = N
             keys_table.add_row(k.label, k.scenario, k.job.base_url or "", k.job.claim or "")
         Console().print(keys_table)
         console.print(f"[bold]Emulator up[/]: rendering {len(keys)} key reports and one billing scenario into {out}/")
-        results = _render_keys(keys, out, retention_s, console)
-    scen = render_scenario(DEMO_SCENARIO, out, retention_s=retention_s)
-    results.append(scen)
-    index = _write_index(out, results)
+        entries = [
+            KeyEntry(label=k.label, claim=k.job.claim, base_url=k.job.base_url, management_url=k.job.management_url,
+                     secret=k.secret, origin="demo")
+            for k in keys
+        ]  # fmt: skip
+        batch = run_batch(entries, out, executor=LocalExecutor(None), force=True, retention_s=retention_s)
+    scenario = render_scenario(DEMO_SCENARIO, out, retention_s=retention_s)
     table = Table(title="testkey-nb demo: reports")
-    for col in ("label", "verdict", "report"):
+    for col in ("label", "result", "report"):
         table.add_column(col, overflow="fold")
-    for r in results:
-        verdict = (r.summary or {}).get("verdict", "-") if r.ok else f"failed: {r.error}"
-        table.add_row(r.label, str(verdict), str(r.html) if r.html else "-")
+    for k in batch.keys:
+        result = k.verdict or k.state if k.state != "failed" else f"failed: {k.error}"
+        table.add_row(k.label, str(result), str(k.report) if k.report else "-")
+    table.add_row(scenario.label, "rendered" if scenario.ok else f"failed: {scenario.error}",
+                  str(scenario.html) if scenario.html else "-")  # fmt: skip
     Console().print(table)
-    if index:
-        Console().print(f"Fleet index: {index}")
-    failed = [r for r in results if not r.ok]
-    return 1 if failed else 0
-
-
-def _render_keys(keys: list[DemoKey], out: Path, retention_s: float, console: Console) -> list[KeyReportResult]:
-    try:
-        from testkey_nb.batch import BatchEntry, LocalExecutor, run_batch  # type: ignore[attr-defined]
-    except ImportError:
-        BatchEntry = None
-    if BatchEntry is not None:
-        entries = [BatchEntry.from_job(k.job, k.secret) for k in keys]
-        result = run_batch(entries, out, executor=LocalExecutor(None), force=True, retention_s=retention_s)
-        return list(result.results)
-    results = []
-    for k in keys:
-        r = render_key(k.job, out, secret=k.secret, retention_s=retention_s)
-        console.print(f"  {k.label}: {'ok' if r.ok else 'failed: ' + str(r.error)}")
-        results.append(r)
-    return results
-
-
-def _write_index(out: Path, results: list[KeyReportResult]) -> Path | None:
-    try:
-        from testkey_nb.fleet import write_index  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    html_path, _ = write_index(out, results)
-    return html_path
+    if batch.index_html:
+        Console().print(f"Fleet index: {batch.index_html}  (and {batch.index_json})")
+    return 0 if batch.ok and scenario.ok else 1
 
 
 def run_lab(*, open_browser: bool = True, port: int = 0) -> int:

@@ -154,7 +154,7 @@ def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retenti
         remove_run_dir(run_dir)
     if reason is not None:
         error = RenderError(label, one_line(reason, secret_values))
-        log.warning("render failed: %s", error)
+        log.info("render failed: %s", error)  # the caller reports it; a warning would print twice
         raise error
     seconds = time.perf_counter() - started
     log.info("rendered %s: %d bytes in %.2f s", label, size, seconds)

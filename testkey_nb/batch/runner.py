@@ -1,0 +1,388 @@
+"""run_batch: many keys through one executor, a sidecar per key, the fleet index after every run."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from testkey_nb.batch.executors import Executor
+from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask
+from testkey_nb.fleet import NOT_RENDERED, index_row, write_index
+from testkey_nb.keyreport import KeyJob, report_filename
+from testkey_nb.keysfile import KeyEntry, check_label
+from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
+
+__all__ = ["DEFAULT_FRESH_S", "SIDECAR_DIR", "run_batch", "sidecar_path"]
+
+#: A report younger than this (and with its sidecar) is not rendered again unless forced.
+DEFAULT_FRESH_S: Final = 3600.0
+#: Per-key summaries the index is built from (``out/.index/<label>.json``): no key, no probe records.
+SIDECAR_DIR: Final = ".index"
+_SIDECAR_VERSION: Final = 1
+
+
+def sidecar_path(out_dir: Path, label: str) -> Path:
+    return Path(out_dir) / SIDECAR_DIR / (report_filename(label)[: -len(".html")] + ".json")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _config_hash(entry: KeyEntry, secret: Secret) -> str:
+    """What a report depends on (the key by its fingerprint label only), hashed."""
+    config = {
+        "label": entry.label,
+        "ref": entry.ref,
+        "claim": entry.claim,
+        "base_url": entry.base_url,
+        "management_url": entry.management_url,
+        "allow_billable": entry.allow_billable,
+        "key": secret.label,
+    }
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_sidecar(out_dir: Path, label: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(sidecar_path(out_dir, label).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != _SIDECAR_VERSION or not isinstance(data.get("row"), dict):
+        return None
+    return data
+
+
+def _fresh_row(out_dir: Path, label: str, config: str, fresh_s: float) -> dict[str, Any] | None:
+    data = _read_sidecar(out_dir, label)
+    if data is None or data.get("config") != config or data["row"].get("error") is not None:
+        return None
+    try:
+        age = time.time() - (out_dir / report_filename(label)).stat().st_mtime
+    except OSError:
+        return None
+    return data["row"] if age <= fresh_s else None
+
+
+# --- progress ----------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar with a status line per key on a terminal; plain lines otherwise; or nothing."""
+
+    def __init__(self, enabled: bool, total: int, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.total = total
+        self.done = 0
+        self.bar: Any = None
+        self.task: Any = None
+        tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        if tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]rendering[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(file=self.stream, highlight=False),
+                transient=False,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def running(self, labels: Sequence[str]) -> None:
+        if self.bar is not None:
+            shown = ", ".join(labels[:4]) + (f" +{len(labels) - 4}" if len(labels) > 4 else "")
+            self.bar.update(self.task, description=shown)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            from rich.markup import escape
+
+            self.bar.console.print(f"[yellow]{escape(text)}[/]")
+        elif self.enabled:
+            print(text, file=self.stream, flush=True)
+
+    def key(self, status: KeyStatus) -> None:
+        self.done += 1
+        if status.state == "rendered":
+            text = f"ok, verdict {status.verdict or 'unknown'} ({status.seconds:.1f} s)"
+            style, mark = "green", "ok"
+        elif status.state == "fresh":
+            text, style, mark = "fresh report, skipped (--force renders it again)", "dim", "--"
+        elif status.state == "interrupted":
+            text, style, mark = "interrupted", "yellow", "!!"
+        else:
+            text, style, mark = f"failed: {status.error}", "red", "FAILED"
+        if self.bar is not None:
+            from rich.markup import escape
+
+            self.bar.console.print(f"[{style}]{escape(mark):>6}[/] {escape(status.label)}: {escape(text)}")
+            self.bar.update(self.task, completed=self.done)
+        elif self.enabled:
+            print(f"[{self.done}/{self.total}] {status.label}: {text}", file=self.stream, flush=True)
+
+
+class _SigintGuard:
+    """After the first Ctrl-C, ignore the next ones until the cleanup is done (main thread only)."""
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self._active = False
+
+    def ignore(self) -> None:
+        if threading.current_thread() is threading.main_thread() and not self._active:
+            self._previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._active = True
+
+    def restore(self) -> None:
+        if self._active:
+            signal.signal(signal.SIGINT, self._previous)
+            self._active = False
+
+
+@contextlib.contextmanager
+def _sigint_guard() -> Iterator[_SigintGuard]:
+    guard = _SigintGuard()
+    try:
+        yield guard
+    finally:
+        guard.restore()
+
+
+# --- the batch ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    entry: KeyEntry
+    task: RenderTask
+    config: str
+
+
+def _check_entries(entries: Sequence[KeyEntry]) -> None:
+    seen: dict[str, str] = {}
+    for entry in entries:
+        problem = check_label(entry.label)
+        if problem:
+            raise BatchInputError(f"bad label {entry.label!r}: {problem}")
+        if entry.label.lower() in seen:
+            raise BatchInputError(
+                f"duplicate label {entry.label!r} (labels are case-insensitive; {seen[entry.label.lower()]!r} "
+                "is already used)"
+            )
+        seen[entry.label.lower()] = entry.label
+        if entry.secret is None and not entry.ref:
+            raise BatchInputError(f"key {entry.label!r} has neither a ref nor a key")
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    line = " ".join(text.split()) or "failed (no reason given)"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _contains_secret(text: str, secrets: Sequence[Secret]) -> bool:
+    return any(s.reveal() in text for s in secrets)
+
+
+def run_batch(
+    entries: Sequence[KeyEntry],
+    out_dir: Path,
+    *,
+    executor: Executor,
+    force: bool = False,
+    progress: bool = True,
+    retention_s: float = 300,
+    fresh_s: float = DEFAULT_FRESH_S,
+    environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
+) -> BatchResult:
+    """Render a report per entry through ``executor``, then (re)build ``out_dir/index.html`` and ``index.json``.
+
+    A key's failure (unresolvable ref, invalid key, provider down, notebook error) is recorded with a
+    redacted reason and never stops the batch. A key whose report is fresh (younger than ``fresh_s``,
+    same settings, its sidecar present) is skipped unless ``force``. Ctrl-C (KeyboardInterrupt in the
+    main thread) stops submitting, stops the running renders and returns with ``interrupted=True``
+    once the executor has removed its raw data. Raises :class:`BatchInputError` for unusable entries.
+    """
+    started = time.perf_counter()
+    entries = list(entries)
+    _check_entries(entries)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    statuses: dict[str, KeyStatus] = {}
+    items: list[_Item] = []
+    secrets: list[Secret] = [e.secret for e in entries if e.secret is not None]
+    resolve_errors: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        secret = entry.secret
+        if secret is None:
+            try:
+                secret = resolve(entry.ref or "", environ)
+            except KeyRefError as exc:
+                resolve_errors[entry.label] = f"key reference: {exc}"
+                continue
+            secrets.append(secret)
+        job = KeyJob(
+            label=entry.label,
+            ref=entry.ref,
+            claim=entry.claim,
+            base_url=entry.base_url,
+            management_url=entry.management_url,
+            allow_billable=entry.allow_billable,
+        )
+        items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
+
+    def record(entry: KeyEntry, row: dict[str, Any], config: str | None) -> dict[str, Any]:
+        text = json.dumps(row, default=str)
+        if _contains_secret(text, secrets):
+            row = index_row(entry.label, error="the summary held a key; it was dropped", claim=entry.claim,
+                            rendered_at=row.get("rendered_at"))  # fmt: skip
+        payload = {"version": _SIDECAR_VERSION, "config": config, "row": row}
+        _write_atomic(sidecar_path(out_dir, entry.label), (json.dumps(payload, indent=1, default=str) + "\n").encode())
+        return row
+
+    def finish(item: _Item, outcome: KeyOutcome) -> KeyStatus:
+        label = item.entry.label
+        error = _one_line(redact(outcome.error, secrets)) if outcome.error is not None else None
+        report: Path | None = None
+        if error is None:
+            try:
+                if outcome.html_bytes is not None:
+                    if _contains_secret(outcome.html_bytes.decode("utf-8", "replace"), secrets):
+                        raise ValueError("the report would contain a key; nothing was written")
+                    report = out_dir / report_filename(label)
+                    _write_atomic(report, outcome.html_bytes)
+                else:
+                    report = outcome.html_path
+                if report is None:
+                    error = "no report came back"
+            except (OSError, ValueError) as exc:
+                error = redact(f"cannot write the report: {exc}", secrets)
+        summary = outcome.summary if error is None else None
+        if error is None and summary is None:
+            error = "the report was written but its summary did not come back"
+        rel = report.name if report is not None else None
+        row = index_row(label, summary=summary, error=error, report=rel, claim=item.entry.claim,
+                        seconds=outcome.seconds, rendered_at=_now())  # fmt: skip
+        row = record(item.entry, row, item.config)
+        state = "failed" if row["error"] is not None else "rendered"
+        status = KeyStatus(label, state, row["error"], report if state == "rendered" else None, outcome.seconds,
+                           row.get("verdict"))  # fmt: skip
+        statuses[label] = status
+        return status
+
+    todo: list[_Item] = []
+    fresh: list[KeyStatus] = []
+    for item in items:
+        row = None if force else _fresh_row(out_dir, item.entry.label, item.config, fresh_s)
+        if row is not None:
+            report = out_dir / report_filename(item.entry.label)
+            fresh.append(KeyStatus(item.entry.label, "fresh", None, report, 0.0, row.get("verdict")))
+        else:
+            todo.append(item)
+
+    interrupted = False
+    running: dict[cf.Future[KeyOutcome], _Item] = {}
+    pending: deque[_Item] = deque(todo)
+    with _Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard:
+        try:
+            for label, reason in resolve_errors.items():
+                entry = next(e for e in entries if e.label == label)
+                row = record(entry, index_row(label, error=reason, claim=entry.claim, rendered_at=_now()), None)
+                statuses[label] = KeyStatus(label, "failed", row["error"])
+                bar.key(statuses[label])
+            for status in fresh:
+                statuses[status.label] = status
+                bar.key(status)
+            if pending:
+                executor.start(retention_s)
+                try:
+                    while pending or running:
+                        while pending and len(running) < executor.capacity:
+                            item = pending.popleft()
+                            running[executor.submit(item.task, out_dir)] = item
+                            bar.running([i.entry.label for i in running.values()])
+                        done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                        for future in done:
+                            item = running.pop(future)
+                            bar.key(finish(item, future.result()))
+                            bar.running([i.entry.label for i in running.values()])
+                except KeyboardInterrupt:
+                    interrupted = True
+                    guard.ignore()
+                    bar.note(f"interrupted: stopping {len(running)} running render(s), skipping {len(pending)}")
+                    executor.abort()
+                    for future, item in running.items():
+                        outcome = None
+                        if future.done() and not future.cancelled():
+                            with contextlib.suppress(Exception):
+                                outcome = future.result()
+                        if outcome is not None and outcome.ok:
+                            bar.key(finish(item, outcome))
+                        else:
+                            statuses[item.entry.label] = KeyStatus(item.entry.label, "interrupted", "interrupted")
+                            bar.key(statuses[item.entry.label])
+                    running.clear()
+                    for item in pending:
+                        statuses[item.entry.label] = KeyStatus(item.entry.label, "interrupted", "interrupted")
+                    pending.clear()
+                finally:
+                    executor.close()
+        except KeyboardInterrupt:  # during start-up or bookkeeping: nothing runs any more
+            interrupted = True
+            guard.ignore()
+            with contextlib.suppress(Exception):
+                executor.abort()
+                executor.close()
+        rows = []
+        for entry in entries:
+            data = _read_sidecar(out_dir, entry.label)
+            if data is not None:
+                rows.append(data["row"])
+            else:
+                reason = "not rendered: the batch was interrupted" if interrupted else "not rendered"
+                rows.append(index_row(entry.label, error=reason, claim=entry.claim, status=NOT_RENDERED))
+        index_html_path, index_json_path = write_index(out_dir, rows)
+    keys = tuple(statuses.get(e.label) or KeyStatus(e.label, "interrupted", "interrupted") for e in entries)
+    return BatchResult(keys, index_html_path, index_json_path, interrupted, time.perf_counter() - started)

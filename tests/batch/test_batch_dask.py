@@ -1,0 +1,151 @@
+"""The Dask path: a LocalCluster of processes on loopback renders the same reports as the local pool."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from batch_helpers import FleetRun, canary, secret_parts
+
+from testkey_nb.batch import (
+    BatchInputError,
+    DaskExecutor,
+    InsecureClusterError,
+    SealedKey,
+    check_cluster_address,
+    render_on_worker,
+    run_batch,
+)
+from testkey_nb.keyreport import KeyJob
+from testkey_nb.keysfile import load_keys_file
+
+#: A few keys of the fleet batch: a good one, an invalid one, an impostor, a faulty provider, a bad ref.
+SUBSET = ["full-access", "invalid", "provider-5xx", "impostor-openai", "missing-ref"]  # file order
+#: Fields that depend on the run, not on the key.
+VOLATILE = {"seconds", "rendered_at"}
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://127.0.0.1:8786", "127.0.0.1:8786", "tcp://127.9.9.9:1", "tcp://localhost:8786", "tcp://[::1]:8786",
+     "tls://scheduler.example:8786", "tls://203.0.113.5:8786", "inproc://abc/1/2"],
+)  # fmt: skip
+def test_batch_cluster_addresses_accepted(address: str) -> None:
+    assert check_cluster_address(address) is False
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://203.0.113.5:8786", "203.0.113.5:8786", "tcp://scheduler.example:8786", "ws://[2001:db8::1]:8786",
+     "tcp://localhost.example:8786", "ucx://198.51.100.7:13337"],
+)  # fmt: skip
+def test_batch_cluster_addresses_refused_without_tls(address: str) -> None:
+    with pytest.raises(InsecureClusterError, match="--allow-insecure-cluster"):
+        check_cluster_address(address)
+    with pytest.raises(InsecureClusterError):
+        DaskExecutor(address)  # refused before any connection is attempted
+    assert check_cluster_address(address, allow_insecure=True) is True
+
+
+def test_batch_cluster_address_empty() -> None:
+    with pytest.raises(BatchInputError):
+        check_cluster_address("  ")
+
+
+def test_batch_sealed_key_pickles_but_never_shows() -> None:
+    key = canary(42)
+    sealed = SealedKey(key)
+    assert key not in repr(sealed) and key not in str(sealed) and key not in f"{sealed!r} {[sealed]}"
+    assert pickle.loads(pickle.dumps(sealed)).open() == key
+
+
+def test_batch_worker_task_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render that fails before its kernel starts: a redacted error, the worker's run folder gone."""
+    monkeypatch.setenv("TESTKEY_NB_RAW", str(tmp_path / "raw"))
+    key = canary(43)
+    job = KeyJob(label="w", base_url=f"http://127.0.0.1:9/{key}")  # the key in a parameter is refused
+    out = render_on_worker(job, SealedKey(key), 300)
+    assert out["label"] == "w" and out["html_bytes"] is None and out["summary"] is None
+    assert out["error"] and key not in out["error"]
+    assert list((tmp_path / "raw").iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    distributed = pytest.importorskip("distributed")
+    raw = tmp_path_factory.mktemp("worker-raw")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TESTKEY_NB_RAW", str(raw))  # worker processes inherit it
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+            worker_dashboard_address=None, silence_logs=40,
+        )  # fmt: skip
+        try:
+            yield {"address": cluster.scheduler_address, "raw": raw, "cluster": cluster}
+        finally:
+            cluster.close(timeout=20)
+
+
+@pytest.mark.slow
+def test_batch_dask_renders_the_same_reports(cluster: dict[str, Any], fleet: FleetRun, tmp_path: Path) -> None:
+    address = cluster["address"]
+    assert address.startswith("tcp://127.0.0.1:")
+    entries = [e.with_defaults(**fleet.defaults) for e in load_keys_file(fleet.keys_file) if e.label in SUBSET]
+    out = tmp_path / "dask-reports"
+    executor = DaskExecutor(address)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in fleet.env.items():
+            mp.setenv(name, value)
+        result = run_batch(entries, out, executor=executor, progress=False)
+    assert [k.label for k in result.keys] == SUBSET
+    assert [k.state for k in result.keys] == ["rendered"] * 4 + ["failed"]
+
+    local = {r["label"]: r for r in fleet.index()}
+    dask_rows = {r["label"]: r for r in result_rows(out)}
+    for label in SUBSET:
+        mine = {k: v for k, v in dask_rows[label].items() if k not in VOLATILE}
+        theirs = {k: v for k, v in local[label].items() if k not in VOLATILE}
+        assert mine == theirs, label
+        if theirs["report"]:
+            page = (out / theirs["report"]).read_text(encoding="utf-8")
+            assert f"tk-{theirs['verdict']}" in page and page.count('class="tk-chart"') >= 4
+    assert sorted(p.name for p in out.glob("*.html")) == sorted(
+        ["index.html", *(f"{label}.html" for label in SUBSET if local[label]["report"])]
+    )
+
+    # task names hold no key and no label; the keys left no trace on the workers or in their logs
+    assert len(executor.task_names) == 4
+    for name in executor.task_names:
+        assert re.fullmatch(r"render-\d+-[0-9a-f]{32}", name), name
+    assert list(Path(cluster["raw"]).iterdir()) == []
+    needles = [part.decode() for label in SUBSET if label in fleet.keys for part in secret_parts(fleet.keys[label])]
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        logs = str(client.get_worker_logs()) + str(client.get_scheduler_logs())
+    assert not any(n in logs for n in needles)
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert not any(n.encode() in path.read_bytes() for n in needles)
+
+
+def result_rows(out: Path) -> list[dict[str, Any]]:
+    import json
+
+    return json.loads((out / "index.json").read_text(encoding="utf-8"))
+
+
+def test_batch_dask_unreachable_scheduler_is_an_input_error(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    executor = DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout_s=2)
+    with pytest.raises(BatchInputError, match="cannot connect to the Dask scheduler"):
+        executor.start(300)

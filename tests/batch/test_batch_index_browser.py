@@ -1,0 +1,71 @@
+"""The fleet index of the 20-key batch in headless Chromium, offline: chart, sorting, links, nothing leaves file://."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from batch_helpers import FleetRun
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
+from report_browser_util import chromium_path, open_report, wait_for_charts
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _need_chromium() -> None:
+    if chromium_path() is None:
+        message = "Chromium missing: apt-get install -y chromium (required in CI)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _labels(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#tk-fleet tbody tr", "rows => rows.map(r => r.cells[0].textContent.trim())")
+
+
+def test_batch_index_in_chromium(fleet: FleetRun) -> None:
+    index = fleet.out / "index.html"
+    rows = fleet.index()
+    with open_report(index, width=1400) as (page, log):
+        assert wait_for_charts(page) == 1
+        assert page.locator(".tk-chart svg.marks").count() == 1
+        cells = page.locator(".tk-chart g.mark-rect path").count()
+        assert cells == len(rows) * 10  # keys x ten capabilities
+        assert _labels(page) == [r["label"] for r in rows]
+
+        # numeric sort on "allowed models": ascending, blanks (failed keys) last; again: descending
+        def allowed(r: dict[str, Any]) -> tuple[bool, int]:
+            return (r["allowed_models"] is None, r["allowed_models"] or 0)
+
+        page.locator("#tk-fleet thead button", has_text="allowed models").click()
+        ascending = sorted(rows, key=allowed)
+        assert _labels(page) == [r["label"] for r in ascending]
+        page.locator("#tk-fleet thead button", has_text="allowed models").click()
+        descending = sorted(ascending, key=lambda r: (r["allowed_models"] is None, -(r["allowed_models"] or 0)))
+        assert _labels(page) == [r["label"] for r in descending]
+        sorted_header = page.locator("#tk-fleet thead th[aria-sort]")
+        assert sorted_header.get_attribute("aria-sort") == "descending"
+
+        page.locator("#tk-fleet thead button", has_text="key").click()
+        assert _labels(page) == sorted((r["label"] for r in rows), key=str.lower)
+
+        hrefs = page.eval_on_selector_all("#tk-fleet a", "as => as.map(a => a.href)")
+        assert len(hrefs) == sum(1 for r in rows if r["report"])
+        for href in hrefs:
+            assert href.startswith("file://")
+            assert Path(href.removeprefix("file://")).is_file()
+
+        failed = page.locator("#tk-fleet tr.tk-row-failed")
+        assert failed.count() == 2 and "failed" in failed.first.inner_text()
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+
+    assert [u for u in log.requests if u.startswith("file://")] == [index.resolve().as_uri()]
+    assert log.blocked == []
+    assert log.console_errors == [] and log.page_errors == []
+    assert log.dialogs == []
