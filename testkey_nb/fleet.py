@@ -11,17 +11,15 @@ redacted reason its render failed; it never holds a key or raw probe records.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
 from testkey_nb._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
+from testkey_nb._files import write_atomic
 from testkey_nb.profile import CAPABILITIES
 from testkey_nb.views import CSS, esc
 
@@ -311,26 +309,12 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
     return page.replace(placeholder, f"<script>{bundle}</script>" if bundle else "")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_index(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> tuple[Path, Path]:
     """Write ``out_dir/index.html`` and ``out_dir/index.json`` (a list of rows); return both paths."""
     out_dir = Path(out_dir)
     clean = [{name: row.get(name) for name in ROW_FIELDS} for row in rows]
     json_path = out_dir / INDEX_JSON
     html_path = out_dir / INDEX_HTML
-    _write_atomic(json_path, (json.dumps(clean, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
-    _write_atomic(html_path, index_html(clean).encode("utf-8"))
+    write_atomic(json_path, (json.dumps(clean, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+    write_atomic(html_path, index_html(clean).encode("utf-8"))
     return html_path, json_path

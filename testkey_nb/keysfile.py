@@ -18,7 +18,6 @@ Every error names the file and the line, and never echoes a value that could be 
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import tomllib
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from testkey_nb._files import private_file_problem
 from testkey_nb.secrets import KeyRefError, Secret, parse_key_ref
 
 __all__ = ["FIELDS", "LABEL_RE", "KeyEntry", "KeysFileError", "check_label", "load_keys_env", "load_keys_file"]
@@ -290,21 +290,9 @@ def load_keys_env(path: Path | str) -> list[tuple[str, Secret]]:
     Labels are the variable names lower-cased with ``_`` -> ``-``. Errors name the line, never a value.
     """
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise KeysFileError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise KeysFileError(f"{path}: cannot read: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise KeysFileError(f"{path}: not a regular file")
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeysFileError(
-            f"{path}: a file of keys must be readable only by you (mode {stat.S_IMODE(st.st_mode):04o}): "
-            f"run `chmod 600 {path}` first"
-        )
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise KeysFileError(f"{path}: a file of keys must be owned by you")
+    problem = private_file_problem(path, "keys file")
+    if problem:
+        raise KeysFileError(problem)
     text = _read_text(path)
     found: list[tuple[str, Secret]] = []
     seen: dict[str, int] = {}

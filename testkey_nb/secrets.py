@@ -12,11 +12,12 @@ import hashlib
 import logging
 import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
+
+from testkey_nb._files import private_file_problem
 
 __all__ = [
     "BASETEN_NEW_KEY",
@@ -89,19 +90,9 @@ def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secr
 
 
 def _read_key_file(path: Path) -> str:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise KeyRefError(f"key file {path} does not exist") from None
-    except OSError as exc:
-        raise KeyRefError(f"key file {path} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyRefError(f"key file {path} is not a regular file")
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyRefError(
-            f"key file {path} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
-            f"run `chmod 600 {path}` first"
-        )
+    problem = private_file_problem(path, "key file")
+    if problem:
+        raise KeyRefError(problem)
     try:
         with path.open("r", encoding="utf-8", errors="strict") as fh:
             first = fh.readline(_MAX_KEY_CHARS + 2)

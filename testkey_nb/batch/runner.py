@@ -6,10 +6,8 @@ import concurrent.futures as cf
 import contextlib
 import hashlib
 import json
-import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -19,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from testkey_nb._files import write_atomic
 from testkey_nb.batch.executors import Executor
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask
 from testkey_nb.fleet import NOT_RENDERED, index_row, write_index
@@ -55,20 +54,6 @@ def _config_hash(entry: KeyEntry, secret: Secret) -> str:
         "key": secret.label,
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _read_sidecar(out_dir: Path, label: str) -> dict[str, Any] | None:
@@ -279,7 +264,7 @@ def run_batch(
             row = index_row(entry.label, error="the summary held a key; it was dropped", claim=entry.claim,
                             rendered_at=row.get("rendered_at"))  # fmt: skip
         payload = {"version": _SIDECAR_VERSION, "config": config, "row": row}
-        _write_atomic(sidecar_path(out_dir, entry.label), (json.dumps(payload, indent=1, default=str) + "\n").encode())
+        write_atomic(sidecar_path(out_dir, entry.label), (json.dumps(payload, indent=1, default=str) + "\n").encode())
         return row
 
     def finish(item: _Item, outcome: KeyOutcome) -> KeyStatus:
@@ -292,7 +277,7 @@ def run_batch(
                     if _contains_secret(outcome.html_bytes.decode("utf-8", "replace"), secrets):
                         raise ValueError("the report would contain a key; nothing was written")
                     report = out_dir / report_filename(label)
-                    _write_atomic(report, outcome.html_bytes)
+                    write_atomic(report, outcome.html_bytes)
                 else:
                     report = outcome.html_path
                 if report is None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +13,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from testkey_nb._embed import escape_json_for_html
+from testkey_nb._files import write_atomic
 from testkey_nb.report.execute import ExecOutcome, execute_in_run_dir
 from testkey_nb.report.export import OfflineViolation, export_html
 from testkey_nb.report.models import OUTBOX_ENV, RenderError, RenderRequest, RenderResult
@@ -79,24 +77,6 @@ def _leaks(page: str, secret_values: Sequence[str]) -> bool:
     return False
 
 
-def _write_atomic(path: Path, text: str) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return len(data)
-
-
 def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retention_s: float = 300) -> RenderResult:
     """Execute ``req.notebook`` and write its offline HTML report to ``req.out_html`` (mode 0644).
 
@@ -147,7 +127,7 @@ def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retenti
                     else:
                         outbox = _read_outbox(outbox_dir, secret_values)
                         try:
-                            size = _write_atomic(req.out_html, page)
+                            size = write_atomic(req.out_html, page)
                         except OSError as exc:
                             reason = f"cannot write the report: {type(exc).__name__}: {exc.strerror}"
     finally:

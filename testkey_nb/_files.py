@@ -1,0 +1,54 @@
+"""Small file-system helpers shared by the modules that write reports and read key files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+__all__ = ["private_file_problem", "write_atomic"]
+
+
+def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> int:
+    """Write ``data`` to ``path`` through a temporary file and a rename; return the bytes written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return len(payload)
+
+
+def private_file_problem(path: Path, what: str) -> str | None:
+    """Why ``path`` is not a regular file readable only by its owner (you), or None when it is.
+
+    ``what`` names the file in the message, e.g. "key file".
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return f"{what} {path} does not exist"
+    except OSError as exc:
+        return f"{what} {path} cannot be read: {exc.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{what} {path} is not a regular file"
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"{what} {path} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"run `chmod 600 {path}` first"
+        )
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"{what} {path} must be owned by you"
+    return None
