@@ -67,6 +67,14 @@ class ForEach:
 
 
 @dataclass(frozen=True)
+class SkipIf:
+    """Skip a probe when an earlier probe ended in one of ``outcomes`` (e.g. rate limited)."""
+
+    probe: str
+    outcomes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     name: str
     role: Role
@@ -79,6 +87,7 @@ class ProbeSpec:
     expect: tuple[int, ...] = ()
     after: str | None = None
     for_each: ForEach | None = None
+    skip_if: SkipIf | None = None
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
@@ -90,6 +99,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
     specs = []
     for raw in data.get("probe", []):
         fe = raw.get("for_each")
+        si = raw.get("skip_if")
         specs.append(
             ProbeSpec(
                 name=raw["name"],
@@ -103,6 +113,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 expect=tuple(raw.get("expect", ())),
                 after=raw.get("after"),
                 for_each=ForEach(**fe) if fe else None,
+                skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
             )
         )
     for spec in specs:
@@ -370,7 +381,7 @@ class ProbeEngine:
                     results[spec.name] = [self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")]
                     return
                 await event.wait()
-            skip = self._skip_reason(spec)
+            skip = self._skip_reason(spec) or self._skipped_by_earlier(spec, done)
             if skip:
                 results[spec.name] = [self._synthetic(spec, None, "skipped", skip)]
                 return
@@ -406,6 +417,15 @@ class ProbeEngine:
         except WriteRefused as exc:
             return str(exc)
         return None
+
+    def _skipped_by_earlier(self, spec: ProbeSpec, done: Mapping[str, list[Observation]]) -> str | None:
+        rule = spec.skip_if
+        if rule is None:
+            return None
+        hit = next((o for o in done.get(rule.probe, []) if o.outcome in rule.outcomes), None)
+        if hit is None:
+            return None
+        return f"not sent: {rule.probe} was {hit.outcome} ({hit.status}); every further call would be too"
 
     def _items(self, fe: ForEach, done: Mapping[str, list[Observation]]) -> list[str]:
         found: list[str] = []

@@ -138,16 +138,22 @@ def test_lifecycle_workspace_has_deployments_and_usage(checks: dict[str, KeyChec
 def test_no_credits_workspace(checks: dict[str, KeyCheck]) -> None:
     c = checks["no-credits"]
     assert c.profile.status.code == "valid_no_quota"
+    assert [o.outcome for o in c.observations if o.probe == "permission_matrix"] == ["skipped"]
     assert c.decision.verdict == "needs_work"
     assert "send to human review" in actions(c)
 
 
 def test_rate_limited_key(emu: Any) -> None:
+    emu.clear_log()
     c = run_check(emu, "rate-limited", deadline_s=20.0)
     assert c.profile.status.code == "rate_limited"
     assert c.decision.verdict == "needs_work"
     # bounded retries: never more than 1 + max_retries attempts per exchange
     assert max(o.attempts for o in c.observations) <= 3
+    # a rate-limited workspace is not pressed with one more call per model
+    matrix = [o for o in c.observations if o.probe == "permission_matrix"]
+    assert len(matrix) == 1 and matrix[0].outcome == "skipped" and "rate_limited" in (matrix[0].detail or "")
+    assert len([e for e in emu.request_log() if e.method == "POST"]) <= 3  # auth_check and its retries
 
 
 def test_management_skipped_without_management_url(emu: Any) -> None:
