@@ -66,6 +66,7 @@ def probe(
     max_model_checks: int = typer.Option(
         16, "--max-model-checks", min=1, help="refused-by-design calls for the permission matrix (one per model)"
     ),
+    allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
 ) -> None:
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
@@ -75,7 +76,7 @@ def probe(
 
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
-        timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks,
+        timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
     )  # fmt: skip
     try:
         result = check_key(key_ref, options)

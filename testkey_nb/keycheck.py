@@ -8,6 +8,8 @@ an endpoint as Baseten never sends the key to Baseten's own hosts when the user 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +43,8 @@ class CheckOptions:
     concurrent: bool = True
     label: str | None = None
     max_model_checks: int = 16
+    #: allow http:// to a host that is not loopback (the key would cross the network in clear text)
+    allow_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,7 @@ class KeyCheck:
             "targets": {"inference": self.targets.inference, "management": self.targets.management},
             "metrics": prof.metric_values(),
             "provenance": {
-                name: {"provenance": m.provenance, "probe": m.probe, "note": m.note}
-                for name, m in prof.metrics.items()
+                name: {"provenance": m.provenance, "probe": m.probe, "note": m.note} for name, m in prof.metrics.items()
             },
             "status": prof.status.code,
             "status_reason": prof.status.reason,
@@ -101,7 +104,6 @@ class KeyCheck:
             "probe_requests": prof.probe_requests,
             "probes": [o.summary() for o in self.observations],
         }
-
 
     def summary(self) -> dict[str, Any]:
         """One row of the fleet index: what a stakeholder ranks keys by (no raw probe records)."""
@@ -136,48 +138,76 @@ def _with_v1(url: str) -> str:
 
 
 def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -> tuple[Targets, str | None]:
-    """Where the key may go. Returns the targets and the provider whose official hosts were used."""
-    if options.claim and options.claim not in registry.ids():
-        raise CheckError(f"unknown provider {options.claim!r}: known are {', '.join(sorted(registry.ids()))}")
+    """Where the key may go: the hosts the user named, or the claimed provider's official hosts.
+
+    Returns the targets and the provider whose official hosts were used. The key's shape never
+    chooses a host: with neither ``base_url`` nor ``claim`` there is nowhere to send it.
+    """
+    _check_options(options)
+    claim = _claimed_id(options.claim, registry)
     if options.base_url:
-        _check_url(options.base_url, "--base-url")
+        _check_url(options.base_url, "--base-url", options.allow_http)
         reasons = {} if options.management_url else {"management": "no management URL"}
         if options.management_url:
-            _check_url(options.management_url, "--management-url")
+            _check_url(options.management_url, "--management-url", options.allow_http)
         return Targets(options.base_url.rstrip("/"), _mgmt(options.management_url), reasons), None
-    provider_id = options.claim or _provider_from_shape(registry, secret)
-    if not provider_id:
-        raise CheckError(
-            "no endpoint to probe: pass --base-url URL, or --claim PROVIDER to use its official hosts"
-        )
-    spec = registry.get(provider_id)
+    if not claim:
+        raise CheckError("no endpoint to probe: pass --base-url URL, or --claim PROVIDER to use its official hosts")
+    spec = registry.get(claim)
     inference = spec.inference_base_url
     if not inference:
-        raise CheckError(f"provider {provider_id} has no official inference URL: pass --base-url")
+        raise CheckError(f"provider {claim} has no official inference URL: pass --base-url")
     management = options.management_url or spec.management_base_url
     if options.management_url:
-        _check_url(options.management_url, "--management-url")
+        _check_url(options.management_url, "--management-url", options.allow_http)
     reasons = {} if management else {"management": "no management URL"}
-    return Targets(inference.rstrip("/"), _mgmt(management), reasons), provider_id
+    return Targets(inference.rstrip("/"), _mgmt(management), reasons), claim
+
+
+def _claimed_id(claim: str | None, registry: Registry) -> str | None:
+    """A claim by provider id or display name, case-insensitive (``Baseten``, ``baseten``)."""
+    if not claim:
+        return None
+    wanted = claim.strip().lower()
+    for pid in registry.ids():
+        if wanted in (pid, registry.get(pid).display_name.lower()):
+            return pid
+    raise CheckError(f"unknown provider {claim!r}: known are {', '.join(sorted(registry.ids()))}")
+
+
+def _check_options(options: CheckOptions) -> None:
+    for name, value in (("timeout", options.timeout_s), ("deadline", options.deadline_s)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise CheckError(f"--{name} must be a positive number of seconds, got {value!r}")
+    if options.max_model_checks < 1:
+        raise CheckError("--max-model-checks must be at least 1")
 
 
 def _mgmt(url: str | None) -> str | None:
     return _with_v1(url) if url else None
 
 
-def _check_url(url: str, flag: str) -> None:
+def _check_url(url: str, flag: str, allow_http: bool = False) -> None:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
         raise CheckError(f"{flag} is not a URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise CheckError(f"{flag} must be an http(s) URL with a host, got {url!r}")
+    if parsed.scheme == "http" and not allow_http and not _is_loopback(parsed.host):
+        raise CheckError(
+            f"{flag} is plain http to {parsed.host}: the key would cross the network in clear text "
+            "(use https, or pass --allow-http)"
+        )
 
 
-def _provider_from_shape(registry: Registry, secret: Secret) -> str | None:
-    shape = key_pattern_matches(registry, secret.reveal())
-    strong = {m.split(":", 1)[0] for m in shape.matches if registry.pattern_confidence(m) == "strong"}
-    return next(iter(strong)) if len(strong) == 1 else None
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
@@ -207,6 +237,7 @@ async def check_key_async(
     options = options or CheckOptions()
     registry = registry or load_registry()
     targets, _official = resolve_targets(options, registry, secret)
+    claimed = _claimed_id(options.claim, registry)
     settings = ProbeSettings(
         timeout_s=options.timeout_s,
         deadline_s=options.deadline_s,
@@ -218,7 +249,7 @@ async def check_key_async(
     engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
     stage1 = await engine.run(load_plan("identify_probes.toml"))
     shape = key_pattern_matches(registry, secret.reveal())
-    ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=options.claim)
+    ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
     stage2: list[Observation] = []
     plan_path = PROVIDERS_DIR / ident.provider / "probes.toml"
     if ident.provider != "unknown" and plan_path.exists():

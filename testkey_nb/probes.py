@@ -190,6 +190,9 @@ class Observation:
     text_snippet: str | None
     body_bytes: int
     detail: str | None = None
+    #: the item was a placeholder (e.g. no catalog to take a model from): the answer says nothing
+    #: about the key's access to a real model
+    placeholder: bool = False
 
     @property
     def sent(self) -> bool:
@@ -212,22 +215,43 @@ class Observation:
         }
 
 
+_CHAT_PATH = "/chat/completions"
+_REJECTED_KEYS = frozenset({"model", "messages", "max_tokens"})
+_MAX_PROMPT_CHARS = 200
+
+
 def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
-    """The write guard. Raises :class:`WriteRefused` for anything but a read or a refused-by-design POST."""
+    """The write guard, an allow-list. Raises :class:`WriteRefused` for anything but a GET read, a chat
+    completion built to be refused (an empty message list, ``max_tokens`` 1, nothing else) or, with
+    ``allow_billable``, one tiny chat completion (one short user message, ``max_tokens`` 1)."""
     if spec.method == "GET" and spec.cost == "read" and spec.body is None:
         return
-    if spec.method == "POST" and spec.cost == "rejected":
-        body = spec.body or {}
-        if body.get("messages") == [] and body.get("max_tokens") == 1:
+    if spec.method != "POST" or spec.role != "inference" or spec.path != _CHAT_PATH:
+        raise WriteRefused(f"probe {spec.name}: {spec.method} {spec.role} {spec.path} is not a read-only probe")
+    body = dict(spec.body or {})
+    if spec.cost == "rejected":
+        if set(body) == _REJECTED_KEYS and body["messages"] == [] and body["max_tokens"] == 1:
             return
-        raise WriteRefused(f"probe {spec.name}: a 'rejected' POST must send an empty message list, max_tokens 1")
-    if spec.method == "POST" and spec.cost == "billable":
+        raise WriteRefused(
+            f"probe {spec.name}: a 'rejected' POST sends only model, an empty message list and max_tokens 1"
+        )
+    if spec.cost == "billable":
         if not allow_billable:
             raise WriteRefused(f"probe {spec.name} is billable: it runs only with allow_billable=True")
-        if (spec.body or {}).get("max_tokens") != 1:
-            raise WriteRefused(f"probe {spec.name}: a billable probe is bounded to max_tokens 1")
-        return
-    raise WriteRefused(f"probe {spec.name}: {spec.method} with cost {spec.cost!r} is not a read-only probe")
+        messages = body.get("messages")
+        tiny = (
+            set(body) == _REJECTED_KEYS
+            and body["max_tokens"] == 1
+            and isinstance(messages, list)
+            and len(messages) == 1
+            and isinstance(messages[0], dict)
+            and messages[0].get("role") == "user"
+            and len(str(messages[0].get("content", ""))) <= _MAX_PROMPT_CHARS
+        )
+        if tiny:
+            return
+        raise WriteRefused(f"probe {spec.name}: a billable probe is one short user message with max_tokens 1")
+    raise WriteRefused(f"probe {spec.name}: cost {spec.cost!r} is not a probe cost class")
 
 
 def _outcome_for(status: int, content_type: str, body_is_json: bool) -> Outcome:
@@ -343,19 +367,20 @@ class ProbeEngine:
             headers={"User-Agent": "testkey-nb/0.1 (read-only probe)"},
         ) as client:
             if self._settings.concurrent:
-                tasks = {
-                    spec.name: asyncio.create_task(self._run_spec(client, spec, done, events, results, sem))
-                    for spec in plan
-                }
-                remaining = max(0.0, self._deadline_at - time.monotonic()) + 1.0
-                _, pending = await asyncio.wait(tasks.values(), timeout=remaining)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.gather(*pending, return_exceptions=True)
+                tasks = [asyncio.create_task(self._run_spec(client, spec, done, events, results, sem)) for spec in plan]
             else:
-                for spec in plan:
-                    await self._run_spec(client, spec, done, events, results, sem)
+
+                async def one_after_another() -> None:
+                    for spec in plan:
+                        await self._run_spec(client, spec, done, events, results, sem)
+
+                tasks = [asyncio.create_task(one_after_another())]
+            remaining = max(0.0, self._deadline_at - time.monotonic()) + 1.0
+            _, pending = await asyncio.wait(tasks, timeout=remaining)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
         out: list[Observation] = []
         for spec in plan:
             got = results.get(spec.name)
@@ -386,10 +411,13 @@ class ProbeEngine:
                 results[spec.name] = [self._synthetic(spec, None, "skipped", skip)]
                 return
             items: list[str | None] = [None]
+            placeholder = False
             if spec.for_each:
                 items = list(self._items(spec.for_each, done))
                 if spec.cost != "read":
                     items = items[: self._settings.max_model_checks]
+                if not items and spec.for_each.fallback:
+                    items, placeholder = [spec.for_each.fallback], True
                 if not items:
                     results[spec.name] = [
                         self._synthetic(spec, None, "skipped", f"no items from {spec.for_each.source}")
@@ -398,9 +426,13 @@ class ProbeEngine:
 
             async def one(item: str | None) -> Observation:
                 async with sem:
-                    return await self._exchange(client, spec, item)
+                    seen = await self._exchange(client, spec, item)
+                return replace(seen, placeholder=True) if placeholder else seen
 
-            obs = list(await asyncio.gather(*(one(i) for i in items)))
+            try:
+                obs = list(await asyncio.gather(*(one(i) for i in items)))
+            except WriteRefused as exc:  # the client's last line of defence fired: a plan bug, never sent
+                obs = [self._synthetic(spec, None, "skipped", f"refused by the write guard: {exc}")]
             results[spec.name] = obs
             done[spec.name] = obs
         finally:
@@ -440,10 +472,7 @@ class ProbeEngine:
                     val = el.get(fe.field) if isinstance(el, dict) else None
                     if isinstance(val, str) and val:
                         found.append(val)
-        unique = list(dict.fromkeys(found))[: fe.limit]
-        if not unique and fe.fallback:
-            unique = [fe.fallback]
-        return unique
+        return list(dict.fromkeys(found))[: fe.limit]
 
     # -- one HTTP exchange, with retries and redirects -------------------------------------------
     async def _exchange(self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None) -> Observation:
@@ -479,25 +508,33 @@ class ProbeEngine:
                     attempts,
                     started,
                 )
-            except httpx.TransportError as exc:
+            except httpx.DecodingError as exc:
                 return self._synthetic(
-                    spec,
-                    item,
-                    "network",
-                    f"{type(exc).__name__}: {redact(str(exc), [self._secret])}"[:300],
-                    attempts,
-                    started,
+                    spec, item, "bad_json", f"undecodable body ({type(exc).__name__})", attempts, started
                 )
+            except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                return self._synthetic(
+                    spec, item, "network", f"{type(exc).__name__}: {redact(str(exc), [self._secret])}"[:300],
+                    attempts, started,
+                )  # fmt: skip
+            except WriteRefused:
+                raise
+            except Exception as exc:  # never let one exchange take the run down; keep its type, not the key
+                return self._synthetic(
+                    spec, item, "network", f"{type(exc).__name__}: {redact(str(exc), [self._secret])}"[:300],
+                    attempts, started,
+                )  # fmt: skip
             status, headers, raw, truncated, detail = result
             if status is not None and status in RETRY_STATUSES and attempts <= self._settings.max_retries:
-                wait = retry_after_seconds(headers.get("retry-after"))
-                if wait is None:
-                    wait = 0.25 * (2 ** (attempts - 1))
+                told = retry_after_seconds(headers.get("retry-after"))
+                wait = 0.25 * (2 ** (attempts - 1)) if told is None else told
                 left = self._deadline_at - time.monotonic()
                 if wait <= min(self._settings.max_retry_wait_s, left - 0.5):
                     await asyncio.sleep(wait)
                     continue
                 detail = f"Retry-After {wait:.0f}s is beyond what the probe may wait; not retried"
+                if told is None:
+                    detail = "no time left before the deadline to retry"
             return self._observe(spec, item, status, headers, raw, truncated, detail, attempts, started)
 
     async def _send_following(
@@ -551,9 +588,10 @@ class ProbeEngine:
         cost = request.extensions.get("testkey_cost")
         if request.method == "GET" and cost == "read":
             return
-        if request.method == "POST" and cost == "rejected":
+        is_chat = request.method == "POST" and request.url.path.endswith(_CHAT_PATH)
+        if is_chat and cost == "rejected":
             return
-        if request.method == "POST" and cost == "billable" and self._settings.allow_billable:
+        if is_chat and cost == "billable" and self._settings.allow_billable:
             return
         raise WriteRefused(f"refused to send {request.method} {request.url.path} (cost {cost!r})")
 
@@ -578,9 +616,10 @@ class ProbeEngine:
             try:
                 parsed = json.loads(raw)
                 is_json = True
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 parsed = None
-        snippet = None if is_json else raw[:_SNIPPET_BYTES].decode("utf-8", errors="replace") or None
+        # redact the whole body before cutting it, so that a key straddling the cut cannot survive
+        snippet = None if is_json else redact(raw.decode("utf-8", errors="replace"), secrets)[:_SNIPPET_BYTES] or None
         if status is None:
             outcome: Outcome = "network"
         elif truncated:
@@ -594,7 +633,8 @@ class ProbeEngine:
                 detail = detail or ("empty body" if not raw else "body is not valid JSON")
         accepted: bool | None
         if spec.cost in ("rejected", "billable"):
-            accepted = status in spec.expect and outcome not in ("waf_html", "too_large")
+            # the expected error class: the expected status AND a JSON body (a proxy's text 400 is not it)
+            accepted = status in spec.expect and is_json and outcome not in ("waf_html", "too_large")
         else:
             accepted = outcome == "ok"
         return _observation(
@@ -607,7 +647,7 @@ class ProbeEngine:
             attempts=attempts,
             headers=_scrub(dict(headers), secrets),
             json_body=_scrub(parsed, secrets),
-            text_snippet=_scrub(snippet, secrets),
+            text_snippet=snippet,
             body_bytes=len(raw),
             detail=_scrub(detail, secrets),
         )

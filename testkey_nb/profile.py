@@ -293,14 +293,23 @@ def _chat_obs(by: Mapping[str, list[Observation]]) -> list[Observation]:
 
 
 def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
+    """The key's status from what the probes saw.
+
+    Only evidence about real models counts for access: the identification probe's placeholder model
+    (sent when the catalog could not be read) is refused by Baseten exactly like a bad key, so its 403
+    proves nothing. Only a management 200 proves that a key authenticates (an unauthenticated request
+    may get 403 there too).
+    """
     chats = [o for o in _chat_obs(by) if o.probe != "runtime_call" or o.accepted]
-    inference = [*by.get("catalog", []), *chats]
+    real = [o for o in chats if not o.placeholder]
+    catalog = [o for o in by.get("catalog", []) if o.outcome != "skipped"]
+    inference = [*catalog, *chats]
     mgmt = [o for group in by.values() for o in group if o.role == "management" and o.outcome != "skipped"]
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
     if not sent:
         return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
-    if any(o.accepted for o in chats):
-        n = sum(1 for o in chats if o.accepted)
+    if any(o.accepted for o in real):
+        n = sum(1 for o in real if o.accepted)
         return KeyStatus("valid", "accepted", f"{n} model call(s) passed auth and were routed")
     if any(o.outcome == "payment_required" for o in chats):
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits")
@@ -309,25 +318,27 @@ def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
     if chats and all(o.outcome == "rate_limited" for o in chats):
         return KeyStatus("rate_limited", "429", "every model call was refused with 429 after bounded retries")
     mgmt_ok = any(o.outcome == "ok" for o in mgmt)
-    mgmt_refused = any(o.outcome == "refused" for o in mgmt)
-    chats_refused = bool(chats) and all(o.outcome in ("refused", "unauthorized") for o in chats)
-    if chats_refused and (mgmt_ok or mgmt_refused):
-        why = "management reads succeeded" if mgmt_ok else "management refused it as lacking permission (403)"
+    real_refused = bool(real) and all(o.outcome in ("refused", "unauthorized") for o in real)
+    catalog_refused = bool(catalog) and all(o.outcome in ("refused", "unauthorized") for o in catalog)
+    if mgmt_ok and (real_refused or catalog_refused):
         return KeyStatus(
-            "valid_not_scoped", "no_model_allowed", f"the key authenticates ({why}); no model accepted it"
+            "valid_not_scoped",
+            "no_model_allowed",
+            "the key authenticates (management reads succeeded); no model accepted it",
         )
-    if chats_refused:
-        body = next((o.json_body for o in chats if o.json_body is not None), None)
+    if real_refused or catalog_refused:
+        where = real[0] if real_refused else catalog[0]
         return KeyStatus(
-            "invalid", "refused", f"every model call was refused ({chats[0].status}): {_short(body)}"
+            "invalid",
+            "refused",
+            f"the inference host refused the key ({where.probe}: {where.status} {_short(where.json_body)}); "
+            "with --management-url a key without inference rights is told apart from an invalid one",
         )
     if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
         return KeyStatus("unknown", "network", sent[0].detail or sent[0].outcome)
     if any(o.outcome == "server_error" for o in sent):
         return KeyStatus("unknown", "5xx", f"the provider answered {_statuses(sent)} after bounded retries")
-    return KeyStatus(
-        "unknown", "unexpected_status", f"answers did not match any known pattern: {_statuses(sent)}"
-    )
+    return KeyStatus("unknown", "unexpected_status", f"answers did not match any known pattern: {_statuses(sent)}")
 
 
 def _statuses(obs: Sequence[Observation]) -> str:
@@ -352,7 +363,7 @@ def _scopes_from_chats(by: Mapping[str, list[Observation]]) -> dict[str, Observa
     """model id -> the chat probe observation that says whether it may be called."""
     out: dict[str, Observation] = {}
     for o in [*by.get("auth_check", []), *by.get("permission_matrix", [])]:
-        if o.item and o.outcome not in ("skipped", "deadline"):
+        if o.item and not o.placeholder and o.outcome not in ("skipped", "deadline"):
             prev = out.get(o.item)
             if prev is None or (o.accepted and not prev.accepted):
                 out[o.item] = o
@@ -391,9 +402,7 @@ def _rate_limits(by: Mapping[str, list[Observation]]) -> dict[str, dict[str, int
                 out[key] = limits
     values = list(out.values())
     if values:
-        out["*"] = {
-            k: min(v[k] for v in values if k in v) for k in ("rpm", "tpm") if any(k in v for v in values)
-        }
+        out["*"] = {k: min(v[k] for v in values if k in v) for k in ("rpm", "tpm") if any(k in v for v in values)}
     return out
 
 
@@ -483,9 +492,7 @@ def _workspace(by: Mapping[str, list[Observation]]) -> dict[str, Any]:
     obs = _first_ok(by, "whoami")
     if obs is None or not isinstance(obs.json_body, dict):
         return {}
-    return {
-        k: obs.json_body.get(k) for k in ("user_id", "email", "name", "workspace_name") if k in obs.json_body
-    }
+    return {k: obs.json_body.get(k) for k in ("user_id", "email", "name", "workspace_name") if k in obs.json_body}
 
 
 def _metrics(
@@ -499,7 +506,16 @@ def _metrics(
 ) -> dict[str, Metric]:
     m: dict[str, Metric] = {}
     # key_valid
-    if status.code in ("valid", "valid_no_quota", "valid_not_scoped", "rate_limited"):
+    mgmt_proof = any(o.role == "management" and o.outcome == "ok" for group in by.values() for o in group)
+    if status.code == "rate_limited" and not mgmt_proof:
+        m["key_valid"] = Metric(
+            "key_valid",
+            None,
+            "unknown",
+            _first_probe(by, _CHAT_PROBES),
+            "every call got 429, which a gateway may send before checking the key",
+        )
+    elif status.code in ("valid", "valid_no_quota", "valid_not_scoped", "rate_limited"):
         m["key_valid"] = Metric("key_valid", True, "observed", _first_probe(by, _CHAT_PROBES), status.detail)
     elif status.code in ("invalid", "revoked"):
         m["key_valid"] = Metric("key_valid", False, "observed", _first_probe(by, _CHAT_PROBES), status.detail)
@@ -510,16 +526,27 @@ def _metrics(
     usage = _first_ok(by, "usage")
     if usage is not None and isinstance(usage.json_body, dict):
         ded = usage.json_body.get("dedicated_usage") or {}
-        total = sum(
-            int(b.get("inference_requests") or 0)
-            for b in ded.get("breakdown", []) or []
+        breakdown = [b for b in ded.get("breakdown", []) or [] if isinstance(b, dict)]
+        apis = usage.json_body.get("model_apis_usage") or {}
+        tokens = sum(
+            int(b.get("input_tokens") or 0) + int(b.get("output_tokens") or 0)
+            for b in apis.get("breakdown", []) or []
             if isinstance(b, dict)
         )
-        m["requests_total"] = Metric(
-            "requests_total", total, "observed", "usage",
-            "inference requests to dedicated deployments over the usage window; Model APIs usage is "
-            "reported in tokens only",
-        )  # fmt: skip
+        apis_note = f"; Model APIs usage ({tokens:,} tokens) is reported in tokens only, not requests" if tokens else ""
+        if breakdown:
+            total = sum(int(b.get("inference_requests") or 0) for b in breakdown)
+            m["requests_total"] = Metric(
+                "requests_total",
+                total,
+                "observed",
+                "usage",
+                "inference requests to dedicated deployments over the usage window" + apis_note,
+            )
+        else:
+            m["requests_total"] = Metric(
+                "requests_total", None, "unknown", "usage", "no dedicated-deployment requests reported" + apis_note
+            )
     else:
         m["requests_total"] = Metric(
             "requests_total", None, "unknown", "usage", _readability(by.get("usage", [])) or "not probed"
@@ -548,9 +575,7 @@ def _metrics(
     # runtime_model_allowed
     rm = m["runtime_model"].value
     if rm is None:
-        m["runtime_model_allowed"] = Metric(
-            "runtime_model_allowed", None, "unknown", None, "no runtime model"
-        )
+        m["runtime_model_allowed"] = Metric("runtime_model_allowed", None, "unknown", None, "no runtime model")
     else:
         row = next((r for r in models if r.model == rm), None)
         ok = bool(row and row.listed and row.allowed)
@@ -562,22 +587,26 @@ def _metrics(
     # tokens_limit / tokens_limit_day
     ws = limits.get("*", {})
     if "tpm" in ws:
-        m["tokens_limit"] = Metric(
-            "tokens_limit",
-            ws["tpm"],
-            "observed",
-            "model_apis",
-            "tokens per minute in effect for the workspace",
-        )
+        distinct = sorted({v["tpm"] for k, v in limits.items() if k != "*" and "tpm" in v})
+        if len(distinct) <= 1:
+            m["tokens_limit"] = Metric(
+                "tokens_limit", ws["tpm"], "observed", "model_apis", "tokens per minute in effect for the workspace"
+            )
+        else:
+            m["tokens_limit"] = Metric(
+                "tokens_limit",
+                ws["tpm"],
+                "derived",
+                "model_apis",
+                f"the lowest of the per-model limits ({', '.join(f'{v:,}' for v in distinct)} TPM)",
+            )
         m["tokens_limit_day"] = Metric(
             "tokens_limit_day", ws["tpm"] * _MINUTES_PER_DAY, "derived", "model_apis",
             "per-minute limit x 1440; Baseten exposes no enforced daily budget through its API",
         )  # fmt: skip
     else:
         tiers = ", ".join(f"{t.get('tier')}: {t.get('tpm')}" for t in documented_tiers if t.get("tpm"))
-        note = "workspace limits not readable with this key" + (
-            f"; documented tiers (TPM) {tiers}" if tiers else ""
-        )
+        note = "workspace limits not readable with this key" + (f"; documented tiers (TPM) {tiers}" if tiers else "")
         m["tokens_limit"] = Metric("tokens_limit", None, "unknown", "model_apis", note)
         m["tokens_limit_day"] = Metric("tokens_limit_day", None, "unknown", "model_apis", note)
 
@@ -597,13 +626,9 @@ def _metrics(
         )
         ids = key_entry.get("model_ids")
         if isinstance(ids, list) and ids:
-            m["token_scopes"] = Metric(
-                "token_scopes", [str(i) for i in ids], "observed", "current_key", "model_ids"
-            )
+            m["token_scopes"] = Metric("token_scopes", [str(i) for i in ids], "observed", "current_key", "model_ids")
         else:
-            m["token_scopes"] = Metric(
-                "token_scopes", ["*"], "observed", "current_key", "no model_ids: unrestricted"
-            )
+            m["token_scopes"] = Metric("token_scopes", ["*"], "observed", "current_key", "no model_ids: unrestricted")
     elif mgmt and not mgmt_ok and mgmt_refused and inference_ok:
         m["token_role"] = Metric(
             "token_role", "inference-only", "derived", "current_key",
@@ -656,13 +681,9 @@ def _capabilities(
     refused = [r for r in models if r.allowed is False]
     caps: list[Capability] = []
     who = ", ".join(f"{k}={v}" for k, v in workspace.items() if k in ("email", "workspace_name") and v)
-    caps.append(
-        from_probe("key identity", f"user and workspace read ({who or 'fields absent'})", ("whoami",))
-    )
+    caps.append(from_probe("key identity", f"user and workspace read ({who or 'fields absent'})", ("whoami",)))
     if listed:
-        caps.append(
-            Capability("model catalog", "verified", f"{len(listed)} models listed by /models", ("catalog",))
-        )
+        caps.append(Capability("model catalog", "verified", f"{len(listed)} models listed by /models", ("catalog",)))
     else:
         caps.append(_not_verified("model catalog", by.get("catalog", []), ("catalog",)))
     judged = [r for r in models if r.allowed is not None]
@@ -693,9 +714,7 @@ def _capabilities(
     else:
         cap = _not_verified("limit matrix", by.get("model_apis", []), ("model_apis",))
         caps.append(
-            Capability(
-                cap.name, cap.status, cap.evidence + "; documented tiers shown for comparison", cap.probes
-            )
+            Capability(cap.name, cap.status, cap.evidence + "; documented tiers shown for comparison", cap.probes)
         )
     with_features = [r for r in listed if r.features or r.context_length]
     if with_features:
@@ -713,19 +732,13 @@ def _capabilities(
     if priced:
         extra = "; instance prices read" if _first_ok(by, "prices") else ""
         caps.append(
-            Capability(
-                "pricing", "verified", f"{len(priced)} models priced per token{extra}", ("catalog", "prices")
-            )
+            Capability("pricing", "verified", f"{len(priced)} models priced per token{extra}", ("catalog", "prices"))
         )
     else:
-        caps.append(
-            _not_verified("pricing", [*by.get("catalog", []), *by.get("prices", [])], ("catalog", "prices"))
-        )
+        caps.append(_not_verified("pricing", [*by.get("catalog", []), *by.get("prices", [])], ("catalog", "prices")))
     routed = [o for o in [*by.get("auth_check", []), *by.get("permission_matrix", [])] if o.accepted]
     if routed:
-        dep = next(
-            (o.headers.get("x-baseten-model-id") for o in routed if o.headers.get("x-baseten-model-id")), None
-        )
+        dep = next((o.headers.get("x-baseten-model-id") for o in routed if o.headers.get("x-baseten-model-id")), None)
         caps.append(
             Capability(
                 "routing", "verified",

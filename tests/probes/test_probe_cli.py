@@ -80,3 +80,25 @@ def test_unreachable_host_exits_non_zero() -> None:
     assert proc.returncode == 3
     assert "could not reach" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert CANARY not in proc.stderr
+
+
+def test_bad_timeouts_and_targets_are_input_errors() -> None:
+    env = {"TK_CANARY": CANARY}
+    for args in (["--timeout", "0"], ["--timeout", "nan"], ["--deadline", "-5"], ["--deadline", "inf"]):
+        proc = run_cli("probe", "env:TK_CANARY", "--base-url", "http://127.0.0.1:9/v1", *args, env=env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    # the key's shape never picks a host: without --claim or --base-url there is nowhere to send it
+    proc = run_cli("probe", "env:TK_CANARY", env=env)
+    assert proc.returncode == 2 and "--base-url" in proc.stderr
+    # no key in clear text over a network
+    proc = run_cli("probe", "env:TK_CANARY", "--base-url", "http://provider.example/v1", env=env)
+    assert proc.returncode == 2 and "clear text" in proc.stderr
+    assert CANARY not in proc.stderr
+
+
+def test_claim_is_case_insensitive(emu: Any) -> None:
+    proc = run_cli("probe", "env:TK_CANARY", "--base-url", emu.inference_url, "--claim", "Baseten", "--json",
+                   env={"TK_CANARY": CANARY})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["provider"]["matches_claim"] is True

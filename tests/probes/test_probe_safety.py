@@ -28,18 +28,33 @@ def _check(emu: Any, key: str, **opts: Any):
 
 
 def test_guard_refuses_writes() -> None:
-    with pytest.raises(WriteRefused):
-        check_allowed(ProbeSpec("x", "management", "POST", "/api_keys", "read", "nothing"), allow_billable=True)
-    with pytest.raises(WriteRefused):
-        check_allowed(
-            ProbeSpec("x", "inference", "POST", "/chat/completions", "rejected", "x",
-                      body={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}),
-            allow_billable=False,
-        )  # fmt: skip
-    billable = ProbeSpec("x", "inference", "POST", "/chat/completions", "billable", "x", body={"max_tokens": 1})
+    refused = [
+        ProbeSpec("x", "management", "POST", "/api_keys", "read", "nothing"),
+        ProbeSpec("x", "inference", "POST", "/chat/completions", "rejected", "x",
+                  body={"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}),
+        # a 'rejected' body aimed at a write endpoint
+        ProbeSpec("x", "management", "POST", "/api_keys", "rejected", "x",
+                  body={"name": "n", "type": "WORKSPACE_MANAGE_ALL", "messages": [], "max_tokens": 1}),
+        # extra fields smuggled into a refused-by-design call
+        ProbeSpec("x", "inference", "POST", "/chat/completions", "rejected", "x",
+                  body={"model": "m", "messages": [], "max_tokens": 1, "n": 128}),
+        ProbeSpec("x", "management", "POST", "/models/m/deployments/d/promote", "billable", "x",
+                  body={"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}),
+        ProbeSpec("x", "inference", "POST", "/chat/completions", "billable", "x",
+                  body={"model": "m", "messages": [{"role": "user", "content": "x" * 100_000}], "max_tokens": 1}),
+        ProbeSpec("x", "inference", "DELETE", "/models", "read", "x"),
+    ]  # fmt: skip
+    for spec in refused:
+        with pytest.raises(WriteRefused):
+            check_allowed(spec, allow_billable=True)
+    tiny = {"model": "m", "messages": [{"role": "user", "content": "ok"}], "max_tokens": 1}
+    billable = ProbeSpec("x", "inference", "POST", "/chat/completions", "billable", "x", body=tiny)
     with pytest.raises(WriteRefused):
         check_allowed(billable, allow_billable=False)
     check_allowed(billable, allow_billable=True)
+    rejected = ProbeSpec("x", "inference", "POST", "/chat/completions", "rejected", "x",
+                         body={"model": "m", "messages": [], "max_tokens": 1})  # fmt: skip
+    check_allowed(rejected, allow_billable=False)
 
 
 @pytest.mark.parametrize("label", ["full-access", "inference-scoped", "lifecycle", "invalid"])
