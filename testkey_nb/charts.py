@@ -236,11 +236,11 @@ def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
         alt.Chart(data, title="Observed usage per deployment per day")
         .mark_bar()
         .encode(
-            x=alt.X("date:T", title=None),
+            x=alt.X("date:T", title=None, timeUnit="utcyearmonthdate"),
             y=alt.Y("usd:Q", title="USD (daily subtotal)", stack=True),
             color=alt.Color("deployment:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=[
-                "date:T",
+                alt.Tooltip("date:T", timeUnit="utcyearmonthdate"),
                 "deployment:N",
                 "minutes:Q",
                 alt.Tooltip("usd:Q", format="$.2f"),
@@ -264,8 +264,8 @@ def lifecycle_timeline(events: pl.DataFrame, *, hours: int = 48, max_replicas: i
             {
                 "row": ["no events"],
                 "phase": ["-"],
-                "start": ["2026-01-01T00:00:00"],
-                "end": ["2026-01-01T00:00:00"],
+                "start": ["2026-01-01T00:00:00Z"],
+                "end": ["2026-01-01T00:00:00Z"],
                 "billed": ["not billed"],
                 "reason": ["-"],
             }
@@ -282,8 +282,8 @@ def lifecycle_timeline(events: pl.DataFrame, *, hours: int = 48, max_replicas: i
         data = window.join(keep, on="row", how="semi").select(
             "row",
             "phase",
-            pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%S"),
-            pl.col("end").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            pl.col("end").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
             pl.when(pl.col("billed")).then(pl.lit("billed")).otherwise(pl.lit("not billed")).alias("billed"),
             "reason",
         )
@@ -291,11 +291,18 @@ def lifecycle_timeline(events: pl.DataFrame, *, hours: int = 48, max_replicas: i
         alt.Chart(data, title=f"Replica lifecycle, first {hours} h (billed vs not billed)")
         .mark_bar(height=10)
         .encode(
-            x=alt.X("start:T", title=None),
+            x=alt.X("start:T", title=None, scale=alt.Scale(type="utc")),
             x2="end:T",
             y=alt.Y("row:N", sort=None, title=None),
             color=alt.Color("billed:N", scale=_BILLED_COLORS, legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=["row:N", "phase:N", "start:T", "end:T", "billed:N", "reason:N"],
+            tooltip=[
+                "row:N",
+                "phase:N",
+                alt.Tooltip("start:T", timeUnit="utcyearmonthdatehoursminutesseconds", title="start (UTC)"),
+                alt.Tooltip("end:T", timeUnit="utcyearmonthdatehoursminutesseconds", title="end (UTC)"),
+                "billed:N",
+                "reason:N",
+            ],
         )
         .properties(width=620, height=alt.Step(14))
     )
@@ -313,10 +320,15 @@ def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
         alt.Chart(data, title="Billed per deployment per day")
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None),
+            x=alt.X("day:T", title=None, timeUnit="utcyearmonthdate"),
             y=alt.Y("usd:Q", title="USD", stack=True),
             color=alt.Color("deployment_id:N", legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=["day:T", "deployment_id:N", "minutes:Q", alt.Tooltip("usd:Q", format="$.2f")],
+            tooltip=[
+                alt.Tooltip("day:T", timeUnit="utcyearmonthdate"),
+                "deployment_id:N",
+                "minutes:Q",
+                alt.Tooltip("usd:Q", format="$.2f"),
+            ],
         )
         .properties(width=620, height=180)
     )
@@ -326,14 +338,17 @@ def cumulative_cost_chart(
     timeline: pl.DataFrame, invoices: pl.DataFrame, deactivated_at: object | None, credits_usd: float
 ) -> alt.LayerChart:
     """Cumulative cost against the free credits, with invoice and deactivation markers."""
-    line = timeline.select(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"), "cumulative_usd")
+    line = timeline.select(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"), "cumulative_usd")
     layers: list[alt.Chart] = [
         alt.Chart(line)
         .mark_line(color="#1565c0")
         .encode(
-            x=alt.X("ts:T", title=None),
+            x=alt.X("ts:T", title=None, scale=alt.Scale(type="utc")),
             y=alt.Y("cumulative_usd:Q", title="USD, cumulative"),
-            tooltip=[alt.Tooltip("ts:T"), alt.Tooltip("cumulative_usd:Q", format="$.2f")],
+            tooltip=[
+                alt.Tooltip("ts:T", timeUnit="utcyearmonthdatehoursminutes", title="UTC"),
+                alt.Tooltip("cumulative_usd:Q", format="$.2f"),
+            ],
         ),
         alt.Chart(pl.DataFrame({"credits_usd": [float(credits_usd)], "what": ["free credits"]}))
         .mark_rule(color="#2e7d32", strokeDash=[4, 4])
@@ -343,7 +358,7 @@ def cumulative_cost_chart(
     if invoices.height:
         marks.append(
             invoices.select(
-                pl.col("issued_at").dt.strftime("%Y-%m-%dT%H:%M:%S").alias("ts"),
+                pl.col("issued_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("ts"),
                 pl.concat_str(pl.lit("invoice ("), pl.col("reason"), pl.lit(")")).alias("event"),
                 pl.col("amount_usd").round(2).alias("amount_usd"),
             )
@@ -352,7 +367,7 @@ def cumulative_cost_chart(
         marks.append(
             pl.DataFrame(
                 {
-                    "ts": [str(deactivated_at)[:19].replace(" ", "T")],
+                    "ts": [str(deactivated_at)[:19].replace(" ", "T") + "Z"],
                     "event": ["models deactivated"],
                     "amount_usd": [None],
                 },
@@ -364,11 +379,15 @@ def cumulative_cost_chart(
             alt.Chart(pl.concat(marks, how="vertical_relaxed"))
             .mark_rule(strokeWidth=2)
             .encode(
-                x="ts:T",
+                x=alt.X("ts:T", scale=alt.Scale(type="utc")),
                 color=alt.Color(
                     "event:N", legend=alt.Legend(orient="bottom", title=None), scale=alt.Scale(scheme="dark2")
                 ),
-                tooltip=["event:N", "ts:T", alt.Tooltip("amount_usd:Q", format="$.2f")],
+                tooltip=[
+                    "event:N",
+                    alt.Tooltip("ts:T", timeUnit="utcyearmonthdatehoursminutes", title="UTC"),
+                    alt.Tooltip("amount_usd:Q", format="$.2f"),
+                ],
             )
         )
     return alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
@@ -383,7 +402,7 @@ def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
         pl.col("first_request_added_latency_s"),
     )
     cost = (
-        alt.Chart(data, title="Cost for the month")
+        alt.Chart(data, title="Cost over the simulated period")
         .mark_bar(color="#c62828")
         .encode(
             x=alt.X("min_replica:N", title="min_replica"),

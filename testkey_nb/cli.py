@@ -28,7 +28,12 @@ def _startup(
     ),
 ) -> None:
     """Sweep raw data older than the retention window at every start."""
+    import math
+
     from testkey_nb.report.retention import default_raw_root, sweep_raw
+
+    if not (math.isfinite(retention) and retention > 0):
+        _fail(f"--retention must be a positive number of seconds, got {retention!r}")
 
     sweep_raw(default_raw_root(), retention)
     ctx.obj = {"retention": retention}
@@ -145,6 +150,12 @@ def render(
         secret = resolve(key_ref)
     except KeyRefError as exc:
         _fail(str(exc))
+    if label is not None:
+        from testkey_nb.keysfile import check_label
+
+        problem = check_label(label)
+        if problem:
+            _fail(f"--label: {problem}")
     job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
                  allow_billable=allow_billable)  # fmt: skip
     result = render_key(job, out, secret=secret, retention_s=retention)

@@ -190,10 +190,11 @@ def tradeoff_html(tradeoff: Any) -> str:
         lo, hi = rows[0], rows[-1]
         saved = (hi["total_usd"] or 0) - (lo["total_usd"] or 0)
         text = (
-            f"<p>min_replica {lo['min_replica']} saves <b>${saved:,.2f}</b> this month against min_replica "
-            f"{hi['min_replica']}, and moves model load into the first request after a quiet stretch: "
+            f"<p>Over the simulated period, min_replica {lo['min_replica']} saves <b>${saved:,.2f}</b> "
+            f"against min_replica {hi['min_replica']}, and moves model load into the first request "
+            "after a quiet stretch: "
             f"<b>+{lo['first_request_added_latency_s']:,.0f} s</b> for that request, {lo['cold_starts']} cold "
-            "starts.</p>"
+            "starts. The what-if compares usage before credits; it does not apply a deactivation.</p>"
         )
     else:
         text = ""

@@ -281,7 +281,9 @@ def render_on_worker(job: KeyJob, sealed: SealedKey, retention_s: float) -> dict
     label = outcome["label"] = job.label or secret.label
     run_dir: Path | None = None
     try:
-        run_dir = make_run_dir(default_raw_root())
+        root = default_raw_root()
+        sweep_raw(root, retention_s)  # a worker host's raw data obeys the window too
+        run_dir = make_run_dir(root)
         result = render_key(job, run_dir / "out", secret=secret, raw_root=run_dir, retention_s=retention_s)
         outcome.update(
             label=result.label,

@@ -6,6 +6,7 @@ import concurrent.futures as cf
 import contextlib
 import hashlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -32,6 +33,8 @@ DEFAULT_FRESH_S: Final = 3600.0
 #: Per-key summaries the index is built from (``out/.index/<label>.json``): no key, no probe records.
 SIDECAR_DIR: Final = ".index"
 _SIDECAR_VERSION: Final = 1
+
+log = logging.getLogger(__name__)
 
 
 def sidecar_path(out_dir: Path, label: str) -> Path:
@@ -362,12 +365,17 @@ def run_batch(
                 executor.close()
         rows = []
         for entry in entries:
-            data = _read_sidecar(out_dir, entry.label)
+            # after an interruption, a key this run never reached must not show an older run's row as current
+            data = _read_sidecar(out_dir, entry.label) if entry.label in statuses or not interrupted else None
             if data is not None:
                 rows.append(data["row"])
             else:
                 reason = "not rendered: the batch was interrupted" if interrupted else "not rendered"
                 rows.append(index_row(entry.label, error=reason, claim=entry.claim, status=NOT_RENDERED))
-        index_html_path, index_json_path = write_index(out_dir, rows)
+        try:
+            index_html_path, index_json_path = write_index(out_dir, rows)
+        except Exception as exc:  # the reports stand on their own: a failed index must not lose them
+            index_html_path = index_json_path = None
+            log.warning("the fleet index could not be written: %s", _one_line(f"{type(exc).__name__}: {exc}"))
     keys = tuple(statuses.get(e.label) or KeyStatus(e.label, "interrupted", "interrupted") for e in entries)
     return BatchResult(keys, index_html_path, index_json_path, interrupted, time.perf_counter() - started)

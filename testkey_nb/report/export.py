@@ -123,17 +123,24 @@ def _strip_css_comments(page: str) -> str:
     return _STYLE_RE.sub(lambda m: m.group(1) + _CSS_COMMENT_RE.sub("", m.group(2)) + m.group(3), page)
 
 
+def _css_of(page: str) -> str:
+    """Only what a browser reads as CSS: ``<style>`` blocks and ``style=`` attributes (escaped text is not)."""
+    blocks = [m.group(2) for m in _STYLE_RE.finditer(page)]
+    attrs = re.findall(r"""\sstyle\s*=\s*(?:"([^"]*)"|'([^']*)')""", page, re.IGNORECASE)
+    return "\n".join([*blocks, *(a or b for a, b in attrs)])
+
+
 def check_offline(page: str) -> None:
     """Raise :class:`OfflineViolation` if ``page`` references a remote or external resource."""
     problems = [
         name
-        for name, regex in (
-            ("<script src>", _SCRIPT_SRC_RE),
-            ("<link href>", _LINK_RE),
-            ("remote src/href attribute", _REMOTE_ATTR_RE),
-            ("remote CSS url()/@import", _REMOTE_CSS_RE),
+        for name, regex, text in (
+            ("<script src>", _SCRIPT_SRC_RE, page),
+            ("<link href>", _LINK_RE, page),
+            ("remote src/href attribute", _REMOTE_ATTR_RE, page),
+            ("remote CSS url()/import", _REMOTE_CSS_RE, _css_of(page)),
         )
-        if regex.search(page)
+        if regex.search(text)
     ]
     if problems:
         raise OfflineViolation("report would load external resources: " + ", ".join(problems))

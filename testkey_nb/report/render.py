@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 #: Shorter kernel_env/redact values are not treated as secrets (they would match everywhere).
 MIN_SECRET_LEN: Final = 8
 #: Loggers that see kernel traffic during a render; a redacting filter sits on them meanwhile.
-_KERNEL_LOGGERS: Final = ("papermill", "nbclient", "traitlets", "jupyter_client", __name__)
+_KERNEL_LOGGERS: Final = ("papermill", "nbclient", "traitlets", "jupyter_client", "asyncio", __name__)
 _PARAM_TYPES: Final = (str, int, float, bool, type(None))
 
 
@@ -57,7 +57,7 @@ def _failure_reason(outcome: ExecOutcome, req: RenderRequest) -> str:
     exc = outcome.error
     stderr_last = next((ln for ln in reversed(outcome.kernel_stderr_tail.splitlines()) if ln.strip()), "")
     if outcome.deadline_hit:
-        return f"render exceeded timeout_s={req.timeout_s:g}s; the kernel was stopped"
+        return "render exceeded its timeout (or the retention window); the kernel was stopped"
     if isinstance(exc, PapermillExecutionError):
         where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell #{exc.cell_index}"
         return f"{where} raised {exc.ename}: {exc.evalue}"
@@ -109,7 +109,8 @@ def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retenti
                 run_dir,
                 parameters=req.parameters,
                 kernel_env=kernel_env,
-                timeout_s=req.timeout_s,
+                # a render never outlives the retention window: its raw data could not be kept longer
+                timeout_s=min(req.timeout_s, retention_s),
                 cell_timeout_s=req.cell_timeout_s,
             )
             if outcome.error is not None or outcome.nb is None:

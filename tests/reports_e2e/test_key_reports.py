@@ -47,17 +47,33 @@ def rendered(emu: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
                      claim="baseten", deadline_s=30)  # fmt: skip
         return render_key(job, out, secret=Secret(canaries[label]), raw_root=raw)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = dict(zip(SCENARIOS, pool.map(one, SCENARIOS), strict=True))
-    hostile_job = KeyJob(label="e2e-hostile", base_url=emu.fault_url("inference", "hostile_strings"),
-                         management_url=emu.management_url, deadline_s=30)  # fmt: skip
-    results["hostile"] = render_key(hostile_job, out, secret=Secret(canaries["full-access"]), raw_root=raw)
-    failing = KeyJob(label="e2e-failing", base_url="ftp://not-a-provider", deadline_s=5)
-    results["failing"] = render_key(failing, out, secret=Secret(canaries["full-access"]), raw_root=raw)
-    scenario = render_scenario(Path("notebooks/scenarios/free_credits_no_card.toml"), out, raw_root=raw)
+    # capture every log record of the renders (they run here, in this module fixture)
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Collect(level=logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = dict(zip(SCENARIOS, pool.map(one, SCENARIOS), strict=True))
+        hostile_job = KeyJob(label="e2e-hostile", base_url=emu.fault_url("inference", "hostile_strings"),
+                             management_url=emu.management_url, deadline_s=30)  # fmt: skip
+        results["hostile"] = render_key(hostile_job, out, secret=Secret(canaries["full-access"]), raw_root=raw)
+        failing = KeyJob(label="e2e-failing", base_url="ftp://not-a-provider", deadline_s=5)
+        results["failing"] = render_key(failing, out, secret=Secret(canaries["full-access"]), raw_root=raw)
+        scenario = render_scenario(Path("notebooks/scenarios/free_credits_no_card.toml"), out, raw_root=raw)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
     history_after = history.read_bytes() if history.exists() else b""
     return {"out": out, "raw": raw, "results": results, "scenario": scenario, "canaries": canaries,
-            "history": history_before + history_after}  # fmt: skip
+            "history": history_before + history_after, "logs": "\n".join(records)}  # fmt: skip
 
 
 @pytest.mark.parametrize("label", SCENARIOS)
@@ -71,10 +87,11 @@ def test_report_exists_with_expected_verdict(rendered: dict[str, Any], label: st
     assert "Ten key capabilities" in html
 
 
-def test_no_secret_anywhere(rendered: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_anywhere(rendered: dict[str, Any]) -> None:
+    assert rendered["logs"], "the renders logged nothing: the log capture is not working"
     blobs = [p.read_bytes() for p in Path(rendered["out"]).rglob("*") if p.is_file()]
     blobs.append(rendered["history"])
-    blobs.append(caplog.text.encode())
+    blobs.append(rendered["logs"].encode())
     blobs.append(json.dumps([r.summary for r in rendered["results"].values()], default=str).encode())
     blobs.append(" ".join(str(r.error) for r in rendered["results"].values()).encode())
     for canary in rendered["canaries"].values():
