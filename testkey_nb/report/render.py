@@ -53,11 +53,13 @@ def _validate(req: RenderRequest, label: str, secret_values: Sequence[str]) -> N
         raise RenderError(label, "timeout_s and cell_timeout_s must be positive")
 
 
-def _failure_reason(outcome: ExecOutcome, req: RenderRequest) -> str:
+def _failure_reason(outcome: ExecOutcome, req: RenderRequest, retention_s: float) -> str:
     exc = outcome.error
     stderr_last = next((ln for ln in reversed(outcome.kernel_stderr_tail.splitlines()) if ln.strip()), "")
     if outcome.deadline_hit:
-        return "render exceeded its timeout (or the retention window); the kernel was stopped"
+        if retention_s < req.timeout_s:
+            return f"render exceeded the retention window ({retention_s:g}s); the kernel was stopped"
+        return f"render exceeded timeout_s={req.timeout_s:g}s; the kernel was stopped"
     if isinstance(exc, PapermillExecutionError):
         where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell #{exc.cell_index}"
         return f"{where} raised {exc.ename}: {exc.evalue}"
@@ -114,7 +116,7 @@ def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retenti
                 cell_timeout_s=req.cell_timeout_s,
             )
             if outcome.error is not None or outcome.nb is None:
-                reason = _failure_reason(outcome, req)
+                reason = _failure_reason(outcome, req, retention_s)
             else:
                 try:
                     page = export_html(outcome.nb, title=label)
