@@ -115,6 +115,13 @@ def render_many(
         counts += f", {result.count('interrupted')} interrupted"
     print(f"{len(result.keys)} keys: {counts} in {result.seconds:.1f} s; index: {result.index_html}", flush=True)
     if result.interrupted:
-        print("testkey-nb: interrupted: running renders stopped, raw data removed", file=sys.stderr, flush=True)
+        if isinstance(executor, DaskExecutor):
+            message = (
+                "queued renders cancelled; renders already running on workers finish there and their workers "
+                "delete their raw data"
+            )
+        else:
+            message = "running renders stopped, raw data removed"
+        print(f"testkey-nb: interrupted: {message}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED
