@@ -223,6 +223,29 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
     )
 
 
+def _daily_bars(
+    data: pl.DataFrame, *, day: str, series: str, title: str, y_title: str, extra: list[str], width: int, height: int
+) -> alt.Chart:
+    """Dollars per series per UTC day, stacked, with minutes (and ``extra`` columns) in the tooltip."""
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{day}:T", title=None, timeUnit="utcyearmonthdate"),
+            y=alt.Y("usd:Q", title=y_title, stack=True),
+            color=alt.Color(f"{series}:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=[
+                alt.Tooltip(f"{day}:T", timeUnit="utcyearmonthdate"),
+                f"{series}:N",
+                "minutes:Q",
+                alt.Tooltip("usd:Q", format="$.2f"),
+                *extra,
+            ],
+        )
+        .properties(width=width, height=height)
+    )
+
+
 def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
     """Observed dollars per deployment per day (the usage summary's daily breakdown)."""
     data = daily.select(
@@ -232,23 +255,10 @@ def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
         "usd",
         "inference_requests",
     )
-    return (
-        alt.Chart(data, title="Observed usage per deployment per day")
-        .mark_bar()
-        .encode(
-            x=alt.X("date:T", title=None, timeUnit="utcyearmonthdate"),
-            y=alt.Y("usd:Q", title="USD (daily subtotal)", stack=True),
-            color=alt.Color("deployment:N", legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=[
-                alt.Tooltip("date:T", timeUnit="utcyearmonthdate"),
-                "deployment:N",
-                "minutes:Q",
-                alt.Tooltip("usd:Q", format="$.2f"),
-                "inference_requests:Q",
-            ],
-        )
-        .properties(width=560, height=200)
-    )
+    return _daily_bars(
+        data, day="date", series="deployment", title="Observed usage per deployment per day",
+        y_title="USD (daily subtotal)", extra=["inference_requests:Q"], width=560, height=200,
+    )  # fmt: skip
 
 
 _BILLED_COLORS = alt.Scale(domain=["billed", "not billed"], range=["#c62828", "#90a4ae"])
@@ -316,22 +326,10 @@ def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
         .sort("day")
         .select(pl.col("day").cast(pl.String), "deployment_id", "minutes", pl.col("usd").round(4))
     )
-    return (
-        alt.Chart(data, title="Billed per deployment per day")
-        .mark_bar()
-        .encode(
-            x=alt.X("day:T", title=None, timeUnit="utcyearmonthdate"),
-            y=alt.Y("usd:Q", title="USD", stack=True),
-            color=alt.Color("deployment_id:N", legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=[
-                alt.Tooltip("day:T", timeUnit="utcyearmonthdate"),
-                "deployment_id:N",
-                "minutes:Q",
-                alt.Tooltip("usd:Q", format="$.2f"),
-            ],
-        )
-        .properties(width=620, height=180)
-    )
+    return _daily_bars(
+        data, day="day", series="deployment_id", title="Billed per deployment per day", y_title="USD",
+        extra=[], width=620, height=180,
+    )  # fmt: skip
 
 
 def cumulative_cost_chart(

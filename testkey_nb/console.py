@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from testkey_nb._format import plain_text
 from testkey_nb.keycheck import KeyCheck
 
 _STATUS_STYLE = {
@@ -48,7 +49,7 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     for name, value in data["metrics"].items():
         p = data["provenance"][name]
         metrics.add_row(
-            name, _clean(_plain(value)), p["provenance"], _clean(p["probe"] or ""), _clean(p["note"])
+            name, _clean(plain_text(value)), p["provenance"], _clean(p["probe"] or ""), _clean(p["note"])
         )
     console.print(metrics)
 
@@ -81,14 +82,6 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     for action in data["actions"]:
         console.print(f"  - [bold]{action['action']}[/]: {_clean(action['reason'])}")
     console.print(f"[dim]{data['probe_requests']} HTTP requests sent by the probe[/]")
-
-
-def _plain(value: object) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "(none)"
-    return str(value)
 
 
 def _num(value: object) -> str:

@@ -140,7 +140,7 @@ def _with_v1(url: str) -> str:
 def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -> tuple[Targets, str | None]:
     """Where the key may go: the hosts the user named, or the claimed provider's official hosts.
 
-    Returns the targets and the provider whose official hosts were used. The key's shape never
+    Returns the targets and the claimed provider's id (None without a claim). The key's shape never
     chooses a host: with neither ``base_url`` nor ``claim`` there is nowhere to send it.
     """
     _check_options(options)
@@ -150,7 +150,7 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
         reasons = {} if options.management_url else {"management": "no management URL"}
         if options.management_url:
             _check_url(options.management_url, "--management-url", options.allow_http)
-        return Targets(options.base_url.rstrip("/"), _mgmt(options.management_url), reasons), None
+        return Targets(options.base_url.rstrip("/"), _mgmt(options.management_url), reasons), claim
     if not claim:
         raise CheckError("no endpoint to probe: pass --base-url URL, or --claim PROVIDER to use its official hosts")
     spec = registry.get(claim)
@@ -236,8 +236,7 @@ async def check_key_async(
 ) -> KeyCheck:
     options = options or CheckOptions()
     registry = registry or load_registry()
-    targets, _official = resolve_targets(options, registry, secret)
-    claimed = _claimed_id(options.claim, registry)
+    targets, claimed = resolve_targets(options, registry, secret)
     settings = ProbeSettings(
         timeout_s=options.timeout_s,
         deadline_s=options.deadline_s,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.report import RenderError, RenderRequest, render_notebook
+from testkey_nb.report import RenderError, RenderRequest, RenderResult, render_notebook
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
 __all__ = [
@@ -110,10 +110,9 @@ def render_key(
         label=label,
         timeout_s=max(120.0, job.deadline_s * 2 + 60),
     )
-    try:
-        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
-    except RenderError as exc:
-        return KeyReportResult(label, None, None, redact(exc.reason, [secret]), time.perf_counter() - started)
+    result, failed = _render(request, label, started, raw_root, retention_s, secret)
+    if result is None:
+        return failed
     summary = None
     raw = result.outbox.get("summary.json") if result.outbox else None
     if raw:
@@ -145,11 +144,7 @@ def render_scenario(
         redact=[],
         label=name,
     )
-    try:
-        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
-    except RenderError as exc:
-        return KeyReportResult(name, None, None, exc.reason, time.perf_counter() - started)
-    return KeyReportResult(name, result.out_html, None, None, time.perf_counter() - started)
+    return _render(request, name, started, raw_root, retention_s)[1]
 
 
 def render_key_billing(
@@ -178,8 +173,21 @@ def render_key_billing(
         redact=[secret.reveal()],
         label=label,
     )
+    return _render(request, label, started, raw_root, retention_s, secret)[1]
+
+
+def _render(
+    request: RenderRequest,
+    label: str,
+    started: float,
+    raw_root: Path | None,
+    retention_s: float,
+    secret: Secret | None = None,
+) -> tuple[RenderResult | None, KeyReportResult]:
+    """Run one render; a failure becomes a result with its reason (scrubbed of the key, if any)."""
     try:
         result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
     except RenderError as exc:
-        return KeyReportResult(label, None, None, redact(exc.reason, [secret]), time.perf_counter() - started)
-    return KeyReportResult(label, result.out_html, None, None, time.perf_counter() - started)
+        reason = redact(exc.reason, [secret]) if secret is not None else exc.reason
+        return None, KeyReportResult(label, None, None, reason, time.perf_counter() - started)
+    return result, KeyReportResult(label, result.out_html, None, None, time.perf_counter() - started)

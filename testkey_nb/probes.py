@@ -725,7 +725,3 @@ async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]
         if size > cap:
             return b"".join(chunks)[:cap], True
     return b"".join(chunks), False
-
-
-def with_settings(settings: ProbeSettings, **changes: Any) -> ProbeSettings:
-    return replace(settings, **changes)

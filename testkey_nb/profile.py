@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from testkey_nb._format import plain_text
 from testkey_nb.identify import Identification
 from testkey_nb.probes import Observation
 
@@ -143,7 +144,7 @@ class Profile:
         return pl.DataFrame(
             {
                 "metric": [m.name for m in self.metrics.values()],
-                "value": [_plain_text(m.value) for m in self.metrics.values()],
+                "value": [plain_text(m.value) for m in self.metrics.values()],
                 "provenance": [m.provenance for m in self.metrics.values()],
                 "probe": [m.probe or "" for m in self.metrics.values()],
                 "note": [m.note for m in self.metrics.values()],
@@ -203,14 +204,6 @@ class Profile:
 
     def metric_values(self) -> dict[str, Any]:
         return {name: self.metrics[name].value for name in METRIC_NAMES}
-
-
-def _plain_text(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value)) if value else "(none)"
-    return str(value)
 
 
 # --------------------------------------------------------------------------------------------------

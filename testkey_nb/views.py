@@ -10,6 +10,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from testkey_nb._format import plain_text
 from testkey_nb.decide import Decision
 from testkey_nb.identify import Identification
 from testkey_nb.profile import STATUS_MEANINGS, Profile
@@ -39,17 +40,14 @@ def esc(value: Any) -> str:
 
 
 def plain(value: Any) -> str:
-    if value is None:
-        return "unknown"
+    """:func:`plain_text`, with yes/no for booleans and grouped digits for numbers."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value)) if value else "(none)"
     if isinstance(value, float):
         return f"{value:,.6g}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return plain_text(value)
 
 
 def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, raw_cols: Sequence[int] = ()) -> str:

@@ -195,3 +195,15 @@ def test_permission_matrix_is_capped(emu: Any) -> None:
 def test_identification_placeholder_is_not_a_model(checks: dict[str, KeyCheck]) -> None:
     for c in checks.values():
         assert "testkey-nb-probe" not in [r.model for r in c.profile.models]
+
+
+def test_profile_frames(checks: dict[str, KeyCheck]) -> None:
+    prof = checks["inference-scoped"].profile
+    metrics = prof.metrics_frame()
+    assert metrics.columns == ["metric", "value", "provenance", "probe", "note"]
+    assert metrics["metric"].to_list() == list(prof.metrics)
+    row = metrics.filter(metrics["metric"] == "token_scopes").row(0, named=True)
+    assert row["value"] == SCOPED_MODEL and row["provenance"] == "derived"
+    assert metrics.filter(metrics["metric"] == "tokens_limit")["value"].item() == "unknown"
+    assert prof.capabilities_frame().height == 10
+    assert prof.models_frame()["model"].to_list() == [SCOPED_MODEL]
