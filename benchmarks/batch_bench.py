@@ -34,8 +34,8 @@ from typing import Any
 import psutil
 
 from testkey_nb.batch import LocalExecutor, run_batch
+from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.emulator import run_emulator
-from testkey_nb.keysfile import KeyEntry
 from testkey_nb.secrets import Secret
 
 ROOT = Path(__file__).resolve().parent.parent

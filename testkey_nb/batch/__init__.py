@@ -1,7 +1,7 @@
 """Batch rendering for a fleet of keys: one kernel per key, a local pool or a Dask cluster, a fleet index.
 
     from testkey_nb.batch import LocalExecutor, run_batch
-    from testkey_nb.keysfile import load_keys_file
+    from testkey_nb.batch.keysfile import load_keys_file
 
     result = run_batch(load_keys_file("keys.toml"), Path("reports"), executor=LocalExecutor(jobs=4))
 
@@ -76,7 +76,7 @@ def render_many(
     status: 0 every key has a report, 1 some failed, 2 bad input (one ``testkey-nb: error:`` line on
     stderr), 130 interrupted (Ctrl-C).
     """
-    from testkey_nb.keysfile import KeyEntry, KeysFileError, load_keys_env, load_keys_file
+    from testkey_nb.batch.keysfile import KeyEntry, KeysFileError, load_keys_env, load_keys_file
 
     try:
         if keys_file is None and keys_env is None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from testkey_nb.batch.models import BatchInputError, KeyOutcome, RenderTask, SealedKey
-from testkey_nb.keyreport import KeyJob, render_key
+from testkey_nb.report.keyreport import KeyJob, render_key
 from testkey_nb.report.retention import MARKER_NAME, default_raw_root, make_run_dir, remove_run_dir, sweep_raw
 from testkey_nb.secrets import Secret, redact
 

@@ -5,7 +5,7 @@ Content-Security-Policy that allows no network at all, every string escaped (and
 text anywhere in the page source), a table that sorts on a click (a few lines of inline JavaScript),
 each label linking to its report by relative path, and the fleet chart: keys x ten capabilities.
 
-A row is built from a report's summary (:meth:`testkey_nb.keycheck.KeyCheck.summary`) or from the
+A row is built from a report's summary (:meth:`testkey_nb.check.run.KeyCheck.summary`) or from the
 redacted reason its render failed; it never holds a key or raw probe records.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
-from testkey_nb._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
 from testkey_nb._files import write_atomic
-from testkey_nb.profile import CAPABILITIES
-from testkey_nb.views import CSS, esc
+from testkey_nb.check.profile import CAPABILITIES
+from testkey_nb.report._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
+from testkey_nb.report.views import CSS, esc
 
 __all__ = [
     "FAILED",
@@ -272,7 +272,7 @@ _HEADERS: Final = (
 
 def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fleet index") -> str:
     """The index page for ``rows`` (see :func:`index_row`)."""
-    from testkey_nb import charts
+    from testkey_nb.report import charts
     from testkey_nb.report.export import check_offline
 
     counts: dict[str, int] = {}

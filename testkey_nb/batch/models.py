@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.keyreport import KeyJob
+from testkey_nb.report.keyreport import KeyJob
 from testkey_nb.secrets import Secret
 
 __all__ = ["BatchInputError", "BatchResult", "KeyOutcome", "KeyStatus", "RenderTask", "SealedKey"]

@@ -20,10 +20,10 @@ from typing import Any, Final, TextIO
 
 from testkey_nb._files import write_atomic
 from testkey_nb.batch.executors import Executor
+from testkey_nb.batch.fleet import NOT_RENDERED, index_row, write_index
+from testkey_nb.batch.keysfile import KeyEntry, check_label
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask
-from testkey_nb.fleet import NOT_RENDERED, index_row, write_index
-from testkey_nb.keyreport import KeyJob, report_filename
-from testkey_nb.keysfile import KeyEntry, check_label
+from testkey_nb.report.keyreport import KeyJob, report_filename
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
 __all__ = ["DEFAULT_FRESH_S", "SIDECAR_DIR", "run_batch", "sidecar_path"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from testkey_nb.billing import PriceError, PriceTable, UsageFrames, from_usage_summary, project_month
-from testkey_nb.profile import Profile
+from testkey_nb.check.profile import Profile
 
 if TYPE_CHECKING:
     import polars as pl

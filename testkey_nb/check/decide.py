@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from testkey_nb.profile import Profile
+from testkey_nb.check.profile import Profile
 
 __all__ = ["ACTIONS", "Action", "Decision", "decide"]
 

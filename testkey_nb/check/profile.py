@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from testkey_nb._format import plain_text
-from testkey_nb.identify import Identification
-from testkey_nb.probes import Observation
+from testkey_nb.identify.score import Identification
+from testkey_nb.probe.engine import Observation
 
 __all__ = [
     "CAPABILITIES",

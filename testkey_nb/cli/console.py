@@ -1,4 +1,4 @@
-"""Rich tables for a :class:`~testkey_nb.keycheck.KeyCheck` in the terminal."""
+"""Rich tables for a :class:`~testkey_nb.check.run.KeyCheck` in the terminal."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from testkey_nb._format import plain_text
-from testkey_nb.keycheck import KeyCheck
+from testkey_nb.check.run import KeyCheck
 
 _STATUS_STYLE = {
     "verified": "green",

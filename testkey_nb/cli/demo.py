@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from testkey_nb.keyreport import NOTEBOOKS_DIR, KeyJob, render_scenario
+from testkey_nb.report.keyreport import NOTEBOOKS_DIR, KeyJob, render_scenario
 from testkey_nb.secrets import Secret
 
 DEMO_SCENARIO = NOTEBOOKS_DIR / "scenarios" / "bursty_chatbot.toml"
@@ -53,7 +53,7 @@ def demo_keys() -> Iterator[list[DemoKey]]:
 def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = None) -> int:
     """Render the demo keys through the batch runner (fleet index included), then one scenario."""
     from testkey_nb.batch import LocalExecutor, run_batch
-    from testkey_nb.keysfile import KeyEntry
+    from testkey_nb.batch.keysfile import KeyEntry
 
     console = console or Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,8 +98,8 @@ def run_lab(*, open_browser: bool = True, port: int = 0) -> int:
     import tempfile
 
     from testkey_nb.emulator import run_emulator
-    from testkey_nb.notebook import BASE_URL_ENV, MANAGEMENT_URL_ENV
     from testkey_nb.report.execute import kernel_environment
+    from testkey_nb.report.glue import BASE_URL_ENV, MANAGEMENT_URL_ENV
 
     console = Console(stderr=True)
     workdir = Path(tempfile.mkdtemp(prefix="testkey-nb-lab-"))

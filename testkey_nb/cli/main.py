@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from testkey_nb.keyreport import KeyReportResult
+    from testkey_nb.report.keyreport import KeyReportResult
 
 app = typer.Typer(
     name="testkey-nb",
@@ -44,11 +44,11 @@ def _retention(ctx: typer.Context) -> float:
 
 
 # --- sub-commands are registered below, one line each -------------------------------------------
-from testkey_nb.emulator.cli import emulator as _emulator  # noqa: E402
+from testkey_nb.cli.emulator import emulator as _emulator  # noqa: E402
 
 app.command("emulator")(_emulator)
 
-from testkey_nb.billing.cli import billing as _billing  # noqa: E402
+from testkey_nb.cli.billing import billing as _billing  # noqa: E402
 
 app.command("billing")(_billing)
 
@@ -76,7 +76,7 @@ def probe(
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
 
-    from testkey_nb.keycheck import CheckError, CheckOptions, check_key
+    from testkey_nb.check.run import CheckError, CheckOptions, check_key
     from testkey_nb.secrets import KeyRefError
 
     options = CheckOptions(
@@ -93,7 +93,7 @@ def probe(
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
     else:
-        from testkey_nb.console import print_check
+        from testkey_nb.cli.console import print_check
 
         print_check(result)
 
@@ -135,7 +135,7 @@ def render(
                 base_url=base_url, management_url=management_url,
             )
         )  # fmt: skip
-    from testkey_nb.keyreport import KeyJob, render_key, render_key_billing, render_scenario
+    from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
     from testkey_nb.secrets import KeyRefError, resolve
 
     if scenario is not None:
@@ -151,7 +151,7 @@ def render(
     except KeyRefError as exc:
         _fail(str(exc))
     if label is not None:
-        from testkey_nb.keysfile import check_label
+        from testkey_nb.batch.keysfile import check_label
 
         problem = check_label(label)
         if problem:
@@ -179,7 +179,7 @@ def demo(
     ctx: typer.Context, out: Path = typer.Option(Path("reports"), "--out", help="folder for the demo reports")
 ) -> None:
     """Start the emulator, render reports for its demo keys and one billing scenario, print the paths."""
-    from testkey_nb.demo import run_demo
+    from testkey_nb.cli.demo import run_demo
 
     raise typer.Exit(run_demo(out, retention_s=_retention(ctx)))
 
@@ -190,7 +190,7 @@ def lab(
     port: int = typer.Option(8888, "--port", help="JupyterLab port"),
 ) -> None:
     """Open JupyterLab on notebooks/ with the emulator running and its demo keys in the environment."""
-    from testkey_nb.demo import run_lab
+    from testkey_nb.cli.demo import run_lab
 
     raise typer.Exit(run_lab(open_browser=not no_browser, port=port))
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from testkey_nb.emulator.cli import emulator
+from testkey_nb.cli.emulator import emulator
 
 if __name__ == "__main__":
     typer.run(emulator)

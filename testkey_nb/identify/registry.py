@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from testkey_nb.identify import KeyShape
+    from testkey_nb.identify.score import KeyShape
 
 CAPABILITIES: tuple[str, ...] = (
     "key_identity",
@@ -282,7 +282,7 @@ class Registry:
 def load_registry(root: Path | Traversable | None = None) -> Registry:
     """Load every `<root>/<id>/provider.toml` (default: the folders of this package)."""
     base: Path | Traversable = (
-        root if root is not None else resources.files(__package__ or "testkey_nb.providers")
+        root if root is not None else resources.files("testkey_nb.providers")
     )
     providers: list[ProviderSpec] = []
     for child in sorted(base.iterdir(), key=lambda c: c.name):

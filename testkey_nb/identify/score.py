@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from testkey_nb.providers import Condition, Fingerprint, KeyPattern, Registry
+from testkey_nb.identify.registry import Condition, Fingerprint, KeyPattern, Registry
 
 __all__ = [
     "PROVIDER_IDS",

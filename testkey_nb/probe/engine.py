@@ -40,7 +40,7 @@ __all__ = [
 
 Cost = Literal["read", "rejected", "billable"]
 Role = Literal["inference", "management"]
-PROVIDERS_DIR = Path(__file__).parent / "providers"
+PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "providers"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_BYTES = 2048
 

@@ -1,41 +1,4 @@
-"""Provider registry as data: one folder per provider (see `registry.py`)."""
+"""Provider data: one folder per provider (provider.toml, probes.toml, [interpret.py]).
 
-from testkey_nb.providers.registry import (
-    CAPABILITIES,
-    CAPABILITY_STATUSES,
-    MODELS_SHAPES,
-    AuthSpec,
-    CapabilitySupport,
-    Condition,
-    Fingerprint,
-    KeyPattern,
-    KeyPermissions,
-    KeyTypePermission,
-    ProviderSpec,
-    RateLimits,
-    RateLimitTier,
-    Registry,
-    RegistryError,
-    ScoringRules,
-    load_registry,
-)
-
-__all__ = [
-    "CAPABILITIES",
-    "CAPABILITY_STATUSES",
-    "MODELS_SHAPES",
-    "AuthSpec",
-    "CapabilitySupport",
-    "Condition",
-    "Fingerprint",
-    "KeyPattern",
-    "KeyPermissions",
-    "KeyTypePermission",
-    "ProviderSpec",
-    "RateLimitTier",
-    "RateLimits",
-    "Registry",
-    "RegistryError",
-    "ScoringRules",
-    "load_registry",
-]
+The loader lives in `testkey_nb.identify.registry`; this package holds data only.
+"""

@@ -1,4 +1,4 @@
-"""Offline embedding of Altair (Vega-Lite) charts: the generic half of ``testkey_nb.charts``.
+"""Offline embedding of Altair (Vega-Lite) charts: the generic half of ``testkey_nb.report.charts``.
 
 Two audiences read a chart:
 

@@ -17,8 +17,8 @@ from testkey_nb.billing import billing_summary, load_scenario, run_scenario
 if TYPE_CHECKING:
     import polars as pl
 
-    from testkey_nb.key_billing import KeyBilling
-    from testkey_nb.keycheck import KeyCheck
+    from testkey_nb.billing.key_billing import KeyBilling
+    from testkey_nb.check.run import KeyCheck
 
 __all__ = ["BillingView", "key_view", "scenario_view"]
 
@@ -61,7 +61,7 @@ def scenario_view(path: str | Path) -> BillingView:
 
 
 def key_view(check: KeyCheck) -> BillingView:
-    from testkey_nb.key_billing import key_billing
+    from testkey_nb.billing.key_billing import key_billing
 
     kb = key_billing(check.profile)
     unavailable = {

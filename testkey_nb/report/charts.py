@@ -9,7 +9,7 @@ shows: Altair embeds every column of its data frame in the report.
 # Generic offline embedding (owned by the report machinery; implementation in testkey_nb/_embed.py).
 # Product chart builders go below this section.
 # ---------------------------------------------------------------------------------------------------
-from testkey_nb._embed import (
+from testkey_nb.report._embed import (
     chart_html,
     chart_mimebundle,
     chart_spec,

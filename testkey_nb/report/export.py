@@ -6,7 +6,7 @@ package ships no template files):
 * code cells and prompts hidden (``exclude_input``, ``exclude_*_prompt``), no anchor links;
 * the head blocks that load require.js, MathJax, Mermaid and the widget manager from a CDN emptied,
   JavaScript and widget outputs dropped, stderr streams (warnings) dropped;
-* every Vega-Lite output turned into ``testkey_nb._embed.chart_html`` and the vega bundle inlined once
+* every Vega-Lite output turned into ``testkey_nb.report._embed.chart_html`` and the vega bundle inlined once
   in ``<head>`` (only when there is a chart);
 * CSS comments removed (JupyterLab's CSS cites URLs in them): the page holds no ``http(s)://``
   unless a notebook's own text does;
@@ -29,7 +29,7 @@ import jinja2
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
-from testkey_nb._embed import CHART_INIT_JS, chart_html, is_vegalite_mime, script_sha256, vega_bundle_js
+from testkey_nb.report._embed import CHART_INIT_JS, chart_html, is_vegalite_mime, script_sha256, vega_bundle_js
 
 __all__ = ["BUNDLE_MARKER", "OfflineViolation", "export_html"]
 

@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from testkey_nb.keycheck import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
 from testkey_nb.report.models import OUTBOX_ENV
 from testkey_nb.secrets import resolve
 
@@ -77,22 +77,22 @@ def check_from_env(
 def show_html(fragment: str) -> None:
     from IPython.display import HTML, display
 
-    from testkey_nb.views import CSS
+    from testkey_nb.report.views import CSS
 
     display(HTML(CSS + fragment))
 
 
 def show(chart: Any) -> None:
-    from testkey_nb.charts import show as show_chart
+    from testkey_nb.report.charts import show as show_chart
 
     show_chart(chart)
 
 
 def show_usage(check: KeyCheck) -> None:
     """The usage section of a key report: figures, the daily chart, or why there are none."""
-    from testkey_nb.charts import observed_usage_chart
-    from testkey_nb.key_billing import key_billing
-    from testkey_nb.views import usage_html
+    from testkey_nb.billing.key_billing import key_billing
+    from testkey_nb.report.charts import observed_usage_chart
+    from testkey_nb.report.views import usage_html
 
     kb = key_billing(check.profile)
     show_html(usage_html(kb))
@@ -111,7 +111,7 @@ def billing_view(
     deadline_s: float = 60.0,
 ) -> Any:
     """A scenario file's simulation, or what a key's probes could read of its workspace's billing."""
-    from testkey_nb.billing_report import key_view, scenario_view
+    from testkey_nb.report.billing_view import key_view, scenario_view
 
     if scenario:
         return scenario_view(scenario)
@@ -124,7 +124,7 @@ def billing_view(
 
 def show_billing_section(view: Any, section: str) -> None:
     """One section of the billing notebook: a chart, or the reason it cannot be drawn."""
-    from testkey_nb import charts, views
+    from testkey_nb.report import charts, views
 
     reason = (view.unavailable or {}).get(section)
     if reason:

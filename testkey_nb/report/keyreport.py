@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 KEY_ENV = "TESTKEY_NB_KEY"
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -12,8 +12,8 @@ from typing import Final
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
-from testkey_nb._embed import escape_json_for_html
 from testkey_nb._files import write_atomic
+from testkey_nb.report._embed import escape_json_for_html
 from testkey_nb.report.execute import ExecOutcome, execute_in_run_dir
 from testkey_nb.report.export import OfflineViolation, export_html
 from testkey_nb.report.models import OUTBOX_ENV, RenderError, RenderRequest, RenderResult

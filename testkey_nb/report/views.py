@@ -1,6 +1,6 @@
 """HTML fragments for the reports: every provider-controlled string is escaped here.
 
-Functions return strings; :mod:`testkey_nb.notebook` displays them. Nothing here fetches anything:
+Functions return strings; :mod:`testkey_nb.report.glue` displays them. Nothing here fetches anything:
 the CSS is inline and small.
 """
 
@@ -11,12 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from testkey_nb._format import plain_text
-from testkey_nb.decide import Decision
-from testkey_nb.identify import Identification
-from testkey_nb.profile import STATUS_MEANINGS, Profile
+from testkey_nb.check.decide import Decision
+from testkey_nb.check.profile import STATUS_MEANINGS, Profile
+from testkey_nb.identify.score import Identification
 
 if TYPE_CHECKING:
-    from testkey_nb.key_billing import KeyBilling
+    from testkey_nb.billing.key_billing import KeyBilling
 
 CSS = """
 <style>

@@ -20,8 +20,8 @@ from testkey_nb.batch import (
     render_on_worker,
     run_batch,
 )
-from testkey_nb.keyreport import KeyJob
-from testkey_nb.keysfile import load_keys_file
+from testkey_nb.batch.keysfile import load_keys_file
+from testkey_nb.report.keyreport import KeyJob
 
 #: A few keys of the fleet batch: a good one, an invalid one, an impostor, a faulty provider, a bad ref.
 SUBSET = ["full-access", "invalid", "provider-5xx", "impostor-openai", "missing-ref"]  # file order

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.fleet import FAILED, ROW_FIELDS, index_html, index_row, write_index
-from testkey_nb.profile import CAPABILITIES
+from testkey_nb.batch.fleet import FAILED, ROW_FIELDS, index_html, index_row, write_index
+from testkey_nb.check.profile import CAPABILITIES
 from testkey_nb.report import check_offline
 from testkey_nb.report.export import BUNDLE_MARKER
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from batch_helpers import canary, write_private
 
-from testkey_nb.keysfile import KeyEntry, KeysFileError, check_label, load_keys_env, load_keys_file
+from testkey_nb.batch.keysfile import KeyEntry, KeysFileError, check_label, load_keys_env, load_keys_file
 
 GOOD = """\
 # acme's keys

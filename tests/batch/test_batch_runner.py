@@ -23,7 +23,7 @@ from testkey_nb.batch import (
     run_batch,
     sidecar_path,
 )
-from testkey_nb.keysfile import KeyEntry
+from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.secrets import Secret
 
 Behaviour = Callable[[RenderTask, Path], KeyOutcome]

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from testkey_nb.billing.cli import billing
+from testkey_nb.cli.billing import billing
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "notebooks" / "scenarios"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkey_nb.cli.emulator import write_keys_file
 from testkey_nb.emulator import EmulatorConfig, Fault, RequestLogEntry, run_emulator
-from testkey_nb.emulator.cli import write_keys_file
 
 REPO = Path(__file__).resolve().parents[2]
 CHAT = {"model": "openai/gpt-oss-120b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}

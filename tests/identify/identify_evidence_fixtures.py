@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from testkey_nb.identify import HttpEvidence
+from testkey_nb.identify.score import HttpEvidence
 
 HERE = Path(__file__).resolve().parent
 RECORDINGS = HERE / "recordings" / "baseten"

@@ -17,8 +17,8 @@ from identify_evidence_fixtures import (
     openai_case,
 )
 
-from testkey_nb.identify import HttpEvidence, KeyShape, claimed_matches, identify
-from testkey_nb.providers import Registry, load_registry
+from testkey_nb.identify.registry import Registry, load_registry
+from testkey_nb.identify.score import HttpEvidence, KeyShape, claimed_matches, identify
 
 OPENAI_HEADERS = {
     "openai-version": "2020-10-01",

@@ -19,8 +19,8 @@ from identify_evidence_fixtures import (
     exchanges_from_recording,
 )
 
-from testkey_nb.identify import PROVIDER_IDS, HttpEvidence, Identification, KeyShape, identify
-from testkey_nb.providers import Registry, load_registry
+from testkey_nb.identify.registry import Registry, load_registry
+from testkey_nb.identify.score import PROVIDER_IDS, HttpEvidence, Identification, KeyShape, identify
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SHARED_RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "recordings" / "baseten"

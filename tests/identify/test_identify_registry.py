@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from identify_evidence_fixtures import LOOPBACK, SAMPLE_KEYS, ev
 
-from testkey_nb.identify import PROVIDER_IDS, KeyShape, identify, key_pattern_matches
-from testkey_nb.providers import (
+from testkey_nb.identify.registry import (
     CAPABILITIES,
     KeyPattern,
     ProviderSpec,
@@ -19,6 +18,7 @@ from testkey_nb.providers import (
     RegistryError,
     load_registry,
 )
+from testkey_nb.identify.score import PROVIDER_IDS, KeyShape, identify, key_pattern_matches
 
 PACKAGE_DIR = Path(str(resources.files("testkey_nb.providers")))
 

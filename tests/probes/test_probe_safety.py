@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from testkey_nb.check.run import CheckOptions, check_key_async
 from testkey_nb.emulator import Fault
-from testkey_nb.keycheck import CheckOptions, check_key_async
-from testkey_nb.probes import ProbeSpec, WriteRefused, check_allowed
+from testkey_nb.probe.engine import ProbeSpec, WriteRefused, check_allowed
 from testkey_nb.secrets import Secret
 from tests.conftest import CANARY
 

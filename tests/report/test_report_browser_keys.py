@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from report_browser_util import open_report, screenshot_report, wait_for_charts
 
-from testkey_nb.keyreport import KeyJob, render_key
+from testkey_nb.report.keyreport import KeyJob, render_key
 from testkey_nb.secrets import Secret
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("need_chromium")]

@@ -9,8 +9,8 @@ import altair as alt
 import polars as pl
 import pytest
 
-from testkey_nb import charts
-from testkey_nb._embed import (
+from testkey_nb.report import charts
+from testkey_nb.report._embed import (
     CHART_INIT_JS,
     LAB_VEGALITE_MIME,
     chart_html,

@@ -11,8 +11,8 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from testkey_nb._embed import CHART_INIT_JS, chart_mimebundle, script_sha256
 from testkey_nb.report import OfflineViolation, check_offline, export_html
+from testkey_nb.report._embed import CHART_INIT_JS, chart_mimebundle, script_sha256
 from testkey_nb.report.export import BUNDLE_MARKER
 
 HOSTILE = '</script><img src=x onerror="window.__pwned=2;alert(2)">'

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from testkey_nb.report import OfflineViolation, RenderError, RenderRequest, check_offline, render_notebook
-from testkey_nb.views import esc
+from testkey_nb.report.views import esc
 
 
 def test_escaped_text_that_looks_like_css_is_not_a_remote_load() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from testkey_nb.keyreport import KeyJob, KeyReportResult, render_key, render_scenario
 from testkey_nb.report import check_offline
+from testkey_nb.report.keyreport import KeyJob, KeyReportResult, render_key, render_scenario
 from testkey_nb.secrets import Secret
 
 pytestmark = pytest.mark.slow
