@@ -1,0 +1,117 @@
+"""The one writer: what the rendering process does with the history around each key's render.
+
+Before a render, :meth:`Recorder.context` gives the kernel the key's earlier snapshots as data (a JSON
+string, a notebook parameter: never the key, never the database). After it, :meth:`Recorder.record`
+joins the index row and the kernel's facts into a snapshot, computes the changes since the key's
+previous snapshot, its runway and its alerts, appends the snapshot and returns the row with
+``changes``, ``runway`` and ``alerts`` filled in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from testkey_nb.history.diff import Change, changes_since
+from testkey_nb.history.runway import runway_for
+from testkey_nb.history.snapshot import Snapshot, build_snapshot
+from testkey_nb.history.store import HistoryStore, default_history_path
+
+__all__ = ["CONTEXT_SNAPSHOTS", "HistorySettings", "Recorder", "alerts_for"]
+
+#: How many earlier snapshots of a key its report gets (its timeline chart).
+CONTEXT_SNAPSHOTS: Final = 30
+#: How far back the changes and the runway look (snapshots of one key).
+_LOOKBACK: Final = 200
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """``enabled=False`` is ``--no-history``; ``path`` None is ``<out>/.history/history.duckdb``."""
+
+    enabled: bool = True
+    path: Path | None = None
+    alert_balance: float | None = None
+    alert_limit_percent: float | None = None
+
+    def resolve(self, out_dir: Path) -> Path:
+        return Path(self.path) if self.path is not None else default_history_path(out_dir)
+
+
+def alerts_for(snap: Snapshot, changes: list[Change], settings: HistorySettings) -> list[dict[str, Any]]:
+    """The alerts of one snapshot.
+
+    ``--alert-balance USD``: what remains is below USD. ``--alert-limit-percent N``: the key has used N %
+    or more of its spending limit or of its granted credits, or a rate/token limit fell by N % or more
+    since the previous check.
+    """
+    out: list[dict[str, Any]] = []
+    balance = snap.balance or {}
+    currency = balance.get("currency") or "USD"
+    remaining = snap.balance_remaining
+    if settings.alert_balance is not None and remaining is not None and remaining < settings.alert_balance:
+        out.append({"alert": "balance", "message": f"balance {remaining:,.2f} {currency} is below "
+                    f"{settings.alert_balance:,.2f} {currency}"})  # fmt: skip
+    pct = settings.alert_limit_percent
+    if pct is not None:
+        used = balance.get("used")
+        for name in ("limit", "granted"):
+            cap = balance.get(name)
+            if isinstance(used, (int, float)) and isinstance(cap, (int, float)) and cap > 0:
+                share = 100.0 * used / cap
+                if share >= pct:
+                    out.append({"alert": "limit_used", "message": f"{share:,.1f} % of the {name} "
+                                f"({cap:,.2f} {currency}) is used (alert at {pct:g} %)"})  # fmt: skip
+                    break
+        for change in changes:
+            if not change.field.startswith("limits."):
+                continue
+            before, after = change.before, change.after
+            if isinstance(before, (int, float)) and isinstance(after, (int, float)) and before > 0:
+                drop = 100.0 * (before - after) / before
+                if drop >= pct:
+                    out.append({"alert": "limit_lowered", "message": f"{change.field} fell {drop:,.1f} % "
+                                f"({before:,.0f} -> {after:,.0f})"})  # fmt: skip
+    return out
+
+
+class Recorder:
+    """Opens the history for one batch (or one render) and keeps it open until :meth:`close`."""
+
+    def __init__(self, settings: HistorySettings, out_dir: Path) -> None:
+        self.settings = settings
+        self.path = settings.resolve(out_dir)
+        self.store = HistoryStore(self.path)
+
+    def context(self, label: str) -> str:
+        """The key's latest snapshots for its report, as a JSON string (``""`` when there are none)."""
+        earlier = self.store.last(label, CONTEXT_SNAPSHOTS)
+        if not earlier:
+            return ""
+        payload = {"label": label, "snapshots": [_compact(s.to_json()) for s in earlier]}
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+
+    def record(self, row: Mapping[str, Any], facts: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Append the snapshot of ``row`` (+ facts); return the row with changes, runway and alerts."""
+        label = str(row.get("label"))
+        snap = build_snapshot(row, facts)
+        earlier = self.store.last(label, _LOOKBACK)
+        changes = changes_since(earlier, snap)
+        runway = runway_for([*earlier, snap]) if not snap.failed else None
+        snap = self.store.append(snap.with_runway(runway))
+        out = dict(row)
+        out["changes"] = [c.as_dict() for c in changes]
+        out["runway"] = runway
+        out["alerts"] = alerts_for(snap, changes, self.settings)
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _compact(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot for the kernel: everything but the daily usage figures (not needed for the chart)."""
+    return {k: v for k, v in snapshot.items() if k not in ("usage_daily",)}

@@ -1,0 +1,376 @@
+"""What one snapshot holds: a key's index row plus its model list, limits, balance and daily usage.
+
+Two halves, on two sides of the render boundary:
+
+* :func:`facts_from_check` runs in the notebook's kernel and reads the check it has in hand: the model
+  list (ids, allowed, prices), the limits, the balance and the daily usage figures. It returns plain
+  data (no key, no raw probe bodies) that the notebook hands to the renderer through its outbox.
+* :func:`build_snapshot` runs in the parent (the batch runner or the ``render`` command) and joins the
+  index row with those facts. Only the parent writes the history.
+
+The summary fields ``identity``, ``balance`` and ``limits`` are read defensively: absent -> null/[].
+Where a provider publishes no balance (Baseten), the balance is derived from the usage summary's
+credits used against the documented free credits (provenance ``derived``, with a note saying so).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from testkey_nb.check.run import KeyCheck
+
+__all__ = [
+    "FACTS_VERSION",
+    "LIMIT_SCOPES",
+    "ROW_SCALARS",
+    "ModelEntry",
+    "Snapshot",
+    "build_snapshot",
+    "facts_from_check",
+    "parse_time",
+    "format_time",
+]
+
+FACTS_VERSION: Final = 1
+#: The limit scopes a snapshot keeps (the providers' shared vocabulary).
+LIMIT_SCOPES: Final = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+#: Index-row fields a snapshot keeps as columns (and compares between checks).
+ROW_SCALARS: Final = (
+    "provider",
+    "confidence",
+    "claimed",
+    "matches_claim",
+    "key_valid",
+    "status",
+    "status_reason",
+    "verdict",
+    "verdict_summary",
+    "allowed_models",
+    "priced_models",
+    "tokens_per_minute",
+    "token_role",
+    "probe_requests",
+    "report",
+    "error",
+)
+_BALANCE_FIELDS: Final = ("currency", "remaining", "granted", "used", "limit", "provenance", "probe", "note")
+_IDENTITY_FIELDS: Final = ("user", "workspace", "organization")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 instant (``Z`` or an offset; a naive one is taken as UTC) -> aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return (dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt).astimezone(UTC)
+
+
+def format_time(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of a key's list: its id, whether this key may call it (None: not probed), its prices
+    (USD per million input / output tokens; None: not published)."""
+
+    id: str
+    allowed: bool | None
+    price_in: float | None
+    price_out: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "allowed": self.allowed, "price_in": self.price_in, "price_out": self.price_out}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry | None:
+        model_id = data.get("id")
+        if not isinstance(model_id, str) or not model_id:
+            return None
+        allowed = data.get("allowed")
+        return cls(model_id, allowed if isinstance(allowed, bool) else None, _num(data.get("price_in")),
+                   _num(data.get("price_out")))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One key at one render. ``models`` is None when the key's model list could not be read (which
+    is not the same as an empty list); ``limits`` maps a scope to ``{value, provenance, source}``."""
+
+    label: str
+    rendered_at: datetime
+    row: Mapping[str, Any]
+    models: tuple[ModelEntry, ...] | None = None
+    limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    balance: Mapping[str, Any] | None = None
+    usage_daily: tuple[Mapping[str, Any], ...] | None = None
+    identity: Mapping[str, Any] | None = None
+    runway: Mapping[str, Any] | None = None
+    id: int | None = None
+
+    def get(self, name: str) -> Any:
+        return self.row.get(name)
+
+    @property
+    def failed(self) -> bool:
+        return self.row.get("error") is not None
+
+    @property
+    def balance_remaining(self) -> float | None:
+        return _num((self.balance or {}).get("remaining"))
+
+    @property
+    def allowed_ids(self) -> tuple[str, ...] | None:
+        if self.models is None:
+            return None
+        return tuple(m.id for m in self.models if m.allowed)
+
+    def with_runway(self, runway: Mapping[str, Any] | None) -> Snapshot:
+        return replace(self, runway=dict(runway) if runway is not None else None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``history --json`` snapshot object."""
+        out: dict[str, Any] = {"rendered_at": format_time(self.rendered_at)}
+        for name in ROW_SCALARS:
+            out[name] = self.row.get(name)
+        out["balance"] = dict(self.balance) if self.balance is not None else None
+        out["limits"] = [{"scope": s, **v} for s, v in self.limits.items()]
+        out["models"] = [m.as_dict() for m in self.models] if self.models is not None else None
+        out["identity"] = dict(self.identity) if self.identity is not None else None
+        out["usage_daily"] = [dict(d) for d in self.usage_daily] if self.usage_daily is not None else None
+        out["runway"] = dict(self.runway) if self.runway is not None else None
+        return out
+
+    @classmethod
+    def from_json(cls, label: str, data: Mapping[str, Any]) -> Snapshot:
+        """The inverse of :meth:`to_json` (what the kernel gets back as its history context)."""
+        at = parse_time(data.get("rendered_at")) or datetime.fromtimestamp(0, UTC)
+        row = {name: data.get(name) for name in ROW_SCALARS}
+        facts = {
+            "models": data.get("models"),
+            "limits": data.get("limits"),
+            "balance": data.get("balance"),
+            "usage_daily": data.get("usage_daily"),
+            "identity": data.get("identity"),
+        }
+        snap = build_snapshot({"label": label, **row}, facts, rendered_at=at)
+        return snap.with_runway(data.get("runway") if isinstance(data.get("runway"), Mapping) else None)
+
+
+# --- the parent's half ------------------------------------------------------------------------------------
+
+
+def build_snapshot(
+    row: Mapping[str, Any], facts: Mapping[str, Any] | None = None, *, rendered_at: datetime | None = None
+) -> Snapshot:
+    """Join an index row (:func:`testkey_nb.batch.fleet.index_row`) and the kernel's facts into a snapshot.
+
+    A failed row (``error`` set) carries no facts: its model list, limits and balance are unknown.
+    """
+    facts = facts if isinstance(facts, Mapping) and row.get("error") is None else {}
+    at = rendered_at or parse_time(row.get("rendered_at")) or datetime.now(UTC)
+    models = _models(facts.get("models"))
+    limits = _limits(facts.get("limits"))
+    if "tokens_per_minute" not in limits and _num(row.get("tokens_per_minute")) is not None and not row.get("error"):
+        limits["tokens_per_minute"] = {"value": _num(row.get("tokens_per_minute")), "provenance": "unknown",
+                                       "source": "index row"}  # fmt: skip
+    return Snapshot(
+        label=str(row.get("label")),
+        rendered_at=at,
+        row={name: row.get(name) for name in ROW_SCALARS},
+        models=models,
+        limits=limits,
+        balance=_balance(facts.get("balance")),
+        usage_daily=_daily(facts.get("usage_daily")),
+        identity=_identity(facts.get("identity")),
+    )
+
+
+def _models(value: Any) -> tuple[ModelEntry, ...] | None:
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        return None
+    seen: dict[str, ModelEntry] = {}
+    for item in value:
+        entry = ModelEntry.from_dict(item) if isinstance(item, Mapping) else None
+        if entry is not None and entry.id not in seen:
+            seen[entry.id] = entry
+    return tuple(sorted(seen.values(), key=lambda m: m.id))
+
+
+def _limits(value: Any) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        return out
+    for item in value:
+        if not isinstance(item, Mapping):
+            continue
+        scope, number = item.get("scope"), _num(item.get("value"))
+        if isinstance(scope, str) and scope and number is not None and scope not in out:
+            out[scope] = {"value": number, "provenance": _text(item.get("provenance")) or "unknown",
+                          "source": _text(item.get("source"))}  # fmt: skip
+    return out
+
+
+def _balance(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    out: dict[str, Any] = {}
+    for name in _BALANCE_FIELDS:
+        raw = value.get(name)
+        out[name] = _text(raw) if name in ("currency", "provenance", "probe", "note") else _num(raw)
+    if all(out[n] is None for n in ("remaining", "granted", "used", "limit")):
+        return None
+    out["currency"] = out["currency"] or "USD"
+    return out
+
+
+def _daily(value: Any) -> tuple[dict[str, Any], ...] | None:
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        return None
+    days: dict[str, float] = {}
+    for item in value:
+        if not isinstance(item, Mapping) or not isinstance(item.get("date"), str):
+            continue
+        usd = _num(item.get("usd"))
+        if usd is not None:
+            days[item["date"][:10]] = days.get(item["date"][:10], 0.0) + usd
+    return tuple({"date": d, "usd": round(days[d], 6)} for d in sorted(days))
+
+
+def _identity(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    out = {name: value.get(name) for name in _IDENTITY_FIELDS if isinstance(value.get(name), (str, int))}
+    return out or None
+
+
+# --- the kernel's half ------------------------------------------------------------------------------------
+
+
+def facts_from_check(check: KeyCheck) -> dict[str, Any]:
+    """What the history needs of a check beyond its index row: plain data, no key, no raw bodies.
+
+    ``models``: ids, allowed, prices (null when the model list could not be read); ``limits``: the
+    summary's ``limits`` or, where absent, the profile's per-minute and per-day figures; ``balance``: the
+    summary's ``balance`` or, for Baseten, the credits derived from the usage summary; ``usage_daily``:
+    USD per UTC day over the usage window (null when the usage could not be read).
+    """
+    summary = check.summary()
+    profile = check.profile
+    caps = {c.name: c.status for c in profile.capabilities}
+    models = None
+    if caps.get("model catalog") == "verified" or profile.models:
+        models = [
+            {"id": m.model, "allowed": m.allowed, "price_in": m.price_in_per_mtok, "price_out": m.price_out_per_mtok}
+            for m in profile.models
+        ]
+    limits = summary.get("limits") if isinstance(summary.get("limits"), list) else _profile_limits(check)
+    usage_daily, usage_totals = _profile_usage(check)
+    balance = summary.get("balance") if isinstance(summary.get("balance"), Mapping) else None
+    if (balance is None or _num(balance.get("remaining")) is None) and check.identification.provider == "baseten":
+        derived = _baseten_balance(profile.status.code, usage_totals)
+        if derived is not None:
+            balance = {**derived, **{k: v for k, v in (balance or {}).items() if v is not None}}
+            balance["remaining"] = derived["remaining"]
+    identity = summary.get("identity") if isinstance(summary.get("identity"), Mapping) else None
+    facts = {
+        "version": FACTS_VERSION,
+        "checked_at": check.checked_at,
+        "models": models,
+        "limits": limits,
+        "balance": balance,
+        "usage_daily": usage_daily,
+        "identity": identity,
+    }
+    return json.loads(json.dumps(facts, default=str))
+
+
+def _profile_limits(check: KeyCheck) -> list[dict[str, Any]]:
+    """The per-minute and per-day limits the profile already has, for a summary without ``limits``."""
+    out: list[dict[str, Any]] = []
+    metrics = check.profile.metrics
+    for scope, name in (("tokens_per_minute", "tokens_limit"), ("tokens_per_day", "tokens_limit_day")):
+        metric = metrics.get(name)
+        if metric is not None and _num(metric.value) is not None:
+            out.append({"scope": scope, "value": metric.value, "provenance": metric.provenance, "source": metric.probe})
+    rpms = {m.rpm for m in check.profile.models if m.allowed and m.rpm is not None and m.limits_provenance != "unknown"}
+    if len(rpms) == 1:
+        provenance = next(m.limits_provenance for m in check.profile.models if m.rpm in rpms)
+        out.append({"scope": "requests_per_minute", "value": rpms.pop(), "provenance": provenance,
+                    "source": "model_apis"})  # fmt: skip
+    return out
+
+
+def _profile_usage(check: KeyCheck) -> tuple[list[dict[str, Any]] | None, dict[str, float] | None]:
+    """USD per UTC day (dedicated + training + Model APIs) and the window's totals, from the usage summary."""
+    raw = dict(check.profile.raw)
+    if (raw.get("readable") or {}).get("usage") != "readable" or not isinstance(raw.get("usage"), Mapping):
+        return None, None
+    from testkey_nb.billing.observed import from_usage_summary
+
+    frames = from_usage_summary(dict(raw["usage"]))
+    if not frames.readable:
+        return None, None
+    days: dict[str, float] = {}
+    for frame in (frames.daily, frames.model_apis_daily):
+        for rec in frame.select("date", "usd").iter_rows(named=True):
+            if rec["date"] is not None and rec["usd"] is not None:
+                key = rec["date"].isoformat()
+                days[key] = days.get(key, 0.0) + float(rec["usd"])
+    totals = {
+        "credits_used": sum(float(t.get("credits_used_usd") or 0.0) for t in frames.totals.values()),
+        "gross": sum(float(t.get("total_usd") or 0.0) for t in frames.totals.values()),
+    }
+    return [{"date": d, "usd": round(days[d], 6)} for d in sorted(days)], totals
+
+
+def _baseten_balance(status: str, totals: Mapping[str, float] | None) -> dict[str, Any] | None:
+    """Baseten publishes no balance: what is left of the free credits, derived from the credits used."""
+    from testkey_nb.billing.ledger import CREDITS_SOURCE, DEFAULT_CREDITS_USD
+
+    base = {"currency": "USD", "granted": DEFAULT_CREDITS_USD, "limit": None, "provenance": "derived",
+            "probe": "usage"}  # fmt: skip
+    if totals is None:
+        if status == "valid_no_quota":
+            return {**base, "remaining": 0.0, "used": None, "probe": "auth_check",
+                    "note": "a model call was refused with 402: the credits are exhausted and no card pays"}  # fmt: skip
+        return None
+    used, gross = round(totals["credits_used"], 6), round(totals["gross"], 6)
+    if used > DEFAULT_CREDITS_USD + 1e-9:
+        return {**base, "remaining": None, "used": used,
+                "note": f"credits used in the usage window (${used:,.2f}) exceed the documented "
+                        f"${DEFAULT_CREDITS_USD:,.0f}: the workspace had more credits; what is left is unknown"}  # fmt: skip
+    if used <= 0 and gross > 0:
+        return {**base, "remaining": 0.0, "used": used,
+                "note": "usage in the window had no credits applied: the free credits were gone before it"}  # fmt: skip
+    return {**base, "remaining": round(DEFAULT_CREDITS_USD - used, 6), "used": used,
+            "note": f"documented free credits ({CREDITS_SOURCE}) minus the credits used in the usage window; "
+                    "credits used before the window are not visible"}  # fmt: skip
