@@ -33,8 +33,8 @@ __all__ = [
     "Snapshot",
     "build_snapshot",
     "facts_from_check",
-    "parse_time",
     "format_time",
+    "parse_time",
 ]
 
 FACTS_VERSION: Final = 1
@@ -360,14 +360,16 @@ def _baseten_balance(status: str, totals: Mapping[str, float] | None) -> dict[st
             "probe": "usage"}  # fmt: skip
     if totals is None:
         if status == "valid_no_quota":
-            return {**base, "remaining": 0.0, "used": None, "probe": "auth_check",
-                    "note": "a model call was refused with 402: the credits are exhausted and no card pays"}  # fmt: skip
+            note = "a model call was refused with 402: the credits are exhausted and no card pays"
+            return {**base, "remaining": 0.0, "used": None, "probe": "auth_check", "note": note}
         return None
     used, gross = round(totals["credits_used"], 6), round(totals["gross"], 6)
     if used > DEFAULT_CREDITS_USD + 1e-9:
-        return {**base, "remaining": None, "used": used,
-                "note": f"credits used in the usage window (${used:,.2f}) exceed the documented "
-                        f"${DEFAULT_CREDITS_USD:,.0f}: the workspace had more credits; what is left is unknown"}  # fmt: skip
+        note = (
+            f"credits used in the usage window (${used:,.2f}) exceed the documented ${DEFAULT_CREDITS_USD:,.0f}: "
+            "the workspace had more credits; what is left is unknown"
+        )
+        return {**base, "remaining": None, "used": used, "note": note}
     if used <= 0 and gross > 0:
         return {**base, "remaining": 0.0, "used": used,
                 "note": "usage in the window had no credits applied: the free credits were gone before it"}  # fmt: skip

@@ -148,7 +148,8 @@ class HistoryStore:
                 self._con.execute("CREATE TABLE schema_info (version INTEGER NOT NULL, migrated_at TIMESTAMP)")
             for step in range(version + 1, target + 1):
                 MIGRATIONS[step](self._con)
-                self._con.execute("INSERT INTO schema_info VALUES (?, ?)", [step, datetime.now(UTC).replace(tzinfo=None)])
+                now = datetime.now(UTC).replace(tzinfo=None)
+                self._con.execute("INSERT INTO schema_info VALUES (?, ?)", [step, now])
             self._con.execute("COMMIT")
         except Exception:
             self._con.execute("ROLLBACK")
