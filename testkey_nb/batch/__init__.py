@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testkey_nb.batch.executors import (
     DaskExecutor,
@@ -24,6 +25,9 @@ from testkey_nb.batch.executors import (
 )
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask, SealedKey
 from testkey_nb.batch.runner import DEFAULT_FRESH_S, SIDECAR_DIR, run_batch, sidecar_path
+
+if TYPE_CHECKING:
+    from testkey_nb.history.recorder import HistorySettings
 
 __all__ = [
     "DEFAULT_FRESH_S",
@@ -69,6 +73,8 @@ def render_many(
     claim: str | None,
     base_url: str | None,
     management_url: str | None,
+    history: HistorySettings | None = None,
+    fresh_s: float = DEFAULT_FRESH_S,
 ) -> int:
     """Render every key of a keys file and/or a dotenv file of keys into ``out``, plus the fleet index.
 
@@ -102,7 +108,7 @@ def render_many(
                   file=sys.stderr, flush=True)  # fmt: skip
         try:
             result = run_batch(entries, Path(out), executor=executor, force=force, progress=True,
-                               retention_s=retention_s)  # fmt: skip
+                               retention_s=retention_s, history=history, fresh_s=fresh_s)  # fmt: skip
         except BatchInputError as exc:
             return _error(str(exc))
     except KeyboardInterrupt:
@@ -114,6 +120,8 @@ def render_many(
     if result.interrupted:
         counts += f", {result.count('interrupted')} interrupted"
     print(f"{len(result.keys)} keys: {counts} in {result.seconds:.1f} s; index: {result.index_html}", flush=True)
+    if history is None or history.enabled:
+        _print_history_line(result, Path(out))
     if result.interrupted:
         if isinstance(executor, DaskExecutor):
             message = (
@@ -125,3 +133,19 @@ def render_many(
         print(f"testkey-nb: interrupted: {message}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_history_line(result: BatchResult, out: Path) -> None:
+    """One line: how many keys changed since their last check and how many alerts the index flags."""
+    import json
+
+    if result.index_json is None:
+        return
+    try:
+        rows = json.loads(result.index_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    changed = sum(1 for r in rows if r.get("changes"))
+    alerts = sum(len(r.get("alerts") or []) for r in rows)
+    print(f"history: {changed} key(s) changed since their last check, {alerts} alert(s); "
+          f"`testkey-nb history --out {out}` lists them", flush=True)  # fmt: skip

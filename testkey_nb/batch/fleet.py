@@ -65,6 +65,9 @@ ROW_FIELDS: Final = (
     "error",
     "seconds",
     "rendered_at",
+    "changes",
+    "runway",
+    "alerts",
 )
 _FROM_SUMMARY: Final = (
     "provider",
@@ -113,6 +116,11 @@ h1{font-size:22px;margin:0 0 4px 0}
 .tk-chart{min-height:2em;margin:0.5em 0}
 .tk-chart .vega-embed{max-width:100%}
 .tk-num{text-align:right !important}
+.tk-fleet tr.tk-row-changed td:first-child{box-shadow:inset 4px 0 0 #ef6c00}
+.tk-changed{color:#ef6c00;font-weight:600}
+.tk-alert{display:inline-block;background:#fdecea;color:#b71c1c;border-radius:8px;padding:0 6px;margin:1px;
+font-size:12px}
+.tk-changes{margin:0;padding-left:1.1em;font-size:12px}
 </style>
 """
 
@@ -138,6 +146,8 @@ def index_row(
     row["claimed"] = claim or None
     row["actions"] = []
     row["capabilities"] = []
+    row["changes"] = []  # since the key's previous snapshot (the history fills them in)
+    row["alerts"] = []
     if summary is not None and error is None:
         for name in _FROM_SUMMARY:
             row[name] = summary.get(name)
@@ -249,11 +259,13 @@ def _row_html(row: Mapping[str, Any]) -> str:
         (*_num(row.get("tokens_per_minute")), "tk-num"),
         (" ".join(str(a.get("action")) for a in row.get("actions") or []), actions, ""),
         (str(reason or ""), _t(reason or ""), ""),
+        _changes_cell(row),
     ]
     tds = "".join(
         f'<td data-v="{_t(value)}"{f" class={cls!r}" if cls else ""}>{content}</td>' for value, content, cls in cells
     )
-    return f'<tr class="{"tk-row-failed" if failed else "tk-row-ok"}">{tds}</tr>'
+    classes = ("tk-row-failed" if failed else "tk-row-ok") + (" tk-row-changed" if row.get("changes") else "")
+    return f'<tr class="{classes}">{tds}</tr>'
 
 
 _HEADERS: Final = (
@@ -267,7 +279,48 @@ _HEADERS: Final = (
     ("tokens / min", "num"),
     ("actions", "text"),
     ("reason", "text"),
+    ("since the last check", "text"),
 )
+
+
+def _change_text(change: Mapping[str, Any]) -> str:
+    field = str(change.get("field"))
+    if field == "models.removed":
+        return f"{field}: {change.get('before')}"
+    if field == "models.added":
+        return f"{field}: {change.get('after')}"
+    return f"{field}: {_plain(change.get('before'))} -> {_plain(change.get('after'))}"
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The history column: what changed since the key's previous check, its alerts and its runway."""
+    changes = [c for c in row.get("changes") or [] if isinstance(c, Mapping)]
+    alerts = [a for a in row.get("alerts") or [] if isinstance(a, Mapping)]
+    runway = row.get("runway") if isinstance(row.get("runway"), Mapping) else None
+    parts: list[str] = []
+    if alerts:
+        parts.append("".join(f'<span class="tk-alert">{_t(a.get("message"))}</span>' for a in alerts))
+    if changes:
+        items = "".join(f"<li>{_t(_change_text(c))}</li>" for c in changes)
+        parts.append(f'<span class="tk-changed">{len(changes)} change(s)</span><ul class="tk-changes">{items}</ul>')
+    if runway and runway.get("runway_days") is not None:
+        days, burn = float(runway["runway_days"]), float(runway.get("burn_per_day") or 0)
+        currency = runway.get("currency") or "USD"
+        text = f"runway {days:,.1f} days (burn {burn:,.2f} {currency}/day, derived)"
+        parts.append(f'<span class="tk-muted">{_t(text)}</span>')
+    value = " ".join(_change_text(c) for c in changes)
+    return value, "".join(parts), ""
+
 
 
 def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fleet index") -> str:

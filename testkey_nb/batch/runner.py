@@ -23,6 +23,7 @@ from testkey_nb.batch.executors import Executor
 from testkey_nb.batch.fleet import NOT_RENDERED, index_row, write_index
 from testkey_nb.batch.keysfile import KeyEntry, check_label
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask
+from testkey_nb.history.recorder import HistorySettings, Recorder
 from testkey_nb.report.keyreport import KeyJob, report_filename
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
@@ -181,6 +182,24 @@ def _sigint_guard() -> Iterator[_SigintGuard]:
 # --- the batch ---------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _closing(recorder: Recorder | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+def _with_history(recorder: Recorder, row: dict[str, Any], facts: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Record the row's snapshot; a history that fails loses no report (the row says nothing changed)."""
+    try:
+        return recorder.record(row, facts)
+    except Exception as exc:
+        log.warning("the history could not record %s: %s", row.get("label"), _one_line(f"{type(exc).__name__}: {exc}"))
+        return row
+
+
 @dataclass
 class _Item:
     entry: KeyEntry
@@ -224,6 +243,7 @@ def run_batch(
     fresh_s: float = DEFAULT_FRESH_S,
     environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
+    history: HistorySettings | None = None,
 ) -> BatchResult:
     """Render a report per entry through ``executor``, then (re)build ``out_dir/index.html`` and ``index.json``.
 
@@ -232,6 +252,10 @@ def run_batch(
     same settings, its sidecar present) is skipped unless ``force``. Ctrl-C (KeyboardInterrupt in the
     main thread) stops submitting, stops the running renders and returns with ``interrupted=True``
     once the executor has removed its raw data. Raises :class:`BatchInputError` for unusable entries.
+
+    ``history`` (default: on, in ``out_dir/.history/history.duckdb``): this process, the one writer,
+    appends a snapshot per key it rendered (or failed to) and fills each row's ``changes``, ``runway``
+    and ``alerts``; each kernel gets its key's earlier snapshots as data for "Since the last check".
     """
     started = time.perf_counter()
     entries = list(entries)
@@ -242,6 +266,15 @@ def run_batch(
     items: list[_Item] = []
     secrets: list[Secret] = [e.secret for e in entries if e.secret is not None]
     resolve_errors: dict[str, str] = {}
+    settings = history or HistorySettings()
+    recorder: Recorder | None = None
+    if settings.enabled:
+        from testkey_nb.history.store import HistoryError
+
+        try:
+            recorder = Recorder(settings, out_dir)
+        except HistoryError as exc:
+            raise BatchInputError(f"history: {exc}") from None
     for index, entry in enumerate(entries):
         secret = entry.secret
         if secret is None:
@@ -258,14 +291,19 @@ def run_batch(
             base_url=entry.base_url,
             management_url=entry.management_url,
             allow_billable=entry.allow_billable,
+            history=recorder.context(entry.label) if recorder is not None else "",
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
 
-    def record(entry: KeyEntry, row: dict[str, Any], config: str | None) -> dict[str, Any]:
-        text = json.dumps(row, default=str)
+    def record(entry: KeyEntry, row: dict[str, Any], config: str | None,
+               facts: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        text = json.dumps([row, facts], default=str)
         if _contains_secret(text, secrets):
             row = index_row(entry.label, error="the summary held a key; it was dropped", claim=entry.claim,
                             rendered_at=row.get("rendered_at"))  # fmt: skip
+            facts = None
+        if recorder is not None:
+            row = _with_history(recorder, row, facts)
         payload = {"version": _SIDECAR_VERSION, "config": config, "row": row}
         write_atomic(sidecar_path(out_dir, entry.label), (json.dumps(payload, indent=1, default=str) + "\n").encode())
         return row
@@ -293,7 +331,8 @@ def run_batch(
         rel = report.name if report is not None else None
         row = index_row(label, summary=summary, error=error, report=rel, claim=item.entry.claim,
                         seconds=outcome.seconds, rendered_at=_now())  # fmt: skip
-        row = record(item.entry, row, item.config)
+        facts = summary.get("history_facts") if isinstance(summary, Mapping) else None
+        row = record(item.entry, row, item.config, facts if isinstance(facts, Mapping) else None)
         state = "failed" if row["error"] is not None else "rendered"
         status = KeyStatus(label, state, row["error"], report if state == "rendered" else None, outcome.seconds,
                            row.get("verdict"))  # fmt: skip
@@ -313,7 +352,7 @@ def run_batch(
     interrupted = False
     running: dict[cf.Future[KeyOutcome], _Item] = {}
     pending: deque[_Item] = deque(todo)
-    with _Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard:
+    with _Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard, _closing(recorder):
         try:
             for label, reason in resolve_errors.items():
                 entry = next(e for e in entries if e.label == label)

@@ -52,6 +52,12 @@ from testkey_nb.cli.billing import billing as _billing  # noqa: E402
 
 app.command("billing")(_billing)
 
+from testkey_nb.cli.history import history as _history  # noqa: E402
+from testkey_nb.cli.history import watch as _watch  # noqa: E402
+
+app.command("history")(_history)
+app.command("watch")(_watch)
+
 
 @app.command("probe")
 def probe(
@@ -116,13 +122,22 @@ def render(
     force: bool = typer.Option(False, "--force", help="re-render keys whose report is fresh"),
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
+    history_path: Path | None = typer.Option(None, "--history", help="history database (default <out>/.history)"),
+    no_history: bool = typer.Option(False, "--no-history", help="record no snapshot of this render"),
+    alert_balance: float | None = typer.Option(None, "--alert-balance", help="flag keys with less than USD left"),
+    alert_limit_percent: float | None = typer.Option(
+        None, "--alert-limit-percent", help="flag keys at N % of a limit, or whose limit fell N %"
+    ),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
     With --keys-file/--keys-env, --claim, --base-url and --management-url are defaults for the keys that
     set none; --allow-billable is set per key in the keys file (allow_billable = true).
     """
+    from testkey_nb.cli.history import render_one_with_history, settings_from_flags
+
     retention = _retention(ctx)
+    history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
     if keys_file or keys_env:
         if key_ref or scenario:
             _fail("give KEY_REF, --scenario, or --keys-file/--keys-env, not several")
@@ -132,7 +147,7 @@ def render(
             render_many(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
-                base_url=base_url, management_url=management_url,
+                base_url=base_url, management_url=management_url, history=history,
             )
         )  # fmt: skip
     from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
@@ -156,9 +171,14 @@ def render(
         problem = check_label(label)
         if problem:
             _fail(f"--label: {problem}")
-    job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
-                 allow_billable=allow_billable)  # fmt: skip
-    result = render_key(job, out, secret=secret, retention_s=retention)
+    job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
+                 management_url=management_url, allow_billable=allow_billable)  # fmt: skip
+    result, row = render_one_with_history(
+        job, out, history, lambda j: render_key(j, out, secret=secret, retention_s=retention)
+    )
+    if row is not None and row.get("changes"):
+        typer.echo(f"{result.label}: {len(row['changes'])} change(s) since the last check "
+                   f"(testkey-nb history {result.label} --out {out})")  # fmt: skip
     if with_billing and result.ok:
         _report_result(result, exit_on_error=False)
         result = render_key_billing(job, out, secret=secret, retention_s=retention)

@@ -102,6 +102,14 @@ class Catalog:
     def ids(self) -> tuple[str, ...]:
         return tuple(e["id"] for e in self.entries)
 
+    def without(self, model_id: str) -> Catalog:
+        """This catalog without one model (the provider withdrew it): not listed, not routed."""
+        if model_id not in self.ids:
+            raise ValueError(f"the catalog has no model {model_id!r}")
+        entries = tuple(e for e in self.entries if e["id"] != model_id)
+        raw = json.dumps({"data": list(entries)}, ensure_ascii=False).encode("utf-8")
+        return Catalog(raw=raw, entries=entries, headers=self.headers)
+
     def entry(self, model_id: str) -> dict[str, Any] | None:
         if model_id == SCOPED_LLAMA_ID:
             return SCOPED_LLAMA_ENTRY

@@ -167,6 +167,14 @@ class RunningEmulator:
         """Register another key (e.g. a canary) that behaves like the scenario's key."""
         self._state.add_key(key, scenario)
 
+    def withdraw_model(self, model_id: str) -> None:
+        """The provider withdrew a model: the catalog stops listing it and chat refuses it (thread-safe)."""
+        self._state.withdraw_model(model_id)
+
+    def spend(self, workspace: str, usd: float | str) -> None:
+        """Add Model APIs spend to a workspace's today: its credits used rise, what is left falls."""
+        self._state.spend(workspace, usd)
+
     def set_faults(self, *faults: Fault) -> None:
         """Replace the active global faults (thread-safe; burst counters restart)."""
         self._state.set_faults(faults)

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from testkey_nb.emulator.catalog import Catalog
 from testkey_nb.emulator.faults import Fault
@@ -73,6 +74,7 @@ class EmulatorState:
         self.set_faults(faults)
         self._windows: dict[bytes, deque[float]] = {}
         self._usage: dict[str, WorkspaceUsage] = {}
+        self._extra_spend: dict[str, Decimal] = {}
 
     # keys ---------------------------------------------------------------------------------------
     @property
@@ -140,13 +142,33 @@ class EmulatorState:
             window.append(now)
             return None
 
+    # changes between two checks (monitoring tests and demos) -------------------------------------
+    def withdraw_model(self, model_id: str) -> None:
+        """The provider withdrew a Model APIs model: /v1/models stops listing it, chat refuses it."""
+        with self._lock:
+            self.catalog = self.catalog.without(model_id)
+            self._usage.clear()
+
+    def spend(self, workspace: str, usd: Decimal | float | str) -> None:
+        """Add Model APIs spend to the workspace's today (its credits used rise, what is left falls)."""
+        if workspace not in WORKSPACES:
+            raise ValueError(f"unknown workspace {workspace!r}; known: {', '.join(WORKSPACES)}")
+        amount = Decimal(str(usd))
+        if amount <= 0:
+            raise ValueError("spend a positive amount")
+        with self._lock:
+            self._extra_spend[workspace] = self._extra_spend.get(workspace, Decimal(0)) + amount
+            self._usage.pop(workspace, None)
+
     # usage --------------------------------------------------------------------------------------
     def usage(self, workspace: str) -> WorkspaceUsage:
         with self._lock:
             cached = self._usage.get(workspace)
+            extra = self._extra_spend.get(workspace, Decimal(0))
+            catalog = self.catalog
         if cached is not None:
             return cached
-        computed = compute_usage(WORKSPACES[workspace], self.catalog, self.now)
+        computed = compute_usage(WORKSPACES[workspace], catalog, self.now, extra)
         with self._lock:
             return self._usage.setdefault(workspace, computed)
 

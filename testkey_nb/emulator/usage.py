@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -147,7 +147,9 @@ def _model_api_day(ws: Workspace, catalog: Catalog, model: str, base: int, day: 
     return ModelApiDay(day, model, input_tokens, output, cached, gross)
 
 
-def compute_usage(ws: Workspace, catalog: Catalog, now: datetime) -> WorkspaceUsage:
+def compute_usage(ws: Workspace, catalog: Catalog, now: datetime, extra_today: Decimal = Decimal(0)) -> WorkspaceUsage:
+    """The workspace's usage up to ``now``; ``extra_today`` adds Model APIs spend (USD) to today, on the
+    workspace's first Model APIs model (a test or demo lowering the credits left between two checks)."""
     first = max(EARLIEST_QUERYABLE.date(), now.date() - timedelta(days=ws.history_days))
     remaining = ws.credits_granted
     dep_days: list[DeploymentDay] = []
@@ -168,6 +170,12 @@ def compute_usage(ws: Workspace, catalog: Catalog, now: datetime) -> WorkspaceUs
             d for use in ws.model_api_use
             if (d := _model_api_day(ws, catalog, use.model, use.daily_input_tokens, day, now)) is not None
         ]
+        if extra_today and day == now.date() and todays_api:
+            head = todays_api[0]
+            price = Decimal((catalog.entry(head.model) or {}).get("pricing", {}).get("prompt") or "0")
+            extra_tokens = int(extra_today / price) if price > 0 else 0
+            todays_api[0] = replace(head, input_tokens=head.input_tokens + extra_tokens,
+                                    gross=head.gross + extra_today)  # fmt: skip
         ded_gross = sum((d.gross for d in todays_deps), Decimal(0))
         api_gross = sum((d.gross for d in todays_api), Decimal(0))
         ded_credit = min(remaining, ded_gross)

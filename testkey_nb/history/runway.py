@@ -126,6 +126,8 @@ def from_usage(
         "credits_exhausted_at and deactivated_at come from the billing ledger (to the hour); the models are "
         "deactivated then only if the workspace has no payment method"
     )
+    if crossing is None and out["runway_days"] is not None and out["runway_days"] > HORIZON_DAYS:
+        out["note"] += f"; the crossing is more than {HORIZON_DAYS} days ahead: not projected through the ledger"
     if remaining <= 0:
         out["runway_days"] = 0.0
         out["exhausted_at"] = format_time(crossing)

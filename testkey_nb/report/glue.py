@@ -156,3 +156,22 @@ def write_outbox(name: str, payload: dict[str, Any]) -> None:
     if folder:
         path = Path(folder) / f"{Path(name).name}.json"
         path.write_text(json.dumps(payload, default=str), encoding="utf-8")
+
+
+def history_facts(check: KeyCheck) -> dict[str, Any]:
+    """What the history records of this check beyond its index row, handed to the renderer's outbox."""
+    from testkey_nb.history.snapshot import facts_from_check
+
+    facts = facts_from_check(check)
+    write_outbox("history_facts", facts)
+    return facts
+
+
+def show_since_last_check(check: KeyCheck, facts: dict[str, Any], history: str = "") -> None:
+    """The "Since the last check" section: changes, runway and a timeline (``history``: earlier snapshots)."""
+    from testkey_nb.history.view import since_last_check
+
+    section = since_last_check(check, facts, history)
+    show_html(section.html)
+    if section.chart is not None:
+        show(section.chart)

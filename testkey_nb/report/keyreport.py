@@ -7,6 +7,7 @@ the claim. Per-key failures come back as a redacted reason, never as an exceptio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -46,6 +47,12 @@ class KeyJob:
     allow_billable: bool = False
     timeout_s: float = 10.0
     deadline_s: float = 60.0
+    #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
+    history: str = ""
+
+
+#: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
+HISTORY_OUTBOX = "history_facts.json"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ def render_key(
             "allow_billable": bool(job.allow_billable),
             "timeout_s": float(job.timeout_s),
             "deadline_s": float(job.deadline_s),
+            "history": job.history,
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],
@@ -120,6 +128,11 @@ def render_key(
             summary = json.loads(raw)
         except ValueError:
             summary = None
+    facts = result.outbox.get(HISTORY_OUTBOX) if result.outbox else None
+    if summary is not None and facts:
+        # the history facts travel with the summary to the parent, the one writer of the history
+        with contextlib.suppress(ValueError):
+            summary = {**summary, "history_facts": json.loads(facts)}
     return KeyReportResult(label, result.out_html, summary, None, time.perf_counter() - started)
 
 

@@ -1,0 +1,162 @@
+"""The key report's "Since the last check": what changed, the runway, a timeline chart.
+
+Runs in the kernel. The earlier snapshots come as data (the ``history`` notebook parameter, a JSON
+string the rendering process wrote from the history database); the current one is built here from the
+check in hand. Every provider string is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from testkey_nb.history.diff import changes_since
+from testkey_nb.history.runway import runway_for
+from testkey_nb.history.snapshot import Snapshot, build_snapshot, format_time, parse_time
+
+if TYPE_CHECKING:
+    import altair as alt
+    import polars as pl
+
+    from testkey_nb.check.run import KeyCheck
+
+__all__ = ["SinceLastCheck", "parse_context", "since_last_check", "timeline_chart", "timeline_frame"]
+
+
+@dataclass(frozen=True)
+class SinceLastCheck:
+    html: str
+    chart: alt.TopLevelMixin | None
+
+
+def parse_context(history: str | None) -> list[Snapshot]:
+    """The ``history`` parameter -> the key's earlier snapshots (``[]`` for empty or unreadable input)."""
+    if not history:
+        return []
+    try:
+        data = json.loads(history)
+    except ValueError:
+        return []
+    if not isinstance(data, Mapping) or not isinstance(data.get("snapshots"), list):
+        return []
+    label = str(data.get("label") or "")
+    return [Snapshot.from_json(label, s) for s in data["snapshots"] if isinstance(s, Mapping)]
+
+
+def current_snapshot(check: KeyCheck, facts: Mapping[str, Any]) -> Snapshot:
+    at = parse_time(check.checked_at) or datetime.now(UTC)
+    return build_snapshot({**check.summary(), "report": None, "error": None}, facts, rendered_at=at)
+
+
+def timeline_frame(snapshots: Sequence[Snapshot]) -> pl.DataFrame:
+    """at, status, allowed_models, balance_remaining, currency: one row per snapshot."""
+    import polars as pl
+
+    return pl.DataFrame(
+        {
+            "at": [s.rendered_at for s in snapshots],
+            "status": [str(s.get("status") or "unknown") for s in snapshots],
+            "allowed_models": [s.get("allowed_models") for s in snapshots],
+            "balance_remaining": [s.balance_remaining for s in snapshots],
+            "currency": [(s.balance or {}).get("currency") or "" for s in snapshots],
+        },
+        schema={"at": pl.Datetime("us", "UTC"), "status": pl.String, "allowed_models": pl.Int64,
+                "balance_remaining": pl.Float64, "currency": pl.String},
+    )
+
+
+def timeline_chart(frame: pl.DataFrame) -> alt.TopLevelMixin:
+    """Status, allowed models and (where known) the remaining balance over the checks, one panel each."""
+    import altair as alt
+
+    data = alt.Data(values=[{**r, "at": r["at"].isoformat()} for r in frame.to_dicts()])
+    x = alt.X("at:T", title="check (UTC)", axis=alt.Axis(format="%Y-%m-%d %H:%M"))
+    tooltip = [alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), "status:N", "allowed_models:Q"]
+    status = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=90)
+        .encode(x=x, y=alt.Y("status:N", title="status"), color=alt.Color("status:N", legend=None), tooltip=tooltip)
+        .properties(width=560, height=alt.Step(26), title="Status")
+    )
+    models = (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(x=x, y=alt.Y("allowed_models:Q", title="allowed models"), tooltip=tooltip)
+        .properties(width=560, height=120, title="Allowed models")
+    )
+    panels: list[Any] = [status, models]
+    if frame["balance_remaining"].drop_nulls().len():
+        panels.append(
+            alt.Chart(data)
+            .transform_filter("datum.balance_remaining != null")
+            .mark_line(point=True, color="#ef6c00")
+            .encode(x=x, y=alt.Y("balance_remaining:Q", title="balance remaining"),
+                    tooltip=[*tooltip, "balance_remaining:Q", "currency:N"])
+            .properties(width=560, height=120, title="Balance remaining")
+        )
+    return alt.vconcat(*panels)
+
+
+def since_last_check(check: KeyCheck, facts: Mapping[str, Any], history: str | None) -> SinceLastCheck:
+    """The section's HTML and its chart (None when there is nothing earlier to compare with)."""
+    from testkey_nb.report.views import esc
+
+    earlier = parse_context(history)
+    if not earlier:
+        return SinceLastCheck(
+            "<p class='tk-muted'>No earlier check of this key is recorded: this one starts its history. "
+            "The next check shows here what changed.</p>",
+            None,
+        )
+    current = current_snapshot(check, facts)
+    previous = earlier[-1]
+    changes = changes_since(earlier, current)
+    when = esc(format_time(previous.rendered_at))
+    head = (
+        f"<p>Last check <strong>{when}</strong>: status <code>{esc(previous.get('status'))}</code>, verdict "
+        f"<code>{esc(previous.get('verdict') or 'none')}</code>; {len(earlier)} earlier check(s) recorded.</p>"
+    )
+    if changes:
+        rows = "".join(
+            f"<tr><td><code>{esc(c.field)}</code></td><td>{esc(_plain(c.before))}</td>"
+            f"<td>{esc(_plain(c.after))}</td></tr>"
+            for c in changes
+        )
+        body = (
+            f"<p><strong>{len(changes)} change(s)</strong> since then:</p><table class='tk-table'><thead><tr>"
+            f"<th>field</th><th>before</th><th>now</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    else:
+        body = "<p>Nothing changed since the last check.</p>"
+    runway = runway_for([*earlier, current])
+    body += _runway_html(runway)
+    chart = timeline_chart(timeline_frame([*earlier, current]))
+    return SinceLastCheck(head + body, chart)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _runway_html(runway: Mapping[str, Any] | None) -> str:
+    from testkey_nb.report.views import esc
+
+    if not runway:
+        return ""
+    window = runway.get("window") or {}
+    currency = runway.get("currency") or "USD"
+    burn = float(runway.get("burn_per_day") or 0.0)
+    text = f"Burn {burn:,.2f} {currency} per day"
+    if runway.get("runway_days") is not None:
+        text += f", runway {float(runway['runway_days']):,.1f} days, exhausted at {runway.get('exhausted_at')}"
+    if runway.get("deactivated_at"):
+        text += f"; with no payment method the models are deactivated at {runway['deactivated_at']}"
+    source = f"{window.get('source')}, {window.get('from')} to {window.get('to')} ({window.get('days')} days)"
+    return f"<p>{esc(text)} <span class='tk-muted'>(derived from {esc(source)})</span></p>"
