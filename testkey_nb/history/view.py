@@ -73,7 +73,7 @@ def timeline_chart(frame: pl.DataFrame) -> alt.TopLevelMixin:
     import altair as alt
 
     data = alt.Data(values=[{**r, "at": r["at"].isoformat()} for r in frame.to_dicts()])
-    x = alt.X("at:T", title="check (UTC)", axis=alt.Axis(format="%Y-%m-%d %H:%M"))
+    x = alt.X("at:T", title="check (UTC)", scale=alt.Scale(nice=False))
     tooltip = [alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), "status:N", "allowed_models:Q"]
     status = (
         alt.Chart(data)
@@ -93,7 +93,7 @@ def timeline_chart(frame: pl.DataFrame) -> alt.TopLevelMixin:
             alt.Chart(data)
             .transform_filter("datum.balance_remaining != null")
             .mark_line(point=True, color="#ef6c00")
-            .encode(x=x, y=alt.Y("balance_remaining:Q", title="balance remaining"),
+            .encode(x=x, y=alt.Y("balance_remaining:Q", title="balance remaining (USD)"),
                     tooltip=[*tooltip, "balance_remaining:Q", "currency:N"])
             .properties(width=560, height=120, title="Balance remaining")
         )
