@@ -98,6 +98,7 @@ def history(
     history_path: Path | None = typer.Option(None, "--history", help="a history database (instead of --out)"),
     since: str | None = typer.Option(None, "--since", help="only snapshots at or after DATE (ISO 8601, UTC)"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list: {label, snapshots, changes}"),
+    report: bool = typer.Option(False, "--report", help="also render fleet-history.html (the fleet over time)"),
 ) -> None:
     """Per key: its snapshots and what changed between consecutive ones."""
     from testkey_nb.history import history_json
@@ -125,8 +126,15 @@ def history(
     data = history_json(snaps)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, default=str))
-        return
-    _print_history(data)
+    else:
+        _print_history(data)
+    if report:
+        from testkey_nb.history.render import render_fleet_history
+
+        result = render_fleet_history(path, path.parent.parent if history_path is None else path.parent)
+        if not result.ok:
+            _fail(f"fleet history: {result.error}", code=1)
+        typer.echo(f"fleet history: {result.html}", err=as_json)
 
 
 def _print_history(data: list[dict[str, Any]]) -> None:

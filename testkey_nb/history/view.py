@@ -160,3 +160,101 @@ def _runway_html(runway: Mapping[str, Any] | None) -> str:
         text += f"; with no payment method the models are deactivated at {runway['deactivated_at']}"
     source = f"{window.get('source')}, {window.get('from')} to {window.get('to')} ({window.get('days')} days)"
     return f"<p>{esc(text)} <span class='tk-muted'>(derived from {esc(source)})</span></p>"
+
+
+# --- the fleet over time (notebooks/fleet_history.ipynb) ---------------------------------------------------
+
+
+def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
+    """Keys x checks: each key's status at each check (hover for verdict, models, balance)."""
+    import altair as alt
+
+    values = [
+        {"label": r["label"], "at": r["rendered_at"].isoformat(), "status": r["status"] or "unknown",
+         "verdict": r["verdict"] or "none", "allowed_models": r["allowed_models"], "changes": r["changes"],
+         "balance_remaining": r["balance_remaining"]}
+        for r in frame.to_dicts()
+    ]  # fmt: skip
+    return (
+        alt.Chart(alt.Data(values=values))
+        .mark_point(filled=True, size=110, shape="square")
+        .encode(
+            x=alt.X("at:T", title="check (UTC)"),
+            y=alt.Y("label:N", title="key"),
+            color=alt.Color("status:N", title="status"),
+            tooltip=["label:N", alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), "status:N",
+                     "verdict:N", "allowed_models:Q", "changes:Q", "balance_remaining:Q"],
+        )
+        .properties(width=560, height=alt.Step(22), title="Status of every key at every check")
+    )
+
+
+def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart | None:
+    """One line per key of ``column`` (allowed_models, balance_remaining, runway_days) over the checks."""
+    import altair as alt
+
+    rows = [
+        {"label": r["label"], "at": r["rendered_at"].isoformat(), column: r[column]}
+        for r in frame.to_dicts()
+        if r[column] is not None
+    ]
+    if not rows:
+        return None
+    return (
+        alt.Chart(alt.Data(values=rows))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("at:T", title="check (UTC)"),
+            y=alt.Y(f"{column}:Q", title=title),
+            color=alt.Color("label:N", title="key"),
+            tooltip=["label:N", alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), f"{column}:Q"],
+        )
+        .properties(width=560, height=200, title=title)
+    )
+
+
+def fleet_latest_html(frame: pl.DataFrame) -> str:
+    """The latest snapshot of every key: status, verdict, models, balance, burn and runway (derived)."""
+    from testkey_nb.report.views import esc
+
+    if frame.height == 0:
+        return "<p class='tk-muted'>The history holds no snapshot yet.</p>"
+    import polars as pl
+
+    latest = frame.sort("rendered_at").group_by("label", maintain_order=True).last().sort("label")
+    head = "".join(f"<th>{esc(h)}</th>" for h in ("key", "last check (UTC)", "status", "verdict", "allowed models",
+                                                    "balance", "burn / day", "runway (days)", "changes"))  # fmt: skip
+
+    def num(value: Any, spec: str) -> str:
+        return "unknown" if value is None else format(value, spec)
+
+    body = "".join(
+        f"<tr><td>{esc(r['label'])}</td><td>{esc(format_time(r['rendered_at']))}</td><td>{esc(r['status'])}</td>"
+        f"<td>{esc(r['verdict'] or 'none')}</td><td>{esc(num(r['allowed_models'], 'd'))}</td>"
+        f"<td>{esc(num(r['balance_remaining'], ',.2f'))} {esc(r['currency'] or '')}</td>"
+        f"<td>{esc(num(r['burn_per_day'], ',.2f'))}</td><td>{esc(num(r['runway_days'], ',.1f'))}</td>"
+        f"<td>{esc(r['changes'])}</td></tr>"
+        for r in latest.with_columns(pl.col("changes").cast(pl.Int64)).to_dicts()
+    )
+    return f"<table class='tk-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def fleet_changes_html(history: Sequence[Mapping[str, Any]], limit: int = 200) -> str:
+    """Every change of every key (newest first), from :func:`testkey_nb.history.history_json`."""
+    from testkey_nb.report.views import esc
+
+    changes = sorted(
+        ((c["at"], k["label"], c) for k in history for c in k.get("changes") or []), key=lambda t: t[0], reverse=True
+    )
+    if not changes:
+        return "<p>No key changed between its checks.</p>"
+    rows = "".join(
+        f"<tr><td>{esc(at)}</td><td>{esc(label)}</td><td><code>{esc(c['field'])}</code></td>"
+        f"<td>{esc(_plain(c['before']))}</td><td>{esc(_plain(c['after']))}</td></tr>"
+        for at, label, c in changes[:limit]
+    )
+    more = f"<p class='tk-muted'>{len(changes) - limit} older change(s) not shown.</p>" if len(changes) > limit else ""
+    return (
+        "<table class='tk-table'><thead><tr><th>at (UTC)</th><th>key</th><th>field</th><th>before</th>"
+        f"<th>after</th></tr></thead><tbody>{rows}</tbody></table>{more}"
+    )

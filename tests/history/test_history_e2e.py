@@ -136,14 +136,25 @@ def test_the_history_holds_no_key_and_no_raw_body(two_runs: TwoRuns) -> None:
 
 
 def test_watch_runs_rounds_and_records_them(two_runs: TwoRuns, tmp_path: Path) -> None:
+    keys_file = tmp_path / "one.toml"  # one key keeps the test lean: two rounds, two renders
+    text = two_runs.keys_file.read_text(encoding="utf-8")
+    keys_file.write_text(text[: text.index("[keys.steady]")], encoding="utf-8")
     out = tmp_path / "watched"
-    proc = _cli("watch", "--keys-file", str(two_runs.keys_file), "--every", "1s", "--count", "2", "--out", str(out),
+    proc = _cli("watch", "--keys-file", str(keys_file), "--every", "1s", "--count", "2", "--out", str(out),
                 "--alert-balance", "1000", env=two_runs.env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "round 1/2" in proc.stdout and "round 2/2" in proc.stdout
-    assert proc.stdout.count("2 keys: 2 rendered") == 2  # the second round re-rendered (older than 0.5 s)
-    data = {k["label"]: k for k in json.loads(_cli("history", "--out", str(out), "--json", env={}).stdout)}
-    assert [len(data[k]["snapshots"]) for k in ("changed", "steady")] == [2, 2]
-    rows = {r["label"]: r for r in json.loads((out / "index.json").read_text(encoding="utf-8"))}
-    assert [a["alert"] for a in rows["changed"]["alerts"]] == ["balance"]  # less than $1000 left
-    assert rows["steady"]["alerts"] == []  # its balance is unknown: nothing to flag
+    assert "round 1/2" in proc.stdout and "round 2/2" in proc.stdout and "round 3" not in proc.stdout
+    assert proc.stdout.count("1 keys: 1 rendered") == 2  # the second round re-rendered (older than 0.5 s)
+    data = json.loads(_cli("history", "--out", str(out), "--json", env={}).stdout)
+    assert [(k["label"], len(k["snapshots"]), k["changes"]) for k in data] == [("changed", 2, [])]
+    (row,) = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    assert [a["alert"] for a in row["alerts"]] == ["balance"]  # less than $1000 left
+
+
+def test_fleet_history_notebook_renders(two_runs: TwoRuns) -> None:
+    proc = _cli("history", "--out", str(two_runs.out), "--report", env={})
+    assert proc.returncode == 0, proc.stderr
+    page = (two_runs.out / "fleet-history.html").read_text(encoding="utf-8")
+    assert "The fleet over time" in page and "2 key(s), 4 snapshot(s), 2 change(s)" in page
+    assert "models.removed" in page and WITHDRAWN in page
+    assert CHANGED_KEY not in page and STEADY_KEY not in page
