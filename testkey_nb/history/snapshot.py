@@ -268,7 +268,11 @@ def _daily(value: Any) -> tuple[dict[str, Any], ...] | None:
 def _identity(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, Mapping):
         return None
-    out = {name: value.get(name) for name in _IDENTITY_FIELDS if isinstance(value.get(name), (str, int))}
+    out = {
+        name: value[name] if not isinstance(value[name], Mapping) else dict(value[name])
+        for name in _IDENTITY_FIELDS
+        if isinstance(value.get(name), (str, int, Mapping)) and not isinstance(value.get(name), bool)
+    }
     return out or None
 
 
@@ -297,9 +301,9 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
     balance = summary.get("balance") if isinstance(summary.get("balance"), Mapping) else None
     if (balance is None or _num(balance.get("remaining")) is None) and check.identification.provider == "baseten":
         derived = _baseten_balance(profile.status.code, usage_totals)
-        if derived is not None:
+        if derived is not None:  # what remains is derived: the provider's own figures kept, marked derived
             balance = {**derived, **{k: v for k, v in (balance or {}).items() if v is not None}}
-            balance["remaining"] = derived["remaining"]
+            balance.update(remaining=derived["remaining"], provenance="derived", note=derived["note"])
     identity = summary.get("identity") if isinstance(summary.get("identity"), Mapping) else None
     facts = {
         "version": FACTS_VERSION,

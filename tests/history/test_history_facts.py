@@ -1,0 +1,64 @@
+"""What the kernel hands the history (facts_from_check) for emulator keys, and the summary shapes of
+the providers-core work (identity, balance, limits) read defensively."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from testkey_nb.check.run import CheckOptions, KeyCheck, check_key
+from testkey_nb.history.snapshot import build_snapshot, facts_from_check
+
+
+def _check(emu: Any, scenario: str) -> KeyCheck:
+    return check_key("env:K", CheckOptions(base_url=emu.inference_url, management_url=emu.management_url),
+                     environ={"K": emu.keys[scenario]})  # fmt: skip
+
+
+def test_baseten_facts(emu: Any) -> None:
+    check = _check(emu, "basic-unverified")
+    facts = facts_from_check(check)
+    assert json.loads(json.dumps(facts)) == facts  # plain data
+    assert emu.keys["basic-unverified"] not in json.dumps(facts)
+    ids = [m["id"] for m in facts["models"]]
+    assert "openai/gpt-oss-120b" in ids and all(set(m) == {"id", "allowed", "price_in", "price_out"}
+                                                for m in facts["models"])  # fmt: skip
+    limits = {item["scope"]: item for item in facts["limits"]}
+    assert limits["tokens_per_minute"]["value"] == 100_000 and limits["requests_per_minute"]["value"] == 15
+    assert limits["tokens_per_day"]["provenance"] == "derived"
+    balance = facts["balance"]
+    assert balance["provenance"] == "derived" and balance["granted"] == 30.0
+    assert balance["remaining"] == pytest.approx(30.0 - balance["used"])
+    assert sum(d["usd"] for d in facts["usage_daily"]) == pytest.approx(balance["used"], abs=1e-3)
+    snap = build_snapshot({**check.summary(), "rendered_at": check.checked_at}, facts)
+    assert snap.runway is None and snap.balance_remaining == balance["remaining"]
+
+
+def test_a_key_that_reads_nothing(emu: Any) -> None:
+    facts = facts_from_check(_check(emu, "revoked"))
+    assert facts["models"] is None and facts["balance"] is None and facts["usage_daily"] is None
+
+
+def test_summary_shapes_from_the_providers(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _check(emu, "basic-unverified")
+    plain = check.summary()
+    extra = {
+        "identity": {"user": "sam@example.com", "workspace": "solo-dev", "organization": None, "evidence": "x"},
+        "balance": {"currency": "USD", "remaining": None, "granted": None, "used": 0.5, "limit": None,
+                    "provenance": "observed", "probe": "usage"},
+        "limits": [{"scope": "tokens_per_minute", "value": 100000, "provenance": "observed", "source": "model_apis"},
+                   {"scope": "bogus", "value": "n/a"}, "not a dict"],
+    }  # fmt: skip
+    monkeypatch.setattr(KeyCheck, "summary", lambda self: {**plain, **extra})
+    facts = facts_from_check(check)
+    snap = build_snapshot({**plain, "rendered_at": check.checked_at}, facts)
+    assert snap.identity == {"user": "sam@example.com", "workspace": "solo-dev"}
+    assert list(snap.limits) == ["tokens_per_minute"]  # the unusable entries are skipped
+    # Baseten has no remaining balance: derived from the credits used, and marked derived
+    assert snap.balance is not None and snap.balance["provenance"] == "derived"
+    assert snap.balance["remaining"] is not None and snap.balance["used"] == 0.5
+    monkeypatch.setattr(KeyCheck, "summary", lambda self: {**plain, "identity": "?", "balance": 3, "limits": None})
+    odd = build_snapshot({**plain}, facts_from_check(check))
+    assert odd.identity is None and odd.balance is not None  # absent shapes fall back to what the profile has
