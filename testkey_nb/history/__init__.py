@@ -58,17 +58,16 @@ def load(path: str | Path, labels: list[str] | None = None) -> pl.DataFrame:
     """
     import polars as pl
 
-    from testkey_nb.history.diff import known_state
+    from testkey_nb.history.diff import carry
     from testkey_nb.history.snapshot import parse_time
     from testkey_nb.history.store import HistoryStore
 
     with HistoryStore(Path(path), read_only=True) as store:
         snaps = store.snapshots(labels)
     records = []
-    by_label: dict[str, list[Snapshot]] = {}
+    known_by_label: dict[str, Snapshot] = {}  # what each key's checks knew so far (snapshots come in order)
     for snap in snaps:
-        earlier = by_label.setdefault(snap.label, [])
-        known = known_state(earlier)
+        known = known_by_label.get(snap.label)
         runway = snap.runway or {}
         balance = snap.balance or {}
         records.append(
@@ -93,7 +92,7 @@ def load(path: str | Path, labels: list[str] | None = None) -> pl.DataFrame:
                 "changes": len(changes_between(known, snap)) if known is not None else 0,
             }
         )
-        earlier.append(snap)
+        known_by_label[snap.label] = carry(known, snap)
     schema = {
         "label": pl.String, "rendered_at": pl.Datetime("us", "UTC"), "provider": pl.String, "status": pl.String,
         "verdict": pl.String, "key_valid": pl.Boolean, "token_role": pl.String, "allowed_models": pl.Int64,

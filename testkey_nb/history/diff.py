@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from testkey_nb.history.snapshot import Snapshot, format_time
 
-__all__ = ["Change", "changes_between", "changes_since", "known_state", "timeline_changes"]
+__all__ = ["Change", "carry", "changes_between", "changes_since", "known_state", "timeline_changes"]
 
 _SCALARS: Final = ("status", "verdict", "provider", "key_valid", "token_role", "matches_claim")
 _BALANCE: Final = ("remaining", "granted", "limit", "currency")
@@ -117,7 +117,7 @@ def changes_between(before: Snapshot, after: Snapshot) -> list[Change]:
     return out
 
 
-def _carry(known: Snapshot | None, snap: Snapshot) -> Snapshot:
+def carry(known: Snapshot | None, snap: Snapshot) -> Snapshot:
     """``snap`` with what it did not know filled in from ``known`` (the facets a later check compares to)."""
     if known is None:
         return snap
@@ -148,7 +148,7 @@ def timeline_changes(snapshots: Sequence[Snapshot]) -> list[Change]:
     for snap in ordered:
         if known is not None:
             out.extend(changes_between(known, snap))
-        known = _carry(known, snap)
+        known = carry(known, snap)
     return out
 
 
@@ -156,7 +156,7 @@ def known_state(snapshots: Sequence[Snapshot]) -> Snapshot | None:
     """The latest snapshot with what it did not know filled in from the earlier ones (None: no snapshots)."""
     known: Snapshot | None = None
     for snap in sorted(snapshots, key=lambda s: (s.rendered_at, s.id or 0)):
-        known = _carry(known, snap)
+        known = carry(known, snap)
     return known
 
 

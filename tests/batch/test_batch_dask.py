@@ -26,7 +26,7 @@ from testkey_nb.report.keyreport import KeyJob
 #: A few keys of the fleet batch: a good one, an invalid one, an impostor, a faulty provider, a bad ref.
 SUBSET = ["full-access", "invalid", "provider-5xx", "impostor-openai", "missing-ref"]  # file order
 #: Fields that depend on the run, not on the key.
-VOLATILE = {"seconds", "rendered_at"}
+VOLATILE = {"seconds", "rendered_at", "runway"}  # a runway runs to the check time: it moves between runs
 
 
 @pytest.mark.parametrize(
@@ -110,6 +110,7 @@ def test_batch_dask_renders_the_same_reports(cluster: dict[str, Any], fleet: Fle
         mine = {k: v for k, v in dask_rows[label].items() if k not in VOLATILE}
         theirs = {k: v for k, v in local[label].items() if k not in VOLATILE}
         assert mine == theirs, label
+        assert (dask_rows[label]["runway"] is None) == (local[label]["runway"] is None), label  # facts came back
         if theirs["report"]:
             page = (out / theirs["report"]).read_text(encoding="utf-8")
             assert f"tk-{theirs['verdict']}" in page and page.count('class="tk-chart"') >= 4
