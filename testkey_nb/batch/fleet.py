@@ -366,6 +366,9 @@ def write_index(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> tuple[Path,
     """Write ``out_dir/index.html`` and ``out_dir/index.json`` (a list of rows); return both paths."""
     out_dir = Path(out_dir)
     clean = [{name: row.get(name) for name in ROW_FIELDS} for row in rows]
+    for row in clean:  # a row from before the history (an older sidecar) still says "no change"
+        row["changes"] = row["changes"] or []
+        row["alerts"] = row["alerts"] or []
     json_path = out_dir / INDEX_JSON
     html_path = out_dir / INDEX_HTML
     write_atomic(json_path, (json.dumps(clean, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
