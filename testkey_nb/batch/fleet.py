@@ -258,8 +258,8 @@ def _row_html(row: Mapping[str, Any]) -> str:
         (*_num(row.get("priced_models")), "tk-num"),
         (*_num(row.get("tokens_per_minute")), "tk-num"),
         (" ".join(str(a.get("action")) for a in row.get("actions") or []), actions, ""),
-        (str(reason or ""), _t(reason or ""), ""),
         _changes_cell(row),
+        (str(reason or ""), _t(reason or ""), ""),
     ]
     tds = "".join(
         f'<td data-v="{_t(value)}"{f" class={cls!r}" if cls else ""}>{content}</td>' for value, content, cls in cells
@@ -278,8 +278,8 @@ _HEADERS: Final = (
     ("priced models", "num"),
     ("tokens / min", "num"),
     ("actions", "text"),
-    ("reason", "text"),
     ("since the last check", "text"),
+    ("reason", "text"),
 )
 
 

@@ -183,6 +183,23 @@ def _sigint_guard() -> Iterator[_SigintGuard]:
 
 
 @contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives while a finished key is recorded (report, sidecar, history) until it is."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def _closing(recorder: Recorder | None) -> Iterator[None]:
     try:
         yield
@@ -373,7 +390,9 @@ def run_batch(
                         done, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
                         for future in done:
                             item = running.pop(future)
-                            bar.key(finish(item, future.result()))
+                            with _sigint_deferred():  # a finished key is recorded whole, then Ctrl-C counts
+                                status = finish(item, future.result())
+                            bar.key(status)
                             bar.running([i.entry.label for i in running.values()])
                 except KeyboardInterrupt:
                     interrupted = True

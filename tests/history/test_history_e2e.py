@@ -158,3 +158,18 @@ def test_fleet_history_notebook_renders(two_runs: TwoRuns) -> None:
     assert "The fleet over time" in page and "2 key(s), 4 snapshot(s), 2 change(s)" in page
     assert "models.removed" in page and WITHDRAWN in page
     assert CHANGED_KEY not in page and STEADY_KEY not in page
+
+
+def test_render_one_key_records_its_snapshot(two_runs: TwoRuns, tmp_path: Path) -> None:
+    db = tmp_path / "one.duckdb"
+    emu = two_runs.emu
+    proc = _cli("render", "env:TK_HIST_CHANGED", "--base-url", emu.inference_url, "--management-url",
+                emu.management_url, "--out", str(tmp_path / "out"), "--label", "changed", "--history", str(db),
+                env=two_runs.env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "change(s) since the last check" not in proc.stdout  # a first snapshot in this database
+    (key,) = json.loads(_cli("history", "--history", str(db), "--json", env={}).stdout)
+    assert key["label"] == "changed" and len(key["snapshots"]) == 1 and key["changes"] == []
+    assert key["snapshots"][0]["runway"]["provenance"] == "derived"
+    assert CHANGED_KEY.encode() not in db.read_bytes()
+    assert not (tmp_path / "out" / ".history").exists()
