@@ -28,6 +28,7 @@ Outcome = Literal[
     "bad_json",
     "too_large",
     "redirect_other_host",
+    "redirect_not_followed",
     "timeout",
     "network",
     "deadline",
@@ -58,6 +59,12 @@ class Observation:
     #: the item was a placeholder (e.g. no catalog to take a model from): the answer says nothing
     #: about the key's access to a real model
     placeholder: bool = False
+    #: a refused-by-design (or billable) call that the far end accepted and answered: it cost money
+    spent: bool = False
+    #: the token counts the answer reported (``usage``: prompt/completion/total tokens), when spent
+    usage: Mapping[str, int] | None = None
+    #: for a redirect that was not followed: where the far end asked to go (scrubbed)
+    location: str | None = None
 
     @property
     def sent(self) -> bool:
@@ -77,6 +84,9 @@ class Observation:
             "latency_ms": round(self.latency_ms, 1),
             "attempts": self.attempts,
             "detail": self.detail,
+            "spent": self.spent,
+            "usage": dict(self.usage) if self.usage is not None else None,
+            "location": self.location,
         }
 
 
