@@ -22,7 +22,7 @@ from testkey_nb.check.profile import Profile, build_profile
 from testkey_nb.identify.registry import Registry, load_registry
 from testkey_nb.identify.score import HttpEvidence, Identification, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
-from testkey_nb.probe.observation import Observation
+from testkey_nb.probe.observation import Observation, spend_of
 from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import KeyRef, Secret, redact, resolve
 
@@ -106,6 +106,7 @@ class KeyCheck:
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
             "probe_requests": prof.probe_requests,
+            "spend": spend_of(self.observations),
             "probes": [o.summary() for o in self.observations],
         }
 
@@ -133,6 +134,8 @@ class KeyCheck:
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],
             "probe_requests": prof.probe_requests,
+            "spent_calls": spend_of(self.observations)["calls"],
+            "spent_tokens": spend_of(self.observations)["total_tokens"],
         }
 
 
