@@ -301,7 +301,7 @@ def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
     if not sent:
         return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
-    spent = [o for group in by.values() for o in group if o.spent and o.cost == "rejected"]
+    spent = [o for group in by.values() for o in group if o.spent and o.cost == "rejected" and o.outcome == "ok"]
     if spent:
         # a call built to be refused was answered: the key works (and the call cost money); spending stopped
         return KeyStatus(
