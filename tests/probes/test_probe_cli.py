@@ -21,7 +21,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_probe_json(emu: Any) -> None:
     proc = run_cli(
         "probe", "env:TK_CANARY", "--base-url", emu.inference_url, "--management-url", emu.management_url,
-        "--claim", "baseten", "--json", env={"TK_CANARY": CANARY},
+        "--claim", "baseten", "--json", "--max-in-flight", "3", env={"TK_CANARY": CANARY},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

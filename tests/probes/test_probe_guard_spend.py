@@ -192,3 +192,77 @@ def test_no_spending_when_the_far_end_refuses() -> None:
 
     c, _ = check(handler)
     assert c.to_json()["spend"]["calls"] == 0 and c.profile.status.reason != "spent"
+
+
+# --- the probe's critical path (issue 12 item 4): structure, not time --------------------------------------
+
+
+class _Wave:
+    """A far end that answers only once the requests the critical path says go together have all arrived
+    (a barrier): if the engine serialised them, the barrier would not fill and the answer would be a 504."""
+
+    def __init__(self, models: int, cap: int) -> None:
+        self.models, self.cap = models, cap
+        self.started: list[str] = []
+        self.in_flight = 0
+        self.peak = 0
+        self.pair = asyncio.Event()
+        self.wave = asyncio.Event()
+
+    async def _barrier(self, event: asyncio.Event) -> bool:
+        try:
+            await asyncio.wait_for(event.wait(), timeout=5)  # a hang guard, not a speed assertion
+            return True
+        except TimeoutError:
+            return False
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"] if request.method == "POST" else None
+        name = "catalog" if request.method == "GET" else ("pilot" if model == "testkey-nb-probe" else model)
+        self.started.append(name)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            if name in ("catalog", "pilot"):
+                if {"catalog", "pilot"} <= set(self.started):
+                    self.pair.set()
+                if not await self._barrier(self.pair):
+                    return httpx.Response(504, json={"error": "catalog and pilot were not in flight together"})
+                if name == "catalog":
+                    return httpx.Response(200, json=BASETEN_CATALOG)
+                return httpx.Response(403, json={"error": "please check the api-key you provided"})
+            if len([s for s in self.started if s not in ("catalog", "pilot")]) >= min(self.models, self.cap):
+                self.wave.set()
+            if not await self._barrier(self.wave):
+                return httpx.Response(504, json={"error": "the per-model checks did not go in one wave"})
+            body = {"error": {"code": 400, "message": "messages: empty", "type": "Bad Request"}}
+            return httpx.Response(400, json=body)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize("cap", [16, 4])
+def test_the_per_model_checks_start_in_one_wave_when_the_catalog_answers(cap: int) -> None:
+    models = len(BASETEN_CATALOG["data"])
+    wave = _Wave(models, cap)
+    options = CheckOptions(base_url=BASE, claim="baseten", timeout_s=10, deadline_s=30, max_in_flight=cap)
+    c = asyncio.run(check_key_async(Secret(CANARY), options, transport=httpx.MockTransport(wave)))
+    # round trip 1: the catalog and the pilot together; round trip 2: every per-model check (the auth check
+    # is the first model's, sent once), up to the cap in flight
+    assert sorted(wave.started[:2]) == ["catalog", "pilot"]
+    chats = [s for s in wave.started[2:]]
+    assert sorted(chats) == sorted(m["id"] for m in BASETEN_CATALOG["data"])
+    assert wave.peak == min(models, cap)
+    assert {o.status for o in c.observations if o.probe == "permission_matrix"} == {400}
+    auth = next(o for o in c.observations if o.probe == "auth_check")
+    assert auth.status == 400 and auth.item == BASETEN_CATALOG["data"][0]["id"]
+    assert c.profile.probe_requests == 2 + models
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_max_in_flight_must_be_a_positive_whole_number(bad: object) -> None:
+    from testkey_nb.check.run import CheckError
+
+    options = CheckOptions(base_url=BASE, max_in_flight=bad)  # type: ignore[arg-type]
+    with pytest.raises(CheckError, match="--max-in-flight"):
+        asyncio.run(check_key_async(Secret(CANARY), options, transport=httpx.MockTransport(completion)))
