@@ -156,7 +156,7 @@ def test_batch_unresolvable_ref_fails_alone(tmp_path: Path, monkeypatch: pytest.
     fake = FakeExecutor()
     result = run_batch(keys, tmp_path, executor=fake, progress=False)
     assert fake.calls == ["k0"]
-    assert result.keys[0].state == "failed" and "TK_BATCH_NEVER_SET is not set" in (result.keys[0].error or "")
+    assert result.keys[0].state == "failed" and "env:TK_B…(18 chars) is not set" in (result.keys[0].error or "")
 
 
 def test_batch_missing_summary_is_a_failure(tmp_path: Path) -> None:
@@ -239,3 +239,40 @@ def test_batch_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert "rendering" in text and "k0: ok, verdict ready" in text and "k1: ok, verdict ready" in text
     assert "2/2" in text
     assert not any(k.secret and k.secret.reveal() in text for k in keys)
+
+
+#: canaries in several shapes: a value redactor that only knew Baseten's key shape would miss some
+_SHAPED = [
+    canary(900),
+    "sk-" + "Q9" * 20,
+    "sk-ant-api03-" + "Zx8" * 14,
+    "gsk_" + "W7" * 24,
+    "qT4mW9zL2xR7vB1nK6cH3jF8sD5gY0pE4uI7oA2w",  # a random 40-character string
+]
+
+
+def _as_name(key: str) -> str:
+    """The key as a valid environment variable name (what a pasted key with no '-' or '.' already is)."""
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in key)
+
+
+def test_a_keys_file_holding_keys_as_refs_never_echoes_them(tmp_path: Path) -> None:
+    """`ref = "env:<the key>"` / `ref = "file:<the key>"`: each key fails alone, and no failure message, index
+    file or sidecar holds the key."""
+    lines = []
+    for i, key in enumerate(_SHAPED):
+        lines += [f"[keys.env{i}]", f'ref = "env:{_as_name(key)}"', f"[keys.file{i}]", f'ref = "file:{key}"']
+    keys_file = tmp_path / "keys.toml"
+    keys_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = render_many(keys_file=keys_file, keys_env=None, out=out, jobs=1, force=False, dask=None,
+                       allow_insecure_cluster=False, retention_s=300, claim=None, base_url=None,
+                       management_url=None)  # fmt: skip
+    assert code == 1
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    rows = index["keys"] if isinstance(index, dict) else index
+    assert len(rows) == 2 * len(_SHAPED)
+    assert all("key reference" in (row.get("error") or "") and "chars)" in row["error"] for row in rows)
+    needles = [k.encode() for k in _SHAPED] + [_as_name(k).encode() for k in _SHAPED]
+    needles += [k[4:24].encode() for k in _SHAPED]
+    assert files_with(out, needles) == []

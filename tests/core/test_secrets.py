@@ -19,6 +19,7 @@ from testkey_nb.secrets import (
     Secret,
     baseten_key_format,
     parse_key_ref,
+    mask,
     redact,
     resolve,
 )
@@ -48,7 +49,7 @@ def test_env_resolution_and_errors() -> None:
     sec = resolve("env:K", {"K": f"  {CANARY}\n"})
     assert sec.reveal() == CANARY
     assert sec.source == "env:K"
-    with pytest.raises(KeyRefError, match="K is not set"):
+    with pytest.raises(KeyRefError, match=r"env:…\(1 chars\) is not set"):
         resolve("env:K", {})
     with pytest.raises(KeyRefError, match="empty"):
         resolve("env:K", {"K": "   "})
@@ -81,6 +82,44 @@ def test_file_resolution(tmp_path) -> None:
         resolve(f"file:{empty}")
     with pytest.raises(KeyRefError, match="not a regular file"):
         resolve(f"file:{tmp_path}")
+
+
+#: canaries in several shapes: the key-shape regex must not be what hides a key in a message
+SHAPES = [
+    CANARY,
+    "sk-" + "Q9" * 20,
+    "sk-ant-api03-" + "Zx8" * 14,
+    "gsk_" + "W7" * 24,
+    "b10_" + "Aa11" * 2 + "." + "Bb22" * 8,
+    "qT4mW9zL2xR7vB1nK6cH3jF8sD5gY0pE4uI7oA2w",  # a random 40-character string, no known prefix
+]
+
+
+@pytest.mark.parametrize("key", SHAPES)
+def test_a_key_pasted_into_a_reference_is_never_echoed(key: str, tmp_path, monkeypatch) -> None:
+    """`env:<the key itself>` and `file:<the key itself>`: the error names the kind and a masked form."""
+    monkeypatch.chdir(tmp_path)
+    for ref in (f"env:{key}", f"file:{key}", f"file:./{key}", f"file:{tmp_path}/{key}"):
+        with pytest.raises(KeyRefError) as err:
+            resolve(ref, {})
+        text = str(err.value) + "".join(traceback.format_exception(err.value))
+        assert key not in text and key[4:24] not in text, text
+        kind = ref.split(":", 1)[0]
+        assert f"{kind}:" in text and "chars)" in text
+    # a readable file named like the key, but open to others: the chmod hint does not name it either
+    path = tmp_path / key
+    path.write_text("b10_notthecanary.x\n")
+    path.chmod(0o644)
+    with pytest.raises(KeyRefError, match="group or others") as err:
+        resolve(f"file:{path}", {})
+    assert key not in str(err.value)
+
+
+def test_mask_keeps_at_most_four_characters_and_the_length() -> None:
+    assert mask("BASETEN_API_KEY") == "BAS…(15 chars)"
+    assert mask("b10_" + "x" * 41) == "b10_…(45 chars)"
+    assert mask("KEY") == "…(3 chars)"
+    assert mask("") == "…(0 chars)"
 
 
 def test_label_is_stable_and_not_the_key() -> None:
