@@ -18,8 +18,8 @@ from testkey_nb.secrets import (
     RedactingFilter,
     Secret,
     baseten_key_format,
-    parse_key_ref,
     mask,
+    parse_key_ref,
     redact,
     resolve,
 )
