@@ -23,6 +23,7 @@ from testkey_nb.secrets import (
     redact,
     resolve,
 )
+from tests.conftest import CANARY_SHAPES
 
 CANARY = "b10_CaNaRy42." + "Zq7" * 10 + "Xy"  # 45 chars, Baseten's new shape
 OLD = "AbCd1234." + "k" * 32
@@ -84,15 +85,8 @@ def test_file_resolution(tmp_path) -> None:
         resolve(f"file:{tmp_path}")
 
 
-#: canaries in several shapes: the key-shape regex must not be what hides a key in a message
-SHAPES = [
-    CANARY,
-    "sk-" + "Q9" * 20,
-    "sk-ant-api03-" + "Zx8" * 14,
-    "gsk_" + "W7" * 24,
-    "b10_" + "Aa11" * 2 + "." + "Bb22" * 8,
-    "qT4mW9zL2xR7vB1nK6cH3jF8sD5gY0pE4uI7oA2w",  # a random 40-character string, no known prefix
-]
+#: canaries in several shapes (tests/conftest.py), plus this file's own Baseten-shaped one
+SHAPES = [CANARY, *CANARY_SHAPES]
 
 
 @pytest.mark.parametrize("key", SHAPES)
@@ -167,14 +161,19 @@ def test_secret_never_renders_its_value(caplog) -> None:
     assert CANARY not in tb
 
 
-def test_redact_and_logging_filter(caplog) -> None:
-    sec = Secret(CANARY)
-    assert redact(f"Authorization: Bearer {CANARY}", [sec]) == f"Authorization: Bearer <secret {sec.label}>"
+@pytest.mark.parametrize("key", SHAPES)
+def test_redact_and_logging_filter(caplog, key: str) -> None:
+    sec = Secret(key)
+    assert redact(f"Authorization: Bearer {key}", [sec]) == f"Authorization: Bearer <secret {sec.label}>"
     logger = logging.getLogger("testkey_nb.test.filter")
-    logger.addFilter(RedactingFilter([sec]))
-    with caplog.at_level(logging.INFO):
-        logger.info("raw value leaked: %s", CANARY)
-    assert CANARY not in caplog.text
+    filt = RedactingFilter([sec])
+    logger.addFilter(filt)
+    try:
+        with caplog.at_level(logging.INFO):
+            logger.info("raw value leaked: %s", key)
+    finally:
+        logger.removeFilter(filt)
+    assert key not in caplog.text
     assert sec.label in caplog.text
 
 

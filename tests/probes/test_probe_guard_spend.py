@@ -153,7 +153,7 @@ def test_a_far_end_that_answers_refused_calls_receives_exactly_one() -> None:
     assert c.profile.status.code == "valid" and c.profile.status.reason == "spent"
     assert c.profile.metric_values()["key_valid"] is True
     assert "10 tokens reported" in c.profile.status.detail
-    assert c.decision.verdict != "ready"
+    assert c.decision.verdict == "needs_work"
     review = [a for a in c.decision.actions if a.action == "send to human review"]
     assert review and "cost money" in review[0].reason
 
