@@ -265,3 +265,62 @@ def test_provider_config_and_errors() -> None:
         with pytest.raises(ValueError, match="Baseten emulator only"):
             emu.fault_url("inference", "http_5xx")
         assert "key" not in repr(emu).lower() or all(k not in repr(emu) for k in emu.keys.values())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_provider_mode_writes_keys_and_prints_no_key(tmp_path: Path) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    keys_file = tmp_path / "groq.env"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "testkey_nb.emulator", "--provider", "groq", "--port", str(port),
+         "--keys-out", str(keys_file)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        written = lambda: keys_file.exists() and keys_file.stat().st_size > 0  # noqa: E731
+        while proc.poll() is None and not written() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert stat.S_IMODE(os.stat(keys_file).st_mode) == 0o600
+        env = dict(line.split("=", 1) for line in keys_file.read_text().splitlines())
+        assert set(env) == {"VALID", "BAD_KEY", "RATE_LIMITED"}
+        assert all(re.fullmatch(r"gsk_[A-Za-z0-9]{52}", k) for k in env.values())
+        r = None
+        while r is None and time.monotonic() < deadline:
+            try:
+                r = HTTP.get(f"http://127.0.0.1:{port}/openai/v1/models",
+                             headers={"Authorization": f"Bearer {env['VALID']}"})  # fmt: skip
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert r is not None and r.status_code == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/openai/v1" in out and "RATE_LIMITED" in out and "rate-limited" in out
+    for key in env.values():
+        assert key not in out + err
+
+
+def test_cli_unknown_provider_is_a_clear_error() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "testkey_nb.emulator", "--provider", "nope"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown provider 'nope'" in proc.stdout + proc.stderr
