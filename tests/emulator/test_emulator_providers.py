@@ -324,3 +324,26 @@ def test_cli_unknown_provider_is_a_clear_error() -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2
     assert "unknown provider 'nope'" in proc.stdout + proc.stderr
+
+
+def test_demo_fleet_mixes_baseten_and_five_other_providers() -> None:
+    from testkey_nb.cli.demo import DEMO_FLEET, demo_keys
+
+    with demo_keys() as keys:
+        claims = {k.job.claim for k in keys}
+        assert "baseten" in claims and len(claims - {"baseten"}) >= 5
+        assert len({k.label for k in keys}) == len(keys)
+        fleet = [k for k in keys if k.job.claim in DEMO_FLEET and k.label.startswith(f"demo-{k.job.claim}-")]
+        assert len(fleet) == sum(len(modes) for modes in DEMO_FLEET.values())
+        for k in fleet:
+            provider = str(k.job.claim)
+            mode = k.label.removeprefix(f"demo-{provider}-")
+            host = load_host(provider)
+            assert k.job.base_url is not None and k.job.base_url.endswith(host.base_path)
+            route = next(r for r in host.routes if r.kind == "read" and not r.public)
+            origin = k.job.base_url.removesuffix(host.base_path)
+            extra = {host.version_header[0]: host.version_header[1]} if host.version_header else {}
+            auth = {"x-api-key": k.secret.reveal()} if host.auth == "x-api-key" else {
+                "Authorization": f"Bearer {k.secret.reveal()}"}  # fmt: skip
+            r = HTTP.get(origin + route.paths[0], headers={**auth, **extra})
+            assert r.status_code == (200 if mode in ACCEPTED_MODES else 401), (k.label, r.text)
