@@ -347,3 +347,17 @@ def test_demo_fleet_mixes_baseten_and_five_other_providers() -> None:
                 "Authorization": f"Bearer {k.secret.reveal()}"}  # fmt: skip
             r = HTTP.get(origin + route.paths[0], headers={**auth, **extra})
             assert r.status_code == (200 if mode in ACCEPTED_MODES else 401), (k.label, r.text)
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_identification_names_the_provider_each_emulator_plays(emus: dict[str, RunningEmulator], provider: str) -> None:
+    """The emulated host carries its provider's evidence: identification (headers, bodies, key shape)
+    names that provider, not Baseten."""
+    from testkey_nb.check.run import CheckOptions, check_key
+    from testkey_nb.secrets import Secret
+
+    emu = emus[provider]
+    checked = check_key(Secret(emu.keys["valid"], label=f"{provider}-valid"),
+                        CheckOptions(base_url=emu.base_url, deadline_s=30.0))  # fmt: skip
+    assert checked.identification.provider == provider
+    assert all(emu.keys["valid"] not in repr(e) for e in emu.request_log())
