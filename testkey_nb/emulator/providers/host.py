@@ -1,6 +1,6 @@
 """One provider's host as data: its paths, auth scheme, key shape, headers and documented answers.
 
-Each provider folder holds a ``host.yaml`` (see ``providers/README.md``); `load_host` turns it into a
+Each provider folder holds a ``host.yaml`` (format: ``emulator/providers/README.md``); `load_host` turns it into a
 frozen `Host`. Values may carry templates (``{name}`` or ``{name:arg}``) that `render` fills per
 request: random ids, reset instants, the presented key's last four characters (as real hosts echo
 them), constants from ``vars``. Unknown template names fail at load time, not at request time.
