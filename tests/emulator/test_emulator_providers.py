@@ -260,6 +260,7 @@ def test_provider_config_and_errors() -> None:
         RunningEmulator(EmulatorConfig(provider="nope"))
     with run_emulator(provider="mistral") as emu:
         assert emu.provider == "mistral" and list(emu.ports) == ["mistral"]
+        assert emu.host is not None and emu.host.auth == "bearer" and emu.host.modes == tuple(emu.keys)
         with pytest.raises(ValueError, match="no impostor_openai host"):
             _ = emu.impostor_openai_url
         with pytest.raises(ValueError, match="Baseten emulator only"):
