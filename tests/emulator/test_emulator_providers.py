@@ -362,3 +362,13 @@ def test_identification_names_the_provider_each_emulator_plays(emus: dict[str, R
                         CheckOptions(base_url=emu.base_url, deadline_s=30.0))  # fmt: skip
     assert checked.identification.provider == provider
     assert all(emu.keys["valid"] not in repr(e) for e in emu.request_log())
+
+
+def test_together_chat_refusal_is_pretty_printed_and_its_id_carries_the_ray(emus: dict[str, RunningEmulator]) -> None:
+    emu = emus["together"]
+    bad = {"Authorization": f"Bearer {emu.keys['bad-key']}"}
+    chat = HTTP.post(emu.base_url + "/chat/completions", headers=bad, json={"model": "m", "messages": []})
+    assert chat.text.startswith('{\n  "id": ')
+    assert chat.json()["id"].endswith("-2kFHot-" + chat.headers["cf-ray"].split("-")[0])
+    models = HTTP.get(emu.base_url + "/models", headers=bad)
+    assert models.text == '{"error":{"message":"Unauthorized"}}'  # the recorded 36 bytes

@@ -128,7 +128,10 @@ class ProviderApp:
         if answer is None:
             answer = Answer(200, _completion(self.host, route, ctx))
         headers = self._headers(route, mode, answer, extra, ctx)
-        body_bytes = answer.raw.encode() if answer.raw is not None else self.host.encode(render(answer.body, ctx))
+        if answer.raw is not None:
+            body_bytes = answer.raw.encode()
+        else:
+            body_bytes = self.host.encode(render(answer.body, ctx), answer.indent)
         cost = _cost(method, route, answer.status)
         label = mode if mode is not None else ("unknown" if auth.key is not None else None)
         self.state.log(RequestLogEntry(method, self.host.id, path, answer.status, auth.scheme, label, None, cost))

@@ -69,6 +69,7 @@ class Answer:
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     raw: str | None = None  # a non-JSON body, sent as is
+    indent: int | None = None  # this answer pretty-printed (Together's chat 401), else the host's default
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,9 @@ class Host:
             return self.answers[fallback]
         raise KeyError(f"{self.id}: no answer {name!r}")
 
-    def encode(self, body: Any) -> bytes:
-        text = json.dumps(body, indent=self.json_indent, ensure_ascii=False,
-                          separators=None if self.json_indent else (",", ":"))  # fmt: skip
+    def encode(self, body: Any, indent: int | None = None) -> bytes:
+        indent = indent if indent is not None else self.json_indent
+        text = json.dumps(body, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
         return (text + ("\n" if self.body_newline else "")).encode("utf-8")
 
 
@@ -202,7 +203,7 @@ def _check_templates(value: Any, names: frozenset[str], where: str) -> None:
 
 def _answer(data: Mapping[str, Any]) -> Answer:
     headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
-    return Answer(int(data["status"]), data.get("body"), MappingProxyType(headers), data.get("raw"))
+    return Answer(int(data["status"]), data.get("body"), MappingProxyType(headers), data.get("raw"), data.get("indent"))
 
 
 def _lower(data: Mapping[str, Any] | None) -> Mapping[str, str]:
