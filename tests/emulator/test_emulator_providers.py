@@ -154,7 +154,8 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
     emu = emus[provider]
     host = load_host(provider)
     chat = next(r for r in host.routes if r.kind in ("chat", "messages"))
-    empty = {"method": "POST", "path": chat.paths[0], "json": {"model": "m", "messages": [], "max_tokens": 1}}
+    model = sorted(host.model_ids)[0]  # a catalog model: an unknown one gets the model-not-found answer
+    empty = {"method": "POST", "path": chat.paths[0], "json": {"model": model, "messages": [], "max_tokens": 1}}
     expected = {"valid": host.answer(f"{chat.name}.empty").status, "bad-key": 401, "no-balance": None,
                 "rate-limited": 429}  # fmt: skip
     for mode in emu.keys:
@@ -163,10 +164,14 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
             assert r.status_code in (400, 402, 412, 429), r.text
         else:
             assert r.status_code == expected[mode], (mode, r.text)
-    said = {**empty, "json": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}}
+    said = {**empty, "json": {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}}
     done = send(emu, "valid", "key", said)
     assert done.status_code == 200
     assert ("content" if chat.kind == "messages" else "choices") in done.json()
+    if f"{chat.name}.unknown_model" in host.answers:  # evidence about the model, after auth
+        other = {**empty, "json": {"model": "nope/not-a-model", "messages": [], "max_tokens": 1}}
+        assert send(emu, "valid", "key", other).status_code == host.answer(f"{chat.name}.unknown_model").status
+        assert send(emu, "bad-key", "key", other).status_code == 401
 
 
 def test_public_endpoints_answer_without_a_key(emus: dict[str, RunningEmulator]) -> None:
@@ -367,7 +372,8 @@ def test_identification_names_the_provider_each_emulator_plays(emus: dict[str, R
 def test_together_chat_refusal_is_pretty_printed_and_its_id_carries_the_ray(emus: dict[str, RunningEmulator]) -> None:
     emu = emus["together"]
     bad = {"Authorization": f"Bearer {emu.keys['bad-key']}"}
-    chat = HTTP.post(emu.base_url + "/chat/completions", headers=bad, json={"model": "m", "messages": []})
+    body = {"model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "messages": []}
+    chat = HTTP.post(emu.base_url + "/chat/completions", headers=bad, json=body)
     assert chat.text.startswith('{\n  "id": ')
     assert chat.json()["id"].endswith("-2kFHot-" + chat.headers["cf-ray"].split("-")[0])
     models = HTTP.get(emu.base_url + "/models", headers=bad)

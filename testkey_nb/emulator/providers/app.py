@@ -165,6 +165,10 @@ class ProviderApp:
             limits = dict(host.rate_limit_headers.get(mode) or host.rate_limit_headers.get("valid") or {})
             if mode in ("no-balance", "rate-limited"):
                 return route, host.answer(f"{route.name}.{mode}"), limits
+            model = payload.get("model") if isinstance(payload, dict) else None
+            unknown = f"{route.name}.unknown_model"
+            if isinstance(model, str) and model and not host.knows_model(model) and unknown in host.answers:
+                return route, host.answer(unknown), limits
             messages = payload.get("messages") if isinstance(payload, dict) else None
             if not isinstance(messages, list) or not messages:
                 return route, host.answer(f"{route.name}.empty"), limits

@@ -101,6 +101,11 @@ class Host:
     routes: tuple[Route, ...]
     answers: Mapping[str, Answer]
     sources: Mapping[str, str]
+    model_ids: frozenset[str] = frozenset()  # the catalog's ids (and aliases): a chat naming another gets
+    #                                          `<route>.unknown_model` where the host has one
+
+    def knows_model(self, model: str) -> bool:
+        return model in self.model_ids
 
     def route_for(self, method: str, path: str) -> tuple[Route | None, bool]:
         """(route, path known): the route serving ``method path``; path known with another method -> 405."""
@@ -210,6 +215,17 @@ def _lower(data: Mapping[str, Any] | None) -> Mapping[str, str]:
     return MappingProxyType({str(k).lower(): str(v) for k, v in (data or {}).items()})
 
 
+def _catalog_ids(body: Any) -> frozenset[str]:
+    """Model ids (and aliases) of a /models body: ``{data: [...]}`` or a bare list (Together)."""
+    items = body if isinstance(body, list) else (body or {}).get("data", []) if isinstance(body, dict) else []
+    ids: set[str] = set()
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            ids.add(item["id"])
+            ids.update(a for a in item.get("aliases") or () if isinstance(a, str))
+    return frozenset(ids)
+
+
 def load_host(provider: str) -> Host:
     """Load and check ``providers/<provider>/host.yaml``; a ValueError names what is wrong."""
     if provider not in PROVIDER_IDS:
@@ -249,6 +265,7 @@ def load_host(provider: str) -> Host:
         routes=routes,
         answers=answers,
         sources=MappingProxyType(dict(data.get("sources") or {})),
+        model_ids=_catalog_ids(data["answers"].get("models", {}).get("body")),
     )
     names = _RANDOM | _TIMES | _REQUEST | frozenset(variables)
     _check_templates(data["answers"], names, f"{provider}.answers")
