@@ -378,3 +378,19 @@ def test_together_chat_refusal_is_pretty_printed_and_its_id_carries_the_ray(emus
     assert chat.json()["id"].endswith("-2kFHot-" + chat.headers["cf-ray"].split("-")[0])
     models = HTTP.get(emu.base_url + "/models", headers=bad)
     assert models.text == '{"error":{"message":"Unauthorized"}}'  # the recorded 36 bytes
+
+
+def test_host_data_errors_are_clear() -> None:
+    from testkey_nb.emulator.providers.host import parse_host
+
+    good = yaml.safe_load((REPO / "testkey_nb/emulator/providers/groq/host.yaml").read_text(encoding="utf-8"))
+    assert parse_host("groq", good).base_path == "/openai/v1"
+    with pytest.raises(ValueError, match="id is 'groq'"):
+        parse_host("mistral", good)
+    with pytest.raises(ValueError, match=r"unknown template \{nope\}"):
+        parse_host("groq", {**good, "answers": {**good["answers"], "models": {"status": 200, "body": "{nope}"}}})
+    answers = {k: v for k, v in good["answers"].items() if k != "chat.rate-limited"}
+    with pytest.raises(ValueError, match=r"no answer for chat\.rate-limited"):
+        parse_host("groq", {**good, "answers": answers})
+    with pytest.raises(ValueError, match="modes must include valid and bad-key"):
+        parse_host("groq", {**good, "modes": ["valid", "admin"]})

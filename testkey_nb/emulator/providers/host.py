@@ -231,7 +231,13 @@ def load_host(provider: str) -> Host:
     if provider not in PROVIDER_IDS:
         raise ValueError(f"unknown provider {provider!r}; known: baseten, {', '.join(PROVIDER_IDS)}")
     text = resources.files(__package__).joinpath(provider, "host.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    return parse_host(provider, yaml.safe_load(text))
+
+
+def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
+    """Check one provider's host data (the parsed ``host.yaml``) and freeze it."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{provider}/host.yaml: not a mapping")
     if data.get("id") != provider:
         raise ValueError(f"{provider}/host.yaml: id is {data.get('id')!r}")
     if data["auth"] not in AUTH_SCHEMES:
@@ -271,16 +277,16 @@ def load_host(provider: str) -> Host:
     _check_templates(data["answers"], names, f"{provider}.answers")
     for part in ("headers", "accepted_headers", "rate_limit_headers"):
         _check_templates(data.get(part), names, f"{provider}.{part}")
-    for needed in ("unauthorized", "missing"):
-        host.answer(needed)
+    needed = ["unauthorized", "missing", *(["no_version"] if version else [])]
     for route in routes:
         if route.kind in ("chat", "messages"):
-            host.answer(f"{route.name}.empty")
-            for mode in ("no-balance", "rate-limited"):
-                if mode in modes:
-                    host.answer(f"{route.name}.{mode}")
+            refusals = [m for m in ("no-balance", "rate-limited") if m in modes]
+            needed += [f"{route.name}.empty", *(f"{route.name}.{m}" for m in refusals)]
         else:
-            host.answer(route.name)
+            needed.append(route.name)
+    missing = [name for name in needed if name not in answers]
+    if missing:
+        raise ValueError(f"{provider}/host.yaml: no answer for {', '.join(missing)}")
     return host
 
 
