@@ -73,6 +73,7 @@ def render_many(
     claim: str | None,
     base_url: str | None,
     management_url: str | None,
+    max_in_flight: int = 16,
     history: HistorySettings | None = None,
     fresh_s: float = DEFAULT_FRESH_S,
 ) -> int:
@@ -108,7 +109,8 @@ def render_many(
                   file=sys.stderr, flush=True)  # fmt: skip
         try:
             result = run_batch(entries, Path(out), executor=executor, force=force, progress=True,
-                               retention_s=retention_s, history=history, fresh_s=fresh_s)  # fmt: skip
+                               retention_s=retention_s, max_in_flight=max_in_flight, history=history,
+                               fresh_s=fresh_s)  # fmt: skip
         except BatchInputError as exc:
             return _error(str(exc))
     except KeyboardInterrupt:

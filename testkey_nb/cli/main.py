@@ -59,6 +59,9 @@ app.command("history")(_history)
 app.command("watch")(_watch)
 
 
+_MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
+
+
 @app.command("probe")
 def probe(
     key_ref: str = typer.Argument(..., metavar="KEY_REF", help="env:NAME or file:PATH (never the key itself)"),
@@ -78,6 +81,7 @@ def probe(
         16, "--max-model-checks", min=1, help="refused-by-design calls for the permission matrix (one per model)"
     ),
     allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
+    max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
 ) -> None:
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
@@ -88,6 +92,7 @@ def probe(
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
+        max_in_flight=max_in_flight,
     )  # fmt: skip
     try:
         result = check_key(key_ref, options)
@@ -122,6 +127,7 @@ def render(
     force: bool = typer.Option(False, "--force", help="re-render keys whose report is fresh"),
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
+    max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
     history_path: Path | None = typer.Option(None, "--history", help="history database (default <out>/.history)"),
     no_history: bool = typer.Option(False, "--no-history", help="record no snapshot of this render"),
     alert_balance: float | None = typer.Option(None, "--alert-balance", help="flag keys with less than USD left"),
@@ -147,7 +153,7 @@ def render(
             render_many(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
-                base_url=base_url, management_url=management_url, history=history,
+                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, history=history,
             )
         )  # fmt: skip
     from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
@@ -172,7 +178,7 @@ def render(
         if problem:
             _fail(f"--label: {problem}")
     job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
-                 management_url=management_url, allow_billable=allow_billable)  # fmt: skip
+                 management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
     result, row = render_one_with_history(
         job, out, history, lambda j: render_key(j, out, secret=secret, retention_s=retention)
     )
