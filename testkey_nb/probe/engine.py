@@ -354,7 +354,11 @@ class ProbeEngine:
         if first is not None:
             seen = await asyncio.shield(first)
             return replace(
-                seen, probe=spec.name, attempts=0, detail=seen.detail or f"the same request as {seen.probe}, sent once"
+                seen,
+                probe=spec.name,
+                attempts=0,
+                detail=seen.detail or f"the same request as {seen.probe}, sent once",
+                assumption=spec.assumption,
             )
         future: asyncio.Future[Observation] = asyncio.get_running_loop().create_future()
         self._shared[key] = future
