@@ -326,7 +326,9 @@ def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits")
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
-    if chats and all(o.outcome == "rate_limited" for o in chats):
+    # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
+    answered = [o for o in chats if o.status is not None]
+    if answered and all(o.outcome == "rate_limited" for o in answered):
         return KeyStatus("rate_limited", "429", "every model call was refused with 429 after bounded retries")
     mgmt_ok = any(o.outcome == "ok" for o in mgmt)
     real_refused = bool(real) and all(o.outcome in ("refused", "unauthorized") for o in real)
