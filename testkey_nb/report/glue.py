@@ -19,7 +19,7 @@ from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
 from testkey_nb.report.models import OUTBOX_ENV
 from testkey_nb.secrets import resolve
 
-__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "write_outbox"]
+__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "show_summary", "write_outbox"]
 
 #: Defaults for an empty ``base_url`` / ``management_url`` parameter (``make lab`` points them at the emulator).
 BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
@@ -86,6 +86,14 @@ def show(chart: Any) -> None:
     from testkey_nb.report.charts import show as show_chart
 
     show_chart(chart)
+
+
+def show_summary(subject: Any) -> None:
+    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer."""
+    from testkey_nb.report.summary import billing_summary, key_summary, summary_html
+
+    summary = key_summary(subject) if isinstance(subject, KeyCheck) else billing_summary(subject)
+    show_html(summary_html(summary))
 
 
 def show_usage(check: KeyCheck) -> None:
