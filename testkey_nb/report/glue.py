@@ -141,6 +141,9 @@ def show_billing_section(view: Any, section: str) -> None:
     if section == "summary":
         show_html(views.billing_summary_html(view))
     elif section == "timeline" and view.events is not None:
+        # the first day, one row per replica; then the whole period (a row per deployment when many)
+        if (view.period_days or 0) > 1:
+            show(charts.lifecycle_timeline(view.events, hours=24))
         show(charts.lifecycle_timeline(view.events))
     elif section == "daily":
         if view.hourly is not None:
