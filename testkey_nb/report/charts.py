@@ -323,9 +323,10 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     cold start (a replica's model load). ``hours`` keeps only the first hours of the events.
     ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed).
     """
-    if events.is_empty():
+    empty = events.is_empty()
+    if empty:
         start = pl.datetime(2026, 1, 1, time_zone="UTC")
-        events = pl.DataFrame({"deployment_id": ["no events"], "replica_id": ["-"], "phase": ["-"],
+        events = pl.DataFrame({"deployment_id": ["no events"], "replica_id": ["no events"], "phase": ["-"],
                                "billed": [False]}).with_columns(start=start, end=start)  # fmt: skip
     if hours is not None:
         first = events["start"].min()
@@ -390,6 +391,8 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     period = f"{number(span_s / 3600)} h" if day else f"{number(span_s / 86400)} days"
     title = (f"Replica lifecycle over {period}: {count(replicas)} replica{'s' if replicas != 1 else ''} started, "
              f"each with a cold start (model load, billed; ▼)")  # fmt: skip
+    if empty:
+        title = "Replica lifecycle: no events"
     return alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
 
 
