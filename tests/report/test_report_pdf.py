@@ -72,6 +72,10 @@ def test_scenario_pdf_has_the_report_text(tmp_path: Path) -> None:
         box = first_screen_summary(page)
     assert box["id"] == "summary" and 0 <= box["top"] < box["bottom"] <= 800, box
     assert "saves" in box["text"] and "/ month" in box["text"] and "cold-start penalty" in box["text"].lower()
+    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":  # the README's billing screenshot
+        from report_browser_util import screenshot_report
+
+        screenshot_report(html, ROOT / "docs" / "billing-screenshot.png", width=1280, height=800, full_page=False)
 
 
 @pytest.mark.browser
