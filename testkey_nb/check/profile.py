@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from testkey_nb._format import plain_text
 from testkey_nb.identify.score import Identification
-from testkey_nb.probe.engine import Observation
+from testkey_nb.probe.observation import Observation
 
 __all__ = [
     "CAPABILITIES",

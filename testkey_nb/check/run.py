@@ -21,7 +21,9 @@ from testkey_nb.check.decide import Decision, decide
 from testkey_nb.check.profile import Profile, build_profile
 from testkey_nb.identify.registry import Registry, load_registry
 from testkey_nb.identify.score import HttpEvidence, Identification, identify, key_pattern_matches
-from testkey_nb.probe.engine import PROVIDERS_DIR, Observation, ProbeEngine, ProbeSettings, Targets, load_plan
+from testkey_nb.probe.engine import ProbeEngine
+from testkey_nb.probe.observation import Observation
+from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, Targets, load_plan
 from testkey_nb.secrets import KeyRef, Secret, redact, resolve
 
 __all__ = ["CheckError", "CheckOptions", "KeyCheck", "check_key", "check_key_async", "resolve_targets"]

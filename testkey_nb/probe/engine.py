@@ -15,263 +15,24 @@ import asyncio
 import email.utils
 import json
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from testkey_nb.probe.guard import WriteRefused, check_allowed
+from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
+from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
 from testkey_nb.secrets import Secret, redact
 
-__all__ = [
-    "ForEach",
-    "Observation",
-    "ProbeEngine",
-    "ProbeSettings",
-    "ProbeSpec",
-    "Targets",
-    "WriteRefused",
-    "load_plan",
-]
+__all__ = ["ProbeEngine", "retry_after_seconds"]
 
-Cost = Literal["read", "rejected", "billable"]
-Role = Literal["inference", "management"]
-PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "providers"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_BYTES = 2048
-
-
-class WriteRefused(RuntimeError):
-    """A request that could change provider state or spend money was stopped before it was sent."""
-
-
-@dataclass(frozen=True)
-class ForEach:
-    """Fan a probe out over items taken from an earlier probe's observations.
-
-    ``items`` is a dotted path to a list in the source's JSON body and ``field`` the key to read from
-    each element; with ``accepted`` the items are those of the source's observations that came back
-    as expected (e.g. the models the permission matrix showed as callable).
-    """
-
-    source: str
-    field: str = "id"
-    items: str | None = None
-    accepted: bool = False
-    limit: int = 50
-    fallback: str | None = None
-
-
-@dataclass(frozen=True)
-class SkipIf:
-    """Skip a probe when an earlier probe ended in one of ``outcomes`` (e.g. rate limited)."""
-
-    probe: str
-    outcomes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    name: str
-    role: Role
-    method: Literal["GET", "POST"]
-    path: str
-    cost: Cost
-    proves: str
-    body: Mapping[str, Any] | None = None
-    params: Mapping[str, str] | None = None
-    expect: tuple[int, ...] = ()
-    after: str | None = None
-    for_each: ForEach | None = None
-    skip_if: SkipIf | None = None
-
-
-def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
-    """Load a probe plan from TOML; a relative path is taken under ``testkey_nb/providers``."""
-    p = Path(path)
-    if not p.is_absolute():
-        p = PROVIDERS_DIR / p
-    data = tomllib.loads(p.read_text(encoding="utf-8"))
-    specs = []
-    for raw in data.get("probe", []):
-        fe = raw.get("for_each")
-        si = raw.get("skip_if")
-        specs.append(
-            ProbeSpec(
-                name=raw["name"],
-                role=raw["role"],
-                method=raw["method"],
-                path=raw["path"],
-                cost=raw["cost"],
-                proves=raw["proves"],
-                body=raw.get("body"),
-                params=raw.get("params"),
-                expect=tuple(raw.get("expect", ())),
-                after=raw.get("after"),
-                for_each=ForEach(**fe) if fe else None,
-                skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
-            )
-        )
-    for spec in specs:
-        check_allowed(spec, allow_billable=True)  # a plan that declares a write is a bug: fail at load
-    return tuple(specs)
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Where each host role lives. ``None`` means the role is not probed, with ``reasons[role]``."""
-
-    inference: str | None
-    management: str | None = None
-    reasons: Mapping[str, str] = field(default_factory=dict)
-
-    def url_for(self, role: str) -> str | None:
-        return self.inference if role == "inference" else self.management
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    timeout_s: float = 10.0
-    deadline_s: float = 60.0
-    max_retries: int = 2
-    max_retry_wait_s: float = 10.0
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_concurrency: int = 8
-    allow_billable: bool = False
-    auth_scheme: str = "Bearer"
-    usage_days: int = 30
-    concurrent: bool = True
-    #: at most this many refused-by-design calls per fanned-out probe (one per model): each may count
-    #: against the workspace's requests per minute (15 RPM at Baseten's Basic unverified tier)
-    max_model_checks: int = 16
-
-
-Outcome = Literal[
-    "ok",
-    "refused",
-    "unauthorized",
-    "not_found",
-    "client_error",
-    "payment_required",
-    "rate_limited",
-    "server_error",
-    "waf_html",
-    "bad_json",
-    "too_large",
-    "redirect_other_host",
-    "timeout",
-    "network",
-    "deadline",
-    "skipped",
-]
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What one probe saw. Holds no key: every string from the far end is scrubbed of it."""
-
-    probe: str
-    role: str
-    method: str
-    path: str
-    cost: str
-    item: str | None
-    status: int | None
-    outcome: Outcome
-    accepted: bool | None
-    latency_ms: float
-    attempts: int
-    headers: Mapping[str, str]
-    json_body: Any
-    text_snippet: str | None
-    body_bytes: int
-    detail: str | None = None
-    #: the item was a placeholder (e.g. no catalog to take a model from): the answer says nothing
-    #: about the key's access to a real model
-    placeholder: bool = False
-
-    @property
-    def sent(self) -> bool:
-        return self.outcome not in ("skipped", "deadline") or self.attempts > 0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "probe": self.probe,
-            "item": self.item,
-            "role": self.role,
-            "method": self.method,
-            "path": self.path,
-            "cost": self.cost,
-            "status": self.status,
-            "outcome": self.outcome,
-            "accepted": self.accepted,
-            "latency_ms": round(self.latency_ms, 1),
-            "attempts": self.attempts,
-            "detail": self.detail,
-        }
-
-
 _CHAT_PATH = "/chat/completions"
-_REJECTED_KEYS = frozenset({"model", "messages", "max_tokens"})
-_MAX_PROMPT_CHARS = 200
-
-
-def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
-    """The write guard, an allow-list. Raises :class:`WriteRefused` for anything but a GET read, a chat
-    completion built to be refused (an empty message list, ``max_tokens`` 1, nothing else) or, with
-    ``allow_billable``, one tiny chat completion (one short user message, ``max_tokens`` 1)."""
-    if spec.method == "GET" and spec.cost == "read" and spec.body is None:
-        return
-    if spec.method != "POST" or spec.role != "inference" or spec.path != _CHAT_PATH:
-        raise WriteRefused(f"probe {spec.name}: {spec.method} {spec.role} {spec.path} is not a read-only probe")
-    body = dict(spec.body or {})
-    if spec.cost == "rejected":
-        if set(body) == _REJECTED_KEYS and body["messages"] == [] and body["max_tokens"] == 1:
-            return
-        raise WriteRefused(
-            f"probe {spec.name}: a 'rejected' POST sends only model, an empty message list and max_tokens 1"
-        )
-    if spec.cost == "billable":
-        if not allow_billable:
-            raise WriteRefused(f"probe {spec.name} is billable: it runs only with allow_billable=True")
-        messages = body.get("messages")
-        tiny = (
-            set(body) == _REJECTED_KEYS
-            and body["max_tokens"] == 1
-            and isinstance(messages, list)
-            and len(messages) == 1
-            and isinstance(messages[0], dict)
-            and messages[0].get("role") == "user"
-            and len(str(messages[0].get("content", ""))) <= _MAX_PROMPT_CHARS
-        )
-        if tiny:
-            return
-        raise WriteRefused(f"probe {spec.name}: a billable probe is one short user message with max_tokens 1")
-    raise WriteRefused(f"probe {spec.name}: cost {spec.cost!r} is not a probe cost class")
-
-
-def _outcome_for(status: int, content_type: str, body_is_json: bool) -> Outcome:
-    if "text/html" in content_type and status >= 400:
-        return "waf_html"
-    if 200 <= status < 300:
-        return "ok" if body_is_json else "bad_json"
-    if status == 401:
-        return "unauthorized"
-    if status == 403:
-        return "refused"
-    if status == 402:
-        return "payment_required"
-    if status == 404:
-        return "not_found"
-    if status == 429:
-        return "rate_limited"
-    if status >= 500:
-        return "server_error"
-    return "client_error"
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -299,16 +60,6 @@ def _dig(body: Any, dotted: str | None) -> Any:
             continue
         cur = cur.get(part) if isinstance(cur, dict) else None
     return cur
-
-
-def _scrub(value: Any, secrets: Sequence[Secret]) -> Any:
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
-    return value
 
 
 def _fill(template: Any, values: Mapping[str, str]) -> Any:
@@ -628,7 +379,7 @@ class ProbeEngine:
         elif 300 <= status < 400:
             outcome = "redirect_other_host"
         else:
-            outcome = _outcome_for(status, content_type, is_json)
+            outcome = outcome_for(status, content_type, is_json)
             if outcome == "bad_json":
                 detail = detail or ("empty body" if not raw else "body is not valid JSON")
         accepted: bool | None
@@ -637,7 +388,7 @@ class ProbeEngine:
             accepted = status in spec.expect and is_json and outcome not in ("waf_html", "too_large")
         else:
             accepted = outcome == "ok"
-        return _observation(
+        return make_observation(
             spec,
             item,
             status=status,
@@ -645,11 +396,11 @@ class ProbeEngine:
             accepted=accepted,
             started=started,
             attempts=attempts,
-            headers=_scrub(dict(headers), secrets),
-            json_body=_scrub(parsed, secrets),
+            headers=scrub(dict(headers), secrets),
+            json_body=scrub(parsed, secrets),
             text_snippet=snippet,
             body_bytes=len(raw),
-            detail=_scrub(detail, secrets),
+            detail=scrub(detail, secrets),
         )
 
     def _synthetic(
@@ -661,42 +412,7 @@ class ProbeEngine:
         attempts: int = 0,
         started: float | None = None,
     ) -> Observation:
-        return _observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail)
-
-
-def _observation(
-    spec: ProbeSpec,
-    item: str | None,
-    *,
-    outcome: Outcome,
-    started: float | None,
-    attempts: int,
-    status: int | None = None,
-    accepted: bool | None = None,
-    headers: Mapping[str, str] | None = None,
-    json_body: Any = None,
-    text_snippet: str | None = None,
-    body_bytes: int = 0,
-    detail: str | None = None,
-) -> Observation:
-    return Observation(
-        probe=spec.name,
-        role=spec.role,
-        method=spec.method,
-        path=spec.path.replace("{item}", item or ""),
-        cost=spec.cost,
-        item=item,
-        status=status,
-        outcome=outcome,
-        accepted=accepted,
-        latency_ms=0.0 if started is None else (time.monotonic() - started) * 1000,
-        attempts=attempts,
-        headers=headers or {},
-        json_body=json_body,
-        text_snippet=text_snippet,
-        body_bytes=body_bytes,
-        detail=detail,
-    )
+        return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -11,7 +11,8 @@ import pytest
 
 from testkey_nb.check.run import CheckOptions, check_key_async
 from testkey_nb.emulator import Fault
-from testkey_nb.probe.engine import ProbeSpec, WriteRefused, check_allowed
+from testkey_nb.probe.guard import WriteRefused, check_allowed
+from testkey_nb.probe.plan import ProbeSpec
 from testkey_nb.secrets import Secret
 from tests.conftest import CANARY
 
