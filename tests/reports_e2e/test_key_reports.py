@@ -144,7 +144,7 @@ def test_scenario_report(rendered: dict[str, Any]) -> None:
     assert result.ok, result.error
     html = result.html.read_text(encoding="utf-8")
     assert "models deactivated" in html
-    assert html.count('class="tk-chart"') == 4
+    assert html.count('class="tk-chart"') == 5  # lifecycle (a day, the month), daily, cumulative, what-if
     first, before = first_section(html)
     assert first is not None and first.get("id") == "summary" and before == []
     assert "Cold-start penalty" in html and "/ month" in html
