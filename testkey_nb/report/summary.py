@@ -12,6 +12,7 @@ Every string is escaped here; numbers go through :mod:`testkey_nb._format`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
         detail = ""
         subtitle = ""
     else:
-        s = check.summary()
+        s = _with_balance_and_limits(check)
         metric = check.profile.metrics.get("tokens_limit")
         tpm_prov = metric.provenance if metric is not None else None
         listed = sum(1 for m in check.profile.models if m.listed)
@@ -191,6 +192,30 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
         facts=tuple(facts),
         actions=actions,
     )
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass (or a list of them) as plain dicts; anything else unchanged."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _with_balance_and_limits(check: KeyCheck) -> dict[str, Any]:
+    """``check.summary()``, with ``balance`` and ``limits`` (issue 10) taken from wherever the check holds
+    them: the summary, the ``probe --json`` object, or the profile."""
+    s = dict(check.summary())
+    missing = [name for name in ("balance", "limits") if s.get(name) is None]
+    if missing:
+        full = check.to_json()
+        for name in missing:
+            found = full.get(name)
+            if found is None:
+                found = getattr(check.profile, name, None)
+            s[name] = _plain(found)
+    return s
 
 
 def answer_sentence(s: Mapping[str, Any]) -> str:

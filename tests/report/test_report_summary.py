@@ -131,6 +131,18 @@ def test_key_summary_from_a_real_check(emu: Any) -> None:
     assert "credits used" in facts["Balance"].note  # Baseten: no balance endpoint, credits used shown
     assert emu.inference_url in s.subtitle
 
+    class WithBalance:  # a check whose probe --json object carries issue 10's balance (not its summary)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(check, name)
+
+        def to_json(self) -> dict[str, Any]:
+            bal = {"currency": "USD", "remaining": 4.5, "granted": None, "used": None, "limit": None,
+                   "provenance": "observed", "probe": "balance"}  # fmt: skip
+            return {**check.to_json(), "balance": bal}
+
+    facts = {f.label: f for f in key_summary(WithBalance()).facts}  # type: ignore[arg-type]
+    assert facts["Balance"].value == "$4.50 remaining" and "observed (balance)" in facts["Balance"].note
+
 
 def test_billing_summary_of_a_scenario() -> None:
     from testkey_nb.report.billing_view import scenario_view
