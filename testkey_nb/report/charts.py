@@ -319,7 +319,7 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     """The replica lifecycle, readable for a day and for a month: billed and unbilled spans, cold starts marked.
 
     One row per replica while there are at most ``max_rows`` of them; beyond that one row per deployment,
-    where a bar is the union of its replicas' spans (billed over unbilled) and a black tick marks every
+    where a bar is the union of its replicas' spans (billed over unbilled) and a ▼ marks every
     cold start (a replica's model load). ``hours`` keeps only the first hours of the events.
     ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed).
     """
