@@ -128,6 +128,7 @@ def render(
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    pdf: bool = typer.Option(False, "--pdf", help="also print each report to <stem>.pdf beside it (headless Chromium)"),
     history_path: Path | None = typer.Option(None, "--history", help="history database (default <out>/.history)"),
     no_history: bool = typer.Option(False, "--no-history", help="record no snapshot of this render"),
     alert_balance: float | None = typer.Option(None, "--alert-balance", help="flag keys with less than USD left"),
@@ -144,6 +145,13 @@ def render(
 
     retention = _retention(ctx)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
+    if pdf:  # before anything runs: a missing Chromium is one line, not a batch of reports without PDFs
+        from testkey_nb.report.pdf import PdfError, require_chromium
+
+        try:
+            require_chromium()
+        except PdfError as exc:
+            _fail(str(exc))
     if keys_file or keys_env:
         if key_ref or scenario:
             _fail("give KEY_REF, --scenario, or --keys-file/--keys-env, not several")
@@ -153,7 +161,8 @@ def render(
             render_many(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
-                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, history=history,
+                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
+                history=history,
             )
         )  # fmt: skip
     from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
@@ -163,7 +172,7 @@ def render(
         if key_ref:
             _fail("give KEY_REF or --scenario, not both")
         result = render_scenario(scenario, out, label=label, retention_s=retention)
-        _report_result(result)
+        _report_result(result, pdf=pdf)
         return
     if not key_ref:
         _fail("give KEY_REF (env:NAME or file:PATH), --scenario FILE or --keys-file FILE")
@@ -186,15 +195,23 @@ def render(
         typer.echo(f"{result.label}: {len(row['changes'])} change(s) since the last check "
                    f"(testkey-nb history {result.label} --out {out})")  # fmt: skip
     if with_billing and result.ok:
-        _report_result(result, exit_on_error=False)
+        _report_result(result, exit_on_error=False, pdf=pdf)
         result = render_key_billing(job, out, secret=secret, retention_s=retention)
-    _report_result(result)
+    _report_result(result, pdf=pdf)
 
 
-def _report_result(result: KeyReportResult, exit_on_error: bool = True) -> None:
+def _report_result(result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False) -> None:
     if result.ok:
         verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
+        if pdf and result.html is not None:
+            from testkey_nb.report.pdf import PdfError, print_pdfs
+
+            try:
+                for written in print_pdfs([result.html]):
+                    typer.echo(f"{result.label}: {written}")
+            except PdfError as exc:
+                _fail(f"{result.label}: {exc}", code=1)
         return
     if exit_on_error:
         _fail(f"{result.label}: {result.error}", code=1)
