@@ -87,8 +87,8 @@ def test_pool_hands_each_kernel_out_once_and_refills(tmp_path: Path) -> None:
 
 def test_subprocess_of_a_cell_does_not_inherit_the_key(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 11 item 6: once the Secret is built, the key is no longer in the kernel's environment."""
-    from tests.conftest import CANARY
     from testkey_nb.report import glue
+    from tests.conftest import CANARY
 
     monkeypatch.setenv("TK_ENV_KEY", CANARY)
     before = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('TK_ENV_KEY'))"],
