@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from testkey_nb._files import write_atomic
+from testkey_nb._importtax import defer_rfc3987_syntax
 from testkey_nb.report._embed import escape_json_for_html
 from testkey_nb.report.execute import ExecOutcome, StartedKernel, execute_in_kernel, start_kernel
 from testkey_nb.report.models import OUTBOX_ENV, RenderError, RenderRequest, RenderResult
@@ -100,6 +102,7 @@ def render_notebook(
     secret_values = _secret_values(req)
     label = " ".join(redact_text(req.label, secret_values).split()) or "report"
     _validate(req, label, secret_values)
+    defer_rfc3987_syntax()  # before papermill/nbconvert import jsonschema (a no-op once they have)
 
     root = default_raw_root() if raw_root is None else raw_root
     for removed in sweep_raw(root, retention_s):
@@ -118,6 +121,8 @@ def render_notebook(
             kernel = start_kernel(run_dir)
         except Exception as exc:
             reason = f"cannot start a kernel: {type(exc).__name__}: {exc}"
+    # While the kernel works, this process imports nbconvert and warms the chart compiler (once per process).
+    threading.Thread(target=_warm_export, name="testkey-nb-warm-export", daemon=True).start()
     size = 0
     outbox: dict[str, bytes] = {}
     try:
@@ -139,6 +144,15 @@ def render_notebook(
     seconds = time.perf_counter() - started
     log.info("rendered %s: %d bytes in %.2f s", label, size, seconds)
     return RenderResult(label=label, out_html=req.out_html, seconds=seconds, bytes=size, outbox=outbox)
+
+
+def _warm_export() -> None:
+    try:
+        from testkey_nb.report import _embed, export  # noqa: F401 - the import is the warm-up
+
+        _embed.warm_up()
+    except Exception:  # the export itself reports any real problem
+        log.debug("export warm-up failed", exc_info=True)
 
 
 def _execute_and_export(
