@@ -158,10 +158,18 @@ def render(
             _fail(f"--label: {problem}")
     job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
                  allow_billable=allow_billable)  # fmt: skip
-    result = render_key(job, out, secret=secret, retention_s=retention)
-    if with_billing and result.ok:
-        _report_result(result, exit_on_error=False)
-        result = render_key_billing(job, out, secret=secret, retention_s=retention)
+    if not with_billing:
+        _report_result(render_key(job, out, secret=secret, retention_s=retention))
+        return
+    from testkey_nb.report.kernels import KernelPool
+    from testkey_nb.report.retention import default_raw_root
+
+    # two renders: the billing notebook's kernel warms up while the key report renders
+    with KernelPool(1, default_raw_root(), retention_s=retention, total=2) as pool:
+        result = render_key(job, out, secret=secret, retention_s=retention, pool=pool)
+        if result.ok:
+            _report_result(result, exit_on_error=False)
+            result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
     _report_result(result)
 
 

@@ -48,13 +48,15 @@ def _touch_marker(folder: Path) -> None:
 class KernelPool:
     """Keeps ``size`` warm kernels started under ``raw_root``; :meth:`take` gives each out once."""
 
-    def __init__(self, size: int, raw_root: Path, *, retention_s: float = 300) -> None:
+    def __init__(self, size: int, raw_root: Path, *, retention_s: float = 300, total: int | None = None) -> None:
+        """``total``: start at most this many kernels over the pool's life (when the number of renders is known)."""
         if size < 1:
             raise ValueError("a kernel pool needs size >= 1")
         self.size = size
+        self.total = total
         self.raw_root = Path(raw_root)
         self.max_idle_s = max(1.0, retention_s / 2)
-        self.started = 0
+        self.started = 0  # kernels started and not discarded unused (stale or dead)
         self._idle: deque[StartedKernel] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -117,11 +119,14 @@ class KernelPool:
             while True:
                 if self._closed:
                     raise PoolClosed("the kernel pool is closed")
+                if not self._idle and self._spent():
+                    raise PoolClosed(f"the kernel pool has handed out all {self.total} kernels it may start")
                 if self._idle:
                     kernel = self._idle.popleft()
                     self._cond.notify_all()  # the refill thread starts the next one
                     if kernel.exited():  # died while it waited: never hand out a dead kernel
                         dead.append(kernel)
+                        self.started -= 1  # a replacement may be started
                         continue
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -133,7 +138,7 @@ class KernelPool:
     def _refill(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and len(self._idle) >= self.size and not self._stale_locked():
+                while not self._closed and (len(self._idle) >= self.size or self._spent()) and not self._stale_locked():
                     self._cond.wait(min(self.max_idle_s, 30.0))
                 if self._closed:
                     return
@@ -141,7 +146,7 @@ class KernelPool:
             for kernel in stale:
                 self._discard(kernel)
             with self._cond:
-                if self._closed or len(self._idle) >= self.size:
+                if self._closed or len(self._idle) >= self.size or self._spent():
                     continue
             try:
                 kernel = start_kernel(make_run_dir(self.raw_root))
@@ -160,6 +165,9 @@ class KernelPool:
             if closed:
                 self._discard(kernel)
 
+    def _spent(self) -> bool:
+        return self.total is not None and self.started >= self.total
+
     def _stale_locked(self) -> bool:
         now = time.time()
         return any(now - k.started_at > self.max_idle_s for k in self._idle)
@@ -169,6 +177,7 @@ class KernelPool:
         stale = [k for k in self._idle if now - k.started_at > self.max_idle_s]
         for kernel in stale:
             self._idle.remove(kernel)
+            self.started -= 1  # replaced, not handed out
         return stale
 
     @staticmethod

@@ -104,3 +104,36 @@ def test_subprocess_of_a_cell_does_not_inherit_the_key(emu: Any, monkeypatch: py
     again = glue.check_from_env("TK_ENV_KEY", base_url=emu.inference_url, management_url=emu.management_url,
                                 deadline_s=30)  # fmt: skip
     assert again.label == check.label
+
+
+def test_pool_total_caps_the_kernels_it_starts(tmp_path: Path) -> None:
+    from testkey_nb.report.kernels import PoolClosed
+
+    with KernelPool(1, tmp_path / "raw", total=2) as pool:
+        kernels = [pool.take(60), pool.take(60)]
+        try:
+            with pytest.raises(PoolClosed):
+                pool.take(5)
+            assert pool.started == 2 and pool.idle == 0
+        finally:
+            for kernel in kernels:
+                kernel.shutdown()
+
+
+def test_render_with_billing_cli_uses_two_warm_kernels(emu: Any, tmp_path: Path) -> None:
+    from tests.conftest import CANARY
+
+    env = {**os.environ, "TK_CLI_KEY": CANARY, "TESTKEY_NB_RAW": str(tmp_path / "raw")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "testkey_nb", "render", "env:TK_CLI_KEY", "--base-url", emu.inference_url,
+         "--management-url", emu.management_url, "--out", str(tmp_path / "out"), "--label", "cli", "--with-billing"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-800:]
+    reports = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert reports == ["cli-billing.html", "cli.html"]
+    for name in reports:
+        page = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert len(page.encode()) <= 400_000 and CANARY not in page
+    assert CANARY not in proc.stdout + proc.stderr
+    assert list((tmp_path / "raw").glob("run-*")) == []  # the spare kernel's folder went with the pool
