@@ -1,0 +1,119 @@
+"""Probe plans as data: one declared request per :class:`ProbeSpec`, loaded from ``providers/*/probes.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from testkey_nb.probe.guard import check_allowed
+
+__all__ = ["Cost", "ForEach", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "load_plan"]
+
+Cost = Literal["read", "rejected", "billable"]
+Role = Literal["inference", "management"]
+PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "providers"
+
+
+@dataclass(frozen=True)
+class ForEach:
+    """Fan a probe out over items taken from an earlier probe's observations.
+
+    ``items`` is a dotted path to a list in the source's JSON body and ``field`` the key to read from
+    each element; with ``accepted`` the items are those of the source's observations that came back
+    as expected (e.g. the models the permission matrix showed as callable).
+    """
+
+    source: str
+    field: str = "id"
+    items: str | None = None
+    accepted: bool = False
+    limit: int = 50
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class SkipIf:
+    """Skip a probe when an earlier probe ended in one of ``outcomes`` (e.g. rate limited)."""
+
+    probe: str
+    outcomes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    name: str
+    role: Role
+    method: Literal["GET", "POST"]
+    path: str
+    cost: Cost
+    proves: str
+    body: Mapping[str, Any] | None = None
+    params: Mapping[str, str] | None = None
+    expect: tuple[int, ...] = ()
+    after: str | None = None
+    for_each: ForEach | None = None
+    skip_if: SkipIf | None = None
+
+
+def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
+    """Load a probe plan from TOML; a relative path is taken under ``testkey_nb/providers``."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = PROVIDERS_DIR / p
+    data = tomllib.loads(p.read_text(encoding="utf-8"))
+    specs = []
+    for raw in data.get("probe", []):
+        fe = raw.get("for_each")
+        si = raw.get("skip_if")
+        specs.append(
+            ProbeSpec(
+                name=raw["name"],
+                role=raw["role"],
+                method=raw["method"],
+                path=raw["path"],
+                cost=raw["cost"],
+                proves=raw["proves"],
+                body=raw.get("body"),
+                params=raw.get("params"),
+                expect=tuple(raw.get("expect", ())),
+                after=raw.get("after"),
+                for_each=ForEach(**fe) if fe else None,
+                skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
+            )
+        )
+    for spec in specs:
+        check_allowed(spec, allow_billable=True)  # a plan that declares a write is a bug: fail at load
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where each host role lives. ``None`` means the role is not probed, with ``reasons[role]``."""
+
+    inference: str | None
+    management: str | None = None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def url_for(self, role: str) -> str | None:
+        return self.inference if role == "inference" else self.management
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    timeout_s: float = 10.0
+    deadline_s: float = 60.0
+    max_retries: int = 2
+    max_retry_wait_s: float = 10.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: politeness cap: at most this many requests in flight at once (``--max-in-flight``)
+    max_in_flight: int = 16
+    allow_billable: bool = False
+    auth_scheme: str = "Bearer"
+    usage_days: int = 30
+    concurrent: bool = True
+    #: at most this many refused-by-design calls per fanned-out probe (one per model): each may count
+    #: against the workspace's requests per minute (15 RPM at Baseten's Basic unverified tier)
+    max_model_checks: int = 16
