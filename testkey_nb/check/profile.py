@@ -151,6 +151,26 @@ class Profile:
             }
         )
 
+    def model_rows(self) -> list[dict[str, Any]]:
+        """One plain dict per model (what ``models_frame`` holds; ``probe --json`` uses it without polars)."""
+
+        def num(value: float | None) -> float | None:
+            return None if value is None else float(value)
+
+        return [
+            {
+                "model": m.model, "name": m.name, "listed": m.listed, "allowed": m.allowed, "priced": m.priced,
+                "allowed_evidence": m.allowed_evidence, "price_in_per_mtok": num(m.price_in_per_mtok),
+                "price_out_per_mtok": num(m.price_out_per_mtok),
+                "price_cached_in_per_mtok": num(m.price_cached_in_per_mtok),
+                "price_provenance": m.price_provenance, "context_length": m.context_length,
+                "max_completion_tokens": m.max_completion_tokens, "features": list(m.features),
+                "input_modalities": list(m.input_modalities), "output_modalities": list(m.output_modalities),
+                "rpm": m.rpm, "tpm": m.tpm, "limits_provenance": m.limits_provenance,
+            }
+            for m in self.models
+        ]  # fmt: skip
+
     def models_frame(self):  # -> pl.DataFrame
         import polars as pl
 
@@ -163,19 +183,7 @@ class Profile:
             "output_modalities": pl.List(pl.String), "rpm": pl.Int64, "tpm": pl.Int64,
             "limits_provenance": pl.String,
         }  # fmt: skip
-        rows = [
-            {
-                "model": m.model, "name": m.name, "listed": m.listed, "allowed": m.allowed, "priced": m.priced,
-                "allowed_evidence": m.allowed_evidence, "price_in_per_mtok": m.price_in_per_mtok,
-                "price_out_per_mtok": m.price_out_per_mtok, "price_cached_in_per_mtok": m.price_cached_in_per_mtok,
-                "price_provenance": m.price_provenance, "context_length": m.context_length,
-                "max_completion_tokens": m.max_completion_tokens, "features": list(m.features),
-                "input_modalities": list(m.input_modalities), "output_modalities": list(m.output_modalities),
-                "rpm": m.rpm, "tpm": m.tpm, "limits_provenance": m.limits_provenance,
-            }
-            for m in self.models
-        ]  # fmt: skip
-        return pl.DataFrame(rows, schema=schema)
+        return pl.DataFrame(self.model_rows(), schema=schema)
 
     def capabilities_frame(self):  # -> pl.DataFrame
         import polars as pl

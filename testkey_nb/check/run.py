@@ -100,7 +100,7 @@ class KeyCheck:
                 {"capability": c.name, "status": c.status, "evidence": c.evidence, "probes": list(c.probes)}
                 for c in prof.capabilities
             ],
-            "models": prof.models_frame().to_dicts(),
+            "models": prof.model_rows(),  # plain rows: the probe command never imports polars
             "workspace": dict(prof.workspace),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,

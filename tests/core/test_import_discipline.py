@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import CANARY
 
-HEAVY = ("papermill", "nbconvert", "nbclient", "altair", "jsonschema", "rfc3987_syntax", "vl_convert")
+HEAVY = ("papermill", "nbconvert", "nbclient", "altair", "jsonschema", "rfc3987_syntax", "vl_convert", "polars")
 
 # Runs the real entry point, then reports which heavy modules the process imported.
 _RUN = (
@@ -32,6 +32,17 @@ def _heavy_modules(*args: str, env: dict[str, str] | None = None) -> tuple[list[
     return json.loads(line.removeprefix("TK-MODULES ")), proc
 
 
+def test_json_models_are_the_models_frame(emu: Any) -> None:
+    """``probe --json`` builds its model rows without polars; they are the rows of ``models_frame``."""
+    from testkey_nb.check.run import CheckOptions, check_key
+    from testkey_nb.secrets import Secret
+
+    check = check_key(Secret(CANARY), CheckOptions(base_url=emu.inference_url, management_url=emu.management_url))
+    rows = check.profile.model_rows()
+    assert rows and rows == check.profile.models_frame().to_dicts()
+    assert check.to_json()["models"] == rows
+
+
 def test_help_imports_nothing_heavy() -> None:
     heavy, proc = _heavy_modules("--help")
     assert proc.returncode == 0 and "probe" in proc.stdout
@@ -45,6 +56,17 @@ def test_probe_imports_nothing_heavy(emu: Any) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-500:]
     assert json.loads(proc.stdout)["metrics"]["key_valid"] is True
+    assert json.loads(proc.stdout)["models"]
+    assert heavy == []
+
+
+def test_probe_tables_import_nothing_heavy(emu: Any) -> None:
+    heavy, proc = _heavy_modules(
+        "probe", "env:TK_IMPORT_KEY", "--base-url", emu.inference_url, "--management-url", emu.management_url,
+        env={"TK_IMPORT_KEY": CANARY, "COLUMNS": "120"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "Verdict" in proc.stdout
     assert heavy == []
 
 
