@@ -49,9 +49,10 @@ def _importtime_top(env: dict[str, str], n: int = 8) -> list[dict[str, object]]:
     for line in proc.stderr.splitlines():
         parts = line.split("|")
         if len(parts) == 3 and parts[1].strip().isdigit():
-            rows.append({"module": parts[2].strip(), "cumulative_ms": round(int(parts[1]) / 1000, 1)})
-    top = [r for r in rows if not str(r["module"]).startswith(" ")]  # top-level imports only
-    return sorted(top, key=lambda r: -float(r["cumulative_ms"]))[:n]  # type: ignore[arg-type]
+            depth = (len(parts[2]) - len(parts[2].lstrip()) - 1) // 2  # nesting: two spaces a level
+            if depth <= 1:
+                rows.append({"module": parts[2].strip(), "cumulative_ms": round(int(parts[1]) / 1000, 1)})
+    return sorted(rows, key=lambda r: -float(r["cumulative_ms"]))[:n]  # type: ignore[arg-type]
 
 
 def main() -> None:
