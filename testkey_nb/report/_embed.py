@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHART_INIT_JS",
+    "COMPRESS_SPEC_OVER",
     "EMBED_OPTIONS",
     "LAB_VEGALITE_MIME",
+    "SPEC_GZIP_TYPE",
     "chart_html",
     "chart_mimebundle",
     "chart_spec",
@@ -89,7 +91,7 @@ CHART_INIT_JS: Final = (
     "(function(){var s=document.currentScript,j=s.previousElementSibling,d=j.previousElementSibling;"
     "function go(){if(typeof window.tkVegaEmbed!=='function'){return false;}"
     "d.textContent='';"
-    "window.tkVegaEmbed(d,JSON.parse(j.textContent),"
+    "window.tkVegaEmbed(d,j,"
     + json.dumps(EMBED_OPTIONS, separators=(",", ":"), sort_keys=True)
     + ").catch(function(e){d.textContent='chart failed to render: '+String(e);});return true;}"
     "if(!go()){document.addEventListener('DOMContentLoaded',go);}})();"
@@ -140,18 +142,31 @@ def is_vegalite_mime(mime: str) -> bool:
     return bool(_VEGALITE_MIME_RE.match(mime))
 
 
+#: A compiled spec longer than this (its escaped JSON) is embedded gzip + base64 (type SPEC_GZIP_TYPE).
+COMPRESS_SPEC_OVER: Final = 32_000
+SPEC_GZIP_TYPE: Final = "application/x-tk-json+gzip+base64"
+
+
 def chart_html(spec: Mapping[str, Any], chart_id: str) -> str:
     """The offline HTML for one chart. ``chart_id`` must match ``[A-Za-z0-9_-]+``.
+
+    The spec is compiled to Vega and embedded as escaped JSON; above ``COMPRESS_SPEC_OVER``
+    characters, as that JSON gzip-compressed in base64 (the page's loader inflates it).
 
     Needs :func:`vega_bundle_js` once on the page (``export_html`` puts it in ``<head>``); until
     vegaEmbed runs, the div holds a plain-text placeholder.
     """
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chart_id):
         raise ValueError("chart_id must match [A-Za-z0-9_-]+")
+    text = escape_json_for_html(vega_spec(spec))
+    if len(text) > COMPRESS_SPEC_OVER:  # e.g. the fleet index's keys x capabilities, evidence included
+        kind = SPEC_GZIP_TYPE
+        text = base64.b64encode(gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)).decode("ascii")
+    else:
+        kind = "application/json"
     return (
         f'<div class="tk-chart" id="{chart_id}" role="figure">chart (needs JavaScript)</div>'
-        '<script type="application/json" class="tk-chart-spec">'
-        f"{escape_json_for_html(vega_spec(spec))}</script>"
+        f'<script type="{kind}" class="tk-chart-spec">{text}</script>'
         f"<script>{CHART_INIT_JS}</script>"
     )
 
@@ -191,9 +206,11 @@ def warm_up() -> None:
 # through vega's own toImageURL (data: URLs, allowed by the page's CSP).
 _LOADER_JS: Final = r"""(function(){
 var z="@@RUNTIME@@";
-function inflate(){var b=atob(z),u=new Uint8Array(b.length);for(var i=0;i<b.length;i++){u[i]=b.charCodeAt(i);}
-return new Response(new Blob([u]).stream().pipeThrough(new DecompressionStream("gzip"))).text()
-.then(function(src){(0,eval)(src);return window.vega;});}
+function unzip(t){var b=atob(t),u=new Uint8Array(b.length);for(var i=0;i<b.length;i++){u[i]=b.charCodeAt(i);}
+return new Response(new Blob([u]).stream().pipeThrough(new DecompressionStream("gzip"))).text();}
+function inflate(){return unzip(z).then(function(src){(0,eval)(src);return window.vega;});}
+function specOf(s){if(!(s instanceof Element)){return Promise.resolve(s);}
+return s.type==="@@SPEC_GZIP_TYPE@@"?unzip(s.textContent).then(JSON.parse):Promise.resolve(JSON.parse(s.textContent));}
 var ready=null,tooltip=null;
 function actions(el,view){var bar=document.createElement("div");bar.className="tk-chart-actions";
 ["svg","png"].forEach(function(type){var b=document.createElement("button");b.type="button";
@@ -201,8 +218,9 @@ b.textContent="Save as "+type.toUpperCase();b.addEventListener("click",function(
 view.toImageURL(type,type==="png"?2:1).then(function(url){var a=document.createElement("a");a.href=url;
 a.download="chart."+type;document.body.appendChild(a);a.click();a.remove();});});bar.appendChild(b);});
 el.appendChild(bar);}
-window.tkVegaEmbed=function(el,spec,opts){opts=opts||{};ready=ready||inflate();
-return ready.then(function(vega){var box=document.createElement("div");box.className="vega-embed";el.appendChild(box);
+window.tkVegaEmbed=function(el,source,opts){opts=opts||{};ready=ready||inflate();
+return Promise.all([ready,specOf(source)]).then(function(got){var vega=got[0],spec=got[1];
+var box=document.createElement("div");box.className="vega-embed";el.appendChild(box);
 var view=new vega.View(vega.parse(spec),{renderer:opts.renderer||"svg",container:box,hover:true});
 if(window.vegaTooltipHandler){tooltip=tooltip||new window.vegaTooltipHandler();view.tooltip(tooltip.call);}
 return view.runAsync().then(function(){if(opts.actions&&opts.actions.export){actions(el,view);}
@@ -271,7 +289,8 @@ def vega_bundle_js() -> str:
 
     vega_version = vlc.get_vega_version()
     header = f"/* testkey-nb vega bundle: vega {vega_version} (compiled specs, gzip+base64) */\n"
-    return header + _LOADER_JS.replace("@@RUNTIME@@", _compressed_runtime(vega_version))
+    loader = _LOADER_JS.replace("@@SPEC_GZIP_TYPE@@", SPEC_GZIP_TYPE)
+    return header + loader.replace("@@RUNTIME@@", _compressed_runtime(vega_version))
 
 
 def script_sha256(script_text: str) -> str:

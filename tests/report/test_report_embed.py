@@ -113,3 +113,21 @@ def test_vega_runtime_inflates_to_vega_and_tooltips() -> None:
     assert "window.vegaTooltipHandler=" in source and "window.vega=" in source and "vg-tooltip-element" in source
     assert "vegaLite" not in source and "vegaEmbed" not in source
     assert 400_000 < len(source) < 900_000
+
+
+def test_large_spec_embedded_compressed_small_as_json() -> None:
+    import base64
+    import gzip
+
+    from testkey_nb.report._embed import COMPRESS_SPEC_OVER, SPEC_GZIP_TYPE
+
+    big = alt.Chart(pl.DataFrame({"model": [f"m{i} {HOSTILE[0]}" for i in range(800)], "n": list(range(800))}))
+    spec = charts.chart_spec(big.mark_bar().encode(x="n:Q", y="model:N"))
+    page = chart_html(spec, "tk-chart-big")
+    found = re.search(r'<script type="([^"]+)" class="tk-chart-spec">(.*?)</script>', page, flags=re.DOTALL)
+    assert found is not None and found.group(1) == SPEC_GZIP_TYPE
+    text = gzip.decompress(base64.b64decode(found.group(2))).decode("ascii")
+    assert len(text) > COMPRESS_SPEC_OVER and json.loads(text) == vega_spec(spec)
+    assert "<" not in found.group(2) and HOSTILE[0] not in page
+    small = chart_html(charts.chart_spec(_chart()), "tk-chart-small")
+    assert '<script type="application/json" class="tk-chart-spec">' in small
