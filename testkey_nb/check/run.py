@@ -18,12 +18,14 @@ from typing import Any
 import httpx
 
 from testkey_nb.check.decide import Decision, decide
-from testkey_nb.check.profile import Profile, build_profile
-from testkey_nb.identify.registry import Registry, load_registry
+from testkey_nb.check.facts import InterpretContext
+from testkey_nb.check.interpret import interpret
+from testkey_nb.check.profile import Profile, ProviderView, build_profile
+from testkey_nb.identify.registry import BEARER, AuthTemplate, ProviderSpec, Registry, load_registry
 from testkey_nb.identify.score import HttpEvidence, Identification, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import Observation
-from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, Targets, load_plan
+from testkey_nb.probe.plan import ProbeSettings, Targets, load_plan
 from testkey_nb.secrets import KeyRef, Secret, redact, resolve
 
 __all__ = ["CheckError", "CheckOptions", "KeyCheck", "check_key", "check_key_async", "resolve_targets"]
@@ -41,7 +43,8 @@ class CheckOptions:
     allow_billable: bool = False
     timeout_s: float = 10.0
     deadline_s: float = 60.0
-    auth_scheme: str = "Bearer"
+    #: force ``Authorization: <scheme> KEY`` on every request (default: the provider's own scheme)
+    auth_scheme: str | None = None
     concurrent: bool = True
     label: str | None = None
     max_model_checks: int = 16
@@ -100,6 +103,9 @@ class KeyCheck:
             ],
             "models": prof.models_frame().to_dicts(),
             "workspace": dict(prof.workspace),
+            "identity": prof.identity_json(),
+            "balance": prof.balance_json(),
+            "limits": prof.limits_json(),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
@@ -126,7 +132,12 @@ class KeyCheck:
             "allowed_models": len(allowed),
             "priced_models": sum(1 for m in allowed if m.priced),
             "tokens_per_minute": prof.metrics["tokens_limit"].value,
+            "tokens_limit": prof.metrics["tokens_limit"].value,
+            "tokens_limit_day": prof.metrics["tokens_limit_day"].value,
             "token_role": prof.metrics["token_role"].value,
+            "identity": prof.identity_json(),
+            "balance": prof.balance_json(),
+            "limits": prof.limits_json(),
             "capabilities": [
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],
@@ -163,7 +174,11 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
     if options.management_url:
         _check_url(options.management_url, "--management-url", options.allow_http)
     reasons = {} if management else {"management": "no management URL"}
-    return Targets(inference.rstrip("/"), _mgmt(management), reasons), claim
+    # a URL the user gave gets Baseten-style /v1 appended as documented for --management-url; the
+    # provider's own management_base_url is used as its data says
+    official = spec.management_base_url.rstrip("/") if spec.management_base_url else None
+    return Targets(inference.rstrip("/"), _mgmt(options.management_url) if options.management_url else official,
+                   reasons), claim  # fmt: skip
 
 
 def _claimed_id(claim: str | None, registry: Registry) -> str | None:
@@ -239,38 +254,53 @@ async def check_key_async(
     options = options or CheckOptions()
     registry = registry or load_registry()
     targets, claimed = resolve_targets(options, registry, secret)
+    first = _first_scheme(options, registry, claimed, targets)
     settings = ProbeSettings(
         timeout_s=options.timeout_s,
         deadline_s=options.deadline_s,
         allow_billable=options.allow_billable,
-        auth_scheme=options.auth_scheme,
+        auth_headers=dict(first.headers),
+        auth_label=first.label,
         concurrent=options.concurrent,
         max_model_checks=options.max_model_checks,
     )
     engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
-    stage1 = await engine.run(load_plan("identify_probes.toml"))
+    identify_file = registry.file("identify_probes.toml")
+    identify_plan = load_plan(str(identify_file) if identify_file is not None else "identify_probes.toml")
     shape = key_pattern_matches(registry, secret.reveal())
+    stage1 = await engine.run(identify_plan)
     ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
+    spec = registry.get(ident.provider) if ident.provider in registry.ids() and ident.provider != "unknown" else None
+    judged: list[Observation] = list(stage1)
+    superseded: list[Observation] = []
+    if spec is not None and options.auth_scheme is None and first.label not in _labels(spec):
+        # identification settled the scheme: what went in the wrong one is not evidence about the key;
+        # read again in the provider's own scheme (same host, same plan)
+        right = spec.auth.templates()[0]
+        superseded = list(stage1)
+        judged = await engine.run(identify_plan, auth=(right.label, right.headers))
+        again = identify(registry, shape, _evidence([*judged]), base_url=targets.inference, claimed=claimed)
+        if again.provider == ident.provider:
+            ident = again
     stage2: list[Observation] = []
-    plan_path = PROVIDERS_DIR / ident.provider / "probes.toml"
-    if ident.provider != "unknown" and plan_path.exists():
-        stage2 = await engine.run(load_plan(plan_path), prior=stage1)
-    observations = (*stage1, *stage2)
-    provider_caps: dict[str, str] = {}
+    plan_file = spec.file("probes.toml") if spec is not None else None
+    if plan_file is not None:
+        stage2 = await engine.run(load_plan(str(plan_file)), prior=judged)
+    counted = (*judged, *stage2)
+    observations = (*superseded, *counted)
+    context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
+    facts = interpret(spec, counted, context)
     tiers: list[dict[str, Any]] = []
-    if ident.provider in registry.ids():
-        spec = registry.get(ident.provider)
-        provider_caps = {c.capability.replace("_", " "): c.status for c in spec.capabilities}
-        if spec.rate_limits:
-            tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
+    if spec is not None and spec.rate_limits:
+        tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
     label = options.label or secret.label
     profile = build_profile(
         label=label,
         identification=ident,
-        observations=observations,
+        observations=counted,
         requests_sent=engine.requests_sent,
-        key_prefix=secret.public_prefix,
-        provider_capabilities=provider_caps,
+        facts=facts,
+        provider=_view(spec, options),
         documented_tiers=tiers,
     )
     decision = decide(profile, inference_url=targets.inference)
@@ -283,6 +313,43 @@ async def check_key_async(
         profile=profile,
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
+    )
+
+
+def _labels(spec: ProviderSpec) -> set[str]:
+    return {t.label for t in spec.auth.templates()}
+
+
+def _first_scheme(options: CheckOptions, registry: Registry, claimed: str | None, targets: Targets) -> AuthTemplate:
+    """The scheme of the first stage: forced, the claimed provider's, the provider whose host the user
+    named, or ``Authorization: Bearer`` (the OpenAI-compatible default) until identification settles it."""
+    if options.auth_scheme:
+        scheme = options.auth_scheme
+        return AuthTemplate(f"Authorization: {scheme}", {"Authorization": f"{scheme} {{key}}"})
+    if claimed and claimed in registry.ids():
+        templates = registry.get(claimed).auth.templates()
+        if templates:
+            return templates[0]
+    host = (httpx.URL(targets.inference).host or "").lower() if targets.inference else ""
+    for spec in registry.providers:
+        if any(host == h or host.endswith("." + h) for h in spec.hostnames) and spec.auth.templates():
+            return spec.auth.templates()[0]
+    return BEARER
+
+
+def _view(spec: ProviderSpec | None, options: CheckOptions) -> ProviderView:
+    """The provider's data as the profile reads it; no provider identified: nothing is settled."""
+    if spec is None:
+        return ProviderView(scheme_settled=options.auth_scheme is not None)
+    reads: dict[str, list[str]] = {}
+    for ep in spec.endpoints:
+        for kind in ep.reads:
+            reads.setdefault(kind, []).append(ep.probe)
+    return ProviderView(
+        capabilities={c.capability.replace("_", " "): (c.status, c.note) for c in spec.capabilities},
+        authenticated=spec.authenticated_probes(),
+        reads={k: tuple(v) for k, v in reads.items()},
+        scheme_settled=True,
     )
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from testkey_nb.probe.guard import WriteRefused, check_allowed
+from testkey_nb.probe.guard import CHAT_PATHS, WriteRefused, check_allowed
 from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
 from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
 from testkey_nb.secrets import Secret, redact
@@ -32,7 +32,6 @@ __all__ = ["ProbeEngine", "retry_after_seconds"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_BYTES = 2048
-_CHAT_PATH = "/chat/completions"
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -94,10 +93,22 @@ class ProbeEngine:
         self._now = now or datetime.now(UTC)
         self.requests_sent = 0
         self._deadline_at = 0.0
+        self._auth_headers: Mapping[str, str] = self._settings.auth_headers
+        self._auth_label = self._settings.auth_label
 
     # -- public ------------------------------------------------------------------------------------
-    async def run(self, plan: Sequence[ProbeSpec], prior: Sequence[Observation] = ()) -> list[Observation]:
-        """Run ``plan``; ``prior`` holds observations of earlier stages that ``after`` may name."""
+    async def run(
+        self,
+        plan: Sequence[ProbeSpec],
+        prior: Sequence[Observation] = (),
+        *,
+        auth: tuple[str, Mapping[str, str]] | None = None,
+    ) -> list[Observation]:
+        """Run ``plan``; ``prior`` holds observations of earlier stages that ``after`` may name.
+
+        ``auth`` (label, header templates) presents the key in another scheme from this stage on."""
+        if auth is not None:
+            self._auth_label, self._auth_headers = auth[0], dict(auth[1])
         if not self._deadline_at:
             self._deadline_at = time.monotonic() + self._settings.deadline_s
         done: dict[str, list[Observation]] = {}
@@ -304,7 +315,7 @@ class ProbeEngine:
                 params=params,
                 json=body if spec.method == "POST" else None,
                 headers={
-                    "Authorization": f"{self._settings.auth_scheme} {self._secret.reveal()}",
+                    **{k: v.replace("{key}", self._secret.reveal()) for k, v in self._auth_headers.items()},
                     "Accept": "application/json",
                 },
                 extensions={"testkey_cost": spec.cost},
@@ -339,7 +350,7 @@ class ProbeEngine:
         cost = request.extensions.get("testkey_cost")
         if request.method == "GET" and cost == "read":
             return
-        is_chat = request.method == "POST" and request.url.path.endswith(_CHAT_PATH)
+        is_chat = request.method == "POST" and request.url.path.endswith(CHAT_PATHS)
         if is_chat and cost == "rejected":
             return
         if is_chat and cost == "billable" and self._settings.allow_billable:
@@ -401,6 +412,7 @@ class ProbeEngine:
             text_snippet=snippet,
             body_bytes=len(raw),
             detail=scrub(detail, secrets),
+            auth=self._auth_label,
         )
 
     def _synthetic(
@@ -412,7 +424,9 @@ class ProbeEngine:
         attempts: int = 0,
         started: float | None = None,
     ) -> Observation:
-        return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail)
+        return make_observation(
+            spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail, auth=self._auth_label
+        )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -58,6 +58,8 @@ class Observation:
     #: the item was a placeholder (e.g. no catalog to take a model from): the answer says nothing
     #: about the key's access to a real model
     placeholder: bool = False
+    #: how the key was presented (``Authorization: Bearer``, ``x-api-key``), never the key itself
+    auth: str = ""
 
     @property
     def sent(self) -> bool:
@@ -77,6 +79,7 @@ class Observation:
             "latency_ms": round(self.latency_ms, 1),
             "attempts": self.attempts,
             "detail": self.detail,
+            "auth": self.auth,
         }
 
 
@@ -124,6 +127,7 @@ def make_observation(
     text_snippet: str | None = None,
     body_bytes: int = 0,
     detail: str | None = None,
+    auth: str = "",
 ) -> Observation:
     return Observation(
         probe=spec.name,
@@ -142,4 +146,5 @@ def make_observation(
         text_snippet=text_snippet,
         body_bytes=body_bytes,
         detail=detail,
+        auth=auth,
     )

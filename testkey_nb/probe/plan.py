@@ -110,7 +110,10 @@ class ProbeSettings:
     max_body_bytes: int = 4 * 1024 * 1024
     max_concurrency: int = 8
     allow_billable: bool = False
-    auth_scheme: str = "Bearer"
+    #: how the key is presented: header -> value template, ``{key}`` is replaced by the key
+    #: (from the provider's ``[auth]`` data; a plan stage may override it, see ``ProbeEngine.run``)
+    auth_headers: Mapping[str, str] = field(default_factory=lambda: {"Authorization": "Bearer {key}"})
+    auth_label: str = "Authorization: Bearer"
     usage_days: int = 30
     concurrent: bool = True
     #: at most this many refused-by-design calls per fanned-out probe (one per model): each may count

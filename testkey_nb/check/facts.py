@@ -1,0 +1,280 @@
+"""Provider-neutral facts: what a provider's answers say about a key, whoever the provider is.
+
+A provider folder's ``interpret.py`` (``def interpret(observations, context) -> ProviderFacts``) turns
+that provider's own answers into these; providers without one get :func:`header_facts`, read from the
+``limit_headers`` / ``identity_headers`` data of their ``provider.toml``. ``check/profile.py`` only
+combines facts and never names a provider.
+
+JSON shapes (``probe --json``, ``KeyCheck.summary()``, the fleet index): ``identity`` is
+``{user, workspace, organization, evidence}``; ``balance`` is
+``{currency, remaining, granted, used, limit, provenance, probe}`` or null; ``limits`` is a list of
+``{scope, value, provenance, source}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from testkey_nb.identify.registry import ProviderSpec
+    from testkey_nb.probe.observation import Observation
+
+__all__ = [
+    "LIMIT_SCOPES",
+    "Balance",
+    "Fact",
+    "Identity",
+    "InterpretContext",
+    "KeyAccess",
+    "Limit",
+    "ModelFacts",
+    "Provenance",
+    "ProviderFacts",
+    "catalog_items",
+    "first_ok",
+    "header_facts",
+    "number",
+    "parse_reset_seconds",
+    "sent",
+]
+
+Provenance = Literal["observed", "derived", "documented", "unknown"]
+LIMIT_SCOPES = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One value with its provenance and the probe it rests on (``None`` only when ``unknown``)."""
+
+    value: Any
+    provenance: Provenance
+    probe: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the key belongs to. ``evidence`` says where each field was read; ``probes`` names them."""
+
+    user: str | None = None
+    workspace: str | None = None
+    organization: str | None = None
+    evidence: str | None = None
+    probes: tuple[str, ...] = ()
+
+    @property
+    def seen(self) -> bool:
+        return any(v is not None for v in (self.user, self.workspace, self.organization))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "workspace": self.workspace, "organization": self.organization,
+                "evidence": self.evidence}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Money on the key or account, as plain numbers in ``currency``."""
+
+    currency: str | None
+    remaining: float | None
+    granted: float | None
+    used: float | None
+    limit: float | None
+    provenance: Provenance
+    probe: str
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"currency": self.currency, "remaining": self.remaining, "granted": self.granted, "used": self.used,
+                "limit": self.limit, "provenance": self.provenance, "probe": self.probe}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One rate limit. ``source`` is the probe it was read from (observed/derived) or the page that
+    documents it (documented); ``model`` is None for a key- or workspace-wide limit."""
+
+    scope: str
+    value: float
+    provenance: Provenance
+    source: str
+    probe: str | None = None
+    model: str | None = None
+    remaining: float | None = None
+    reset_s: float | None = None
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        value: float | int = int(self.value) if float(self.value).is_integer() else self.value
+        return {"scope": self.scope, "value": value, "provenance": self.provenance, "source": self.source}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Per-model facts a provider's own endpoints give beyond the OpenAI-shaped catalog fields."""
+
+    name: str | None = None
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    features: tuple[str, ...] = ()
+    input_modalities: tuple[str, ...] = ()
+    output_modalities: tuple[str, ...] = ()
+    price_in_per_mtok: float | None = None
+    price_out_per_mtok: float | None = None
+    price_cached_in_per_mtok: float | None = None
+    price_probe: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    limits_probe: str | None = None
+    probe: str = "catalog"
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """What the provider's account data says about the key's model access.
+
+    ``models`` None: the key is not model-scoped (every model); a tuple: only these."""
+
+    models: tuple[str, ...] | None
+    probe: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    identity: Identity | None = None
+    balance: Balance | None = None
+    limits: tuple[Limit, ...] = ()
+    role: Fact | None = None
+    scopes: Fact | None = None
+    #: inference requests in the provider's usage window (``requests_total``)
+    requests_total: Fact | None = None
+    key_access: KeyAccess | None = None
+    #: model id -> facts (context, features, prices, limits) from the provider's own answers
+    models: Mapping[str, ModelFacts] = field(default_factory=dict)
+    #: model id -> where the provider routed a chat for it (e.g. a deployment id from a header)
+    routed_to: Mapping[str, str] = field(default_factory=dict)
+    #: account fields the provider reported (shown as they are; the identity is the neutral view)
+    account: Mapping[str, Any] = field(default_factory=dict)
+    #: capability name -> extra evidence text (e.g. credits used when no balance endpoint exists)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    #: bodies the billing view reads, and ``readable``: probe -> how readable it was
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterpretContext:
+    provider: ProviderSpec | None
+    key_prefix: str | None = None
+    now: datetime | None = None
+
+
+# -- helpers a provider's interpret.py may use --------------------------------------------------------
+def sent(observations: Sequence[Observation]) -> list[Observation]:
+    """Observations of exchanges that really happened (a status came back)."""
+    return [o for o in observations if o.status is not None and o.outcome not in ("skipped", "deadline")]
+
+
+def first_ok(observations: Sequence[Observation], probe: str) -> Observation | None:
+    return next((o for o in observations if o.probe == probe and o.outcome == "ok"), None)
+
+
+def catalog_items(observations: Sequence[Observation], probe: str = "catalog") -> list[dict[str, Any]]:
+    """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer."""
+    obs = first_ok(observations, probe)
+    if obs is None:
+        return []
+    body = obs.json_body
+    items = body.get("data") if isinstance(body, dict) else body if isinstance(body, list) else None
+    return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def number(value: Any) -> float | None:
+    """A plain number from a JSON number or numeric string (``"110.00"`` -> 110.0); else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if out == out and out not in (float("inf"), float("-inf")) else None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_reset_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A rate-limit reset as seconds from now: a Go duration (``6m0s``, ``1s``, ``12ms``), an RFC 3339
+    time (Anthropic), plain seconds, or a millisecond epoch (OpenRouter)."""
+    if not value:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+", text):
+        return round(sum(float(n) * _UNIT_S[u] for n, u in _DURATION.findall(text)), 3)
+    plain = number(text)
+    if plain is not None:
+        if plain > 1e12 and now is not None:  # a millisecond epoch
+            return max(0.0, round(plain / 1000 - now.timestamp(), 3))
+        return plain if plain <= 1e9 else None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if now is None or when.tzinfo is None:
+        return None
+    return max(0.0, round((when - now).total_seconds(), 3))
+
+
+def header_facts(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
+    """Facts from the provider's data alone: rate limits and identity fields read from response headers
+    (``limit_headers`` / ``identity_headers`` in ``provider.toml``), from the latest answer carrying them."""
+    spec = context.provider
+    if spec is None:
+        return ProviderFacts()
+    answered = sent(observations)
+    limits: list[Limit] = []
+    for hf in spec.limit_headers:
+        obs = next((o for o in reversed(answered) if number(o.headers.get(hf.header)) is not None), None)
+        if obs is None:
+            continue
+        value = number(obs.headers[hf.header])
+        assert value is not None
+        remaining = number(obs.headers.get(hf.remaining_header)) if hf.remaining_header else None
+        reset = parse_reset_seconds(obs.headers.get(hf.reset_header), context.now) if hf.reset_header else None
+        limits.append(
+            Limit(hf.target, value, "observed", obs.probe, obs.probe, None, remaining, reset,
+                  f"{hf.header} on {obs.method} {obs.path} ({obs.status})" + (f"; documented at {hf.source}"
+                                                                             if hf.source else ""))
+        )  # fmt: skip
+    fields: dict[str, str] = {}
+    where: list[str] = []
+    probes: list[str] = []
+    for hf in spec.identity_headers:
+        obs = next((o for o in answered if o.headers.get(hf.header)), None)
+        if obs is None or hf.target in fields:
+            continue
+        fields[hf.target] = str(obs.headers[hf.header])
+        where.append(f"{hf.target} from header {hf.header} ({obs.probe})")
+        probes.append(obs.probe)
+    identity = None
+    if fields:
+        identity = Identity(
+            user=fields.get("user"),
+            workspace=fields.get("workspace"),
+            organization=fields.get("organization"),
+            evidence="; ".join(where),
+            probes=tuple(dict.fromkeys(probes)),
+        )
+    return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)))
+
+
+def _one_per_scope(limits: Sequence[Limit]) -> list[Limit]:
+    seen: dict[tuple[str, str | None], Limit] = {}
+    for lim in limits:
+        seen.setdefault((lim.scope, lim.model), lim)
+    return list(seen.values())
