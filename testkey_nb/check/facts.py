@@ -34,7 +34,9 @@ __all__ = [
     "ModelFacts",
     "Provenance",
     "ProviderFacts",
+    "catalog_facts",
     "catalog_items",
+    "dig",
     "first_ok",
     "header_facts",
     "number",
@@ -270,7 +272,70 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
             evidence="; ".join(where),
             probes=tuple(dict.fromkeys(probes)),
         )
-    return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)))
+    models = catalog_facts(observations, spec)
+    return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)), models=models)
+
+
+def dig(obj: Any, dotted: str | None) -> Any:
+    """The value at a dotted path (``providers.0.context_length``); None when absent."""
+    cur = obj
+    for part in (dotted or "").split("."):
+        if not part:
+            continue
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(v) for v in value if isinstance(v, (str, int, float)))
+    if isinstance(value, dict):
+        out = []
+        for name, flag in value.items():
+            on = flag.get("supported") if isinstance(flag, dict) else flag
+            if on is True:
+                out.append(str(name))
+        return tuple(out)
+    if isinstance(value, str) and value:
+        return tuple(v.strip() for v in value.replace("+", ",").split(",") if v.strip())
+    return ()
+
+
+def _int(value: Any) -> int | None:
+    n = number(value)
+    return int(n) if n is not None and n >= 0 else None
+
+
+def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec) -> dict[str, ModelFacts]:
+    """Per-model facts from the provider's ``[catalog]`` field map (where its /models items keep context,
+    output cap, features, modalities and prices)."""
+    fields = spec.catalog
+    if not any((fields.context_length, fields.max_completion_tokens, fields.features, fields.input_modalities,
+                fields.output_modalities, fields.price_in, fields.price_out)):  # fmt: skip
+        return {}
+    scale = 1.0 if fields.price_per == "million" else 1_000_000.0
+    out: dict[str, ModelFacts] = {}
+    for item in catalog_items(observations):
+        pin = number(dig(item, fields.price_in)) if fields.price_in else None
+        pout = number(dig(item, fields.price_out)) if fields.price_out else None
+        out[item["id"]] = ModelFacts(
+            name=item.get("display_name") if isinstance(item.get("display_name"), str) else None,
+            context_length=_int(dig(item, fields.context_length)) if fields.context_length else None,
+            max_completion_tokens=_int(dig(item, fields.max_completion_tokens))
+            if fields.max_completion_tokens else None,
+            features=_names(dig(item, fields.features)) if fields.features else (),
+            input_modalities=_names(dig(item, fields.input_modalities)) if fields.input_modalities else (),
+            output_modalities=_names(dig(item, fields.output_modalities)) if fields.output_modalities else (),
+            price_in_per_mtok=round(pin * scale, 6) if pin is not None and pin >= 0 else None,
+            price_out_per_mtok=round(pout * scale, 6) if pout is not None and pout >= 0 else None,
+            price_probe="catalog" if pin is not None or pout is not None else None,
+        )  # fmt: skip
+    return out
 
 
 def _one_per_scope(limits: Sequence[Limit]) -> list[Limit]:

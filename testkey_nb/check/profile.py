@@ -7,12 +7,13 @@ probe it came from, so a report never shows a guess as a fact.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from testkey_nb._format import plain_text
 from testkey_nb.check.facts import Balance, Fact, Identity, Limit, ModelFacts, ProviderFacts, catalog_items
-from testkey_nb.identify.score import Identification
+from testkey_nb.identify.registry import NoQuotaRule
+from testkey_nb.identify.score import Identification, _all_hold
 from testkey_nb.probe.observation import Observation
 
 __all__ = [
@@ -234,6 +235,8 @@ class ProviderView:
     authenticated: frozenset[str] = frozenset()
     reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     scheme_settled: bool = True
+    #: answers that mean "valid key, the account cannot pay" (see ``NoQuotaRule``)
+    no_quota: tuple[NoQuotaRule, ...] = ()
 
 
 def build_profile(
@@ -249,6 +252,7 @@ def build_profile(
     """Combine the observations and the provider's facts into the profile."""
     facts = facts or ProviderFacts()
     view = provider or ProviderView()
+    observations = [_requalify(o, view.no_quota) for o in observations]
     by = _group(observations)
     proof = _auth_proof(observations, view.authenticated)
     status = _status(by, observations, proof, view)
@@ -274,6 +278,17 @@ def build_profile(
         balance=facts.balance,
         limits=tuple(facts.limits),
     )
+
+
+def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:
+    """A model call the provider answered with its documented "cannot pay" answer is a 402 by another name."""
+    if o.cost not in ("rejected", "billable") or o.status is None or o.outcome == "payment_required":
+        return o
+    for rule in rules:
+        if (not rule.status or o.status in rule.status) and _all_hold(rule.body, o.json_body, 4096):
+            note = f"the provider's documented no-quota answer ({o.status}){': ' + rule.source if rule.source else ''}"
+            return replace(o, outcome="payment_required", accepted=False, detail=note)
+    return o
 
 
 def _group(observations: Iterable[Observation]) -> dict[str, list[Observation]]:
@@ -324,9 +339,19 @@ def _chat_results(observations: Sequence[Observation]) -> dict[str, Observation]
         if o.cost != "rejected" or not o.item or o.placeholder:
             continue
         prev = out.get(o.item)
-        if prev is None or (o.accepted and not prev.accepted):
+        if prev is None or _weight(o) > _weight(prev):
             out[o.item] = o
     return out
+
+
+def _weight(o: Observation) -> int:
+    """How much a model call says about the model: accepted > refused or unpaid > other > 404 (which may be
+    a path the host does not serve as much as a model it does not know)."""
+    if o.accepted:
+        return 3
+    if o.outcome in ("refused", "unauthorized", "payment_required"):
+        return 2
+    return 0 if o.outcome == "not_found" else 1
 
 
 def _status(
@@ -361,10 +386,11 @@ def _status(
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
-    if chats and all(o.outcome == "rate_limited" for o in chats):
+    answered = [o for o in chats if o.outcome != "not_found"]
+    if answered and all(o.outcome == "rate_limited" for o in answered):
         return KeyStatus(
             "rate_limited", "429", "every model call was refused with 429 after bounded retries",
-            proof.probe if proof else chats[0].probe,
+            proof.probe if proof else answered[0].probe,
         )
     refusals = ("refused", "unauthorized")
     real_refused = bool(real) and all(o.outcome in refusals for o in real)

@@ -300,7 +300,7 @@ async def check_key_async(
         observations=counted,
         requests_sent=engine.requests_sent,
         facts=facts,
-        provider=_view(spec, options),
+        provider=_view(spec, options, claimed),
         documented_tiers=tiers,
     )
     decision = decide(profile, inference_url=targets.inference)
@@ -337,10 +337,11 @@ def _first_scheme(options: CheckOptions, registry: Registry, claimed: str | None
     return BEARER
 
 
-def _view(spec: ProviderSpec | None, options: CheckOptions) -> ProviderView:
-    """The provider's data as the profile reads it; no provider identified: nothing is settled."""
+def _view(spec: ProviderSpec | None, options: CheckOptions, claimed: str | None) -> ProviderView:
+    """The provider's data as the profile reads it. With no provider identified the scheme is settled
+    only by the user: a forced ``auth_scheme``, or a claim whose scheme the key went in."""
     if spec is None:
-        return ProviderView(scheme_settled=options.auth_scheme is not None)
+        return ProviderView(scheme_settled=options.auth_scheme is not None or claimed is not None)
     reads: dict[str, list[str]] = {}
     for ep in spec.endpoints:
         for kind in ep.reads:
@@ -350,6 +351,7 @@ def _view(spec: ProviderSpec | None, options: CheckOptions) -> ProviderView:
         authenticated=spec.authenticated_probes(),
         reads={k: tuple(v) for k, v in reads.items()},
         scheme_settled=True,
+        no_quota=spec.no_quota,
     )
 
 

@@ -120,6 +120,34 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class NoQuotaRule:
+    """An answer that means "the key works but the account cannot pay" (a 402 by another name:
+    OpenAI's 429 ``insufficient_quota``, Anthropic's 400 "credit balance is too low", Fireworks' 412)."""
+
+    status: tuple[int, ...]
+    body: tuple[Condition, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogFields:
+    """Where a provider's /models items keep what the OpenAI shape lacks (dotted paths, numeric
+    indices allowed): context, output cap, feature flags, modalities and prices."""
+
+    context_length: str | None = None
+    max_completion_tokens: str | None = None
+    #: a list of names, or an object whose true (or ``{supported: true}``) members are the features
+    features: str | None = None
+    input_modalities: str | None = None
+    output_modalities: str | None = None
+    price_in: str | None = None
+    price_out: str | None = None
+    #: what a price is per: "token" (USD per token) or "million" (USD per million tokens)
+    price_per: str = "token"
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class HeaderFact:
     """A response header that carries a fact: a limit (``scope``) or an identity field (``field``)."""
 
@@ -277,6 +305,8 @@ class ProviderSpec:
     endpoints: tuple[Endpoint, ...] = ()
     limit_headers: tuple[HeaderFact, ...] = ()
     identity_headers: tuple[HeaderFact, ...] = ()
+    no_quota: tuple[NoQuotaRule, ...] = ()
+    catalog: CatalogFields = field(default_factory=CatalogFields)
     #: the provider's folder (probes.toml, interpret.py live there)
     folder: Path | Traversable | None = None
 
@@ -477,7 +507,26 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
         identity_headers=tuple(
             _parse_header_fact(h, "field", IDENTITY_FIELDS, where) for h in data.get("identity_headers", [])
         ),
+        no_quota=tuple(
+            NoQuotaRule(
+                status=tuple(int(x) for x in r.get("status", ())),
+                body=tuple(_parse_condition(c, where) for c in r.get("body", [])),
+                source=str(r.get("source", "")),
+            )
+            for r in data.get("no_quota", [])
+        ),
+        catalog=_parse_catalog(data.get("catalog", {}), where),
     )
+
+
+def _parse_catalog(raw: Mapping[str, Any], where: str) -> CatalogFields:
+    known = set(CatalogFields.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise RegistryError(f"{where}: [catalog] unknown keys {sorted(unknown)}")
+    if raw.get("price_per", "token") not in ("token", "million"):
+        raise RegistryError(f"{where}: [catalog] price_per must be token or million")
+    return CatalogFields(**{k: str(v) for k, v in raw.items()})
 
 
 def _parse_endpoint(raw: Mapping[str, Any], where: str) -> Endpoint:

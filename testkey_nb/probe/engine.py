@@ -246,6 +246,9 @@ class ProbeEngine:
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
+        if spec.from_root:
+            parts = urlsplit(base)
+            base = f"{parts.scheme}://{parts.netloc}"
         url = base.rstrip("/") + path
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None

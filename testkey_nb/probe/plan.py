@@ -56,6 +56,9 @@ class ProbeSpec:
     after: str | None = None
     for_each: ForEach | None = None
     skip_if: SkipIf | None = None
+    #: the path is taken from the root of the host the user named, not under its base path
+    #: (DeepSeek's ``/user/balance`` beside ``/v1``): same host, the key goes nowhere else
+    from_root: bool = False
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
@@ -82,6 +85,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 after=raw.get("after"),
                 for_each=ForEach(**fe) if fe else None,
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
+                from_root=bool(raw.get("from_root", False)),
             )
         )
     for spec in specs:
