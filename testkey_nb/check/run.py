@@ -270,14 +270,28 @@ async def check_key_async(
     shape = key_pattern_matches(registry, secret.reveal())
     stage1 = await engine.run(identify_plan)
     ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
-    spec = registry.get(ident.provider) if ident.provider in registry.ids() and ident.provider != "unknown" else None
+    spec = _spec(registry, ident)
     judged: list[Observation] = list(stage1)
     superseded: list[Observation] = []
+    tried_all = False
+    if spec is None and options.auth_scheme is None and _refused(stage1):
+        # nothing named the provider and the key was refused: that may be the scheme, not the key. Try the
+        # other schemes the registry knows, on the same host, before the key is judged
+        tried_all = True
+        for other in _other_schemes(registry, first):
+            trial = await engine.run(identify_plan, auth=(other.label, other.headers))
+            if _refused(trial):
+                superseded.extend(trial)
+                continue
+            superseded, judged, first = [*superseded, *judged], trial, other
+            ident = identify(registry, shape, _evidence(trial), base_url=targets.inference, claimed=claimed)
+            spec, tried_all = _spec(registry, ident), False
+            break
     if spec is not None and options.auth_scheme is None and first.label not in _labels(spec):
         # identification settled the scheme: what went in the wrong one is not evidence about the key;
         # read again in the provider's own scheme (same host, same plan)
         right = spec.auth.templates()[0]
-        superseded = list(stage1)
+        superseded = [*superseded, *judged]
         judged = await engine.run(identify_plan, auth=(right.label, right.headers))
         again = identify(registry, shape, _evidence([*judged]), base_url=targets.inference, claimed=claimed)
         if again.provider == ident.provider:
@@ -300,7 +314,7 @@ async def check_key_async(
         observations=counted,
         requests_sent=engine.requests_sent,
         facts=facts,
-        provider=_view(spec, options, claimed),
+        provider=_view(spec, options, claimed or tried_all),
         documented_tiers=tiers,
     )
     decision = decide(profile, inference_url=targets.inference)
@@ -314,6 +328,29 @@ async def check_key_async(
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
     )
+
+
+def _spec(registry: Registry, ident: Identification) -> ProviderSpec | None:
+    return registry.get(ident.provider) if ident.provider in registry.ids() and ident.provider != "unknown" else None
+
+
+def _refused(observations: Sequence[Observation]) -> bool:
+    """The catalog was refused (401/403) and no model call passed auth."""
+    catalog = [o for o in observations if o.probe == "catalog" and o.status is not None]
+    return bool(catalog) and all(o.outcome in ("unauthorized", "refused") for o in catalog) and not any(
+        o.accepted and o.cost == "rejected" for o in observations
+    )
+
+
+def _other_schemes(registry: Registry, first: AuthTemplate) -> list[AuthTemplate]:
+    seen = {first.label}
+    out = []
+    for spec in registry.providers:
+        for t in spec.auth.templates():
+            if t.label not in seen:
+                seen.add(t.label)
+                out.append(t)
+    return out
 
 
 def _labels(spec: ProviderSpec) -> set[str]:
@@ -337,11 +374,11 @@ def _first_scheme(options: CheckOptions, registry: Registry, claimed: str | None
     return BEARER
 
 
-def _view(spec: ProviderSpec | None, options: CheckOptions, claimed: str | None) -> ProviderView:
+def _view(spec: ProviderSpec | None, options: CheckOptions, settled: object) -> ProviderView:
     """The provider's data as the profile reads it. With no provider identified the scheme is settled
-    only by the user: a forced ``auth_scheme``, or a claim whose scheme the key went in."""
+    by the user (a forced ``auth_scheme``, a claim) or by having tried every scheme the registry knows."""
     if spec is None:
-        return ProviderView(scheme_settled=options.auth_scheme is not None or claimed is not None)
+        return ProviderView(scheme_settled=options.auth_scheme is not None or bool(settled))
     reads: dict[str, list[str]] = {}
     for ep in spec.endpoints:
         for kind in ep.reads:

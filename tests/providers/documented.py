@@ -28,6 +28,7 @@ class Documented:
     provider: str
     data: Mapping[str, Any]
     log: list[tuple[str, str, str, str]] = field(default_factory=list)  # (method, path, auth, mode)
+    hosts: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, provider: str) -> Documented:
@@ -65,6 +66,7 @@ class Documented:
         auth, mode = self._who(request)
         path = request.url.path
         self.log.append((request.method, path, auth, mode))
+        self.hosts.add(request.url.host)
         same = [a for a in self.data["answers"] if a["request"]["method"] == request.method
                 and a["request"]["path"] == path]  # fmt: skip
         answer = (
