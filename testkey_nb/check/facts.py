@@ -212,7 +212,7 @@ _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 def parse_reset_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """A rate-limit reset as seconds from now: a Go duration (``6m0s``, ``1s``, ``12ms``), an RFC 3339
-    time (Anthropic), plain seconds, or a millisecond epoch (OpenRouter)."""
+    time, plain seconds, or a millisecond epoch."""
     if not value:
         return None
     text = value.strip()

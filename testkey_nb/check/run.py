@@ -2,7 +2,7 @@
 
 The key goes only to hosts the user named (``base_url``, ``management_url``) or, when none is named,
 to the official hosts of the claimed provider (or of the provider the key's shape names). Identifying
-an endpoint as Baseten never sends the key to Baseten's own hosts when the user pointed elsewhere.
+an endpoint as some provider never sends the key to that provider's own hosts when the user pointed elsewhere.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
     if options.management_url:
         _check_url(options.management_url, "--management-url", options.allow_http)
     reasons = {} if management else {"management": "no management URL"}
-    # a URL the user gave gets Baseten-style /v1 appended as documented for --management-url; the
+    # a URL the user gave gets /v1 appended as documented for --management-url; the
     # provider's own management_base_url is used as its data says
     official = spec.management_base_url.rstrip("/") if spec.management_base_url else None
     return Targets(inference.rstrip("/"), _mgmt(options.management_url) if options.management_url else official,
@@ -182,7 +182,7 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
 
 
 def _claimed_id(claim: str | None, registry: Registry) -> str | None:
-    """A claim by provider id or display name, case-insensitive (``Baseten``, ``baseten``)."""
+    """A claim by provider id or display name, case-insensitive (``Groq``, ``groq``)."""
     if not claim:
         return None
     wanted = claim.strip().lower()
