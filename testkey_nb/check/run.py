@@ -182,7 +182,7 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
 
 
 def _claimed_id(claim: str | None, registry: Registry) -> str | None:
-    """A claim by provider id or display name, case-insensitive (``Groq``, ``groq``)."""
+    """A claim by provider id or display name, case-insensitive (the display name or the id)."""
     if not claim:
         return None
     wanted = claim.strip().lower()
