@@ -61,6 +61,11 @@ ROW_FIELDS: Final = (
     "token_role",
     "capabilities",
     "probe_requests",
+    "tokens_limit",
+    "tokens_limit_day",
+    "identity",
+    "balance",
+    "limits",
     "report",
     "error",
     "seconds",
@@ -81,6 +86,11 @@ _FROM_SUMMARY: Final = (
     "tokens_per_minute",
     "token_role",
     "probe_requests",
+    "tokens_limit",
+    "tokens_limit_day",
+    "identity",
+    "balance",
+    "limits",
 )
 
 # Click a header to sort by that column (again to reverse). Numbers sort numerically, blanks last.
@@ -181,6 +191,14 @@ def _num(value: Any) -> tuple[str, str]:
     return str(value), f"{value:,}"
 
 
+def _balance(value: Any) -> tuple[str, str]:
+    """A balance cell: what is left (sortable) and its currency, or why there is none."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("remaining"), (int, float)):
+        return "", '<span class="tk-muted">none</span>'
+    remaining = float(value["remaining"])
+    return str(remaining), _t(f"{remaining:,.2f} {value.get('currency') or ''}".strip())
+
+
 def _chart_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
     import polars as pl
 
@@ -247,6 +265,7 @@ def _row_html(row: Mapping[str, Any]) -> str:
         (*_num(row.get("allowed_models")), "tk-num"),
         (*_num(row.get("priced_models")), "tk-num"),
         (*_num(row.get("tokens_per_minute")), "tk-num"),
+        (*_balance(row.get("balance")), "tk-num"),
         (" ".join(str(a.get("action")) for a in row.get("actions") or []), actions, ""),
         (str(reason or ""), _t(reason or ""), ""),
     ]
@@ -265,6 +284,7 @@ _HEADERS: Final = (
     ("allowed models", "num"),
     ("priced models", "num"),
     ("tokens / min", "num"),
+    ("balance", "num"),
     ("actions", "text"),
     ("reason", "text"),
 )
