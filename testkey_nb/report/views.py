@@ -217,10 +217,14 @@ def account_html(profile: Profile) -> str:
             f"<p>Balance ({esc(bal['currency'] or 'currency not given')}, {esc(bal['provenance'])}, "
             f"probe <code>{esc(bal['probe'])}</code>):</p>" + table(figures, ["figure", "value"])
         )
-    limits = profile.limits_json()
+    limits = [lim for lim in profile.limits if lim.model is None]
     if limits:
-        rows = [(lim["scope"].replace("_", " "), lim["value"], lim["provenance"], lim["source"]) for lim in limits]
-        parts.append(table(rows, ["limit", "value", "provenance", "source"]))
+        rows = [
+            (lim.scope.replace("_", " "), lim.value, "" if lim.remaining is None else lim.remaining,
+             "" if lim.reset_s is None else f"{lim.reset_s:g} s", lim.provenance, lim.source)
+            for lim in limits
+        ]  # fmt: skip
+        parts.append(table(rows, ["limit", "value", "remaining", "resets in", "provenance", "source"]))
     else:
         parts.append("<p>No key-wide rate limit was readable with this key.</p>")
     return "".join(parts)

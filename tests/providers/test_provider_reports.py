@@ -27,6 +27,7 @@ def test_balance_identity_and_limits_in_the_report_and_the_index() -> None:
     assert "CNY" in page and "<code>balance</code>" in page and "110" in page
     page = account_html(openai.profile)
     assert "org-EmuTestkeyNbOrg000000001" in page and "tokens per minute" in page and "permission_matrix" in page
+    assert "0.009 s" in page  # the duration reset 9ms, parsed
     assert "unsupported" in page  # no balance endpoint: said, not guessed
     rows = [index_row(c.label, summary=c.summary(), report=f"{c.label}.html") for c in (deepseek, openai)]
     assert rows[0]["balance"]["remaining"] == 110.0 and rows[0]["limits"] == []
