@@ -41,6 +41,7 @@ __all__ = [
     "header_facts",
     "number",
     "parse_reset_seconds",
+    "readability",
     "sent",
 ]
 
@@ -179,6 +180,20 @@ class InterpretContext:
 def sent(observations: Sequence[Observation]) -> list[Observation]:
     """Observations of exchanges that really happened (a status came back)."""
     return [o for o in observations if o.status is not None and o.outcome not in ("skipped", "deadline")]
+
+
+def readability(obs: Sequence[Observation]) -> str:
+    """How readable a probe's endpoint was for this key: ``readable``, refused, not probed (and why)."""
+    if not obs:
+        return "not probed"
+    if any(o.outcome == "ok" for o in obs):
+        return "readable"
+    first = obs[0]
+    if first.outcome == "skipped":
+        return f"not probed: {first.detail}"
+    if first.outcome in ("refused", "unauthorized"):
+        return f"refused ({first.status}) for this key"
+    return f"not readable: {first.outcome}" + (f" ({first.detail})" if first.detail else "")
 
 
 def first_ok(observations: Sequence[Observation], probe: str) -> Observation | None:

@@ -11,7 +11,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from testkey_nb._format import plain_text
-from testkey_nb.check.facts import Balance, Fact, Identity, Limit, ModelFacts, ProviderFacts, catalog_items
+from testkey_nb.check.facts import (
+    Balance,
+    Fact,
+    Identity,
+    Limit,
+    ModelFacts,
+    ProviderFacts,
+    catalog_items,
+    readability,
+)
 from testkey_nb.identify.registry import NoQuotaRule
 from testkey_nb.identify.score import Identification, _all_hold
 from testkey_nb.probe.observation import Observation
@@ -262,7 +271,7 @@ def build_profile(
     metrics = _metrics(by, observations, status, proof, models, chats, facts, view, documented_tiers)
     capabilities = _capabilities(by, observations, status, models, facts, view)
     raw = dict(facts.raw)
-    raw.setdefault("readable", {p: _readability(by.get(p, [])) for p in _reads(view, "usage", "balance", "operations")})
+    raw.setdefault("readable", {p: readability(by.get(p, [])) for p in _reads(view, "usage", "balance", "operations")})
     return Profile(
         label=label,
         identification=identification,
@@ -304,19 +313,6 @@ def _sent(obs: Iterable[Observation]) -> list[Observation]:
 
 def _reads(view: ProviderView, *kinds: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for k in kinds for p in view.reads.get(k, ())))
-
-
-def _readability(obs: Sequence[Observation]) -> str:
-    if not obs:
-        return "not probed"
-    if any(o.outcome == "ok" for o in obs):
-        return "readable"
-    first = obs[0]
-    if first.outcome == "skipped":
-        return f"not probed: {first.detail}"
-    if first.outcome in ("refused", "unauthorized"):
-        return f"refused ({first.status}) for this key"
-    return f"not readable: {first.outcome}" + (f" ({first.detail})" if first.detail else "")
 
 
 def _auth_proof(observations: Sequence[Observation], authenticated: frozenset[str]) -> Observation | None:
@@ -576,7 +572,7 @@ def _metrics(
     else:
         support, note = view.capabilities.get("usage and billing", ("unknown", ""))
         why = f"the provider exposes no usage endpoint for this key ({note})" if support == "unsupported" else (
-            _readability([o for p in usage_probes for o in by.get(p, [])]) if usage_probes else "not probed")
+            readability([o for p in usage_probes for o in by.get(p, [])]) if usage_probes else "not probed")
         m["requests_total"] = Metric("requests_total", None, "unknown", None, why)
 
     # runtime_model: the model that answered a billable call, else one a refused-by-design call reached

@@ -21,6 +21,7 @@ from testkey_nb.check.facts import (
     catalog_items,
     first_ok,
     number,
+    readability,
 )
 from testkey_nb.probe.observation import Observation
 
@@ -87,7 +88,7 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
         if isinstance(d, dict)
     ]
     raw["readable"] = {
-        name: _readability(by.get(name, [])) for name in ("usage", "deployments", "prices", "models_list")
+        name: readability(by.get(name, [])) for name in ("usage", "deployments", "prices", "models_list")
     }
     notes = {}
     used = _credits_used(usage)
@@ -111,19 +112,6 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _readability(obs: Sequence[Observation]) -> str:
-    if not obs:
-        return "not probed"
-    if any(o.outcome == "ok" for o in obs):
-        return "readable"
-    first = obs[0]
-    if first.outcome == "skipped":
-        return f"not probed: {first.detail}"
-    if first.outcome in ("refused", "unauthorized"):
-        return f"refused ({first.status}) for this key"
-    return f"not readable: {first.outcome}" + (f" ({first.detail})" if first.detail else "")
 
 
 def _account(observations: Sequence[Observation]) -> dict[str, Any]:
@@ -222,7 +210,7 @@ def _role(
 
 def _requests_total(by: Mapping[str, list[Observation]], usage: Observation | None) -> Fact:
     if usage is None or not isinstance(usage.json_body, dict):
-        return Fact(None, "unknown", None, _readability(by.get("usage", [])))
+        return Fact(None, "unknown", None, readability(by.get("usage", [])))
     ded = usage.json_body.get("dedicated_usage") or {}
     breakdown = [b for b in ded.get("breakdown", []) or [] if isinstance(b, dict)]
     apis = usage.json_body.get("model_apis_usage") or {}

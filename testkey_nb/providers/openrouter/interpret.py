@@ -81,7 +81,7 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
             evidence=f"user_id in the {user.status} body of {user.probe}",
             probes=(user.probe,),
         )
-    account = {k: kd.get(k) for k in ("label", "is_free_tier", "limit_reset", "usage_daily", "usage_monthly")
+    account = {k: kd.get(k) for k in ("is_free_tier", "limit_reset", "usage_daily", "usage_monthly")
                if k in kd} if kd else {}  # fmt: skip
     readable = {n: ("readable" if first_ok(observations, n) else "not readable") for n in ("key_info", "credits")}
     return replace(
