@@ -364,7 +364,8 @@ def _status(
     for a model after auth is evidence about that model, not the key.
     """
     chats = _chats(observations)
-    real = [o for o in chats if not o.placeholder]
+    # evidence about access needs a real model: not a placeholder, not a call that named none
+    real = [o for o in chats if not o.placeholder and o.item]
     catalog = [o for o in by.get("catalog", []) if o.outcome != "skipped"]
     inference = [o for o in observations if o.role == "inference" and o.outcome != "skipped"]
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]

@@ -197,7 +197,7 @@ def _role(
     mgmt_ok = sorted({o.probe for o in mgmt if o.outcome == "ok"})
     mgmt_refused = sorted({o.probe for o in mgmt if o.outcome == "refused"})
     accepted = [o for obs in by.values() for o in obs
-                if o.cost == "rejected" and o.accepted and not o.placeholder]  # fmt: skip
+                if o.cost == "rejected" and o.accepted and o.item and not o.placeholder]  # fmt: skip
     if mgmt and not mgmt_ok and mgmt_refused and accepted:
         note = f"model calls accepted ({accepted[0].probe}); every management read refused (403)"
         return Fact("inference-only", "derived", mgmt_refused[0], note), None, None
