@@ -28,8 +28,9 @@ CATALOG = obs("catalog", "GET", "/models", "read", 200, "ok", accepted=True, bod
 
 
 def test_an_authenticated_200_proves_the_key_a_public_one_does_not() -> None:
+    body = {"error": {"message": "The model m1 does not exist or you do not have access to it."}}
     refused = obs("auth_check", "POST", "/chat/completions", "rejected", 404, "not_found", item="m1", accepted=False,
-                  body={"error": {"message": "The model m1 does not exist or you do not have access to it."}})  # fmt: skip
+                  body=body)  # fmt: skip
     proven = profile([CATALOG, refused], authenticated=frozenset({"catalog"}))
     assert proven.metrics["key_valid"].value is True and proven.metrics["key_valid"].probe == "catalog"
     # the 404 after auth is about the model: refused for this key, not a bad key
