@@ -201,7 +201,7 @@ def _check_options(options: CheckOptions) -> None:
 
 
 def _mgmt(url: str | None) -> str | None:
-    """A management URL as given; a bare host gets ``/v1`` (``https://api.baseten.co`` is read at ``/v1``)."""
+    """A management URL as given; a bare host (``https://api.example.com``) gets ``/v1``."""
     if not url:
         return None
     return _with_v1(url) if httpx.URL(url).path in ("", "/") else url.rstrip("/")
