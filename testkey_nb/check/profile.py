@@ -572,8 +572,10 @@ def _metrics(
         m["requests_total"] = _metric("requests_total", facts.requests_total)
     else:
         support, note = view.capabilities.get("usage and billing", ("unknown", ""))
-        why = f"the provider exposes no usage endpoint for this key ({note})" if support == "unsupported" else (
-            readability([o for p in usage_probes for o in by.get(p, [])]) if usage_probes else "not probed")
+        seen = readability([o for p in usage_probes for o in by.get(p, [])]) if usage_probes else "not probed"
+        if seen == "readable":
+            seen = f"the usage read ({', '.join(usage_probes)}) counts money, not requests"
+        why = f"the provider exposes no usage endpoint for this key ({note})" if support == "unsupported" else seen
         m["requests_total"] = Metric("requests_total", None, "unknown", None, why)
 
     # runtime_model: the model that answered a billable call, else one a refused-by-design call reached
@@ -811,6 +813,9 @@ def _not_verified(name: str, obs: Sequence[Observation]) -> Capability:
     if not sent:
         return Capability(name, "unknown", f"not probed: {obs[0].detail or obs[0].outcome}", ())
     cited = tuple(dict.fromkeys(o.probe for o in sent))
+    answered = [o.probe for o in sent if o.outcome == "ok"]
+    if answered:
+        return Capability(name, "unknown", f"{', '.join(dict.fromkeys(answered))} answered without it", cited)
     if any(o.outcome in ("refused", "unauthorized") for o in sent):
         o = next(o for o in sent if o.outcome in ("refused", "unauthorized"))
         return Capability(name, "denied", f"{o.probe}: {o.status} for this key", cited)
