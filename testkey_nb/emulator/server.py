@@ -163,6 +163,11 @@ class RunningEmulator:
     def provider(self) -> str:
         return self.config.provider
 
+    @property
+    def host(self) -> Host | None:
+        """The played provider's host data (paths, auth scheme, modes); None for Baseten."""
+        return self._host
+
     def _url(self, role: str) -> str:
         if role not in self.ports:
             raise ValueError(f"the {self.provider} emulator has no {role} host (roles: {', '.join(self.ports)})")

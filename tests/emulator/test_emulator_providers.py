@@ -154,7 +154,8 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
     emu = emus[provider]
     host = load_host(provider)
     chat = next(r for r in host.routes if r.kind in ("chat", "messages"))
-    empty = {"method": "POST", "path": chat.paths[0], "json": {"model": "m", "messages": [], "max_tokens": 1}}
+    model = sorted(host.model_ids)[0]  # a catalog model: an unknown one gets the model-not-found answer
+    empty = {"method": "POST", "path": chat.paths[0], "json": {"model": model, "messages": [], "max_tokens": 1}}
     expected = {"valid": host.answer(f"{chat.name}.empty").status, "bad-key": 401, "no-balance": None,
                 "rate-limited": 429}  # fmt: skip
     for mode in emu.keys:
@@ -163,10 +164,14 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
             assert r.status_code in (400, 402, 412, 429), r.text
         else:
             assert r.status_code == expected[mode], (mode, r.text)
-    said = {**empty, "json": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}}
+    said = {**empty, "json": {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}}
     done = send(emu, "valid", "key", said)
     assert done.status_code == 200
     assert ("content" if chat.kind == "messages" else "choices") in done.json()
+    if f"{chat.name}.unknown_model" in host.answers:  # evidence about the model, after auth
+        other = {**empty, "json": {"model": "nope/not-a-model", "messages": [], "max_tokens": 1}}
+        assert send(emu, "valid", "key", other).status_code == host.answer(f"{chat.name}.unknown_model").status
+        assert send(emu, "bad-key", "key", other).status_code == 401
 
 
 def test_public_endpoints_answer_without_a_key(emus: dict[str, RunningEmulator]) -> None:
@@ -260,6 +265,7 @@ def test_provider_config_and_errors() -> None:
         RunningEmulator(EmulatorConfig(provider="nope"))
     with run_emulator(provider="mistral") as emu:
         assert emu.provider == "mistral" and list(emu.ports) == ["mistral"]
+        assert emu.host is not None and emu.host.auth == "bearer" and emu.host.modes == tuple(emu.keys)
         with pytest.raises(ValueError, match="no impostor_openai host"):
             _ = emu.impostor_openai_url
         with pytest.raises(ValueError, match="Baseten emulator only"):
@@ -361,3 +367,30 @@ def test_identification_names_the_provider_each_emulator_plays(emus: dict[str, R
                         CheckOptions(base_url=emu.base_url, deadline_s=30.0))  # fmt: skip
     assert checked.identification.provider == provider
     assert all(emu.keys["valid"] not in repr(e) for e in emu.request_log())
+
+
+def test_together_chat_refusal_is_pretty_printed_and_its_id_carries_the_ray(emus: dict[str, RunningEmulator]) -> None:
+    emu = emus["together"]
+    bad = {"Authorization": f"Bearer {emu.keys['bad-key']}"}
+    body = {"model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "messages": []}
+    chat = HTTP.post(emu.base_url + "/chat/completions", headers=bad, json=body)
+    assert chat.text.startswith('{\n  "id": ')
+    assert chat.json()["id"].endswith("-2kFHot-" + chat.headers["cf-ray"].split("-")[0])
+    models = HTTP.get(emu.base_url + "/models", headers=bad)
+    assert models.text == '{"error":{"message":"Unauthorized"}}'  # the recorded 36 bytes
+
+
+def test_host_data_errors_are_clear() -> None:
+    from testkey_nb.emulator.providers.host import parse_host
+
+    good = yaml.safe_load((REPO / "testkey_nb/emulator/providers/groq/host.yaml").read_text(encoding="utf-8"))
+    assert parse_host("groq", good).base_path == "/openai/v1"
+    with pytest.raises(ValueError, match="id is 'groq'"):
+        parse_host("mistral", good)
+    with pytest.raises(ValueError, match=r"unknown template \{nope\}"):
+        parse_host("groq", {**good, "answers": {**good["answers"], "models": {"status": 200, "body": "{nope}"}}})
+    answers = {k: v for k, v in good["answers"].items() if k != "chat.rate-limited"}
+    with pytest.raises(ValueError, match=r"no answer for chat\.rate-limited"):
+        parse_host("groq", {**good, "answers": answers})
+    with pytest.raises(ValueError, match="modes must include valid and bad-key"):
+        parse_host("groq", {**good, "modes": ["valid", "admin"]})

@@ -128,7 +128,10 @@ class ProviderApp:
         if answer is None:
             answer = Answer(200, _completion(self.host, route, ctx))
         headers = self._headers(route, mode, answer, extra, ctx)
-        body_bytes = answer.raw.encode() if answer.raw is not None else self.host.encode(render(answer.body, ctx))
+        if answer.raw is not None:
+            body_bytes = answer.raw.encode()
+        else:
+            body_bytes = self.host.encode(render(answer.body, ctx), answer.indent)
         cost = _cost(method, route, answer.status)
         label = mode if mode is not None else ("unknown" if auth.key is not None else None)
         self.state.log(RequestLogEntry(method, self.host.id, path, answer.status, auth.scheme, label, None, cost))
@@ -162,6 +165,10 @@ class ProviderApp:
             limits = dict(host.rate_limit_headers.get(mode) or host.rate_limit_headers.get("valid") or {})
             if mode in ("no-balance", "rate-limited"):
                 return route, host.answer(f"{route.name}.{mode}"), limits
+            model = payload.get("model") if isinstance(payload, dict) else None
+            unknown = f"{route.name}.unknown_model"
+            if isinstance(model, str) and model and not host.knows_model(model) and unknown in host.answers:
+                return route, host.answer(unknown), limits
             messages = payload.get("messages") if isinstance(payload, dict) else None
             if not isinstance(messages, list) or not messages:
                 return route, host.answer(f"{route.name}.empty"), limits

@@ -69,6 +69,7 @@ class Answer:
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     raw: str | None = None  # a non-JSON body, sent as is
+    indent: int | None = None  # this answer pretty-printed (Together's chat 401), else the host's default
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,11 @@ class Host:
     routes: tuple[Route, ...]
     answers: Mapping[str, Answer]
     sources: Mapping[str, str]
+    model_ids: frozenset[str] = frozenset()  # the catalog's ids (and aliases): a chat naming another gets
+    #                                          `<route>.unknown_model` where the host has one
+
+    def knows_model(self, model: str) -> bool:
+        return model in self.model_ids
 
     def route_for(self, method: str, path: str) -> tuple[Route | None, bool]:
         """(route, path known): the route serving ``method path``; path known with another method -> 405."""
@@ -118,9 +124,9 @@ class Host:
             return self.answers[fallback]
         raise KeyError(f"{self.id}: no answer {name!r}")
 
-    def encode(self, body: Any) -> bytes:
-        text = json.dumps(body, indent=self.json_indent, ensure_ascii=False,
-                          separators=None if self.json_indent else (",", ":"))  # fmt: skip
+    def encode(self, body: Any, indent: int | None = None) -> bytes:
+        indent = indent if indent is not None else self.json_indent
+        text = json.dumps(body, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
         return (text + ("\n" if self.body_newline else "")).encode("utf-8")
 
 
@@ -202,11 +208,22 @@ def _check_templates(value: Any, names: frozenset[str], where: str) -> None:
 
 def _answer(data: Mapping[str, Any]) -> Answer:
     headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
-    return Answer(int(data["status"]), data.get("body"), MappingProxyType(headers), data.get("raw"))
+    return Answer(int(data["status"]), data.get("body"), MappingProxyType(headers), data.get("raw"), data.get("indent"))
 
 
 def _lower(data: Mapping[str, Any] | None) -> Mapping[str, str]:
     return MappingProxyType({str(k).lower(): str(v) for k, v in (data or {}).items()})
+
+
+def _catalog_ids(body: Any) -> frozenset[str]:
+    """Model ids (and aliases) of a /models body: ``{data: [...]}`` or a bare list (Together)."""
+    items = body if isinstance(body, list) else (body or {}).get("data", []) if isinstance(body, dict) else []
+    ids: set[str] = set()
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            ids.add(item["id"])
+            ids.update(a for a in item.get("aliases") or () if isinstance(a, str))
+    return frozenset(ids)
 
 
 def load_host(provider: str) -> Host:
@@ -214,7 +231,13 @@ def load_host(provider: str) -> Host:
     if provider not in PROVIDER_IDS:
         raise ValueError(f"unknown provider {provider!r}; known: baseten, {', '.join(PROVIDER_IDS)}")
     text = resources.files(__package__).joinpath(provider, "host.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    return parse_host(provider, yaml.safe_load(text))
+
+
+def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
+    """Check one provider's host data (the parsed ``host.yaml``) and freeze it."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{provider}/host.yaml: not a mapping")
     if data.get("id") != provider:
         raise ValueError(f"{provider}/host.yaml: id is {data.get('id')!r}")
     if data["auth"] not in AUTH_SCHEMES:
@@ -248,21 +271,22 @@ def load_host(provider: str) -> Host:
         routes=routes,
         answers=answers,
         sources=MappingProxyType(dict(data.get("sources") or {})),
+        model_ids=_catalog_ids(data["answers"].get("models", {}).get("body")),
     )
     names = _RANDOM | _TIMES | _REQUEST | frozenset(variables)
     _check_templates(data["answers"], names, f"{provider}.answers")
     for part in ("headers", "accepted_headers", "rate_limit_headers"):
         _check_templates(data.get(part), names, f"{provider}.{part}")
-    for needed in ("unauthorized", "missing"):
-        host.answer(needed)
+    needed = ["unauthorized", "missing", *(["no_version"] if version else [])]
     for route in routes:
         if route.kind in ("chat", "messages"):
-            host.answer(f"{route.name}.empty")
-            for mode in ("no-balance", "rate-limited"):
-                if mode in modes:
-                    host.answer(f"{route.name}.{mode}")
+            refusals = [m for m in ("no-balance", "rate-limited") if m in modes]
+            needed += [f"{route.name}.empty", *(f"{route.name}.{m}" for m in refusals)]
         else:
-            host.answer(route.name)
+            needed.append(route.name)
+    missing = [name for name in needed if name not in answers]
+    if missing:
+        raise ValueError(f"{provider}/host.yaml: no answer for {', '.join(missing)}")
     return host
 
 
