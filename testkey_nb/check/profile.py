@@ -23,7 +23,7 @@ from testkey_nb.check.facts import (
 )
 from testkey_nb.identify.registry import NoQuotaRule
 from testkey_nb.identify.score import Identification, _all_hold
-from testkey_nb.probe.observation import Observation
+from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 __all__ = [
     "CAPABILITIES",
@@ -371,6 +371,17 @@ def _status(
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
     if not sent and proof is None:
         return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
+    spent = [o for group in by.values() for o in group if o.spent and o.cost == "rejected" and o.outcome == "ok"]
+    if spent:
+        # a call built to be refused was answered: the key works (and the call cost money); spending stopped
+        return KeyStatus(
+            "valid",
+            "spent",
+            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
+            "works; "
+            f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
+            spent[0].probe,
+        )
     accepted = [o for o in real if o.accepted]
     if accepted:
         n = len({o.item for o in accepted})

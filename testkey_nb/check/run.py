@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import math
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,10 +23,10 @@ from testkey_nb.check.facts import InterpretContext
 from testkey_nb.check.interpret import interpret
 from testkey_nb.check.profile import Profile, ProviderView, build_profile
 from testkey_nb.identify.registry import BEARER, AuthTemplate, ProviderSpec, Registry, load_registry
-from testkey_nb.identify.score import HttpEvidence, Identification, identify, key_pattern_matches
+from testkey_nb.identify.score import HttpEvidence, Identification, KeyShape, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
-from testkey_nb.probe.observation import Observation
-from testkey_nb.probe.plan import ProbeSettings, Targets, load_plan
+from testkey_nb.probe.observation import Observation, spend_of
+from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import KeyRef, Secret, redact, resolve
 
 __all__ = ["CheckError", "CheckOptions", "KeyCheck", "check_key", "check_key_async", "resolve_targets"]
@@ -48,6 +49,8 @@ class CheckOptions:
     concurrent: bool = True
     label: str | None = None
     max_model_checks: int = 16
+    #: politeness cap: at most this many requests in flight at once (``--max-in-flight``)
+    max_in_flight: int = 16
     #: allow http:// to a host that is not loopback (the key would cross the network in clear text)
     allow_http: bool = False
 
@@ -110,6 +113,7 @@ class KeyCheck:
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
             "probe_requests": prof.probe_requests,
+            "spend": spend_of(self.observations),
             "probes": [o.summary() for o in self.observations],
         }
 
@@ -142,6 +146,8 @@ class KeyCheck:
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],
             "probe_requests": prof.probe_requests,
+            "spent_calls": spend_of(self.observations)["calls"],
+            "spent_tokens": spend_of(self.observations)["total_tokens"],
         }
 
 
@@ -198,6 +204,8 @@ def _check_options(options: CheckOptions) -> None:
             raise CheckError(f"--{name} must be a positive number of seconds, got {value!r}")
     if options.max_model_checks < 1:
         raise CheckError("--max-model-checks must be at least 1")
+    if not isinstance(options.max_in_flight, int) or options.max_in_flight < 1:
+        raise CheckError(f"--max-in-flight must be a whole number of at least 1, got {options.max_in_flight!r}")
 
 
 def _mgmt(url: str | None) -> str | None:
@@ -228,6 +236,49 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+#: the probes that identification waits for before the provider's plan starts (sent at once)
+_FIRST_ANSWERS = ("catalog", "auth_pilot")
+
+
+def _provider_plan(registry: Registry, provider: str, scheme: AuthTemplate | None = None) -> tuple[ProbeSpec, ...]:
+    """The provider's own plan (``probes.toml`` in its folder); none when the session's scheme is not the
+    provider's (its answers would judge nothing: the identification is read again in the right scheme)."""
+    spec = registry.get(provider) if provider in registry.ids() and provider != "unknown" else None
+    if spec is None or (scheme is not None and scheme.label not in _labels(spec)):
+        return ()
+    plan = spec.file("probes.toml")
+    return load_plan(str(plan)) if plan is not None else ()
+
+
+async def _session(
+    engine: ProbeEngine,
+    registry: Registry,
+    identify_plan: tuple[ProbeSpec, ...],
+    shape: KeyShape,
+    targets: Targets,
+    claimed: str | None,
+    scheme: AuthTemplate,
+) -> tuple[list[Observation], list[Observation], Identification]:
+    async with engine:
+        # the critical path: the catalog and the pilot go at once; the provider's plan (its per-model
+        # checks, the auth check the first of them) starts the moment they have answered
+        submitted = engine.submit(identify_plan)
+        await engine.wait_for(_FIRST_ANSWERS)
+        early = identify(
+            registry, shape, _evidence(engine.finished(_FIRST_ANSWERS)), base_url=targets.inference, claimed=claimed
+        )
+        planned_for = early.provider
+        early_plan = engine.submit(_provider_plan(registry, planned_for, scheme))
+        stage1 = await engine.collect(submitted)
+        ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
+        stage2 = await engine.collect(early_plan)
+        if ident.provider != planned_for:
+            # the later answers speak for another provider: its own plan runs now; the first plan's
+            # answers stay out of the profile (their requests are counted in probe_requests)
+            stage2 = await engine.collect(engine.submit(_provider_plan(registry, ident.provider, scheme)))
+    return list(stage1), list(stage2), ident
 
 
 def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
@@ -266,44 +317,52 @@ async def check_key_async(
         auth_label=first.label,
         concurrent=options.concurrent,
         max_model_checks=options.max_model_checks,
+        max_in_flight=options.max_in_flight,
     )
-    engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
     identify_file = registry.file("identify_probes.toml")
     identify_plan = load_plan(str(identify_file) if identify_file is not None else "identify_probes.toml")
     shape = key_pattern_matches(registry, secret.reveal())
-    stage1 = await engine.run(identify_plan)
-    ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
+    started = time.monotonic()
+    requests = 0
+
+    async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:
+        """One engine session in ``scheme``: identification, then the identified provider's plan."""
+        nonlocal requests
+        left = max(1.0, options.deadline_s - (time.monotonic() - started))
+        run_settings = replace(settings, auth_headers=dict(scheme.headers), auth_label=scheme.label, deadline_s=left)
+        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now)
+        try:
+            return (*await _session(engine, registry, identify_plan, shape, targets, claimed, scheme),
+                    engine.spent_by is not None)  # fmt: skip
+        finally:
+            requests += engine.requests_sent
+
+    stage1, stage2, ident, spent = await session(first)
     spec = _spec(registry, ident)
-    judged: list[Observation] = list(stage1)
     superseded: list[Observation] = []
     tried_all = False
-    if spec is None and options.auth_scheme is None and _refused(stage1):
+    if not spent and spec is None and options.auth_scheme is None and _refused(stage1):
         # nothing named the provider and the key was refused: that may be the scheme, not the key. Try the
         # other schemes the registry knows, on the same host, before the key is judged
         tried_all = True
         for other in _other_schemes(registry, first):
-            trial = await engine.run(identify_plan, auth=(other.label, other.headers))
-            if _refused(trial):
-                superseded.extend(trial)
+            trial = await session(other)
+            if _refused(trial[0]):
+                superseded.extend([*trial[0], *trial[1]])
                 continue
-            superseded, judged, first = [*superseded, *judged], trial, other
-            ident = identify(registry, shape, _evidence(trial), base_url=targets.inference, claimed=claimed)
-            spec, tried_all = _spec(registry, ident), False
+            superseded = [*superseded, *stage1, *stage2]
+            stage1, stage2, ident, spent = trial
+            first, spec, tried_all = other, _spec(registry, trial[2]), False
             break
-    if spec is not None and options.auth_scheme is None and first.label not in _labels(spec):
+    if not spent and spec is not None and options.auth_scheme is None and first.label not in _labels(spec):
         # identification settled the scheme: what went in the wrong one is not evidence about the key;
-        # read again in the provider's own scheme (same host, same plan)
+        # read again in the provider's own scheme (same host, same plans)
+        superseded = [*superseded, *stage1, *stage2]
         right = spec.auth.templates()[0]
-        superseded = [*superseded, *judged]
-        judged = await engine.run(identify_plan, auth=(right.label, right.headers))
-        again = identify(registry, shape, _evidence([*judged]), base_url=targets.inference, claimed=claimed)
+        stage1, stage2, again, spent = await session(right)
         if again.provider == ident.provider:
             ident = again
-    stage2: list[Observation] = []
-    plan_file = spec.file("probes.toml") if spec is not None else None
-    if plan_file is not None:
-        stage2 = await engine.run(load_plan(str(plan_file)), prior=judged)
-    counted = (*judged, *stage2)
+    counted = (*stage1, *stage2)
     observations = (*superseded, *counted)
     context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
     facts = interpret(spec, counted, context)
@@ -315,7 +374,7 @@ async def check_key_async(
         label=label,
         identification=ident,
         observations=counted,
-        requests_sent=engine.requests_sent,
+        requests_sent=requests,
         facts=facts,
         provider=_view(spec, options, claimed or tried_all),
         documented_tiers=tiers,
@@ -341,7 +400,7 @@ def _refused(observations: Sequence[Observation]) -> bool:
     """The catalog was refused (401/403) and no model call passed auth."""
     catalog = [o for o in observations if o.probe == "catalog" and o.status is not None]
     return bool(catalog) and all(o.outcome in ("unauthorized", "refused") for o in catalog) and not any(
-        o.accepted and o.cost == "rejected" for o in observations
+        o.accepted and o.cost == "rejected" and o.item and not o.placeholder for o in observations
     )
 
 

@@ -112,7 +112,8 @@ class ProbeSettings:
     max_retries: int = 2
     max_retry_wait_s: float = 10.0
     max_body_bytes: int = 4 * 1024 * 1024
-    max_concurrency: int = 8
+    #: politeness cap: at most this many requests in flight at once (``--max-in-flight``)
+    max_in_flight: int = 16
     allow_billable: bool = False
     #: how the key is presented: header -> value template, ``{key}`` is replaced by the key
     #: (from the provider's ``[auth]`` data; a plan stage may override it, see ``ProbeEngine.run``)

@@ -59,6 +59,7 @@ def check_from_env(
     allow_billable: bool = False,
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
+    max_in_flight: int = 16,
 ) -> KeyCheck:
     """Probe the key held in environment variable ``key_env``."""
     secret = resolve(f"env:{key_env}")
@@ -70,6 +71,7 @@ def check_from_env(
         timeout_s=timeout_s,
         deadline_s=deadline_s,
         label=label or None,
+        max_in_flight=int(max_in_flight),
     )
     return run_sync(check_key_async(secret, options, key_ref=f"env:{key_env}"))
 

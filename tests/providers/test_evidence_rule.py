@@ -37,12 +37,13 @@ def test_no_credits_key_claims_no_routing_and_shows_the_tested_model_like_the_re
     scenario_checks: dict[str, KeyCheck],
 ) -> None:
     c = scenario_checks["no-credits"]
-    assert [o.outcome for o in c.observations if o.probe == "permission_matrix"] == ["skipped"]
     assert c.profile.metrics["runtime_model"].value is None  # nothing routed: no model call passed auth
-    tested = next(o.item for o in c.observations if o.probe == "auth_check")
+    tested = {o.item for o in c.observations if o.cost == "rejected" and o.status == 402 and o.item}
+    assert tested
     rows = {r.model: r for r in c.profile.models}
-    # the one model really called (402) reads like the untested ones: allowed by the key's type
-    assert rows[tested].allowed is True and "402" in rows[tested].allowed_evidence
+    # a model really called (402) reads like any other: allowed by the key's type, its 402 said
+    for model in tested:
+        assert rows[model].allowed is True and "402" in rows[model].allowed_evidence
     assert all(r.allowed_probe == "current_key" for r in rows.values())
 
 
@@ -55,7 +56,7 @@ def test_metrics_only_scopes_rest_on_a_probe_that_was_sent(scenario_checks: dict
 
 def test_counts_count_models_not_calls(scenario_checks: dict[str, KeyCheck]) -> None:
     c = scenario_checks["inference-scoped"]  # auth_check and the matrix both call its one model
-    calls = [o for o in c.observations if o.cost == "rejected" and o.accepted]
+    calls = [o for o in c.observations if o.cost == "rejected" and o.accepted and o.item]
     assert len(calls) >= 2 and len({o.item for o in calls}) == 1
     assert c.profile.status.detail.startswith("1 model(s)")
     routing = next(cap for cap in c.profile.capabilities if cap.name == "routing")
@@ -65,9 +66,11 @@ def test_counts_count_models_not_calls(scenario_checks: dict[str, KeyCheck]) -> 
 def test_the_rule_fails_on_a_skipped_probe(scenario_checks: dict[str, KeyCheck]) -> None:
     c = scenario_checks["no-credits"]
     metrics = dict(c.profile.metrics)
-    metrics["runtime_model"] = Metric("runtime_model", "m", "derived", "permission_matrix", "routed")
+    # runtime_call is billable: without --allow-billable it is skipped, never sent
+    assert [o.outcome for o in c.observations if o.probe == "runtime_call"] == ["skipped"]
+    metrics["runtime_model"] = Metric("runtime_model", "m", "observed", "runtime_call", "answered")
     broken = replace(c, profile=replace(c.profile, metrics=metrics))
-    assert uncited_figures(broken) == ["metric runtime_model: cites permission_matrix, which was not sent"]
+    assert uncited_figures(broken) == ["metric runtime_model: cites runtime_call, which was not sent"]
     caps = tuple(replace(cap, status="verified", probes=()) if cap.name == "routing" else cap
                  for cap in c.profile.capabilities)  # fmt: skip
     assert "capability routing: verified on no probe" in uncited_figures(replace(c, profile=replace(c.profile,
