@@ -394,7 +394,7 @@ def _status(
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
-    answered = [o for o in chats if o.outcome != "not_found"]
+    answered = [o for o in (real or chats) if o.outcome != "not_found"]
     if answered and all(o.outcome == "rate_limited" for o in answered):
         return KeyStatus(
             "rate_limited", "429", "every model call was refused with 429 after bounded retries",
@@ -404,7 +404,14 @@ def _status(
     real_refused = bool(real) and all(o.outcome in refusals for o in real)
     real_denied = bool(real) and all(o.outcome in (*refusals, "not_found") for o in real)
     catalog_refused = bool(catalog) and all(o.outcome in refusals for o in catalog)
-    inference_down = bool(sent) and all(o.outcome in ("server_error", "network", "timeout", "deadline") for o in sent)
+    # the inference host gave nothing usable (5xx, no answer, unreadable bodies): the status says so even when
+    # an authenticated read elsewhere proved the key (key_valid keeps that proof)
+    unusable = ("server_error", "network", "timeout", "deadline", "bad_json", "too_large")
+
+    def usable(o: Observation) -> bool:  # a model call that names no real model says nothing either
+        return o.outcome not in unusable and not (o.cost != "read" and (not o.item or o.placeholder))
+
+    inference_down = bool(sent) and not any(usable(o) for o in sent)
     if proof is not None and not inference_down:
         where = f"{proof.probe}: {proof.method} {proof.path} answered 200, an endpoint the provider authenticates"
         if real_denied or catalog_refused:
