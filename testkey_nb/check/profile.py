@@ -320,6 +320,12 @@ def _auth_proof(observations: Sequence[Observation], authenticated: frozenset[st
     return next((o for o in observations if o.probe in authenticated and o.outcome == "ok" and o.status == 200), None)
 
 
+def _assumption_note(observations: Sequence[Observation]) -> str:
+    """The assumption the answers of these (sent) probes rest on, as a note for the evidence text."""
+    rests_on = next((o.assumption for o in observations if o.assumption and o.attempts), None)
+    return f" ({rests_on})" if rests_on else ""
+
+
 def _chats(observations: Sequence[Observation]) -> list[Observation]:
     """Model calls that were sent: refused-by-design ones, and billable ones that were answered."""
     return [
@@ -385,8 +391,10 @@ def _status(
     accepted = [o for o in real if o.accepted]
     if accepted:
         n = len({o.item for o in accepted})
+        rests_on = next((o.assumption for o in accepted if o.assumption), None)
+        note = f" ({rests_on})" if rests_on else ""
         return KeyStatus(
-            "valid", "accepted", f"{n} model(s) passed auth: a refused-by-design call was refused after auth",
+            "valid", "accepted", f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
             accepted[0].probe,
         )
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
@@ -394,7 +402,8 @@ def _status(
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
-    answered = [o for o in (real or chats) if o.outcome != "not_found"]
+    # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
+    answered = [o for o in (real or chats) if o.status is not None and o.outcome != "not_found"]
     if answered and all(o.outcome == "rate_limited" for o in answered):
         return KeyStatus(
             "rate_limited", "429", "every model call was refused with 429 after bounded retries",
@@ -730,7 +739,8 @@ def _capabilities(
         caps.append(
             Capability(
                 "model permission matrix", "verified",
-                f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} models",
+                f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} models"
+                + _assumption_note([o for o in observations if o.cost == "rejected"]),
                 _sent_names(by, cited),
             )
         )  # fmt: skip

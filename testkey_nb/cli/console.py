@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from testkey_nb._format import plain_text
+from testkey_nb._format import count, format_cell, plain_text
 from testkey_nb.check.run import KeyCheck
 
 _STATUS_STYLE = {
@@ -75,14 +75,14 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     console.print(caps)
 
     models = Table(title=f"Models ({len(data['models'])})")
-    for col in ("model", "allowed", "$/Mtok in", "$/Mtok out", "context", "RPM", "TPM"):
+    for col in ("model", "allowed", "USD/Mtok in", "USD/Mtok out", "context (tokens)", "RPM", "TPM"):
         models.add_column(col, overflow="fold")
     for m in data["models"][:40]:
         models.add_row(
             _clean(m["model"]),
             {True: "yes", False: "no", None: "?"}[m["allowed"]],
-            _num(m["price_in_per_mtok"]),
-            _num(m["price_out_per_mtok"]),
+            _usd(m["price_in_per_mtok"]),
+            _usd(m["price_out_per_mtok"]),
             _num(m["context_length"]),
             _num(m["rpm"]),
             _num(m["tpm"]),
@@ -98,8 +98,10 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
 
 
 def _num(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+    """A count by the one formatter (``-`` when unknown)."""
+    return "-" if value is None else count(value) if isinstance(value, (int, float)) else _clean(value)
+
+
+def _usd(value: object) -> str:
+    """Dollars with 2 decimals, the unit in the column header (``-`` when unknown)."""
+    return "-" if value is None else format_cell("usd", value)

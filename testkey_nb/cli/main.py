@@ -122,6 +122,7 @@ def render(
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    pdf: bool = typer.Option(False, "--pdf", help="also print each report to <stem>.pdf beside it (headless Chromium)"),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
@@ -129,6 +130,13 @@ def render(
     set none; --allow-billable is set per key in the keys file (allow_billable = true).
     """
     retention = _retention(ctx)
+    if pdf:  # before anything runs: a missing Chromium is one line, not a batch of reports without PDFs
+        from testkey_nb.report.pdf import PdfError, require_chromium
+
+        try:
+            require_chromium()
+        except PdfError as exc:
+            _fail(str(exc))
     if keys_file or keys_env:
         if key_ref or scenario:
             _fail("give KEY_REF, --scenario, or --keys-file/--keys-env, not several")
@@ -138,7 +146,7 @@ def render(
             render_many(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
-                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight,
+                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
             )
         )  # fmt: skip
     from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
@@ -148,7 +156,7 @@ def render(
         if key_ref:
             _fail("give KEY_REF or --scenario, not both")
         result = render_scenario(scenario, out, label=label, retention_s=retention)
-        _report_result(result)
+        _report_result(result, pdf=pdf)
         return
     if not key_ref:
         _fail("give KEY_REF (env:NAME or file:PATH), --scenario FILE or --keys-file FILE")
@@ -166,15 +174,23 @@ def render(
                  allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
     result = render_key(job, out, secret=secret, retention_s=retention)
     if with_billing and result.ok:
-        _report_result(result, exit_on_error=False)
+        _report_result(result, exit_on_error=False, pdf=pdf)
         result = render_key_billing(job, out, secret=secret, retention_s=retention)
-    _report_result(result)
+    _report_result(result, pdf=pdf)
 
 
-def _report_result(result: KeyReportResult, exit_on_error: bool = True) -> None:
+def _report_result(result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False) -> None:
     if result.ok:
         verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
+        if pdf and result.html is not None:
+            from testkey_nb.report.pdf import PdfError, print_pdfs
+
+            try:
+                for written in print_pdfs([result.html]):
+                    typer.echo(f"{result.label}: {written}")
+            except PdfError as exc:
+                _fail(f"{result.label}: {exc}", code=1)
         return
     if exit_on_error:
         _fail(f"{result.label}: {result.error}", code=1)

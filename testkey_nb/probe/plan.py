@@ -59,6 +59,9 @@ class ProbeSpec:
     #: the path is taken from the root of the host the user named, not under its base path
     #: (DeepSeek's ``/user/balance`` beside ``/v1``): same host, the key goes nowhere else
     from_root: bool = False
+    #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
+    #: every observation and into the evidence of what is derived from it
+    assumption: str | None = None
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
@@ -86,6 +89,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 for_each=ForEach(**fe) if fe else None,
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
                 from_root=bool(raw.get("from_root", False)),
+                assumption=raw.get("assumption"),
             )
         )
     for spec in specs:

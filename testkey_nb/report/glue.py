@@ -19,7 +19,7 @@ from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
 from testkey_nb.report.models import OUTBOX_ENV
 from testkey_nb.secrets import resolve
 
-__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "write_outbox"]
+__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "show_summary", "write_outbox"]
 
 #: Defaults for an empty ``base_url`` / ``management_url`` parameter (``make lab`` points them at the emulator).
 BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
@@ -90,6 +90,14 @@ def show(chart: Any) -> None:
     show_chart(chart)
 
 
+def show_summary(subject: Any) -> None:
+    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer."""
+    from testkey_nb.report.summary import billing_summary, key_summary, summary_html
+
+    summary = key_summary(subject) if isinstance(subject, KeyCheck) else billing_summary(subject)
+    show_html(summary_html(summary))
+
+
 def show_usage(check: KeyCheck) -> None:
     """The usage section of a key report: figures, the daily chart, or why there are none."""
     from testkey_nb.billing.key_billing import key_billing
@@ -135,6 +143,9 @@ def show_billing_section(view: Any, section: str) -> None:
     if section == "summary":
         show_html(views.billing_summary_html(view))
     elif section == "timeline" and view.events is not None:
+        # the first day, one row per replica; then the whole period (a row per deployment when many)
+        if (view.period_days or 0) > 1:
+            show(charts.lifecycle_timeline(view.events, hours=24))
         show(charts.lifecycle_timeline(view.events))
     elif section == "daily":
         if view.hourly is not None:
