@@ -68,6 +68,9 @@ ROW_FIELDS: Final = (
     "token_role",
     "balance",
     "limits",
+    "identity",
+    "tokens_limit",
+    "tokens_limit_day",
     "capabilities",
     "probe_requests",
     "report",
@@ -93,6 +96,9 @@ _FROM_SUMMARY: Final = (
     "tokens_per_minute",
     "token_role",
     "probe_requests",
+    "identity",
+    "tokens_limit",
+    "tokens_limit_day",
 )
 
 # Click a header to sort by that column (again to reverse). Numbers sort numerically, blanks last.

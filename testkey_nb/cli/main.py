@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from testkey_nb.report.keyreport import KeyReportResult
+    from collections.abc import Callable
+
+    from testkey_nb.report.keyreport import KeyJob, KeyReportResult
 
 app = typer.Typer(
     name="testkey-nb",
@@ -188,15 +190,26 @@ def render(
             _fail(f"--label: {problem}")
     job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
                  management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
-    result, row = render_one_with_history(
-        job, out, history, lambda j: render_key(j, out, secret=secret, retention_s=retention)
-    )
-    if row is not None and row.get("changes"):
-        typer.echo(f"{result.label}: {len(row['changes'])} change(s) since the last check "
-                   f"(testkey-nb history {result.label} --out {out})")  # fmt: skip
-    if with_billing and result.ok:
-        _report_result(result, exit_on_error=False, pdf=pdf)
-        result = render_key_billing(job, out, secret=secret, retention_s=retention)
+
+    def with_history(render: Callable[[KeyJob], KeyReportResult]) -> KeyReportResult:
+        result, row = render_one_with_history(job, out, history, render)
+        if row is not None and row.get("changes"):
+            typer.echo(f"{result.label}: {len(row['changes'])} change(s) since the last check "
+                       f"(testkey-nb history {result.label} --out {out})")  # fmt: skip
+        return result
+
+    if not with_billing:
+        _report_result(with_history(lambda j: render_key(j, out, secret=secret, retention_s=retention)), pdf=pdf)
+        return
+    from testkey_nb.report.kernels import KernelPool
+    from testkey_nb.report.retention import default_raw_root
+
+    # two renders: the billing notebook's kernel warms up while the key report renders
+    with KernelPool(1, default_raw_root(), retention_s=retention, total=2) as pool:
+        result = with_history(lambda j: render_key(j, out, secret=secret, retention_s=retention, pool=pool))
+        if result.ok:
+            _report_result(result, exit_on_error=False, pdf=pdf)
+            result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
     _report_result(result, pdf=pdf)
 
 

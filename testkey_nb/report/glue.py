@@ -1,8 +1,9 @@
 """Kernel-side glue for the notebooks: run the package's calls and display their results.
 
 Notebooks stay narrative + calls; everything here is thin and the logic it calls is tested in the
-package. The key reaches the kernel only through its environment: notebooks pass the *name* of the
-variable (``key_env``), never the key.
+package. Notebooks pass the *name* of the key (``key_env``), never the key: a render hands the key to
+its kernel through a one-shot channel, an analyst's kernel finds it in its environment; either way
+``testkey_nb.report.keychannel.take`` reads it once and leaves it in neither place.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.report import keychannel
 from testkey_nb.report.models import OUTBOX_ENV
 from testkey_nb.secrets import resolve
 
@@ -61,8 +63,13 @@ def check_from_env(
     deadline_s: float = 60.0,
     max_in_flight: int = 16,
 ) -> KeyCheck:
-    """Probe the key held in environment variable ``key_env``."""
-    secret = resolve(f"env:{key_env}")
+    """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
+
+    Once read, the key is in neither the channel nor ``os.environ`` (a subprocess a cell starts does
+    not inherit it); calling again with the same name gets the same key from memory.
+    """
+    value = keychannel.take(key_env)
+    secret = resolve(f"env:{key_env}", {} if value is None else {key_env: value})
     options = CheckOptions(
         base_url=base_url or os.environ.get(BASE_URL_ENV) or None,
         management_url=management_url or os.environ.get(MANAGEMENT_URL_ENV) or None,
