@@ -22,6 +22,7 @@ from testkey_nb._files import private_file_problem
 __all__ = [
     "BASETEN_NEW_KEY",
     "BASETEN_OLD_KEY",
+    "KEY_NAMES_ENV",
     "KeyRef",
     "KeyRefError",
     "RedactingFilter",
@@ -37,8 +38,17 @@ BASETEN_OLD_KEY = re.compile(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
 _MAX_KEY_CHARS = 4096
 
 
+#: Set by ``testkey-nb lab``: the comma-separated NAMES of the key variables the kernel holds, so a
+#: misspelt ``env:NAME`` can say which names exist (names only, never values).
+KEY_NAMES_ENV = "TESTKEY_NB_KEY_NAMES"
+
+
 class KeyRefError(ValueError):
     """A key reference could not be parsed or resolved. The message never holds a key."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this one line instead of a traceback (the message is the whole story)."""
+        return [f"testkey-nb: error: {self}"]
 
 
 @dataclass(frozen=True)
@@ -80,13 +90,24 @@ def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secr
     if key_ref.kind == "env":
         env = os.environ if environ is None else environ
         if key_ref.target not in env:
-            raise KeyRefError(f"environment variable {key_ref.target} is not set")
+            raise KeyRefError(f"environment variable {key_ref.target} is not set{_known_names(key_ref.target, env)}")
         raw = env[key_ref.target]
         where = f"environment variable {key_ref.target}"
     else:
         raw = _read_key_file(Path(key_ref.target).expanduser())
         where = f"file {key_ref.target}"
     return Secret(_clean(raw, where), source=str(key_ref))
+
+
+def _known_names(wanted: str, env: Mapping[str, str]) -> str:
+    """``; key variables here: A, B`` (Lab's list), or ``; did you mean A?`` (close names); names only."""
+    listed = [n.strip() for n in env.get(KEY_NAMES_ENV, "").split(",") if n.strip()]
+    if listed:
+        return "; key variables here: " + ", ".join(sorted(set(listed)))
+    import difflib
+
+    close = difflib.get_close_matches(wanted, [n for n in env if n.isidentifier()], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
 def _read_key_file(path: Path) -> str:

@@ -7,47 +7,32 @@ variable (``key_env``), never the key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import threading
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.run import (
+    BASE_URL_ENV,
+    EMULATOR_KEYS_ENV,
+    MANAGEMENT_URL_ENV,
+    KeyCheck,
+    check,
+    run_sync,
+)
 from testkey_nb.report.models import OUTBOX_ENV
-from testkey_nb.secrets import resolve
 
-__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "write_outbox"]
-
-#: Defaults for an empty ``base_url`` / ``management_url`` parameter (``make lab`` points them at the emulator).
-BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
-MANAGEMENT_URL_ENV = "TESTKEY_NB_MANAGEMENT_URL"
-T = TypeVar("T")
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion, also inside a kernel whose event loop is already running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="testkey-nb-probe", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
+__all__ = [
+    "BASE_URL_ENV",
+    "EMULATOR_KEYS_ENV",
+    "MANAGEMENT_URL_ENV",
+    "OUTBOX_ENV",
+    "check_from_env",
+    "run_sync",
+    "show",
+    "show_html",
+    "write_outbox",
+]
 
 def check_from_env(
     key_env: str,
@@ -60,18 +45,15 @@ def check_from_env(
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
 ) -> KeyCheck:
-    """Probe the key held in environment variable ``key_env``."""
-    secret = resolve(f"env:{key_env}")
-    options = CheckOptions(
-        base_url=base_url or os.environ.get(BASE_URL_ENV) or None,
-        management_url=management_url or os.environ.get(MANAGEMENT_URL_ENV) or None,
-        claim=claim or None,
-        allow_billable=allow_billable,
-        timeout_s=timeout_s,
-        deadline_s=deadline_s,
-        label=label or None,
-    )
-    return run_sync(check_key_async(secret, options, key_ref=f"env:{key_env}"))
+    """Probe the key held in environment variable ``key_env``.
+
+    An empty ``base_url`` means the claimed provider's official hosts; only the demo keys of
+    ``testkey-nb lab --emulator`` default to the emulator (see :data:`EMULATOR_KEYS_ENV`).
+    """
+    return check(
+        f"env:{key_env}", label=label, base_url=base_url, management_url=management_url, claim=claim,
+        allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s,
+    )  # fmt: skip
 
 
 def show_html(fragment: str) -> None:
