@@ -12,8 +12,10 @@ import typer
 
 
 def env_name(label: str) -> str:
-    """Scenario label -> dotenv variable name, e.g. ``full-access`` -> ``FULL_ACCESS``."""
-    return "".join(c if c.isalnum() else "_" for c in label).upper()
+    """Scenario label -> variable name, e.g. ``full-access`` -> ``DEMO_FULL_ACCESS``: the one name the
+    demo keys have everywhere (``--keys-out``, ``testkey-nb lab``; its dotenv label is ``demo-full-access``,
+    as in ``testkey-nb demo``)."""
+    return "DEMO_" + "".join(c if c.isalnum() else "_" for c in label).upper()
 
 
 def write_keys_file(path: Path, keys: dict[str, str]) -> None:

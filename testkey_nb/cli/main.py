@@ -186,13 +186,24 @@ def demo(
 
 @app.command("lab")
 def lab(
+    keys_env: Path | None = typer.Option(None, "--keys-env", help="dotenv file of your keys (mode 0600)"),
+    pass_env: list[str] = typer.Option([], "--pass-env", metavar="NAME", help="pass this shell variable's key"),
+    emulator: bool | None = typer.Option(
+        None, "--emulator/--no-emulator", help="add the emulator and its demo keys (default: when no key is given)"
+    ),
+    workspace: Path | None = typer.Option(None, "--workspace", help="your notebooks (default notebooks/work/)"),
     no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
     port: int = typer.Option(8888, "--port", help="JupyterLab port"),
 ) -> None:
-    """Open JupyterLab on notebooks/ with the emulator running and its demo keys in the environment."""
-    from testkey_nb.cli.demo import run_lab
+    """JupyterLab with your keys (by reference) or the emulator's demo keys, and a kept workspace."""
+    from testkey_nb.cli.lab import LabError, run_lab
 
-    raise typer.Exit(run_lab(open_browser=not no_browser, port=port))
+    try:
+        code = run_lab(keys_env=keys_env, pass_env=pass_env, emulator=emulator, workspace=workspace,
+                       open_browser=not no_browser, port=port)  # fmt: skip
+    except LabError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
 
 
 def _fail(message: str, code: int = 2) -> None:
