@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["plain_text"]
+__all__ = ["number", "plain_text"]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def number(value: Any) -> str:
+    """An int with separators, a float with at most 2 decimals (``43,733.2``, ``0.96``)."""
+    if not _finite(value):
+        return "unknown"
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def plain_text(value: Any) -> str:

@@ -281,6 +281,27 @@ def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
     ]
 
 
+def _base_url_hint(
+    observations: Sequence[Observation], base_url: str, provider: str, claimed: str | None, registry: Registry
+) -> str | None:
+    """When ``GET {base}/models`` answered 404: the provider's documented base, and the URL to try."""
+    if not any(o.probe == "catalog" and o.status == 404 for o in observations):
+        return None
+    from urllib.parse import urlsplit
+
+    documented = None
+    for pid in (provider, claimed):
+        if pid and pid != "unknown" and pid in registry.ids() and registry.get(pid).inference_base_url:
+            documented = (registry.get(pid).display_name, str(registry.get(pid).inference_base_url))
+            break
+    version_path = urlsplit(documented[1]).path.rstrip("/") if documented else "/v1"
+    base = base_url.rstrip("/")
+    suggest = base if base.endswith(version_path) else base + version_path
+    where = f"{documented[0]} documents its base URL as {documented[1]}" if documented else (
+        "most OpenAI-compatible providers document a base URL ending in /v1")  # fmt: skip
+    return f"GET {base}/models answered 404: {where}; try --base-url {suggest}"
+
+
 async def check_key_async(
     secret: Secret,
     options: CheckOptions | None = None,
@@ -327,6 +348,12 @@ async def check_key_async(
         provider_capabilities=provider_caps,
         documented_tiers=tiers,
     )
+    hint = _base_url_hint(observations, targets.inference, ident.provider, claimed, registry)
+    if hint:
+        from dataclasses import replace
+
+        detail = f"{profile.status.detail}; {hint}" if profile.status.detail else hint
+        profile = replace(profile, status=replace(profile.status, detail=detail))
     decision = decide(profile, inference_url=targets.inference)
     return KeyCheck(
         label=label,
@@ -346,6 +373,7 @@ def check_key(
     *,
     environ: Mapping[str, str] | None = None,
     registry: Registry | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> KeyCheck:
     """Synchronous entry point: resolve ``ref`` (``env:NAME``/``file:PATH`` or a Secret) and check it."""
     if isinstance(ref, Secret):
@@ -353,7 +381,7 @@ def check_key(
     else:
         secret, key_ref = resolve(ref, environ), str(ref)
     try:
-        return run_sync(check_key_async(secret, options, key_ref=key_ref, registry=registry))
+        return run_sync(check_key_async(secret, options, key_ref=key_ref, registry=registry, transport=transport))
     except CheckError:
         raise
     except Exception as exc:  # an unexpected failure: keep its type, never the key

@@ -1,7 +1,9 @@
 """Body of ``testkey-nb emulator``: run the Baseten emulator in the foreground until Ctrl-C.
 
-Prints the base URLs and the demo keys by LABEL only. ``--keys-out FILE`` writes ``LABEL=key`` lines
-(a dotenv file, mode 0600). Heavy imports happen inside the function (CLI start-up is benchmarked).
+Prints the base URLs and the demo keys by variable name only. ``--keys-out FILE`` writes
+``export DEMO_<SCENARIO>='key'`` lines (mode 0600): ``source FILE`` exports them, ``--keys-env FILE``
+reads them, and the command prints ready-to-paste commands (names, never values). Heavy imports happen
+inside the function (CLI start-up is benchmarked).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ def env_name(label: str) -> str:
 
 
 def write_keys_file(path: Path, keys: dict[str, str]) -> None:
-    """Write ``LABEL=key`` lines to ``path`` with mode 0600.
+    """Write ``export NAME='key'`` lines to ``path`` with mode 0600 (``source`` exports them; the
+    dotenv reader of ``--keys-env`` takes them too).
 
     Refuses a symlink, a non-regular file, or an existing file readable/writable by group or others.
     """
@@ -42,10 +45,23 @@ def write_keys_file(path: Path, keys: dict[str, str]) -> None:
     fd = os.open(path, flags, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        text = "".join(f"{env_name(label)}={key}\n" for label, key in keys.items())
+        text = "".join(f"export {env_name(label)}='{key}'\n" for label, key in keys.items())
         os.write(fd, text.encode("ascii"))
     finally:
         os.close(fd)
+
+
+def paste_commands(keys_out: Path, inference_url: str, management_url: str) -> list[str]:
+    """Ready-to-paste commands for the written keys file: variable names and URLs, never a key."""
+    import shlex
+
+    path = shlex.quote(str(keys_out))
+    return [
+        f"source {path}",
+        f"testkey-nb probe env:DEMO_FULL_ACCESS --base-url {inference_url} --management-url {management_url}",
+        f"testkey-nb render --keys-env {path} --base-url {inference_url} --management-url {management_url}",
+        f"testkey-nb lab --keys-env {path} --emulator",
+    ]
 
 
 def emulator(
@@ -53,7 +69,7 @@ def emulator(
         0, "--port", help="Inference port; management and impostor roles use PORT+1..PORT+3. 0 = free ports."
     ),
     keys_out: Path | None = typer.Option(
-        None, "--keys-out", help="Write the demo keys as a dotenv file LABEL=key (mode 0600)."
+        None, "--keys-out", help="Write the demo keys as export NAME='key' lines (mode 0600)."
     ),
 ) -> None:
     """Run a Baseten emulator on 127.0.0.1 (inference, management and impostor hosts) until Ctrl-C."""
@@ -97,7 +113,9 @@ def emulator(
             table.add_row(env_name(label), label, key_type, sc.workspace or "-", tier)
         console.print(table)
         if keys_out is not None:
-            console.print(f"Keys written to {keys_out} (mode 0600), one LABEL=key per line.")
+            console.print(f"Keys written to {keys_out} (mode 0600), one export NAME='key' per line. Paste:")
+            for line in paste_commands(keys_out, emu.inference_url, emu.management_url):
+                console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
         else:
             console.print("Use --keys-out FILE to get the keys as a 0600 dotenv file.")
         console.print("Press Ctrl-C to stop.")

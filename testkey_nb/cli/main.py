@@ -83,8 +83,11 @@ def probe(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
     )  # fmt: skip
+    from testkey_nb.cli.progress import on_terminal, probe_progress
+
     try:
-        result = check_key(key_ref, options)
+        with probe_progress(enabled=on_terminal() and not as_json) as transport:
+            result = check_key(key_ref, options, transport=transport)
     except (KeyRefError, CheckError) as exc:
         _fail(str(exc))
     if not any(o.status is not None for o in result.observations):
@@ -116,6 +119,7 @@ def render(
     force: bool = typer.Option(False, "--force", help="re-render keys whose report is fresh"),
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
+    open_report: bool = typer.Option(False, "--open", help="open the report in a browser when it is written"),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
@@ -135,14 +139,16 @@ def render(
                 base_url=base_url, management_url=management_url,
             )
         )  # fmt: skip
+    from testkey_nb.cli.progress import status
     from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
     from testkey_nb.secrets import KeyRefError, resolve
 
     if scenario is not None:
         if key_ref:
             _fail("give KEY_REF or --scenario, not both")
-        result = render_scenario(scenario, out, label=label, retention_s=retention)
-        _report_result(result)
+        with status(f"rendering scenario {scenario.name}"):
+            result = render_scenario(scenario, out, label=label, retention_s=retention)
+        _report_result(result, open_report=open_report)
         return
     if not key_ref:
         _fail("give KEY_REF (env:NAME or file:PATH), --scenario FILE or --keys-file FILE")
@@ -158,17 +164,23 @@ def render(
             _fail(f"--label: {problem}")
     job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
                  allow_billable=allow_billable)  # fmt: skip
-    result = render_key(job, out, secret=secret, retention_s=retention)
+    with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
+        result = render_key(job, out, secret=secret, retention_s=retention)
     if with_billing and result.ok:
-        _report_result(result, exit_on_error=False)
-        result = render_key_billing(job, out, secret=secret, retention_s=retention)
-    _report_result(result)
+        _report_result(result, exit_on_error=False, open_report=open_report)
+        with status(f"rendering {result.label}: the billing notebook"):
+            result = render_key_billing(job, out, secret=secret, retention_s=retention)
+    _report_result(result, open_report=open_report)
 
 
-def _report_result(result: KeyReportResult, exit_on_error: bool = True) -> None:
+def _report_result(result: KeyReportResult, exit_on_error: bool = True, open_report: bool = False) -> None:
     if result.ok:
         verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
+        if open_report and result.html:
+            import webbrowser
+
+            webbrowser.open(Path(result.html).resolve().as_uri())
         return
     if exit_on_error:
         _fail(f"{result.label}: {result.error}", code=1)
