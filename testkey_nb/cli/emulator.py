@@ -89,14 +89,14 @@ def emulator(
     try:
         emu.start()
     except OSError as exc:
-        console.print(f"[red]cannot listen on 127.0.0.1 ports {port}..{port + 3}: {exc.strerror}[/red]")
+        typer.echo(f"testkey-nb: error: cannot listen on 127.0.0.1 ports {port}..{port + 3}: {exc.strerror}", err=True)
         raise typer.Exit(code=1) from None
     try:
         if keys_out is not None:
             try:
                 write_keys_file(keys_out, emu.keys)
             except OSError as exc:
-                console.print(f"[red]{exc}[/red]")
+                typer.echo(f"testkey-nb: error: {exc}", err=True)
                 raise typer.Exit(code=2) from None
         console.print("[bold]Baseten emulator[/bold] on 127.0.0.1")
         console.print(f"  inference                {emu.inference_url}")
