@@ -145,7 +145,8 @@ def test_bad_scenario_is_one_line_exit_2(app, tmp_path):
     result = run(app, "--scenario", str(bad))
     assert result.exit_code == 2
     assert (
-        result.stderr.strip() == "testkey-nb: error: bad.toml: [autoscaling].min_replica must be an integer >= 0, got 'x'"
+        result.stderr.strip()
+        == "testkey-nb: error: bad.toml: [autoscaling].min_replica must be an integer >= 0, got 'x'"
     )
     assert "Traceback" not in result.output
 
