@@ -21,7 +21,6 @@ _CARD_CSS = """
 .tk-card{border:1px solid #e0e0e0;border-radius:6px;padding:8px 14px;margin:6px 0;max-width:100%}
 .tk-card h3{margin:4px 0 6px 0;font-size:15px}
 .tk-card details{margin:4px 0}.tk-card summary{cursor:pointer;font-weight:600}
-.tk-card .tk-table td{white-space:normal;word-break:normal;overflow-wrap:anywhere}
 </style>
 """
 
