@@ -242,3 +242,13 @@ def test_demo_keys_have_one_name(tmp_path: Path) -> None:
     write_keys_file(path, {"full-access": "b10_x.y"})
     assert [label for label, _ in load_keys_env(path)] == ["demo-full-access"]  # = `testkey-nb demo`'s label
     assert LabKey("DEMO_FULL_ACCESS", "demo-full-access", "the emulator", demo=True).demo
+
+
+def test_lab_opens_keys_md_first_with_the_hook_and_no_news(tmp_path: Path) -> None:
+    from testkey_nb.cli.lab import lab_command
+
+    root = tmp_path / "notebooks"
+    cmd = lab_command(root / "work", root, port=8899, open_browser=False, settings_dir=tmp_path / "s")
+    assert "--LabApp.default_url=/lab/tree/work/KEYS.md" in cmd
+    assert "--FileContentsManager.pre_save_hook=testkey_nb.cli.lab.strip_committed_outputs" in cmd
+    assert "--LabApp.news_url=None" in cmd and "--ServerApp.ip=127.0.0.1" in cmd and "--no-browser" in cmd
