@@ -177,14 +177,36 @@ def test_lab_with_real_keys_by_reference(tmp_path: Path, emu: Any) -> None:
 
 @pytest.mark.slow
 def test_make_lab_keeps_the_emulator_demo(tmp_path: Path) -> None:
-    with running_lab(tmp_path, "--workspace", str(tmp_path / "work")) as lab:
-        listing = lab.api("GET", "/api/contents").json()
-        assert "KEYS.md" in {c["name"] for c in listing["content"]}
-    log = lab.output()
-    assert "Emulator: inference http://127.0.0.1:" in log and "DEMO_FULL_ACCESS" in log
-    assert "b10_" not in log  # the demo keys go into the kernel environment, never to the terminal
-    keys_md = (tmp_path / "work" / "KEYS.md").read_text()
-    assert "DEMO_FULL_ACCESS" in keys_md and "the emulator" in keys_md and "b10_" not in keys_md
+    import shutil
+    import uuid
+
+    from testkey_nb.report.keyreport import NOTEBOOKS_DIR
+
+    name = f"lab-test-{uuid.uuid4().hex[:8]}"
+    workspace = NOTEBOOKS_DIR / name  # inside notebooks/: Lab serves notebooks/ with the workspace in it
+    committed = NOTEBOOKS_DIR / f"{name}.ipynb"  # stands for a committed notebook (removed below)
+    cell = {"cell_type": "code", "source": "1", "metadata": {}, "execution_count": 1,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}  # fmt: skip
+    nb = {"type": "notebook", "content": {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    try:
+        with running_lab(tmp_path, "--workspace", str(workspace)) as lab:
+            listing = lab.api("GET", f"/api/contents/{name}").json()
+            assert "KEYS.md" in {c["name"] for c in listing["content"]}
+            assert {"key_report.ipynb", name} <= {c["name"] for c in lab.api("GET", "/api/contents").json()["content"]}
+            assert lab.api("PUT", f"/api/contents/{name}.ipynb", json=nb).status_code in (200, 201)
+            assert lab.api("PUT", f"/api/contents/{name}/mine.ipynb", json=nb).status_code in (200, 201)
+            stripped = json.loads(committed.read_text())["cells"][0]
+            kept = json.loads((workspace / "mine.ipynb").read_text())["cells"][0]
+        assert stripped["outputs"] == [] and stripped["execution_count"] is None  # the pre_save_hook ran
+        assert kept["outputs"] and kept["execution_count"] == 1
+        log = lab.output()
+        assert "Emulator: inference http://127.0.0.1:" in log and "DEMO_FULL_ACCESS" in log
+        assert "b10_" not in log  # the demo keys go into the kernel environment, never to the terminal
+        keys_md = (workspace / "KEYS.md").read_text()
+        assert "DEMO_FULL_ACCESS" in keys_md and "the emulator" in keys_md and "b10_" not in keys_md
+    finally:
+        committed.unlink(missing_ok=True)
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def test_collect_keys_errors_name_no_value(tmp_path: Path) -> None:
