@@ -90,7 +90,7 @@ def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secr
     if key_ref.kind == "env":
         env = os.environ if environ is None else environ
         if key_ref.target not in env:
-            raise KeyRefError(f"environment variable {key_ref.target} is not set{_known_names(key_ref.target, env)}")
+            raise KeyRefError(f"environment variable {key_ref.target} is not set{_known_names(env)}")
         raw = env[key_ref.target]
         where = f"environment variable {key_ref.target}"
     else:
@@ -99,15 +99,10 @@ def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secr
     return Secret(_clean(raw, where), source=str(key_ref))
 
 
-def _known_names(wanted: str, env: Mapping[str, str]) -> str:
-    """``; key variables here: A, B`` (Lab's list), or ``; did you mean A?`` (close names); names only."""
-    listed = [n.strip() for n in env.get(KEY_NAMES_ENV, "").split(",") if n.strip()]
-    if listed:
-        return "; key variables here: " + ", ".join(sorted(set(listed)))
-    import difflib
-
-    close = difflib.get_close_matches(wanted, [n for n in env if n.isidentifier()], n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(close)}?" if close else ""
+def _known_names(env: Mapping[str, str]) -> str:
+    """``; key variables here: A, B`` when ``testkey-nb lab`` listed its key variables (names only)."""
+    listed = sorted({n.strip() for n in env.get(KEY_NAMES_ENV, "").split(",") if n.strip()})
+    return "; key variables here: " + ", ".join(listed) if listed else ""
 
 
 def _read_key_file(path: Path) -> str:

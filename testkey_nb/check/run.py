@@ -26,7 +26,7 @@ from testkey_nb.identify.score import HttpEvidence, Identification, identify, ke
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import Observation
 from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, Targets, load_plan
-from testkey_nb.secrets import KeyRef, Secret, redact, resolve
+from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
 
 __all__ = [
     "EMULATOR_KEYS_ENV",
@@ -428,7 +428,10 @@ def _prepare(
     if isinstance(ref, Secret):
         secret, key_ref = ref, ref.source
     else:
-        secret, key_ref = resolve(ref, env), str(ref)
+        try:
+            secret, key_ref = resolve(ref, env), str(ref)
+        except KeyRefError as exc:
+            raise KeyRefError(f"{exc}{_close_names(str(ref), env)}") from None
     if not options.base_url:
         base_url, management_url = _emulator_urls(key_ref, env)
         if base_url:
@@ -436,6 +439,19 @@ def _prepare(
 
             options = replace(options, base_url=base_url, management_url=options.management_url or management_url)
     return secret, key_ref, options
+
+
+def _close_names(ref: str, env: Mapping[str, str]) -> str:
+    """``; did you mean A?`` for a misspelt ``env:NAME`` (names only), when Lab did not list its keys."""
+    import difflib
+
+    from testkey_nb.secrets import KEY_NAMES_ENV
+
+    name = ref[4:] if ref.startswith("env:") else ""
+    if not name or name in env or env.get(KEY_NAMES_ENV):
+        return ""
+    close = difflib.get_close_matches(name, [n for n in env if n.isidentifier()], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
 async def check_async(

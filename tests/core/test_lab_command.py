@@ -72,7 +72,7 @@ def running_lab(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = N
         )  # fmt: skip
     try:
         info = None
-        for _ in range(480):  # bounded wait for the server to come up, not a timing assertion
+        for _ in range(1200):  # bounded wait for the server to come up, not a timing assertion
             if proc.poll() is not None:
                 break
             files = sorted(runtime.glob("jpserver-*.json"))
