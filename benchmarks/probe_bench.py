@@ -1,5 +1,6 @@
 """Probe benchmark: the full Baseten plan against the emulator with 100 ms added latency per request,
-the concurrent engine vs the same probes one after another, and the CLI's cold-start (import) time.
+the concurrent engine vs the same probes one after another, the probe's network wait in round trips
+(300 ms per answer; inference-only plan and full plan), and the CLI's cold-start (import) time.
 
     .venv/bin/python benchmarks/probe_bench.py [--latency-ms 100] [--runs 3]
 
@@ -31,6 +32,41 @@ def _time_check(emu, key: str, concurrent: bool) -> tuple[float, int, str]:
     return time.perf_counter() - started, result.profile.probe_requests, result.profile.status.code
 
 
+def _round_trips(latency_ms: int, runs: int, max_in_flight: int = 16) -> dict[str, object]:
+    """The probe's network wait in round trips, for the inference-only plan (no management URL) and the
+    full plan: how much longer one check takes when every answer waits ``latency_ms`` more, i.e.
+    (wall at 2 x latency_ms - wall at latency_ms) / latency_ms, the emulator's ``latency`` fault adding
+    the wait. The slope takes out the CPU time (registry, identification, profile) that no network
+    change would remove. The critical path of the inference-only plan is 2 round trips: the catalog
+    (with the pilot), then every per-model check at once."""
+    out: dict[str, object] = {"latency_ms": latency_ms, "max_in_flight": max_in_flight}
+    walls: dict[tuple[str, int], float] = {}
+    requests: dict[str, int] = {}
+    for latency in (latency_ms, 2 * latency_ms):
+        faults = (Fault("latency", ms=latency),)
+        with run_emulator(EmulatorConfig(faults=faults)) as emu:
+            key = emu.keys["full-access"]
+            for name, mgmt in (("inference_only", None), ("full_plan", emu.management_url)):
+                times = []
+                for _ in range(runs):
+                    options = CheckOptions(base_url=emu.inference_url, management_url=mgmt, claim="baseten",
+                                           timeout_s=30, deadline_s=600, max_in_flight=max_in_flight)  # fmt: skip
+                    started = time.perf_counter()
+                    result = asyncio.run(check_key_async(Secret(key), options))
+                    times.append(time.perf_counter() - started)
+                    requests[name] = result.profile.probe_requests
+                walls[(name, latency)] = statistics.median(times)
+    for name in ("inference_only", "full_plan"):
+        wait = walls[(name, 2 * latency_ms)] - walls[(name, latency_ms)]
+        out[name] = {
+            "wall_s": round(walls[(name, latency_ms)], 3),
+            "wall_at_double_latency_s": round(walls[(name, 2 * latency_ms)], 3),
+            "network_wait_round_trips": round(wait * 1000 / latency_ms, 2),
+            "requests": requests[name],
+        }
+    return out
+
+
 def _cold_start(runs: int) -> dict[str, float]:
     def wall(cmd: list[str]) -> float:
         started = time.perf_counter()
@@ -53,6 +89,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scenario", default="lifecycle")
+    parser.add_argument("--rtt-latency-ms", type=int, default=300, help="latency per answer for the round trips")
     args = parser.parse_args()
     config = EmulatorConfig(faults=(Fault("latency", ms=args.latency_ms),))
     with run_emulator(config) as emu:
@@ -72,6 +109,7 @@ def main() -> None:
                 "concurrent_s": round(c_med, 3),
                 "sequential_s": round(s_med, 3),
                 "speedup": round(s_med / c_med, 2),
+                "round_trips": _round_trips(args.rtt_latency_ms, args.runs),
                 "cold_start": _cold_start(max(3, args.runs)),
             },
             indent=2,

@@ -31,24 +31,28 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> int:
     return len(payload)
 
 
-def private_file_problem(path: Path, what: str) -> str | None:
+def private_file_problem(path: Path, what: str, *, shown: str | None = None) -> str | None:
     """Why ``path`` is not a regular file readable only by its owner (you), or None when it is.
 
-    ``what`` names the file in the message, e.g. "key file".
+    ``what`` names the file in the message, e.g. "key file"; ``shown`` is how the message names the
+    path (a masked form for a key reference, whose path may be a key pasted by mistake); by default
+    the path itself.
     """
+    name = str(path) if shown is None else shown
+    chmod_hint = f"`chmod 600 {path}`" if shown is None else "`chmod 600` on it"
     try:
         st = path.stat()
     except FileNotFoundError:
-        return f"{what} {path} does not exist"
+        return f"{what} {name} does not exist"
     except OSError as exc:
-        return f"{what} {path} cannot be read: {exc.strerror}"
+        return f"{what} {name} cannot be read: {exc.strerror}"
     if not stat.S_ISREG(st.st_mode):
-        return f"{what} {path} is not a regular file"
+        return f"{what} {name} is not a regular file"
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         return (
-            f"{what} {path} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
-            f"run `chmod 600 {path}` first"
+            f"{what} {name} is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"run {chmod_hint} first"
         )
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        return f"{what} {path} must be owned by you"
+        return f"{what} {name} must be owned by you"
     return None

@@ -28,6 +28,7 @@ __all__ = [
     "RedactingFilter",
     "Secret",
     "baseten_key_format",
+    "mask",
     "parse_key_ref",
     "redact",
     "resolve",
@@ -49,6 +50,14 @@ class KeyRefError(ValueError):
     def _render_traceback_(self) -> list[str]:
         """IPython shows this one line instead of a traceback (the message is the whole story)."""
         return [f"testkey-nb: error: {self}"]
+
+
+def mask(text: str) -> str:
+    """A masked form of what follows ``env:`` or ``file:`` in a message: at most its first 4 characters
+    (fewer for a short text) and its length, e.g. ``BAS…(15 chars)``. A key pasted where a name or a
+    path belongs (``env:sk-…``, ``file:b10_…``) is never echoed whole, whatever its shape."""
+    shown = text[: min(4, len(text) // 4)]
+    return f"{shown}…({len(text)} chars)"
 
 
 @dataclass(frozen=True)
@@ -80,22 +89,26 @@ def parse_key_ref(text: str) -> KeyRef:
         what = "NAME" if kind == "env" else "PATH"
         raise KeyRefError(f"{kind}: reference names nothing: use {kind}:{what}")
     if kind == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", target):
-        raise KeyRefError(f"env:{target!r} is not a valid environment variable name")
+        raise KeyRefError(
+            f"env:{mask(target)} is not a valid environment variable name (letters, digits and _; "
+            "the name of the variable that holds the key, never the key itself)"
+        )
     return KeyRef(kind, target)  # type: ignore[arg-type]
 
 
 def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secret:
     """Read the key a reference points at and wrap it in a :class:`Secret`."""
     key_ref = parse_key_ref(ref) if isinstance(ref, str) else ref
+    shown = mask(key_ref.target)
     if key_ref.kind == "env":
         env = os.environ if environ is None else environ
         if key_ref.target not in env:
-            raise KeyRefError(f"environment variable {key_ref.target} is not set{_known_names(env)}")
+            raise KeyRefError(f"environment variable env:{shown} is not set{_known_names(env)}")
         raw = env[key_ref.target]
-        where = f"environment variable {key_ref.target}"
+        where = f"env:{shown}"
     else:
-        raw = _read_key_file(Path(key_ref.target).expanduser())
-        where = f"file {key_ref.target}"
+        raw = _read_key_file(Path(key_ref.target).expanduser(), f"file:{shown}")
+        where = f"file:{shown}"
     return Secret(_clean(raw, where), source=str(key_ref))
 
 
@@ -105,19 +118,20 @@ def _known_names(env: Mapping[str, str]) -> str:
     return "; key variables here: " + ", ".join(listed) if listed else ""
 
 
-def _read_key_file(path: Path) -> str:
-    problem = private_file_problem(path, "key file")
+def _read_key_file(path: Path, shown: str) -> str:
+    """The first line of the key file at ``path``; messages name it as ``shown`` (masked), never the path."""
+    problem = private_file_problem(path, "key file", shown=shown)
     if problem:
         raise KeyRefError(problem)
     try:
         with path.open("r", encoding="utf-8", errors="strict") as fh:
             first = fh.readline(_MAX_KEY_CHARS + 2)
     except UnicodeDecodeError:
-        raise KeyRefError(f"key file {path} is not UTF-8 text") from None
+        raise KeyRefError(f"key file {shown} is not UTF-8 text") from None
     except OSError as exc:
-        raise KeyRefError(f"key file {path} cannot be read: {exc.strerror}") from None
+        raise KeyRefError(f"key file {shown} cannot be read: {exc.strerror}") from None
     if not first.strip():
-        raise KeyRefError(f"key file {path} is empty (the key must be on its first line)")
+        raise KeyRefError(f"key file {shown} is empty (the key must be on its first line)")
     return first
 
 

@@ -69,6 +69,7 @@ def render_many(
     claim: str | None,
     base_url: str | None,
     management_url: str | None,
+    max_in_flight: int = 16,
 ) -> int:
     """Render every key of a keys file and/or a dotenv file of keys into ``out``, plus the fleet index.
 
@@ -102,7 +103,7 @@ def render_many(
                   file=sys.stderr, flush=True)  # fmt: skip
         try:
             result = run_batch(entries, Path(out), executor=executor, force=force, progress=True,
-                               retention_s=retention_s)  # fmt: skip
+                               retention_s=retention_s, max_in_flight=max_in_flight)  # fmt: skip
         except BatchInputError as exc:
             return _error(str(exc))
     except KeyboardInterrupt:

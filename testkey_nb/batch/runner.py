@@ -224,6 +224,7 @@ def run_batch(
     fresh_s: float = DEFAULT_FRESH_S,
     environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
+    max_in_flight: int = 16,
 ) -> BatchResult:
     """Render a report per entry through ``executor``, then (re)build ``out_dir/index.html`` and ``index.json``.
 
@@ -258,6 +259,7 @@ def run_batch(
             base_url=entry.base_url,
             management_url=entry.management_url,
             allow_billable=entry.allow_billable,
+            max_in_flight=max_in_flight,
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
 

@@ -65,6 +65,12 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     if status.code == "unknown":
         review.append(f"the probe could not tell whether the key works ({status.reason}: {status.detail})")
         review_evidence.append(f"status: unknown/{status.reason}")
+    if status.reason == "spent":
+        review.append(
+            "the endpoint answered a call built to be refused (an empty message list), so it cost money and does "
+            f"not behave as documented; every further model call was stopped ({status.detail})"
+        )
+        review_evidence.append("status: valid/spent")
     elif status.code == "valid_no_quota":
         review.append("the workspace cannot pay for calls (402): add credits or a payment method")
         review_evidence.append("status: valid_no_quota")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from testkey_nb._format import plain_text
 from testkey_nb.identify.score import Identification
-from testkey_nb.probe.observation import Observation
+from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 __all__ = [
     "CAPABILITIES",
@@ -301,6 +301,16 @@ def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
     if not sent:
         return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
+    spent = [o for group in by.values() for o in group if o.spent and o.cost == "rejected" and o.outcome == "ok"]
+    if spent:
+        # a call built to be refused was answered: the key works (and the call cost money); spending stopped
+        return KeyStatus(
+            "valid",
+            "spent",
+            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
+            "works; "
+            f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
+        )
     if any(o.accepted for o in real):
         n = sum(1 for o in real if o.accepted)
         return KeyStatus("valid", "accepted", f"{n} model call(s) passed auth and were routed")

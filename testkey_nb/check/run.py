@@ -24,8 +24,8 @@ from testkey_nb.check.profile import Profile, build_profile
 from testkey_nb.identify.registry import Registry, load_registry
 from testkey_nb.identify.score import HttpEvidence, Identification, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
-from testkey_nb.probe.observation import Observation
-from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, Targets, load_plan
+from testkey_nb.probe.observation import Observation, spend_of
+from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
 
 __all__ = [
@@ -72,6 +72,8 @@ class CheckOptions:
     concurrent: bool = True
     label: str | None = None
     max_model_checks: int = 16
+    #: politeness cap: at most this many requests in flight at once (``--max-in-flight``)
+    max_in_flight: int = 16
     #: allow http:// to a host that is not loopback (the key would cross the network in clear text)
     allow_http: bool = False
 
@@ -131,6 +133,7 @@ class KeyCheck:
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
             "probe_requests": prof.probe_requests,
+            "spend": spend_of(self.observations),
             "probes": [o.summary() for o in self.observations],
         }
 
@@ -185,6 +188,8 @@ class KeyCheck:
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],
             "probe_requests": prof.probe_requests,
+            "spent_calls": spend_of(self.observations)["calls"],
+            "spent_tokens": spend_of(self.observations)["total_tokens"],
         }
 
 
@@ -237,6 +242,8 @@ def _check_options(options: CheckOptions) -> None:
             raise CheckError(f"--{name} must be a positive number of seconds, got {value!r}")
     if options.max_model_checks < 1:
         raise CheckError("--max-model-checks must be at least 1")
+    if not isinstance(options.max_in_flight, int) or options.max_in_flight < 1:
+        raise CheckError(f"--max-in-flight must be a whole number of at least 1, got {options.max_in_flight!r}")
 
 
 def _mgmt(url: str | None) -> str | None:
@@ -264,6 +271,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+#: the probes that identification waits for before the provider's plan starts (sent at once)
+_FIRST_ANSWERS = ("catalog", "auth_pilot")
+
+
+def _provider_plan(provider: str) -> tuple[ProbeSpec, ...]:
+    path = PROVIDERS_DIR / provider / "probes.toml"
+    return load_plan(path) if provider != "unknown" and path.exists() else ()
 
 
 def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
@@ -321,15 +337,27 @@ async def check_key_async(
         auth_scheme=options.auth_scheme,
         concurrent=options.concurrent,
         max_model_checks=options.max_model_checks,
+        max_in_flight=options.max_in_flight,
     )
     engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
-    stage1 = await engine.run(load_plan("identify_probes.toml"))
     shape = key_pattern_matches(registry, secret.reveal())
-    ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
-    stage2: list[Observation] = []
-    plan_path = PROVIDERS_DIR / ident.provider / "probes.toml"
-    if ident.provider != "unknown" and plan_path.exists():
-        stage2 = await engine.run(load_plan(plan_path), prior=stage1)
+    async with engine:
+        # the critical path: the catalog and the pilot go at once; the provider's plan (its per-model
+        # checks, the auth check the first of them) starts the moment they have answered
+        identify_plan = engine.submit(load_plan("identify_probes.toml"))
+        await engine.wait_for(_FIRST_ANSWERS)
+        early = identify(
+            registry, shape, _evidence(engine.finished(_FIRST_ANSWERS)), base_url=targets.inference, claimed=claimed
+        )
+        planned_for = early.provider
+        early_plan = engine.submit(_provider_plan(planned_for))
+        stage1 = await engine.collect(identify_plan)
+        ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
+        stage2 = await engine.collect(early_plan)
+        if ident.provider != planned_for:
+            # the later answers speak for another provider: its own plan runs now; the first plan's
+            # answers stay out of the profile (their requests are counted in probe_requests)
+            stage2 = await engine.collect(engine.submit(_provider_plan(ident.provider)))
     observations = (*stage1, *stage2)
     provider_caps: dict[str, str] = {}
     tiers: list[dict[str, Any]] = []
@@ -466,13 +494,14 @@ async def check_async(
     deadline_s: float = 60.0,
     max_model_checks: int = 16,
     allow_http: bool = False,
+    max_in_flight: int = 16,
     environ: Mapping[str, str] | None = None,
 ) -> KeyCheck:
     """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
         allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
-        max_model_checks=max_model_checks, allow_http=allow_http,
+        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:
@@ -495,6 +524,7 @@ def check(
     deadline_s: float = 60.0,
     max_model_checks: int = 16,
     allow_http: bool = False,
+    max_in_flight: int = 16,
     environ: Mapping[str, str] | None = None,
 ) -> KeyCheck:
     """Check one key read-only, from a script or a notebook cell (Jupyter's running loop included).
@@ -507,7 +537,7 @@ def check(
         check_async(
             ref, base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
             label=label, timeout_s=timeout_s, deadline_s=deadline_s, max_model_checks=max_model_checks,
-            allow_http=allow_http, environ=environ,
+            allow_http=allow_http, max_in_flight=max_in_flight, environ=environ,
         )
     )  # fmt: skip
 

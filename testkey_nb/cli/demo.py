@@ -1,4 +1,4 @@
-"""`testkey-nb demo`: the embedded emulator, its demo keys, the reports.
+"""`testkey-nb demo`: the embedded emulators (Baseten and a mixed fleet), their demo keys, the reports.
 
 The demo keys are fake and live only in this process and the kernels it starts. Labels are printed,
 never keys.
@@ -28,12 +28,29 @@ class DemoKey:
     secret: Secret
 
 
+# The mixed fleet: beside Baseten's scenarios, these providers' emulators and modes (each a batch entry
+# with that provider's base URL and claim). Until every provider is evaluated, their reports may show
+# the Baseten-era evaluation; the emulators already answer as the real hosts do.
+DEMO_FLEET: dict[str, tuple[str, ...]] = {
+    "openai": ("valid", "no-balance"),
+    "anthropic": ("valid", "bad-key"),
+    "openrouter": ("valid", "no-balance"),
+    "deepseek": ("valid", "no-balance"),
+    "groq": ("valid", "rate-limited"),
+    "huggingface": ("valid",),
+}
+
+
 @contextmanager
 def demo_keys() -> Iterator[list[DemoKey]]:
-    """Start the emulator and yield one job per demo scenario, plus an impostor claimed as OpenAI."""
+    """Start the emulators and yield one job per demo key: every Baseten scenario, an impostor claimed as
+    OpenAI, and the `DEMO_FLEET` keys of the other providers (one emulator per provider)."""
+    from contextlib import ExitStack
+
     from testkey_nb.emulator import run_emulator
 
-    with run_emulator() as emu:
+    with ExitStack() as stack:
+        emu = stack.enter_context(run_emulator())
         keys = []
         for scenario, key in emu.keys.items():
             label = f"demo-{scenario}"
@@ -44,6 +61,14 @@ def demo_keys() -> Iterator[list[DemoKey]]:
                           deadline_s=30.0)  # fmt: skip
         keys.append(DemoKey(impostor.label or "", "full-access via impostor", impostor,
                             Secret(emu.keys["full-access"], label=impostor.label)))  # fmt: skip
+        for provider, modes in DEMO_FLEET.items():
+            other = stack.enter_context(run_emulator(provider=provider))
+            management = other.management_url if other.management_url != other.base_url else None
+            for mode in modes:
+                label = f"demo-{provider}-{mode}"
+                job = KeyJob(label=label, base_url=other.base_url, management_url=management, claim=provider,
+                             deadline_s=30.0)  # fmt: skip
+                keys.append(DemoKey(label, f"{provider} {mode}", job, Secret(other.keys[mode], label=label)))
         yield keys
 
 
@@ -61,7 +86,9 @@ def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = N
         for k in keys:
             keys_table.add_row(k.label, k.scenario, k.job.base_url or "", k.job.claim or "")
         Console().print(keys_table)
-        console.print(f"[bold]Emulator up[/]: rendering {len(keys)} key reports and one billing scenario into {out}/")
+        providers = len({k.job.claim for k in keys})
+        console.print(f"[bold]Emulators up[/] ({providers} providers): rendering {len(keys)} key reports and one "
+                      f"billing scenario into {out}/")  # fmt: skip
         entries = [
             KeyEntry(label=k.label, claim=k.job.claim, base_url=k.job.base_url, management_url=k.job.management_url,
                      secret=k.secret, origin="demo")

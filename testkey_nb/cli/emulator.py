@@ -1,4 +1,5 @@
-"""Body of ``testkey-nb emulator``: run the Baseten emulator in the foreground until Ctrl-C.
+"""Body of ``testkey-nb emulator``: run the Baseten emulator (or, with ``--provider ID``, another
+provider's host) in the foreground until Ctrl-C.
 
 Prints the base URLs and the demo keys by variable name only. ``--keys-out FILE`` writes
 ``export DEMO_<SCENARIO>='key'`` lines (mode 0600): ``source FILE`` exports them, ``--keys-env FILE``
@@ -9,6 +10,7 @@ inside the function (CLI start-up is benchmarked).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -51,16 +53,17 @@ def write_keys_file(path: Path, keys: dict[str, str]) -> None:
         os.close(fd)
 
 
-def paste_commands(keys_out: Path, inference_url: str, management_url: str) -> list[str]:
+def paste_commands(keys_out: Path, key_name: str, base_url: str, management_url: str, claim: str) -> list[str]:
     """Ready-to-paste commands for the written keys file: variable names and URLs, never a key."""
     import shlex
 
     path = shlex.quote(str(keys_out))
+    where = f"--base-url {base_url} --management-url {management_url} --claim {claim}"
     return [
         f"source {path}",
-        f"testkey-nb probe env:DEMO_FULL_ACCESS --base-url {inference_url} --management-url {management_url}",
-        f"testkey-nb render --keys-env {path} --base-url {inference_url} --management-url {management_url}",
-        f"testkey-nb lab --keys-env {path} --emulator",
+        f"testkey-nb probe env:{key_name} {where}",
+        f"testkey-nb render --keys-env {path} {where}",
+        f"testkey-nb lab --keys-env {path}   # then tk.check(\"env:{key_name}\", base_url=\"{base_url}\", ...)",
     ]
 
 
@@ -71,26 +74,37 @@ def emulator(
     keys_out: Path | None = typer.Option(
         None, "--keys-out", help="Write the demo keys as export NAME='key' lines (mode 0600)."
     ),
+    provider: str = typer.Option(
+        "baseten", "--provider", help="Which host to play: baseten (default), openai, anthropic, openrouter, "
+        "deepseek, groq, together, cerebras, mistral, fireworks, deepinfra, huggingface.",
+    ),
 ) -> None:
-    """Run a Baseten emulator on 127.0.0.1 (inference, management and impostor hosts) until Ctrl-C."""
+    """Run an emulator on 127.0.0.1 until Ctrl-C: Baseten (inference, management and impostor hosts) or,
+    with --provider, another provider's host with a key per mode (valid, bad-key, no-balance, rate-limited)."""
     import signal
     import threading
 
     from rich.console import Console
-    from rich.table import Table
 
-    from testkey_nb.emulator.scenarios import SCENARIOS, WORKSPACES
     from testkey_nb.emulator.server import EmulatorConfig, RunningEmulator
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=140)  # piped output: do not squeeze the table to 80 columns
-    emu = RunningEmulator(EmulatorConfig(port=port))
+    try:
+        emu = RunningEmulator(EmulatorConfig(port=port, provider=provider))
+    except ValueError as exc:
+        typer.echo(f"testkey-nb: error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    last = port + (3 if provider == "baseten" else 0)
     try:
         emu.start()
     except OSError as exc:
-        typer.echo(f"testkey-nb: error: cannot listen on 127.0.0.1 ports {port}..{port + 3}: {exc.strerror}", err=True)
+        ports = f"port {port}" if last == port else f"ports {port}..{last}"
+        typer.echo(f"testkey-nb: error: cannot listen on 127.0.0.1 {ports}: {exc.strerror}", err=True)
         raise typer.Exit(code=1) from None
+    stop = threading.Event()  # SIGTERM handled from here on: a stop during start-up is a clean stop
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if keys_out is not None:
             try:
@@ -98,38 +112,79 @@ def emulator(
             except OSError as exc:
                 typer.echo(f"testkey-nb: error: {exc}", err=True)
                 raise typer.Exit(code=2) from None
-        console.print("[bold]Baseten emulator[/bold] on 127.0.0.1")
-        console.print(f"  inference                {emu.inference_url}")
-        console.print(f"  management               {emu.management_url}")
-        console.print(f"  impostor_openai          {emu.impostor_openai_url}")
-        console.print(f"  impostor_openai_headers  {emu.impostor_openai_headers_url}")
-        table = Table(title="Demo keys (labels only; keys are never printed)")
-        for column in ("LABEL", "scenario", "key type", "workspace", "tier"):
-            table.add_column(column, no_wrap=True)
-        for label, sc in SCENARIOS.items():
-            ws = WORKSPACES.get(sc.workspace or "")
-            key_type = sc.key_type or f"({sc.status})"
-            tier = f"{ws.tier.name}: {ws.tier.rpm} RPM / {ws.tier.tpm:,} TPM" if ws else "-"
-            table.add_row(env_name(label), label, key_type, sc.workspace or "-", tier)
-        console.print(table)
+        if provider == "baseten":
+            _print_baseten(console, emu)
+        else:
+            _print_provider(console, emu)
         if keys_out is not None:
             console.print(f"Keys written to {keys_out} (mode 0600), one export NAME='key' per line. Paste:")
-            for line in paste_commands(keys_out, emu.inference_url, emu.management_url):
+            first = env_name(next(iter(emu.keys), "full-access"))
+            for line in paste_commands(keys_out, first, emu.inference_url, emu.management_url, provider):
                 console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
         else:
             console.print("Use --keys-out FILE to get the keys as a 0600 dotenv file.")
         console.print("Press Ctrl-C to stop.")
         console.file.flush()
 
-        stop = threading.Event()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         emu.stop()
-    console.print("Baseten emulator stopped.")
+    console.print(f"{'Baseten' if provider == 'baseten' else provider} emulator stopped.")
+
+
+def _print_baseten(console: Any, emu: Any) -> None:
+    from rich.table import Table
+
+    from testkey_nb.emulator.scenarios import SCENARIOS, WORKSPACES
+
+    console.print("[bold]Baseten emulator[/bold] on 127.0.0.1")
+    console.print(f"  inference                {emu.inference_url}")
+    console.print(f"  management               {emu.management_url}")
+    console.print(f"  impostor_openai          {emu.impostor_openai_url}")
+    console.print(f"  impostor_openai_headers  {emu.impostor_openai_headers_url}")
+    table = Table(title="Demo keys (labels only; keys are never printed)")
+    for column in ("LABEL", "scenario", "key type", "workspace", "tier"):
+        table.add_column(column, no_wrap=True)
+    for label, sc in SCENARIOS.items():
+        ws = WORKSPACES.get(sc.workspace or "")
+        key_type = sc.key_type or f"({sc.status})"
+        tier = f"{ws.tier.name}: {ws.tier.rpm} RPM / {ws.tier.tpm:,} TPM" if ws else "-"
+        table.add_row(env_name(label), label, key_type, sc.workspace or "-", tier)
+    console.print(table)
+
+
+_MODE_TEXT = {
+    "valid": "accepted: catalog 200, a refused chat gets the validation error and the rate-limit headers",
+    "bad-key": "a well-shaped key the host does not know: 401",
+    "no-balance": "accepted, out of credit: the billing refusal (and the balance endpoints show it)",
+    "rate-limited": "accepted, over its limit: chat answers 429 with the rate-limit headers",
+}
+
+
+def _print_provider(console: Any, emu: Any) -> None:
+    from rich.table import Table
+
+    from testkey_nb.emulator.providers import load_host
+
+    host = load_host(emu.provider)
+    auth = "x-api-key" if host.auth == "x-api-key" else "Authorization: Bearer"
+    if host.version_header:
+        auth += f" + {host.version_header[0]}: {host.version_header[1]}"
+    console.print(f"[bold]{host.display_name} emulator[/bold] on 127.0.0.1 ({auth})")
+    console.print(f"  base URL     {emu.base_url}")
+    if host.management_path:
+        console.print(f"  management   {emu.management_url}")
+    for route in host.routes:
+        note = "  (public)" if route.public else ""
+        console.print(f"  {route.method:<5} {', '.join(route.paths)}{note}")
+    table = Table(title="Keys per mode (labels only; keys are never printed)")
+    for column in ("LABEL", "mode", "what the host answers"):
+        table.add_column(column)
+    for mode in emu.keys:
+        table.add_row(env_name(mode), mode, _MODE_TEXT[mode])
+    console.print(table)

@@ -53,6 +53,9 @@ from testkey_nb.cli.billing import billing as _billing  # noqa: E402
 app.command("billing")(_billing)
 
 
+_MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
+
+
 @app.command("probe")
 def probe(
     key_ref: str = typer.Argument(..., metavar="KEY_REF", help="env:NAME or file:PATH (never the key itself)"),
@@ -72,6 +75,7 @@ def probe(
         16, "--max-model-checks", min=1, help="refused-by-design calls for the permission matrix (one per model)"
     ),
     allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
+    max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
 ) -> None:
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
@@ -82,6 +86,7 @@ def probe(
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
+        max_in_flight=max_in_flight,
     )  # fmt: skip
     from testkey_nb.cli.progress import on_terminal, probe_progress
 
@@ -119,6 +124,7 @@ def render(
     force: bool = typer.Option(False, "--force", help="re-render keys whose report is fresh"),
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
+    max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
     open_report: bool = typer.Option(False, "--open", help="open the report in a browser when it is written"),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
@@ -136,7 +142,7 @@ def render(
             render_many(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
-                base_url=base_url, management_url=management_url,
+                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight,
             )
         )  # fmt: skip
     from testkey_nb.cli.progress import status
@@ -163,7 +169,7 @@ def render(
         if problem:
             _fail(f"--label: {problem}")
     job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
-                 allow_billable=allow_billable)  # fmt: skip
+                 allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
     with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
         result = render_key(job, out, secret=secret, retention_s=retention)
     if with_billing and result.ok:

@@ -1,9 +1,12 @@
 """A Baseten-faithful HTTP emulator on 127.0.0.1: inference and management hosts, impostor modes,
 scenarios (key types, tiers, lifecycle, billing) and fault injection, with a request log that never
-holds a key.
+holds a key; and, with ``provider=``, the hosts of eleven other providers (``PROVIDER_IDS``), each with
+its own paths, auth scheme and a key per mode (valid, bad-key, no-balance, rate-limited).
 
     with run_emulator(EmulatorConfig(seed=1)) as emu:
         httpx.get(f"{emu.inference_url}/models", headers={"Authorization": f"Bearer {emu.keys['full-access']}"})
+    with run_emulator(provider="anthropic") as emu:
+        httpx.get(f"{emu.base_url}/models", headers={"x-api-key": emu.keys["valid"], "anthropic-version": "2023-06-01"})
 
 Names load lazily, so ``testkey-nb`` start-up does not pay for the emulator unless it runs; uvicorn and
 starlette load only when an emulator starts.
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from testkey_nb.emulator.faults import FAULT_NAMES, ROLES, Fault
+    from testkey_nb.emulator.providers.host import MODES, PROVIDER_IDS
     from testkey_nb.emulator.scenarios import SCENARIOS, WORKSPACES, Scenario
     from testkey_nb.emulator.server import EmulatorConfig, RunningEmulator, run_emulator
     from testkey_nb.emulator.state import RequestLogEntry
@@ -24,6 +28,8 @@ _EXPORTS = {
     "FAULT_NAMES": "faults",
     "ROLES": "faults",
     "Fault": "faults",
+    "MODES": "providers.host",
+    "PROVIDER_IDS": "providers.host",
     "SCENARIOS": "scenarios",
     "WORKSPACES": "scenarios",
     "Scenario": "scenarios",
@@ -35,6 +41,8 @@ _EXPORTS = {
 
 __all__ = [
     "FAULT_NAMES",
+    "MODES",
+    "PROVIDER_IDS",
     "ROLES",
     "SCENARIOS",
     "WORKSPACES",

@@ -1,4 +1,8 @@
-"""Run the emulator: one uvicorn server in a daemon thread serving four pre-bound 127.0.0.1 sockets.
+"""Run the emulator: one uvicorn server in a daemon thread serving pre-bound 127.0.0.1 sockets.
+
+Baseten (the default) gets four sockets (inference, management, two impostors); another provider
+(``EmulatorConfig(provider="anthropic")``) gets one socket serving that provider's host from its data
+(``emulator/providers/<id>/host.yaml``).
 
 uvicorn and starlette are imported when an emulator starts, not at import time (CLI start-up cost).
 """
@@ -10,14 +14,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testkey_nb.emulator.faults import FAULT_NAMES, ROLES, Fault, is_fault_name
 from testkey_nb.emulator.scenarios import generate_keys
 from testkey_nb.emulator.state import EmulatorState, RequestLogEntry
+
+if TYPE_CHECKING:
+    from testkey_nb.emulator.providers.host import Host
 
 HOST = "127.0.0.1"
 _START_TIMEOUT = 15.0
@@ -28,12 +35,15 @@ _STOP_TIMEOUT = 10.0
 class EmulatorConfig:
     """``faults``: active from the start; ``seed``: reproducible keys (random when None); ``now``: the
     fixed instant usage and deployment dates are relative to (default: current UTC time); ``port``: 0 for
-    free ports, else inference on ``port`` and management/impostor roles on ``port+1..port+3``."""
+    free ports, else inference on ``port`` and management/impostor roles on ``port+1..port+3``;
+    ``provider``: which host to play (``baseten``, or one of ``emulator.providers.PROVIDER_IDS``, served
+    on ``port`` alone)."""
 
     faults: tuple[Fault, ...] = ()
     seed: int | None = None
     now: datetime | None = None
     port: int = 0
+    provider: str = "baseten"
 
 
 def _bind(port: int) -> socket.socket:
@@ -58,7 +68,19 @@ class RunningEmulator:
         self.config = config
         now = config.now or datetime.now(UTC)
         now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-        self._state = EmulatorState(generate_keys(config.seed), config.faults, now)
+        self._host: Host | None = None
+        self._state: Any
+        if config.provider == "baseten":
+            self._state = EmulatorState(generate_keys(config.seed), config.faults, now)
+            self._roles: tuple[str, ...] = ROLES
+        else:
+            from testkey_nb.emulator.providers.app import ProviderState
+            from testkey_nb.emulator.providers.host import load_host
+
+            self._host = load_host(config.provider)
+            self._state = ProviderState(self._host, config.seed, now)
+            self._state.set_faults(config.faults)
+            self._roles = (config.provider,)
         self._sockets: list[socket.socket] = []
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -68,20 +90,27 @@ class RunningEmulator:
     def start(self) -> RunningEmulator:
         import uvicorn
 
-        from testkey_nb.emulator.app import EmulatorApp
-
         try:
-            for offset, role in enumerate(ROLES):
+            for offset, role in enumerate(self._roles):
                 sock = _bind(self.config.port + offset if self.config.port else 0)
                 self._sockets.append(sock)
                 self.ports[role] = sock.getsockname()[1]
         except OSError:
             self._close_sockets()
             raise
-        self._state.roles_by_port.update({port: role for role, port in self.ports.items()})
-        self._state.origins.update({role: f"http://{HOST}:{port}" for role, port in self.ports.items()})
+        app: Any
+        if self._host is None:
+            from testkey_nb.emulator.app import EmulatorApp
+
+            self._state.roles_by_port.update({port: role for role, port in self.ports.items()})
+            self._state.origins.update({role: f"http://{HOST}:{port}" for role, port in self.ports.items()})
+            app = EmulatorApp(self._state)
+        else:
+            from testkey_nb.emulator.providers.app import ProviderApp
+
+            app = ProviderApp(self._state)
         config = uvicorn.Config(
-            EmulatorApp(self._state),
+            app,
             log_level="warning",
             access_log=False,
             server_header=False,
@@ -94,7 +123,7 @@ class RunningEmulator:
         server = uvicorn.Server(config)
         self._server = server
         thread = threading.Thread(target=server.run, kwargs={"sockets": self._sockets}, daemon=True,
-                                  name="baseten-emulator")
+                                  name=f"{self.config.provider}-emulator")
         self._thread = thread
         thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
@@ -130,16 +159,41 @@ class RunningEmulator:
         self.stop()
 
     # URLs ---------------------------------------------------------------------------------------
+    @property
+    def provider(self) -> str:
+        return self.config.provider
+
+    @property
+    def host(self) -> Host | None:
+        """The played provider's host data (paths, auth scheme, modes); None for Baseten."""
+        return self._host
+
     def _url(self, role: str) -> str:
+        if role not in self.ports:
+            raise ValueError(f"the {self.provider} emulator has no {role} host (roles: {', '.join(self.ports)})")
         return f"http://{HOST}:{self.ports[role]}/v1"
 
     @property
+    def origin(self) -> str:
+        """``http://127.0.0.1:PORT`` of the first host (Baseten: inference)."""
+        return f"http://{HOST}:{self.ports[self._roles[0]]}"
+
+    @property
+    def base_url(self) -> str:
+        """The provider's API base, as its SDKs configure it (Groq ``.../openai/v1``, DeepInfra ``.../v1/openai``)."""
+        return self._url("inference") if self._host is None else self.origin + self._host.base_path
+
+    @property
     def inference_url(self) -> str:
-        return self._url("inference")
+        return self.base_url
 
     @property
     def management_url(self) -> str:
-        return self._url("management")
+        """Baseten's management host; for another provider its management base (Hugging Face ``/api``) or the
+        API base itself."""
+        if self._host is None:
+            return self._url("management")
+        return self.origin + (self._host.management_path or self._host.base_path)
 
     @property
     def impostor_openai_url(self) -> str:
@@ -151,6 +205,8 @@ class RunningEmulator:
 
     def fault_url(self, role: str, fault: str) -> str:
         """Base URL whose requests all get one named fault (default parameters)."""
+        if self._host is not None:
+            raise ValueError("fault injection is served by the Baseten emulator only (provider='baseten')")
         if role not in self.ports:
             raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
         if not is_fault_name(fault):
@@ -160,11 +216,12 @@ class RunningEmulator:
     # keys, faults, log --------------------------------------------------------------------------
     @property
     def keys(self) -> dict[str, str]:
-        """Scenario label -> generated key (a copy)."""
+        """Scenario label (Baseten) or mode (``valid``, ``bad-key``, ``no-balance``, ``rate-limited``) ->
+        generated key (a copy)."""
         return self._state.generated_keys
 
     def add_key(self, key: str, scenario: str) -> None:
-        """Register another key (e.g. a canary) that behaves like the scenario's key."""
+        """Register another key (e.g. a canary) that behaves like the scenario's (or mode's) key."""
         self._state.add_key(key, scenario)
 
     def set_faults(self, *faults: Fault) -> None:
@@ -183,12 +240,17 @@ class RunningEmulator:
         return self._state.now
 
     def __repr__(self) -> str:  # never shows keys
-        return f"RunningEmulator(ports={self.ports!r})"
+        return f"RunningEmulator(provider={self.provider!r}, ports={self.ports!r})"
 
 
 @contextmanager
-def run_emulator(config: EmulatorConfig | None = None) -> Iterator[RunningEmulator]:
-    """Start an emulator on 127.0.0.1 and stop it (bounded) on exit."""
+def run_emulator(config: EmulatorConfig | None = None, *, provider: str | None = None) -> Iterator[RunningEmulator]:
+    """Start an emulator on 127.0.0.1 and stop it (bounded) on exit.
+
+    ``run_emulator()`` plays Baseten; ``run_emulator(provider="anthropic")`` (or ``EmulatorConfig(provider=...)``)
+    plays another provider's host."""
+    if provider is not None:
+        config = replace(config or EmulatorConfig(), provider=provider)
     emu = RunningEmulator(config).start()
     try:
         yield emu

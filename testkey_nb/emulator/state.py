@@ -32,8 +32,8 @@ class RequestLogEntry:
     host_role: str
     path: str
     status: int
-    auth_scheme: str | None  # "Bearer" | "Api-Key" | None
-    key_label: str | None  # scenario label, "unknown" for an unknown key, None when no key was sent
+    auth_scheme: str | None  # "Bearer" | "Api-Key" | "x-api-key" | None
+    key_label: str | None  # scenario label or mode, "unknown" for an unknown key, None when no key was sent
     fault: str | None  # name(s) of the fault(s) that shaped the answer, "+"-joined
     cost: str  # "read" | "rejected" | "billable" | "write"
 

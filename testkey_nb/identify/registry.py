@@ -233,6 +233,12 @@ class ScoringRules:
     path_hint_weight: float = 0.3
     max_items: int = 200
     max_value_chars: int = 4096
+    #: independence: fewer than this many sources speaking for the winner (key shape, headers, models
+    #: body, error body; the base URL and cosmetic evidence do not count) cap its confidence
+    min_independent_sources: int = 2
+    max_confidence_one_source: float = 0.5
+    #: fingerprints ("provider:id") costly to fake: one of them lifts the one-source cap
+    costly_to_fake: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,8 @@ def _parse_scoring(data: Mapping[str, Any]) -> ScoringRules:
     unknown = set(data) - known
     if unknown:
         raise RegistryError(f"scoring.toml: unknown keys {sorted(unknown)}")
+    if "costly_to_fake" in data:
+        data = {**data, "costly_to_fake": tuple(str(v) for v in data["costly_to_fake"])}
     return ScoringRules(**data)
 
 

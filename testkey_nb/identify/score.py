@@ -226,6 +226,8 @@ class _Tally:
     strong: bool  # positive strong evidence (any source but the base URL)
     specific: bool  # one of its `specific` fingerprints, positively
     significant: bool  # enough real evidence to contradict another answer
+    sources: frozenset[str]  # independent sources with positive, not cosmetic evidence (no base URL)
+    costly: bool  # one of its fingerprints is costly to fake (scoring.toml costly_to_fake)
 
 
 def _decide(
@@ -255,6 +257,10 @@ def _decide(
             strong=any(strength[k] == "strong" and found[k].source != "base_url" for k in positive),
             specific=any(k in specific_ids for k in positive),
             significant=strong_key_shape or (real_behaviour and behaviour >= rules.conflict_min_score),
+            sources=frozenset(
+                found[k].source for k in positive if strength[k] != "cosmetic" and found[k].source != "base_url"
+            ),
+            costly=any(f"{k[0]}:{k[1]}" in rules.costly_to_fake for k in positive),
         )
 
     vetoed: dict[str, str] = {}  # provider -> the rival with strong evidence
@@ -310,6 +316,9 @@ def _decide(
         confidence *= winner.score / (winner.score + runner_up)
         if rivals or vetoed:
             confidence *= rules.conflict_penalty
+        if len(winner.sources) < rules.min_independent_sources and not winner.costly:
+            # one source a proxy can rewrite for free (one body field, one header) is not enough
+            confidence = min(confidence, rules.max_confidence_one_source)
         confidence = round(min(max(confidence, 0.0), 1.0), 3)
 
     claim = _normalise_claim(registry, claimed)

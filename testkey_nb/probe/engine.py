@@ -1,22 +1,32 @@
 """The read-only probe engine: declared probes in, one :class:`Observation` per HTTP exchange out.
 
-Probes are data (``providers/*/probes.toml``). The engine runs independent probes concurrently and
-starts a dependent one (``after``) as soon as the probe it needs has finished. Every exchange has a
-per-request timeout and the whole run an overall deadline; 429 and 5xx are retried a bounded number
-of times, honouring ``Retry-After``; bodies are capped; a redirect to another origin is never
-followed with the key. A guard in the client makes a write impossible: only GET, POSTs of cost
-``rejected`` (an empty message list, ``max_tokens`` 1), and ``billable`` POSTs when the caller
-passed ``allow_billable=True`` ever leave the machine.
+Probes are data (``providers/*/probes.toml``). The engine runs independent probes concurrently, at
+most ``max_in_flight`` requests at once, and starts a dependent one (``after``) as soon as the probe
+it needs has finished; plans submitted later in the same session (``submit``) share the probes that
+already ran, so a provider's per-model checks start the moment the catalog answers. Every exchange
+has a per-request timeout and the whole run an overall deadline; 429 and 5xx are retried a bounded
+number of times, honouring ``Retry-After``; bodies are capped.
+
+What may leave the machine (the guard in the client, the last line of defence):
+- a request leaves only if its method and full URL are those of a planned probe (no suffix match);
+- a POST is never re-sent on a redirect: a 3xx to a POST is an observation (its status and the
+  ``Location`` it asked for), not a visit; a GET redirect is followed on the same origin only;
+- only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1) and, with
+  ``allow_billable=True``, ``billable`` POSTs;
+- spending stops at the first accepted call: until one refused-by-design call has come back, no
+  other is sent (the first is a pilot); once one came back 2xx (it was answered, so it cost money),
+  no further ``rejected`` or ``billable`` request is sent in the session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -32,7 +42,6 @@ __all__ = ["ProbeEngine", "retry_after_seconds"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_BYTES = 2048
-_CHAT_PATH = "/chat/completions"
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -75,8 +84,63 @@ def _fill(template: Any, values: Mapping[str, str]) -> Any:
     return template
 
 
+@dataclass
+class _Exchange:
+    """What one request (after same-origin GET redirects) came back with."""
+
+    status: int | None
+    headers: dict[str, str]
+    raw: bytes = b""
+    truncated: bool = False
+    detail: str | None = None
+    redirect: str | None = None  # "other_host" | "post" | "too_many" when a 3xx was not followed
+    location: str | None = None
+
+
+class _NotSent(Exception):
+    """A refused-by-design or billable request stopped before it left: an earlier one was accepted."""
+
+
+class _SpendGate:
+    """Spending stops at the first accepted call.
+
+    The first refused-by-design (or billable) exchange of a session is a pilot: every other one waits
+    until it has come back, so a far end that accepts such calls gets exactly one. Once a ``rejected``
+    call came back 2xx (answered: it cost money), no ``rejected`` or ``billable`` request is sent again.
+    """
+
+    def __init__(self) -> None:
+        self.spent_by: str | None = None
+        self._pilot_taken = False
+        self._pilot_back = asyncio.Event()
+
+    async def enter(self) -> bool:
+        """Wait until this exchange may start; True when it is the pilot."""
+        if not self._pilot_taken:
+            self._pilot_taken = True
+            return True
+        await self._pilot_back.wait()
+        return False
+
+    def pilot_back(self) -> None:
+        self._pilot_back.set()
+
+    def check(self) -> None:
+        """Raise :class:`_NotSent` when an earlier call was accepted; called right before every send."""
+        if self.spent_by is not None:
+            raise _NotSent(
+                f"not sent: {self.spent_by} was accepted and answered (it cost money); no further model call "
+                "is sent in this run"
+            )
+
+
 class ProbeEngine:
-    """Runs probe plans for one key against the named targets."""
+    """Runs probe plans for one key against the named targets.
+
+    Use ``run(plan)`` for one plan, or ``async with engine:`` and ``submit``/``wait_for``/``collect`` to
+    start a later plan as soon as the probes it needs have answered (one client, one in-flight cap,
+    one spending gate and one deadline for the whole session).
+    """
 
     def __init__(
         self,
@@ -94,65 +158,100 @@ class ProbeEngine:
         self._now = now or datetime.now(UTC)
         self.requests_sent = 0
         self._deadline_at = 0.0
+        self._client: httpx.AsyncClient | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._gate = _SpendGate()
+        self._planned: dict[tuple[str, str], str] = {}
+        self._events: dict[str, asyncio.Event] = {}
+        self._done: dict[str, list[Observation]] = {}
+        self._results: dict[str, list[Observation]] = {}
+        self._shared: dict[tuple[str, str, str], asyncio.Future[Observation]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        #: outcomes answered so far per probe (before its retries end), for skip_if
+        self._seen: dict[str, set[str]] = {}
 
-    # -- public ------------------------------------------------------------------------------------
-    async def run(self, plan: Sequence[ProbeSpec], prior: Sequence[Observation] = ()) -> list[Observation]:
-        """Run ``plan``; ``prior`` holds observations of earlier stages that ``after`` may name."""
+    @property
+    def spent_by(self) -> str | None:
+        """The probe whose refused-by-design call was accepted (and cost money), if any."""
+        return self._gate.spent_by
+
+    # -- session ---------------------------------------------------------------------------------
+    async def __aenter__(self) -> ProbeEngine:
         if not self._deadline_at:
             self._deadline_at = time.monotonic() + self._settings.deadline_s
-        done: dict[str, list[Observation]] = {}
-        for obs in prior:
-            done.setdefault(obs.probe, []).append(obs)
-        events = {spec.name: asyncio.Event() for spec in plan}
-        for name in done:
-            events.setdefault(name, asyncio.Event()).set()
-        sem = asyncio.Semaphore(self._settings.max_concurrency if self._settings.concurrent else 1)
-        results: dict[str, list[Observation]] = {}
-        limits = httpx.Limits(max_connections=self._settings.max_concurrency)
-        async with httpx.AsyncClient(
+        cap = max(1, self._settings.max_in_flight) if self._settings.concurrent else 1
+        self._sem = asyncio.Semaphore(cap)
+        self._client = httpx.AsyncClient(
             transport=self._transport,
             follow_redirects=False,
-            limits=limits,
+            limits=httpx.Limits(max_connections=cap),
             timeout=httpx.Timeout(self._settings.timeout_s),
             event_hooks={"request": [self._guard_hook]},
             headers={"User-Agent": "testkey-nb/0.1 (read-only probe)"},
-        ) as client:
-            if self._settings.concurrent:
-                tasks = [asyncio.create_task(self._run_spec(client, spec, done, events, results, sem)) for spec in plan]
-            else:
+        )
+        return self
 
-                async def one_after_another() -> None:
-                    for spec in plan:
-                        await self._run_spec(client, spec, done, events, results, sem)
+    async def __aexit__(self, *exc: object) -> None:
+        pending = [t for t in self._tasks if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
-                tasks = [asyncio.create_task(one_after_another())]
-            remaining = max(0.0, self._deadline_at - time.monotonic()) + 1.0
-            _, pending = await asyncio.wait(tasks, timeout=remaining)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+    def submit(self, plan: Sequence[ProbeSpec], prior: Sequence[Observation] = ()) -> Sequence[ProbeSpec]:
+        """Start ``plan`` now; a probe waits only for the probe it names in ``after``."""
+        assert self._client is not None and self._sem is not None, "use `async with engine:`"
+        for obs in prior:
+            self._done.setdefault(obs.probe, []).append(obs)
+            self._events.setdefault(obs.probe, asyncio.Event()).set()
+        for spec in plan:
+            self._events.setdefault(spec.name, asyncio.Event())
+        for spec in plan:
+            self._tasks.append(asyncio.create_task(self._run_spec(self._client, spec, self._sem)))
+        return plan
+
+    async def wait_for(self, names: Sequence[str]) -> None:
+        """Wait (within the deadline) until the named probes have finished."""
+        events = [self._events[n].wait() for n in names if n in self._events]
+        if events:
+            left = max(0.0, self._deadline_at - time.monotonic()) + 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*events), timeout=left)
+
+    def finished(self, names: Sequence[str]) -> list[Observation]:
+        """The observations of the named probes that have finished so far."""
+        return [o for n in names for o in self._results.get(n, [])]
+
+    async def collect(self, plan: Sequence[ProbeSpec]) -> list[Observation]:
+        """Wait for ``plan``'s probes (cut at the deadline) and return their observations in plan order."""
+        await self.wait_for([s.name for s in plan])
         out: list[Observation] = []
         for spec in plan:
-            got = results.get(spec.name)
+            got = self._results.get(spec.name)
             out.extend(
                 got if got is not None else [self._synthetic(spec, None, "deadline", "overall deadline reached")]
             )
         return out
 
+    # -- public ------------------------------------------------------------------------------------
+    async def run(self, plan: Sequence[ProbeSpec], prior: Sequence[Observation] = ()) -> list[Observation]:
+        """Run ``plan``; ``prior`` holds observations of earlier stages that ``after`` may name."""
+        if self._client is not None:
+            self.submit(plan, prior)
+            return await self.collect(plan)
+        async with self:
+            self.submit(plan, prior)
+            return await self.collect(plan)
+
     # -- one declared probe --------------------------------------------------------------------
-    async def _run_spec(
-        self,
-        client: httpx.AsyncClient,
-        spec: ProbeSpec,
-        done: dict[str, list[Observation]],
-        events: Mapping[str, asyncio.Event],
-        results: dict[str, list[Observation]],
-        sem: asyncio.Semaphore,
-    ) -> None:
+    async def _run_spec(self, client: httpx.AsyncClient, spec: ProbeSpec, sem: asyncio.Semaphore) -> None:
+        done, results = self._done, self._results
         try:
             if spec.after:
-                event = events.get(spec.after)
+                event = self._events.get(spec.after)
                 if event is None:
                     results[spec.name] = [self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")]
                     return
@@ -176,8 +275,7 @@ class ProbeEngine:
                     return
 
             async def one(item: str | None) -> Observation:
-                async with sem:
-                    seen = await self._exchange(client, spec, item)
+                seen = await self._shared_exchange(client, spec, item, sem)
                 return replace(seen, placeholder=True) if placeholder else seen
 
             try:
@@ -187,8 +285,8 @@ class ProbeEngine:
             results[spec.name] = obs
             done[spec.name] = obs
         finally:
-            if spec.name in events:
-                events[spec.name].set()
+            if spec.name in self._events:
+                self._events[spec.name].set()
 
     def _skip_reason(self, spec: ProbeSpec) -> str | None:
         if self._targets.url_for(spec.role) is None:
@@ -206,9 +304,14 @@ class ProbeEngine:
         if rule is None:
             return None
         hit = next((o for o in done.get(rule.probe, []) if o.outcome in rule.outcomes), None)
-        if hit is None:
-            return None
-        return f"not sent: {rule.probe} was {hit.outcome} ({hit.status}); every further call would be too"
+        if hit is not None:
+            return f"not sent: {rule.probe} was {hit.outcome} ({hit.status}); every further call would be too"
+        # answers seen so far (before retries end): the rule's probe, or a sibling check of this probe
+        for name in (rule.probe, spec.name):
+            seen = sorted(self._seen.get(name, set()) & set(rule.outcomes))
+            if seen:
+                return f"not sent: {name} was already answered {seen[0]}; every further call would be too"
+        return None
 
     def _items(self, fe: ForEach, done: Mapping[str, list[Observation]]) -> list[str]:
         found: list[str] = []
@@ -226,7 +329,8 @@ class ProbeEngine:
         return list(dict.fromkeys(found))[: fe.limit]
 
     # -- one HTTP exchange, with retries and redirects -------------------------------------------
-    async def _exchange(self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None) -> Observation:
+    def _request_for(self, spec: ProbeSpec, item: str | None) -> tuple[httpx.URL, Any]:
+        """The exact URL (with its query) and JSON body that ``spec`` sends for ``item``."""
         base = self._targets.url_for(spec.role)
         assert base is not None
         values = {
@@ -235,19 +339,81 @@ class ProbeEngine:
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
-        url = base.rstrip("/") + path
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
+        return httpx.URL(base.rstrip("/") + path, params=params), body
+
+    async def _shared_exchange(
+        self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, sem: asyncio.Semaphore
+    ) -> Observation:
+        """One exchange; the very same request planned by two probes (e.g. the auth check and the first
+        per-model check) is sent once and observed by both."""
+        url, body = self._request_for(spec, item)
+        key = (spec.method, str(url), json.dumps(body, sort_keys=True))
+        first = self._shared.get(key)
+        if first is not None:
+            seen = await asyncio.shield(first)
+            return replace(
+                seen, probe=spec.name, attempts=0, detail=seen.detail or f"the same request as {seen.probe}, sent once"
+            )
+        future: asyncio.Future[Observation] = asyncio.get_running_loop().create_future()
+        self._shared[key] = future
+        try:
+            seen = await self._gated_exchange(client, spec, item, url, body, sem)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: a waiter re-raises it, nobody logs it as lost
+            raise
+        future.set_result(seen)
+        return seen
+
+    async def _gated_exchange(
+        self,
+        client: httpx.AsyncClient,
+        spec: ProbeSpec,
+        item: str | None,
+        url: httpx.URL,
+        body: Any,
+        sem: asyncio.Semaphore,
+    ) -> Observation:
+        if spec.cost == "read":
+            async with sem:
+                return await self._exchange(client, spec, item, url, body)
+        pilot = await self._gate.enter()
+        try:
+            async with sem:
+                seen = await self._exchange(client, spec, item, url, body)
+            if spec.cost == "rejected" and seen.status is not None and 200 <= seen.status < 300:
+                self._gate.spent_by = self._gate.spent_by or f"{spec.name} ({item or 'no model'})"
+            return seen
+        finally:
+            if pilot:
+                self._gate.pilot_back()
+
+    async def _exchange(
+        self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, url: httpx.URL, body: Any
+    ) -> Observation:
+        self._planned[(spec.method, str(url))] = spec.cost
         started = time.monotonic()
         attempts = 0
         while True:
             left = self._deadline_at - time.monotonic()
             if left <= 0:
                 return self._synthetic(spec, item, "deadline", "overall deadline reached", attempts, started)
+            try:
+                if spec.cost != "read":
+                    self._gate.check()
+            except _NotSent as exc:
+                return self._synthetic(spec, item, "skipped", str(exc), attempts, started)
+            # a check queued behind the in-flight cap honours what the earlier probe saw meanwhile
+            late_skip = self._skipped_by_earlier(spec, self._done) if attempts == 0 else None
+            if late_skip:
+                return self._synthetic(spec, item, "skipped", late_skip, attempts, started)
             attempts += 1
             try:
                 result = await asyncio.wait_for(
-                    self._send_following(client, spec, url, params, body),
+                    self._send_following(client, spec, url, body),
                     timeout=min(self._settings.timeout_s, left),
                 )
             except TimeoutError:
@@ -275,33 +441,31 @@ class ProbeEngine:
                     spec, item, "network", f"{type(exc).__name__}: {redact(str(exc), [self._secret])}"[:300],
                     attempts, started,
                 )  # fmt: skip
-            status, headers, raw, truncated, detail = result
+            status, headers = result.status, result.headers
+            if status is not None:
+                self._seen.setdefault(spec.name, set()).add(outcome_for(status, headers.get("content-type", ""), True))
             if status is not None and status in RETRY_STATUSES and attempts <= self._settings.max_retries:
+                stop = self._skipped_by_earlier(spec, self._done)
+                if stop:
+                    result.detail = f"not retried: {stop.removeprefix('not sent: ')}"
+                    return self._observe(spec, item, result, attempts, started)
                 told = retry_after_seconds(headers.get("retry-after"))
                 wait = 0.25 * (2 ** (attempts - 1)) if told is None else told
                 left = self._deadline_at - time.monotonic()
                 if wait <= min(self._settings.max_retry_wait_s, left - 0.5):
                     await asyncio.sleep(wait)
                     continue
-                detail = f"Retry-After {wait:.0f}s is beyond what the probe may wait; not retried"
+                result.detail = f"Retry-After {wait:.0f}s is beyond what the probe may wait; not retried"
                 if told is None:
-                    detail = "no time left before the deadline to retry"
-            return self._observe(spec, item, status, headers, raw, truncated, detail, attempts, started)
+                    result.detail = "no time left before the deadline to retry"
+            return self._observe(spec, item, result, attempts, started)
 
-    async def _send_following(
-        self,
-        client: httpx.AsyncClient,
-        spec: ProbeSpec,
-        url: str,
-        params: Mapping[str, str] | None,
-        body: Any,
-    ) -> tuple[int | None, dict[str, str], bytes, bool, str | None]:
-        origin = _origin(url)
+    async def _send_following(self, client: httpx.AsyncClient, spec: ProbeSpec, url: httpx.URL, body: Any) -> _Exchange:
+        origin = _origin(str(url))
         for _hop in range(4):
             request = client.build_request(
                 spec.method,
                 url,
-                params=params,
                 json=body if spec.method == "POST" else None,
                 headers={
                     "Authorization": f"{self._settings.auth_scheme} {self._secret.reveal()}",
@@ -315,51 +479,57 @@ class ProbeEngine:
                 merged: dict[str, str] = {}
                 for k, v in response.headers.multi_items():
                     merged[k.lower()] = f"{merged[k.lower()]}, {v}" if k.lower() in merged else v
-                headers = merged
                 if response.is_redirect:
-                    location = urljoin(url, response.headers.get("location", ""))
+                    location = urljoin(str(url), response.headers.get("location", ""))
+                    if spec.method != "GET":
+                        return _Exchange(
+                            response.status_code, merged,
+                            detail=f"a {spec.method} answered {response.status_code} with a redirect: not "
+                            "followed (a POST is never re-sent), recorded as asked",
+                            redirect="post", location=location,
+                        )  # fmt: skip
                     if _origin(location) != origin:
-                        return (
-                            response.status_code,
-                            headers,
-                            b"",
-                            False,
-                            f"redirected to another host ({_origin_text(location)}): not followed, the key "
-                            "stays with the host you named",
-                        )
-                    url, params = location, None
+                        return _Exchange(
+                            response.status_code, merged,
+                            detail=f"redirected to another host ({_origin_text(location)}): not followed, the "
+                            "key stays with the host you named",
+                            redirect="other_host", location=location,
+                        )  # fmt: skip
+                    url = httpx.URL(location)
+                    self._planned[("GET", str(url))] = "read"  # a same-origin GET redirect: still a read
                     continue
                 raw, truncated = await _read_capped(response, self._settings.max_body_bytes)
-                return response.status_code, headers, raw, truncated, None
+                return _Exchange(response.status_code, merged, raw, truncated)
             finally:
                 await response.aclose()
-        return None, {}, b"", False, "too many redirects"
+        return _Exchange(None, {}, detail="too many redirects", redirect="too_many")
 
     async def _guard_hook(self, request: httpx.Request) -> None:
+        """The last line of defence: only the exact planned method and URL, of an allowed cost, leave."""
         cost = request.extensions.get("testkey_cost")
-        if request.method == "GET" and cost == "read":
-            return
-        is_chat = request.method == "POST" and request.url.path.endswith(_CHAT_PATH)
-        if is_chat and cost == "rejected":
-            return
-        if is_chat and cost == "billable" and self._settings.allow_billable:
-            return
-        raise WriteRefused(f"refused to send {request.method} {request.url.path} (cost {cost!r})")
+        planned = self._planned.get((request.method, str(request.url)))
+        allowed = (
+            planned is not None
+            and planned == cost
+            and (
+                (request.method == "GET" and cost == "read")
+                or (request.method == "POST" and cost == "rejected")
+                or (request.method == "POST" and cost == "billable" and self._settings.allow_billable)
+            )
+        )
+        if not allowed:
+            raise WriteRefused(
+                f"refused to send {request.method} {request.url.path}: not a planned probe (cost {cost!r})"
+            )
 
     # -- building observations ------------------------------------------------------------------
     def _observe(
-        self,
-        spec: ProbeSpec,
-        item: str | None,
-        status: int | None,
-        headers: Mapping[str, str],
-        raw: bytes,
-        truncated: bool,
-        detail: str | None,
-        attempts: int,
-        started: float,
+        self, spec: ProbeSpec, item: str | None, result: _Exchange, attempts: int, started: float
     ) -> Observation:
         secrets = [self._secret]
+        status, headers, raw, truncated, detail = (
+            result.status, result.headers, result.raw, result.truncated, result.detail,
+        )  # fmt: skip
         content_type = headers.get("content-type", "")
         parsed: Any = None
         is_json = False
@@ -376,6 +546,8 @@ class ProbeEngine:
         elif truncated:
             outcome = "too_large"
             detail = detail or f"body larger than {self._settings.max_body_bytes} bytes: stopped reading"
+        elif result.redirect == "post":
+            outcome = "redirect_not_followed"
         elif 300 <= status < 400:
             outcome = "redirect_other_host"
         else:
@@ -388,19 +560,27 @@ class ProbeEngine:
             accepted = status in spec.expect and is_json and outcome not in ("waf_html", "too_large")
         else:
             accepted = outcome == "ok"
-        return make_observation(
-            spec,
-            item,
-            status=status,
-            outcome=outcome,
-            accepted=accepted,
-            started=started,
-            attempts=attempts,
-            headers=scrub(dict(headers), secrets),
-            json_body=scrub(parsed, secrets),
-            text_snippet=snippet,
-            body_bytes=len(raw),
-            detail=scrub(detail, secrets),
+        spent = spec.cost in ("rejected", "billable") and status is not None and 200 <= status < 300
+        if spent and spec.cost == "rejected":
+            detail = detail or "a refused-by-design call was accepted and answered: it cost money; spending stopped"
+        return replace(
+            make_observation(
+                spec,
+                item,
+                status=status,
+                outcome=outcome,
+                accepted=accepted,
+                started=started,
+                attempts=attempts,
+                headers=scrub(dict(headers), secrets),
+                json_body=scrub(parsed, secrets),
+                text_snippet=snippet,
+                body_bytes=len(raw),
+                detail=scrub(detail, secrets),
+            ),
+            spent=spent,
+            usage=_usage(parsed) if spent else None,
+            location=scrub(result.location, secrets),
         )
 
     def _synthetic(
@@ -413,6 +593,19 @@ class ProbeEngine:
         started: float | None = None,
     ) -> Observation:
         return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail)
+
+
+def _usage(body: Any) -> dict[str, int] | None:
+    """The token counts an answer reports (``usage``), as ints; None when it reports none."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    out = {
+        k: int(v)
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if isinstance(v := usage.get(k), (int, float)) and not isinstance(v, bool) and v >= 0
+    }
+    return out or None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

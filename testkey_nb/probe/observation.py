@@ -12,7 +12,7 @@ from testkey_nb.secrets import Secret, redact
 if TYPE_CHECKING:
     from testkey_nb.probe.plan import ProbeSpec
 
-__all__ = ["Observation", "Outcome", "make_observation", "outcome_for", "scrub"]
+__all__ = ["Observation", "Outcome", "make_observation", "outcome_for", "scrub", "spend_of", "spend_text"]
 
 
 Outcome = Literal[
@@ -28,6 +28,7 @@ Outcome = Literal[
     "bad_json",
     "too_large",
     "redirect_other_host",
+    "redirect_not_followed",
     "timeout",
     "network",
     "deadline",
@@ -58,6 +59,12 @@ class Observation:
     #: the item was a placeholder (e.g. no catalog to take a model from): the answer says nothing
     #: about the key's access to a real model
     placeholder: bool = False
+    #: a refused-by-design (or billable) call that the far end accepted and answered: it cost money
+    spent: bool = False
+    #: the token counts the answer reported (``usage``: prompt/completion/total tokens), when spent
+    usage: Mapping[str, int] | None = None
+    #: for a redirect that was not followed: where the far end asked to go (scrubbed)
+    location: str | None = None
 
     @property
     def sent(self) -> bool:
@@ -77,6 +84,9 @@ class Observation:
             "latency_ms": round(self.latency_ms, 1),
             "attempts": self.attempts,
             "detail": self.detail,
+            "spent": self.spent,
+            "usage": dict(self.usage) if self.usage is not None else None,
+            "location": self.location,
         }
 
 
@@ -143,3 +153,34 @@ def make_observation(
         body_bytes=body_bytes,
         detail=detail,
     )
+
+
+def spend_of(observations: Sequence[Observation]) -> dict[str, Any]:
+    """What the run cost: the calls the far end answered (a refused-by-design call that came back 2xx, or
+    a billable one), with the token counts their answers reported (``usage``), summed."""
+    # a request two probes planned alike is sent once: its copy (attempts 0) is not a second cost
+    spent = [o for o in observations if o.spent and o.attempts > 0]
+    totals: dict[str, int | None] = {}
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        values = [o.usage.get(name) for o in spent if o.usage and name in o.usage]
+        totals[name] = sum(v for v in values if v is not None) if values else None
+    unexpected = [o for o in spent if o.cost == "rejected"]
+    return {
+        "calls": len(spent),
+        **totals,
+        "unreported_usage": sum(1 for o in spent if not o.usage),
+        "unexpected": len(unexpected),
+        "probes": [{"probe": o.probe, "item": o.item, "cost": o.cost, "usage": dict(o.usage or {})} for o in spent],
+    }
+
+
+def spend_text(spend: Mapping[str, Any]) -> str:
+    """One line: how many calls were answered and the tokens they reported."""
+    if not spend.get("calls"):
+        return "nothing was spent"
+    tokens = spend.get("total_tokens")
+    cost = f"{tokens} tokens reported" if tokens is not None else "no token count reported"
+    unreported = spend.get("unreported_usage") or 0
+    if unreported and tokens is not None:
+        cost += f" ({unreported} call(s) reported none)"
+    return f"{spend['calls']} call(s) answered, {cost}"

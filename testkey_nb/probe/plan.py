@@ -108,7 +108,8 @@ class ProbeSettings:
     max_retries: int = 2
     max_retry_wait_s: float = 10.0
     max_body_bytes: int = 4 * 1024 * 1024
-    max_concurrency: int = 8
+    #: politeness cap: at most this many requests in flight at once (``--max-in-flight``)
+    max_in_flight: int = 16
     allow_billable: bool = False
     auth_scheme: str = "Bearer"
     usage_days: int = 30

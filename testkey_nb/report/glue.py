@@ -44,6 +44,7 @@ def check_from_env(
     allow_billable: bool = False,
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
+    max_in_flight: int = 16,
 ) -> KeyCheck:
     """Probe the key held in environment variable ``key_env``.
 
@@ -52,7 +53,7 @@ def check_from_env(
     """
     return check(
         f"env:{key_env}", label=label, base_url=base_url, management_url=management_url, claim=claim,
-        allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s,
+        allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
     )  # fmt: skip
 
 

@@ -46,6 +46,8 @@ class KeyJob:
     allow_billable: bool = False
     timeout_s: float = 10.0
     deadline_s: float = 60.0
+    #: politeness cap on requests in flight (``--max-in-flight``)
+    max_in_flight: int = 16
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def render_key(
             "allow_billable": bool(job.allow_billable),
             "timeout_s": float(job.timeout_s),
             "deadline_s": float(job.deadline_s),
+            "max_in_flight": int(job.max_in_flight),
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

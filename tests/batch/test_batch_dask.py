@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import pickle
 import re
 from collections.abc import Iterator
@@ -78,14 +80,24 @@ def test_batch_worker_task_never_raises(tmp_path: Path, monkeypatch: pytest.Monk
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     distributed = pytest.importorskip("distributed")
     raw = tmp_path_factory.mktemp("worker-raw")
-    with pytest.MonkeyPatch.context() as mp:
+    stderr = tmp_path_factory.mktemp("worker-stderr") / "workers.stderr"
+    with pytest.MonkeyPatch.context() as mp, stderr.open("ab") as sink:
         mp.setenv("TESTKEY_NB_RAW", str(raw))  # worker processes inherit it
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-            worker_dashboard_address=None, silence_logs=40,
-        )  # fmt: skip
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)  # the worker processes inherit this stderr: the log check reads it
         try:
-            yield {"address": cluster.scheduler_address, "raw": raw, "cluster": cluster}
+            cluster = distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0", worker_dashboard_address=None,
+                # INFO, distributed's default: the workers print what they log (at silence_logs=40 only
+                # errors reached their stderr, and a key in an INFO or WARNING line went unseen)
+                silence_logs=logging.INFO,
+            )  # fmt: skip
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        try:
+            yield {"address": cluster.scheduler_address, "raw": raw, "cluster": cluster, "stderr": stderr}
         finally:
             cluster.close(timeout=20)
 
@@ -123,14 +135,50 @@ def test_batch_dask_renders_the_same_reports(cluster: dict[str, Any], fleet: Fle
         assert re.fullmatch(r"render-\d+-[0-9a-f]{32}", name), name
     assert list(Path(cluster["raw"]).iterdir()) == []
     needles = [part.decode() for label in SUBSET if label in fleet.keys for part in secret_parts(fleet.keys[label])]
-    from distributed import Client
-
-    with Client(address, set_as_default=False) as client:
-        logs = str(client.get_worker_logs()) + str(client.get_scheduler_logs())
+    logs = cluster_logs(cluster)
+    assert "distributed.worker - INFO" in logs  # the workers' own stderr, at INFO, is read too
     assert not any(n in logs for n in needles)
     for path in out.rglob("*"):
         if path.is_file():
             assert not any(n.encode() in path.read_bytes() for n in needles)
+
+
+def cluster_logs(cluster: dict[str, Any]) -> str:
+    """Every log line of the cluster as one text: what its workers and scheduler keep, and what the
+    worker processes printed on their stderr."""
+    from distributed import Client
+
+    with Client(cluster["address"], set_as_default=False) as client:
+        kept = str(client.get_worker_logs()) + str(client.get_scheduler_logs())
+    return kept + Path(cluster["stderr"]).read_text(encoding="utf-8", errors="replace")
+
+
+def test_batch_dask_log_check_would_catch_a_key(cluster: dict[str, Any]) -> None:
+    """Control: a key logged at INFO and at WARNING on a worker and on the scheduler is found by the check
+    above (a key that is in no fleet entry, so the real check is not affected)."""
+    from distributed import Client
+
+    planted = canary(77)
+    info, warning = planted[:22], planted[22:]
+
+    def plant() -> None:
+        import logging as _logging
+
+        _logging.getLogger("distributed.worker").info("planted %s", info)
+        _logging.getLogger("distributed.worker").warning("planted %s", warning)
+
+    def plant_on_scheduler() -> None:
+        import logging as _logging
+
+        _logging.getLogger("distributed.scheduler").info("planted %s", info)
+
+    with Client(cluster["address"], set_as_default=False) as client:
+        client.run(plant)
+        client.run_on_scheduler(plant_on_scheduler)
+    logs = cluster_logs(cluster)
+    assert info in logs and warning in logs
+    printed = Path(cluster["stderr"]).read_text(encoding="utf-8", errors="replace")
+    assert f"INFO - planted {info}" in printed and f"WARNING - planted {warning}" in printed
 
 
 def result_rows(out: Path) -> list[dict[str, Any]]:

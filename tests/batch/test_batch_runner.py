@@ -25,6 +25,7 @@ from testkey_nb.batch import (
 )
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.secrets import Secret
+from tests.conftest import CANARY_SHAPES
 
 Behaviour = Callable[[RenderTask, Path], KeyOutcome]
 
@@ -123,8 +124,10 @@ def test_batch_failed_keys_are_retried_and_exit_reflects_them(tmp_path: Path) ->
     assert rows[1]["error"] == "cell [3] raised CheckError: nope" and rows[1]["report"] is None
 
 
-def test_batch_errors_and_summaries_never_carry_a_key(tmp_path: Path) -> None:
-    keys = entries(4)
+@pytest.mark.parametrize("shape", range(len(CANARY_SHAPES)))
+def test_batch_errors_and_summaries_never_carry_a_key(tmp_path: Path, shape: int) -> None:
+    keys = [KeyEntry(f"k{i}", secret=Secret(f"{CANARY_SHAPES[shape]}{i}"), base_url="http://127.0.0.1:9/v1")
+            for i in range(4)]  # fmt: skip
     values = {k.label: k.secret.reveal() for k in keys if k.secret}
 
     def leaky(task: RenderTask, out_dir: Path) -> KeyOutcome:
@@ -141,12 +144,13 @@ def test_batch_errors_and_summaries_never_carry_a_key(tmp_path: Path) -> None:
 
     result = run_batch(keys, tmp_path, executor=FakeExecutor(leaky), progress=False)
     by_label = {k.label: k for k in result.keys}
-    assert by_label["k0"].state == "failed" and "<secret baseten-" in (by_label["k0"].error or "")
+    assert by_label["k0"].state == "failed" and f"<secret {keys[0].secret.label}>" in (by_label["k0"].error or "")  # type: ignore[union-attr]
     assert "\n" not in (by_label["k0"].error or "")
     assert by_label["k1"].error == "the summary held a key; it was dropped"
     assert by_label["k2"].state == "failed" and not (tmp_path / "k2.html").exists()
     assert by_label["k3"].state == "rendered" and (tmp_path / "k3.html").read_bytes() == b"<p>fine</p>"
     needles = [part for key in values.values() for part in secret_parts(key)]
+    needles += [key[:-1].encode() for key in values.values()]  # the shape itself, without the index
     assert files_with(tmp_path, needles) == []
 
 
@@ -156,7 +160,7 @@ def test_batch_unresolvable_ref_fails_alone(tmp_path: Path, monkeypatch: pytest.
     fake = FakeExecutor()
     result = run_batch(keys, tmp_path, executor=fake, progress=False)
     assert fake.calls == ["k0"]
-    assert result.keys[0].state == "failed" and "TK_BATCH_NEVER_SET is not set" in (result.keys[0].error or "")
+    assert result.keys[0].state == "failed" and "env:TK_B…(18 chars) is not set" in (result.keys[0].error or "")
 
 
 def test_batch_missing_summary_is_a_failure(tmp_path: Path) -> None:
@@ -239,3 +243,34 @@ def test_batch_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert "rendering" in text and "k0: ok, verdict ready" in text and "k1: ok, verdict ready" in text
     assert "2/2" in text
     assert not any(k.secret and k.secret.reveal() in text for k in keys)
+
+
+#: canaries in several shapes: a value redactor that only knew Baseten's key shape would miss some
+_SHAPED = CANARY_SHAPES
+
+
+def _as_name(key: str) -> str:
+    """The key as a valid environment variable name (what a pasted key with no '-' or '.' already is)."""
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in key)
+
+
+def test_a_keys_file_holding_keys_as_refs_never_echoes_them(tmp_path: Path) -> None:
+    """`ref = "env:<the key>"` / `ref = "file:<the key>"`: each key fails alone, and no failure message, index
+    file or sidecar holds the key."""
+    lines = []
+    for i, key in enumerate(_SHAPED):
+        lines += [f"[keys.env{i}]", f'ref = "env:{_as_name(key)}"', f"[keys.file{i}]", f'ref = "file:{key}"']
+    keys_file = tmp_path / "keys.toml"
+    keys_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = render_many(keys_file=keys_file, keys_env=None, out=out, jobs=1, force=False, dask=None,
+                       allow_insecure_cluster=False, retention_s=300, claim=None, base_url=None,
+                       management_url=None)  # fmt: skip
+    assert code == 1
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    rows = index["keys"] if isinstance(index, dict) else index
+    assert len(rows) == 2 * len(_SHAPED)
+    assert all("key reference" in (row.get("error") or "") and "chars)" in row["error"] for row in rows)
+    needles = [k.encode() for k in _SHAPED] + [_as_name(k).encode() for k in _SHAPED]
+    needles += [k[4:24].encode() for k in _SHAPED]
+    assert files_with(out, needles) == []

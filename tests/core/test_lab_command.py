@@ -146,8 +146,7 @@ def test_lab_with_real_keys_by_reference(tmp_path: Path, emu: Any) -> None:
         assert "VERDICT" in out and "baseten" in out
         assert "PASSED True UNPASSED False" in out  # only the named keys join the allow-list
         assert "EMU False" in out  # --keys-env alone: no emulator, no silent fallback to it
-        assert ("TYPO environment variable BASETEN_APIKEY is not set; key variables here: BASETEN_API_KEY, "
-                "PASSED_KEY") in out
+        assert "is not set; key variables here: BASETEN_API_KEY, PASSED_KEY" in out
         assert "tk-card" in out  # the KeyCheck displayed as its card
         # the analyst saves a notebook with that output in the workspace: kept, with no key in it
         nb = {"type": "notebook", "content": {"cells": [{"cell_type": "code", "source": code, "metadata": {},

@@ -18,10 +18,12 @@ from testkey_nb.secrets import (
     RedactingFilter,
     Secret,
     baseten_key_format,
+    mask,
     parse_key_ref,
     redact,
     resolve,
 )
+from tests.conftest import CANARY_SHAPES
 
 CANARY = "b10_CaNaRy42." + "Zq7" * 10 + "Xy"  # 45 chars, Baseten's new shape
 OLD = "AbCd1234." + "k" * 32
@@ -48,7 +50,7 @@ def test_env_resolution_and_errors() -> None:
     sec = resolve("env:K", {"K": f"  {CANARY}\n"})
     assert sec.reveal() == CANARY
     assert sec.source == "env:K"
-    with pytest.raises(KeyRefError, match="K is not set"):
+    with pytest.raises(KeyRefError, match=r"env:…\(1 chars\) is not set"):
         resolve("env:K", {})
     with pytest.raises(KeyRefError, match="empty"):
         resolve("env:K", {"K": "   "})
@@ -81,6 +83,37 @@ def test_file_resolution(tmp_path) -> None:
         resolve(f"file:{empty}")
     with pytest.raises(KeyRefError, match="not a regular file"):
         resolve(f"file:{tmp_path}")
+
+
+#: canaries in several shapes (tests/conftest.py), plus this file's own Baseten-shaped one
+SHAPES = [CANARY, *CANARY_SHAPES]
+
+
+@pytest.mark.parametrize("key", SHAPES)
+def test_a_key_pasted_into_a_reference_is_never_echoed(key: str, tmp_path, monkeypatch) -> None:
+    """`env:<the key itself>` and `file:<the key itself>`: the error names the kind and a masked form."""
+    monkeypatch.chdir(tmp_path)
+    for ref in (f"env:{key}", f"file:{key}", f"file:./{key}", f"file:{tmp_path}/{key}"):
+        with pytest.raises(KeyRefError) as err:
+            resolve(ref, {})
+        text = str(err.value) + "".join(traceback.format_exception(err.value))
+        assert key not in text and key[4:24] not in text, text
+        kind = ref.split(":", 1)[0]
+        assert f"{kind}:" in text and "chars)" in text
+    # a readable file named like the key, but open to others: the chmod hint does not name it either
+    path = tmp_path / key
+    path.write_text("b10_notthecanary.x\n")
+    path.chmod(0o644)
+    with pytest.raises(KeyRefError, match="group or others") as err:
+        resolve(f"file:{path}", {})
+    assert key not in str(err.value)
+
+
+def test_mask_keeps_at_most_four_characters_and_the_length() -> None:
+    assert mask("BASETEN_API_KEY") == "BAS…(15 chars)"
+    assert mask("b10_" + "x" * 41) == "b10_…(45 chars)"
+    assert mask("KEY") == "…(3 chars)"
+    assert mask("") == "…(0 chars)"
 
 
 def test_label_is_stable_and_not_the_key() -> None:
@@ -128,14 +161,19 @@ def test_secret_never_renders_its_value(caplog) -> None:
     assert CANARY not in tb
 
 
-def test_redact_and_logging_filter(caplog) -> None:
-    sec = Secret(CANARY)
-    assert redact(f"Authorization: Bearer {CANARY}", [sec]) == f"Authorization: Bearer <secret {sec.label}>"
+@pytest.mark.parametrize("key", SHAPES)
+def test_redact_and_logging_filter(caplog, key: str) -> None:
+    sec = Secret(key)
+    assert redact(f"Authorization: Bearer {key}", [sec]) == f"Authorization: Bearer <secret {sec.label}>"
     logger = logging.getLogger("testkey_nb.test.filter")
-    logger.addFilter(RedactingFilter([sec]))
-    with caplog.at_level(logging.INFO):
-        logger.info("raw value leaked: %s", CANARY)
-    assert CANARY not in caplog.text
+    filt = RedactingFilter([sec])
+    logger.addFilter(filt)
+    try:
+        with caplog.at_level(logging.INFO):
+            logger.info("raw value leaked: %s", key)
+    finally:
+        logger.removeFilter(filt)
+    assert key not in caplog.text
     assert sec.label in caplog.text
 
 

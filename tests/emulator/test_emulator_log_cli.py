@@ -153,7 +153,7 @@ def test_cli_writes_private_dotenv_and_prints_no_key(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{base}/v1" in out and f"http://127.0.0.1:{base + 1}/v1" in out
     assert "DEMO_FULL_ACCESS" in out and "full-access" in out and "WORKSPACE_MANAGE_ALL" in out
-    assert f"source {keys_file}" in out and f"testkey-nb lab --keys-env {keys_file}" in out
+    assert f"source {keys_file}" in out and f"testkey-nb lab --keys-env {keys_file}" in out and "b10_" not in out
     assert "testkey-nb probe env:DEMO_FULL_ACCESS --base-url http://127.0.0.1:" in out
     for key in env.values():
         assert key not in out and key not in err

@@ -1,7 +1,8 @@
 """Evidence fixtures for the identification tests (no test functions here).
 
-Baseten evidence comes from the real go-vcr recordings (vendored under `recordings/baseten/`, copied
-from shared/reference/recordings/baseten). Every other provider's evidence is written from the table in
+Baseten evidence comes from the real go-vcr recordings (vendored under
+`tests/providers/baseten/recordings/`, copied from the shared reference/recordings/baseten). Every
+other provider's evidence is written from the table in
 reference/baseten-api-facts.md §5 (headers, /models shapes, 401 bodies of real recordings).
 """
 
@@ -17,7 +18,7 @@ import yaml
 from testkey_nb.identify.score import HttpEvidence
 
 HERE = Path(__file__).resolve().parent
-RECORDINGS = HERE / "recordings" / "baseten"
+RECORDINGS = HERE.parent / "providers" / "baseten" / "recordings"
 LOOPBACK = "http://127.0.0.1:8931/v1"
 
 

@@ -21,7 +21,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_probe_json(emu: Any) -> None:
     proc = run_cli(
         "probe", "env:TK_CANARY", "--base-url", emu.inference_url, "--management-url", emu.management_url,
-        "--claim", "baseten", "--json", env={"TK_CANARY": CANARY},
+        "--claim", "baseten", "--json", "--max-in-flight", "3", env={"TK_CANARY": CANARY},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -65,6 +65,18 @@ def test_bad_key_ref_is_one_line() -> None:
         assert len(proc.stderr.strip().splitlines()) == 1
         assert "Traceback" not in proc.stderr
         assert CANARY not in proc.stderr + proc.stdout
+
+
+def test_a_key_given_as_a_reference_target_is_not_printed_back() -> None:
+    """`probe env:<the key itself>` and `probe file:<the key itself>` (the issue's report): kind + masked form."""
+    gsk = "gsk_" + "W7cAnArY" * 6  # a valid variable name, so it reaches the 'is not set' message
+    for args in (["probe", f"env:{gsk}"], ["probe", f"env:{CANARY}"], ["probe", f"file:{CANARY}"],
+                 ["render", f"file:{gsk}"]):  # fmt: skip
+        proc = run_cli(*args, "--base-url", "http://127.0.0.1:9/v1")
+        assert proc.returncode == 2, proc
+        for key in (gsk, CANARY):
+            assert key not in proc.stderr + proc.stdout and key[4:24] not in proc.stderr + proc.stdout
+        assert f"{args[1].split(':')[0]}:" in proc.stderr and "chars)" in proc.stderr, proc.stderr
 
 
 def test_unknown_claim_and_bad_url() -> None:

@@ -12,24 +12,25 @@ import pytest
 
 from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
 from testkey_nb.secrets import Secret
-from tests.conftest import CANARY
+from tests.conftest import CANARY, CANARY_SHAPES
 
 BASE = "https://provider.test/v1"
 MGMT = "https://mgmt.test/v1"
 BASETEN_403 = {"error": "please check the api-key you provided"}
 
 
-def check(handler: Callable[[httpx.Request], httpx.Response], **opts: object) -> KeyCheck:
+def check(handler: Callable[[httpx.Request], httpx.Response], key: str = CANARY, **opts: object) -> KeyCheck:
     options = CheckOptions(base_url=BASE, management_url=opts.pop("management_url", None), timeout_s=2,  # type: ignore[arg-type]
                            deadline_s=10, **opts)  # type: ignore[arg-type]  # fmt: skip
-    return asyncio.run(check_key_async(Secret(CANARY), options, transport=httpx.MockTransport(handler)))
+    return asyncio.run(check_key_async(Secret(key), options, transport=httpx.MockTransport(handler)))
 
 
 def key_of(request: httpx.Request) -> str:
     return request.headers.get("authorization", "").split(" ", 1)[-1]
 
 
-def test_a_key_echoed_anywhere_is_redacted() -> None:
+@pytest.mark.parametrize("canary", CANARY_SHAPES)
+def test_a_key_echoed_anywhere_is_redacted(canary: str) -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         key = key_of(request)
         if request.url.path.endswith("/models"):
@@ -40,10 +41,10 @@ def test_a_key_echoed_anywhere_is_redacted() -> None:
             return httpx.Response(302, headers={"location": f"https://elsewhere.test/steal?k={key}"})
         return httpx.Response(403, json={"error": f"bad key {key}", "nested": [{"k": key}]})
 
-    c = check(echo, management_url=MGMT)
+    c = check(echo, canary, management_url=MGMT)
     blob = "\n".join([json.dumps(c.to_json(), default=str), repr(c), repr(c.observations)])
-    assert CANARY not in blob
-    assert CANARY[:20] not in blob and CANARY.split(".")[1][:16] not in blob
+    assert canary not in blob
+    assert canary[:20] not in blob and canary[-16:] not in blob
 
 
 def test_catalog_down_is_not_an_invalid_key() -> None:
@@ -57,7 +58,7 @@ def test_catalog_down_is_not_an_invalid_key() -> None:
     c = check(handler)
     assert c.profile.status.code == "unknown" and c.profile.status.reason == "5xx"
     assert c.profile.metric_values()["key_valid"] is None
-    assert c.decision.verdict != "reject"
+    assert c.decision.verdict == "needs_work"
     assert all(r.model != "testkey-nb-probe" for r in c.profile.models)
 
 
@@ -91,9 +92,8 @@ def test_pathological_bodies_are_observations_not_crashes(
 ) -> None:
     c = check(handler)
     catalog = next(o for o in c.observations if o.probe == "catalog")
-    assert catalog.outcome in ("bad_json", "network")
-    assert catalog.outcome != "deadline"
-    assert c.profile.status.code == "unknown"
+    assert catalog.outcome == "bad_json"  # an observation of the body, not a crash and not a deadline
+    assert (c.profile.status.code, c.profile.status.reason) == ("unknown", "unexpected_status")
 
 
 def test_a_proxy_text_400_is_not_passed_auth() -> None:
@@ -104,7 +104,7 @@ def test_a_proxy_text_400_is_not_passed_auth() -> None:
 
     c = check(handler)
     assert not any(o.accepted for o in c.observations if o.cost == "rejected")
-    assert c.profile.status.code != "valid"
+    assert (c.profile.status.code, c.profile.status.reason) == ("unknown", "unexpected_status")
 
 
 def test_sequential_mode_is_bounded_by_the_deadline() -> None:

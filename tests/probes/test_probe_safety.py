@@ -123,28 +123,26 @@ def test_key_is_never_sent_to_another_host_on_redirect(emu: Any) -> None:
 FAULT_CASES = [
     ("http_5xx", "unknown", "5xx"),
     ("waf_html", "unknown", "waf_html"),
-    ("truncated_json", None, None),
-    ("non_json", None, None),
-    ("huge_body", None, None),
-    ("hostile_strings", "valid", None),
-    ("latency", "valid", None),
+    # every inference answer unreadable (cut JSON, text claiming JSON, a body over the cap): nothing says
+    # whether the key works
+    ("truncated_json", "unknown", "unexpected_status"),
+    ("non_json", "unknown", "unexpected_status"),
+    ("huge_body", "unknown", "unexpected_status"),
+    ("hostile_strings", "valid", "accepted"),
+    ("latency", "valid", "accepted"),
 ]
 
 
 @pytest.mark.parametrize(("fault", "status", "reason"), FAULT_CASES)
-def test_faults_end_in_a_clear_status(emu: Any, fault: str, status: str | None, reason: str | None) -> None:
+def test_faults_end_in_a_clear_status(emu: Any, fault: str, status: str, reason: str) -> None:
     c = _check(emu, emu.keys["full-access"], base_url=emu.fault_url("inference", fault))
-    assert c.profile.status.code in ("valid", "invalid", "unknown", "valid_not_scoped", "rate_limited")
-    if status:
-        assert c.profile.status.code == status
-    if reason:
-        assert c.profile.status.reason == reason
+    assert (c.profile.status.code, c.profile.status.reason) == (status, reason)
     json.dumps(c.to_json(), default=str)  # always serialisable
 
 
 def test_html_waf_page_is_never_valid(emu: Any) -> None:
     c = _check(emu, emu.keys["full-access"], base_url=emu.fault_url("inference", "waf_html"), management_url=None)
-    assert c.profile.status.code != "valid"
+    assert (c.profile.status.code, c.profile.status.reason) == ("unknown", "waf_html")
     assert c.profile.metric_values()["key_valid"] is None
 
 

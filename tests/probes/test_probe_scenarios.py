@@ -138,9 +138,23 @@ def test_lifecycle_workspace_has_deployments_and_usage(checks: dict[str, KeyChec
 def test_no_credits_workspace(checks: dict[str, KeyCheck]) -> None:
     c = checks["no-credits"]
     assert c.profile.status.code == "valid_no_quota"
-    assert [o.outcome for o in c.observations if o.probe == "permission_matrix"] == ["skipped"]
+    # the per-model checks go in one wave with the auth check: each is refused with 402
+    assert {o.outcome for o in c.observations if o.probe == "permission_matrix"} == {"payment_required"}
     assert c.decision.verdict == "needs_work"
     assert "send to human review" in actions(c)
+
+
+def test_checks_queued_behind_the_cap_honour_a_402(emu: Any) -> None:
+    """With one request in flight, the per-model checks still queued when the auth check came back 402 are
+    not sent (skip_if is checked again right before each send)."""
+    c = run_check(emu, "no-credits", max_in_flight=1)
+    assert c.profile.status.code == "valid_no_quota"
+    matrix = [o for o in c.observations if o.probe == "permission_matrix"]
+    sent = [o for o in matrix if o.outcome != "skipped"]
+    skipped = [o for o in matrix if o.outcome == "skipped"]
+    # at most the one that held the slot and the auth check itself (the same request as the first model)
+    assert len(sent) <= 2 and len(skipped) == len(matrix) - len(sent) and len(skipped) >= 10
+    assert all("payment_required" in (o.detail or "") and (o.detail or "").startswith("not sent") for o in skipped)
 
 
 def test_rate_limited_key(emu: Any) -> None:
@@ -150,10 +164,14 @@ def test_rate_limited_key(emu: Any) -> None:
     assert c.decision.verdict == "needs_work"
     # bounded retries: never more than 1 + max_retries attempts per exchange
     assert max(o.attempts for o in c.observations) <= 3
-    # a rate-limited workspace is not pressed with one more call per model
+    # a rate-limited workspace is not pressed further: the per-model checks went in one wave with the auth
+    # check, and none of them is retried once a 429 came back
     matrix = [o for o in c.observations if o.probe == "permission_matrix"]
-    assert len(matrix) == 1 and matrix[0].outcome == "skipped" and "rate_limited" in (matrix[0].detail or "")
-    assert len([e for e in emu.request_log() if e.method == "POST"]) <= 3  # auth_check and its retries
+    assert matrix and {o.outcome for o in matrix} == {"rate_limited"}
+    assert all(o.attempts <= 1 for o in matrix)
+    posts = [e for e in emu.request_log() if e.method == "POST"]
+    # the pilot, one call per model (the auth check is the first model's), and the auth check's two retries
+    assert len(posts) <= 1 + len(matrix) + 2
 
 
 def test_management_skipped_without_management_url(emu: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from testkey_nb.report import RenderRequest, render_notebook
 
 @pytest.fixture(scope="session")
 def canary() -> str:
-    """A fresh, key-shaped secret per session: grep for it anywhere and you find only leaks."""
-    return f"sk-tkcanary-{secrets.token_hex(16)}"
+    """A fresh secret per session: grep for it anywhere and you find only leaks. 40 random letters, no
+    digit: the redactor's key-shape regex (3+ digits) cannot catch it, only redaction by value can (the
+    unit tests in test_report_redact.py cover the other shapes: sk-, sk-ant-, gsk_, b10_)."""
+    return "".join(secrets.choice(string.ascii_letters) for _ in range(40))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from report_helpers import KEY_ENV, RenderedReport, files_containing, ipython_dir
+from report_helpers import FIXTURES, KEY_ENV, RenderedReport, files_containing, ipython_dir
 
 from testkey_nb.report import RenderError, RenderRequest, render_notebook
 from testkey_nb.report.export import BUNDLE_MARKER
@@ -55,30 +56,46 @@ def test_raw_folder_gone_after_success(charts_report: RenderedReport) -> None:
     assert charts_report.raw_root.is_dir() and _raw_leftovers(charts_report.raw_root) == []
 
 
-def test_ipython_history_holds_no_secret(charts_report: RenderedReport, canary: str) -> None:
-    assert charts_report.history_hits_before == []
-    assert files_containing(ipython_dir(), canary) == []
-    history = ipython_dir() / "profile_default" / "history.sqlite"
+def _history_hits(root: Path, canary: str) -> list[str]:
+    """Where the canary is in IPython's history under ``root``: any file, and the history table's rows."""
+    hits = [str(p) for p in files_containing(root, canary)]
+    history = root / "profile_default" / "history.sqlite"
     if history.exists():
         with sqlite3.connect(f"file:{history}?mode=ro", uri=True) as db:
             rows = db.execute("SELECT source_raw FROM history WHERE source_raw LIKE ?", (f"%{canary}%",))
-            assert rows.fetchall() == []
+            hits += [f"history row: {row[0][:20]}" for row in rows.fetchall()]
+    return hits
+
+
+def _planting_cell() -> str:
+    """The fixture's cell that runs a cell holding the key (``store_history=True``)."""
+    nb = json.loads((FIXTURES / "report_charts.ipynb").read_text(encoding="utf-8"))
+    return next("".join(c["source"]) for c in nb["cells"] if "plants-history" in c["metadata"].get("tags", []))
+
+
+def test_ipython_history_holds_no_secret(charts_report: RenderedReport, canary: str) -> None:
+    """The rendered notebook ran a cell whose source holds the key: the history must still not have it."""
+    assert charts_report.history_hits_before == []
+    assert _history_hits(ipython_dir(), canary) == []
 
 
 def test_history_check_would_catch_a_kernel_with_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, canary: str
 ) -> None:
-    """Control: a kernel started WITHOUT hist_file=:memory: does write the cell to history.sqlite."""
+    """Control: the fixture's planting cell, in a kernel started WITHOUT hist_file=:memory:, lands in
+    history.sqlite where the check above looks: so that check can fail."""
     from jupyter_client.manager import start_new_kernel
 
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     km, kc = start_new_kernel(kernel_name="python3", env={**_min_env(tmp_path), KEY_ENV: canary})
     try:
-        kc.execute_interactive(f"import os; x = os.environ[{KEY_ENV!r}]; y = {canary!r}", timeout=30)
+        kc.execute_interactive(f"import os; secret = os.environ[{KEY_ENV!r}]", timeout=30)
+        kc.execute_interactive(_planting_cell(), timeout=30)
     finally:
         kc.stop_channels()
         km.shutdown_kernel()
-    assert files_containing(tmp_path / "ipython", canary) != []
+    hits = _history_hits(tmp_path / "ipython", canary)
+    assert any(h.startswith("history row: _planted = ") for h in hits), hits
 
 
 def _min_env(tmp_path: Path) -> dict[str, str]:

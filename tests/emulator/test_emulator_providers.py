@@ -1,0 +1,397 @@
+"""The emulator plays each provider as its documented answers say (tests/providers/<id>/answers.yaml).
+
+One emulator per provider (module-scoped, started on first use). Per answer: the request goes to the
+emulator with the mode's key in the scheme the answer names; status, headers and body must equal the
+documented ones (values that vary per request are checked against the answer's regex patterns).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from testkey_nb.emulator import EmulatorConfig, RunningEmulator, run_emulator
+from testkey_nb.emulator.providers import PROVIDER_IDS, load_host
+from testkey_nb.emulator.providers.host import ACCEPTED_MODES, mask_openai
+
+REPO = Path(__file__).resolve().parents[2]
+ANSWERS_DIR = REPO / "tests" / "providers"
+PROVIDERS_DIR = REPO / "testkey_nb" / "providers"
+DOCS: dict[str, dict[str, Any]] = {
+    p: yaml.safe_load((ANSWERS_DIR / p / "answers.yaml").read_text(encoding="utf-8")) for p in PROVIDER_IDS
+}
+CASES = [(p, a) for p in PROVIDER_IDS for a in DOCS[p]["answers"]]
+_MISSING = object()
+HTTP = httpx.Client(timeout=10.0)  # one client: a new one per request costs an SSL context each
+
+
+class _Emulators(dict[str, RunningEmulator]):
+    """Starts a provider's emulator on first use (a run of one provider's tests starts one server)."""
+
+    def __missing__(self, provider: str) -> RunningEmulator:
+        emu = RunningEmulator(EmulatorConfig(provider=provider, seed=7)).start()
+        self[provider] = emu
+        return emu
+
+
+@pytest.fixture(scope="module")
+def emus() -> Iterator[_Emulators]:
+    started = _Emulators()
+    try:
+        yield started
+    finally:
+        HTTP.close()  # no keep-alive connection left for the servers to wait on
+        for emu in started.values():
+            emu.stop()
+
+
+def _headers(emu: RunningEmulator, auth: str, key: str | None) -> dict[str, str]:
+    host = load_host(emu.provider)
+    own = host.auth
+    extra = {host.version_header[0]: host.version_header[1]} if host.version_header else {}
+    if auth == "none" or key is None:
+        return extra
+    if auth == "key-without-version":
+        return {"x-api-key": key}
+    if auth == "wrong-scheme":
+        own = "bearer" if own == "x-api-key" else "x-api-key"
+    return {**extra, **({"x-api-key": key} if own == "x-api-key" else {"Authorization": f"Bearer {key}"})}
+
+
+def send(emu: RunningEmulator, mode: str, auth: str, request: dict[str, Any]) -> httpx.Response:
+    key = None if mode == "none" else emu.keys[mode]
+    url = emu.origin + request["path"]
+    return HTTP.request(request["method"], url, headers=_headers(emu, auth, key), json=request.get("json"))
+
+
+def _get(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
+
+
+def _without(data: Any, dotted: str) -> Any:
+    head, _, rest = dotted.partition(".")
+    if isinstance(data, dict):
+        return {k: (_without(v, rest) if rest else "<pattern>") if k == head else v for k, v in data.items()}
+    if isinstance(data, list) and head.isdigit():
+        return [(_without(v, rest) if rest else "<pattern>") if str(i) == head else v for i, v in enumerate(data)]
+    return data
+
+
+@pytest.mark.parametrize(("provider", "answer"), CASES, ids=[f"{p}:{a['id']}" for p, a in CASES])
+def test_emulator_gives_the_documented_answer(emus: dict[str, RunningEmulator], provider: str,
+                                               answer: dict[str, Any]) -> None:  # fmt: skip
+    emu = emus[provider]
+    r = send(emu, answer["mode"], answer["auth"], answer["request"])
+    assert r.status_code == answer["status"], r.text
+    for name, value in (answer.get("headers") or {}).items():
+        assert r.headers.get(name) == str(value), name
+    for name, pattern in (answer.get("header_patterns") or {}).items():
+        assert re.search(pattern, r.headers.get(name, "")), (name, r.headers.get(name))
+    got, want = r.json(), answer["body"]
+    for path, pattern in (answer.get("patterns") or {}).items():
+        value = _get(got, path)
+        assert isinstance(value, str) and re.search(pattern, value), (path, value)
+        got, want = _without(got, path), _without(want, path)
+    assert got == want
+    assert "application/json" in r.headers["content-type"]
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_documented_answers_cite_a_source(provider: str) -> None:
+    doc = DOCS[provider]
+    assert doc["provider"] == provider
+    for answer in doc["answers"]:
+        assert answer["source"] in doc["sources"], answer["id"]
+        assert isinstance(answer.get("assumption", ""), str) and answer.get("assumption") != "", answer["id"]
+    modes_with_answers = {a["mode"] for a in doc["answers"]}
+    assert set(doc["modes"]) <= modes_with_answers, "every mode has at least one documented answer"
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_keys_per_mode_in_the_providers_shape(emus: dict[str, RunningEmulator], provider: str) -> None:
+    emu = emus[provider]
+    assert list(emu.keys) == DOCS[provider]["modes"]
+    assert len(set(emu.keys.values())) == len(emu.keys)
+    patterns = tomllib.loads((PROVIDERS_DIR / provider / "provider.toml").read_text())["key_patterns"]
+    strongest = max(patterns, key=lambda p: p["weight"])
+    for mode, key in emu.keys.items():
+        assert re.search(strongest["regex"], key), (mode, strongest["name"])
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_auth_scheme_is_enforced(emus: dict[str, RunningEmulator], provider: str) -> None:
+    """Every accepted key reads the authenticated catalog in its own scheme; in the other scheme it is
+    refused like a request without a key, and an unknown key in the right shape is refused too."""
+    emu = emus[provider]
+    host = load_host(provider)
+    route = next(r for r in host.routes if r.kind == "read" and not r.public)
+    request = {"method": "GET", "path": route.paths[0]}
+    for mode in emu.keys:
+        r = send(emu, mode, "key", request)
+        assert r.status_code == (200 if mode in ACCEPTED_MODES else 401), (mode, r.text)
+        wrong = send(emu, mode, "wrong-scheme", request)
+        assert wrong.status_code == 401, (mode, wrong.text)
+        assert wrong.json() == send(emu, "none", "none", request).json() or host.id == "anthropic"
+    assert send(emu, "none", "none", request).status_code == 401
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider: str) -> None:
+    emu = emus[provider]
+    host = load_host(provider)
+    chat = next(r for r in host.routes if r.kind in ("chat", "messages"))
+    model = sorted(host.model_ids)[0]  # a catalog model: an unknown one gets the model-not-found answer
+    empty = {"method": "POST", "path": chat.paths[0], "json": {"model": model, "messages": [], "max_tokens": 1}}
+    expected = {"valid": host.answer(f"{chat.name}.empty").status, "bad-key": 401, "no-balance": None,
+                "rate-limited": 429}  # fmt: skip
+    for mode in emu.keys:
+        r = send(emu, mode, "key", empty)
+        if mode == "no-balance":
+            assert r.status_code in (400, 402, 412, 429), r.text
+        else:
+            assert r.status_code == expected[mode], (mode, r.text)
+    said = {**empty, "json": {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}}
+    done = send(emu, "valid", "key", said)
+    assert done.status_code == 200
+    assert ("content" if chat.kind == "messages" else "choices") in done.json()
+    if f"{chat.name}.unknown_model" in host.answers:  # evidence about the model, after auth
+        other = {**empty, "json": {"model": "nope/not-a-model", "messages": [], "max_tokens": 1}}
+        assert send(emu, "valid", "key", other).status_code == host.answer(f"{chat.name}.unknown_model").status
+        assert send(emu, "bad-key", "key", other).status_code == 401
+
+
+def test_public_endpoints_answer_without_a_key(emus: dict[str, RunningEmulator]) -> None:
+    public = {p: [r for r in load_host(p).routes if r.public] for p in PROVIDER_IDS}
+    assert {p for p, routes in public.items() if routes} == {"openrouter", "huggingface"}
+    r = HTTP.get(emus["openrouter"].base_url + "/models")
+    assert r.status_code == 200 and r.json()["data"]
+    bad = HTTP.get(emus["openrouter"].base_url + "/models",
+                    headers={"Authorization": f"Bearer {emus['openrouter'].keys['bad-key']}"})  # fmt: skip
+    assert bad.status_code == 200, "OpenRouter's public catalog does not look at the key"
+    hf = emus["huggingface"]
+    assert HTTP.get(hf.base_url + "/models").status_code == 200
+    bad_hf = HTTP.get(hf.base_url + "/models", headers={"Authorization": f"Bearer {hf.keys['bad-key']}"})
+    assert bad_hf.status_code == 401, "the router still refuses an unknown token on its public list"
+
+
+def test_base_urls_are_the_providers_own_paths(emus: dict[str, RunningEmulator]) -> None:
+    suffix = {p: DOCS[p]["base_url"].split("://", 1)[1].partition("/")[2] for p in PROVIDER_IDS}
+    for provider in PROVIDER_IDS:
+        emu = emus[provider]
+        path = emu.base_url.removeprefix(emu.origin)
+        assert path == ("/" + suffix[provider] if suffix[provider] else ""), provider
+    assert emus["groq"].base_url.endswith("/openai/v1")
+    assert emus["fireworks"].base_url.endswith("/inference/v1")
+    assert emus["deepinfra"].base_url.endswith("/v1/openai")
+    assert emus["openrouter"].base_url.endswith("/api/v1")
+    assert emus["huggingface"].management_url == emus["huggingface"].origin + "/api"
+    ds = emus["deepseek"]
+    ds_auth = {"Authorization": f"Bearer {ds.keys['valid']}"}
+    assert HTTP.get(ds.origin + "/user/balance", headers=ds_auth).status_code == 200
+    assert HTTP.get(ds.origin + "/v1/user/balance", headers=ds_auth).status_code == 404  # no /v1 on the balance
+
+
+def test_unknown_path_and_method(emus: dict[str, RunningEmulator]) -> None:
+    emu = emus["groq"]
+    auth = {"Authorization": f"Bearer {emu.keys['valid']}"}
+    assert HTTP.get(emu.origin + "/v1/models", headers=auth).status_code == 404  # Groq serves /openai/v1 only
+    assert HTTP.delete(emu.base_url + "/models", headers=auth).status_code == 405
+    assert HTTP.get(emus["anthropic"].origin + "/v1/chat/completions").status_code == 404
+
+
+def test_request_log_never_holds_a_key(emus: dict[str, RunningEmulator]) -> None:
+    for provider in ("anthropic", "openai", "deepseek"):
+        emu = emus[provider]
+        emu.clear_log()
+        host = load_host(provider)
+        paths = [(r.method, r.paths[0]) for r in host.routes]
+        for mode in emu.keys:
+            for method, path in paths:
+                send(emu, mode, "key", {"method": method, "path": path, "json": {"messages": []}})
+                send(emu, mode, "wrong-scheme", {"method": method, "path": path, "json": {"messages": []}})
+        log = emu.request_log()
+        assert len(log) == 2 * len(emu.keys) * len(paths)
+        text = repr(log)
+        for key in emu.keys.values():
+            assert key not in text and key[-12:] not in text
+        assert {e.key_label for e in log} == {m for m in emu.keys if m in ACCEPTED_MODES} | {"unknown", None}
+        assert {e.auth_scheme for e in log} == {"Bearer", "x-api-key"}
+        assert {e.host_role for e in log} == {provider}
+        assert {e.cost for e in log} <= {"read", "rejected"}
+
+
+def test_a_canary_key_added_to_a_mode(emus: dict[str, RunningEmulator]) -> None:
+    emu = emus["together"]
+    canary = "tgp_v1_CaNaRyCaNaRyCaNaRyCaNaRyCaNaRyCaNaRy42"
+    emu.add_key(canary, "rate-limited")
+    chat = {"model": "m", "messages": [], "max_tokens": 1}
+    r = HTTP.post(emu.base_url + "/chat/completions", headers={"Authorization": f"Bearer {canary}"}, json=chat)
+    assert r.status_code == 429
+    assert canary not in repr(emu.request_log())
+    with pytest.raises(ValueError, match="unknown mode"):
+        emu.add_key(canary, "no-balance")  # Together has no documented balance refusal
+
+
+def test_masked_key_echo_never_shows_the_key() -> None:
+    key = "sk-proj-" + "A" * 40 + "wxyz"
+    assert mask_openai(key) == "sk-proj-" + "*" * 40 + "wxyz"
+    assert mask_openai("short-key") == "********"
+
+
+def test_openai_bodies_are_pretty_printed_like_the_recording(emus: dict[str, RunningEmulator]) -> None:
+    emu = emus["openai"]
+    r = HTTP.get(emu.base_url + "/models", headers={"Authorization": f"Bearer {emu.keys['bad-key']}"})
+    assert r.text.startswith('{\n  "error": {\n    "message": "Incorrect API key provided: sk-proj-')
+    assert emu.keys["bad-key"] not in r.text
+
+
+def test_provider_config_and_errors() -> None:
+    assert EmulatorConfig().provider == "baseten"
+    with pytest.raises(ValueError, match="unknown provider 'nope'"):
+        RunningEmulator(EmulatorConfig(provider="nope"))
+    with run_emulator(provider="mistral") as emu:
+        assert emu.provider == "mistral" and list(emu.ports) == ["mistral"]
+        assert emu.host is not None and emu.host.auth == "bearer" and emu.host.modes == tuple(emu.keys)
+        with pytest.raises(ValueError, match="no impostor_openai host"):
+            _ = emu.impostor_openai_url
+        with pytest.raises(ValueError, match="Baseten emulator only"):
+            emu.fault_url("inference", "http_5xx")
+        assert "key" not in repr(emu).lower() or all(k not in repr(emu) for k in emu.keys.values())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_provider_mode_writes_keys_and_prints_no_key(tmp_path: Path) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+    import time
+
+    keys_file = tmp_path / "groq.env"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "testkey_nb.emulator", "--provider", "groq", "--port", str(port),
+         "--keys-out", str(keys_file)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        written = lambda: keys_file.exists() and keys_file.stat().st_size > 0  # noqa: E731
+        while proc.poll() is None and not written() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert stat.S_IMODE(os.stat(keys_file).st_mode) == 0o600
+        lines = keys_file.read_text().splitlines()  # export DEMO_VALID='key'
+        env = {k.removeprefix("export DEMO_"): v.strip("'") for k, v in (line.split("=", 1) for line in lines)}
+        assert set(env) == {"VALID", "BAD_KEY", "RATE_LIMITED"}
+        assert all(re.fullmatch(r"gsk_[A-Za-z0-9]{52}", k) for k in env.values())
+        r = None
+        while r is None and time.monotonic() < deadline:
+            try:
+                r = HTTP.get(f"http://127.0.0.1:{port}/openai/v1/models",
+                             headers={"Authorization": f"Bearer {env['VALID']}"})  # fmt: skip
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert r is not None and r.status_code == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/openai/v1" in out and "RATE_LIMITED" in out and "rate-limited" in out
+    for key in env.values():
+        assert key not in out + err
+
+
+def test_cli_unknown_provider_is_a_clear_error() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "testkey_nb.emulator", "--provider", "nope"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown provider 'nope'" in proc.stdout + proc.stderr
+
+
+def test_demo_fleet_mixes_baseten_and_five_other_providers() -> None:
+    from testkey_nb.cli.demo import DEMO_FLEET, demo_keys
+
+    with demo_keys() as keys:
+        claims = {k.job.claim for k in keys}
+        assert "baseten" in claims and len(claims - {"baseten"}) >= 5
+        assert len({k.label for k in keys}) == len(keys)
+        fleet = [k for k in keys if k.job.claim in DEMO_FLEET and k.label.startswith(f"demo-{k.job.claim}-")]
+        assert len(fleet) == sum(len(modes) for modes in DEMO_FLEET.values())
+        for k in fleet:
+            provider = str(k.job.claim)
+            mode = k.label.removeprefix(f"demo-{provider}-")
+            host = load_host(provider)
+            assert k.job.base_url is not None and k.job.base_url.endswith(host.base_path)
+            route = next(r for r in host.routes if r.kind == "read" and not r.public)
+            origin = k.job.base_url.removesuffix(host.base_path)
+            extra = {host.version_header[0]: host.version_header[1]} if host.version_header else {}
+            auth = {"x-api-key": k.secret.reveal()} if host.auth == "x-api-key" else {
+                "Authorization": f"Bearer {k.secret.reveal()}"}  # fmt: skip
+            r = HTTP.get(origin + route.paths[0], headers={**auth, **extra})
+            assert r.status_code == (200 if mode in ACCEPTED_MODES else 401), (k.label, r.text)
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_identification_names_the_provider_each_emulator_plays(emus: dict[str, RunningEmulator], provider: str) -> None:
+    """The emulated host carries its provider's evidence: identification (headers, bodies, key shape)
+    names that provider, not Baseten."""
+    from testkey_nb.check.run import CheckOptions, check_key
+    from testkey_nb.secrets import Secret
+
+    emu = emus[provider]
+    checked = check_key(Secret(emu.keys["valid"], label=f"{provider}-valid"),
+                        CheckOptions(base_url=emu.base_url, deadline_s=30.0))  # fmt: skip
+    assert checked.identification.provider == provider
+    assert all(emu.keys["valid"] not in repr(e) for e in emu.request_log())
+
+
+def test_together_chat_refusal_is_pretty_printed_and_its_id_carries_the_ray(emus: dict[str, RunningEmulator]) -> None:
+    emu = emus["together"]
+    bad = {"Authorization": f"Bearer {emu.keys['bad-key']}"}
+    body = {"model": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "messages": []}
+    chat = HTTP.post(emu.base_url + "/chat/completions", headers=bad, json=body)
+    assert chat.text.startswith('{\n  "id": ')
+    assert chat.json()["id"].endswith("-2kFHot-" + chat.headers["cf-ray"].split("-")[0])
+    models = HTTP.get(emu.base_url + "/models", headers=bad)
+    assert models.text == '{"error":{"message":"Unauthorized"}}'  # the recorded 36 bytes
+
+
+def test_host_data_errors_are_clear() -> None:
+    from testkey_nb.emulator.providers.host import parse_host
+
+    good = yaml.safe_load((REPO / "testkey_nb/emulator/providers/groq/host.yaml").read_text(encoding="utf-8"))
+    assert parse_host("groq", good).base_path == "/openai/v1"
+    with pytest.raises(ValueError, match="id is 'groq'"):
+        parse_host("mistral", good)
+    with pytest.raises(ValueError, match=r"unknown template \{nope\}"):
+        parse_host("groq", {**good, "answers": {**good["answers"], "models": {"status": 200, "body": "{nope}"}}})
+    answers = {k: v for k, v in good["answers"].items() if k != "chat.rate-limited"}
+    with pytest.raises(ValueError, match=r"no answer for chat\.rate-limited"):
+        parse_host("groq", {**good, "answers": answers})
+    with pytest.raises(ValueError, match="modes must include valid and bad-key"):
+        parse_host("groq", {**good, "modes": ["valid", "admin"]})
