@@ -104,10 +104,12 @@ def _execute(lab: Lab, code: str) -> str:
     connection = lab.runtime / f"kernel-{kernel['id']}.json"
     kc = BlockingKernelClient(connection_file=str(connection))
     kc.load_connection_file()
-    kc.start_channels()
+    # no heartbeat: the server owns the kernel, and a heartbeat not yet beating on a loaded machine reads as
+    # "Kernel died" to jupyter_client; kernel_info answering is the readiness signal
+    kc.start_channels(hb=False)
     chunks: list[str] = []
     try:
-        kc.wait_for_ready(timeout=120)
+        kc.wait_for_ready(timeout=240)
         reply = kc.execute_interactive(
             code, timeout=180,
             output_hook=lambda msg: chunks.append(msg["content"].get("text", "")) if msg["msg_type"] == "stream"
