@@ -1,15 +1,55 @@
-"""Plain-text rendering of metric values, shared by the frames, the terminal and the HTML views."""
+"""The one number formatter: frames, the terminal, the HTML views, the fleet index and the charts.
+
+Rules (issue 13): dollars with 2 decimals (``$1,234.57``), 4 for per-minute prices (``$0.0201``);
+counts with thousands separators (``632,334``); other numbers with at most 2 decimals; units go in
+the column header (:func:`column_header`), not in every cell. Charts use the same rules through the
+d3-format strings below (Vega-Lite formats its axes and tooltips with d3-format).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["number", "plain_text"]
+__all__ = [
+    "D3_COUNT",
+    "D3_NUMBER",
+    "D3_USD",
+    "D3_USD_PER_MINUTE",
+    "column_header",
+    "count",
+    "format_cell",
+    "number",
+    "plain_text",
+    "seconds",
+    "usd",
+]
+
+#: d3-format strings for Vega-Lite axes and tooltips, the same rules as the Python formatters.
+D3_USD: Final = "$,.2f"
+D3_USD_PER_MINUTE: Final = "$,.4f"
+D3_COUNT: Final = ",d"
+D3_NUMBER: Final = ",.2~f"
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def usd(value: Any, *, per_minute: bool = False) -> str:
+    """``$1,234.57``; per-minute prices keep 4 decimals (``$0.0201``). Not a number -> "unknown"."""
+    if not _finite(value):
+        return "unknown"
+    digits = 4 if per_minute else 2
+    text = f"{abs(float(value)):,.{digits}f}"
+    return f"-${text}" if float(value) < 0 and text.strip("0.,") else f"${text}"
+
+
+def count(value: Any) -> str:
+    """A whole count with separators (``632,334``); a float is rounded. Not a number -> "unknown"."""
+    if not _finite(value):
+        return "unknown"
+    return f"{round(value):,}"
 
 
 def number(value: Any) -> str:
@@ -22,10 +62,90 @@ def number(value: Any) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def seconds(value: Any) -> str:
+    """``195 s``, ``1.5 s``."""
+    return "unknown" if not _finite(value) else f"{number(value)} s"
+
+
 def plain_text(value: Any) -> str:
-    """``None`` -> "unknown", a list -> its items joined (or "(none)"), anything else -> ``str``."""
+    """``None`` -> "unknown", a list -> its items joined (or "(none)"), a number by :func:`number`."""
     if value is None:
         return "unknown"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return number(value)
     if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value)) if value else "(none)"
+        return ", ".join(map(plain_text, value)) if value else "(none)"
     return str(value)
+
+
+# Column name -> (header with its unit, kind). Kinds: usd, usd_min, count, number, seconds.
+_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "usd": ("cost (USD)", "usd"),
+    "minutes": ("billed minutes", "count"),
+    "billed_minutes": ("billed minutes", "count"),
+    "idle_billed_minutes": ("idle billed minutes", "count"),
+    "days": ("days", "count"),
+    "cold_starts": ("cold starts", "count"),
+    "inference_requests": ("requests", "count"),
+    "min_replica": ("min replica", "count"),
+    "max_replica": ("max replica", "count"),
+    "total_usd": ("total (USD)", "usd"),
+    "floor_usd": ("floor (USD / month)", "usd"),
+    "ceiling_usd": ("ceiling (USD / month)", "usd"),
+    "observed_mtd_usd": ("observed this month (USD)", "usd"),
+    "projected_floor_usd": ("projected floor (USD / month)", "usd"),
+    "usd_saved_vs_max": ("saved vs max (USD)", "usd"),
+    "usd_per_minute": ("price (USD / min)", "usd_min"),
+    "first_request_added_latency_s": ("first-request added latency (s)", "seconds"),
+    "total_added_latency_s": ("total added latency (s)", "seconds"),
+    "deployment_name": ("deployment", "text"),
+    "instance_type": ("instance type", "text"),
+}
+
+
+def _kind(column: str) -> str:
+    if column in _COLUMNS:
+        return _COLUMNS[column][1]
+    if column.endswith("_per_minute_usd") or column.endswith("usd_per_minute"):
+        return "usd_min"
+    if column.endswith("_usd") or column == "usd":
+        return "usd"
+    if column.endswith("_minutes") or column.endswith("_count"):
+        return "count"
+    if column.endswith("_s"):
+        return "seconds"
+    return "number"
+
+
+def column_header(column: str) -> str:
+    """The header of a frame column, with its unit (``floor_usd`` -> "floor (USD / month)")."""
+    if column in _COLUMNS:
+        return _COLUMNS[column][0]
+    kind = _kind(column)
+    base = column.replace("_", " ")
+    if kind == "usd":
+        return f"{base.removesuffix(' usd')} (USD)"
+    if kind == "usd_min":
+        return f"{base.removesuffix(' usd per minute').removesuffix(' per minute usd')} (USD / min)"
+    if kind == "seconds":
+        return f"{base.removesuffix(' s')} (s)"
+    return base
+
+
+def format_cell(column: str, value: Any) -> str:
+    """One cell of a frame column, by the column's kind; text and missing values by :func:`plain_text`.
+
+    The unit is in the header, so dollars print without the ``$`` sign here (``2,947.55``).
+    """
+    if not _finite(value):
+        return plain_text(value)
+    kind = _kind(column)
+    if kind == "usd":
+        return usd(value).replace("$", "")
+    if kind == "usd_min":
+        return usd(value, per_minute=True).replace("$", "")
+    if kind == "count":
+        return count(value)
+    return number(value)

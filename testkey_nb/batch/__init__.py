@@ -70,6 +70,7 @@ def render_many(
     base_url: str | None,
     management_url: str | None,
     max_in_flight: int = 16,
+    pdf: bool = False,
 ) -> int:
     """Render every key of a keys file and/or a dotenv file of keys into ``out``, plus the fleet index.
 
@@ -115,6 +116,14 @@ def render_many(
     if result.interrupted:
         counts += f", {result.count('interrupted')} interrupted"
     print(f"{len(result.keys)} keys: {counts} in {result.seconds:.1f} s; index: {result.index_html}", flush=True)
+    if pdf and not result.interrupted:
+        from testkey_nb.report.pdf import PdfError, print_pdfs
+
+        try:
+            pdfs = print_pdfs(k.report for k in result.keys if k.report is not None and Path(k.report).is_file())
+        except PdfError as exc:
+            return _error(str(exc))
+        print(f"{len(pdfs)} PDF(s) beside the reports in {out}", flush=True)
     if result.interrupted:
         if isinstance(executor, DaskExecutor):
             message = (

@@ -11,6 +11,8 @@ redacted reason its render failed; it never holds a key or raw probe records.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -19,19 +21,24 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from testkey_nb._files import write_atomic
+from testkey_nb._format import count, number, usd
 from testkey_nb.check.profile import CAPABILITIES
 from testkey_nb.report._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
 from testkey_nb.report.views import CSS, esc
 
 __all__ = [
     "FAILED",
+    "FILTER_JS",
     "INDEX_HTML",
     "INDEX_JSON",
     "NOT_RENDERED",
     "ROW_FIELDS",
     "SORT_JS",
+    "balance_text",
+    "index_csv",
     "index_html",
     "index_row",
+    "limits_text",
     "write_index",
 ]
 
@@ -59,6 +66,8 @@ ROW_FIELDS: Final = (
     "priced_models",
     "tokens_per_minute",
     "token_role",
+    "balance",
+    "limits",
     "capabilities",
     "probe_requests",
     "report",
@@ -100,6 +109,19 @@ SORT_JS: Final = (
     "rows.forEach(function(r){body.appendChild(r);});});});})();"
 )
 
+# Choose a provider, status or verdict to show only the matching rows (a row's data-f-* attributes);
+# the count above the table follows. Every <select> in #tk-filters names the attribute it filters.
+FILTER_JS: Final = (
+    "(function(){var f=document.getElementById('tk-filters'),t=document.getElementById('tk-fleet');"
+    "if(!f||!t){return;}var ss=f.querySelectorAll('select'),n=document.getElementById('tk-shown');"
+    "function apply(){var rows=t.tBodies[0].rows,shown=0;"
+    "Array.prototype.forEach.call(rows,function(r){var ok=true;"
+    "Array.prototype.forEach.call(ss,function(s){if(s.value!==''&&r.getAttribute('data-f-'+s.name)!==s.value)"
+    "{ok=false;}});r.hidden=!ok;if(ok){shown++;}});"
+    "if(n){n.textContent=shown+' of '+rows.length+' shown';}}"
+    "Array.prototype.forEach.call(ss,function(s){s.addEventListener('change',apply);});apply();})();"
+)
+
 _STYLE: Final = """
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121}
@@ -113,6 +135,9 @@ h1{font-size:22px;margin:0 0 4px 0}
 .tk-chart{min-height:2em;margin:0.5em 0}
 .tk-chart .vega-embed{max-width:100%}
 .tk-num{text-align:right !important}
+.tk-filters{display:flex;gap:14px;align-items:center;flex-wrap:wrap;margin:10px 0 4px 0;font-size:13px}
+.tk-filters select{font:inherit;padding:2px 4px}
+.tk-fleet tr[hidden]{display:none}
 </style>
 """
 
@@ -143,6 +168,8 @@ def index_row(
             row[name] = summary.get(name)
         row["claimed"] = summary.get("claimed") or claim or None
         row["actions"] = [_action(a) for a in summary.get("actions") or []]
+        row["balance"] = _balance(summary.get("balance"))
+        row["limits"] = [_limit(x) for x in summary.get("limits") or [] if isinstance(x, Mapping)] or None
         row["capabilities"] = [
             {"capability": str(c.get("capability")), "status": str(c.get("status")), "evidence": c.get("evidence")}
             for c in summary.get("capabilities") or []
@@ -155,6 +182,19 @@ def index_row(
     row["seconds"] = round(seconds, 2) if isinstance(seconds, (int, float)) else None
     row["rendered_at"] = rendered_at
     return row
+
+
+_BALANCE_FIELDS: Final = ("currency", "remaining", "granted", "used", "limit", "provenance", "probe")
+_LIMIT_FIELDS: Final = ("scope", "value", "provenance", "source")
+
+
+def _balance(value: Any) -> dict[str, Any] | None:
+    """The summary's ``balance`` object (issue 10), its known fields only; None when absent."""
+    return {k: value.get(k) for k in _BALANCE_FIELDS} if isinstance(value, Mapping) else None
+
+
+def _limit(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: value.get(k) for k in _LIMIT_FIELDS}
 
 
 def _action(item: Any) -> dict[str, Any]:
@@ -178,7 +218,42 @@ def _t(value: Any) -> str:
 def _num(value: Any) -> tuple[str, str]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "", "unknown"
-    return str(value), f"{value:,}"
+    return str(value), count(value)
+
+
+def balance_text(balance: Mapping[str, Any] | None) -> str:
+    """``$110.00 left of $120.00`` / ``used $10.00`` / "" (unknown), by the one formatter."""
+    if not isinstance(balance, Mapping):
+        return ""
+    cur = balance.get("currency")
+
+    def money(v: Any) -> str:
+        return usd(v) if cur in (None, "", "USD", "usd") else f"{number(v)} {cur}"
+
+    if balance.get("remaining") is not None:
+        of = balance.get("granted") if balance.get("granted") is not None else balance.get("limit")
+        return f"{money(balance['remaining'])} left" + (f" of {money(of)}" if of is not None else "")
+    if balance.get("used") is not None:
+        return f"used {money(balance['used'])}"
+    return ""
+
+
+_SCOPE_UNITS: Final = {
+    "requests_per_minute": "req / min",
+    "tokens_per_minute": "tok / min",
+    "requests_per_day": "req / day",
+    "tokens_per_day": "tok / day",
+}
+
+
+def limits_text(limits: Sequence[Mapping[str, Any]] | None) -> str:
+    """``60 req / min · 200,000 tok / min`` from the ``limits`` list (issue 10)."""
+    parts = [
+        f"{count(x.get('value'))} {_SCOPE_UNITS.get(str(x.get('scope')), str(x.get('scope')))}"
+        for x in limits or []
+        if isinstance(x, Mapping) and x.get("value") is not None
+    ]
+    return " · ".join(parts)
 
 
 def _chart_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -203,6 +278,19 @@ def _chart_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
     return pl.DataFrame(records, schema=schema)
 
 
+def _verdict_bucket(row: Mapping[str, Any]) -> str:
+    return FAILED if row.get("error") is not None else str(row.get("verdict") or "unknown")
+
+
+def _verdict_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Keys per (provider, verdict) for the chart on top; a failed key counts under ``failed``."""
+    import polars as pl
+
+    records = [{"provider": str(r.get("provider") or "unknown"), "verdict": _verdict_bucket(r)} for r in rows]
+    frame = pl.DataFrame(records, schema={"provider": pl.Utf8, "verdict": pl.Utf8})
+    return frame.group_by("provider", "verdict").agg(pl.len().cast(pl.Int64).alias("keys")).sort("provider", "verdict")
+
+
 def _csp(scripts: Sequence[str]) -> str:
     hashes = " ".join(script_sha256(s) for s in scripts)
     return (
@@ -212,7 +300,18 @@ def _csp(scripts: Sequence[str]) -> str:
     )
 
 
-def _row_html(row: Mapping[str, Any]) -> str:
+_FILTERS: Final = (("provider", "provider"), ("status", "status"), ("verdict", "verdict"))
+
+
+def _filter_values(row: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "provider": str(row.get("provider") or "unknown"),
+        "status": str(row.get("status") or "unknown"),
+        "verdict": _verdict_bucket(row),
+    }
+
+
+def _row_html(row: Mapping[str, Any], *, with_balance: bool, with_limits: bool) -> str:
     failed = row.get("error") is not None
     label = str(row["label"])
     if row.get("report") and not failed:
@@ -247,27 +346,79 @@ def _row_html(row: Mapping[str, Any]) -> str:
         (*_num(row.get("allowed_models")), "tk-num"),
         (*_num(row.get("priced_models")), "tk-num"),
         (*_num(row.get("tokens_per_minute")), "tk-num"),
+    ]
+    if with_balance:
+        bal = row.get("balance") if isinstance(row.get("balance"), Mapping) else {}
+        remaining = bal.get("remaining") if bal else None
+        text = balance_text(bal)
+        cells.append((str(remaining) if isinstance(remaining, (int, float)) else "", _t(text or "unknown"), "tk-num"))
+    if with_limits:
+        text = limits_text(row.get("limits"))
+        cells.append((text, _t(text or "unknown"), ""))
+    cells += [
         (" ".join(str(a.get("action")) for a in row.get("actions") or []), actions, ""),
         (str(reason or ""), _t(reason or ""), ""),
     ]
     tds = "".join(
         f'<td data-v="{_t(value)}"{f" class={cls!r}" if cls else ""}>{content}</td>' for value, content, cls in cells
     )
-    return f'<tr class="{"tk-row-failed" if failed else "tk-row-ok"}">{tds}</tr>'
+    data = "".join(f' data-f-{name}="{_t(value)}"' for name, value in _filter_values(row).items())
+    return f'<tr class="{"tk-row-failed" if failed else "tk-row-ok"}"{data}>{tds}</tr>'
 
 
-_HEADERS: Final = (
-    ("key", "text"),
-    ("claimed", "text"),
-    ("real provider", "text"),
-    ("status", "text"),
-    ("verdict", "text"),
-    ("allowed models", "num"),
-    ("priced models", "num"),
-    ("tokens / min", "num"),
-    ("actions", "text"),
-    ("reason", "text"),
-)
+def _headers(with_balance: bool, with_limits: bool) -> list[tuple[str, str]]:
+    headers = [
+        ("key", "text"),
+        ("claimed", "text"),
+        ("real provider", "text"),
+        ("status", "text"),
+        ("verdict", "text"),
+        ("allowed models", "num"),
+        ("priced models", "num"),
+        ("tokens / min", "num"),
+    ]
+    if with_balance:
+        headers.append(("balance (USD)", "num"))
+    if with_limits:
+        headers.append(("limits", "text"))
+    return [*headers, ("actions", "text"), ("reason", "text")]
+
+
+def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    selects = []
+    for name, title in _FILTERS:
+        values = sorted({_filter_values(r)[name] for r in rows}, key=str.lower)
+        options = '<option value="">all</option>' + "".join(
+            f'<option value="{_t(v)}">{_t(v.replace("_", " "))}</option>' for v in values
+        )
+        selects.append(f'<label>{_t(title)} <select name="{name}" id="tk-filter-{name}">{options}</select></label>')
+    shown = f'<span id="tk-shown" class="tk-muted">{len(rows)} of {len(rows)} shown</span>'
+    return f'<div class="tk-filters" id="tk-filters" role="search">{"".join(selects)}{shown}</div>'
+
+
+def _csv_cell(value: Any) -> str:
+    """One CSV cell: lists and objects as compact JSON; a leading = + - @ is quoted so a spreadsheet
+    never runs a provider string as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    text = "".join(ch if ch.isprintable() or ch in "\n" else "\ufffd" for ch in text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def index_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The index as CSV: one row per key, every field of :data:`ROW_FIELDS` (fields added there appear here)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(name)) for name in ROW_FIELDS])
+    return buffer.getvalue()
 
 
 def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fleet index") -> str:
@@ -277,31 +428,38 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
 
     counts: dict[str, int] = {}
     for row in rows:
-        bucket = FAILED if row.get("error") is not None else str(row.get("verdict") or "unknown")
+        bucket = _verdict_bucket(row)
         counts[bucket] = counts.get(bucket, 0) + 1
     summary = ", ".join(f"{n} {_t(k.replace('_', ' '))}" for k, n in sorted(counts.items()))
+    with_balance = any(balance_text(r.get("balance")) for r in rows)
+    with_limits = any(limits_text(r.get("limits")) for r in rows)
     head = "".join(
-        f'<th data-type="{kind}" scope="col"><button type="button">{_t(name)}</button></th>' for name, kind in _HEADERS
+        f'<th data-type="{kind}" scope="col"><button type="button">{_t(name)}</button></th>'
+        for name, kind in _headers(with_balance, with_limits)
     )
-    body = "".join(_row_html(row) for row in rows)
-    chart = ""
+    body = "".join(_row_html(row, with_balance=with_balance, with_limits=with_limits) for row in rows)
+    chart = verdicts = ""
     if rows:
+        verdicts = chart_html(chart_spec(charts.fleet_verdict_chart(_verdict_frame(rows))), "tk-fleet-verdicts")
         spec = chart_spec(charts.fleet_capability_matrix(_chart_frame(rows)))
         chart = chart_html(spec, "tk-fleet-capabilities")
     bundle = vega_bundle_js() if chart else ""
-    scripts = [SORT_JS] + ([bundle, CHART_INIT_JS] if chart else [])
+    scripts = [SORT_JS, FILTER_JS] + ([bundle, CHART_INIT_JS] if chart else [])
     placeholder = "<!--tk-bundle-->"
+    csv_href = "data:text/csv;charset=utf-8," + quote(index_csv(rows), safe="")
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_csp(scripts)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_t(title)}</title>{CSS}{_STYLE}{placeholder}</head><body>"
         f"<h1>{_t(title)}</h1>"
-        f'<p class="tk-muted">{len(rows)} key(s): {summary or "none"}. Click a column header to sort; '
-        "click a key to open its report.</p>"
+        f'<p class="tk-muted">{len(rows)} key(s): {summary or "none"}. Choose a provider, status or verdict to '
+        "filter; click a column header to sort; click a key to open its report. "
+        f'<a id="tk-csv" download="index.csv" href="{csv_href}">Download the table (CSV)</a>.</p>'
+        f"{verdicts}{_filters_html(rows)}"
         f'<table class="tk-table tk-fleet" id="tk-fleet"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
         f"<h2>Keys x ten capabilities</h2>{chart}"
-        f"<script>{SORT_JS}</script></body></html>\n"
+        f"<script>{SORT_JS}</script><script>{FILTER_JS}</script></body></html>\n"
     )
     check_offline(page)
     if re.search(r"https?://", page, re.IGNORECASE):  # pragma: no cover - every text goes through _t

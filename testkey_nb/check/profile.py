@@ -281,6 +281,12 @@ def _readability(obs: Sequence[Observation]) -> str:
     return f"not readable: {first.outcome}" + (f" ({first.detail})" if first.detail else "")
 
 
+def _assumption_note(observations: Sequence[Observation]) -> str:
+    """The assumption the answers of these (sent) probes rest on, as a note for the evidence text."""
+    rests_on = next((o.assumption for o in observations if o.assumption and o.attempts), None)
+    return f" ({rests_on})" if rests_on else ""
+
+
 def _chat_obs(by: Mapping[str, list[Observation]]) -> list[Observation]:
     return [o for name in _CHAT_PROBES for o in by.get(name, []) if o.outcome not in ("skipped",)]
 
@@ -313,12 +319,16 @@ def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
         )
     if any(o.accepted for o in real):
         n = sum(1 for o in real if o.accepted)
-        return KeyStatus("valid", "accepted", f"{n} model call(s) passed auth and were routed")
+        rests_on = next((o.assumption for o in real if o.accepted and o.assumption), None)
+        note = f" ({rests_on})" if rests_on else ""
+        return KeyStatus("valid", "accepted", f"{n} model call(s) passed auth and were routed{note}")
     if any(o.outcome == "payment_required" for o in chats):
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits")
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
-    if chats and all(o.outcome == "rate_limited" for o in chats):
+    # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
+    answered = [o for o in chats if o.status is not None]
+    if answered and all(o.outcome == "rate_limited" for o in answered):
         return KeyStatus("rate_limited", "429", "every model call was refused with 429 after bounded retries")
     mgmt_ok = any(o.outcome == "ok" for o in mgmt)
     real_refused = bool(real) and all(o.outcome in ("refused", "unauthorized") for o in real)
@@ -694,7 +704,8 @@ def _capabilities(
         caps.append(
             Capability(
                 "model permission matrix", "verified",
-                f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} probed",
+                f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} probed"
+                + _assumption_note([*by.get("auth_check", []), *by.get("permission_matrix", [])]),
                 ("auth_check", "permission_matrix"),
             )
         )  # fmt: skip

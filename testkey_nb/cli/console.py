@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from testkey_nb._format import number, plain_text
+from testkey_nb._format import count, format_cell, plain_text
 from testkey_nb.check.run import KeyCheck
 
 _STATUS_STYLE = {
@@ -62,7 +62,7 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     for name, value in data["metrics"].items():
         p = data["provenance"][name]
         source = p["provenance"] + (f" ({p['probe']})" if p["probe"] else "")
-        text = _clean(_num(value) if isinstance(value, (int, float)) else plain_text(value))
+        text = _clean(plain_text(value))
         if p["note"]:
             text += f"\n[dim]{_clean(p['note'])}[/]"
         metrics.add_row(name, text, _clean(source))
@@ -77,11 +77,11 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     rows = data["models"][:40]
     limits = {(m["rpm"], m["tpm"]) for m in rows}
     uniform = len(limits) == 1
-    columns = ("model", "allowed", "in $/M", "out $/M", "context", *(() if uniform else ("RPM", "TPM")))
-    models = _table(f"Models ({len(data['models'])}); prices in USD per million tokens", columns)
+    columns = ("model", "allowed", "USD/Mtok in", "USD/Mtok out", "context", *(() if uniform else ("RPM", "TPM")))
+    models = _table(f"Models ({len(data['models'])})", columns)
     for m in rows:
         cells = [_clean(m["model"]), {True: "yes", False: "no", None: "?"}[m["allowed"]],
-                 *(_num(m[k]) for k in ("price_in_per_mtok", "price_out_per_mtok", "context_length"))]  # fmt: skip
+                 _usd(m["price_in_per_mtok"]), _usd(m["price_out_per_mtok"]), _num(m["context_length"])]  # fmt: skip
         if not uniform:
             cells += [_num(m["rpm"]), _num(m["tpm"])]
         models.add_row(*cells)
@@ -101,6 +101,10 @@ def _table(title: str, columns: tuple[str, ...]) -> Table:
 
 
 def _num(value: object) -> str:
-    if value is None:
-        return "-"
-    return number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    """A count by the one formatter (``-`` when unknown)."""
+    return "-" if value is None else count(value) if isinstance(value, (int, float)) else _clean(value)
+
+
+def _usd(value: object) -> str:
+    """Dollars with 2 decimals, the unit in the column header (``-`` when unknown)."""
+    return "-" if value is None else format_cell("usd", value)

@@ -125,6 +125,7 @@ def render(
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    pdf: bool = typer.Option(False, "--pdf", help="also print each report to <stem>.pdf beside it (headless Chromium)"),
     open_report: bool = typer.Option(False, "--open", help="open the report in a browser when it is written"),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
@@ -133,6 +134,13 @@ def render(
     set none; --allow-billable is set per key in the keys file (allow_billable = true).
     """
     retention = _retention(ctx)
+    if pdf:  # before anything runs: a missing Chromium is one line, not a batch of reports without PDFs
+        from testkey_nb.report.pdf import PdfError, require_chromium
+
+        try:
+            require_chromium()
+        except PdfError as exc:
+            _fail(str(exc))
     if keys_file or keys_env:
         if key_ref or scenario:
             _fail("give KEY_REF, --scenario, or --keys-file/--keys-env, not several")
@@ -142,7 +150,7 @@ def render(
             render_many(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
-                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight,
+                base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
             )
         )  # fmt: skip
     from testkey_nb.cli.progress import status
@@ -154,7 +162,7 @@ def render(
             _fail("give KEY_REF or --scenario, not both")
         with status(f"rendering scenario {scenario.name}"):
             result = render_scenario(scenario, out, label=label, retention_s=retention)
-        _report_result(result, open_report=open_report)
+        _report_result(result, pdf=pdf, open_report=open_report)
         return
     if not key_ref:
         _fail("give KEY_REF (env:NAME or file:PATH), --scenario FILE or --keys-file FILE")
@@ -173,16 +181,26 @@ def render(
     with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
         result = render_key(job, out, secret=secret, retention_s=retention)
     if with_billing and result.ok:
-        _report_result(result, exit_on_error=False, open_report=open_report)
+        _report_result(result, exit_on_error=False, pdf=pdf, open_report=open_report)
         with status(f"rendering {result.label}: the billing notebook"):
             result = render_key_billing(job, out, secret=secret, retention_s=retention)
-    _report_result(result, open_report=open_report)
+    _report_result(result, pdf=pdf, open_report=open_report)
 
 
-def _report_result(result: KeyReportResult, exit_on_error: bool = True, open_report: bool = False) -> None:
+def _report_result(
+    result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False, open_report: bool = False
+) -> None:
     if result.ok:
         verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
+        if pdf and result.html is not None:
+            from testkey_nb.report.pdf import PdfError, print_pdfs
+
+            try:
+                for written in print_pdfs([result.html]):
+                    typer.echo(f"{result.label}: {written}")
+            except PdfError as exc:
+                _fail(f"{result.label}: {exc}", code=1)
         if open_report and result.html:
             import webbrowser
 

@@ -733,6 +733,8 @@ def _validate_chat(payload: dict[str, Any]) -> str | None:
     if not isinstance(messages, list):
         return "Validation: invalid type for `messages`: expected a sequence"
     if not messages:
+        # Assumption: no real recording shows Baseten's answer to an empty message list; this 400 takes
+        # the shape of the recorded engine validation errors ("Validation: ... cannot be empty").
         return "Validation: `messages` cannot be empty"
     for name in ("max_tokens", "max_completion_tokens"):
         value = payload.get(name)

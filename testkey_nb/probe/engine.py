@@ -353,9 +353,9 @@ class ProbeEngine:
         first = self._shared.get(key)
         if first is not None:
             seen = await asyncio.shield(first)
-            return replace(
-                seen, probe=spec.name, attempts=0, detail=seen.detail or f"the same request as {seen.probe}, sent once"
-            )
+            # the copy says the same as the original (which probe sent it depends on timing, so no text
+            # may name it); attempts 0 marks it as not sent again
+            return replace(seen, probe=spec.name, attempts=0, assumption=spec.assumption)
         future: asyncio.Future[Observation] = asyncio.get_running_loop().create_future()
         self._shared[key] = future
         try:

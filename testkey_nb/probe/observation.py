@@ -65,6 +65,8 @@ class Observation:
     usage: Mapping[str, int] | None = None
     #: for a redirect that was not followed: where the far end asked to go (scrubbed)
     location: str | None = None
+    #: what reading this answer rests on that no recording shows (the probe's ``assumption``)
+    assumption: str | None = None
 
     @property
     def sent(self) -> bool:
@@ -87,6 +89,7 @@ class Observation:
             "spent": self.spent,
             "usage": dict(self.usage) if self.usage is not None else None,
             "location": self.location,
+            "assumption": self.assumption,
         }
 
 
@@ -152,6 +155,7 @@ def make_observation(
         text_snippet=text_snippet,
         body_bytes=body_bytes,
         detail=detail,
+        assumption=spec.assumption,
     )
 
 

@@ -56,6 +56,9 @@ class ProbeSpec:
     after: str | None = None
     for_each: ForEach | None = None
     skip_if: SkipIf | None = None
+    #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
+    #: every observation and into the evidence of what is derived from it
+    assumption: str | None = None
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
@@ -82,6 +85,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 after=raw.get("after"),
                 for_each=ForEach(**fe) if fe else None,
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
+                assumption=raw.get("assumption"),
             )
         )
     for spec in specs:

@@ -8,6 +8,7 @@ replica timeline for a key, and the report says so.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,9 @@ class BillingView:
     summary: dict[str, Any] | None = None
     key_billing: KeyBilling | None = None
     unavailable: dict[str, str] | None = None
+    #: days simulated and days in the scenario's month (a summary scales the simulated cost to a month)
+    period_days: float | None = None
+    month_days: int | None = None
 
 
 def scenario_view(path: str | Path) -> BillingView:
@@ -57,6 +61,8 @@ def scenario_view(path: str | Path) -> BillingView:
         tradeoff=run.tradeoff,
         summary=summary,
         unavailable={},
+        period_days=scenario.minutes / 1440,
+        month_days=calendar.monthrange(scenario.start.year, scenario.start.month)[1],
     )
 
 

@@ -32,8 +32,13 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------
 # Product chart builders
 # ---------------------------------------------------------------------------------------------------
+from datetime import timedelta
+from typing import Any
+
 import altair as alt
 import polars as pl
+
+from testkey_nb._format import D3_COUNT, D3_NUMBER, D3_USD, count, number
 
 STATUS_COLORS = {
     "verified": "#2e7d32",
@@ -50,23 +55,25 @@ def _status_scale() -> alt.Scale:
     return alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values()))
 
 
-def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capabilities") -> alt.Chart:
-    """Capability x status grid; one filled cell per capability, evidence in the tooltip.
+def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capabilities") -> alt.LayerChart:
+    """One compact row per capability: a cell coloured by status with the status written in it; evidence in
+    the tooltip (and in the table below the chart in the report).
 
     ``capabilities``: the profile's frame (capability, status, evidence).
     """
     data = capabilities.select("capability", "status", "evidence")
-    return (
-        alt.Chart(data, title=title)
-        .mark_rect(stroke="white", strokeWidth=2)
-        .encode(
-            x=alt.X("status:N", scale=alt.Scale(domain=_CAP_STATUSES), title=None, axis=alt.Axis(orient="top")),
-            y=alt.Y("capability:N", sort=None, title=None),
-            color=alt.Color("status:N", scale=_status_scale(), legend=None),
-            tooltip=["capability:N", "status:N", "evidence:N"],
-        )
-        .properties(width=320, height=alt.Step(24))
+    base = alt.Chart(data, title=title).encode(
+        y=alt.Y("capability:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
+        tooltip=["capability:N", "status:N", "evidence:N"],
     )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        x=alt.value(0), x2=alt.value(110),
+        color=alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="right", title=None)),
+    )  # fmt: skip
+    text = base.mark_text(align="left", dx=8, color="white", fontWeight="bold").encode(
+        x=alt.value(0), text="status:N"
+    )
+    return alt.layer(cells, text).properties(width=110, height=alt.Step(20))
 
 
 def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
@@ -82,6 +89,31 @@ def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
             tooltip=["label:N", "capability:N", "status:N", "evidence:N"],
         )
         .properties(width=alt.Step(38), height=alt.Step(18))
+    )
+
+
+VERDICT_COLORS = {"ready": "#2e7d32", "needs_work": "#ef6c00", "reject": "#c62828", "failed": "#6a1b9a",
+                  "unknown": "#9e9e9e"}  # fmt: skip
+
+
+def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
+    """Keys per provider, stacked by verdict (the fleet index's chart on top). Columns: provider, verdict, keys."""
+    data = counts.select("provider", "verdict", "keys")
+    return (
+        alt.Chart(data, title="Verdicts per provider")
+        .mark_bar()
+        .encode(
+            y=alt.Y("provider:N", title=None, sort="-x"),
+            x=alt.X("sum(keys):Q", title="keys", axis=alt.Axis(format=D3_COUNT, tickMinStep=1)),
+            color=alt.Color(
+                "verdict:N",
+                scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
+                legend=alt.Legend(orient="right", title=None),
+            ),
+            order=alt.Order("verdict:N"),
+            tooltip=["provider:N", "verdict:N", alt.Tooltip("keys:Q", format=D3_COUNT)],
+        )
+        .properties(width=360, height=alt.Step(18))
     )
 
 
@@ -178,10 +210,10 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
             scale=alt.Scale(domain=["this key", "documented tier", "none"], range=["#1565c0", "#bdbdbd", "#f9a825"]),
             legend=alt.Legend(orient="bottom", title=None),
         ),
-        tooltip=["name:N", "limit:N", alt.Tooltip("per_minute:Q", format=","), "provenance:N"],
+        tooltip=["name:N", "limit:N", alt.Tooltip("per_minute:Q", format=D3_COUNT), "provenance:N"],
     )
     bars = base.mark_bar()
-    text = base.mark_text(align="left", dx=3).encode(text=alt.Text("per_minute:Q", format=","))
+    text = base.mark_text(align="left", dx=3).encode(text=alt.Text("per_minute:Q", format=D3_COUNT))
     return (
         (bars + text)
         .properties(width=300, height=alt.Step(20))
@@ -212,21 +244,21 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
         .encode(
             y=alt.Y("model:N", sort=None, title=None),
             yOffset=alt.YOffset("kind:N", sort=["input", "cached input", "output"]),
-            x=alt.X("usd_per_mtok:Q", title="USD / Mtok"),
+            x=alt.X("usd_per_mtok:Q", title="USD per million tokens", axis=alt.Axis(format=D3_USD)),
             color=alt.Color(
                 "kind:N",
                 sort=["input", "cached input", "output"],
                 scale=alt.Scale(range=["#1565c0", "#90caf9", "#ef6c00"]),
                 legend=alt.Legend(orient="bottom", title=None),
             ),
-            tooltip=["model:N", "kind:N", alt.Tooltip("usd_per_mtok:Q", format="$.3f")],
+            tooltip=["model:N", "kind:N", alt.Tooltip("usd_per_mtok:Q", format=D3_USD, title="USD / Mtok")],
         )
         .properties(width=360, height=alt.Step(9))
     )
 
 
 def _daily_bars(
-    data: pl.DataFrame, *, day: str, series: str, title: str, y_title: str, extra: list[str], width: int, height: int
+    data: pl.DataFrame, *, day: str, series: str, title: str, y_title: str, extra: list[Any], width: int, height: int
 ) -> alt.Chart:
     """Dollars per series per UTC day, stacked, with minutes (and ``extra`` columns) in the tooltip."""
     return (
@@ -236,13 +268,13 @@ def _daily_bars(
             # one tick per UTC day at most (a short range would otherwise repeat a date at 12-hour ticks)
             x=alt.X(f"{day}:T", title=None, timeUnit="utcyearmonthdate",
                     axis=alt.Axis(tickCount={"interval": "day", "step": 1}, labelOverlap=True)),
-            y=alt.Y("usd:Q", title=y_title, stack=True),
+            y=alt.Y("usd:Q", title=y_title, stack=True, axis=alt.Axis(format=D3_USD)),
             color=alt.Color(f"{series}:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=[
                 alt.Tooltip(f"{day}:T", timeUnit="utcyearmonthdate"),
                 f"{series}:N",
-                "minutes:Q",
-                alt.Tooltip("usd:Q", format="$.2f"),
+                alt.Tooltip("minutes:Q", format=D3_COUNT, title="billed minutes"),
+                alt.Tooltip("usd:Q", format=D3_USD, title="USD"),
                 *extra,
             ],
         )
@@ -261,65 +293,111 @@ def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
     )
     return _daily_bars(
         data, day="date", series="deployment", title="Observed usage per deployment per day",
-        y_title="USD (daily subtotal)", extra=["inference_requests:Q"], width=560, height=200,
+        y_title="USD per day", extra=[alt.Tooltip("inference_requests:Q", format=D3_COUNT, title="requests")],
+        width=560, height=200,
     )  # fmt: skip
 
 
-_BILLED_COLORS = alt.Scale(domain=["billed", "not billed"], range=["#c62828", "#90a4ae"])
+_BILLED_COLORS = alt.Scale(domain=["billed", "not billed", "cold start"], range=["#d84315", "#b0bec5", "#212121"])
 
 
-def lifecycle_timeline(events: pl.DataFrame, *, hours: int = 48, max_replicas: int = 40) -> alt.Chart:
-    """One row per replica, its phases as bars coloured billed / not billed (the first ``hours``).
+def _merge_spans(frame: pl.DataFrame) -> pl.DataFrame:
+    """Union of overlapping [start, end) spans per (row, billed): a month of replicas -> a few bars per row."""
+    return (
+        frame.sort("row", "billed", "start")
+        .with_columns(pl.col("end").cum_max().shift(1).over("row", "billed").alias("_prev_end"))
+        .with_columns(
+            (pl.col("_prev_end").is_null() | (pl.col("start") > pl.col("_prev_end")))
+            .cum_sum()
+            .over("row", "billed")
+            .alias("_span")
+        )
+        .group_by("row", "billed", "_span")
+        .agg(pl.col("start").min(), pl.col("end").max(), pl.len().alias("phases"),
+             pl.col("phase").unique().sort().str.join(", ").alias("phase"))
+        .drop("_span")
+    )
 
-    ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed, reason).
+
+def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int | None = None) -> alt.LayerChart:
+    """The replica lifecycle, readable for a day and for a month: billed and unbilled spans, cold starts marked.
+
+    One row per replica while there are at most ``max_rows`` of them; beyond that one row per deployment,
+    where a bar is the union of its replicas' spans (billed over unbilled) and a ▼ marks every
+    cold start (a replica's model load). ``hours`` keeps only the first hours of the events.
+    ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed).
     """
-    if events.is_empty():
-        data = pl.DataFrame(
-            {
-                "row": ["no events"],
-                "phase": ["-"],
-                "start": ["2026-01-01T00:00:00Z"],
-                "end": ["2026-01-01T00:00:00Z"],
-                "billed": ["not billed"],
-                "reason": ["-"],
-            }
+    empty = events.is_empty()
+    if empty:
+        start = pl.datetime(2026, 1, 1, time_zone="UTC")
+        events = pl.DataFrame({"deployment_id": ["no events"], "replica_id": ["no events"], "phase": ["-"],
+                               "billed": [False]}).with_columns(start=start, end=start)  # fmt: skip
+    if hours is not None:
+        first = events["start"].min()
+        until = first + timedelta(hours=hours)  # type: ignore[operator]
+        events = events.filter(pl.col("start") < until).with_columns(
+            pl.when(pl.col("end") > until).then(pl.lit(until)).otherwise(pl.col("end")).alias("end")
+        )
+    replicas = events.filter(pl.col("replica_id") != "-")["replica_id"].n_unique()
+    per_replica = replicas <= max_rows
+    if per_replica:
+        row = (
+            pl.when(pl.col("replica_id") == "-")
+            .then(pl.col("deployment_id") + " (scaled to zero)")
+            .otherwise(pl.col("replica_id"))
         )
     else:
-        first = events["start"].min()
-        window = events.filter(pl.col("start") < first + pl.duration(hours=hours)).with_columns(
-            pl.when(pl.col("replica_id") == "-")
-            .then(pl.col("deployment_id") + " (no replica)")
-            .otherwise(pl.col("replica_id"))
-            .alias("row")
-        )
-        keep = window.select("row").unique(maintain_order=True).head(max_replicas)
-        data = window.join(keep, on="row", how="semi").select(
-            "row",
-            "phase",
-            pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            pl.col("end").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            pl.when(pl.col("billed")).then(pl.lit("billed")).otherwise(pl.lit("not billed")).alias("billed"),
-            "reason",
-        )
-    return (
-        alt.Chart(data, title=f"Replica lifecycle, first {hours} h (billed vs not billed)")
-        .mark_bar(height=10)
-        .encode(
-            x=alt.X("start:T", title=None, scale=alt.Scale(type="utc")),
-            x2="end:T",
-            y=alt.Y("row:N", sort=None, title=None),
-            color=alt.Color("billed:N", scale=_BILLED_COLORS, legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=[
-                "row:N",
-                "phase:N",
-                alt.Tooltip("start:T", timeUnit="utcyearmonthdatehoursminutesseconds", title="start (UTC)"),
-                alt.Tooltip("end:T", timeUnit="utcyearmonthdatehoursminutesseconds", title="end (UTC)"),
-                "billed:N",
-                "reason:N",
-            ],
-        )
-        .properties(width=620, height=alt.Step(14))
+        row = pl.col("deployment_id")
+    base = events.with_columns(row.alias("row"))
+    span_s = (events["end"].max() - events["start"].min()).total_seconds() if events.height else 0  # type: ignore[operator]
+    width = 640
+    # at a month's scale a 20-minute span is a fraction of a pixel: draw every span at least 2 px wide
+    min_s = span_s / width * 2
+    spans = _merge_spans(base.select("row", "billed", "start", "end", "phase"))
+    cold = base.filter(pl.col("phase") == "model_load")
+    day = span_s <= 2 * 86400
+    fmt = "%H:%M" if day else "%b %d"
+    bars = spans.select(
+        "row",
+        pl.when(pl.col("billed")).then(pl.lit("billed")).otherwise(pl.lit("not billed")).alias("billed"),
+        pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        pl.max_horizontal("end", pl.col("start") + pl.duration(seconds=min_s))
+        .dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        .alias("end"),
+        pl.col("end").dt.strftime("%Y-%m-%d %H:%M").alias("until"),
+        ((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).round(0).cast(pl.Int64).alias("minutes"),
+        "phase",
+    ).sort("billed", descending=True)  # not billed first, billed drawn on top
+    marks = cold.select(
+        "row",
+        pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        pl.lit("cold start").alias("billed"),
+        ((pl.col("end") - pl.col("start")).dt.total_seconds()).round(0).cast(pl.Int64).alias("load_s"),
     )
+    rows_title = "replica" if per_replica else "deployment (all replicas)"
+    axis = alt.Axis(labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True, tickCount=8 if day else 10)
+    x = alt.X("start:T", title="UTC", scale=alt.Scale(type="utc"), axis=axis)
+    order = base.group_by("row").agg(pl.col("start").min()).sort("start", "row")["row"].to_list()
+    y = alt.Y("row:N", sort=order, title=rows_title)
+    color = alt.Color("billed:N", scale=_BILLED_COLORS, legend=alt.Legend(orient="bottom", title=None))
+    when = alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="from (UTC)")
+    layer_bars = alt.Chart(bars).mark_bar(height=12).encode(
+        x=x, x2="end:T", y=y, color=color,
+        tooltip=["row:N", "billed:N", "phase:N", when, alt.Tooltip("until:N", title="to (UTC)"),
+                 alt.Tooltip("minutes:Q", format=D3_COUNT, title="minutes")],
+    )  # fmt: skip
+    triangle: dict[str, Any] = {"shape": "triangle-down", "filled": True, "size": 36, "yOffset": -10, "opacity": 1}
+    layer_cold = alt.Chart(marks).mark_point(**triangle).encode(
+        x=x, y=y, color=color,
+        tooltip=["row:N", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="cold start (UTC)"),
+                 alt.Tooltip("load_s:Q", format=D3_COUNT, title="model load (s, billed)")],
+    )  # fmt: skip
+    period = f"{number(span_s / 3600)} h" if day else f"{number(span_s / 86400)} days"
+    title = (f"Replica lifecycle over {period}: {count(replicas)} replica{'s' if replicas != 1 else ''} started, "
+             f"each with a cold start (model load, billed; ▼)")  # fmt: skip
+    if empty:
+        title = "Replica lifecycle: no events"
+    return alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
 
 
 def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
@@ -331,7 +409,7 @@ def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
         .select(pl.col("day").cast(pl.String), "deployment_id", "minutes", pl.col("usd").round(4))
     )
     return _daily_bars(
-        data, day="day", series="deployment_id", title="Billed per deployment per day", y_title="USD",
+        data, day="day", series="deployment_id", title="Billed per deployment per day", y_title="USD per day",
         extra=[], width=620, height=180,
     )  # fmt: skip
 
@@ -346,15 +424,15 @@ def cumulative_cost_chart(
         .mark_line(color="#1565c0")
         .encode(
             x=alt.X("ts:T", title=None, scale=alt.Scale(type="utc")),
-            y=alt.Y("cumulative_usd:Q", title="USD, cumulative"),
+            y=alt.Y("cumulative_usd:Q", title="USD, cumulative", axis=alt.Axis(format=D3_USD)),
             tooltip=[
                 alt.Tooltip("ts:T", timeUnit="utcyearmonthdatehoursminutes", title="UTC"),
-                alt.Tooltip("cumulative_usd:Q", format="$.2f"),
+                alt.Tooltip("cumulative_usd:Q", format=D3_USD, title="cumulative (USD)"),
             ],
         ),
         alt.Chart(pl.DataFrame({"credits_usd": [float(credits_usd)], "what": ["free credits"]}))
         .mark_rule(color="#2e7d32", strokeDash=[4, 4])
-        .encode(y="credits_usd:Q", tooltip=["what:N", alt.Tooltip("credits_usd:Q", format="$.2f")]),
+        .encode(y="credits_usd:Q", tooltip=["what:N", alt.Tooltip("credits_usd:Q", format=D3_USD, title="USD")]),
     ]
     marks = []
     if invoices.height:
@@ -388,7 +466,7 @@ def cumulative_cost_chart(
                 tooltip=[
                     "event:N",
                     alt.Tooltip("ts:T", timeUnit="utcyearmonthdatehoursminutes", title="UTC"),
-                    alt.Tooltip("amount_usd:Q", format="$.2f"),
+                    alt.Tooltip("amount_usd:Q", format=D3_USD, title="amount (USD)"),
                 ],
             )
         )
@@ -408,8 +486,8 @@ def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
         .mark_bar(color="#c62828")
         .encode(
             x=alt.X("min_replica:N", title="min_replica"),
-            y=alt.Y("total_usd:Q", title="USD"),
-            tooltip=["min_replica:N", alt.Tooltip("total_usd:Q", format="$.2f")],
+            y=alt.Y("total_usd:Q", title="USD", axis=alt.Axis(format=D3_USD)),
+            tooltip=["min_replica:N", alt.Tooltip("total_usd:Q", format=D3_USD, title="total (USD)")],
         )
         .properties(width=180, height=180)
     )
@@ -419,7 +497,9 @@ def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
         .encode(
             x=alt.X("min_replica:N", title="min_replica"),
             y=alt.Y("first_request_added_latency_s:Q", title="seconds"),
-            tooltip=["min_replica:N", "first_request_added_latency_s:Q", "cold_starts:Q"],
+            tooltip=["min_replica:N",
+                     alt.Tooltip("first_request_added_latency_s:Q", format=D3_NUMBER, title="added latency (s)"),
+                     alt.Tooltip("cold_starts:Q", format=D3_COUNT, title="cold starts")],
         )
         .properties(width=180, height=180)
     )

@@ -31,6 +31,7 @@ __all__ = [
     "run_sync",
     "show",
     "show_html",
+    "show_summary",
     "write_outbox",
 ]
 
@@ -69,6 +70,14 @@ def show(chart: Any) -> None:
     from testkey_nb.report.charts import show as show_chart
 
     show_chart(chart)
+
+
+def show_summary(subject: Any) -> None:
+    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer."""
+    from testkey_nb.report.summary import billing_summary, key_summary, summary_html
+
+    summary = key_summary(subject) if isinstance(subject, KeyCheck) else billing_summary(subject)
+    show_html(summary_html(summary))
 
 
 def show_usage(check: KeyCheck) -> None:
@@ -116,6 +125,9 @@ def show_billing_section(view: Any, section: str) -> None:
     if section == "summary":
         show_html(views.billing_summary_html(view))
     elif section == "timeline" and view.events is not None:
+        # the first day, one row per replica; then the whole period (a row per deployment when many)
+        if (view.period_days or 0) > 1:
+            show(charts.lifecycle_timeline(view.events, hours=24))
         show(charts.lifecycle_timeline(view.events))
     elif section == "daily":
         if view.hourly is not None:

@@ -10,7 +10,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from testkey_nb._format import plain_text
+from testkey_nb._format import column_header, count, format_cell, plain_text, seconds, usd
 from testkey_nb.check.decide import Decision
 from testkey_nb.check.profile import STATUS_MEANINGS, Profile
 from testkey_nb.identify.score import Identification
@@ -41,13 +41,9 @@ def esc(value: Any) -> str:
 
 
 def plain(value: Any) -> str:
-    """:func:`plain_text`, with yes/no for booleans and grouped digits for numbers."""
+    """:func:`plain_text` (the one formatter), with yes/no for booleans."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    if isinstance(value, int):
-        return f"{value:,}"
     return plain_text(value)
 
 
@@ -64,9 +60,12 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, raw_cols: Se
 def frame_table(frame: Any, columns: Sequence[str] | None = None, *, limit: int = 200) -> str:
     """A polars frame as an escaped HTML table (at most ``limit`` rows)."""
     cols = list(columns or frame.columns)
-    rows = [[r[c] for c in cols] for r in frame.select(cols).head(limit).iter_rows(named=True)]
+    rows = [
+        [cell if isinstance(cell, bool) else format_cell(c, cell) for c, cell in zip(cols, r, strict=True)]
+        for r in frame.select(cols).head(limit).iter_rows()
+    ]
     more = f'<p class="tk-muted">{frame.height - limit} more rows not shown</p>' if frame.height > limit else ""
-    return table(rows, cols) + more
+    return table(rows, [column_header(c) for c in cols]) + more
 
 
 def identification_html(ident: Identification) -> str:
@@ -135,7 +134,7 @@ def usage_html(kb: KeyBilling) -> str:
         if per.height:
             parts.append(frame_table(per, ["deployment_name", "kind", "instance_type", "minutes", "usd", "days"]))
         for category, totals in kb.usage.totals.items():
-            figures = ", ".join(f"{k} {plain(v)}" for k, v in totals.items())
+            figures = ", ".join(f"{column_header(k)} {format_cell(k, v)}" for k, v in totals.items())
             parts.append(f'<p class="tk-muted">{esc(category)}: {esc(figures)}</p>')
         for note in kb.usage.notes:
             parts.append(f'<p class="tk-muted">{esc(note)}</p>')
@@ -164,22 +163,24 @@ def billing_summary_html(view: Any) -> str:
     s = view.summary
     deact = s.get("deactivated_at")
     rows = [
-        ("billed minutes", s.get("billed_minutes")),
-        ("total before credits (USD)", s.get("total_usd")),
-        ("credits used (USD)", s.get("credits_used_usd")),
-        ("net (USD)", s.get("net_usd")),
-        ("invoices", len(s.get("invoices") or [])),
+        ("billed minutes", count(s.get("billed_minutes"))),
+        ("total before credits", usd(s.get("total_usd"))),
+        ("credits used", usd(s.get("credits_used_usd"))),
+        ("net of credits", usd(s.get("net_usd"))),
+        ("invoices", count(len(s.get("invoices") or []))),
         ("models deactivated at", deact or "never"),
     ]
-    phases = [(p, v.get("minutes"), v.get("usd"), "yes" if v.get("billed") else "no")
+    phases = [(p, count(v.get("minutes")), format_cell("usd", v.get("usd")), "yes" if v.get("billed") else "no")
               for p, v in (s.get("by_phase") or {}).items()]  # fmt: skip
-    inv = [(i.get("issued_at"), i.get("reason"), i.get("amount_usd")) for i in s.get("invoices") or []]
+    inv = [(i.get("issued_at"), i.get("reason"), format_cell("usd", i.get("amount_usd")))
+           for i in s.get("invoices") or []]  # fmt: skip
     return (
         f"<h3>{esc(view.title)}</h3>"
         + table(rows, ["figure", "value"])
         + "<p>By lifecycle phase:</p>"
-        + table(phases, ["phase", "billed minutes", "USD", "billed"])
-        + ("<p>Invoices (net of credits):</p>" + table(inv, ["issued at", "reason", "USD"]) if inv else "")
+        + table(phases, ["phase", "billed minutes", "cost (USD)", "billed"])
+        + ("<p>Invoices (net of credits):</p>" + table(inv, ["issued at (UTC)", "reason", "amount (USD)"])
+           if inv else "")
     )
 
 
@@ -189,11 +190,11 @@ def tradeoff_html(tradeoff: Any) -> str:
         lo, hi = rows[0], rows[-1]
         saved = (hi["total_usd"] or 0) - (lo["total_usd"] or 0)
         text = (
-            f"<p>Over the simulated period, min_replica {lo['min_replica']} saves <b>${saved:,.2f}</b> "
+            f"<p>Over the simulated period, min_replica {lo['min_replica']} saves <b>{usd(saved)}</b> "
             f"against min_replica {hi['min_replica']}, and moves model load into the first request "
             "after a quiet stretch: "
-            f"<b>+{lo['first_request_added_latency_s']:,.0f} s</b> for that request, {lo['cold_starts']} cold "
-            "starts. The what-if compares usage before credits; it does not apply a deactivation.</p>"
+            f"<b>+{seconds(lo['first_request_added_latency_s'])}</b> for that request, {count(lo['cold_starts'])} "
+            "cold starts. The what-if compares usage before credits; it does not apply a deactivation.</p>"
         )
     else:
         text = ""

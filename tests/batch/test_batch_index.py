@@ -29,6 +29,13 @@ def summary(label: str, verdict: str = "ready", **over: Any) -> dict[str, Any]:
     return base
 
 
+def chart_data(page: str, chart_id: str) -> dict[str, Any]:
+    found = re.search(rf'id="{chart_id}"[^>]*>[^<]*</div><script type="application/json" class="tk-chart-spec">'
+                      r"(.*?)</script>", page, re.S)  # fmt: skip
+    assert found, chart_id
+    return json.loads(found.group(1))
+
+
 def test_batch_index_row_fields() -> None:
     ok = index_row("a", summary=summary("a"), report="a.html", seconds=2.345, rendered_at="2026-01-01T00:00:00Z")
     assert list(ok) == list(ROW_FIELDS)
@@ -73,9 +80,7 @@ def test_batch_index_files(tmp_path: Path) -> None:
 def test_batch_index_chart_is_keys_by_ten_capabilities() -> None:
     rows = [index_row("a", summary=summary("a")), index_row("b", error="boom")]
     page = index_html(rows)
-    spec_json = re.search(r'<script type="application/json" class="tk-chart-spec">(.*?)</script>', page, re.S)
-    assert spec_json
-    spec = json.loads(spec_json.group(1))
+    spec = chart_data(page, "tk-fleet-capabilities")
     values = next(iter(spec["datasets"].values()))
     assert len(values) == 2 * len(CAPABILITIES) == 20
     assert {v["status"] for v in values if v["label"] == "b"} == {"error"}
@@ -86,3 +91,73 @@ def test_batch_index_empty(tmp_path: Path) -> None:
     html_path, json_path = write_index(tmp_path, [])
     assert json.loads(json_path.read_text()) == []
     assert "0 key(s)" in html_path.read_text()
+
+
+def _fleet_rows() -> list[dict[str, Any]]:
+    return [
+        index_row("a", summary=summary("a"), report="a.html"),
+        index_row("b", summary=summary("b", "reject", status="invalid", provider="openai"), report="b.html"),
+        index_row("c", summary=summary("c", "needs_work", provider="openai")),
+        index_row("d", error="boom"),
+    ]
+
+
+def test_batch_index_filters_cover_every_value_and_their_script_is_allowed() -> None:
+    from testkey_nb.batch.fleet import FILTER_JS
+    from testkey_nb.report._embed import script_sha256
+
+    page = index_html(_fleet_rows())
+    assert script_sha256(FILTER_JS) in page and f"<script>{FILTER_JS}</script>" in page
+    for name, values in (("provider", ["baseten", "openai", "unknown"]), ("status", ["failed", "invalid", "valid"]),
+                         ("verdict", ["failed", "needs_work", "ready", "reject"])):  # fmt: skip
+        select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
+        assert select, name
+        assert re.findall(r'<option value="([^"]*)"', select.group(1)) == ["", *values]
+    rows = re.findall(r'<tr class="tk-row-[a-z]+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
+                      r'data-f-verdict="([^"]*)">', page)  # fmt: skip
+    assert rows == [("baseten", "valid", "ready"), ("openai", "invalid", "reject"),
+                    ("openai", "valid", "needs_work"), ("unknown", "failed", "failed")]  # fmt: skip
+
+
+def test_batch_index_verdicts_per_provider_chart_on_top() -> None:
+    page = index_html(_fleet_rows())
+    assert page.index('id="tk-fleet-verdicts"') < page.index('id="tk-fleet"') < page.index('id="tk-fleet-capabilities"')
+    values = next(iter(chart_data(page, "tk-fleet-verdicts")["datasets"].values()))
+    counts = {(v["provider"], v["verdict"]): v["keys"] for v in values}
+    assert counts == {("baseten", "ready"): 1, ("openai", "reject"): 1, ("openai", "needs_work"): 1,
+                      ("unknown", "failed"): 1}  # fmt: skip
+
+
+def test_batch_index_csv_is_an_offline_data_link_with_every_field() -> None:
+    import csv
+    import io
+    from urllib.parse import unquote
+
+    rows = _fleet_rows()
+    rows[0]["verdict_summary"] = "=HYPERLINK(1) " + HOSTILE
+    page = index_html(rows)
+    href = re.search(r'<a id="tk-csv" download="index.csv" href="(data:text/csv;charset=utf-8,[^"]*)"', page)
+    assert href and "<" not in href.group(1) and " " not in href.group(1)
+    table = list(csv.reader(io.StringIO(unquote(href.group(1).split(",", 1)[1]))))
+    assert table[0] == list(ROW_FIELDS)  # a field added to ROW_FIELDS shows up in the CSV
+    assert [r[0] for r in table[1:]] == ["a", "b", "c", "d"]
+    got = dict(zip(table[0], table[1], strict=True))
+    assert got["verdict_summary"].startswith("'=HYPERLINK")  # no formula runs in a spreadsheet
+    assert json.loads(got["actions"])[0]["action"] == "import inventory"
+    assert dict(zip(table[0], table[4], strict=True))["error"] == "boom"
+
+
+def test_batch_index_balance_and_limit_columns_when_known() -> None:
+    plain = index_html(_fleet_rows())
+    assert "balance (USD)" not in plain and ">limits<" not in plain
+    bal = {"currency": "USD", "remaining": 110.0, "granted": 120.0, "used": 10.0, "limit": None,
+           "provenance": "observed", "probe": "credits"}  # fmt: skip
+    limits = [{"scope": "requests_per_minute", "value": 60, "provenance": "observed", "source": "header"},
+              {"scope": "tokens_per_minute", "value": 200000, "provenance": "observed", "source": "header"}]
+    rows = [index_row("a", summary=summary("a", balance=bal, limits=limits), report="a.html"),
+            index_row("b", summary=summary("b"))]  # fmt: skip
+    assert rows[0]["balance"] == bal and rows[0]["limits"] == limits and rows[1]["balance"] is None
+    page = index_html(rows)
+    assert "balance (USD)" in page and ">limits<" in page
+    assert "$110.00 left of $120.00" in page and "60 req / min · 200,000 tok / min" in page
+    assert page.count(">unknown</td>") >= 2  # row b: balance and limits unknown

@@ -33,9 +33,9 @@ def test_batch_index_in_chromium(fleet: FleetRun) -> None:
     index = fleet.out / "index.html"
     rows = fleet.index()
     with open_report(index, width=1400) as (page, log):
-        assert wait_for_charts(page) == 1
-        assert page.locator(".tk-chart svg.marks").count() == 1
-        cells = page.locator(".tk-chart g.mark-rect path").count()
+        assert wait_for_charts(page) == 2  # verdicts per provider, keys x capabilities
+        assert page.locator(".tk-chart svg.marks").count() == 2
+        cells = page.locator("#tk-fleet-capabilities g.mark-rect path").count()
         assert cells == len(rows) * 10  # keys x ten capabilities
         assert _labels(page) == [r["label"] for r in rows]
 
@@ -69,3 +69,46 @@ def test_batch_index_in_chromium(fleet: FleetRun) -> None:
     assert log.blocked == []
     assert log.console_errors == [] and log.page_errors == []
     assert log.dialogs == []
+
+
+def _visible(page: Any) -> list[str]:
+    script = "rows => rows.filter(r => r.offsetParent !== null).map(r => r.cells[0].textContent.trim())"
+    return page.eval_on_selector_all("#tk-fleet tbody tr", script)
+
+
+def ready_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["verdict"] == "ready" and r["error"] is None]
+
+
+def test_batch_index_filters_hide_rows(fleet: FleetRun) -> None:
+    """Choosing a verdict, a status or a provider hides every other row; 'all' brings them back."""
+    index = fleet.out / "index.html"
+    rows = fleet.index()
+    everyone = [r["label"] for r in rows]
+    with open_report(index, width=1400) as (page, log):
+        assert wait_for_charts(page) == 2  # verdicts per provider on top, capabilities below
+        assert _visible(page) == everyone
+        page.select_option("#tk-filter-verdict", "ready")
+        ready = [r["label"] for r in ready_rows(rows)]
+        assert 0 < len(ready) < len(rows) and _visible(page) == ready
+        assert page.locator("#tk-shown").inner_text() == f"{len(ready)} of {len(rows)} shown"
+        providers = sorted({str(r["provider"] or "unknown") for r in rows})
+        assert len(providers) >= 2
+        for provider in providers:  # two filters at once
+            page.select_option("#tk-filter-provider", provider)
+            both = [r["label"] for r in ready_rows(rows) if str(r["provider"] or "unknown") == provider]
+            assert _visible(page) == both
+        page.select_option("#tk-filter-provider", "")
+        page.select_option("#tk-filter-verdict", "")
+        page.select_option("#tk-filter-status", "failed")
+        assert _visible(page) == [r["label"] for r in rows if r["status"] == "failed"] != []
+        page.select_option("#tk-filter-status", "")
+        assert _visible(page) == everyone
+        csv_href = page.get_attribute("#tk-csv", "href")
+        assert csv_href is not None and csv_href.startswith("data:text/csv")
+    assert log.blocked == [] and log.page_errors == [] and log.console_errors == []
+    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":
+        from report_browser_util import screenshot_report
+
+        screenshot_report(index, Path(__file__).resolve().parents[2] / "docs" / "fleet-index.png", width=1400,
+                          height=900, full_page=False)  # fmt: skip

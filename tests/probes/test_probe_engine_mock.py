@@ -115,3 +115,29 @@ def test_sequential_mode_is_bounded_by_the_deadline() -> None:
     options = CheckOptions(base_url=BASE, timeout_s=1, deadline_s=3, concurrent=False)
     c = asyncio.run(check_key_async(Secret(CANARY), options, transport=httpx.MockTransport(slow)))
     assert {o.outcome for o in c.observations} <= {"timeout", "deadline", "skipped"}
+
+
+def test_a_timeout_among_the_429s_of_the_wave_is_still_rate_limited() -> None:
+    """Every per-model check that answered got 429; one that never answered does not make it 'unknown'."""
+    catalog = {"data": [{"id": f"m{i}", "object": "model", "owned_by": "baseten"} for i in range(4)]}
+    arrived: set[str] = set()
+    wave = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=catalog, headers={"x-baseten-request-id": "r1"})
+        model = json.loads(request.content)["model"]
+        if model == "testkey-nb-probe":
+            return httpx.Response(403, json=BASETEN_403)
+        arrived.add(model)
+        if len(arrived) == 4:
+            wave.set()
+        await asyncio.wait_for(wave.wait(), timeout=5)  # the wave is in flight before any 429 comes back
+        if model == "m3":
+            await asyncio.sleep(30)  # cut by the per-request timeout
+        return httpx.Response(429, json={"error": "Too many requests"})
+
+    c = check(handler, claim="baseten")
+    outcomes = {o.item: o.outcome for o in c.observations if o.probe == "permission_matrix"}
+    assert outcomes == {"m0": "rate_limited", "m1": "rate_limited", "m2": "rate_limited", "m3": "timeout"}
+    assert (c.profile.status.code, c.profile.status.reason) == ("rate_limited", "429")

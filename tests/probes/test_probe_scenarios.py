@@ -225,3 +225,20 @@ def test_profile_frames(checks: dict[str, KeyCheck]) -> None:
     assert metrics.filter(metrics["metric"] == "tokens_limit")["value"].item() == "unknown"
     assert prof.capabilities_frame().height == 10
     assert prof.models_frame()["model"].to_list() == [SCOPED_MODEL]
+
+
+def test_a_verdict_resting_on_the_empty_messages_400_says_so(checks: dict[str, KeyCheck]) -> None:
+    """No real recording shows Baseten's answer to an empty message list: the evidence names the assumption."""
+    c = checks["full-access"]
+    assumption = "Assumption: no real recording shows Baseten's answer to an empty message list"
+    assert c.profile.status.reason == "accepted" and assumption in c.profile.status.detail
+    matrix = next(cap for cap in c.profile.capabilities if cap.name == "model permission matrix")
+    assert matrix.status == "verified" and assumption in matrix.evidence
+    probes = [p for p in c.to_json()["probes"] if p["probe"] == "permission_matrix"]
+    assert probes and all(assumption in (p["assumption"] or "") for p in probes)
+    from pathlib import Path
+
+    import testkey_nb.emulator as emulator
+
+    source = "\n".join(p.read_text(encoding="utf-8") for p in Path(emulator.__file__).parent.rglob("*.py"))
+    assert "Assumption: no real recording shows Baseten's answer to an empty message list" in source

@@ -102,11 +102,23 @@ def wait_for_charts(page: Any, timeout_ms: int = 15_000) -> int:
     return int(page.evaluate("document.querySelectorAll('.tk-chart').length"))
 
 
-def screenshot_report(html_path: Path, png_path: Path, *, width: int = 1100, full_page: bool = True) -> Path:
+def first_screen_summary(page: Any) -> dict[str, Any]:
+    """Where the body's first ``<section>`` is: its id, its box (top, bottom in CSS px) and its text."""
+    return dict(page.evaluate(
+        "() => { const s = document.body.querySelector('section'); if (!s) { return {id: null}; }"
+        " const r = s.getBoundingClientRect();"
+        " return {id: s.id, top: r.top + window.scrollY, bottom: r.bottom + window.scrollY,"
+        " verdict: s.getAttribute('data-verdict'), text: s.innerText}; }"
+    ))  # fmt: skip
+
+
+def screenshot_report(
+    html_path: Path, png_path: Path, *, width: int = 1100, height: int = 900, full_page: bool = True
+) -> Path:
     """Render ``html_path`` offline in headless Chromium and save a PNG screenshot to ``png_path``."""
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    with open_report(Path(html_path), width=width) as (page, _log):
+    with open_report(Path(html_path), width=width, height=height) as (page, _log):
         wait_for_charts(page)
         page.screenshot(path=str(png_path), full_page=full_page)
     return png_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ import pytest
 from testkey_nb.report import check_offline
 from testkey_nb.report.keyreport import KeyJob, KeyReportResult, render_key, render_scenario
 from testkey_nb.secrets import Secret
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
+from summary_structure import first_section
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +89,10 @@ def test_report_exists_with_expected_verdict(rendered: dict[str, Any], label: st
     assert f"tk-{EXPECTED_VERDICT[label]}" in html  # the verdict badge
     assert html.count('class="tk-chart"') >= 4  # capability, permission, limit and price charts
     assert "Ten key capabilities" in html
+    # the answer first: the body's first <section> is the summary, with nothing visible before it
+    first, before = first_section(html)
+    assert first is not None and first.get("id") == "summary", first
+    assert first.get("data-verdict") == EXPECTED_VERDICT[label] and before == []
 
 
 def test_no_secret_anywhere(rendered: dict[str, Any]) -> None:
@@ -136,7 +144,10 @@ def test_scenario_report(rendered: dict[str, Any]) -> None:
     assert result.ok, result.error
     html = result.html.read_text(encoding="utf-8")
     assert "models deactivated" in html
-    assert html.count('class="tk-chart"') == 4
+    assert html.count('class="tk-chart"') == 5  # lifecycle (a day, the month), daily, cumulative, what-if
+    first, before = first_section(html)
+    assert first is not None and first.get("id") == "summary" and before == []
+    assert "Cold-start penalty" in html and "/ month" in html
 
 
 def test_render_cli_single_key(emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
