@@ -77,8 +77,8 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     rows = data["models"][:40]
     limits = {(m["rpm"], m["tpm"]) for m in rows}
     uniform = len(limits) == 1
-    columns = ("model", "allowed", "USD/Mtok in", "USD/Mtok out", "context", *(() if uniform else ("RPM", "TPM")))
-    models = _table(f"Models ({len(data['models'])})", columns)
+    columns = ("model", "allowed", "in $/M", "out $/M", "context", *(() if uniform else ("RPM", "TPM")))
+    models = _table(f"Models ({len(data['models'])}); prices in USD per million tokens", columns, no_wrap=True)
     for m in rows:
         cells = [_clean(m["model"]), {True: "yes", False: "no", None: "?"}[m["allowed"]],
                  _usd(m["price_in_per_mtok"]), _usd(m["price_out_per_mtok"]), _num(m["context_length"])]  # fmt: skip
@@ -92,11 +92,12 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     console.print(f"[dim]{data['probe_requests']} HTTP requests sent by the probe[/]")
 
 
-def _table(title: str, columns: tuple[str, ...]) -> Table:
-    """A table that wraps its cells at spaces; only a word wider than its whole column is cut."""
+def _table(title: str, columns: tuple[str, ...], *, no_wrap: bool = False) -> Table:
+    """A table that wraps its cells at spaces; only a word wider than its whole column is cut. The first
+    column (and every column with ``no_wrap``: numbers) never wraps."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i, col in enumerate(columns):
-        table.add_column(col, overflow="fold", no_wrap=i == 0)
+        table.add_column(col, overflow="fold", no_wrap=no_wrap or i == 0)
     return table
 
 

@@ -44,6 +44,7 @@ def test_terminal_leads_with_the_verdict_and_reads_at_80_columns(full: tk.KeyChe
     for a in full.decision.actions:
         words.update(a.reason.split())
     words.update(m.model for m in full.profile.models)
+    words.update(f"{m.context_length:,}" for m in full.profile.models if m.context_length)  # numbers whole too
     for word in words:
         if len(word) <= 40:
             assert word.strip("…") in flat, word
