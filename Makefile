@@ -27,11 +27,12 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/testkey-nb lab
 
-bench: $(STAMP)  # about 15 minutes, batch_bench.py alone about 10
+bench: $(STAMP)  # about 15 minutes on a quiet 2-core machine, batch_bench.py alone about 8
 	$(BIN)/python benchmarks/probe_bench.py
+	$(BIN)/python benchmarks/import_bench.py
 	$(BIN)/python benchmarks/billing_bench.py
 	$(BIN)/python benchmarks/render_bench.py
-	$(BIN)/python benchmarks/batch_bench.py
+	$(BIN)/python benchmarks/batch_bench.py --keys 50 --jobs 2 --naive-keys 5 --cold
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -8,13 +8,19 @@ naive loop = what a user would write without the batch command: for each key, on
 batch jN   = ``run_batch(keys, out, executor=LocalExecutor(N), force=True)``: one kernel per key, N at
              a time, offline HTML, sidecars and the fleet index (its build is inside the time).
 
+The naive loop costs about 6 s a key and the batch well under one: ``--naive-keys`` (default 10) runs
+it on the first N keys only and compares keys per minute (each key of the loop is independent, so its
+rate does not depend on N).
+Batch runs take kernels from the warm single-use pool (``LocalExecutor(N)``); ``--cold`` adds a run
+that starts each kernel itself (``warm=False``), to show what the pool buys.
+
 All runs use the same keys (cycled over the emulator's scenarios, ``rate-limited`` left out by default:
 its retries wait ~15 s a key) and the same emulator, in this one process. One warm-up render runs
 first (imports, vl-convert's bundle build). Peak memory: the largest sum of RSS over this process and
 all its children (kernels, papermill, nbconvert), sampled every 50 ms (shared pages are counted once
 per process, so it over-states a little), and the same minus this process's RSS before the run.
 
-    .venv/bin/python benchmarks/batch_bench.py [--keys 50] [--jobs 1,2,4] [--no-naive]
+    .venv/bin/python benchmarks/batch_bench.py [--keys 50] [--jobs 2] [--naive-keys 10] [--cold] [--no-naive]
 """
 
 from __future__ import annotations
@@ -97,13 +103,16 @@ def _entries(emu: Any, n: int, scenarios: list[str]) -> list[KeyEntry]:
     return entries
 
 
-def _batch(entries: list[KeyEntry], out: Path, jobs: int) -> dict[str, Any]:
+def _batch(entries: list[KeyEntry], out: Path, jobs: int, warm: bool = True) -> dict[str, Any]:
     with PeakRss() as rss:
         started = time.perf_counter()
-        result = run_batch(entries, out, executor=LocalExecutor(jobs), force=True, progress=False)
+        result = run_batch(entries, out, executor=LocalExecutor(jobs, warm=warm), force=True, progress=False)
         seconds = time.perf_counter() - started
+    sizes = [p.stat().st_size for p in out.glob("*.html")]
     return {
         "jobs": jobs,
+        "kernels": "warm pool" if warm else "started per render",
+        "report_bytes_max": max(sizes, default=0),
         "seconds": round(seconds, 2),
         "keys_per_min": round(len(entries) * 60 / seconds, 1),
         "rendered": result.count("rendered"),
@@ -144,7 +153,9 @@ def _naive(entries: list[KeyEntry], folder: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=50)
-    parser.add_argument("--jobs", default="1,2,4", help="comma-separated --jobs values")
+    parser.add_argument("--jobs", default="2", help="comma-separated --jobs values")
+    parser.add_argument("--naive-keys", type=int, default=10, help="keys the naive loop renders (its rate is per key)")
+    parser.add_argument("--cold", action="store_true", help="also run the batch without the kernel pool")
     parser.add_argument("--no-naive", action="store_true", help="skip the papermill + nbconvert loop")
     parser.add_argument("--with-rate-limited", action="store_true", help="include the rate-limited scenario")
     args = parser.parse_args()
@@ -159,12 +170,15 @@ def main() -> None:
             warm = _batch(entries[:1], work / "warm-up", 1)
             report["warm_up_render_s"] = warm["seconds"]
             report["batch"] = [_batch(entries, work / f"batch-j{j}", j) for j in jobs]
+            if args.cold:
+                report["batch"] += [_batch(entries, work / f"batch-cold-j{j}", j, warm=False) for j in jobs]
             if not args.no_naive:
                 (work / "naive").mkdir()
-                report["naive_loop"] = _naive(entries, work / "naive")
+                report["naive_loop"] = _naive(entries[: args.naive_keys], work / "naive")
+                report["naive_loop"]["keys"] = min(args.naive_keys, len(entries))
                 base = report["naive_loop"]["keys_per_min"]
                 report["speedup_vs_naive"] = {
-                    str(b["jobs"]): round(b["keys_per_min"] / base, 2) for b in report["batch"]
+                    f"j{b['jobs']} {b['kernels']}": round(b["keys_per_min"] / base, 2) for b in report["batch"]
                 }
     finally:
         shutil.rmtree(work, ignore_errors=True)

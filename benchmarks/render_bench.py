@@ -10,7 +10,12 @@ one extra traced render (tracemalloc slows a render down, so timings run untrace
 kernel's own peak RSS (``VmHWM`` of the parent's child processes, sampled from /proc every 20 ms;
 ``RUSAGE_CHILDREN`` is not used: a child forked from a big parent reports the parent's pages).
 
-    .venv/bin/python benchmarks/render_bench.py [--runs 5] [--notebook NB.ipynb]
+Also, as a new user meets it (``--cli-runs``, fresh processes, interleaved): one
+``testkey-nb render env:K`` of the emulator's full-access key (its own process: imports, kernel,
+probe, six charts, export) beside the floor any papermill report pays: ``papermill`` executing a
+one-cell Altair notebook, then ``jupyter nbconvert --to html`` of it (two CLI processes).
+
+    .venv/bin/python benchmarks/render_bench.py [--runs 5] [--cli-runs 3] [--notebook NB.ipynb]
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -125,11 +131,53 @@ def _split(notebook: Path, raw_root: Path, secret: str, params: dict[str, object
     return {"execute_s": round(t1 - t0, 3), "export_s": round(t2 - t1, 3)}
 
 
+_FLOOR_CELL = (
+    "import altair as alt\n"
+    "alt.Chart(alt.Data(values=[{'x': 'a', 'y': 1}, {'x': 'b', 'y': 2}])).mark_bar().encode(x='x:N', y='y:Q')"
+)
+
+
+def _cli_side_by_side(emu: object, base: Path, runs: int) -> dict[str, object]:
+    """One `testkey-nb render` vs papermill + nbconvert of a one-cell Altair notebook, as CLIs."""
+    import nbformat
+
+    bin_dir = Path(sys.executable).parent
+    floor_nb = base / "floor-altair.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(_FLOOR_CELL)]
+    nbformat.write(nb, floor_nb)
+    env = {**os.environ, "TK_BENCH_KEY": emu.keys["full-access"], "TESTKEY_NB_RAW": str(base / "cli-raw")}  # type: ignore[attr-defined]
+    render_cmd = [str(bin_dir / "testkey-nb"), "render", "env:TK_BENCH_KEY", "--base-url", emu.inference_url,  # type: ignore[attr-defined]
+                  "--management-url", emu.management_url, "--out", str(base / "cli-out"), "--label", "bench"]  # type: ignore[attr-defined]  # fmt: skip
+    ours, floor = [], []
+    for i in range(runs):
+        t = time.perf_counter()
+        subprocess.run(render_cmd, env=env, check=True, capture_output=True)
+        ours.append(time.perf_counter() - t)
+        executed = base / f"floor-{i}.ipynb"
+        t = time.perf_counter()
+        subprocess.run([str(bin_dir / "papermill"), str(floor_nb), str(executed), "-k", "python3", "--no-progress-bar"],
+                       env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run([str(bin_dir / "jupyter-nbconvert"), "--to", "html", str(executed)], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        floor.append(time.perf_counter() - t)
+    return {
+        "runs": runs,
+        "testkey_nb_render_s": _series(ours),
+        "papermill_plus_nbconvert_floor_s": _series(floor),
+        "render_to_floor_ratio": round(statistics.median(ours) / statistics.median(floor), 2),
+        "render_report_bytes": (base / "cli-out" / "bench.html").stat().st_size,
+        "floor_report_bytes": (base / f"floor-{runs - 1}.html").stat().st_size,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--notebook", type=Path, default=ROOT / "notebooks" / "key_report.ipynb")
     parser.add_argument("--floor-notebook", type=Path, default=FIXTURES / "report_empty.ipynb")
+    parser.add_argument("--cli-runs", type=int, default=3, help="fresh-process runs of render vs the CLI floor")
     args = parser.parse_args()
 
     from testkey_nb.emulator import run_emulator
@@ -150,6 +198,8 @@ def main() -> None:
         }
         base = Path(tmp)
         raw_root = base / "raw"
+        cli = _cli_side_by_side(emu, base, args.cli_runs) if args.cli_runs else None
+        kernels.peak_kib = 0  # the CLI processes above were children too: count kernels from here on
         t = time.perf_counter()
         render_notebook(_request(args.notebook, base / "warm.html", secret, "warm", params), raw_root=raw_root)
         first = time.perf_counter() - t
@@ -189,6 +239,7 @@ def main() -> None:
         "parent_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 2**20, 1),
         "parent_tracemalloc_peak_mb": round(traced_peak / 2**20, 1),
         "kernel_peak_rss_mb": round(kernels.peak_kib / 1024, 1) if kernels.peak_kib else None,
+        "cli_side_by_side": cli,
     }
     print(json.dumps(report, indent=2))
 

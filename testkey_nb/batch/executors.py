@@ -27,12 +27,15 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from testkey_nb.batch.models import BatchInputError, KeyOutcome, RenderTask, SealedKey
 from testkey_nb.report.keyreport import KeyJob, render_key
 from testkey_nb.report.retention import MARKER_NAME, default_raw_root, make_run_dir, remove_run_dir, sweep_raw
 from testkey_nb.secrets import Secret, redact
+
+if TYPE_CHECKING:
+    from testkey_nb.report.kernels import KernelPool
 
 __all__ = [
     "DaskExecutor",
@@ -82,10 +85,12 @@ def _failure(task: RenderTask, reason: str, seconds: float = 0.0) -> KeyOutcome:
 # --- local ------------------------------------------------------------------------------------------------
 
 
-def _render_here(task: RenderTask, out_dir: Path, raw_root: Path) -> KeyOutcome:
+def _render_here(task: RenderTask, out_dir: Path, raw_root: Path, pool: KernelPool | None = None) -> KeyOutcome:
     started = time.perf_counter()
     try:
-        result = render_key(task.job, out_dir, secret=task.secret, raw_root=raw_root, retention_s=task.retention_s)
+        result = render_key(
+            task.job, out_dir, secret=task.secret, raw_root=raw_root, retention_s=task.retention_s, pool=pool
+        )
     except Exception as exc:  # render_key maps per-key failures itself; this is the backstop
         return _failure(task, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
     summary = dict(result.summary) if result.summary is not None else None
@@ -93,15 +98,19 @@ def _render_here(task: RenderTask, out_dir: Path, raw_root: Path) -> KeyOutcome:
 
 
 class LocalExecutor:
-    """Renders in a pool of ``jobs`` threads on this machine; each render runs its own kernel process."""
+    """Renders in a pool of ``jobs`` threads on this machine; each render runs its own kernel process,
+    taken from a warm single-use :class:`~testkey_nb.report.kernels.KernelPool` of ``jobs`` kernels
+    (``warm=False``: each render starts its kernel itself)."""
 
     name = "local"
 
-    def __init__(self, jobs: int | None = None, *, raw_root: Path | None = None) -> None:
+    def __init__(self, jobs: int | None = None, *, raw_root: Path | None = None, warm: bool = True) -> None:
         if jobs is not None and jobs < 1:
             raise BatchInputError("--jobs must be at least 1")
         self.jobs = jobs or default_jobs()
         self.raw_root = raw_root
+        self.warm = warm
+        self.kernel_pool: KernelPool | None = None
         self.batch_dir: Path | None = None
         self._pool: cf.ThreadPoolExecutor | None = None
         self._futures: set[cf.Future[KeyOutcome]] = set()
@@ -122,6 +131,10 @@ class LocalExecutor:
             target=self._beat, args=(self.batch_dir, interval), name="testkey-nb-batch-heartbeat", daemon=True
         )
         self._heartbeat.start()
+        if self.warm:
+            from testkey_nb.report.kernels import KernelPool
+
+            self.kernel_pool = KernelPool(self.jobs, self.batch_dir, retention_s=retention_s).start()
         self._pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="testkey-nb-render")
 
     def _beat(self, folder: Path, interval: float) -> None:
@@ -138,7 +151,7 @@ class LocalExecutor:
     def submit(self, task: RenderTask, out_dir: Path) -> cf.Future[KeyOutcome]:
         if self._pool is None or self.batch_dir is None:
             raise RuntimeError("LocalExecutor.start() first")
-        future = self._pool.submit(_render_here, task, out_dir, self.batch_dir)
+        future = self._pool.submit(_render_here, task, out_dir, self.batch_dir, self.kernel_pool)
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
         return future
@@ -146,6 +159,8 @@ class LocalExecutor:
     def abort(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.kernel_pool is not None:
+            self.kernel_pool.close()
         deadline = time.monotonic() + _ABORT_WAIT_S
         while True:
             live = [f for f in list(self._futures) if not f.done()]
@@ -182,6 +197,9 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self.kernel_pool is not None:
+            self.kernel_pool.close()
+            self.kernel_pool = None
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(5)

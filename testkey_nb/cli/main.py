@@ -178,12 +178,22 @@ def render(
             _fail(f"--label: {problem}")
     job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
                  allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
-    with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
-        result = render_key(job, out, secret=secret, retention_s=retention)
-    if with_billing and result.ok:
-        _report_result(result, exit_on_error=False, pdf=pdf, open_report=open_report)
-        with status(f"rendering {result.label}: the billing notebook"):
-            result = render_key_billing(job, out, secret=secret, retention_s=retention)
+    if not with_billing:
+        with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
+            result = render_key(job, out, secret=secret, retention_s=retention)
+        _report_result(result, pdf=pdf, open_report=open_report)
+        return
+    from testkey_nb.report.kernels import KernelPool
+    from testkey_nb.report.retention import default_raw_root
+
+    # two renders: the billing notebook's kernel warms up while the key report renders
+    with KernelPool(1, default_raw_root(), retention_s=retention, total=2) as pool:
+        with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
+            result = render_key(job, out, secret=secret, retention_s=retention, pool=pool)
+        if result.ok:
+            _report_result(result, exit_on_error=False, pdf=pdf, open_report=open_report)
+            with status(f"rendering {result.label}: the billing notebook"):
+                result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
     _report_result(result, pdf=pdf, open_report=open_report)
 
 

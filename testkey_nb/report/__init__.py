@@ -7,14 +7,16 @@
             notebook=Path("notebooks/key_report.ipynb"),
             out_html=Path("reports/baseten-3f9a2c.html"),
             parameters={"key_env": "TESTKEY_NB_KEY", "label": "baseten-3f9a2c"},  # data only
-            kernel_env={"TESTKEY_NB_KEY": secret_value},  # the key: kernel environment only
+            kernel_env={"TESTKEY_NB_KEY": secret_value},  # the key: sent once through the kernel's pipe
             redact=[secret_value],
             label="baseten-3f9a2c",
         )
     )
 
-Modules: ``models`` (request/result/error), ``execute`` (kernel + papermill), ``export`` (offline
-HTML), ``retention`` (raw run folders, sweeper), ``redact`` (error and log scrubbing), ``render``.
+Modules: ``models`` (request/result/error), ``execute`` (kernel + papermill), ``kernels`` (the warm
+single-use pool), ``keychannel`` (the kernel side of the key's one-shot pipe), ``warm_kernel`` (the
+kernel command), ``export`` (offline HTML), ``_embed``/``_css`` (charts, runtime, CSS pruning),
+``retention`` (raw run folders, sweeper), ``redact`` (error and log scrubbing), ``render``.
 """
 
 from __future__ import annotations

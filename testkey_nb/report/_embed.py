@@ -7,9 +7,13 @@ Two audiences read a chart:
   It deliberately does NOT add ``text/html``: JupyterLab ranks ``text/html`` (50) above its Vega
   renderer (57), so an HTML twin would win in Lab and show nothing there (no vega on Lab's page).
 * The exported HTML report, offline. ``testkey_nb.report.export_html`` turns every Vega-Lite output
-  into :func:`chart_html` (a ``<div class="tk-chart">``, the spec as escaped JSON in a
-  ``<script type="application/json">`` and one tiny inline script that calls ``vegaEmbed`` when it
-  exists) and inlines :func:`vega_bundle_js` once in ``<head>``. No CDN, no ``<script src=``.
+  into :func:`chart_html`: the spec compiled to Vega once, here, by vl-convert (so the page needs no
+  Vega-Lite compiler), in a ``<div class="tk-chart">``, as escaped JSON in a
+  ``<script type="application/json">``, and one tiny inline script that calls ``tkVegaEmbed``. It
+  inlines :func:`vega_bundle_js` once in ``<head>``: the Vega runtime alone (about 577 KB minified),
+  gzip-compressed and base64-encoded (about 270 KB) inside a small loader that inflates it with the
+  browser's ``DecompressionStream`` and defines ``tkVegaEmbed`` (SVG view, tooltips, PNG/SVG
+  export). The compressed runtime is built once and cached on disk. No CDN, no ``<script src=``.
 
 Altair embeds every column of the data frame a chart is given, whether the chart shows it or not:
 select only the columns a chart encodes (``frame.select(...)``) before building it.
@@ -22,19 +26,27 @@ U+2028 and U+2029 (and every non-ASCII character) become JSON escapes, so a prov
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import gzip
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
-import altair as alt
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = [
     "CHART_INIT_JS",
+    "COMPRESS_SPEC_OVER",
     "EMBED_OPTIONS",
     "LAB_VEGALITE_MIME",
     "LAB_VEGA_MIME",
+    "SPEC_GZIP_TYPE",
     "chart_html",
     "chart_mimebundle",
     "chart_spec",
@@ -47,6 +59,8 @@ __all__ = [
     "script_sha256",
     "show",
     "vega_bundle_js",
+    "vega_spec",
+    "warm_up",
 ]
 
 #: The Vega-Lite mimetype :func:`show` emits. JupyterLab 4 knows v3..v5 only; its vega-lite 5
@@ -78,9 +92,9 @@ _JSON_HTML_ESCAPE_RE: Final = re.compile("[<>&/\u2028\u2029]")
 # through its own position: <div class="tk-chart"> <script type="application/json"> <script>.
 CHART_INIT_JS: Final = (
     "(function(){var s=document.currentScript,j=s.previousElementSibling,d=j.previousElementSibling;"
-    "function go(){if(typeof window.vegaEmbed!=='function'){return false;}"
+    "function go(){if(typeof window.tkVegaEmbed!=='function'){return false;}"
     "d.textContent='';"
-    "window.vegaEmbed(d,JSON.parse(j.textContent),"
+    "window.tkVegaEmbed(d,j,"
     + json.dumps(EMBED_OPTIONS, separators=(",", ":"), sort_keys=True)
     + ").catch(function(e){d.textContent='chart failed to render: '+String(e);});return true;}"
     "if(!go()){document.addEventListener('DOMContentLoaded',go);}})();"
@@ -139,6 +153,7 @@ def lab_mimebundle(chart: alt.TopLevelMixin) -> tuple[dict[str, Any], dict[str, 
 
 
 def _lab_bundle(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    import altair as alt
     import vl_convert as vlc
 
     major = alt.SCHEMA_VERSION.lstrip("v").split(".")[0]
@@ -178,24 +193,38 @@ def is_vegalite_mime(mime: str) -> bool:
     return bool(_VEGALITE_MIME_RE.match(mime))
 
 
+#: A compiled spec longer than this (its escaped JSON) is embedded gzip + base64 (type SPEC_GZIP_TYPE).
+COMPRESS_SPEC_OVER: Final = 32_000
+SPEC_GZIP_TYPE: Final = "application/x-tk-json+gzip+base64"
+
+
 def chart_html(spec: Mapping[str, Any], chart_id: str) -> str:
     """The offline HTML for one chart. ``chart_id`` must match ``[A-Za-z0-9_-]+``.
+
+    The spec is compiled to Vega and embedded as escaped JSON; above ``COMPRESS_SPEC_OVER``
+    characters, as that JSON gzip-compressed in base64 (the page's loader inflates it).
 
     Needs :func:`vega_bundle_js` once on the page (``export_html`` puts it in ``<head>``); until
     vegaEmbed runs, the div holds a plain-text placeholder.
     """
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chart_id):
         raise ValueError("chart_id must match [A-Za-z0-9_-]+")
+    text = escape_json_for_html(vega_spec(spec))
+    if len(text) > COMPRESS_SPEC_OVER:  # e.g. the fleet index's keys x capabilities, evidence included
+        kind = SPEC_GZIP_TYPE
+        text = base64.b64encode(gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)).decode("ascii")
+    else:
+        kind = "application/json"
     return (
         f'<div class="tk-chart" id="{chart_id}" role="figure">chart (needs JavaScript)</div>'
-        '<script type="application/json" class="tk-chart-spec">'
-        f"{escape_json_for_html(dict(spec))}</script>"
+        f'<script type="{kind}" class="tk-chart-spec">{text}</script>'
         f"<script>{CHART_INIT_JS}</script>"
     )
 
 
 def _vl_version() -> str:
     """The Vega-Lite ``major.minor`` Altair targets, if vl-convert ships it (else vl-convert's latest)."""
+    import altair as alt
     import vl_convert as vlc
 
     wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
@@ -203,26 +232,116 @@ def _vl_version() -> str:
     return wanted if wanted in available else available[-1]
 
 
-def vega_bundle_js() -> str:
-    """vega + vega-lite + vega-embed as one classic script that sets ``window.vegaEmbed``.
+def vega_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A Vega-Lite spec compiled to Vega by vl-convert (a Vega spec is returned as it is)."""
+    schema = str(spec.get("$schema", ""))
+    if "/vega-lite/" not in schema:
+        return dict(spec)
+    import vl_convert as vlc
 
-    From vl-convert (about 0.9 MB, no network; vl-convert caches it after the first ~1 s call).
-    Its few ``http(s)://`` strings (SVG namespace URIs, links in messages) are string literals;
-    ``:\\/\\/`` is the same string at run time, so the report holds no ``http(s)://`` text at all.
-    The bundle declares top-level ``const``s: inline it ONCE per page (a second copy throws).
+    compiled = vlc.vegalite_to_vega(dict(spec), vl_version=_vl_version())
+    if not isinstance(compiled, dict):  # pragma: no cover - vl-convert returns a dict
+        raise TypeError("vl-convert did not return a Vega spec")
+    return compiled
+
+
+def warm_up() -> None:
+    """Build (or load) the compressed runtime and start vl-convert's compiler, ahead of the first export."""
+    vega_bundle_js()
+    vega_spec({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": "point", "data": {"values": []}})
+
+
+# The loader around the compressed runtime. `tkVegaEmbed(el, spec, opts)` is defined at once (the
+# chart scripts below it call it) and draws when the runtime has been inflated: a vega View in SVG,
+# vega-tooltip's handler (it writes text, never markup), and PNG/SVG export buttons that render
+# through vega's own toImageURL (data: URLs, allowed by the page's CSP).
+_LOADER_JS: Final = r"""(function(){
+var z="@@RUNTIME@@";
+function unzip(t){var b=atob(t),u=new Uint8Array(b.length);for(var i=0;i<b.length;i++){u[i]=b.charCodeAt(i);}
+return new Response(new Blob([u]).stream().pipeThrough(new DecompressionStream("gzip"))).text();}
+function inflate(){return unzip(z).then(function(src){(0,eval)(src);return window.vega;});}
+function specOf(s){if(!(s instanceof Element)){return Promise.resolve(s);}
+return s.type==="@@SPEC_GZIP_TYPE@@"?unzip(s.textContent).then(JSON.parse):Promise.resolve(JSON.parse(s.textContent));}
+var ready=null,tooltip=null;
+function actions(el,view){var bar=document.createElement("div");bar.className="tk-chart-actions";
+["svg","png"].forEach(function(type){var b=document.createElement("button");b.type="button";
+b.textContent="Save as "+type.toUpperCase();b.addEventListener("click",function(){
+view.toImageURL(type,type==="png"?2:1).then(function(url){var a=document.createElement("a");a.href=url;
+a.download="chart."+type;document.body.appendChild(a);a.click();a.remove();});});bar.appendChild(b);});
+el.appendChild(bar);}
+window.tkVegaEmbed=function(el,source,opts){opts=opts||{};ready=ready||inflate();
+return Promise.all([ready,specOf(source)]).then(function(got){var vega=got[0],spec=got[1];
+var box=document.createElement("div");box.className="vega-embed";el.appendChild(box);
+var view=new vega.View(vega.parse(spec),{renderer:opts.renderer||"svg",container:box,hover:true});
+if(window.vegaTooltipHandler){tooltip=tooltip||new window.vegaTooltipHandler();view.tooltip(tooltip.call);}
+return view.runAsync().then(function(){if(opts.actions&&opts.actions.export){actions(el,view);}
+return {view:view};});});};
+})();"""
+#: vl-convert vendors its JavaScript under these specifiers (vega's version comes from vl-convert).
+_JSDELIVR: Final = "https://cdn.jsdelivr.net/npm"
+_VEGA_TOOLTIP_VERSION: Final = "1.0.0"
+
+
+def _runtime_cache_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "testkey-nb"
+
+
+_B64_RE: Final = re.compile(r"H4sI[A-Za-z0-9+/]*={0,2}")
+
+
+@functools.cache
+def _compressed_runtime(vega_version: str) -> str:
+    """The Vega runtime (vl-convert's bundle of vega alone), gzip + base64; built once, then cached on disk.
+
+    Keyed by the vega and vl-convert versions. A cache file that is not a gzip stream in base64 is
+    rebuilt; one that cannot be written is not an error (the next process builds it again).
     """
     import vl_convert as vlc
 
-    bundle: str = vlc.javascript_bundle(vl_version=_vl_version())
-    bundle = bundle.replace("http://", "http:\\/\\/").replace("https://", "https:\\/\\/")
-    bundle = re.sub(r"</(script)", r"<\\/\1", bundle, flags=re.IGNORECASE)
-    if "<!--" in bundle:  # pragma: no cover - would need a different escaping strategy
-        raise ValueError("vega bundle contains '<!--'; refusing to inline it")
-    header = (
-        f"/* testkey-nb vega bundle: vega {vlc.get_vega_version()}, vega-lite {_vl_version()}, "
-        f"vega-embed {vlc.get_vega_embed_version()} */\n"
-    )
-    return header + bundle
+    from testkey_nb._files import write_atomic
+
+    version = getattr(vlc, "__version__", "0")
+    path = _runtime_cache_dir() / f"vega-runtime-{vega_version}-tooltip{_VEGA_TOOLTIP_VERSION}-vlc{version}.js.gz.b64"
+    try:
+        cached = path.read_text(encoding="ascii")
+        if _B64_RE.fullmatch(cached):
+            return cached
+    except (OSError, UnicodeDecodeError):
+        pass
+    # Only the modules named here are bundled (no Vega-Lite compiler, no vega-embed): vl-convert
+    # resolves them from the copies it ships, without a network.
+    # (The snippet's own names must differ from the vegaEmbed/vega/vegaLite vl-convert predefines.)
+    vega = f'import * as tkVega from "{_JSDELIVR}/vega@{vega_version}/+esm";'
+    tooltip = f'import {{Handler as TkHandler}} from "{_JSDELIVR}/vega-tooltip@{_VEGA_TOOLTIP_VERSION}/+esm";'
+    try:
+        source: str = vlc.javascript_bundle(
+            snippet=f"{vega} {tooltip} window.vega = tkVega; window.vegaTooltipHandler = TkHandler;"
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # (vl-convert panics are BaseException) no such vega-tooltip: vega's title tooltips
+        source = vlc.javascript_bundle(snippet=f"{vega} window.vega = tkVega;")
+    encoded = base64.b64encode(gzip.compress(source.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+    with contextlib.suppress(OSError):
+        write_atomic(path, encoded)
+    return encoded
+
+
+def vega_bundle_js() -> str:
+    """One classic script that defines ``window.tkVegaEmbed``: the loader with the compressed Vega runtime.
+
+    About 270 KB (the runtime is about 577 KB minified). Built from vl-convert (no network) once per
+    machine and cached (``$XDG_CACHE_HOME/testkey-nb``), then once per process in memory. The
+    compressed runtime is base64 (``[A-Za-z0-9+/=]``), so the script holds no ``</script``, no
+    ``<!--`` and no ``http(s)://`` text. Inline it ONCE per page, in ``<head>``, before the charts.
+    """
+    import vl_convert as vlc
+
+    vega_version = vlc.get_vega_version()
+    header = f"/* testkey-nb vega bundle: vega {vega_version} (compiled specs, gzip+base64) */\n"
+    loader = _LOADER_JS.replace("@@SPEC_GZIP_TYPE@@", SPEC_GZIP_TYPE)
+    return header + loader.replace("@@RUNTIME@@", _compressed_runtime(vega_version))
 
 
 def script_sha256(script_text: str) -> str:

@@ -1,33 +1,54 @@
-"""Run a notebook with papermill in a kernel we start ourselves.
+"""Run a notebook with papermill in a kernel we start ourselves (possibly ahead of time, see ``kernels``).
 
 Why our own kernel: papermill writes parameters into the notebook (injected cell and
-``metadata.papermill.parameters``), so the key travels in the kernel's environment instead, and the
-kernel is started with ``--HistoryManager.hist_file=:memory:`` so IPython keeps no history file.
-The kernel runs in the private run folder (its cwd, connection file and stderr live there), with a
-minimal environment: an allowlist of ``os.environ`` plus the request's ``kernel_env``.
+``metadata.papermill.parameters``), so the key cannot be a parameter. It reaches the kernel through a
+one-shot channel instead: every kernel is started with the read end of its own pipe (``pass_fds``,
+its number in ``TESTKEY_NB_KEY_FD``); :meth:`StartedKernel.send` writes the render's values into
+it once and closes it; ``testkey_nb.report.keychannel.take`` reads it in the kernel. The key is
+never in a kernel's environment, in executed code or in a file. Kernels are started with
+``--HistoryManager.hist_file=:memory:`` (no history file), by ``testkey_nb.report.warm_kernel``
+(polars, altair and the package already imported), in the private run folder (cwd, connection file,
+stderr, outbox), with a minimal environment: an allowlist of ``os.environ`` and two variables that
+hold no secret (the channel's fd number, the outbox folder).
 No process-wide state is changed (no ``chdir``; papermill's ``cwd=`` would), so renders may run in
-parallel threads.
+parallel threads. papermill still executes the notebook (``km=`` the started kernel's manager).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
-import papermill
 import zmq
 from jupyter_client import AsyncKernelManager
 from jupyter_client.client import KernelClient
+from jupyter_client.kernelspec import KernelSpec
 from jupyter_core.utils import run_sync
-from nbformat import NotebookNode
 
-__all__ = ["ENV_ALLOWLIST", "ExecOutcome", "execute_in_run_dir", "kernel_environment"]
+from testkey_nb.report.keychannel import KEY_FD_ENV
+from testkey_nb.report.models import OUTBOX_ENV
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+__all__ = [
+    "ENV_ALLOWLIST",
+    "ExecOutcome",
+    "StartedKernel",
+    "execute_in_kernel",
+    "execute_in_run_dir",
+    "kernel_environment",
+    "start_kernel",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +69,9 @@ _KERNEL_ARGS: Final = ("--HistoryManager.hist_file=:memory:",)
 KERNEL_STDERR_NAME: Final = "kernel.stderr"
 CONNECTION_FILE_NAME: Final = "kernel.json"
 EXECUTED_NAME: Final = "executed.ipynb"
+OUTBOX_NAME: Final = "outbox"
+#: The kernel command: ipykernel behind a module that imports the report's libraries first.
+WARM_KERNEL_ARGV: Final = (sys.executable, "-m", "testkey_nb.report.warm_kernel", "-f", "{connection_file}")
 
 
 def kernel_environment(extra: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -70,6 +94,24 @@ class _OwnedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tk_clients: list[KernelClient] = []
+        self._tk_spec: KernelSpec | None = None
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        """The ``python3`` kernelspec (language, encryption support), launched as the warm kernel."""
+        if self._tk_spec is None:
+            base = super().kernel_spec
+            if base is None:  # pragma: no cover - ipykernel always installs python3
+                return None
+            self._tk_spec = KernelSpec(
+                argv=list(WARM_KERNEL_ARGV),
+                display_name=base.display_name,
+                language=base.language,
+                interrupt_mode=base.interrupt_mode,
+                metadata=dict(base.metadata),
+                resource_dir=base.resource_dir,
+            )
+        return self._tk_spec
 
     def client(self, **kwargs: Any) -> KernelClient:
         kc = super().client(**kwargs)
@@ -119,64 +161,62 @@ def _tail(path: Path, limit: int = 2000) -> str:
         return ""
 
 
-def execute_in_run_dir(
-    notebook: Path,
-    run_dir: Path,
-    *,
-    parameters: Mapping[str, object],
-    kernel_env: Mapping[str, str],
-    timeout_s: float,
-    cell_timeout_s: float,
-    start_timeout_s: float = 60,
-) -> ExecOutcome:
-    """Start a kernel in ``run_dir``, execute ``notebook`` into it, always shut the kernel down.
+@dataclass(eq=False)
+class StartedKernel:
+    """One kernel process, started in its own private run folder; used for one render, then shut down.
 
-    Never raises for notebook or kernel failures: they come back in ``ExecOutcome.error`` (their
-    text may contain secrets; the caller redacts). ``timeout_s`` bounds the whole run: when it
-    passes, the kernel is killed and the run ends with ``deadline_hit``.
+    ``run_dir`` holds its connection file, stderr and ``outbox/``; the render writes the executed
+    notebook there too. The channel's write end is held until :meth:`send` (or :meth:`shutdown`).
     """
-    km = _OwnedKernelManager(
-        kernel_name="python3",
-        connection_file=str(run_dir / CONNECTION_FILE_NAME),
-        # CurveZMQ between us and the kernel where pyzmq and the kernelspec support it.
-        transport_encryption="auto" if zmq.has("curve") else "disabled",
-    )
-    deadline_hit = threading.Event()
-    timer = threading.Timer(timeout_s, lambda: (deadline_hit.set(), km.kill_now()))
-    timer.daemon = True
-    nb: NotebookNode | None = None
-    error: BaseException | None = None
-    stderr_path = run_dir / KERNEL_STDERR_NAME
-    stderr_fh: IO[bytes] = open(stderr_path, "wb")  # noqa: SIM115 - closed in finally
-    try:
-        timer.start()
-        run_sync(km.start_kernel)(
-            env=kernel_environment(kernel_env),
-            cwd=str(run_dir),
-            extra_arguments=list(_KERNEL_ARGS),
-            stdin=None,
-            stdout=stderr_fh,
-            stderr=stderr_fh,
-        )
-        if deadline_hit.is_set():  # the timer fired while the kernel was still being launched
-            km.kill_now()
-        nb = papermill.execute_notebook(
-            str(notebook),
-            str(run_dir / EXECUTED_NAME),
-            parameters=dict(parameters),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            report_mode=False,
-            request_save_on_cell_execute=False,
-            start_timeout=start_timeout_s,
-            execution_timeout=cell_timeout_s,
-            km=km,
-        )
-    except Exception as exc:  # the caller maps (and redacts) every failure
-        error = exc
-    finally:
-        timer.cancel()
+
+    km: _OwnedKernelManager
+    run_dir: Path
+    started_at: float
+    _stderr: IO[bytes] = field(repr=False)
+    _channel: int | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.run_dir / KERNEL_STDERR_NAME
+
+    @property
+    def outbox(self) -> Path:
+        return self.run_dir / OUTBOX_NAME
+
+    @property
+    def pid(self) -> int | None:
+        return getattr(self.km.provisioner, "pid", None)
+
+    def exited(self) -> bool:
+        """True once the kernel process has ended (it crashed, or was shut down)."""
+        process = getattr(self.km.provisioner, "process", None)
+        return process is None or process.poll() is not None
+
+    def send(self, values: Mapping[str, str]) -> None:
+        """Hand ``values`` to the kernel through its one-shot channel and close it (once only)."""
+        with self._lock:
+            fd, self._channel = self._channel, None
+        if fd is None:
+            raise RuntimeError("this kernel's channel was used already")
+        data = json.dumps(dict(values), ensure_ascii=True).encode("ascii")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def kill_now(self) -> None:
+        self.km.kill_now()
+
+    def shutdown(self) -> None:
+        """Stop its clients, shut the kernel down (SIGKILL as the backstop), close what it held."""
+        with self._lock:
+            fd, self._channel = self._channel, None
+        if fd is not None:
+            os.close(fd)
+        km = self.km
         km.close_clients()
         try:
             if km.has_kernel:
@@ -188,10 +228,112 @@ def execute_in_run_dir(
             except Exception:
                 log.debug("kernel resource cleanup failed", exc_info=False)
         finally:
-            stderr_fh.close()
+            self._stderr.close()
+
+
+def start_kernel(run_dir: Path) -> StartedKernel:
+    """Launch a warm kernel in ``run_dir`` (an existing private run folder); do not wait for it.
+
+    The kernel's environment holds no secret: the allowlist, the channel's fd number, the outbox.
+    """
+    outbox = run_dir / OUTBOX_NAME
+    outbox.mkdir(mode=0o700, exist_ok=True)
+    km = _OwnedKernelManager(
+        kernel_name="python3",
+        connection_file=str(run_dir / CONNECTION_FILE_NAME),
+        # CurveZMQ between us and the kernel where pyzmq and the kernelspec support it.
+        transport_encryption="auto" if zmq.has("curve") else "disabled",
+    )
+    stderr_fh: IO[bytes] = open(run_dir / KERNEL_STDERR_NAME, "wb")  # noqa: SIM115 - closed by shutdown()
+    read_end, write_end = os.pipe()  # neither end is inheritable; pass_fds hands the read end to this kernel
+    try:
+        run_sync(km.start_kernel)(
+            env=kernel_environment({KEY_FD_ENV: str(read_end), OUTBOX_ENV: str(outbox)}),
+            cwd=str(run_dir),
+            extra_arguments=list(_KERNEL_ARGS),
+            stdin=None,
+            stdout=stderr_fh,
+            stderr=stderr_fh,
+            pass_fds=(read_end,),
+        )
+    except BaseException:
+        os.close(write_end)
+        stderr_fh.close()
+        km.kill_now()
+        raise
+    finally:
+        os.close(read_end)
+    return StartedKernel(km=km, run_dir=run_dir, started_at=time.time(), _stderr=stderr_fh, _channel=write_end)
+
+
+def execute_in_kernel(
+    kernel: StartedKernel,
+    notebook: Path,
+    *,
+    parameters: Mapping[str, object],
+    values: Mapping[str, str],
+    timeout_s: float,
+    cell_timeout_s: float,
+    start_timeout_s: float = 120,
+) -> ExecOutcome:
+    """Send ``values`` to ``kernel``, execute ``notebook`` into its run folder, always shut it down.
+
+    Never raises for notebook or kernel failures: they come back in ``ExecOutcome.error`` (their
+    text may contain secrets; the caller redacts). ``timeout_s`` bounds the whole run: when it
+    passes, the kernel is killed and the run ends with ``deadline_hit``.
+    """
+    deadline_hit = threading.Event()
+    timer = threading.Timer(timeout_s, lambda: (deadline_hit.set(), kernel.kill_now()))
+    timer.daemon = True
+    nb: NotebookNode | None = None
+    error: BaseException | None = None
+    try:
+        timer.start()
+        kernel.send(values)
+        import papermill  # imported here: a kernel started before this import warms up meanwhile
+
+        nb = papermill.execute_notebook(
+            str(notebook),
+            str(kernel.run_dir / EXECUTED_NAME),
+            parameters=dict(parameters),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+            request_save_on_cell_execute=False,
+            start_timeout=start_timeout_s,
+            execution_timeout=cell_timeout_s,
+            km=kernel.km,
+        )
+    except Exception as exc:  # the caller maps (and redacts) every failure
+        error = exc
+    finally:
+        timer.cancel()
+        kernel.shutdown()
     return ExecOutcome(
         nb=None if error else nb,
         error=error,
         deadline_hit=deadline_hit.is_set(),
-        kernel_stderr_tail=_tail(stderr_path) if error else "",
+        kernel_stderr_tail=_tail(kernel.stderr_path) if error else "",
     )
+
+
+def execute_in_run_dir(
+    notebook: Path,
+    run_dir: Path,
+    *,
+    parameters: Mapping[str, object],
+    kernel_env: Mapping[str, str],
+    timeout_s: float,
+    cell_timeout_s: float,
+    start_timeout_s: float = 120,
+) -> ExecOutcome:
+    """Start a kernel in ``run_dir`` now and run :func:`execute_in_kernel` (``kernel_env`` = the values sent)."""
+    try:
+        kernel = start_kernel(run_dir)
+    except Exception as exc:
+        return ExecOutcome(None, exc, False, _tail(run_dir / KERNEL_STDERR_NAME))
+    return execute_in_kernel(
+        kernel, notebook, parameters=parameters, values=kernel_env, timeout_s=timeout_s,
+        cell_timeout_s=cell_timeout_s, start_timeout_s=start_timeout_s,
+    )  # fmt: skip

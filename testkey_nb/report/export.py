@@ -9,7 +9,9 @@ package ships no template files):
 * every Vega-Lite output turned into ``testkey_nb.report._embed.chart_html`` and the vega bundle inlined once
   in ``<head>`` (only when there is a chart);
 * CSS comments removed (JupyterLab's CSS cites URLs in them): the page holds no ``http(s)://``
-  unless a notebook's own text does;
+  unless a notebook's own text does; CSS rules no element of the page can match removed
+  (``_css.prune_css``: the ~210 KB of JupyterLab CSS nbconvert inlines becomes a few KB);
+* Vega-Lite specs compiled to Vega (``_embed.chart_html``), the compressed Vega runtime inlined once;
 * a Content-Security-Policy ``<meta>``: scripts only by hash (the bundle and the one chart-init
   script), no network at all (``default-src 'none'``, images and fonts from ``data:`` only). It backs
   up escaping: a provider string that slipped through as markup could not run script or load anything.
@@ -29,6 +31,7 @@ import jinja2
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
+from testkey_nb.report._css import prune_css, used_classes
 from testkey_nb.report._embed import CHART_INIT_JS, chart_html, is_vegalite_mime, script_sha256, vega_bundle_js
 
 __all__ = ["BUNDLE_MARKER", "OfflineViolation", "export_html"]
@@ -123,6 +126,17 @@ def _strip_css_comments(page: str) -> str:
     return _STYLE_RE.sub(lambda m: m.group(1) + _CSS_COMMENT_RE.sub("", m.group(2)) + m.group(3), page)
 
 
+#: Classes the chart runtime adds at run time (not in the page's markup).
+_RUNTIME_CLASSES: Final = frozenset({"vega-embed", "tk-chart-actions"})
+
+
+def _prune_styles(page: str) -> str:
+    """Every ``<style>`` block without the rules nothing on the page can match."""
+    classes = used_classes(_STYLE_RE.sub("", page)) | _RUNTIME_CLASSES
+    pruned = iter(prune_css([m.group(2) for m in _STYLE_RE.finditer(page)], classes))
+    return _STYLE_RE.sub(lambda m: m.group(1) + next(pruned) + m.group(3), page)
+
+
 def _css_of(page: str) -> str:
     """Only what a browser reads as CSS: ``<style>`` blocks and ``style=`` attributes (escaped text is not)."""
     blocks = [m.group(2) for m in _STYLE_RE.finditer(page)]
@@ -171,7 +185,7 @@ def export_html(executed_nb: NotebookNode, *, title: str) -> str:
     bundle_token = f"tk-bundle-{secrets.token_hex(8)}"
     page, _ = _exporter().from_notebook_node(nb, resources={"tk_csp_token": csp_token, "tk_bundle_token": bundle_token})
     bundle_placeholder = f"<!--{bundle_token}-->"
-    page = _strip_css_comments(page)
+    page = _prune_styles(_strip_css_comments(page))
     scripts: list[str] = []
     bundle_tag = ""
     if charts:

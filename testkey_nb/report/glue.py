@@ -1,8 +1,9 @@
 """Kernel-side glue for the notebooks: run the package's calls and display their results.
 
 Notebooks stay narrative + calls; everything here is thin and the logic it calls is tested in the
-package. The key reaches the kernel only through its environment: notebooks pass the *name* of the
-variable (``key_env``), never the key.
+package. Notebooks pass the *name* of the key (``key_env``), never the key: a render hands the key to
+its kernel through a one-shot channel, an analyst's kernel finds it in its environment; either way
+``testkey_nb.report.keychannel.take`` reads it once and leaves it in neither place.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from testkey_nb.check.run import (
     check,
     run_sync,
 )
+from testkey_nb.report import keychannel
 from testkey_nb.report.models import OUTBOX_ENV
+from testkey_nb.secrets import Secret
 
 __all__ = [
     "BASE_URL_ENV",
@@ -47,13 +50,17 @@ def check_from_env(
     deadline_s: float = 60.0,
     max_in_flight: int = 16,
 ) -> KeyCheck:
-    """Probe the key held in environment variable ``key_env``.
+    """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
-    An empty ``base_url`` means the claimed provider's official hosts; only the demo keys of
-    ``testkey-nb lab --emulator`` default to the emulator (see :data:`EMULATOR_KEYS_ENV`).
+    Once read, the key is in neither the channel nor ``os.environ`` (a subprocess a cell starts does
+    not inherit it); calling again with the same name gets the same key from memory. An empty
+    ``base_url`` means the claimed provider's official hosts; only the demo keys of ``testkey-nb lab
+    --emulator`` default to the emulator (see :data:`EMULATOR_KEYS_ENV`).
     """
+    value = keychannel.take(key_env)
+    ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
     return check(
-        f"env:{key_env}", label=label, base_url=base_url, management_url=management_url, claim=claim,
+        ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
     )  # fmt: skip
 

@@ -1,8 +1,9 @@
 """One key -> one self-contained HTML report (and its summary row for the fleet index).
 
-The key reaches the notebook's kernel only through the kernel's environment
-(``TESTKEY_NB_KEY``); the notebook's parameters are data: the variable's *name*, the label, URLs,
-the claim. Per-key failures come back as a redacted reason, never as an exception with the key.
+The key reaches the notebook's kernel only through the kernel's one-shot key channel, under the name
+``TESTKEY_NB_KEY`` (see ``report.execute``); the notebook's parameters are data: that *name*, the
+label, URLs, the claim. Pass ``pool`` (a ``report.kernels.KernelPool``) to render in a warm kernel.
+Per-key failures come back as a redacted reason, never as an exception with the key.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testkey_nb.report import RenderError, RenderRequest, RenderResult, render_notebook
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
+
+if TYPE_CHECKING:
+    from testkey_nb.report.kernels import KernelPool
 
 __all__ = [
     "KEY_ENV",
@@ -77,6 +81,7 @@ def render_key(
     raw_root: Path | None = None,
     retention_s: float = 300,
     environ: Mapping[str, str] | None = None,
+    pool: KernelPool | None = None,
 ) -> KeyReportResult:
     """Render ``notebooks/key_report.ipynb`` for one key into ``out_dir/<label>.html``.
 
@@ -113,7 +118,7 @@ def render_key(
         label=label,
         timeout_s=max(120.0, job.deadline_s * 2 + 60),
     )
-    result, failed = _render(request, label, started, raw_root, retention_s, secret)
+    result, failed = _render(request, label, started, raw_root, retention_s, secret, pool)
     if result is None:
         return failed
     summary = None
@@ -133,6 +138,7 @@ def render_scenario(
     label: str | None = None,
     raw_root: Path | None = None,
     retention_s: float = 300,
+    pool: KernelPool | None = None,
 ) -> KeyReportResult:
     """Render ``notebooks/billing_lifecycle.ipynb`` for a scenario file into ``out_dir``."""
     started = time.perf_counter()
@@ -147,7 +153,7 @@ def render_scenario(
         redact=[],
         label=name,
     )
-    return _render(request, name, started, raw_root, retention_s)[1]
+    return _render(request, name, started, raw_root, retention_s, None, pool)[1]
 
 
 def render_key_billing(
@@ -157,6 +163,7 @@ def render_key_billing(
     secret: Secret,
     raw_root: Path | None = None,
     retention_s: float = 300,
+    pool: KernelPool | None = None,
 ) -> KeyReportResult:
     """Render the billing-lifecycle notebook for a key's workspace (what its probes can read)."""
     started = time.perf_counter()
@@ -176,7 +183,7 @@ def render_key_billing(
         redact=[secret.reveal()],
         label=label,
     )
-    return _render(request, label, started, raw_root, retention_s, secret)[1]
+    return _render(request, label, started, raw_root, retention_s, secret, pool)[1]
 
 
 def _render(
@@ -186,10 +193,11 @@ def _render(
     raw_root: Path | None,
     retention_s: float,
     secret: Secret | None = None,
+    pool: KernelPool | None = None,
 ) -> tuple[RenderResult | None, KeyReportResult]:
     """Run one render; a failure becomes a result with its reason (scrubbed of the key, if any)."""
     try:
-        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s)
+        result = render_notebook(request, raw_root=raw_root, retention_s=retention_s, pool=pool)
     except RenderError as exc:
         reason = redact(exc.reason, [secret]) if secret is not None else exc.reason
         return None, KeyReportResult(label, None, None, reason, time.perf_counter() - started)

@@ -18,9 +18,10 @@ class RenderRequest:
 
     ``parameters`` are written into the executed notebook (papermill's injected cell and its
     metadata): data only, never a secret. The key reaches the kernel through ``kernel_env``
-    (e.g. ``{"TESTKEY_NB_KEY": <value>}``) and the notebook reads the env var whose NAME is a
-    parameter. Every ``kernel_env`` value and every ``redact`` value is scrubbed from error text
-    and logs, and a report containing one of them is refused.
+    (e.g. ``{"TESTKEY_NB_KEY": <value>}``), written once into the kernel's own pipe (never its
+    environment); the notebook reads it with ``keychannel.take(NAME)``, NAME being a parameter.
+    Every ``kernel_env`` value and every ``redact`` value is scrubbed from error text and logs, and
+    a report containing one of them is refused.
     """
 
     notebook: Path

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
-
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from papermill.exceptions import PapermillExecutionError
+from typing import TYPE_CHECKING, Final
 
 from testkey_nb._files import write_atomic
+from testkey_nb._importtax import defer_rfc3987_syntax
 from testkey_nb.report._embed import escape_json_for_html
-from testkey_nb.report.execute import ExecOutcome, execute_in_run_dir
-from testkey_nb.report.export import OfflineViolation, export_html
+from testkey_nb.report.execute import ExecOutcome, StartedKernel, execute_in_kernel, start_kernel
 from testkey_nb.report.models import OUTBOX_ENV, RenderError, RenderRequest, RenderResult
 from testkey_nb.report.redact import one_line, redact_text, redacting_logs, variants
 from testkey_nb.report.retention import default_raw_root, make_run_dir, remove_run_dir, sweep_raw
+
+if TYPE_CHECKING:
+    from testkey_nb.report.kernels import KernelPool
 
 __all__ = ["MIN_SECRET_LEN", "OUTBOX_ENV", "render_notebook"]
 _OUTBOX_MAX_BYTES: Final = 1024 * 1024
@@ -54,6 +55,9 @@ def _validate(req: RenderRequest, label: str, secret_values: Sequence[str]) -> N
 
 
 def _failure_reason(outcome: ExecOutcome, req: RenderRequest, retention_s: float) -> str:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
     exc = outcome.error
     stderr_last = next((ln for ln in reversed(outcome.kernel_stderr_tail.splitlines()) if ln.strip()), "")
     if outcome.deadline_hit:
@@ -79,60 +83,58 @@ def _leaks(page: str, secret_values: Sequence[str]) -> bool:
     return False
 
 
-def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retention_s: float = 300) -> RenderResult:
+def render_notebook(
+    req: RenderRequest, *, raw_root: Path | None = None, retention_s: float = 300, pool: KernelPool | None = None
+) -> RenderResult:
     """Execute ``req.notebook`` and write its offline HTML report to ``req.out_html`` (mode 0644).
 
     Sweeps stale raw folders first (older than ``retention_s``), executes in a fresh private run
     folder under ``raw_root`` (default :func:`default_raw_root`), and deletes that folder whatever
-    happens. Every failure (cell error, cell or overall timeout, dead kernel, export problem, a
-    secret in the page) raises :class:`RenderError` with a redacted one-line reason and no chained
-    exception. Thread-safe: no process-wide state changes (a logging filter is attached to the
-    kernel-traffic loggers for the duration, one per render).
+    happens. With ``pool``, the kernel (and its run folder) is a warm one taken from the pool;
+    without, one is started here, before papermill and nbconvert are imported, so the kernel warms
+    up while this process imports them. ``req.kernel_env`` reaches the kernel through its one-shot
+    channel, never its environment. Every failure (cell error, cell or overall timeout, dead kernel,
+    export problem, a secret in the page) raises :class:`RenderError` with a redacted one-line
+    reason and no chained exception. Thread-safe: no process-wide state changes (a logging filter is
+    attached to the kernel-traffic loggers for the duration, one per render).
     """
     started = time.perf_counter()
     secret_values = _secret_values(req)
     label = " ".join(redact_text(req.label, secret_values).split()) or "report"
     _validate(req, label, secret_values)
+    defer_rfc3987_syntax()  # before papermill/nbconvert import jsonschema (a no-op once they have)
 
     root = default_raw_root() if raw_root is None else raw_root
     for removed in sweep_raw(root, retention_s):
         log.info("swept stale raw folder %s", removed.name)
-    run_dir = make_run_dir(root)
+    kernel: StartedKernel | None = None
     reason: str | None = None
+    if pool is not None:
+        try:
+            kernel = pool.take(timeout_s=min(req.timeout_s, retention_s))
+        except Exception as exc:
+            raise RenderError(label, f"no kernel: {type(exc).__name__}: {exc}") from None
+        run_dir = kernel.run_dir
+    else:
+        run_dir = make_run_dir(root)
+        try:
+            kernel = start_kernel(run_dir)
+        except Exception as exc:
+            reason = f"cannot start a kernel: {type(exc).__name__}: {exc}"
+    # While the kernel works, this process imports nbconvert and warms the chart compiler (once per process).
+    threading.Thread(target=_warm_export, name="testkey-nb-warm-export", daemon=True).start()
     size = 0
     outbox: dict[str, bytes] = {}
-    outbox_dir = run_dir / "outbox"
-    outbox_dir.mkdir(mode=0o700)
-    kernel_env = {**req.kernel_env, OUTBOX_ENV: str(outbox_dir)}
     try:
         with redacting_logs(secret_values, _KERNEL_LOGGERS):
-            outcome = execute_in_run_dir(
-                req.notebook.resolve(),
-                run_dir,
-                parameters=req.parameters,
-                kernel_env=kernel_env,
-                # a render never outlives the retention window: its raw data could not be kept longer
-                timeout_s=min(req.timeout_s, retention_s),
-                cell_timeout_s=req.cell_timeout_s,
-            )
-            if outcome.error is not None or outcome.nb is None:
-                reason = _failure_reason(outcome, req, retention_s)
-            else:
+            page: str | None = None
+            if kernel is not None:
+                page, reason = _execute_and_export(kernel, req, label, secret_values, retention_s, outbox)
+            if page is not None:
                 try:
-                    page = export_html(outcome.nb, title=label)
-                except OfflineViolation as exc:
-                    reason = str(exc)
-                except Exception as exc:
-                    reason = f"HTML export failed: {type(exc).__name__}: {exc}"
-                else:
-                    if _leaks(page, secret_values):
-                        reason = "the report would contain a secret value; nothing was written"
-                    else:
-                        outbox = _read_outbox(outbox_dir, secret_values)
-                        try:
-                            size = write_atomic(req.out_html, page)
-                        except OSError as exc:
-                            reason = f"cannot write the report: {type(exc).__name__}: {exc.strerror}"
+                    size = write_atomic(req.out_html, page)
+                except OSError as exc:
+                    reason = f"cannot write the report: {type(exc).__name__}: {exc.strerror}"
     finally:
         remove_run_dir(run_dir)
     if reason is not None:
@@ -142,6 +144,50 @@ def render_notebook(req: RenderRequest, *, raw_root: Path | None = None, retenti
     seconds = time.perf_counter() - started
     log.info("rendered %s: %d bytes in %.2f s", label, size, seconds)
     return RenderResult(label=label, out_html=req.out_html, seconds=seconds, bytes=size, outbox=outbox)
+
+
+def _warm_export() -> None:
+    try:
+        from testkey_nb.report import _embed, export  # noqa: F401 - the import is the warm-up
+
+        _embed.warm_up()
+    except Exception:  # the export itself reports any real problem
+        log.debug("export warm-up failed", exc_info=True)
+
+
+def _execute_and_export(
+    kernel: StartedKernel,
+    req: RenderRequest,
+    label: str,
+    secret_values: Sequence[str],
+    retention_s: float,
+    outbox: dict[str, bytes],
+) -> tuple[str | None, str | None]:
+    """Run the notebook in ``kernel`` (always shut down after) and export it: ``(page, None)`` or
+    ``(None, reason)``. The notebook's outbox files land in ``outbox``."""
+    outcome = execute_in_kernel(
+        kernel,
+        req.notebook.resolve(),
+        parameters=req.parameters,
+        values=dict(req.kernel_env),
+        # a render never outlives the retention window: its raw data could not be kept longer
+        timeout_s=min(req.timeout_s, retention_s),
+        cell_timeout_s=req.cell_timeout_s,
+    )
+    if outcome.error is not None or outcome.nb is None:
+        return None, _failure_reason(outcome, req, retention_s)
+    from testkey_nb.report.export import OfflineViolation, export_html
+
+    try:
+        page = export_html(outcome.nb, title=label)
+    except OfflineViolation as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"HTML export failed: {type(exc).__name__}: {exc}"
+    if _leaks(page, secret_values):
+        return None, "the report would contain a secret value; nothing was written"
+    outbox.update(_read_outbox(kernel.outbox, secret_values))
+    return page, None
 
 
 def _read_outbox(folder: Path, secret_values: Sequence[str]) -> dict[str, bytes]:

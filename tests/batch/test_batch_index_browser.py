@@ -71,6 +71,37 @@ def test_batch_index_in_chromium(fleet: FleetRun) -> None:
     assert log.dialogs == []
 
 
+def test_fifty_key_index_compressed_spec_draws_offline(tmp_path: Path) -> None:
+    """50 keys x 10 capabilities: the spec goes gzip+base64, the page stays under 400 KB and still draws."""
+    from testkey_nb.batch.fleet import index_row, write_index
+    from testkey_nb.check.profile import CAPABILITIES
+    from testkey_nb.report._embed import SPEC_GZIP_TYPE
+
+    hostile = "<script>window.__pwned=1</script>"
+    rows = []
+    for i in range(50):
+        caps = [{"capability": c, "status": "verified", "evidence": f"seen {hostile} for key {i} and {c} " * 2}
+                for c in CAPABILITIES]  # fmt: skip
+        summary = {"label": f"k{i:02d}", "provider": "baseten", "claimed": "baseten", "matches_claim": True,
+                   "key_valid": True, "status": "valid", "verdict": "ready", "allowed_models": 3,
+                   "capabilities": caps, "actions": []}  # fmt: skip
+        rows.append(index_row(f"k{i:02d}", summary=summary, report=f"k{i:02d}.html"))
+    index, _ = write_index(tmp_path, rows)
+    page_text = index.read_text(encoding="utf-8")
+    assert index.stat().st_size <= 400_000
+    assert f'<script type="{SPEC_GZIP_TYPE}" class="tk-chart-spec">' in page_text
+    with open_report(index, width=1400) as (page, log):
+        assert wait_for_charts(page) == 2  # verdicts per provider, then keys x capabilities
+        cells = page.locator("#tk-fleet-capabilities g.mark-rect path")
+        assert cells.count() == 500
+        cells.nth(3).hover()
+        tooltip = page.locator("#vg-tooltip-element")
+        tooltip.wait_for(state="visible", timeout=5000)
+        assert hostile in (tooltip.text_content() or "") and tooltip.locator("script").count() == 0
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert log.console_errors == [] and log.page_errors == [] and log.blocked == []
+
+
 def _visible(page: Any) -> list[str]:
     script = "rows => rows.filter(r => r.offsetParent !== null).map(r => r.cells[0].textContent.trim())"
     return page.eval_on_selector_all("#tk-fleet tbody tr", script)

@@ -45,7 +45,8 @@ def test_batch_sigint_mid_batch_leaves_no_raw_data(emu: Any, tmp_path: Path) -> 
             assert time.monotonic() < deadline, "the first report never appeared"
             time.sleep(0.1)
         time.sleep(1.0)  # the next render is now inside its kernel, waiting on the provider
-        kernels = [p for p in psutil.Process(proc.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "testkey_nb.report.warm_kernel" in " ".join(p.cmdline())]  # fmt: skip
         assert kernels, "expected running kernels at the time of Ctrl-C"
         assert any(d.name.startswith("run-") for d in raw.iterdir())
         sent = time.monotonic()

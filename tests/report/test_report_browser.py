@@ -21,6 +21,7 @@ def test_report_renders_offline_and_inert(charts_report: RenderedReport, bypass_
     with open_report(report, bypass_csp=bypass_csp) as (page, log):
         assert wait_for_charts(page) == 2
         assert page.locator(".tk-chart svg.marks").count() == 2  # one vega scenegraph per chart
+        assert page.locator(".tk-chart .tk-chart-actions button").count() == 4  # Save as SVG / PNG, per chart
 
         # Hover the bar of the hostile model: the tooltip shows the string as text.
         bar = page.locator(".tk-chart").first.locator("g.mark-rect path").nth(1)

@@ -19,6 +19,7 @@ from testkey_nb.report._embed import (
     escape_markdown,
     is_vegalite_mime,
     vega_bundle_js,
+    vega_spec,
 )
 
 HOSTILE = [
@@ -77,7 +78,8 @@ def test_chart_html_is_inert_markup_plus_the_shared_init_script() -> None:
     assert page.startswith('<div class="tk-chart" id="tk-chart-7"')
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.DOTALL)
     assert [attrs for attrs, _ in scripts] == [' type="application/json" class="tk-chart-spec"', ""]
-    assert json.loads(scripts[0][1]) == spec
+    embedded = json.loads(scripts[0][1])
+    assert embedded == vega_spec(spec) and "/vega/" in embedded["$schema"]  # compiled: no Vega-Lite on the page
     assert scripts[1][1] == CHART_INIT_JS
     assert "<img" not in page and "://" not in page and page.count("<script") == 2
     with pytest.raises(ValueError):
@@ -86,8 +88,8 @@ def test_chart_html_is_inert_markup_plus_the_shared_init_script() -> None:
 
 def test_vega_bundle_is_inlinable_once() -> None:
     bundle = vega_bundle_js()
-    assert 500_000 < len(bundle) < 3_000_000
-    assert bundle.count("window.vegaEmbed=") == 1
+    assert 150_000 < len(bundle) < 320_000  # the Vega runtime (~590 KB minified), gzip + base64
+    assert bundle.count("window.tkVegaEmbed=") == 1
     assert re.search(r"</script", bundle, re.IGNORECASE) is None and "<!--" not in bundle
     assert re.search(r"https?://", bundle) is None
     assert bundle == vega_bundle_js()  # deterministic (vl-convert caches it)
@@ -98,3 +100,35 @@ def test_escape_markdown_neutralises_markup_and_markdown() -> None:
     assert "<" not in out and ">" not in out and '"' not in out and "\n" not in out
     assert "\\[link\\]\\(javascript:x\\)" in out and "\\*b\\*" in out and "\\#" in out
     assert escape_markdown("it's a & b") == "it&#39;s a &amp; b"
+
+
+def test_vega_runtime_inflates_to_vega_and_tooltips() -> None:
+    """The compressed runtime is the Vega library (and vega-tooltip), not Vega-Lite or vega-embed."""
+    import base64
+    import gzip
+
+    bundle = vega_bundle_js()
+    payload = re.search(r'var z="([A-Za-z0-9+/=]+)"', bundle)
+    assert payload is not None
+    source = gzip.decompress(base64.b64decode(payload.group(1))).decode("utf-8")
+    assert "window.vegaTooltipHandler=" in source and "window.vega=" in source and "vg-tooltip-element" in source
+    assert "vegaLite" not in source and "vegaEmbed" not in source
+    assert 400_000 < len(source) < 900_000
+
+
+def test_large_spec_embedded_compressed_small_as_json() -> None:
+    import base64
+    import gzip
+
+    from testkey_nb.report._embed import COMPRESS_SPEC_OVER, SPEC_GZIP_TYPE
+
+    big = alt.Chart(pl.DataFrame({"model": [f"m{i} {HOSTILE[0]}" for i in range(800)], "n": list(range(800))}))
+    spec = charts.chart_spec(big.mark_bar().encode(x="n:Q", y="model:N"))
+    page = chart_html(spec, "tk-chart-big")
+    found = re.search(r'<script type="([^"]+)" class="tk-chart-spec">(.*?)</script>', page, flags=re.DOTALL)
+    assert found is not None and found.group(1) == SPEC_GZIP_TYPE
+    text = gzip.decompress(base64.b64decode(found.group(2))).decode("ascii")
+    assert len(text) > COMPRESS_SPEC_OVER and json.loads(text) == vega_spec(spec)
+    assert "<" not in found.group(2) and HOSTILE[0] not in page
+    small = chart_html(charts.chart_spec(_chart()), "tk-chart-small")
+    assert '<script type="application/json" class="tk-chart-spec">' in small

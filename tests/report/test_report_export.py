@@ -74,7 +74,7 @@ def test_no_remote_reference_at_all(page: str) -> None:
 def test_bundle_inlined_exactly_once_in_head(page: str) -> None:
     head, body = page.split("</head>", 1)
     assert head.count(BUNDLE_MARKER) == 1 and BUNDLE_MARKER not in body
-    assert page.count("window.vegaEmbed=") == 1
+    assert page.count("window.tkVegaEmbed=") == 1
     assert body.count('class="tk-chart"') == 2
     assert body.count(CHART_INIT_JS) == 2
 

@@ -32,13 +32,14 @@ def _raw_leftovers(raw_root: Path) -> list[Path]:
 def test_report_written_offline_and_private(charts_report: RenderedReport, canary: str) -> None:
     result, page = charts_report.result, charts_report.html
     assert result.out_html.is_file() and result.bytes == result.out_html.stat().st_size > 0
+    assert result.bytes <= 400_000  # the compressed Vega runtime and the pruned CSS
     assert result.label == "fixture-charts" and result.seconds > 0
     assert stat.S_IMODE(result.out_html.stat().st_mode) == 0o644
     assert [p.name for p in result.out_html.parent.iterdir()] == ["charts.html"]  # no temp file left
     assert canary not in page and canary[-12:] not in page
     assert re.search(r"https?://", page) is None
     assert re.search(r"<script[^>]*\bsrc\s*=", page, re.IGNORECASE) is None
-    assert page.count(BUNDLE_MARKER) == 1 and page.count("window.vegaEmbed=") == 1
+    assert page.count(BUNDLE_MARKER) == 1 and page.count("window.tkVegaEmbed=") == 1
     assert page.count('class="tk-chart"') == 2
     assert f"key length: {len(canary)}" in page  # the notebook used the key...
     assert "os.environ" not in page and "import altair" not in page  # ...and its code is hidden

@@ -116,6 +116,7 @@ def test_raw_folder_is_gone(rendered: dict[str, Any]) -> None:
 def test_reports_are_offline(rendered: dict[str, Any]) -> None:
     for path in Path(rendered["out"]).glob("*.html"):
         html = path.read_text(encoding="utf-8")
+        assert path.stat().st_size <= 400_000, path.name  # key and billing reports: at most 400 KB
         assert "<script src=" not in html.lower()
         check_offline(html)  # no remote src/href, <link>, CSS url()/@import
         # URLs appear only as escaped text (e.g. the probed base URL), never as a resource reference
