@@ -68,6 +68,9 @@ ROW_FIELDS: Final = (
     "token_role",
     "balance",
     "limits",
+    "identity",
+    "tokens_limit",
+    "tokens_limit_day",
     "capabilities",
     "probe_requests",
     "report",
@@ -90,6 +93,9 @@ _FROM_SUMMARY: Final = (
     "tokens_per_minute",
     "token_role",
     "probe_requests",
+    "identity",
+    "tokens_limit",
+    "tokens_limit_day",
 )
 
 # Click a header to sort by that column (again to reverse). Numbers sort numerically, blanks last.

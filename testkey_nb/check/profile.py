@@ -6,13 +6,23 @@ probe it came from, so a report never shows a guess as a fact.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from testkey_nb._format import plain_text
-from testkey_nb.identify.score import Identification
+from testkey_nb.check.facts import (
+    Balance,
+    Fact,
+    Identity,
+    Limit,
+    ModelFacts,
+    ProviderFacts,
+    catalog_items,
+    readability,
+)
+from testkey_nb.identify.registry import NoQuotaRule
+from testkey_nb.identify.score import Identification, _all_hold
 from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 __all__ = [
@@ -24,6 +34,7 @@ __all__ = [
     "Metric",
     "ModelRow",
     "Profile",
+    "ProviderView",
     "build_profile",
 ]
 
@@ -55,24 +66,16 @@ CAPABILITIES = (
 )
 
 STATUS_MEANINGS = {
-    "valid": "the provider accepted the key and routed at least one model",
-    "invalid": "the provider refused the key (Baseten answers revoked and unknown keys alike)",
+    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, or a model call passed auth",
+    "invalid": "the provider refused the key in its own auth scheme (many answer revoked and unknown keys alike)",
     "revoked": "the provider said the key was revoked",
     "valid_no_quota": "the key authenticates but the workspace cannot pay (402: credits exhausted, no card)",
     "valid_not_scoped": "the key authenticates but may call none of the models probed",
     "rate_limited": "the key authenticates but every model call was refused with 429",
-    "unknown": "the probe could not tell; the reason says why (network, waf_html, 5xx, unexpected_status)",
+    "unknown": "the probe could not tell; the reason says why (network, waf_html, 5xx, unexpected_status, "
+    "scheme_not_settled)",
 }
 
-# Baseten's key types (management API `APIKeyCategory`) -> role; the registry's permissions file
-# holds the same mapping with sources, this is the fallback when it cannot be read.
-_BASETEN_ROLES = {
-    "PERSONAL": "personal",
-    "WORKSPACE_MANAGE_ALL": "full-access",
-    "WORKSPACE_EXPORT_METRICS": "metrics-only",
-    "WORKSPACE_INVOKE": "inference-only",
-}
-_CHAT_PROBES = ("auth_check", "permission_matrix", "runtime_call")
 _MINUTES_PER_DAY = 1440
 
 
@@ -90,6 +93,8 @@ class KeyStatus:
     code: str
     reason: str
     detail: str = ""
+    #: the probe whose answer settled the status (None when nothing did)
+    probe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,10 @@ class ModelRow:
     rpm: int | None
     tpm: int | None
     limits_provenance: Provenance
+    #: the probes each cell rests on (None where the cell is unknown)
+    allowed_probe: str | None = None
+    price_probe: str | None = None
+    limits_probe: str | None = None
 
     @property
     def priced(self) -> bool:
@@ -137,6 +146,20 @@ class Profile:
     workspace: Mapping[str, Any] = field(default_factory=dict)
     documented_tiers: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)  # management bodies the billing view reads
+    identity: Identity | None = None
+    balance: Balance | None = None
+    limits: tuple[Limit, ...] = ()
+
+    def identity_json(self) -> dict[str, Any]:
+        """``{user, workspace, organization, evidence}``, nulls where unseen."""
+        return (self.identity or Identity()).as_json()
+
+    def balance_json(self) -> dict[str, Any] | None:
+        return self.balance.as_json() if self.balance else None
+
+    def limits_json(self) -> list[dict[str, Any]]:
+        """Key- or workspace-wide limits: ``[{scope, value, provenance, source}]``."""
+        return [lim.as_json() for lim in self.limits if lim.model is None]
 
     def metrics_frame(self):  # -> pl.DataFrame
         import polars as pl
@@ -167,6 +190,7 @@ class Profile:
                 "max_completion_tokens": m.max_completion_tokens, "features": list(m.features),
                 "input_modalities": list(m.input_modalities), "output_modalities": list(m.output_modalities),
                 "rpm": m.rpm, "tpm": m.tpm, "limits_provenance": m.limits_provenance,
+                "allowed_probe": m.allowed_probe,
             }
             for m in self.models
         ]  # fmt: skip
@@ -181,7 +205,7 @@ class Profile:
             "price_provenance": pl.String, "context_length": pl.Int64, "max_completion_tokens": pl.Int64,
             "features": pl.List(pl.String), "input_modalities": pl.List(pl.String),
             "output_modalities": pl.List(pl.String), "rpm": pl.Int64, "tpm": pl.Int64,
-            "limits_provenance": pl.String,
+            "limits_provenance": pl.String, "allowed_probe": pl.String,
         }  # fmt: skip
         return pl.DataFrame(self.model_rows(), schema=schema)
 
@@ -215,42 +239,47 @@ class Profile:
 
 
 # --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProviderView:
+    """What the registry says about the provider, as the profile needs it (never its name).
+
+    ``capabilities``: capability -> (support, note) at provider level; ``authenticated``: probes whose
+    endpoint the provider authenticates (a 200 there proves the key); ``reads``: what each kind of fact
+    (identity, limits, balance, usage, prices, operations) is read by; ``scheme_settled``: the key went in
+    the identified provider's own auth scheme (False when no provider was identified)."""
+
+    capabilities: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    authenticated: frozenset[str] = frozenset()
+    reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    scheme_settled: bool = True
+    #: answers that mean "valid key, the account cannot pay" (see ``NoQuotaRule``)
+    no_quota: tuple[NoQuotaRule, ...] = ()
+
+
 def build_profile(
     *,
     label: str,
     identification: Identification,
     observations: Sequence[Observation],
     requests_sent: int,
-    key_prefix: str | None,
-    provider_capabilities: Mapping[str, str] | None = None,
+    facts: ProviderFacts | None = None,
+    provider: ProviderView | None = None,
     documented_tiers: Sequence[Mapping[str, Any]] = (),
 ) -> Profile:
-    """Derive the profile. ``key_prefix`` is the key's public prefix (Baseten lists keys by it)."""
+    """Combine the observations and the provider's facts into the profile."""
+    facts = facts or ProviderFacts()
+    view = provider or ProviderView()
+    observations = [_requalify(o, view.no_quota) for o in observations]
     by = _group(observations)
-    status = _status(by)
-    catalog = _catalog(by)
-    scopes_obs = _scopes_from_chats(by)
-    key_entry = _current_key_entry(by, key_prefix)
-    limits = _rate_limits(by)
-    models = _model_rows(catalog, scopes_obs, key_entry, limits, by)
-    workspace = _workspace(by)
-    metrics = _metrics(by, status, models, key_entry, limits, scopes_obs, documented_tiers)
-    capabilities = _capabilities(by, status, models, limits, provider_capabilities or {}, workspace)
-    raw = {
-        name: _first_ok(by, name).json_body
-        for name in ("usage", "prices", "model_apis", "models_list")
-        if _first_ok(by, name) is not None
-    }
-    raw["deployments"] = [
-        {"model_id": o.item, **d}
-        for o in by.get("deployments", [])
-        if o.outcome == "ok" and isinstance(o.json_body, dict)
-        for d in o.json_body.get("deployments", [])
-        if isinstance(d, dict)
-    ]
-    raw["readable"] = {
-        name: _readability(by.get(name, [])) for name in ("usage", "deployments", "prices", "models_list")
-    }
+    proof = _auth_proof(observations, view.authenticated)
+    status = _status(by, observations, proof, view)
+    chats = _chat_results(observations)
+    key_proven = proof is not None or any(o.accepted for o in chats.values())
+    models = _model_rows(observations, chats, facts, key_proven)
+    metrics = _metrics(by, observations, status, proof, models, chats, facts, view, documented_tiers)
+    capabilities = _capabilities(by, observations, status, models, facts, view)
+    raw = dict(facts.raw)
+    raw.setdefault("readable", {p: readability(by.get(p, [])) for p in _reads(view, "usage", "balance", "operations")})
     return Profile(
         label=label,
         identification=identification,
@@ -259,10 +288,24 @@ def build_profile(
         models=tuple(models),
         capabilities=tuple(capabilities),
         probe_requests=requests_sent,
-        workspace=workspace,
+        workspace=dict(facts.account),
         documented_tiers=tuple(documented_tiers),
         raw=raw,
+        identity=facts.identity,
+        balance=facts.balance,
+        limits=tuple(facts.limits),
     )
+
+
+def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:
+    """A model call the provider answered with its documented "cannot pay" answer is a 402 by another name."""
+    if o.cost not in ("rejected", "billable") or o.status is None or o.outcome == "payment_required":
+        return o
+    for rule in rules:
+        if (not rule.status or o.status in rule.status) and _all_hold(rule.body, o.json_body, 4096):
+            note = f"the provider's documented no-quota answer ({o.status}){': ' + rule.source if rule.source else ''}"
+            return replace(o, outcome="payment_required", accepted=False, detail=note)
+    return o
 
 
 def _group(observations: Iterable[Observation]) -> dict[str, list[Observation]]:
@@ -272,21 +315,17 @@ def _group(observations: Iterable[Observation]) -> dict[str, list[Observation]]:
     return out
 
 
-def _first_ok(by: Mapping[str, list[Observation]], name: str) -> Observation | None:
-    return next((o for o in by.get(name, []) if o.outcome == "ok"), None)
+def _sent(obs: Iterable[Observation]) -> list[Observation]:
+    return [o for o in obs if o.status is not None and o.outcome not in ("skipped", "deadline")]
 
 
-def _readability(obs: Sequence[Observation]) -> str:
-    if not obs:
-        return "not probed"
-    if any(o.outcome == "ok" for o in obs):
-        return "readable"
-    first = obs[0]
-    if first.outcome == "skipped":
-        return f"not probed: {first.detail}"
-    if first.outcome in ("refused", "unauthorized"):
-        return f"refused ({first.status}) for this key"
-    return f"not readable: {first.outcome}" + (f" ({first.detail})" if first.detail else "")
+def _reads(view: ProviderView, *kinds: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p for k in kinds for p in view.reads.get(k, ())))
+
+
+def _auth_proof(observations: Sequence[Observation], authenticated: frozenset[str]) -> Observation | None:
+    """The first 200 from an endpoint the provider authenticates: proof that the key is valid."""
+    return next((o for o in observations if o.probe in authenticated and o.outcome == "ok" and o.status == 200), None)
 
 
 def _assumption_note(observations: Sequence[Observation]) -> str:
@@ -295,25 +334,56 @@ def _assumption_note(observations: Sequence[Observation]) -> str:
     return f" ({rests_on})" if rests_on else ""
 
 
-def _chat_obs(by: Mapping[str, list[Observation]]) -> list[Observation]:
-    return [o for name in _CHAT_PROBES for o in by.get(name, []) if o.outcome not in ("skipped",)]
+def _chats(observations: Sequence[Observation]) -> list[Observation]:
+    """Model calls that were sent: refused-by-design ones, and billable ones that were answered."""
+    return [
+        o for o in _sent(observations)
+        if o.cost == "rejected" or (o.cost == "billable" and o.accepted)
+    ]  # fmt: skip
 
 
-def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
+def _chat_results(observations: Sequence[Observation]) -> dict[str, Observation]:
+    """model id -> the sent refused-by-design call that says whether it may be called (an accepted one wins)."""
+    out: dict[str, Observation] = {}
+    for o in _sent(observations):
+        if o.cost != "rejected" or not o.item or o.placeholder:
+            continue
+        prev = out.get(o.item)
+        if prev is None or _weight(o) > _weight(prev):
+            out[o.item] = o
+    return out
+
+
+def _weight(o: Observation) -> int:
+    """How much a model call says about the model: accepted > refused or unpaid > other > 404 (which may be
+    a path the host does not serve as much as a model it does not know)."""
+    if o.accepted:
+        return 3
+    if o.outcome in ("refused", "unauthorized", "payment_required"):
+        return 2
+    return 0 if o.outcome == "not_found" else 1
+
+
+def _status(
+    by: Mapping[str, list[Observation]],
+    observations: Sequence[Observation],
+    proof: Observation | None,
+    view: ProviderView,
+) -> KeyStatus:
     """The key's status from what the probes saw.
 
-    Only evidence about real models counts for access: the identification probe's placeholder model
-    (sent when the catalog could not be read) is refused by Baseten exactly like a bad key, so its 403
-    proves nothing. Only a management 200 proves that a key authenticates (an unauthenticated request
-    may get 403 there too).
+    Only evidence about real models counts for access: a placeholder model (sent when the catalog could
+    not be read) may be refused exactly like a bad key, so its refusal proves nothing. A 200 from an
+    endpoint the provider authenticates proves the key; a public endpoint's 200 proves nothing; a 404
+    for a model after auth is evidence about that model, not the key.
     """
-    chats = [o for o in _chat_obs(by) if o.probe != "runtime_call" or o.accepted]
-    real = [o for o in chats if not o.placeholder]
+    chats = _chats(observations)
+    # evidence about access needs a real model: not a placeholder, not a call that named none
+    real = [o for o in chats if not o.placeholder and o.item]
     catalog = [o for o in by.get("catalog", []) if o.outcome != "skipped"]
-    inference = [*catalog, *chats]
-    mgmt = [o for group in by.values() for o in group if o.role == "management" and o.outcome != "skipped"]
+    inference = [o for o in observations if o.role == "inference" and o.outcome != "skipped"]
     sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
-    if not sent:
+    if not sent and proof is None:
         return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
     spent = [o for group in by.values() for o in group if o.spent and o.cost == "rejected" and o.outcome == "ok"]
     if spent:
@@ -324,37 +394,61 @@ def _status(by: Mapping[str, list[Observation]]) -> KeyStatus:
             f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
             "works; "
             f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
+            spent[0].probe,
         )
-    if any(o.accepted for o in real):
-        n = sum(1 for o in real if o.accepted)
-        rests_on = next((o.assumption for o in real if o.accepted and o.assumption), None)
+    accepted = [o for o in real if o.accepted]
+    if accepted:
+        n = len({o.item for o in accepted})
+        rests_on = next((o.assumption for o in accepted if o.assumption), None)
         note = f" ({rests_on})" if rests_on else ""
-        return KeyStatus("valid", "accepted", f"{n} model call(s) passed auth and were routed{note}")
-    if any(o.outcome == "payment_required" for o in chats):
-        return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits")
+        return KeyStatus(
+            "valid", "accepted", f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
+            accepted[0].probe,
+        )
+    unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
+    if unpaid is not None:
+        return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
     # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
-    answered = [o for o in chats if o.status is not None]
+    answered = [o for o in (real or chats) if o.status is not None and o.outcome != "not_found"]
     if answered and all(o.outcome == "rate_limited" for o in answered):
-        return KeyStatus("rate_limited", "429", "every model call was refused with 429 after bounded retries")
-    mgmt_ok = any(o.outcome == "ok" for o in mgmt)
-    real_refused = bool(real) and all(o.outcome in ("refused", "unauthorized") for o in real)
-    catalog_refused = bool(catalog) and all(o.outcome in ("refused", "unauthorized") for o in catalog)
-    if mgmt_ok and (real_refused or catalog_refused):
         return KeyStatus(
-            "valid_not_scoped",
-            "no_model_allowed",
-            "the key authenticates (management reads succeeded); no model accepted it",
+            "rate_limited", "429", "every model call was refused with 429 after bounded retries",
+            proof.probe if proof else answered[0].probe,
         )
+    refusals = ("refused", "unauthorized")
+    real_refused = bool(real) and all(o.outcome in refusals for o in real)
+    real_denied = bool(real) and all(o.outcome in (*refusals, "not_found") for o in real)
+    catalog_refused = bool(catalog) and all(o.outcome in refusals for o in catalog)
+    # the inference host gave nothing usable (5xx, no answer, unreadable bodies): the status says so even when
+    # an authenticated read elsewhere proved the key (key_valid keeps that proof)
+    unusable = ("server_error", "network", "timeout", "deadline", "bad_json", "too_large")
+
+    def usable(o: Observation) -> bool:  # a model call that names no real model says nothing either
+        return o.outcome not in unusable and not (o.cost != "read" and (not o.item or o.placeholder))
+
+    inference_down = bool(sent) and not any(usable(o) for o in sent)
+    if proof is not None and not inference_down:
+        where = f"{proof.probe}: {proof.method} {proof.path} answered 200, an endpoint the provider authenticates"
+        if real_denied or catalog_refused:
+            return KeyStatus("valid_not_scoped", "no_model_allowed",
+                             f"the key authenticates ({where}); no probed model accepted it", proof.probe)  # fmt: skip
+        return KeyStatus("valid", "authenticated", where, proof.probe)
     if real_refused or catalog_refused:
         where = real[0] if real_refused else catalog[0]
-        return KeyStatus(
-            "invalid",
-            "refused",
-            f"the inference host refused the key ({where.probe}: {where.status} {_short(where.json_body)}); "
-            "with --management-url a key without inference rights is told apart from an invalid one",
-        )
+        said = f"{where.probe}: {where.status} {_short(where.json_body)}"
+        if not view.scheme_settled:
+            return KeyStatus(
+                "unknown", "scheme_not_settled",
+                f"refused in {where.auth or 'the default scheme'} ({said}), but no known provider was identified, "
+                "so that scheme may be the wrong one: the refusal is not evidence against the key",
+            )  # fmt: skip
+        hint = ""
+        if any(o.role == "management" and o.outcome == "skipped" and o.detail == "no management URL"
+               for o in observations):  # fmt: skip
+            hint = "; with --management-url a key without inference rights is told apart from an invalid one"
+        return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe)
     if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
         return KeyStatus("unknown", "network", sent[0].detail or sent[0].outcome)
     if any(o.outcome == "server_error" for o in sent):
@@ -369,68 +463,6 @@ def _statuses(obs: Sequence[Observation]) -> str:
 def _short(value: Any, limit: int = 120) -> str:
     text = str(value) if value is not None else ""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _catalog(by: Mapping[str, list[Observation]]) -> list[dict[str, Any]]:
-    obs = _first_ok(by, "catalog")
-    if obs is None:
-        return []
-    body = obs.json_body
-    items = body.get("data") if isinstance(body, dict) else body if isinstance(body, list) else None
-    return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
-
-
-def _scopes_from_chats(by: Mapping[str, list[Observation]]) -> dict[str, Observation]:
-    """model id -> the chat probe observation that says whether it may be called."""
-    out: dict[str, Observation] = {}
-    for o in [*by.get("auth_check", []), *by.get("permission_matrix", [])]:
-        if o.item and not o.placeholder and o.outcome not in ("skipped", "deadline"):
-            prev = out.get(o.item)
-            if prev is None or (o.accepted and not prev.accepted):
-                out[o.item] = o
-    return out
-
-
-def _current_key_entry(by: Mapping[str, list[Observation]], prefix: str | None) -> dict[str, Any] | None:
-    obs = _first_ok(by, "current_key")
-    if obs is None or not prefix or not isinstance(obs.json_body, dict):
-        return None
-    for entry in obs.json_body.get("keys", []) or []:
-        if isinstance(entry, dict) and entry.get("prefix") == prefix:
-            return entry
-    return None
-
-
-def _rate_limits(by: Mapping[str, list[Observation]]) -> dict[str, dict[str, int]]:
-    """model api slug (and '*' for the workspace) -> {'rpm':…, 'tpm':…} from /v1/model_apis."""
-    obs = _first_ok(by, "model_apis")
-    if obs is None or not isinstance(obs.json_body, dict):
-        return {}
-    out: dict[str, dict[str, int]] = {}
-    for item in obs.json_body.get("items", []) or []:
-        if not isinstance(item, dict):
-            continue
-        limits: dict[str, int] = {}
-        for rl in item.get("rate_limits") or []:
-            if not isinstance(rl, dict) or not isinstance(rl.get("threshold"), (int, float)):
-                continue
-            per_minute = rl["threshold"] * (60 if rl.get("unit") == "SECOND" else 1)
-            kind = {"REQUEST": "rpm", "TOKEN": "tpm"}.get(str(rl.get("type")))
-            if kind:
-                limits[kind] = int(per_minute)
-        if limits:
-            for key in {_slug(item.get("name")), _slug(item.get("display_name"))} - {""}:
-                out[key] = limits
-    values = list(out.values())
-    if values:
-        out["*"] = {k: min(v[k] for v in values if k in v) for k in ("rpm", "tpm") if any(k in v for v in values)}
-    return out
-
-
-def _slug(value: Any) -> str:
-    if not isinstance(value, str):
-        return ""
-    return re.sub(r"[^a-z0-9]+", "-", value.rsplit("/", 1)[-1].lower()).strip("-")
 
 
 def _per_mtok(value: Any) -> float | None:
@@ -449,149 +481,157 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _workspace_limit(facts: ProviderFacts, scope: str) -> Limit | None:
+    return next((lim for lim in facts.limits if lim.scope == scope and lim.model is None), None)
+
+
 def _model_rows(
-    catalog: list[dict[str, Any]],
+    observations: Sequence[Observation],
     chats: Mapping[str, Observation],
-    key_entry: Mapping[str, Any] | None,
-    limits: Mapping[str, Mapping[str, int]],
-    by: Mapping[str, list[Observation]],
+    facts: ProviderFacts,
+    key_proven: bool,
 ) -> list[ModelRow]:
-    rows = []
-    scoped_ids = key_entry.get("model_ids") if key_entry else None
+    catalog = catalog_items(observations)
     listed_ids = {c["id"] for c in catalog}
-    # models checked by the permission matrix but not listed (a scoped key's own models); the
-    # identification probe's placeholder model is not a model of the key
-    extra = [o.item for o in by.get("permission_matrix", []) if o.item and o.item not in listed_ids]
+    # models called but not listed (a scoped key's own models); placeholders are not models of the key
+    extra = [m for m in chats if m not in listed_ids]
     ids = [m["id"] for m in catalog] + list(dict.fromkeys(extra))
     by_id = {m["id"]: m for m in catalog}
+    ws_rpm = _workspace_limit(facts, "requests_per_minute")
+    ws_tpm = _workspace_limit(facts, "tokens_per_minute")
+    access = facts.key_access
+    rows = []
     for model_id in ids:
         entry = by_id.get(model_id, {})
+        mf = facts.models.get(model_id, ModelFacts())
         pricing = entry.get("pricing") if isinstance(entry.get("pricing"), dict) else {}
         obs = chats.get(model_id)
+        allowed: bool | None
+        probe: str | None
         if obs is not None and obs.accepted:
-            allowed: bool | None = True
-            routed = obs.headers.get("x-baseten-model-id")
-            evidence = f"{obs.status}: refused after auth, before any work" + (
-                f"; routed to deployment {routed}" if routed else ""
-            )
+            routed = facts.routed_to.get(model_id)
+            allowed, probe = True, obs.probe
+            evidence = f"{obs.status}: refused after auth, before any work"
+            evidence += f"; routed to {routed}" if routed else ""
         elif obs is not None and obs.outcome in ("refused", "unauthorized"):
-            allowed, evidence = False, f"{obs.status}: refused ({_short(obs.json_body, 60)})"
-        elif obs is not None:
-            allowed, evidence = None, f"{obs.status or obs.outcome}: inconclusive"
-        elif isinstance(scoped_ids, list) and scoped_ids:
-            allowed, evidence = model_id in scoped_ids, "key's model_ids (management)"
-        elif key_entry is not None and key_entry.get("type") in ("PERSONAL", "WORKSPACE_MANAGE_ALL"):
-            allowed, evidence = True, f"key type {key_entry['type']} is not model-scoped (management); not called"
+            allowed, probe, evidence = False, obs.probe, f"{obs.status}: refused ({_short(obs.json_body, 60)})"
+        elif obs is not None and obs.outcome == "not_found" and key_proven:
+            allowed, probe = False, obs.probe
+            evidence = "404 after auth: the model does not exist or this key may not use it"
+            evidence += f" ({_short(obs.json_body, 60)})"
         else:
-            allowed, evidence = None, "not probed"
-        lim = limits.get(_slug(model_id)) or limits.get(_slug(entry.get("name"))) or limits.get("*")
+            seen = f"{obs.probe}: {obs.status or obs.outcome}, inconclusive" if obs is not None else ""
+            if access is not None and access.models is not None:
+                allowed, probe = model_id in access.models, access.probe
+                evidence = "; ".join(x for x in (access.evidence, seen) if x)
+            elif access is not None:
+                allowed, probe = True, access.probe
+                evidence = "; ".join(x for x in (access.evidence, seen or "not called") if x)
+            else:
+                allowed, probe, evidence = None, None, seen or "not probed"
+        price_in = _per_mtok(pricing.get("prompt"))
+        price_out = _per_mtok(pricing.get("completion"))
+        price_probe = "catalog" if price_in is not None or price_out is not None else None
+        cached = _per_mtok(pricing.get("input_cache_read"))
+        if price_probe is None and (mf.price_in_per_mtok is not None or mf.price_out_per_mtok is not None):
+            price_in, price_out, cached = mf.price_in_per_mtok, mf.price_out_per_mtok, mf.price_cached_in_per_mtok
+            price_probe = mf.price_probe or mf.probe
+        rpm, tpm, limits_probe = mf.rpm, mf.tpm, mf.limits_probe
+        limits_prov: Provenance = "observed" if (rpm is not None or tpm is not None) else "unknown"
+        if limits_prov == "unknown" and (ws_rpm or ws_tpm):
+            rpm = int(ws_rpm.value) if ws_rpm else None
+            tpm = int(ws_tpm.value) if ws_tpm else None
+            first = ws_tpm or ws_rpm
+            assert first is not None
+            limits_prov, limits_probe = first.provenance, first.probe
         rows.append(
             ModelRow(
                 model=model_id,
-                name=entry.get("name") if isinstance(entry.get("name"), str) else None,
+                name=entry.get("name") if isinstance(entry.get("name"), str) else mf.name,
                 listed=model_id in by_id,
                 allowed=allowed,
                 allowed_evidence=evidence,
-                price_in_per_mtok=_per_mtok(pricing.get("prompt")),
-                price_out_per_mtok=_per_mtok(pricing.get("completion")),
-                price_cached_in_per_mtok=_per_mtok(pricing.get("input_cache_read")),
-                price_provenance="observed" if pricing else "unknown",
-                context_length=_int(entry.get("context_length")),
-                max_completion_tokens=_int(entry.get("max_completion_tokens")),
-                features=_tuple(entry.get("supported_features")),
-                input_modalities=_tuple(entry.get("input_modalities")),
-                output_modalities=_tuple(entry.get("output_modalities")),
-                rpm=(lim or {}).get("rpm"),
-                tpm=(lim or {}).get("tpm"),
-                limits_provenance="observed" if lim else "unknown",
+                price_in_per_mtok=price_in,
+                price_out_per_mtok=price_out,
+                price_cached_in_per_mtok=cached,
+                price_provenance="observed" if price_probe else "unknown",
+                context_length=_int(entry.get("context_length")) or mf.context_length,
+                max_completion_tokens=_int(entry.get("max_completion_tokens")) or mf.max_completion_tokens,
+                features=_tuple(entry.get("supported_features")) or mf.features,
+                input_modalities=_tuple(entry.get("input_modalities")) or mf.input_modalities,
+                output_modalities=_tuple(entry.get("output_modalities")) or mf.output_modalities,
+                rpm=rpm,
+                tpm=tpm,
+                limits_provenance=limits_prov,
+                allowed_probe=probe,
+                price_probe=price_probe,
+                limits_probe=limits_probe if limits_prov != "unknown" else None,
             )
         )
     return rows
 
 
-def _workspace(by: Mapping[str, list[Observation]]) -> dict[str, Any]:
-    obs = _first_ok(by, "whoami")
-    if obs is None or not isinstance(obs.json_body, dict):
-        return {}
-    return {k: obs.json_body.get(k) for k in ("user_id", "email", "name", "workspace_name") if k in obs.json_body}
+def _metric(name: str, fact: Fact) -> Metric:
+    return Metric(name, fact.value, fact.provenance, fact.probe, fact.note)
 
 
 def _metrics(
     by: Mapping[str, list[Observation]],
+    observations: Sequence[Observation],
     status: KeyStatus,
+    proof: Observation | None,
     models: Sequence[ModelRow],
-    key_entry: Mapping[str, Any] | None,
-    limits: Mapping[str, Mapping[str, int]],
     chats: Mapping[str, Observation],
+    facts: ProviderFacts,
+    view: ProviderView,
     documented_tiers: Sequence[Mapping[str, Any]],
 ) -> dict[str, Metric]:
     m: dict[str, Metric] = {}
-    # key_valid
-    mgmt_proof = any(o.role == "management" and o.outcome == "ok" for group in by.values() for o in group)
-    if status.code == "rate_limited" and not mgmt_proof:
-        m["key_valid"] = Metric(
-            "key_valid",
-            None,
-            "unknown",
-            _first_probe(by, _CHAT_PROBES),
-            "every call got 429, which a gateway may send before checking the key",
-        )
-    elif status.code in ("valid", "valid_no_quota", "valid_not_scoped", "rate_limited"):
-        m["key_valid"] = Metric("key_valid", True, "observed", _first_probe(by, _CHAT_PROBES), status.detail)
+    # key_valid: proof from an authenticated 200, else the model call that passed (or failed) auth
+    if proof is not None:  # whatever else failed, the provider authenticated the key
+        m["key_valid"] = Metric("key_valid", True, "observed", proof.probe,
+                                f"{proof.method} {proof.path} answered 200; the provider authenticates it")  # fmt: skip
+    elif status.code == "rate_limited":
+        m["key_valid"] = Metric("key_valid", None, "unknown", status.probe,
+                                "every call got 429, which a gateway may send before checking the key")  # fmt: skip
+    elif status.code in ("valid", "valid_no_quota", "valid_not_scoped"):
+        m["key_valid"] = Metric("key_valid", True, "observed", status.probe, status.detail)
     elif status.code in ("invalid", "revoked"):
-        m["key_valid"] = Metric("key_valid", False, "observed", _first_probe(by, _CHAT_PROBES), status.detail)
+        m["key_valid"] = Metric("key_valid", False, "observed", status.probe, status.detail)
     else:
         m["key_valid"] = Metric("key_valid", None, "unknown", None, f"{status.reason}: {status.detail}")
 
     # requests_total
-    usage = _first_ok(by, "usage")
-    if usage is not None and isinstance(usage.json_body, dict):
-        ded = usage.json_body.get("dedicated_usage") or {}
-        breakdown = [b for b in ded.get("breakdown", []) or [] if isinstance(b, dict)]
-        apis = usage.json_body.get("model_apis_usage") or {}
-        tokens = sum(
-            int(b.get("input_tokens") or 0) + int(b.get("output_tokens") or 0)
-            for b in apis.get("breakdown", []) or []
-            if isinstance(b, dict)
-        )
-        apis_note = f"; Model APIs usage ({tokens:,} tokens) is reported in tokens only, not requests" if tokens else ""
-        if breakdown:
-            total = sum(int(b.get("inference_requests") or 0) for b in breakdown)
-            m["requests_total"] = Metric(
-                "requests_total",
-                total,
-                "observed",
-                "usage",
-                "inference requests to dedicated deployments over the usage window" + apis_note,
-            )
-        else:
-            m["requests_total"] = Metric(
-                "requests_total", None, "unknown", "usage", "no dedicated-deployment requests reported" + apis_note
-            )
+    usage_probes = _reads(view, "usage")
+    if facts.requests_total is not None:
+        m["requests_total"] = _metric("requests_total", facts.requests_total)
     else:
-        m["requests_total"] = Metric(
-            "requests_total", None, "unknown", "usage", _readability(by.get("usage", [])) or "not probed"
-        )
+        support, note = view.capabilities.get("usage and billing", ("unknown", ""))
+        seen = readability([o for p in usage_probes for o in by.get(p, [])]) if usage_probes else "not probed"
+        if seen == "readable":
+            seen = f"the usage read ({', '.join(usage_probes)}) counts money, not requests"
+        why = f"the provider exposes no usage endpoint for this key ({note})" if support == "unsupported" else seen
+        m["requests_total"] = Metric("requests_total", None, "unknown", None, why)
 
-    # runtime_model
-    runtime = _first_ok(by, "runtime_call")
-    allowed_models = [r.model for r in models if r.allowed]
+    # runtime_model: the model that answered a billable call, else one a refused-by-design call reached
+    runtime = next((o for o in by.get("runtime_call", []) if o.outcome == "ok"), None)
+    accepted_rows = [r for r in models if r.allowed and r.allowed_probe in chats_probes(chats)]
     if runtime is not None and isinstance(runtime.json_body, dict) and runtime.json_body.get("model"):
         m["runtime_model"] = Metric(
-            "runtime_model", str(runtime.json_body["model"]), "observed", "runtime_call",
+            "runtime_model", str(runtime.json_body["model"]), "observed", runtime.probe,
             f"a 1-token completion for {runtime.item} answered as this model",
         )  # fmt: skip
-    elif allowed_models:
-        first = chats.get(allowed_models[0])
-        dep = first.headers.get("x-baseten-model-id") if first else None
+    elif accepted_rows:
+        row = accepted_rows[0]
+        routed = facts.routed_to.get(row.model)
         m["runtime_model"] = Metric(
-            "runtime_model", allowed_models[0], "derived", "permission_matrix",
-            "the gateway routed a refused-by-design request for this model"
-            + (f" to deployment {dep}" if dep else "")
+            "runtime_model", row.model, "derived", row.allowed_probe,
+            "a refused-by-design request for this model passed auth"
+            + (f" and was routed to {routed}" if routed else "")
             + "; pass --allow-billable to observe the answering model",
         )  # fmt: skip
     else:
-        m["runtime_model"] = Metric("runtime_model", None, "unknown", None, "no model accepted the key")
+        m["runtime_model"] = Metric("runtime_model", None, "unknown", None, "no model call passed auth")
 
     # runtime_model_allowed
     rm = m["runtime_model"].value
@@ -600,227 +640,222 @@ def _metrics(
     else:
         row = next((r for r in models if r.model == rm), None)
         ok = bool(row and row.listed and row.allowed)
+        cited = (row.allowed_probe if row else None) or m["runtime_model"].probe
         m["runtime_model_allowed"] = Metric(
-            "runtime_model_allowed", ok, "derived", "catalog",
+            "runtime_model_allowed", ok, "derived", cited,
             "listed in the catalog and callable with this key" if ok else "not both listed and callable",
         )  # fmt: skip
 
-    # tokens_limit / tokens_limit_day
-    ws = limits.get("*", {})
-    if "tpm" in ws:
-        distinct = sorted({v["tpm"] for k, v in limits.items() if k != "*" and "tpm" in v})
-        if len(distinct) <= 1:
-            m["tokens_limit"] = Metric(
-                "tokens_limit", ws["tpm"], "observed", "model_apis", "tokens per minute in effect for the workspace"
-            )
-        else:
-            m["tokens_limit"] = Metric(
-                "tokens_limit",
-                ws["tpm"],
-                "derived",
-                "model_apis",
-                f"the lowest of the per-model limits ({', '.join(f'{v:,}' for v in distinct)} TPM)",
-            )
-        m["tokens_limit_day"] = Metric(
-            "tokens_limit_day", ws["tpm"] * _MINUTES_PER_DAY, "derived", "model_apis",
-            "per-minute limit x 1440; Baseten exposes no enforced daily budget through its API",
-        )  # fmt: skip
+    # tokens_limit / tokens_limit_day, from the limits
+    tpm = _workspace_limit(facts, "tokens_per_minute")
+    tpd = _workspace_limit(facts, "tokens_per_day")
+    if tpm is not None:
+        m["tokens_limit"] = Metric("tokens_limit", int(tpm.value), tpm.provenance, tpm.probe,
+                                   tpm.note or "tokens per minute")  # fmt: skip
     else:
         tiers = ", ".join(f"{t.get('tier')}: {t.get('tpm')}" for t in documented_tiers if t.get("tpm"))
-        note = "workspace limits not readable with this key" + (f"; documented tiers (TPM) {tiers}" if tiers else "")
-        m["tokens_limit"] = Metric("tokens_limit", None, "unknown", "model_apis", note)
-        m["tokens_limit_day"] = Metric("tokens_limit_day", None, "unknown", "model_apis", note)
-
-    # token_role / token_scopes
-    mgmt = [o for name, obs in by.items() for o in obs if o.role == "management" and o.outcome != "skipped"]
-    mgmt_ok = {o.probe for o in mgmt if o.outcome == "ok"}
-    mgmt_refused = {o.probe for o in mgmt if o.outcome == "refused"}
-    inference_ok = any(r.allowed for r in models)
-    if key_entry and key_entry.get("type"):
-        ktype = str(key_entry["type"])
-        m["token_role"] = Metric(
-            "token_role",
-            _BASETEN_ROLES.get(ktype, ktype.lower()),
-            "observed",
-            "current_key",
-            f"key type {ktype}",
-        )
-        ids = key_entry.get("model_ids")
-        if isinstance(ids, list) and ids:
-            m["token_scopes"] = Metric("token_scopes", [str(i) for i in ids], "observed", "current_key", "model_ids")
-        else:
-            m["token_scopes"] = Metric("token_scopes", ["*"], "observed", "current_key", "no model_ids: unrestricted")
-    elif mgmt and not mgmt_ok and mgmt_refused and inference_ok:
-        m["token_role"] = Metric(
-            "token_role", "inference-only", "derived", "current_key",
-            "model calls accepted; every management read refused (403)",
-        )  # fmt: skip
-    elif mgmt_ok and not inference_ok and mgmt_refused and status.code == "valid_not_scoped":
-        m["token_role"] = Metric(
-            "token_role", "metrics-only", "derived", "current_key",
-            f"reads {', '.join(sorted(mgmt_ok))}; refused {', '.join(sorted(mgmt_refused))}; no model call accepted",
+        note = "no tokens-per-minute limit readable with this key" + (
+            f"; documented tiers (TPM) {tiers}" if tiers else "")
+        m["tokens_limit"] = Metric("tokens_limit", None, "unknown", None, note)
+    if tpd is not None:
+        m["tokens_limit_day"] = Metric("tokens_limit_day", int(tpd.value), tpd.provenance, tpd.probe,
+                                       tpd.note or "tokens per day")  # fmt: skip
+    elif tpm is not None:
+        m["tokens_limit_day"] = Metric(
+            "tokens_limit_day", int(tpm.value) * _MINUTES_PER_DAY,
+            "derived" if tpm.provenance != "documented" else "documented", tpm.probe,
+            "per-minute limit x 1440; the provider exposes no enforced daily token budget in these answers",
         )  # fmt: skip
     else:
-        why = "no management URL" if not mgmt else "key type not readable"
-        m["token_role"] = Metric("token_role", None, "unknown", "current_key", why)
-    if "token_scopes" not in m:
-        if allowed_models and status.code == "valid":
+        m["tokens_limit_day"] = Metric("tokens_limit_day", None, "unknown", None, m["tokens_limit"].note)
+
+    # token_role / token_scopes
+    if facts.role is not None:
+        m["token_role"] = _metric("token_role", facts.role)
+    else:
+        no_url = any(o.role == "management" and o.detail == "no management URL" for o in observations)
+        support, _ = view.capabilities.get("key identity", ("unknown", ""))
+        why = ("no management URL" if no_url else
+               "the provider exposes no key type" if support == "unsupported" else "key type not readable")
+        m["token_role"] = Metric("token_role", None, "unknown", None, why)
+    if facts.scopes is not None:
+        m["token_scopes"] = _metric("token_scopes", facts.scopes)
+    else:
+        sent_chats = [o for o in chats.values()]
+        accepted = [o for o in sent_chats if o.accepted]
+        if accepted and status.code == "valid":
+            names = [r.model for r in models if r.allowed and r.allowed_probe in chats_probes(chats)]
             m["token_scopes"] = Metric(
-                "token_scopes", allowed_models, "derived", "permission_matrix",
-                "the models whose refused-by-design calls passed auth",
+                "token_scopes", names, "derived", accepted[0].probe,
+                f"the models whose refused-by-design calls passed auth ({len(names)} of {len(sent_chats)} called)",
             )  # fmt: skip
         elif status.code == "valid_not_scoped":
-            m["token_scopes"] = Metric(
-                "token_scopes", [], "derived", "permission_matrix", "no catalog model accepted the key"
-            )
+            catalog = [o for o in _sent(by.get("catalog", [])) if o.outcome in ("refused", "unauthorized")]
+            if sent_chats:
+                note = f"none of the {len(sent_chats)} model(s) called accepted the key"
+                m["token_scopes"] = Metric("token_scopes", [], "derived", sent_chats[0].probe, note)
+            elif catalog:
+                m["token_scopes"] = Metric("token_scopes", [], "derived", catalog[0].probe,
+                                           "the catalog refused the key: no model can be listed or called")  # fmt: skip
+            else:
+                m["token_scopes"] = Metric("token_scopes", None, "unknown", None, "no model was called")
         else:
             m["token_scopes"] = Metric("token_scopes", None, "unknown", None, "scope not determinable")
     return {name: m[name] for name in METRIC_NAMES}
 
 
-def _first_probe(by: Mapping[str, list[Observation]], names: Sequence[str]) -> str | None:
-    return next((n for n in names if any(o.outcome != "skipped" for o in by.get(n, []))), None)
+def chats_probes(chats: Mapping[str, Observation]) -> set[str]:
+    return {o.probe for o in chats.values()}
 
 
 def _capabilities(
     by: Mapping[str, list[Observation]],
+    observations: Sequence[Observation],
     status: KeyStatus,
     models: Sequence[ModelRow],
-    limits: Mapping[str, Mapping[str, int]],
-    provider_caps: Mapping[str, str],
-    workspace: Mapping[str, Any],
+    facts: ProviderFacts,
+    view: ProviderView,
 ) -> list[Capability]:
-    def from_probe(name: str, what: str, probes: tuple[str, ...]) -> Capability:
-        obs = [o for p in probes for o in by.get(p, [])]
-        ok = [o for o in obs if o.outcome == "ok"]
-        if ok:
-            return Capability(name, "verified", what, probes)
-        return _not_verified(name, obs, probes)
+    def support(name: str) -> tuple[str, str]:
+        return view.capabilities.get(name, ("unknown", ""))
+
+    def unsupported_or(name: str, probes: Sequence[str], extra: str = "") -> Capability:
+        level, note = support(name)
+        if level == "unsupported":
+            why = f"the provider exposes no read-only endpoint for this{': ' + note if note else ''}"
+            return Capability(name, "unsupported", why + (f"; {extra}" if extra else ""), ())
+        return _not_verified(name, [o for p in probes for o in by.get(p, [])])
 
     listed = [r for r in models if r.listed]
     allowed = [r for r in models if r.allowed]
     refused = [r for r in models if r.allowed is False]
     caps: list[Capability] = []
-    who = ", ".join(f"{k}={v}" for k, v in workspace.items() if k in ("email", "workspace_name") and v)
-    caps.append(from_probe("key identity", f"user and workspace read ({who or 'fields absent'})", ("whoami",)))
+    ident = facts.identity
+    if ident is not None and ident.seen:
+        who = ", ".join(f"{k}={v}" for k, v in (("user", ident.user), ("workspace", ident.workspace),
+                                                  ("organization", ident.organization)) if v)  # fmt: skip
+        caps.append(Capability("key identity", "verified", f"{who} ({ident.evidence})", _sent_names(by, ident.probes)))
+    else:
+        caps.append(unsupported_or("key identity", _reads(view, "identity")))
     if listed:
         caps.append(Capability("model catalog", "verified", f"{len(listed)} models listed by /models", ("catalog",)))
     else:
-        caps.append(_not_verified("model catalog", by.get("catalog", []), ("catalog",)))
+        caps.append(_not_verified("model catalog", by.get("catalog", [])))
     judged = [r for r in models if r.allowed is not None]
     if judged:
+        cited = tuple(dict.fromkeys(r.allowed_probe for r in judged if r.allowed_probe))
         caps.append(
             Capability(
                 "model permission matrix", "verified",
-                f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} probed"
-                + _assumption_note([*by.get("auth_check", []), *by.get("permission_matrix", [])]),
-                ("auth_check", "permission_matrix"),
+                f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} models"
+                + _assumption_note([o for o in observations if o.cost == "rejected"]),
+                _sent_names(by, cited),
             )
         )  # fmt: skip
     else:
-        caps.append(
-            _not_verified(
-                "model permission matrix",
-                [*by.get("auth_check", []), *by.get("permission_matrix", [])],
-                ("auth_check", "permission_matrix"),
-            )
-        )
-    if limits.get("*"):
-        ws = limits["*"]
-        caps.append(
-            Capability(
-                "limit matrix", "verified", f"workspace limits {ws.get('rpm')} RPM / {ws.get('tpm')} TPM",
-                ("model_apis",),
-            )
-        )  # fmt: skip
+        caps.append(_not_verified("model permission matrix", [o for o in observations if o.cost == "rejected"]))
+    ws = [lim for lim in facts.limits if lim.model is None]
+    if ws:
+        text = ", ".join(f"{lim.scope.replace('_', ' ')} {lim.value:,.0f} ({lim.provenance})" for lim in ws)
+        cited = tuple(dict.fromkeys(lim.probe for lim in ws if lim.probe))
+        caps.append(Capability("limit matrix", "verified", text, _sent_names(by, cited)))
     else:
-        cap = _not_verified("limit matrix", by.get("model_apis", []), ("model_apis",))
-        caps.append(
-            Capability(cap.name, cap.status, cap.evidence + "; documented tiers shown for comparison", cap.probes)
-        )
+        cap = unsupported_or("limit matrix", _reads(view, "limits"))
+        caps.append(Capability(cap.name, cap.status, cap.evidence + "; documented tiers shown for comparison",
+                               cap.probes))  # fmt: skip
     with_features = [r for r in listed if r.features or r.context_length]
     if with_features:
-        caps.append(
-            Capability(
-                "capability matrix", "verified",
-                f"features/context for {len(with_features)} models from /models", ("catalog",),
-            )
-        )  # fmt: skip
+        text = f"features/context for {len(with_features)} models from /models"
+        caps.append(Capability("capability matrix", "verified", text, ("catalog",)))
     else:
-        caps.append(_not_verified("capability matrix", by.get("catalog", []), ("catalog",)))
-    caps.append(_provider_level("balance", provider_caps, by, ("usage",)))
-    caps.append(from_probe("usage and billing", "usage summary read (30 days)", ("usage",)))
+        level, note = support("capability matrix")
+        if level == "unsupported" and listed:
+            caps.append(Capability("capability matrix", "unsupported", f"the catalog carries no features ({note})", ()))
+        else:
+            caps.append(_not_verified("capability matrix", by.get("catalog", [])))
+    bal = facts.balance
+    if bal is not None:
+        parts = [f"{k} {v:,.2f}" for k, v in (("remaining", bal.remaining), ("granted", bal.granted),
+                                              ("used", bal.used), ("limit", bal.limit)) if v is not None]  # fmt: skip
+        caps.append(Capability("balance", "verified", f"{bal.currency or ''} {', '.join(parts)}".strip(),
+                               _sent_names(by, (bal.probe,))))  # fmt: skip
+    else:
+        level, note = support("balance")
+        if level in ("unsupported", "partial") and not _reads(view, "balance"):
+            extra = facts.notes.get("balance", "")
+            caps.append(Capability("balance", "unsupported",
+                                   f"no read-only balance endpoint ({note})" + (f"; {extra}" if extra else ""),
+                                   ()))  # fmt: skip
+        else:
+            caps.append(_not_verified("balance", [o for p in _reads(view, "balance") for o in by.get(p, [])]))
+    usage_probes = _reads(view, "usage")
+    usage_ok = [p for p in usage_probes if any(o.outcome == "ok" for o in by.get(p, []))]
+    if usage_ok:
+        caps.append(Capability("usage and billing", "verified", f"usage read ({', '.join(usage_ok)})", tuple(usage_ok)))
+    else:
+        caps.append(unsupported_or("usage and billing", usage_probes))
     priced = [r for r in listed if r.priced]
     if priced:
-        extra = "; instance prices read" if _first_ok(by, "prices") else ""
-        caps.append(
-            Capability("pricing", "verified", f"{len(priced)} models priced per token{extra}", ("catalog", "prices"))
-        )
+        price_probes = [p for p in _reads(view, "prices") if p != "catalog" and _first_ok(by, p)]
+        extra = f"; also read {', '.join(price_probes)}" if price_probes else ""
+        cited = tuple(dict.fromkeys([*(r.price_probe for r in priced if r.price_probe), *price_probes]))
+        caps.append(Capability("pricing", "verified", f"{len(priced)} models priced per token{extra}",
+                               _sent_names(by, cited)))  # fmt: skip
     else:
-        caps.append(_not_verified("pricing", [*by.get("catalog", []), *by.get("prices", [])], ("catalog", "prices")))
-    routed = [o for o in [*by.get("auth_check", []), *by.get("permission_matrix", [])] if o.accepted]
+        caps.append(unsupported_or("pricing", _reads(view, "prices") or ("catalog",)))
+    chats = _chat_results(observations)
+    routed = [o for o in chats.values() if o.accepted]
     if routed:
-        dep = next((o.headers.get("x-baseten-model-id") for o in routed if o.headers.get("x-baseten-model-id")), None)
+        where = next((facts.routed_to[o.item] for o in routed if o.item in facts.routed_to), None)
         caps.append(
             Capability(
                 "routing", "verified",
-                f"{len(routed)} model(s) routed by the gateway" + (f" (e.g. to deployment {dep})" if dep else ""),
-                ("permission_matrix",),
+                f"{len(routed)} model(s) reached past auth" + (f" (e.g. routed to {where})" if where else ""),
+                tuple(dict.fromkeys(o.probe for o in routed)),
             )
         )  # fmt: skip
     elif status.code == "invalid":
-        caps.append(Capability("routing", "denied", "the gateway refused the key", ("auth_check",)))
+        caps.append(Capability("routing", "denied", "the provider refused the key", _sent_names(by, (status.probe,))))
     else:
-        caps.append(_not_verified("routing", by.get("permission_matrix", []), ("permission_matrix",)))
-    caps.append(
-        from_probe(
-            "operational actions",
-            "deployment status and autoscaling readable for monitoring (writes are never exercised)",
-            ("models_list", "deployments"),
-        )
-    )
+        level, note = support("routing")
+        if level == "unsupported":
+            caps.append(Capability("routing", "unsupported", f"no routing choices exposed ({note})", ()))
+        else:
+            caps.append(_not_verified("routing", [o for o in observations if o.cost == "rejected"]))
+    ops = _reads(view, "operations")
+    ops_ok = [p for p in ops if _first_ok(by, p)]
+    if ops_ok:
+        caps.append(Capability("operational actions", "verified",
+                               f"{', '.join(ops_ok)} readable for monitoring (writes are never exercised)",
+                               tuple(ops_ok)))  # fmt: skip
+    else:
+        caps.append(unsupported_or("operational actions", ops))
     return caps
 
 
-def _not_verified(name: str, obs: Sequence[Observation], probes: tuple[str, ...]) -> Capability:
-    sent = [o for o in obs if o.outcome != "skipped"]
+def _first_ok(by: Mapping[str, list[Observation]], name: str) -> Observation | None:
+    return next((o for o in by.get(name, []) if o.outcome == "ok"), None)
+
+
+def _sent_names(by: Mapping[str, list[Observation]], probes: Iterable[str | None]) -> tuple[str, ...]:
+    """Only the probes that were really sent may be cited."""
+    return tuple(p for p in dict.fromkeys(probes) if p and _sent(by.get(p, [])))
+
+
+def _not_verified(name: str, obs: Sequence[Observation]) -> Capability:
+    sent = _sent(obs)
     if not obs:
-        return Capability(name, "unknown", "not probed for this provider", probes)
+        return Capability(name, "unknown", "not probed for this provider", ())
     if not sent:
-        return Capability(name, "unknown", f"not probed: {obs[0].detail}", probes)
+        return Capability(name, "unknown", f"not probed: {obs[0].detail or obs[0].outcome}", ())
+    cited = tuple(dict.fromkeys(o.probe for o in sent))
+    answered = [o.probe for o in sent if o.outcome == "ok"]
+    if answered:
+        return Capability(name, "unknown", f"{', '.join(dict.fromkeys(answered))} answered without it", cited)
     if any(o.outcome in ("refused", "unauthorized") for o in sent):
         o = next(o for o in sent if o.outcome in ("refused", "unauthorized"))
-        return Capability(name, "denied", f"{o.probe}: {o.status} for this key", probes)
+        return Capability(name, "denied", f"{o.probe}: {o.status} for this key", cited)
     o = sent[0]
     return Capability(
-        name, "error", f"{o.probe}: {o.status or o.outcome}" + (f" ({o.detail})" if o.detail else ""), probes
+        name, "error", f"{o.probe}: {o.status or o.outcome}" + (f" ({o.detail})" if o.detail else ""), cited
     )
-
-
-def _provider_level(
-    name: str, provider_caps: Mapping[str, str], by: Mapping[str, list[Observation]], probes: tuple[str, ...]
-) -> Capability:
-    """Balance: Baseten has no balance endpoint; the usage summary gives credits *used*, not what is left."""
-    level = provider_caps.get(name, "unknown")
-    usage = _first_ok(by, "usage")
-    used = None
-    if usage is not None and isinstance(usage.json_body, dict):
-        used = sum(
-            float(sec.get("credits_used") or 0)
-            for sec in usage.json_body.values()
-            if isinstance(sec, dict) and _is_number(sec.get("credits_used"))
-        )
-    if level in ("unsupported", "partial"):
-        extra = f"; credits used in the usage window: ${used:,.2f} (observed)" if used is not None else ""
-        return Capability(name, "unsupported", f"the provider exposes no remaining-balance endpoint{extra}", probes)
-    if used is not None:
-        return Capability(name, "verified", f"credits used ${used:,.2f} read from the usage summary", probes)
-    return Capability(name, "unknown", f"provider support: {level}", probes)
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True

@@ -2,7 +2,7 @@
 
 The key goes only to hosts the user named (``base_url``, ``management_url``) or, when none is named,
 to the official hosts of the claimed provider (or of the provider the key's shape names). Identifying
-an endpoint as Baseten never sends the key to Baseten's own hosts when the user pointed elsewhere.
+an endpoint as some provider never sends the key to that provider's own hosts when the user pointed elsewhere.
 """
 
 from __future__ import annotations
@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import math
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from testkey_nb.check.decide import Decision, decide
-from testkey_nb.check.profile import Profile, build_profile
-from testkey_nb.identify.registry import Registry, load_registry
-from testkey_nb.identify.score import HttpEvidence, Identification, identify, key_pattern_matches
+from testkey_nb.check.facts import InterpretContext
+from testkey_nb.check.interpret import interpret
+from testkey_nb.check.profile import Profile, ProviderView, build_profile
+from testkey_nb.identify.registry import BEARER, AuthTemplate, ProviderSpec, Registry, load_registry
+from testkey_nb.identify.score import HttpEvidence, Identification, KeyShape, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import Observation, spend_of
-from testkey_nb.probe.plan import PROVIDERS_DIR, ProbeSettings, ProbeSpec, Targets, load_plan
+from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import KeyRef, Secret, redact, resolve
 
 __all__ = ["CheckError", "CheckOptions", "KeyCheck", "check_key", "check_key_async", "resolve_targets"]
@@ -41,7 +44,8 @@ class CheckOptions:
     allow_billable: bool = False
     timeout_s: float = 10.0
     deadline_s: float = 60.0
-    auth_scheme: str = "Bearer"
+    #: force ``Authorization: <scheme> KEY`` on every request (default: the provider's own scheme)
+    auth_scheme: str | None = None
     concurrent: bool = True
     label: str | None = None
     max_model_checks: int = 16
@@ -102,6 +106,9 @@ class KeyCheck:
             ],
             "models": prof.model_rows(),  # plain rows: the probe command never imports polars
             "workspace": dict(prof.workspace),
+            "identity": prof.identity_json(),
+            "balance": prof.balance_json(),
+            "limits": prof.limits_json(),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
@@ -129,7 +136,12 @@ class KeyCheck:
             "allowed_models": len(allowed),
             "priced_models": sum(1 for m in allowed if m.priced),
             "tokens_per_minute": prof.metrics["tokens_limit"].value,
+            "tokens_limit": prof.metrics["tokens_limit"].value,
+            "tokens_limit_day": prof.metrics["tokens_limit_day"].value,
             "token_role": prof.metrics["token_role"].value,
+            "identity": prof.identity_json(),
+            "balance": prof.balance_json(),
+            "limits": prof.limits_json(),
             "capabilities": [
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],
@@ -168,11 +180,15 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
     if options.management_url:
         _check_url(options.management_url, "--management-url", options.allow_http)
     reasons = {} if management else {"management": "no management URL"}
-    return Targets(inference.rstrip("/"), _mgmt(management), reasons), claim
+    # a URL the user gave gets /v1 appended as documented for --management-url; the
+    # provider's own management_base_url is used as its data says
+    official = spec.management_base_url.rstrip("/") if spec.management_base_url else None
+    return Targets(inference.rstrip("/"), _mgmt(options.management_url) if options.management_url else official,
+                   reasons), claim  # fmt: skip
 
 
 def _claimed_id(claim: str | None, registry: Registry) -> str | None:
-    """A claim by provider id or display name, case-insensitive (``Baseten``, ``baseten``)."""
+    """A claim by provider id or display name, case-insensitive (the display name or the id)."""
     if not claim:
         return None
     wanted = claim.strip().lower()
@@ -193,7 +209,10 @@ def _check_options(options: CheckOptions) -> None:
 
 
 def _mgmt(url: str | None) -> str | None:
-    return _with_v1(url) if url else None
+    """A management URL as given; a bare host (``https://api.example.com``) gets ``/v1``."""
+    if not url:
+        return None
+    return _with_v1(url) if httpx.URL(url).path in ("", "/") else url.rstrip("/")
 
 
 def _check_url(url: str, flag: str, allow_http: bool = False) -> None:
@@ -223,9 +242,43 @@ def _is_loopback(host: str) -> bool:
 _FIRST_ANSWERS = ("catalog", "auth_pilot")
 
 
-def _provider_plan(provider: str) -> tuple[ProbeSpec, ...]:
-    path = PROVIDERS_DIR / provider / "probes.toml"
-    return load_plan(path) if provider != "unknown" and path.exists() else ()
+def _provider_plan(registry: Registry, provider: str, scheme: AuthTemplate | None = None) -> tuple[ProbeSpec, ...]:
+    """The provider's own plan (``probes.toml`` in its folder); none when the session's scheme is not the
+    provider's (its answers would judge nothing: the identification is read again in the right scheme)."""
+    spec = registry.get(provider) if provider in registry.ids() and provider != "unknown" else None
+    if spec is None or (scheme is not None and scheme.label not in _labels(spec)):
+        return ()
+    plan = spec.file("probes.toml")
+    return load_plan(str(plan)) if plan is not None else ()
+
+
+async def _session(
+    engine: ProbeEngine,
+    registry: Registry,
+    identify_plan: tuple[ProbeSpec, ...],
+    shape: KeyShape,
+    targets: Targets,
+    claimed: str | None,
+    scheme: AuthTemplate,
+) -> tuple[list[Observation], list[Observation], Identification]:
+    async with engine:
+        # the critical path: the catalog and the pilot go at once; the provider's plan (its per-model
+        # checks, the auth check the first of them) starts the moment they have answered
+        submitted = engine.submit(identify_plan)
+        await engine.wait_for(_FIRST_ANSWERS)
+        early = identify(
+            registry, shape, _evidence(engine.finished(_FIRST_ANSWERS)), base_url=targets.inference, claimed=claimed
+        )
+        planned_for = early.provider
+        early_plan = engine.submit(_provider_plan(registry, planned_for, scheme))
+        stage1 = await engine.collect(submitted)
+        ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
+        stage2 = await engine.collect(early_plan)
+        if ident.provider != planned_for:
+            # the later answers speak for another provider: its own plan runs now; the first plan's
+            # answers stay out of the profile (their requests are counted in probe_requests)
+            stage2 = await engine.collect(engine.submit(_provider_plan(registry, ident.provider, scheme)))
+    return list(stage1), list(stage2), ident
 
 
 def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
@@ -255,50 +308,75 @@ async def check_key_async(
     options = options or CheckOptions()
     registry = registry or load_registry()
     targets, claimed = resolve_targets(options, registry, secret)
+    first = _first_scheme(options, registry, claimed, targets)
     settings = ProbeSettings(
         timeout_s=options.timeout_s,
         deadline_s=options.deadline_s,
         allow_billable=options.allow_billable,
-        auth_scheme=options.auth_scheme,
+        auth_headers=dict(first.headers),
+        auth_label=first.label,
         concurrent=options.concurrent,
         max_model_checks=options.max_model_checks,
         max_in_flight=options.max_in_flight,
     )
-    engine = ProbeEngine(secret, targets, settings, transport=transport, now=now)
+    identify_file = registry.file("identify_probes.toml")
+    identify_plan = load_plan(str(identify_file) if identify_file is not None else "identify_probes.toml")
     shape = key_pattern_matches(registry, secret.reveal())
-    async with engine:
-        # the critical path: the catalog and the pilot go at once; the provider's plan (its per-model
-        # checks, the auth check the first of them) starts the moment they have answered
-        identify_plan = engine.submit(load_plan("identify_probes.toml"))
-        await engine.wait_for(_FIRST_ANSWERS)
-        early = identify(
-            registry, shape, _evidence(engine.finished(_FIRST_ANSWERS)), base_url=targets.inference, claimed=claimed
-        )
-        planned_for = early.provider
-        early_plan = engine.submit(_provider_plan(planned_for))
-        stage1 = await engine.collect(identify_plan)
-        ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
-        stage2 = await engine.collect(early_plan)
-        if ident.provider != planned_for:
-            # the later answers speak for another provider: its own plan runs now; the first plan's
-            # answers stay out of the profile (their requests are counted in probe_requests)
-            stage2 = await engine.collect(engine.submit(_provider_plan(ident.provider)))
-    observations = (*stage1, *stage2)
-    provider_caps: dict[str, str] = {}
+    started = time.monotonic()
+    requests = 0
+
+    async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:
+        """One engine session in ``scheme``: identification, then the identified provider's plan."""
+        nonlocal requests
+        left = max(1.0, options.deadline_s - (time.monotonic() - started))
+        run_settings = replace(settings, auth_headers=dict(scheme.headers), auth_label=scheme.label, deadline_s=left)
+        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now)
+        try:
+            return (*await _session(engine, registry, identify_plan, shape, targets, claimed, scheme),
+                    engine.spent_by is not None)  # fmt: skip
+        finally:
+            requests += engine.requests_sent
+
+    stage1, stage2, ident, spent = await session(first)
+    spec = _spec(registry, ident)
+    superseded: list[Observation] = []
+    tried_all = False
+    if not spent and spec is None and options.auth_scheme is None and _refused(stage1):
+        # nothing named the provider and the key was refused: that may be the scheme, not the key. Try the
+        # other schemes the registry knows, on the same host, before the key is judged
+        tried_all = True
+        for other in _other_schemes(registry, first):
+            trial = await session(other)
+            if _refused(trial[0]):
+                superseded.extend([*trial[0], *trial[1]])
+                continue
+            superseded = [*superseded, *stage1, *stage2]
+            stage1, stage2, ident, spent = trial
+            first, spec, tried_all = other, _spec(registry, trial[2]), False
+            break
+    if not spent and spec is not None and options.auth_scheme is None and first.label not in _labels(spec):
+        # identification settled the scheme: what went in the wrong one is not evidence about the key;
+        # read again in the provider's own scheme (same host, same plans)
+        superseded = [*superseded, *stage1, *stage2]
+        right = spec.auth.templates()[0]
+        stage1, stage2, again, spent = await session(right)
+        if again.provider == ident.provider:
+            ident = again
+    counted = (*stage1, *stage2)
+    observations = (*superseded, *counted)
+    context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
+    facts = interpret(spec, counted, context)
     tiers: list[dict[str, Any]] = []
-    if ident.provider in registry.ids():
-        spec = registry.get(ident.provider)
-        provider_caps = {c.capability.replace("_", " "): c.status for c in spec.capabilities}
-        if spec.rate_limits:
-            tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
+    if spec is not None and spec.rate_limits:
+        tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
     label = options.label or secret.label
     profile = build_profile(
         label=label,
         identification=ident,
-        observations=observations,
-        requests_sent=engine.requests_sent,
-        key_prefix=secret.public_prefix,
-        provider_capabilities=provider_caps,
+        observations=counted,
+        requests_sent=requests,
+        facts=facts,
+        provider=_view(spec, options, claimed or tried_all),
         documented_tiers=tiers,
     )
     decision = decide(profile, inference_url=targets.inference)
@@ -311,6 +389,68 @@ async def check_key_async(
         profile=profile,
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
+    )
+
+
+def _spec(registry: Registry, ident: Identification) -> ProviderSpec | None:
+    return registry.get(ident.provider) if ident.provider in registry.ids() and ident.provider != "unknown" else None
+
+
+def _refused(observations: Sequence[Observation]) -> bool:
+    """The catalog was refused (401/403) and no model call passed auth."""
+    catalog = [o for o in observations if o.probe == "catalog" and o.status is not None]
+    return bool(catalog) and all(o.outcome in ("unauthorized", "refused") for o in catalog) and not any(
+        o.accepted and o.cost == "rejected" and o.item and not o.placeholder for o in observations
+    )
+
+
+def _other_schemes(registry: Registry, first: AuthTemplate) -> list[AuthTemplate]:
+    seen = {first.label}
+    out = []
+    for spec in registry.providers:
+        for t in spec.auth.templates():
+            if t.label not in seen:
+                seen.add(t.label)
+                out.append(t)
+    return out
+
+
+def _labels(spec: ProviderSpec) -> set[str]:
+    return {t.label for t in spec.auth.templates()}
+
+
+def _first_scheme(options: CheckOptions, registry: Registry, claimed: str | None, targets: Targets) -> AuthTemplate:
+    """The scheme of the first stage: forced, the claimed provider's, the provider whose host the user
+    named, or ``Authorization: Bearer`` (the OpenAI-compatible default) until identification settles it."""
+    if options.auth_scheme:
+        scheme = options.auth_scheme
+        return AuthTemplate(f"Authorization: {scheme}", {"Authorization": f"{scheme} {{key}}"})
+    if claimed and claimed in registry.ids():
+        templates = registry.get(claimed).auth.templates()
+        if templates:
+            return templates[0]
+    host = (httpx.URL(targets.inference).host or "").lower() if targets.inference else ""
+    for spec in registry.providers:
+        if any(host == h or host.endswith("." + h) for h in spec.hostnames) and spec.auth.templates():
+            return spec.auth.templates()[0]
+    return BEARER
+
+
+def _view(spec: ProviderSpec | None, options: CheckOptions, settled: object) -> ProviderView:
+    """The provider's data as the profile reads it. With no provider identified the scheme is settled
+    by the user (a forced ``auth_scheme``, a claim) or by having tried every scheme the registry knows."""
+    if spec is None:
+        return ProviderView(scheme_settled=options.auth_scheme is not None or bool(settled))
+    reads: dict[str, list[str]] = {}
+    for ep in spec.endpoints:
+        for kind in ep.reads:
+            reads.setdefault(kind, []).append(ep.probe)
+    return ProviderView(
+        capabilities={c.capability.replace("_", " "): (c.status, c.note) for c in spec.capabilities},
+        authenticated=spec.authenticated_probes(),
+        reads={k: tuple(v) for k, v in reads.items()},
+        scheme_settled=True,
+        no_quota=spec.no_quota,
     )
 
 

@@ -26,6 +26,18 @@ def _clean(value: object) -> str:
     return escape(text)
 
 
+def _account_line(data: dict[str, object]) -> str:
+    """Identity, balance and limits in one line (the JSON's ``identity``, ``balance``, ``limits``)."""
+    ident = data.get("identity") or {}
+    who = ", ".join(f"{k} {v}" for k, v in ident.items() if k != "evidence" and v) if isinstance(ident, dict) else ""
+    bal = data.get("balance")
+    money = (f"{bal.get('remaining')} {bal.get('currency') or ''} left ({bal.get('probe')})".strip()
+             if isinstance(bal, dict) else "none readable")  # fmt: skip
+    limits = data.get("limits") or []
+    lims = ", ".join(f"{x['scope']} {x['value']:,}" for x in limits if isinstance(x, dict)) or "none readable"
+    return f"  identity: {_clean(who or 'not seen')}; balance: {_clean(money)}; limits: {_clean(lims)}"
+
+
 def print_check(check: KeyCheck, console: Console | None = None) -> None:
     console = console or Console()
     data = check.to_json()
@@ -42,6 +54,7 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     )
     for conflict in prov["conflicts"]:
         console.print(f"  [yellow]conflict:[/] {_clean(conflict)}")
+    console.print(_account_line(data))
 
     metrics = Table(title="Sample metrics", show_lines=False)
     for col in ("metric", "value", "provenance", "probe", "note"):

@@ -14,7 +14,7 @@ import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -47,6 +47,11 @@ STRENGTHS: tuple[str, ...] = ("strong", "medium", "cosmetic")
 SOURCING: tuple[str, ...] = ("strong", "weak")
 JSON_TYPES: tuple[str, ...] = ("string", "number", "integer", "bool", "object", "array", "null")
 
+LIMIT_SCOPES: tuple[str, ...] = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+IDENTITY_FIELDS: tuple[str, ...] = ("user", "workspace", "organization")
+#: what an endpoint reads (the README's provider table columns)
+READS: tuple[str, ...] = ("identity", "models", "permissions", "limits", "balance", "usage", "prices", "operations")
+
 Strength = Literal["strong", "medium", "cosmetic"]
 FingerprintKind = Literal["header", "models_body", "error_body"]
 
@@ -62,11 +67,96 @@ class RegistryError(ValueError):
 
 
 @dataclass(frozen=True)
+class AuthTemplate:
+    """One way to present the key: header name -> value template (``{key}`` stands for the key).
+
+    ``label`` names the scheme without the key (``Authorization: Bearer``, ``x-api-key``).
+    """
+
+    label: str
+    headers: Mapping[str, str]
+
+    def render(self, key: str) -> dict[str, str]:
+        return {name: value.replace("{key}", key) for name, value in self.headers.items()}
+
+
+BEARER = AuthTemplate("Authorization: Bearer", {"Authorization": "Bearer {key}"})
+
+
+@dataclass(frozen=True)
 class AuthSpec:
     header: str
     schemes: tuple[str, ...]
     env_var: str | None = None
     note: str | None = None
+    #: headers every request carries besides the key (e.g. ``anthropic-version``)
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def templates(self) -> tuple[AuthTemplate, ...]:
+        """The accepted schemes as header templates, in the data's order of preference.
+
+        A scheme ``raw`` sends the bare key in ``header`` (Anthropic's ``x-api-key``)."""
+        out = []
+        for scheme in self.schemes:
+            raw = scheme.lower() == "raw"
+            value = "{key}" if raw else f"{scheme} {{key}}"
+            label = self.header if raw else f"{self.header}: {scheme}"
+            out.append(AuthTemplate(label, {self.header: value, **self.extra_headers}))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint a plan probes: whether the provider authenticates it, what it reads, its reference."""
+
+    probe: str
+    method: str
+    path: str
+    authenticated: bool
+    reads: tuple[str, ...] = ()
+    source: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NoQuotaRule:
+    """An answer that means "the key works but the account cannot pay" (a 402 by another name:
+    OpenAI's 429 ``insufficient_quota``, Anthropic's 400 "credit balance is too low", Fireworks' 412)."""
+
+    status: tuple[int, ...]
+    body: tuple[Condition, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogFields:
+    """Where a provider's /models items keep what the OpenAI shape lacks (dotted paths, numeric
+    indices allowed): context, output cap, feature flags, modalities and prices."""
+
+    context_length: str | None = None
+    max_completion_tokens: str | None = None
+    #: a list of names, or an object whose true (or ``{supported: true}``) members are the features
+    features: str | None = None
+    input_modalities: str | None = None
+    output_modalities: str | None = None
+    price_in: str | None = None
+    price_out: str | None = None
+    #: what a price is per: "token" (USD per token) or "million" (USD per million tokens)
+    price_per: str = "token"
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class HeaderFact:
+    """A response header that carries a fact: a limit (``scope``) or an identity field (``field``)."""
+
+    header: str
+    target: str  # limits: requests_per_minute | tokens_per_minute | requests_per_day | tokens_per_day
+    #: identity: user | workspace | organization
+    source: str = ""
+    reset_header: str | None = None
+    remaining_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +302,27 @@ class ProviderSpec:
     permissions: KeyPermissions | None = None
     notes: str = ""
     sources: tuple[str, ...] = field(default=())
+    endpoints: tuple[Endpoint, ...] = ()
+    limit_headers: tuple[HeaderFact, ...] = ()
+    identity_headers: tuple[HeaderFact, ...] = ()
+    no_quota: tuple[NoQuotaRule, ...] = ()
+    catalog: CatalogFields = field(default_factory=CatalogFields)
+    #: the provider's folder (probes.toml, interpret.py live there)
+    folder: Path | Traversable | None = None
+
+    def endpoint(self, probe: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.probe == probe), None)
+
+    def authenticated_probes(self) -> frozenset[str]:
+        """Probes whose endpoint the provider authenticates: a 200 there proves the key."""
+        return frozenset(e.probe for e in self.endpoints if e.authenticated)
+
+    def file(self, name: str) -> Path | Traversable | None:
+        """``name`` in the provider's folder, if it exists."""
+        if self.folder is None:
+            return None
+        f = self.folder.joinpath(name)
+        return f if f.is_file() else None
 
     def capability(self, name: str) -> CapabilitySupport:
         for cap in self.capabilities:
@@ -245,6 +356,14 @@ class ScoringRules:
 class Registry:
     providers: tuple[ProviderSpec, ...]
     scoring: ScoringRules = field(default_factory=ScoringRules)
+    #: the folder the providers were loaded from (``identify_probes.toml`` lives there)
+    root: Path | Traversable | None = None
+
+    def file(self, name: str) -> Path | Traversable | None:
+        if self.root is None:
+            return None
+        f = self.root.joinpath(name)
+        return f if f.is_file() else None
 
     def ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.providers)
@@ -300,12 +419,12 @@ def load_registry(root: Path | Traversable | None = None) -> Registry:
         data = _read_toml(ptoml)
         perm_file = child.joinpath("permissions.toml")
         perms = _parse_permissions(_read_toml(perm_file), child.name) if perm_file.is_file() else None
-        providers.append(_parse_provider(child.name, data, perms))
+        providers.append(replace(_parse_provider(child.name, data, perms), folder=child))
     if not providers:
         raise RegistryError(f"no provider folders found under {base}")
     scoring_file = base.joinpath("scoring.toml")
     scoring = _parse_scoring(_read_toml(scoring_file)) if scoring_file.is_file() else ScoringRules()
-    return Registry(providers=tuple(providers), scoring=scoring)
+    return Registry(providers=tuple(providers), scoring=scoring, root=base)
 
 
 def _read_toml(path: Path | Traversable) -> dict[str, Any]:
@@ -336,6 +455,8 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
         schemes=tuple(str(s) for s in auth_data.get("schemes", ["Bearer"])),
         env_var=auth_data.get("env_var"),
         note=auth_data.get("note"),
+        extra_headers={str(k): str(v) for k, v in (auth_data.get("extra_headers") or {}).items()},
+        source=auth_data.get("source"),
     )
     key_patterns = tuple(_parse_key_pattern(pid, kp, where) for kp in data.get("key_patterns", []))
     fps: list[Fingerprint] = []
@@ -389,6 +510,61 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
         permissions=perms,
         notes=str(data.get("notes", "")),
         sources=tuple(str(s) for s in data.get("sources", [])),
+        endpoints=tuple(_parse_endpoint(e, where) for e in data.get("endpoints", [])),
+        limit_headers=tuple(_parse_header_fact(h, "scope", LIMIT_SCOPES, where) for h in data.get("limit_headers", [])),
+        identity_headers=tuple(
+            _parse_header_fact(h, "field", IDENTITY_FIELDS, where) for h in data.get("identity_headers", [])
+        ),
+        no_quota=tuple(
+            NoQuotaRule(
+                status=tuple(int(x) for x in r.get("status", ())),
+                body=tuple(_parse_condition(c, where) for c in r.get("body", [])),
+                source=str(r.get("source", "")),
+            )
+            for r in data.get("no_quota", [])
+        ),
+        catalog=_parse_catalog(data.get("catalog", {}), where),
+    )
+
+
+def _parse_catalog(raw: Mapping[str, Any], where: str) -> CatalogFields:
+    known = set(CatalogFields.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise RegistryError(f"{where}: [catalog] unknown keys {sorted(unknown)}")
+    if raw.get("price_per", "token") not in ("token", "million"):
+        raise RegistryError(f"{where}: [catalog] price_per must be token or million")
+    return CatalogFields(**{k: str(v) for k, v in raw.items()})
+
+
+def _parse_endpoint(raw: Mapping[str, Any], where: str) -> Endpoint:
+    probe = _req(raw, "probe", str, where)
+    reads = tuple(str(r) for r in raw.get("reads", ()))
+    bad = [r for r in reads if r not in READS]
+    if bad:
+        raise RegistryError(f"{where}: endpoint {probe!r} reads unknown {bad} (known: {READS})")
+    return Endpoint(
+        probe=probe,
+        method=str(raw.get("method", "GET")),
+        path=_req(raw, "path", str, where),
+        authenticated=_req(raw, "authenticated", bool, where),
+        reads=reads,
+        source=str(raw.get("source", "")),
+        note=str(raw.get("note", "")),
+    )
+
+
+def _parse_header_fact(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> HeaderFact:
+    header = _req(raw, "header", str, where).lower()
+    target = _req(raw, key, str, where)
+    if target not in allowed:
+        raise RegistryError(f"{where}: header {header!r}: {key} must be one of {allowed}")
+    return HeaderFact(
+        header=header,
+        target=target,
+        source=str(raw.get("source", "")),
+        reset_header=str(raw["reset_header"]).lower() if raw.get("reset_header") else None,
+        remaining_header=str(raw["remaining_header"]).lower() if raw.get("remaining_header") else None,
     )
 
 

@@ -339,6 +339,9 @@ class ProbeEngine:
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
+        if spec.from_root:  # the same host's root, not under its base path (DeepSeek's /user/balance)
+            parts = urlsplit(base)
+            base = f"{parts.scheme}://{parts.netloc}"
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body
@@ -468,7 +471,8 @@ class ProbeEngine:
                 url,
                 json=body if spec.method == "POST" else None,
                 headers={
-                    "Authorization": f"{self._settings.auth_scheme} {self._secret.reveal()}",
+                    # the provider's scheme as a header template (``{key}`` is the key)
+                    **{k: v.replace("{key}", self._secret.reveal()) for k, v in self._settings.auth_headers.items()},
                     "Accept": "application/json",
                 },
                 extensions={"testkey_cost": spec.cost},
@@ -577,6 +581,7 @@ class ProbeEngine:
                 text_snippet=snippet,
                 body_bytes=len(raw),
                 detail=scrub(detail, secrets),
+                auth=self._settings.auth_label,
             ),
             spent=spent,
             usage=_usage(parsed) if spent else None,
@@ -592,7 +597,9 @@ class ProbeEngine:
         attempts: int = 0,
         started: float | None = None,
     ) -> Observation:
-        return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail)
+        auth = self._settings.auth_label
+        return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail,
+                                auth=auth)  # fmt: skip
 
 
 def _usage(body: Any) -> dict[str, int] | None:

@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from testkey_nb.probe.plan import ProbeSpec
 
-__all__ = ["WriteRefused", "check_allowed"]
+__all__ = ["CHAT_PATHS", "WriteRefused", "check_allowed"]
 
 
 class WriteRefused(RuntimeError):
     """A request that could change provider state or spend money was stopped before it was sent."""
 
 
-_CHAT_PATH = "/chat/completions"
+#: the chat endpoints a ``rejected`` / ``billable`` POST may go to: OpenAI-compatible chat completions
+#: and Anthropic's Messages API (https://docs.anthropic.com/en/api/messages); same body rules for both
+CHAT_PATHS = ("/chat/completions", "/messages")
 _REJECTED_KEYS = frozenset({"model", "messages", "max_tokens"})
 _MAX_PROMPT_CHARS = 200
 
@@ -25,7 +27,7 @@ def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
     ``allow_billable``, one tiny chat completion (one short user message, ``max_tokens`` 1)."""
     if spec.method == "GET" and spec.cost == "read" and spec.body is None:
         return
-    if spec.method != "POST" or spec.role != "inference" or spec.path != _CHAT_PATH:
+    if spec.method != "POST" or spec.role != "inference" or spec.path not in CHAT_PATHS:
         raise WriteRefused(f"probe {spec.name}: {spec.method} {spec.role} {spec.path} is not a read-only probe")
     body = dict(spec.body or {})
     if spec.cost == "rejected":

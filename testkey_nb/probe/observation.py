@@ -67,6 +67,8 @@ class Observation:
     location: str | None = None
     #: what reading this answer rests on that no recording shows (the probe's ``assumption``)
     assumption: str | None = None
+    #: how the key was presented (``Authorization: Bearer``, ``x-api-key``), never the key itself
+    auth: str = ""
 
     @property
     def sent(self) -> bool:
@@ -90,6 +92,7 @@ class Observation:
             "usage": dict(self.usage) if self.usage is not None else None,
             "location": self.location,
             "assumption": self.assumption,
+            "auth": self.auth,
         }
 
 
@@ -137,6 +140,7 @@ def make_observation(
     text_snippet: str | None = None,
     body_bytes: int = 0,
     detail: str | None = None,
+    auth: str = "",
 ) -> Observation:
     return Observation(
         probe=spec.name,
@@ -156,6 +160,7 @@ def make_observation(
         body_bytes=body_bytes,
         detail=detail,
         assumption=spec.assumption,
+        auth=auth,
     )
 
 

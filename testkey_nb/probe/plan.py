@@ -56,6 +56,9 @@ class ProbeSpec:
     after: str | None = None
     for_each: ForEach | None = None
     skip_if: SkipIf | None = None
+    #: the path is taken from the root of the host the user named, not under its base path
+    #: (DeepSeek's ``/user/balance`` beside ``/v1``): same host, the key goes nowhere else
+    from_root: bool = False
     #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
     #: every observation and into the evidence of what is derived from it
     assumption: str | None = None
@@ -85,6 +88,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 after=raw.get("after"),
                 for_each=ForEach(**fe) if fe else None,
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
+                from_root=bool(raw.get("from_root", False)),
                 assumption=raw.get("assumption"),
             )
         )
@@ -115,7 +119,10 @@ class ProbeSettings:
     #: politeness cap: at most this many requests in flight at once (``--max-in-flight``)
     max_in_flight: int = 16
     allow_billable: bool = False
-    auth_scheme: str = "Bearer"
+    #: how the key is presented: header -> value template, ``{key}`` is replaced by the key
+    #: (from the provider's ``[auth]`` data; a plan stage may override it, see ``ProbeEngine.run``)
+    auth_headers: Mapping[str, str] = field(default_factory=lambda: {"Authorization": "Bearer {key}"})
+    auth_label: str = "Authorization: Bearer"
     usage_days: int = 30
     concurrent: bool = True
     #: at most this many refused-by-design calls per fanned-out probe (one per model): each may count

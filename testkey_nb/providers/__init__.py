@@ -1,4 +1,5 @@
-"""Provider data: one folder per provider (provider.toml, probes.toml, [interpret.py]).
+"""Provider folders: one per provider (provider.toml, probes.toml, [permissions.toml], [interpret.py]).
 
-The loader lives in `testkey_nb.identify.registry`; this package holds data only.
+The loader lives in `testkey_nb.identify.registry`; a folder's `interpret.py` is loaded by path by
+`testkey_nb.check.interpret` (folders are not packages: adding a provider is adding a folder).
 """

@@ -198,3 +198,34 @@ def tradeoff_html(tradeoff: Any) -> str:
     else:
         text = ""
     return text + frame_table(tradeoff)
+
+
+def account_html(profile: Profile) -> str:
+    """Identity, balance and key-wide limits: what the provider said about the key's account, each with the
+    probe it was read from (or the page that documents it)."""
+    ident = profile.identity_json()
+    rows = [(name, ident.get(name) or "not seen") for name in ("user", "workspace", "organization")]
+    parts = [table(rows, ["identity", "value"])]
+    if ident.get("evidence"):
+        parts.append(f'<p class="tk-muted">Read from: {esc(ident["evidence"])}.</p>')
+    bal = profile.balance_json()
+    if bal is None:
+        cap = next((c for c in profile.capabilities if c.name == "balance"), None)
+        parts.append(f"<p>Balance: {esc(cap.status if cap else 'unknown')}: {esc(cap.evidence if cap else '')}.</p>")
+    else:
+        figures = [(k, bal[k]) for k in ("remaining", "granted", "used", "limit") if bal[k] is not None]
+        parts.append(
+            f"<p>Balance ({esc(bal['currency'] or 'currency not given')}, {esc(bal['provenance'])}, "
+            f"probe <code>{esc(bal['probe'])}</code>):</p>" + table(figures, ["figure", "value"])
+        )
+    limits = [lim for lim in profile.limits if lim.model is None]
+    if limits:
+        rows = [
+            (lim.scope.replace("_", " "), lim.value, "" if lim.remaining is None else lim.remaining,
+             "" if lim.reset_s is None else f"{lim.reset_s:g} s", lim.provenance, lim.source)
+            for lim in limits
+        ]  # fmt: skip
+        parts.append(table(rows, ["limit", "value", "remaining", "resets in", "provenance", "source"]))
+    else:
+        parts.append("<p>No key-wide rate limit was readable with this key.</p>")
+    return "".join(parts)

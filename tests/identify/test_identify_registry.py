@@ -57,7 +57,7 @@ def test_every_provider_declares_all_ten_capabilities(registry: Registry) -> Non
 def test_baseten_identity_auth_and_rate_limit_tiers(registry: Registry) -> None:
     b = registry.get("baseten")
     assert b.inference_base_url == "https://inference.baseten.co/v1"
-    assert b.management_base_url == "https://api.baseten.co"
+    assert b.management_base_url == "https://api.baseten.co/v1"
     assert b.auth.header == "Authorization"
     assert set(b.auth.schemes) == {"Bearer", "Api-Key"}
     assert b.rate_limits is not None

@@ -1,0 +1,360 @@
+"""Provider-neutral facts: what a provider's answers say about a key, whoever the provider is.
+
+A provider folder's ``interpret.py`` (``def interpret(observations, context) -> ProviderFacts``) turns
+that provider's own answers into these; providers without one get :func:`header_facts`, read from the
+``limit_headers`` / ``identity_headers`` data of their ``provider.toml``. ``check/profile.py`` only
+combines facts and never names a provider.
+
+JSON shapes (``probe --json``, ``KeyCheck.summary()``, the fleet index): ``identity`` is
+``{user, workspace, organization, evidence}``; ``balance`` is
+``{currency, remaining, granted, used, limit, provenance, probe}`` or null; ``limits`` is a list of
+``{scope, value, provenance, source}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from testkey_nb.identify.registry import ProviderSpec
+    from testkey_nb.probe.observation import Observation
+
+__all__ = [
+    "LIMIT_SCOPES",
+    "Balance",
+    "Fact",
+    "Identity",
+    "InterpretContext",
+    "KeyAccess",
+    "Limit",
+    "ModelFacts",
+    "Provenance",
+    "ProviderFacts",
+    "catalog_facts",
+    "catalog_items",
+    "dig",
+    "first_ok",
+    "header_facts",
+    "number",
+    "parse_reset_seconds",
+    "readability",
+    "sent",
+]
+
+Provenance = Literal["observed", "derived", "documented", "unknown"]
+LIMIT_SCOPES = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One value with its provenance and the probe it rests on (``None`` only when ``unknown``)."""
+
+    value: Any
+    provenance: Provenance
+    probe: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the key belongs to. ``evidence`` says where each field was read; ``probes`` names them."""
+
+    user: str | None = None
+    workspace: str | None = None
+    organization: str | None = None
+    evidence: str | None = None
+    probes: tuple[str, ...] = ()
+
+    @property
+    def seen(self) -> bool:
+        return any(v is not None for v in (self.user, self.workspace, self.organization))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "workspace": self.workspace, "organization": self.organization,
+                "evidence": self.evidence}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Money on the key or account, as plain numbers in ``currency``."""
+
+    currency: str | None
+    remaining: float | None
+    granted: float | None
+    used: float | None
+    limit: float | None
+    provenance: Provenance
+    probe: str
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"currency": self.currency, "remaining": self.remaining, "granted": self.granted, "used": self.used,
+                "limit": self.limit, "provenance": self.provenance, "probe": self.probe}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One rate limit. ``source`` is the probe it was read from (observed/derived) or the page that
+    documents it (documented); ``model`` is None for a key- or workspace-wide limit."""
+
+    scope: str
+    value: float
+    provenance: Provenance
+    source: str
+    probe: str | None = None
+    model: str | None = None
+    remaining: float | None = None
+    reset_s: float | None = None
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        value: float | int = int(self.value) if float(self.value).is_integer() else self.value
+        return {"scope": self.scope, "value": value, "provenance": self.provenance, "source": self.source}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """Per-model facts a provider's own endpoints give beyond the OpenAI-shaped catalog fields."""
+
+    name: str | None = None
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    features: tuple[str, ...] = ()
+    input_modalities: tuple[str, ...] = ()
+    output_modalities: tuple[str, ...] = ()
+    price_in_per_mtok: float | None = None
+    price_out_per_mtok: float | None = None
+    price_cached_in_per_mtok: float | None = None
+    price_probe: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    limits_probe: str | None = None
+    probe: str = "catalog"
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """What the provider's account data says about the key's model access.
+
+    ``models`` None: the key is not model-scoped (every model); a tuple: only these."""
+
+    models: tuple[str, ...] | None
+    probe: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    identity: Identity | None = None
+    balance: Balance | None = None
+    limits: tuple[Limit, ...] = ()
+    role: Fact | None = None
+    scopes: Fact | None = None
+    #: inference requests in the provider's usage window (``requests_total``)
+    requests_total: Fact | None = None
+    key_access: KeyAccess | None = None
+    #: model id -> facts (context, features, prices, limits) from the provider's own answers
+    models: Mapping[str, ModelFacts] = field(default_factory=dict)
+    #: model id -> where the provider routed a chat for it (e.g. a deployment id from a header)
+    routed_to: Mapping[str, str] = field(default_factory=dict)
+    #: account fields the provider reported (shown as they are; the identity is the neutral view)
+    account: Mapping[str, Any] = field(default_factory=dict)
+    #: capability name -> extra evidence text (e.g. credits used when no balance endpoint exists)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    #: bodies the billing view reads, and ``readable``: probe -> how readable it was
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterpretContext:
+    provider: ProviderSpec | None
+    key_prefix: str | None = None
+    now: datetime | None = None
+
+
+# -- helpers a provider's interpret.py may use --------------------------------------------------------
+def sent(observations: Sequence[Observation]) -> list[Observation]:
+    """Observations of exchanges that really happened (a status came back)."""
+    return [o for o in observations if o.status is not None and o.outcome not in ("skipped", "deadline")]
+
+
+def readability(obs: Sequence[Observation]) -> str:
+    """How readable a probe's endpoint was for this key: ``readable``, refused, not probed (and why)."""
+    if not obs:
+        return "not probed"
+    if any(o.outcome == "ok" for o in obs):
+        return "readable"
+    first = obs[0]
+    if first.outcome == "skipped":
+        return f"not probed: {first.detail}"
+    if first.outcome in ("refused", "unauthorized"):
+        return f"refused ({first.status}) for this key"
+    return f"not readable: {first.outcome}" + (f" ({first.detail})" if first.detail else "")
+
+
+def first_ok(observations: Sequence[Observation], probe: str) -> Observation | None:
+    return next((o for o in observations if o.probe == probe and o.outcome == "ok"), None)
+
+
+def catalog_items(observations: Sequence[Observation], probe: str = "catalog") -> list[dict[str, Any]]:
+    """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer."""
+    obs = first_ok(observations, probe)
+    if obs is None:
+        return []
+    body = obs.json_body
+    items = body.get("data") if isinstance(body, dict) else body if isinstance(body, list) else None
+    return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
+def number(value: Any) -> float | None:
+    """A plain number from a JSON number or numeric string (``"110.00"`` -> 110.0); else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if out == out and out not in (float("inf"), float("-inf")) else None
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_reset_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A rate-limit reset as seconds from now: a Go duration (``6m0s``, ``1s``, ``12ms``), an RFC 3339
+    time, plain seconds, or a millisecond epoch."""
+    if not value:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+", text):
+        return round(sum(float(n) * _UNIT_S[u] for n, u in _DURATION.findall(text)), 3)
+    plain = number(text)
+    if plain is not None:
+        if plain > 1e12 and now is not None:  # a millisecond epoch
+            return max(0.0, round(plain / 1000 - now.timestamp(), 3))
+        return plain if plain <= 1e9 else None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if now is None or when.tzinfo is None:
+        return None
+    return max(0.0, round((when - now).total_seconds(), 3))
+
+
+def header_facts(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
+    """Facts from the provider's data alone: rate limits and identity fields read from response headers
+    (``limit_headers`` / ``identity_headers`` in ``provider.toml``), from the latest answer carrying them."""
+    spec = context.provider
+    if spec is None:
+        return ProviderFacts()
+    answered = sent(observations)
+    limits: list[Limit] = []
+    for hf in spec.limit_headers:
+        obs = next((o for o in reversed(answered) if number(o.headers.get(hf.header)) is not None), None)
+        if obs is None:
+            continue
+        value = number(obs.headers[hf.header])
+        assert value is not None
+        remaining = number(obs.headers.get(hf.remaining_header)) if hf.remaining_header else None
+        reset = parse_reset_seconds(obs.headers.get(hf.reset_header), context.now) if hf.reset_header else None
+        limits.append(
+            Limit(hf.target, value, "observed", obs.probe, obs.probe, None, remaining, reset,
+                  f"{hf.header} on {obs.method} {obs.path} ({obs.status})" + (f"; documented at {hf.source}"
+                                                                             if hf.source else ""))
+        )  # fmt: skip
+    fields: dict[str, str] = {}
+    where: list[str] = []
+    probes: list[str] = []
+    for hf in spec.identity_headers:
+        obs = next((o for o in answered if o.headers.get(hf.header)), None)
+        if obs is None or hf.target in fields:
+            continue
+        fields[hf.target] = str(obs.headers[hf.header])
+        where.append(f"{hf.target} from header {hf.header} ({obs.probe})")
+        probes.append(obs.probe)
+    identity = None
+    if fields:
+        identity = Identity(
+            user=fields.get("user"),
+            workspace=fields.get("workspace"),
+            organization=fields.get("organization"),
+            evidence="; ".join(where),
+            probes=tuple(dict.fromkeys(probes)),
+        )
+    models = catalog_facts(observations, spec)
+    return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)), models=models)
+
+
+def dig(obj: Any, dotted: str | None) -> Any:
+    """The value at a dotted path (``providers.0.context_length``); None when absent."""
+    cur = obj
+    for part in (dotted or "").split("."):
+        if not part:
+            continue
+        if isinstance(cur, dict):
+            cur = cur.get(part)
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(v) for v in value if isinstance(v, (str, int, float)))
+    if isinstance(value, dict):
+        out = []
+        for name, flag in value.items():
+            on = flag.get("supported") if isinstance(flag, dict) else flag
+            if on is True:
+                out.append(str(name))
+        return tuple(out)
+    if isinstance(value, str) and value:
+        return tuple(v.strip() for v in value.replace("+", ",").split(",") if v.strip())
+    return ()
+
+
+def _int(value: Any) -> int | None:
+    n = number(value)
+    return int(n) if n is not None and n >= 0 else None
+
+
+def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec) -> dict[str, ModelFacts]:
+    """Per-model facts from the provider's ``[catalog]`` field map (where its /models items keep context,
+    output cap, features, modalities and prices)."""
+    fields = spec.catalog
+    if not any((fields.context_length, fields.max_completion_tokens, fields.features, fields.input_modalities,
+                fields.output_modalities, fields.price_in, fields.price_out)):  # fmt: skip
+        return {}
+    scale = 1.0 if fields.price_per == "million" else 1_000_000.0
+    out: dict[str, ModelFacts] = {}
+    for item in catalog_items(observations):
+        pin = number(dig(item, fields.price_in)) if fields.price_in else None
+        pout = number(dig(item, fields.price_out)) if fields.price_out else None
+        out[item["id"]] = ModelFacts(
+            name=item.get("display_name") if isinstance(item.get("display_name"), str) else None,
+            context_length=_int(dig(item, fields.context_length)) if fields.context_length else None,
+            max_completion_tokens=_int(dig(item, fields.max_completion_tokens))
+            if fields.max_completion_tokens else None,
+            features=_names(dig(item, fields.features)) if fields.features else (),
+            input_modalities=_names(dig(item, fields.input_modalities)) if fields.input_modalities else (),
+            output_modalities=_names(dig(item, fields.output_modalities)) if fields.output_modalities else (),
+            price_in_per_mtok=round(pin * scale, 6) if pin is not None and pin >= 0 else None,
+            price_out_per_mtok=round(pout * scale, 6) if pout is not None and pout >= 0 else None,
+            price_probe="catalog" if pin is not None or pout is not None else None,
+        )  # fmt: skip
+    return out
+
+
+def _one_per_scope(limits: Sequence[Limit]) -> list[Limit]:
+    seen: dict[tuple[str, str | None], Limit] = {}
+    for lim in limits:
+        seen.setdefault((lim.scope, lim.model), lim)
+    return list(seen.values())

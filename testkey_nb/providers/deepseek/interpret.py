@@ -1,0 +1,39 @@
+"""DeepSeek's answers -> provider-neutral facts: the balance of GET /user/balance.
+
+Source: https://api-docs.deepseek.com/api/get-user-balance (is_available, balance_infos[currency,
+total_balance, granted_balance, topped_up_balance], amounts as strings). DeepSeek sends no rate-limit
+headers and sets no fixed limits (https://api-docs.deepseek.com/quick_start/rate_limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
+from testkey_nb.probe.observation import Observation
+
+
+def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
+    facts = header_facts(observations, context)
+    obs = first_ok(observations, "balance")
+    body = obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
+    infos = [i for i in body.get("balance_infos") or [] if isinstance(i, dict)]
+    info = next((i for i in infos if i.get("currency") == "USD"), infos[0] if infos else None)
+    if info is None:
+        return facts
+    others = ", ".join(f"{i.get('total_balance')} {i.get('currency')}" for i in infos if i is not info)
+    note = f"is_available={body.get('is_available')}; topped up {info.get('topped_up_balance')}"
+    note += f"; also {others}" if others else ""
+    balance = Balance(
+        currency=str(info.get("currency")) if info.get("currency") else None,
+        remaining=number(info.get("total_balance")),
+        granted=number(info.get("granted_balance")),
+        used=None,
+        limit=None,
+        provenance="observed",
+        probe="balance",
+        note=note,
+    )
+    return replace(facts, balance=balance, account={"is_available": body.get("is_available")},
+                   raw={"readable": {"balance": "readable"}})  # fmt: skip

@@ -1,0 +1,89 @@
+"""Serve a provider's documented answers (``tests/providers/<id>/answers.yaml``) through httpx.MockTransport.
+
+The transport plays the provider the way the answers say: which key (by mode) in which scheme gets which
+answer, on that host's own paths. It never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+HERE = Path(__file__).parent
+PROVIDERS = sorted(p.name for p in HERE.iterdir() if (p / "answers.yaml").is_file())
+
+
+def key_for(provider: str, mode: str) -> str:
+    return f"tk-{provider}-{mode}-0123456789abcdef"
+
+
+@dataclass
+class Documented:
+    provider: str
+    data: Mapping[str, Any]
+    log: list[tuple[str, str, str, str]] = field(default_factory=list)  # (method, path, auth, mode)
+    hosts: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, provider: str) -> Documented:
+        return cls(provider, yaml.safe_load((HERE / provider / "answers.yaml").read_text(encoding="utf-8")))
+
+    @property
+    def base_url(self) -> str:
+        return str(self.data["base_url"])
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.data["modes"])
+
+    def _who(self, request: httpx.Request) -> tuple[str, str]:
+        """(auth, mode) of a request: how the key was presented, and whose key it is."""
+        auth = self.data["auth"]
+        keys = {key_for(self.provider, m): m for m in self.modes}
+        header = str(auth["header"]).lower()
+        value = request.headers.get(header, "")
+        scheme = auth.get("scheme")
+        own = value.removeprefix(f"{scheme} ") if scheme else value
+        if own in keys and (not scheme or value.startswith(f"{scheme} ")):
+            extra = auth.get("extra") or {}
+            if any(request.headers.get(k) != v for k, v in extra.items()):
+                return "key-without-version", keys[own]
+            return "key", keys[own]
+        for name in ("authorization", "x-api-key"):
+            got = request.headers.get(name, "")
+            for key, mode in keys.items():
+                if key in got:
+                    return "wrong-scheme", mode
+        return "none", "none"
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        auth, mode = self._who(request)
+        path = request.url.path
+        self.log.append((request.method, path, auth, mode))
+        self.hosts.add(request.url.host)
+        same = [a for a in self.data["answers"] if a["request"]["method"] == request.method
+                and a["request"]["path"] == path]  # fmt: skip
+        answer = (
+            next((a for a in same if a["mode"] == mode and a["auth"] == auth), None)
+            or next((a for a in same if a["auth"] == auth and auth != "key"), None)
+            or (next((a for a in same if a["mode"] == "valid" and a["auth"] == "key"), None)
+                if auth == "key" and mode != "bad-key" else None)
+            # a bad key is refused the same way on every authenticated path
+            or (next((a for a in self.data["answers"] if a["mode"] == "bad-key"), None)
+                if auth == "key" and mode == "bad-key" and not any(a["auth"] == "none" and a["status"] == 200
+                                                                   for a in same) else None)
+            or next((a for a in same if a["auth"] == "none"), None)
+        )
+        if answer is None:
+            return httpx.Response(404, json={"error": {"message": f"no documented answer for {request.method} {path}"}})
+        headers = {"content-type": "application/json", **{k: str(v) for k, v in (answer.get("headers") or {}).items()}}
+        return httpx.Response(int(answer["status"]), headers=headers, content=json.dumps(answer.get("body")).encode())
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)

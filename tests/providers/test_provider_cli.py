@@ -1,0 +1,34 @@
+"""`testkey-nb probe --json` against provider emulators: identity, balance and limits as the issue names them,
+and the terminal's account line; the key appears nowhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from testkey_nb.emulator import run_emulator
+
+
+def _probe(*args: str, key: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TK_PROVIDER_KEY": key, "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "testkey_nb", "probe", "env:TK_PROVIDER_KEY", *args],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+
+
+def test_probe_json_names_identity_balance_and_limits() -> None:
+    with run_emulator(provider="deepseek") as emu:
+        key = emu.keys["valid"]
+        proc = _probe("--base-url", emu.base_url, "--json", key=key)
+        term = _probe("--base-url", emu.base_url, key=key)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["provider"]["id"] == "deepseek"
+    assert data["balance"] == {"currency": "CNY", "remaining": 110.0, "granted": 10.0, "used": None, "limit": None,
+                               "provenance": "observed", "probe": "balance"}  # fmt: skip
+    assert data["identity"] == {"user": None, "workspace": None, "organization": None, "evidence": None}
+    assert data["limits"] == []
+    assert {p["auth"] for p in data["probes"]} == {"Authorization: Bearer"}
+    assert "balance: 110.0 CNY left (balance)" in term.stdout
+    assert key not in proc.stdout + proc.stderr + term.stdout + term.stderr

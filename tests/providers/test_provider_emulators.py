@@ -1,0 +1,74 @@
+"""Against each provider's emulator mode (run_emulator(provider=...)): a valid key reads key_valid true with its
+models, limits, identity and balance where exposed; a bad key reads false; a key in the wrong scheme is never
+called invalid; and every figure cites a request that was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from testkey_nb.check.evidence import uncited_figures
+from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.emulator import PROVIDER_IDS, run_emulator
+from testkey_nb.secrets import Secret
+
+EXPECT = {"valid": ("valid", True), "bad-key": ("invalid", False), "no-balance": ("valid_no_quota", True),
+          "rate-limited": ("rate_limited", True)}  # fmt: skip
+#: what each provider exposes to an API key (its provider.toml [[endpoints]]; docs in tests/providers/<id>/)
+EXPOSES = {
+    "openai": {"identity", "limits"}, "anthropic": {"identity", "limits"}, "openrouter": {"identity", "balance"},
+    "deepseek": {"balance"}, "groq": {"limits"}, "together": {"limits"}, "cerebras": {"limits"},
+    "mistral": {"limits"}, "fireworks": {"limits"}, "deepinfra": set(), "huggingface": {"identity"},
+}  # fmt: skip
+
+
+def _check(emu: Any, key: str, **opts: Any) -> KeyCheck:
+    options = CheckOptions(base_url=emu.base_url, management_url=emu.management_url, timeout_s=5.0,
+                           deadline_s=8.0, **opts)  # fmt: skip
+    return asyncio.run(check_key_async(Secret(key), options))
+
+
+@pytest.fixture(scope="module")
+def played() -> Iterator[dict[str, tuple[dict[str, KeyCheck], KeyCheck]]]:
+    out: dict[str, tuple[dict[str, KeyCheck], KeyCheck]] = {}
+    for provider in PROVIDER_IDS:
+        with run_emulator(provider=provider) as emu:
+            by_mode = {mode: _check(emu, key) for mode, key in emu.keys.items()}
+            # the valid key, first sent in another provider's scheme (a claim that names the wrong provider)
+            other = "openai" if provider == "anthropic" else "anthropic"
+            wrong = _check(emu, emu.keys["valid"], claim=other)
+            out[provider] = (by_mode, wrong)
+    yield out
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_each_mode_reads_as_documented(played: dict[str, Any], provider: str) -> None:
+    by_mode, _ = played[provider]
+    assert set(by_mode) >= {"valid", "bad-key"}
+    for mode, check in by_mode.items():
+        status, valid = EXPECT[mode]
+        assert check.identification.provider in (provider, "unknown"), (mode, check.identification)
+        assert check.profile.status.code == status, (mode, check.profile.status)
+        assert check.profile.metric_values()["key_valid"] is valid, mode
+        assert uncited_figures(check) == [], mode
+    good = by_mode["valid"].profile
+    assert by_mode["valid"].identification.provider == provider
+    assert [r for r in good.models if r.listed]
+    assert good.metrics["key_valid"].provenance == "observed"
+    seen = {"identity"} if good.identity and good.identity.seen else set()
+    seen |= {"balance"} if good.balance else set()
+    seen |= {"limits"} if good.limits else set()
+    assert seen == EXPOSES[provider]
+    balance = next(c for c in good.capabilities if c.name == "balance")
+    assert balance.status == ("verified" if "balance" in EXPOSES[provider] else "unsupported")
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_a_key_in_the_wrong_scheme_is_never_called_invalid(played: dict[str, Any], provider: str) -> None:
+    _, wrong = played[provider]
+    assert wrong.profile.status.code == "valid", wrong.profile.status
+    assert wrong.profile.metric_values()["key_valid"] is True
+    assert {o.auth for o in wrong.observations if o.probe == "catalog"} >= {"x-api-key", "Authorization: Bearer"}
