@@ -22,6 +22,7 @@ from testkey_nb._files import private_file_problem
 __all__ = [
     "BASETEN_NEW_KEY",
     "BASETEN_OLD_KEY",
+    "KEY_NAMES_ENV",
     "KeyRef",
     "KeyRefError",
     "RedactingFilter",
@@ -38,8 +39,17 @@ BASETEN_OLD_KEY = re.compile(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
 _MAX_KEY_CHARS = 4096
 
 
+#: Set by ``testkey-nb lab``: the comma-separated NAMES of the key variables the kernel holds, so a
+#: misspelt ``env:NAME`` can say which names exist (names only, never values).
+KEY_NAMES_ENV = "TESTKEY_NB_KEY_NAMES"
+
+
 class KeyRefError(ValueError):
     """A key reference could not be parsed or resolved. The message never holds a key."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this one line instead of a traceback (the message is the whole story)."""
+        return [f"testkey-nb: error: {self}"]
 
 
 def mask(text: str) -> str:
@@ -93,13 +103,19 @@ def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secr
     if key_ref.kind == "env":
         env = os.environ if environ is None else environ
         if key_ref.target not in env:
-            raise KeyRefError(f"environment variable env:{shown} is not set")
+            raise KeyRefError(f"environment variable env:{shown} is not set{_known_names(env)}")
         raw = env[key_ref.target]
         where = f"env:{shown}"
     else:
         raw = _read_key_file(Path(key_ref.target).expanduser(), f"file:{shown}")
         where = f"file:{shown}"
     return Secret(_clean(raw, where), source=str(key_ref))
+
+
+def _known_names(env: Mapping[str, str]) -> str:
+    """``; key variables here: A, B`` when ``testkey-nb lab`` listed its key variables (names only)."""
+    listed = sorted({n.strip() for n in env.get(KEY_NAMES_ENV, "").split(",") if n.strip()})
+    return "; key variables here: " + ", ".join(listed) if listed else ""
 
 
 def _read_key_file(path: Path, shown: str) -> str:

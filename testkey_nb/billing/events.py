@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from testkey_nb.billing.errors import EventsError
+from testkey_nb.billing.errors import shown as show
 
 if TYPE_CHECKING:
     import polars as pl
@@ -151,7 +152,7 @@ def normalize_events(events: pl.DataFrame, *, label: str = "events") -> pl.DataF
         if hit.height:
             row = hit.row(0, named=True)
             shown = row.get(value_col or column)
-            raise EventsError(f"{label}: {where} {row['line']}: column {column!r}: {message}, got {shown!r}")
+            raise EventsError(f"{label}: {where} {row['line']}: column {column!r}: {message}, got {show(shown)}")
 
     for col in ("deployment_id", "replica_id", "phase"):
         df = df.with_columns(pl.col(col).cast(pl.String).str.strip_chars())

@@ -67,7 +67,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.billing.errors import ScenarioError
+from testkey_nb.billing.errors import ScenarioError, shown
 from testkey_nb.billing.ledger import (
     DEFAULT_CREDITS_USD,
     DEFAULT_MONTHLY_AFTER_PAYMENTS,
@@ -452,5 +452,4 @@ def _range(kind: str, lo: float | None, hi: float | None) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import math
+import os
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,13 +29,38 @@ from testkey_nb.identify.score import HttpEvidence, Identification, KeyShape, id
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import Observation, spend_of
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
-from testkey_nb.secrets import KeyRef, Secret, redact, resolve
+from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
 
-__all__ = ["CheckError", "CheckOptions", "KeyCheck", "check_key", "check_key_async", "resolve_targets"]
+__all__ = [
+    "EMULATOR_KEYS_ENV",
+    "CheckError",
+    "CheckOptions",
+    "KeyCheck",
+    "check",
+    "check_async",
+    "check_key",
+    "check_key_async",
+    "compare",
+    "resolve_targets",
+    "run_sync",
+]
+
+#: Set by ``testkey-nb lab --emulator``: the comma-separated NAMES of the variables that hold the
+#: emulator's demo keys. Only those keys default to the emulator's URLs (below); a real key with an
+#: empty ``base_url`` goes to its claimed provider's official hosts, never to the emulator.
+EMULATOR_KEYS_ENV = "TESTKEY_NB_EMULATOR_KEYS"
+#: The emulator's URLs, for the demo keys named in :data:`EMULATOR_KEYS_ENV`.
+BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
+MANAGEMENT_URL_ENV = "TESTKEY_NB_MANAGEMENT_URL"
+T = TypeVar("T")
 
 
 class CheckError(RuntimeError):
     """The check could not run (bad key ref, unknown provider, no target). One line, no key."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this one line instead of a traceback."""
+        return [f"testkey-nb: error: {self}"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,33 @@ class KeyCheck:
             "spend": spend_of(self.observations),
             "probes": [o.summary() for o in self.observations],
         }
+
+    # --- in a notebook ------------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        """The summary card Jupyter shows for a KeyCheck: verdict, provider, status, actions; details folded."""
+        from testkey_nb.report.card import key_card_html
+
+        return key_card_html(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyCheck(label={self.label!r}, provider={self.identification.provider!r}, "
+            f"status={self.profile.status.code!r}, verdict={self.decision.verdict!r})"
+        )
+
+    def models_frame(self, *, join_lists: bool = True):  # -> pl.DataFrame
+        """One row per model. List columns (features, modalities) are joined with ", " so the frame
+        writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
+        frame = self.profile.models_frame()
+        return _join_lists(frame) if join_lists else frame
+
+    def capabilities_frame(self):  # -> pl.DataFrame
+        """The ten capabilities: capability, status, evidence, probes."""
+        return self.profile.capabilities_frame()
+
+    def metrics_frame(self):  # -> pl.DataFrame
+        """The sample metrics: metric, value (as text), provenance, probe, note."""
+        return self.profile.metrics_frame()
 
     def summary(self) -> dict[str, Any]:
         """One row of the fleet index: what a stakeholder ranks keys by (no raw probe records)."""
@@ -296,6 +350,27 @@ def _evidence(observations: Sequence[Observation]) -> list[HttpEvidence]:
     ]
 
 
+def _base_url_hint(
+    observations: Sequence[Observation], base_url: str, provider: str, claimed: str | None, registry: Registry
+) -> str | None:
+    """When ``GET {base}/models`` answered 404: the provider's documented base, and the URL to try."""
+    if not any(o.probe == "catalog" and o.status == 404 for o in observations):
+        return None
+    from urllib.parse import urlsplit
+
+    documented = None
+    for pid in (provider, claimed):
+        if pid and pid != "unknown" and pid in registry.ids() and registry.get(pid).inference_base_url:
+            documented = (registry.get(pid).display_name, str(registry.get(pid).inference_base_url))
+            break
+    version_path = urlsplit(documented[1]).path.rstrip("/") if documented else "/v1"
+    base = base_url.rstrip("/")
+    suggest = base if base.endswith(version_path) else base + version_path
+    where = f"{documented[0]} documents its base URL as {documented[1]}" if documented else (
+        "most OpenAI-compatible providers document a base URL ending in /v1")  # fmt: skip
+    return f"GET {base}/models answered 404: {where}; try --base-url {suggest}"
+
+
 async def check_key_async(
     secret: Secret,
     options: CheckOptions | None = None,
@@ -379,6 +454,10 @@ async def check_key_async(
         provider=_view(spec, options, claimed or tried_all),
         documented_tiers=tiers,
     )
+    hint = _base_url_hint(observations, targets.inference, ident.provider, claimed, registry)
+    if hint:
+        detail = f"{profile.status.detail}; {hint}" if profile.status.detail else hint
+        profile = replace(profile, status=replace(profile.status, detail=detail))
     decision = decide(profile, inference_url=targets.inference)
     return KeyCheck(
         label=label,
@@ -460,6 +539,7 @@ def check_key(
     *,
     environ: Mapping[str, str] | None = None,
     registry: Registry | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> KeyCheck:
     """Synchronous entry point: resolve ``ref`` (``env:NAME``/``file:PATH`` or a Secret) and check it."""
     if isinstance(ref, Secret):
@@ -467,8 +547,171 @@ def check_key(
     else:
         secret, key_ref = resolve(ref, environ), str(ref)
     try:
-        return asyncio.run(check_key_async(secret, options, key_ref=key_ref, registry=registry))
+        return run_sync(check_key_async(secret, options, key_ref=key_ref, registry=registry, transport=transport))
     except CheckError:
         raise
     except Exception as exc:  # an unexpected failure: keep its type, never the key
         raise CheckError(f"probe failed: {type(exc).__name__}: {redact(str(exc), [secret])}") from None
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also inside a running event loop (a Jupyter kernel's): there it
+    runs in a worker thread with its own loop, and the caller waits for it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="testkey-nb-check", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _emulator_urls(key_ref: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The emulator's URLs when ``key_ref`` is ``env:NAME`` of a demo key ``testkey-nb lab`` started."""
+    if not key_ref or not key_ref.startswith("env:"):
+        return None, None
+    names = {n.strip() for n in environ.get(EMULATOR_KEYS_ENV, "").split(",") if n.strip()}
+    if key_ref[4:] not in names:
+        return None, None
+    return environ.get(BASE_URL_ENV) or None, environ.get(MANAGEMENT_URL_ENV) or None
+
+
+def _prepare(
+    ref: str | KeyRef | Secret, options: CheckOptions, environ: Mapping[str, str] | None
+) -> tuple[Secret, str | None, CheckOptions]:
+    env = os.environ if environ is None else environ
+    if isinstance(ref, Secret):
+        secret, key_ref = ref, ref.source
+    else:
+        try:
+            secret, key_ref = resolve(ref, env), str(ref)
+        except KeyRefError as exc:
+            raise KeyRefError(f"{exc}{_close_names(str(ref), env)}") from None
+    if not options.base_url:
+        base_url, management_url = _emulator_urls(key_ref, env)
+        if base_url:
+            options = replace(options, base_url=base_url, management_url=options.management_url or management_url)
+    return secret, key_ref, options
+
+
+def _close_names(ref: str, env: Mapping[str, str]) -> str:
+    """``; did you mean A?`` for a misspelt ``env:NAME`` (names only), when Lab did not list its keys."""
+    import difflib
+
+    from testkey_nb.secrets import KEY_NAMES_ENV
+
+    name = ref[4:] if ref.startswith("env:") else ""
+    if not name or name in env or env.get(KEY_NAMES_ENV):
+        return ""
+    close = difflib.get_close_matches(name, [n for n in env if n.isidentifier()], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+async def check_async(
+    ref: str | KeyRef | Secret,
+    *,
+    base_url: str | None = None,
+    management_url: str | None = None,
+    claim: str | None = None,
+    allow_billable: bool = False,
+    label: str | None = None,
+    timeout_s: float = 10.0,
+    deadline_s: float = 60.0,
+    max_model_checks: int = 16,
+    allow_http: bool = False,
+    max_in_flight: int = 16,
+    environ: Mapping[str, str] | None = None,
+) -> KeyCheck:
+    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
+    options = CheckOptions(
+        base_url=base_url or None, management_url=management_url or None, claim=claim or None,
+        allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
+        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
+    )  # fmt: skip
+    secret, key_ref, options = _prepare(ref, options, environ)
+    try:
+        return await check_key_async(secret, options, key_ref=key_ref)
+    except CheckError:
+        raise
+    except Exception as exc:  # an unexpected failure: keep its type, never the key
+        raise CheckError(f"probe failed: {type(exc).__name__}: {redact(str(exc), [secret])}") from None
+
+
+def check(
+    ref: str | KeyRef | Secret,
+    *,
+    base_url: str | None = None,
+    management_url: str | None = None,
+    claim: str | None = None,
+    allow_billable: bool = False,
+    label: str | None = None,
+    timeout_s: float = 10.0,
+    deadline_s: float = 60.0,
+    max_model_checks: int = 16,
+    allow_http: bool = False,
+    max_in_flight: int = 16,
+    environ: Mapping[str, str] | None = None,
+) -> KeyCheck:
+    """Check one key read-only, from a script or a notebook cell (Jupyter's running loop included).
+
+    ``ref`` is ``env:NAME`` or ``file:PATH`` (or a :class:`Secret`), never the key. Without
+    ``base_url`` the key goes to the claimed provider's official hosts; only the demo keys of
+    ``testkey-nb lab --emulator`` default to the emulator.
+    """
+    return run_sync(
+        check_async(
+            ref, base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
+            label=label, timeout_s=timeout_s, deadline_s=deadline_s, max_model_checks=max_model_checks,
+            allow_http=allow_http, max_in_flight=max_in_flight, environ=environ,
+        )
+    )  # fmt: skip
+
+
+def _join_lists(frame: Any) -> Any:
+    import polars as pl
+
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    return frame.with_columns(pl.col(c).list.join(", ") for c in lists) if lists else frame
+
+
+def compare(checks: Iterable[KeyCheck]) -> Any:
+    """Several keys side by side: one row per key (verdict, provider, status, models, limits, and one
+    column per capability), as a polars frame (it displays itself in a notebook; ``write_csv`` works)."""
+    import polars as pl
+
+    rows: list[dict[str, Any]] = []
+    for c in checks:
+        if not isinstance(c, KeyCheck):
+            raise TypeError(f"compare() takes KeyCheck objects (from testkey_nb.check), got {type(c).__name__}")
+        s = c.summary()
+        row: dict[str, Any] = {
+            "label": s["label"],
+            "verdict": s["verdict"],
+            "provider": s["provider"],
+            "claimed": s["claimed"] or "",
+            "matches_claim": s["matches_claim"],
+            "status": s["status"],
+            "key_valid": s["key_valid"],
+            "allowed_models": s["allowed_models"],
+            "priced_models": s["priced_models"],
+            "tokens_per_minute": s["tokens_per_minute"],
+            "token_role": s["token_role"],
+            "actions": ", ".join(a["action"] for a in s["actions"]),
+            "probe_requests": s["probe_requests"],
+        }
+        row.update({cap["capability"]: cap["status"] for cap in s["capabilities"]})
+        rows.append(row)
+    if not rows:
+        return pl.DataFrame({"label": []}, schema={"label": pl.String})
+    return pl.DataFrame(rows, infer_schema_length=None)

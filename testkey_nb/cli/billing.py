@@ -45,7 +45,7 @@ def billing(
         )
     except (BillingError, OSError) as exc:
         message = " ".join(str(exc).split()) or exc.__class__.__name__
-        typer.echo(f"error: {message}", err=True)
+        typer.echo(f"testkey-nb: error: {message}", err=True)
         raise typer.Exit(code=2) from None
     if as_json:
         typer.echo(json.dumps(summary, indent=2))

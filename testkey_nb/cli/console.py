@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -39,62 +40,78 @@ def _account_line(data: dict[str, object]) -> str:
 
 
 def print_check(check: KeyCheck, console: Console | None = None) -> None:
+    """The verdict and its actions first, then who serves the key, its status, metrics, capabilities
+    and models. Reads at 80 columns: tables wrap at word boundaries (no column folds a word)."""
     console = console or Console()
     data = check.to_json()
     prov = data["provider"]
+    console.print(
+        f"Verdict: [{_VERDICT_STYLE.get(data['verdict'], '')}]{_clean(data['verdict'])}[/] - "
+        f"{_clean(data['verdict_summary'])}"
+    )
+    if data["actions"]:
+        actions = Table.grid(padding=(0, 1))
+        actions.add_column(no_wrap=True)
+        actions.add_column(overflow="fold")
+        for action in data["actions"]:
+            actions.add_row(f"  - [bold]{_clean(action['action'])}[/]:", _clean(action["reason"]))
+        console.print(actions)
     claim = (
         f", claimed {prov['claimed']} ({'matches' if prov['matches_claim'] else 'does NOT match'})"
         if prov["claimed"]
         else ""
     )
     console.print(
-        f"[bold]{_clean(check.label)}[/]  provider [bold]{_clean(prov['id'])}[/] "
-        f"(confidence {prov['confidence']:.2f}{_clean(claim)})  status [bold]{_clean(data['status'])}[/] "
-        f"({_clean(data['status_reason'])})"
+        f"Key [bold]{_clean(check.label)}[/]: provider [bold]{_clean(prov['id'])}[/] "
+        f"(confidence {prov['confidence']:.2f}{_clean(claim)})"
     )
+    detail = f": {_clean(data['status_detail'])}" if data["status_detail"] else ""
+    console.print(f"Status: [bold]{_clean(data['status'])}[/] ({_clean(data['status_reason'])}){detail}")
     for conflict in prov["conflicts"]:
         console.print(f"  [yellow]conflict:[/] {_clean(conflict)}")
     console.print(_account_line(data))
 
-    metrics = Table(title="Sample metrics", show_lines=False)
-    for col in ("metric", "value", "provenance", "probe", "note"):
-        metrics.add_column(col, overflow="fold")
+    metrics = _table("Sample metrics", ("metric", "value", "source"))
     for name, value in data["metrics"].items():
         p = data["provenance"][name]
-        metrics.add_row(
-            name, _clean(plain_text(value)), p["provenance"], _clean(p["probe"] or ""), _clean(p["note"])
-        )
+        source = p["provenance"] + (f" ({p['probe']})" if p["probe"] else "")
+        text = _clean(plain_text(value))
+        if p["note"]:
+            text += f"\n[dim]{_clean(p['note'])}[/]"
+        metrics.add_row(name, text, _clean(source))
     console.print(metrics)
 
-    caps = Table(title="Ten capabilities")
-    for col in ("capability", "status", "evidence"):
-        caps.add_column(col, overflow="fold")
+    caps = _table("Ten capabilities", ("capability", "status", "evidence"))
     for c in data["capabilities"]:
         style = _STATUS_STYLE.get(c["status"], "")
         caps.add_row(c["capability"], f"[{style}]{c['status']}[/]", _clean(c["evidence"]))
     console.print(caps)
 
-    models = Table(title=f"Models ({len(data['models'])})")
-    for col in ("model", "allowed", "USD/Mtok in", "USD/Mtok out", "context (tokens)", "RPM", "TPM"):
-        models.add_column(col, overflow="fold")
-    for m in data["models"][:40]:
-        models.add_row(
-            _clean(m["model"]),
-            {True: "yes", False: "no", None: "?"}[m["allowed"]],
-            _usd(m["price_in_per_mtok"]),
-            _usd(m["price_out_per_mtok"]),
-            _num(m["context_length"]),
-            _num(m["rpm"]),
-            _num(m["tpm"]),
-        )
+    rows = data["models"][:40]
+    limits = {(m["rpm"], m["tpm"]) for m in rows}
+    uniform = len(limits) == 1
+    columns = ("model", "allowed", "in $/M", "out $/M", "context", *(() if uniform else ("RPM", "TPM")))
+    models = _table(f"Models ({len(data['models'])}); prices in USD per million tokens", columns, no_wrap=True)
+    for m in rows:
+        cells = [_clean(m["model"]), {True: "yes", False: "no", None: "?"}[m["allowed"]],
+                 _usd(m["price_in_per_mtok"]), _usd(m["price_out_per_mtok"]), _num(m["context_length"])]  # fmt: skip
+        if not uniform:
+            cells += [_num(m["rpm"]), _num(m["tpm"])]
+        models.add_row(*cells)
     console.print(models)
-
-    console.print(
-        f"Verdict: [{_VERDICT_STYLE.get(data['verdict'], '')}]{data['verdict']}[/] - {_clean(data['verdict_summary'])}"
-    )
-    for action in data["actions"]:
-        console.print(f"  - [bold]{action['action']}[/]: {_clean(action['reason'])}")
+    if uniform and rows and limits != {(None, None)}:
+        rpm, tpm = next(iter(limits))
+        console.print(f"Limits for every model: {_num(rpm)} RPM, {_num(tpm)} TPM")
     console.print(f"[dim]{data['probe_requests']} HTTP requests sent by the probe[/]")
+
+
+def _table(title: str, columns: tuple[str, ...], *, no_wrap: bool = False) -> Table:
+    """A table that wraps its cells at spaces; only a word wider than its whole column is cut. The first
+    column (and every column with ``no_wrap``: numbers) never wraps."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, col in enumerate(columns):
+        table.add_column(col, overflow="fold", no_wrap=no_wrap or i == 0)
+    return table
 
 
 def _num(value: object) -> str:

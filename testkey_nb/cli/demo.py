@@ -1,5 +1,4 @@
-"""`testkey-nb demo` and `testkey-nb lab`: the embedded emulators (Baseten and a mixed fleet), their demo
-keys, the reports.
+"""`testkey-nb demo`: the embedded emulators (Baseten and a mixed fleet), their demo keys, the reports.
 
 The demo keys are fake and live only in this process and the kernels it starts. Labels are printed,
 never keys.
@@ -7,9 +6,6 @@ never keys.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,51 +108,3 @@ def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = N
     if batch.index_html:
         Console().print(f"Fleet index: {batch.index_html}  (and {batch.index_json})")
     return 0 if batch.ok and scenario.ok else 1
-
-
-def run_lab(*, open_browser: bool = True, port: int = 0) -> int:
-    """JupyterLab on a private copy of notebooks/, with the emulator running and its demo keys in the
-    environment.
-
-    Lab and its kernels get an allow-listed environment (no other secrets from your shell) plus the
-    demo keys. Lab serves a throwaway copy of the notebooks (a 0700 temporary folder deleted when Lab
-    exits), so the outputs it autosaves, probe results included, never land in the committed notebooks.
-    """
-    import shutil
-    import tempfile
-
-    from testkey_nb.emulator import run_emulator
-    from testkey_nb.report.execute import kernel_environment
-    from testkey_nb.report.glue import BASE_URL_ENV, MANAGEMENT_URL_ENV
-
-    console = Console(stderr=True)
-    workdir = Path(tempfile.mkdtemp(prefix="testkey-nb-lab-"))
-    try:
-        shutil.copytree(NOTEBOOKS_DIR, workdir / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        with run_emulator() as emu:
-            extra = {
-                "TESTKEY_NB_KEY": emu.keys["full-access"],
-                BASE_URL_ENV: emu.inference_url,
-                MANAGEMENT_URL_ENV: emu.management_url,
-                **{"DEMO_" + scenario.upper().replace("-", "_"): key for scenario, key in emu.keys.items()},
-            }
-            env = kernel_environment(extra)
-            console.print(
-                f"Emulator: inference {emu.inference_url}, management {emu.management_url}.\n"
-                "Kernel environment: TESTKEY_NB_KEY (full-access demo key) and DEMO_<SCENARIO> for every demo key; "
-                f"{BASE_URL_ENV}/{MANAGEMENT_URL_ENV} point the notebooks at the emulator.\n"
-                f"Serving a private copy of the notebooks ({workdir}/notebooks), deleted when Lab exits.",
-                soft_wrap=True,
-            )
-            cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={workdir / 'notebooks'}",
-                   "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port or 8888}"]  # fmt: skip
-            if not open_browser:
-                cmd.append("--no-browser")
-            if hasattr(os, "geteuid") and os.geteuid() == 0:
-                cmd.append("--allow-root")  # containers and CI run as root; Lab refuses without it
-            try:
-                return subprocess.call(cmd, env=env)
-            except KeyboardInterrupt:
-                return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)

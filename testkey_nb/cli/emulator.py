@@ -1,8 +1,10 @@
 """Body of ``testkey-nb emulator``: run the Baseten emulator (or, with ``--provider ID``, another
 provider's host) in the foreground until Ctrl-C.
 
-Prints the base URLs and the demo keys by LABEL only. ``--keys-out FILE`` writes ``LABEL=key`` lines
-(a dotenv file, mode 0600). Heavy imports happen inside the function (CLI start-up is benchmarked).
+Prints the base URLs and the demo keys by variable name only. ``--keys-out FILE`` writes
+``export DEMO_<SCENARIO>='key'`` lines (mode 0600): ``source FILE`` exports them, ``--keys-env FILE``
+reads them, and the command prints ready-to-paste commands (names, never values). Heavy imports happen
+inside the function (CLI start-up is benchmarked).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import typer
 
 
 def env_name(label: str) -> str:
-    """Scenario label -> dotenv variable name, e.g. ``full-access`` -> ``FULL_ACCESS``."""
-    return "".join(c if c.isalnum() else "_" for c in label).upper()
+    """Scenario label -> variable name, e.g. ``full-access`` -> ``DEMO_FULL_ACCESS``: the one name the
+    demo keys have everywhere (``--keys-out``, ``testkey-nb lab``; its dotenv label is ``demo-full-access``,
+    as in ``testkey-nb demo``)."""
+    return "DEMO_" + "".join(c if c.isalnum() else "_" for c in label).upper()
 
 
 def write_keys_file(path: Path, keys: dict[str, str]) -> None:
-    """Write ``LABEL=key`` lines to ``path`` with mode 0600.
+    """Write ``export NAME='key'`` lines to ``path`` with mode 0600 (``source`` exports them; the
+    dotenv reader of ``--keys-env`` takes them too).
 
     Refuses a symlink, a non-regular file, or an existing file readable/writable by group or others.
     """
@@ -42,10 +47,24 @@ def write_keys_file(path: Path, keys: dict[str, str]) -> None:
     fd = os.open(path, flags, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        text = "".join(f"{env_name(label)}={key}\n" for label, key in keys.items())
+        text = "".join(f"export {env_name(label)}='{key}'\n" for label, key in keys.items())
         os.write(fd, text.encode("ascii"))
     finally:
         os.close(fd)
+
+
+def paste_commands(keys_out: Path, key_name: str, base_url: str, management_url: str, claim: str) -> list[str]:
+    """Ready-to-paste commands for the written keys file: variable names and URLs, never a key."""
+    import shlex
+
+    path = shlex.quote(str(keys_out))
+    where = f"--base-url {base_url} --management-url {management_url} --claim {claim}"
+    return [
+        f"source {path}",
+        f"testkey-nb probe env:{key_name} {where}",
+        f"testkey-nb render --keys-env {path} {where}",
+        f"testkey-nb lab --keys-env {path}   # then tk.check(\"env:{key_name}\", base_url=\"{base_url}\", ...)",
+    ]
 
 
 def emulator(
@@ -53,7 +72,7 @@ def emulator(
         0, "--port", help="Inference port; management and impostor roles use PORT+1..PORT+3. 0 = free ports."
     ),
     keys_out: Path | None = typer.Option(
-        None, "--keys-out", help="Write the demo keys as a dotenv file LABEL=key (mode 0600)."
+        None, "--keys-out", help="Write the demo keys as export NAME='key' lines (mode 0600)."
     ),
     provider: str = typer.Option(
         "baseten", "--provider", help="Which host to play: baseten (default), openai, anthropic, openrouter, "
@@ -75,14 +94,14 @@ def emulator(
     try:
         emu = RunningEmulator(EmulatorConfig(port=port, provider=provider))
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        typer.echo(f"testkey-nb: error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     last = port + (3 if provider == "baseten" else 0)
     try:
         emu.start()
     except OSError as exc:
         ports = f"port {port}" if last == port else f"ports {port}..{last}"
-        console.print(f"[red]cannot listen on 127.0.0.1 {ports}: {exc.strerror}[/red]")
+        typer.echo(f"testkey-nb: error: cannot listen on 127.0.0.1 {ports}: {exc.strerror}", err=True)
         raise typer.Exit(code=1) from None
     stop = threading.Event()  # SIGTERM handled from here on: a stop during start-up is a clean stop
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -91,14 +110,17 @@ def emulator(
             try:
                 write_keys_file(keys_out, emu.keys)
             except OSError as exc:
-                console.print(f"[red]{exc}[/red]")
+                typer.echo(f"testkey-nb: error: {exc}", err=True)
                 raise typer.Exit(code=2) from None
         if provider == "baseten":
             _print_baseten(console, emu)
         else:
             _print_provider(console, emu)
         if keys_out is not None:
-            console.print(f"Keys written to {keys_out} (mode 0600), one LABEL=key per line.")
+            console.print(f"Keys written to {keys_out} (mode 0600), one export NAME='key' per line. Paste:")
+            first = env_name(next(iter(emu.keys), "full-access"))
+            for line in paste_commands(keys_out, first, emu.inference_url, emu.management_url, provider):
+                console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
         else:
             console.print("Use --keys-out FILE to get the keys as a 0600 dotenv file.")
         console.print("Press Ctrl-C to stop.")

@@ -88,8 +88,11 @@ def probe(
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
         max_in_flight=max_in_flight,
     )  # fmt: skip
+    from testkey_nb.cli.progress import on_terminal, probe_progress
+
     try:
-        result = check_key(key_ref, options)
+        with probe_progress(enabled=on_terminal() and not as_json) as transport:
+            result = check_key(key_ref, options, transport=transport)
     except (KeyRefError, CheckError) as exc:
         _fail(str(exc))
     if not any(o.status is not None for o in result.observations):
@@ -123,6 +126,7 @@ def render(
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
     pdf: bool = typer.Option(False, "--pdf", help="also print each report to <stem>.pdf beside it (headless Chromium)"),
+    open_report: bool = typer.Option(False, "--open", help="open the report in a browser when it is written"),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
@@ -149,14 +153,16 @@ def render(
                 base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
             )
         )  # fmt: skip
+    from testkey_nb.cli.progress import status
     from testkey_nb.report.keyreport import KeyJob, render_key, render_key_billing, render_scenario
     from testkey_nb.secrets import KeyRefError, resolve
 
     if scenario is not None:
         if key_ref:
             _fail("give KEY_REF or --scenario, not both")
-        result = render_scenario(scenario, out, label=label, retention_s=retention)
-        _report_result(result, pdf=pdf)
+        with status(f"rendering scenario {scenario.name}"):
+            result = render_scenario(scenario, out, label=label, retention_s=retention)
+        _report_result(result, pdf=pdf, open_report=open_report)
         return
     if not key_ref:
         _fail("give KEY_REF (env:NAME or file:PATH), --scenario FILE or --keys-file FILE")
@@ -173,21 +179,27 @@ def render(
     job = KeyJob(label=label, ref=key_ref, claim=claim, base_url=base_url, management_url=management_url,
                  allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
     if not with_billing:
-        _report_result(render_key(job, out, secret=secret, retention_s=retention), pdf=pdf)
+        with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
+            result = render_key(job, out, secret=secret, retention_s=retention)
+        _report_result(result, pdf=pdf, open_report=open_report)
         return
     from testkey_nb.report.kernels import KernelPool
     from testkey_nb.report.retention import default_raw_root
 
     # two renders: the billing notebook's kernel warms up while the key report renders
     with KernelPool(1, default_raw_root(), retention_s=retention, total=2) as pool:
-        result = render_key(job, out, secret=secret, retention_s=retention, pool=pool)
+        with status(f"rendering {job.label or key_ref}: probing and executing the notebook"):
+            result = render_key(job, out, secret=secret, retention_s=retention, pool=pool)
         if result.ok:
-            _report_result(result, exit_on_error=False, pdf=pdf)
-            result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
-    _report_result(result, pdf=pdf)
+            _report_result(result, exit_on_error=False, pdf=pdf, open_report=open_report)
+            with status(f"rendering {result.label}: the billing notebook"):
+                result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
+    _report_result(result, pdf=pdf, open_report=open_report)
 
 
-def _report_result(result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False) -> None:
+def _report_result(
+    result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False, open_report: bool = False
+) -> None:
     if result.ok:
         verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
@@ -199,6 +211,10 @@ def _report_result(result: KeyReportResult, exit_on_error: bool = True, pdf: boo
                     typer.echo(f"{result.label}: {written}")
             except PdfError as exc:
                 _fail(f"{result.label}: {exc}", code=1)
+        if open_report and result.html:
+            import webbrowser
+
+            webbrowser.open(Path(result.html).resolve().as_uri())
         return
     if exit_on_error:
         _fail(f"{result.label}: {result.error}", code=1)
@@ -216,13 +232,24 @@ def demo(
 
 @app.command("lab")
 def lab(
+    keys_env: Path | None = typer.Option(None, "--keys-env", help="dotenv file of your keys (mode 0600)"),
+    pass_env: list[str] = typer.Option([], "--pass-env", metavar="NAME", help="pass this shell variable's key"),
+    emulator: bool | None = typer.Option(
+        None, "--emulator/--no-emulator", help="add the emulator and its demo keys (default: when no key is given)"
+    ),
+    workspace: Path | None = typer.Option(None, "--workspace", help="your notebooks (default notebooks/work/)"),
     no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
     port: int = typer.Option(8888, "--port", help="JupyterLab port"),
 ) -> None:
-    """Open JupyterLab on notebooks/ with the emulator running and its demo keys in the environment."""
-    from testkey_nb.cli.demo import run_lab
+    """JupyterLab with your keys (by reference) or the emulator's demo keys, and a kept workspace."""
+    from testkey_nb.cli.lab import LabError, run_lab
 
-    raise typer.Exit(run_lab(open_browser=not no_browser, port=port))
+    try:
+        code = run_lab(keys_env=keys_env, pass_env=pass_env, emulator=emulator, workspace=workspace,
+                       open_browser=not no_browser, port=port)  # fmt: skip
+    except LabError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "COMPRESS_SPEC_OVER",
     "EMBED_OPTIONS",
     "LAB_VEGALITE_MIME",
+    "LAB_VEGA_MIME",
     "SPEC_GZIP_TYPE",
     "chart_html",
     "chart_mimebundle",
@@ -53,6 +54,8 @@ __all__ = [
     "escape_json_for_html",
     "escape_markdown",
     "is_vegalite_mime",
+    "lab_mimebundle",
+    "lab_renderer",
     "script_sha256",
     "show",
     "vega_bundle_js",
@@ -129,12 +132,60 @@ def chart_mimebundle(chart: alt.TopLevelMixin) -> tuple[dict[str, Any], dict[str
     return data, metadata
 
 
+#: What JupyterLab 4 renders natively: its ``@jupyterlab/vega5-extension`` bundles Vega 5 (5.33) and
+#: Vega-Lite 5.6, and warns on every Altair 6 (Vega-Lite 6) spec. Lab gets the chart compiled to a
+#: Vega 5 spec instead (by vl-convert's newest Vega-Lite 5), which its Vega 5 renders without a warning.
+LAB_VEGA_MIME: Final = "application/vnd.vega.v5+json"
+
+
+def _vl5_version() -> str:
+    """The newest Vega-Lite 5 vl-convert ships (its compiler emits Vega 5 specs)."""
+    import vl_convert as vlc
+
+    fives = [v for v in vlc.get_vegalite_versions() if v.startswith("5.")]
+    return max(fives, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def lab_mimebundle(chart: alt.TopLevelMixin) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(data, metadata)`` for a live JupyterLab: the Vega 5 spec Lab renders, plus the Vega-Lite spec
+    under its own version's mimetype (``vN`` of Altair's schema; Lab ignores it, exports read it)."""
+    return _lab_bundle(chart_spec(chart))
+
+
+def _lab_bundle(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    import altair as alt
+    import vl_convert as vlc
+
+    major = alt.SCHEMA_VERSION.lstrip("v").split(".")[0]
+    vega = vlc.vegalite_to_vega(spec, vl_version=_vl5_version())
+    data = {
+        LAB_VEGA_MIME: vega,
+        f"application/vnd.vegalite.v{major}+json": spec,
+        "text/plain": "<testkey-nb chart (Vega-Lite)>",
+    }
+    return data, {LAB_VEGA_MIME: {"embed_options": {**EMBED_OPTIONS, "mode": "vega"}}}
+
+
 def show(chart: alt.TopLevelMixin) -> None:
-    """Display a chart in a notebook: interactive in JupyterLab, offline in the HTML report."""
+    """Display a chart in a notebook: interactive in JupyterLab, offline in the HTML report.
+
+    Inside a report render (the renderer sets ``TESTKEY_NB_OUTBOX``) the Vega-Lite spec goes out as
+    is, for the exporter; anywhere else (Lab) the chart goes out as Lab's own Vega 5.
+    """
+    import os
+
     from IPython.display import display  # the kernel has IPython; the package need not import it
 
-    data, metadata = chart_mimebundle(chart)
+    from testkey_nb.report.models import OUTBOX_ENV
+
+    data, metadata = chart_mimebundle(chart) if os.environ.get(OUTBOX_ENV) else lab_mimebundle(chart)
     display(data, metadata=metadata, raw=True)
+
+
+def lab_renderer(spec: dict[str, Any], **_options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Altair renderer ``testkey-nb`` (``alt.renderers.enable("testkey-nb")``; an entry point): a
+    chart left as a cell's value renders in Lab as :func:`show` draws it."""
+    return _lab_bundle(dict(spec))
 
 
 def is_vegalite_mime(mime: str) -> bool:

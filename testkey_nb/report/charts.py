@@ -202,7 +202,9 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
         )
     base = alt.Chart(data).encode(
         y=alt.Y("name:N", sort=None, title=None),
-        x=alt.X("per_minute:Q", title="per minute", scale=alt.Scale(type="symlog")),
+        # linear from zero, one scale per facet: a bar's length is its value (symlog drew 100,000 at 85 % of 500,000)
+        x=alt.X("per_minute:Q", title="per minute", scale=alt.Scale(type="linear", zero=True, nice=True),
+                axis=alt.Axis(format=",.0f", tickCount=4)),
         color=alt.Color(
             "source:N",
             scale=alt.Scale(domain=["this key", "documented tier", "none"], range=["#1565c0", "#bdbdbd", "#f9a825"]),
@@ -263,7 +265,9 @@ def _daily_bars(
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
-            x=alt.X(f"{day}:T", title=None, timeUnit="utcyearmonthdate"),
+            # one tick per UTC day at most (a short range would otherwise repeat a date at 12-hour ticks)
+            x=alt.X(f"{day}:T", title=None, timeUnit="utcyearmonthdate",
+                    axis=alt.Axis(tickCount={"interval": "day", "step": 1}, labelOverlap=True)),
             y=alt.Y("usd:Q", title=y_title, stack=True, axis=alt.Axis(format=D3_USD)),
             color=alt.Color(f"{series}:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=[

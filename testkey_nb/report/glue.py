@@ -8,48 +8,35 @@ its kernel through a one-shot channel, an analyst's kernel finds it in its envir
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import threading
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.run import (
+    BASE_URL_ENV,
+    EMULATOR_KEYS_ENV,
+    MANAGEMENT_URL_ENV,
+    KeyCheck,
+    check,
+    run_sync,
+)
 from testkey_nb.report import keychannel
 from testkey_nb.report.models import OUTBOX_ENV
-from testkey_nb.secrets import resolve
+from testkey_nb.secrets import Secret
 
-__all__ = ["OUTBOX_ENV", "check_from_env", "run_sync", "show", "show_html", "show_summary", "write_outbox"]
-
-#: Defaults for an empty ``base_url`` / ``management_url`` parameter (``make lab`` points them at the emulator).
-BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
-MANAGEMENT_URL_ENV = "TESTKEY_NB_MANAGEMENT_URL"
-T = TypeVar("T")
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion, also inside a kernel whose event loop is already running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="testkey-nb-probe", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
+__all__ = [
+    "BASE_URL_ENV",
+    "EMULATOR_KEYS_ENV",
+    "MANAGEMENT_URL_ENV",
+    "OUTBOX_ENV",
+    "check_from_env",
+    "run_sync",
+    "show",
+    "show_html",
+    "show_summary",
+    "write_outbox",
+]
 
 def check_from_env(
     key_env: str,
@@ -66,21 +53,16 @@ def check_from_env(
     """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
     Once read, the key is in neither the channel nor ``os.environ`` (a subprocess a cell starts does
-    not inherit it); calling again with the same name gets the same key from memory.
+    not inherit it); calling again with the same name gets the same key from memory. An empty
+    ``base_url`` means the claimed provider's official hosts; only the demo keys of ``testkey-nb lab
+    --emulator`` default to the emulator (see :data:`EMULATOR_KEYS_ENV`).
     """
     value = keychannel.take(key_env)
-    secret = resolve(f"env:{key_env}", {} if value is None else {key_env: value})
-    options = CheckOptions(
-        base_url=base_url or os.environ.get(BASE_URL_ENV) or None,
-        management_url=management_url or os.environ.get(MANAGEMENT_URL_ENV) or None,
-        claim=claim or None,
-        allow_billable=allow_billable,
-        timeout_s=timeout_s,
-        deadline_s=deadline_s,
-        label=label or None,
-        max_in_flight=int(max_in_flight),
-    )
-    return run_sync(check_key_async(secret, options, key_ref=f"env:{key_env}"))
+    ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
+    return check(
+        ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
+        allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
+    )  # fmt: skip
 
 
 def show_html(fragment: str) -> None:

@@ -145,7 +145,8 @@ def test_bad_scenario_is_one_line_exit_2(app, tmp_path):
     result = run(app, "--scenario", str(bad))
     assert result.exit_code == 2
     assert (
-        result.stderr.strip() == "error: bad.toml: [autoscaling].min_replica must be an integer >= 0, got 'x'"
+        result.stderr.strip()
+        == "testkey-nb: error: bad.toml: [autoscaling].min_replica must be an integer >= 0, got 'x'"
     )
     assert "Traceback" not in result.output
 
@@ -155,4 +156,4 @@ def test_bad_events_file_is_one_line_exit_2(app, tmp_path):
     bad.write_text(CSV.replace("image_pull", "pulling"))
     result = run(app, "--events", str(bad))
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: bad.csv: line 3: column 'phase': unknown phase")
+    assert result.stderr.startswith("testkey-nb: error: bad.csv: line 3: column 'phase': unknown phase")

@@ -128,10 +128,13 @@ def test_cli_writes_private_dotenv_and_prints_no_key(tmp_path: Path) -> None:
     try:
         assert keys_file.exists()
         assert stat.S_IMODE(os.stat(keys_file).st_mode) == 0o600
-        env = dict(line.split("=", 1) for line in keys_file.read_text().splitlines())
-        assert "FULL_ACCESS" in env and "OLD_FORMAT" in env and "RATE_LIMITED" in env
-        assert re.fullmatch(r"b10_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", env["FULL_ACCESS"])
-        assert re.fullmatch(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", env["OLD_FORMAT"])
+        sourced = subprocess.run(["bash", "-c", f"source {keys_file} && env"], capture_output=True, text=True,
+                                 check=True).stdout  # fmt: skip
+        env = {k: v for k, _, v in (line.partition("=") for line in sourced.splitlines()) if k.startswith("DEMO_")}
+        assert "DEMO_FULL_ACCESS" in env and "DEMO_OLD_FORMAT" in env and "DEMO_RATE_LIMITED" in env
+        assert re.fullmatch(r"b10_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", env["DEMO_FULL_ACCESS"])
+        assert re.fullmatch(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}", env["DEMO_OLD_FORMAT"])
+        env["FULL_ACCESS"] = env["DEMO_FULL_ACCESS"]
         r = None
         while time.monotonic() < deadline:
             try:
@@ -149,7 +152,9 @@ def test_cli_writes_private_dotenv_and_prints_no_key(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{base}/v1" in out and f"http://127.0.0.1:{base + 1}/v1" in out
-    assert "FULL_ACCESS" in out and "full-access" in out and "WORKSPACE_MANAGE_ALL" in out
+    assert "DEMO_FULL_ACCESS" in out and "full-access" in out and "WORKSPACE_MANAGE_ALL" in out
+    assert f"source {keys_file}" in out and f"testkey-nb lab --keys-env {keys_file}" in out and "b10_" not in out
+    assert "testkey-nb probe env:DEMO_FULL_ACCESS --base-url http://127.0.0.1:" in out
     for key in env.values():
         assert key not in out and key not in err
         assert key.split(".")[1] not in out + err
@@ -166,7 +171,7 @@ def test_keys_file_refuses_loose_existing_file(tmp_path: Path) -> None:
     tight.write_text("OLD=1\n")
     tight.chmod(0o600)
     write_keys_file(tight, {"full-access": "b10_x.y", "no-credits": "b10_z.w"})
-    assert tight.read_text() == "FULL_ACCESS=b10_x.y\nNO_CREDITS=b10_z.w\n"
+    assert tight.read_text() == "export DEMO_FULL_ACCESS='b10_x.y'\nexport DEMO_NO_CREDITS='b10_z.w'\n"
     assert stat.S_IMODE(os.stat(tight).st_mode) == 0o600
     link = tmp_path / "link.env"
     link.symlink_to(tight)

@@ -302,7 +302,8 @@ def test_cli_provider_mode_writes_keys_and_prints_no_key(tmp_path: Path) -> None
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
         assert stat.S_IMODE(os.stat(keys_file).st_mode) == 0o600
-        env = dict(line.split("=", 1) for line in keys_file.read_text().splitlines())
+        lines = keys_file.read_text().splitlines()  # export DEMO_VALID='key'
+        env = {k.removeprefix("export DEMO_"): v.strip("'") for k, v in (line.split("=", 1) for line in lines)}
         assert set(env) == {"VALID", "BAD_KEY", "RATE_LIMITED"}
         assert all(re.fullmatch(r"gsk_[A-Za-z0-9]{52}", k) for k in env.values())
         r = None

@@ -65,6 +65,7 @@ def test_show_displays_the_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
 
     monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: seen.append((obj, kw)))
+    monkeypatch.setenv("TESTKEY_NB_OUTBOX", "/nonexistent")  # a report render (Lab: test_lab_charts.py)
     charts.show(_chart())
     (obj, kwargs), *rest = seen
     assert not rest and kwargs["raw"] is True
