@@ -127,7 +127,8 @@ def test_key_summary_from_a_real_check(emu: Any) -> None:
     assert s.answer == f"Ready for inventory: {allowed} models allowed and priced, limits observed."
     facts = {f.label: f for f in s.facts}
     assert facts["Key status"].value == "valid"
-    assert facts["Tokens per minute"].note == "observed"
+    rpm = next(x["value"] for x in check.summary()["limits"] if x["scope"] == "requests_per_minute")
+    assert facts["Tokens per minute"].note == f"{rpm:,} requests / min; observed"
     assert "credits used" in facts["Balance"].note  # Baseten: no balance endpoint, credits used shown
     assert emu.inference_url in s.subtitle
 
