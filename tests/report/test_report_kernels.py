@@ -130,8 +130,9 @@ def test_render_with_billing_cli_uses_two_warm_kernels(emu: Any, tmp_path: Path)
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-800:]
-    reports = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert reports == ["cli-billing.html", "cli.html"]
+    reports = sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file())
+    assert reports == ["cli-billing.html", "cli.html"]  # beside them only the history folder (.history/)
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.is_dir()] == [".history"]
     for name in reports:
         page = (tmp_path / "out" / name).read_text(encoding="utf-8")
         assert len(page.encode()) <= 400_000 and CANARY not in page
