@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from testkey_nb._format import count
 from testkey_nb.check.profile import Profile
 
 __all__ = ["ACTIONS", "Action", "Decision", "decide"]
@@ -130,11 +131,12 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
             )
             first = priced[0]
             tpm = metrics["tokens_limit"]
-            limit = f", {tpm.value} TPM ({tpm.provenance})" if tpm.value is not None else ", limits unknown"
+            limit = f", {count(tpm.value)} TPM ({tpm.provenance})" if tpm.value is not None else ", limits unknown"
+            others = f" (and the {len(priced) - 1} other allowed model(s))" if len(priced) > 1 else ""
             actions.append(
                 Action(
                     "set route",
-                    f"route {first.model} (and the other allowed models) to {ident.provider}{limit}",
+                    f"route {first.model}{others} to {ident.provider}{limit}",
                     (f"permission_matrix: {first.allowed_evidence}",),
                 )
             )

@@ -67,6 +67,9 @@ def test_full_access_key_is_ready(checks: dict[str, KeyCheck]) -> None:
     allowed = [r for r in c.profile.models if r.allowed]
     assert len(allowed) == len([r for r in c.profile.models if r.listed]) >= 10
     assert all(r.priced for r in allowed)
+    route = next(a.reason for a in c.decision.actions if a.action == "set route")
+    assert route == (f"route {allowed[0].model} (and the {len(allowed) - 1} other allowed model(s)) to baseten, "
+                     "500,000 TPM (observed)")  # fmt: skip
 
 
 def test_personal_key(checks: dict[str, KeyCheck]) -> None:
@@ -78,6 +81,8 @@ def test_personal_key(checks: dict[str, KeyCheck]) -> None:
 
 def test_inference_only_scoped_key(checks: dict[str, KeyCheck]) -> None:
     c = checks["inference-scoped"]
+    route = next(a.reason for a in c.decision.actions if a.action == "set route")
+    assert route == "route meta-llama/Meta-Llama-3.1-8B-Instruct to baseten, limits unknown"  # one model: no "others"
     m = c.profile.metric_values()
     assert c.profile.status.code == "valid"
     assert m["token_role"] == "inference-only"
