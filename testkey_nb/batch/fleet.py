@@ -158,6 +158,7 @@ _STYLE: Final = """
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121}
 h1{font-size:22px;margin:0 0 4px 0}
+.tk-fleet th,.tk-fleet td{overflow-wrap:break-word}
 .tk-fleet th button{all:unset;cursor:pointer}
 .tk-fleet th[aria-sort=ascending] button::after{content:" \\25B2"}
 .tk-fleet th[aria-sort=descending] button::after{content:" \\25BC"}
@@ -495,7 +496,11 @@ def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
     if runway and runway.get("runway_days") is not None:
         days, burn = float(runway["runway_days"]), float(runway.get("burn_per_day") or 0)
         currency = runway.get("currency") or "USD"
-        text = f"runway {days:,.1f} days (burn {burn:,.2f} {currency}/day, derived)"
+        window = runway.get("window") if isinstance(runway.get("window"), Mapping) else {}
+        over = f" over {float(window['days']):,.1f} days" if isinstance(window.get("days"), (int, float)) else ""
+        when = str(runway.get("exhausted_at") or "")[:10]
+        head = (f"credits used up{' on ' + when if when else ''}" if days <= 0 else f"runway {days:,.1f} days")
+        text = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
         parts.append(f'<span class="tk-muted">{_t(text)}</span>')
     value = " ".join(_change_text(c) for c in changes)
     return value, "".join(parts), ""

@@ -172,3 +172,16 @@ def test_batch_index_balance_and_limit_columns_when_known() -> None:
     assert "balance (USD)" in page and ">limits<" in page
     assert "$110.00 left of $120.00" in page and "60 req / min · 200,000 tok / min" in page
     assert page.count(">unknown</td>") >= 2  # row b: balance and limits unknown
+
+
+def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> None:
+    rows = _fleet_rows()[:2]
+    window = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-06T00:00:00Z", "days": 5.0, "source": "x", "points": 5}
+    rows[0]["runway"] = {"runway_days": 20.0, "burn_per_day": 4.0, "currency": "USD", "window": window,
+                         "exhausted_at": "2026-11-26T00:00:00Z", "provenance": "derived"}  # fmt: skip
+    rows[1]["runway"] = {"runway_days": 0.0, "burn_per_day": 34.6, "currency": "USD", "window": window,
+                         "exhausted_at": "2026-11-03T05:00:00Z", "provenance": "derived"}  # fmt: skip
+    page = index_html(rows)
+    assert "runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)" in page
+    assert "credits used up on 2026-11-03 (burn 34.60 USD/day over 5.0 days, derived)" in page
+    assert "runway 0.0 days" not in page  # an exhausted balance is not a runway
