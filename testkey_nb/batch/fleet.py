@@ -25,6 +25,7 @@ from urllib.parse import quote
 from testkey_nb._files import write_atomic
 from testkey_nb._format import count, number, usd
 from testkey_nb.check.profile import CAPABILITIES
+from testkey_nb.history.diff import change_text
 from testkey_nb.report._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
 from testkey_nb.report.views import CSS, esc
 
@@ -463,25 +464,6 @@ def index_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _change_text(change: Mapping[str, Any]) -> str:
-    field = str(change.get("field"))
-    if field == "models.removed":
-        return f"{field}: {change.get('before')}"
-    if field == "models.added":
-        return f"{field}: {change.get('after')}"
-    return f"{field}: {_plain(change.get('before'))} -> {_plain(change.get('after'))}"
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    return str(value)
-
-
 def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
     """The history column: what changed since the key's previous check, its alerts and its runway."""
     changes = [c for c in row.get("changes") or [] if isinstance(c, Mapping)]
@@ -491,7 +473,7 @@ def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
     if alerts:
         parts.append("".join(f'<span class="tk-alert">{_t(a.get("message"))}</span>' for a in alerts))
     if changes:
-        items = "".join(f"<li>{_t(_change_text(c))}</li>" for c in changes)
+        items = "".join(f"<li>{_t(change_text(c))}</li>" for c in changes)
         parts.append(f'<span class="tk-changed">{len(changes)} change(s)</span><ul class="tk-changes">{items}</ul>')
     if runway and runway.get("runway_days") is not None:
         days, burn = float(runway["runway_days"]), float(runway.get("burn_per_day") or 0)
@@ -502,7 +484,7 @@ def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
         head = (f"credits used up{' on ' + when if when else ''}" if days <= 0 else f"runway {days:,.1f} days")
         text = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
         parts.append(f'<span class="tk-muted">{_t(text)}</span>')
-    value = " ".join(_change_text(c) for c in changes)
+    value = " ".join(change_text(c) for c in changes)
     return value, "".join(parts), ""
 
 

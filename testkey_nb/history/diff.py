@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from testkey_nb.history.snapshot import Snapshot, format_time
 
-__all__ = ["Change", "carry", "changes_between", "changes_since", "known_state", "timeline_changes"]
+__all__ = ["Change", "carry", "change_text", "changes_between", "changes_since", "known_state", "timeline_changes"]
 
 _SCALARS: Final = ("status", "verdict", "provider", "key_valid", "token_role", "matches_claim")
 _BALANCE: Final = ("remaining", "granted", "limit", "currency")
@@ -45,11 +45,17 @@ class Change:
 
     def text(self) -> str:
         """One line for a table or a tooltip: ``models.removed: zai-org/GLM-4.7``."""
-        if self.field == "models.removed":
-            return f"models.removed: {self.before}"
-        if self.field == "models.added":
-            return f"models.added: {self.after}"
-        return f"{self.field}: {_show(self.before)} -> {_show(self.after)}"
+        return change_text(self.as_dict())
+
+
+def change_text(change: Mapping[str, Any]) -> str:
+    """One line for a change given as a dict (an ``index.json`` row's ``changes`` item, or :meth:`Change.as_dict`)."""
+    field = str(change.get("field"))
+    if field == "models.removed":
+        return f"models.removed: {change.get('before')}"
+    if field == "models.added":
+        return f"models.added: {change.get('after')}"
+    return f"{field}: {_show(change.get('before'))} -> {_show(change.get('after'))}"
 
 
 def _show(value: Any) -> str:
