@@ -21,6 +21,7 @@ from testkey_nb.check.decide import decide
 from testkey_nb.check.facts import InterpretContext
 from testkey_nb.check.interpret import interpret
 from testkey_nb.check.profile import ProviderView, build_profile
+from testkey_nb.check.profile.capabilities import capability_name
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
 from testkey_nb.check.session import run_trials
 from testkey_nb.check.targets import resolve_targets
@@ -111,7 +112,7 @@ def _view(spec: ProviderSpec | None, options: CheckOptions, settled: object) -> 
         for kind in ep.reads:
             reads.setdefault(kind, []).append(ep.probe)
     return ProviderView(
-        capabilities={c.capability.replace("_", " "): (c.status, c.note) for c in spec.capabilities},
+        capabilities={capability_name(c.capability): (c.status, c.note) for c in spec.capabilities},
         authenticated=spec.authenticated_probes(),
         reads={k: tuple(v) for k, v in reads.items()},
         scheme_settled=True,

@@ -21,20 +21,18 @@ from testkey_nb.check.profile.observed import (
     _sent_names,
 )
 from testkey_nb.check.profile.status import KeyStatus
+from testkey_nb.identify.registry import CAPABILITIES as REGISTRY_CAPABILITIES
 from testkey_nb.probe.observation import Observation
 
-CAPABILITIES = (
-    "key identity",
-    "model catalog",
-    "model permission matrix",
-    "limit matrix",
-    "capability matrix",
-    "balance",
-    "usage and billing",
-    "pricing",
-    "routing",
-    "operational actions",
-)
+
+def capability_name(capability: str) -> str:
+    """A registry capability id (``key_identity``) as the profile names it (``key identity``)."""
+    return capability.replace("_", " ")
+
+
+#: The ten capabilities as the profile and its reports name them: the registry's list
+#: (:data:`testkey_nb.identify.registry.CAPABILITIES`, ``key_identity``) spelt with spaces (``key identity``).
+CAPABILITIES: tuple[str, ...] = tuple(capability_name(c) for c in REGISTRY_CAPABILITIES)
 
 
 @dataclass(frozen=True)
