@@ -107,7 +107,10 @@ class KeyCheck:
 
     # --- in a notebook ------------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        """The summary card Jupyter shows for a KeyCheck: verdict, provider, status, actions; details folded."""
+        """The summary card Jupyter shows for a KeyCheck: verdict, provider, status, actions; details folded.
+
+        KNOWN UPWARD REACH (issue 20): Jupyter asks the object itself for its HTML, so this lazy import of
+        the report's card (and those of the frame methods) stays until the card's HTML helpers move down."""
         from testkey_nb.report.card import key_card_html
 
         return key_card_html(self)
@@ -122,7 +125,11 @@ class KeyCheck:
         """One row per model. List columns (features, modalities) are joined with ", " so the frame
         writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
         frame = self.profile.models_frame()
-        return _join_lists(frame) if join_lists else frame
+        if not join_lists:
+            return frame
+        from testkey_nb.report.frames import join_lists as join
+
+        return join(frame)
 
     def capabilities_frame(self):  # -> pl.DataFrame
         """The ten capabilities: capability, status, evidence, probes."""
@@ -165,9 +172,3 @@ class KeyCheck:
             "spent_tokens": spend_of(self.observations)["total_tokens"],
         }
 
-
-def _join_lists(frame: Any) -> Any:
-    import polars as pl
-
-    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
-    return frame.with_columns(pl.col(c).list.join(", ") for c in lists) if lists else frame

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from testkey_nb._format import plain_text
 from testkey_nb.check.facts import (
     Balance,
     Identity,
@@ -71,17 +70,8 @@ class Profile:
         return [lim.as_json() for lim in self.limits if lim.model is None]
 
     def metrics_frame(self):  # -> pl.DataFrame
-        import polars as pl
-
-        return pl.DataFrame(
-            {
-                "metric": [m.name for m in self.metrics.values()],
-                "value": [plain_text(m.value) for m in self.metrics.values()],
-                "provenance": [m.provenance for m in self.metrics.values()],
-                "probe": [m.probe or "" for m in self.metrics.values()],
-                "note": [m.note for m in self.metrics.values()],
-            }
-        )
+        """The sample metrics as a polars frame (:func:`testkey_nb.report.frames.metrics_frame`)."""
+        return _frames().metrics_frame(self)
 
     def model_rows(self) -> list[dict[str, Any]]:
         """One plain dict per model (what ``models_frame`` holds; ``probe --json`` uses it without polars)."""
@@ -105,46 +95,28 @@ class Profile:
         ]  # fmt: skip
 
     def models_frame(self):  # -> pl.DataFrame
-        import polars as pl
-
-        schema = {
-            "model": pl.String, "name": pl.String, "listed": pl.Boolean, "allowed": pl.Boolean,
-            "priced": pl.Boolean, "allowed_evidence": pl.String, "price_in_per_mtok": pl.Float64,
-            "price_out_per_mtok": pl.Float64, "price_cached_in_per_mtok": pl.Float64,
-            "price_provenance": pl.String, "context_length": pl.Int64, "max_completion_tokens": pl.Int64,
-            "features": pl.List(pl.String), "input_modalities": pl.List(pl.String),
-            "output_modalities": pl.List(pl.String), "rpm": pl.Int64, "tpm": pl.Int64,
-            "limits_provenance": pl.String, "allowed_probe": pl.String,
-        }  # fmt: skip
-        return pl.DataFrame(self.model_rows(), schema=schema)
+        """One row per model as a polars frame (:func:`testkey_nb.report.frames.models_frame`)."""
+        return _frames().models_frame(self)
 
     def capabilities_frame(self):  # -> pl.DataFrame
-        import polars as pl
-
-        return pl.DataFrame(
-            {
-                "capability": [c.name for c in self.capabilities],
-                "status": [c.status for c in self.capabilities],
-                "evidence": [c.evidence for c in self.capabilities],
-                "probes": [", ".join(c.probes) for c in self.capabilities],
-            }
-        )
+        """The ten capabilities as a polars frame (:func:`testkey_nb.report.frames.capabilities_frame`)."""
+        return _frames().capabilities_frame(self)
 
     def tiers_frame(self):  # -> pl.DataFrame
         """The provider's documented rate-limit tiers (tier, rpm, tpm), for comparison."""
-        import polars as pl
-
-        return pl.DataFrame(
-            {
-                "tier": [str(t.get("tier")) for t in self.documented_tiers],
-                "rpm": [t.get("rpm") for t in self.documented_tiers],
-                "tpm": [t.get("tpm") for t in self.documented_tiers],
-            },
-            schema={"tier": pl.String, "rpm": pl.Int64, "tpm": pl.Int64},
-        )
+        return _frames().tiers_frame(self)
 
     def metric_values(self) -> dict[str, Any]:
         return {name: self.metrics[name].value for name in METRIC_NAMES}
+
+
+def _frames() -> Any:
+    """:mod:`testkey_nb.report.frames`, where the frames live (polars loads only when a frame is asked
+    for). KNOWN UPWARD REACH (issue 20): the frame methods stay on :class:`Profile` because notebooks and
+    tests call them; this lazy import is the one place the profile names a module downstream of it."""
+    from testkey_nb.report import frames
+
+    return frames
 
 
 def build_profile(
