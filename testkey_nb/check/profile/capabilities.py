@@ -43,10 +43,6 @@ class Capability:
     probes: tuple[str, ...] = ()
 
 
-def chats_probes(chats: Mapping[str, Observation]) -> set[str]:
-    return {o.probe for o in chats.values()}
-
-
 def _capabilities(
     by: Mapping[str, list[Observation]],
     observations: Sequence[Observation],

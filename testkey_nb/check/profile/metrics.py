@@ -12,9 +12,8 @@ from testkey_nb.check.facts import (
     ProviderFacts,
     readability,
 )
-from testkey_nb.check.profile.capabilities import chats_probes
 from testkey_nb.check.profile.models import ModelRow, _workspace_limit
-from testkey_nb.check.profile.observed import ProviderView, _reads, _sent
+from testkey_nb.check.profile.observed import ProviderView, _reads, _sent, chats_probes
 from testkey_nb.check.profile.status import KeyStatus
 from testkey_nb.probe.observation import Observation
 

@@ -89,6 +89,10 @@ def _chat_results(observations: Sequence[Observation]) -> dict[str, Observation]
     return out
 
 
+def chats_probes(chats: Mapping[str, Observation]) -> set[str]:
+    return {o.probe for o in chats.values()}
+
+
 def _weight(o: Observation) -> int:
     """How much a model call says about the model: accepted > refused or unpaid > other > 404 (which may be
     a path the host does not serve as much as a model it does not know)."""
