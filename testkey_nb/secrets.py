@@ -9,13 +9,15 @@ The one way to read the value is :meth:`Secret.reveal`, used where the key goes 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Final, Literal, NoReturn
+from urllib.parse import quote
 
 from testkey_nb._files import private_file_problem
 
@@ -23,6 +25,7 @@ __all__ = [
     "BASETEN_NEW_KEY",
     "BASETEN_OLD_KEY",
     "KEY_NAMES_ENV",
+    "REDACTED",
     "KeyRef",
     "KeyRefError",
     "RedactingFilter",
@@ -31,7 +34,9 @@ __all__ = [
     "mask",
     "parse_key_ref",
     "redact",
+    "redact_text",
     "resolve",
+    "variants",
 ]
 
 BASETEN_NEW_KEY = re.compile(r"b10_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
@@ -244,27 +249,72 @@ def _provider_hint(value: str) -> str:
     return "key"
 
 
-def redact(text: str, secrets: Iterable[Secret | str]) -> str:
-    """Replace every occurrence of each secret in ``text`` by its label."""
+REDACTED: Final = "[redacted]"
+_ANSI_RE: Final = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+# Anything shaped like an API key: one token of 24+ key characters with 3+ digits and 3+ letters
+# (sk-..., JWT parts, Baseten "prefix.secret", hex/base64 tokens). Errs towards over-redaction.
+_KEY_SHAPE_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9_\-.+/=])"
+    r"(?=(?:[A-Za-z_\-.+/=]*[0-9]){3})(?=(?:[0-9_\-.+/=]*[A-Za-z]){3})"  # lookaheads stay in the token
+    r"[A-Za-z0-9][A-Za-z0-9_\-.+/=]{22,}[A-Za-z0-9=]"
+    r"(?![A-Za-z0-9_\-.+/=])"
+)
+
+
+def variants(value: str) -> list[str]:
+    """The forms a value takes in error text: itself, JSON/repr-escaped, URL-quoted."""
+    forms = [value, json.dumps(value)[1:-1], repr(value)[1:-1], quote(value, safe="")]
+    return [f for f in dict.fromkeys(forms) if f]
+
+
+def _scrub(text: str, values: Iterable[Secret | str], *, key_shapes: bool) -> str:
+    """The one redactor: every form of each value replaced, longest first, by its mark (a
+    :class:`Secret`'s ``<secret LABEL>``, a plain value's ``[redacted]``); then, with ``key_shapes``,
+    any key-shaped token."""
+    marks: dict[str, str] = {}
+    for item in values:
+        value, mark = (item.reveal(), f"<secret {item.label}>") if isinstance(item, Secret) else (item, REDACTED)
+        for form in variants(value) if value else ():
+            marks.setdefault(form, mark)
     out = text
-    for item in secrets:
-        sec = item if isinstance(item, Secret) else Secret(item)
-        value = sec.reveal()
-        if value and value in out:
-            out = out.replace(value, f"<secret {sec.label}>")
-    return out
+    for form in sorted(marks, key=len, reverse=True):
+        out = out.replace(form, marks[form])
+    return _KEY_SHAPE_RE.sub(REDACTED, out) if key_shapes else out
+
+
+def redact(text: str, secrets: Iterable[Secret | str]) -> str:
+    """Replace every occurrence of each secret in ``text`` by its label (``<secret LABEL>``)."""
+    return _scrub(text, [item if isinstance(item, Secret) else Secret(item) for item in secrets], key_shapes=False)
+
+
+def redact_text(text: str, values: Iterable[Secret | str], *, key_shapes: bool = True) -> str:
+    """``text`` without ANSI escapes, without any form of ``values``, without key-shaped tokens."""
+    return _scrub(_ANSI_RE.sub("", text), values, key_shapes=key_shapes)
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that scrubs the given secrets from every record's final message."""
+    """The one log filter: rewrites each record's message (and its traceback) with :func:`redact_text`.
 
-    def __init__(self, secrets: Iterable[Secret]) -> None:
+    nbclient logs every kernel message at DEBUG ("content: ...", including error values) through
+    papermill's logger; attached to that logger for the length of a render, this keeps a secret that
+    reached a traceback out of the logs. A :class:`Secret` shows as its label, a plain value as
+    ``[redacted]``.
+    """
+
+    def __init__(self, values: Iterable[Secret | str]) -> None:
         super().__init__()
-        self._secrets = tuple(secrets)
+        self._values = tuple(values)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, self._secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep the raw template only
+            message = str(record.msg)
+        cleaned = redact_text(message, self._values)
+        if cleaned != message or record.args:
+            record.msg = cleaned
+            record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info), self._values)
+            record.exc_info = None
         return True

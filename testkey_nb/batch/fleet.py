@@ -5,7 +5,7 @@ Content-Security-Policy that allows no network at all, every string escaped (and
 text anywhere in the page source), a table that sorts on a click (a few lines of inline JavaScript),
 each label linking to its report by relative path, and the fleet chart: keys x ten capabilities.
 
-A row is built from a report's summary (:meth:`testkey_nb.check.run.KeyCheck.summary`) or from the
+A row is built from a report's summary (:meth:`testkey_nb.check.result.KeyCheck.summary`) or from the
 redacted reason its render failed; it never holds a key or raw probe records.
 """
 

@@ -88,7 +88,8 @@ def probe(
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
 
-    from testkey_nb.check.run import CheckError, CheckOptions, check_key
+    from testkey_nb.check.result import CheckError, CheckOptions
+    from testkey_nb.check.run import check_key
     from testkey_nb.secrets import KeyRefError
 
     options = CheckOptions(
