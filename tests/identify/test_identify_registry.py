@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 from identify_evidence_fixtures import LOOPBACK, SAMPLE_KEYS, ev
 
-from testkey_nb.identify.registry import (
-    CAPABILITIES,
-    KeyPattern,
-    ProviderSpec,
-    Registry,
-    RegistryError,
-    load_registry,
-)
-from testkey_nb.identify.score import PROVIDER_IDS, KeyShape, identify, key_pattern_matches
+from testkey_nb.identify.evidence import KeyShape
+from testkey_nb.identify.loader import RegistryError, load_registry
+from testkey_nb.identify.schema import CAPABILITIES, KeyPattern, ProviderSpec, Registry
+from testkey_nb.identify.score import PROVIDER_IDS, identify, key_pattern_matches
 
 PACKAGE_DIR = Path(str(resources.files("testkey_nb.providers")))
 
