@@ -25,7 +25,8 @@ from testkey_nb.check.profile.capabilities import capability_name
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
 from testkey_nb.check.session import run_trials
 from testkey_nb.check.targets import resolve_targets
-from testkey_nb.identify.registry import ProviderSpec, Registry, load_registry
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import ProviderSpec, Registry
 from testkey_nb.probe.observation import Observation
 from testkey_nb.secrets import KeyRef, Secret, redact, resolve
 

@@ -16,8 +16,9 @@ from datetime import datetime
 import httpx
 
 from testkey_nb.check.result import CheckOptions
-from testkey_nb.identify.registry import BEARER, AuthTemplate, ProviderSpec, Registry
-from testkey_nb.identify.score import HttpEvidence, Identification, KeyShape, identify, key_pattern_matches
+from testkey_nb.identify.evidence import HttpEvidence, KeyShape
+from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
+from testkey_nb.identify.score import Identification, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import httpx
 
 from testkey_nb.check.result import CheckError, CheckOptions
-from testkey_nb.identify.registry import Registry
+from testkey_nb.identify.schema import Registry
 from testkey_nb.probe.plan import Targets
 from testkey_nb.secrets import Secret
 

@@ -21,7 +21,7 @@ from testkey_nb.check.profile.observed import (
     _sent_names,
 )
 from testkey_nb.check.profile.status import KeyStatus
-from testkey_nb.identify.registry import CAPABILITIES as REGISTRY_CAPABILITIES
+from testkey_nb.identify.schema import CAPABILITIES as REGISTRY_CAPABILITIES
 from testkey_nb.probe.observation import Observation
 
 
@@ -31,7 +31,7 @@ def capability_name(capability: str) -> str:
 
 
 #: The ten capabilities as the profile and its reports name them: the registry's list
-#: (:data:`testkey_nb.identify.registry.CAPABILITIES`, ``key_identity``) spelt with spaces (``key identity``).
+#: (:data:`testkey_nb.identify.schema.CAPABILITIES`, ``key_identity``) spelt with spaces (``key identity``).
 CAPABILITIES: tuple[str, ...] = tuple(capability_name(c) for c in REGISTRY_CAPABILITIES)
 
 

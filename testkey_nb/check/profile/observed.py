@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from testkey_nb.identify.registry import NoQuotaRule
+from testkey_nb.identify.schema import NoQuotaRule
 from testkey_nb.identify.score import _all_hold
 from testkey_nb.probe.observation import Observation
 
