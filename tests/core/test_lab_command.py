@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +64,14 @@ def running_lab(
     extra_env: dict[str, str] | None = None,
     command: tuple[str, ...] = (sys.executable, "-m", "testkey_nb"),
     cwd: Path | None = None,
+    base_env: Mapping[str, str] | None = None,
 ) -> Iterator[Lab]:
-    """Start ``testkey-nb lab ARGS --no-browser`` (``command`` is testkey-nb) on a free port; stop it with
-    SIGINT at the end."""
+    """Start ``testkey-nb lab ARGS --no-browser`` (``command`` is testkey-nb, run in ``cwd`` with ``base_env``,
+    default this process's environment) on a free port; stop it with SIGINT at the end."""
     port = _free_port()
     runtime = tmp_path / "rt"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+    env = {**(os.environ if base_env is None else base_env),
+           "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
            "JUPYTER_DATA_DIR": str(tmp_path / "data"), **(extra_env or {})}  # fmt: skip
     log = tmp_path / "lab.log"
     with log.open("w") as fh:
