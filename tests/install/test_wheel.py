@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -58,10 +59,24 @@ def _tracked_data_files() -> set[str]:
     return {p for p in out.stdout.splitlines() if not p.endswith((".py", "README.md"))}
 
 
+def _clean_copy(dest: Path) -> Path:
+    """The checkout's files as a fresh clone has them (tracked or not ignored, as in the working tree), in
+    ``dest``: a build here reads no leftover ``*.egg-info/SOURCES.txt``, which would add files the
+    configuration no longer ships, and leaves nothing in the checkout."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+    dist, source = tmp_path_factory.mktemp("dist"), _clean_copy(tmp_path_factory.mktemp("src"))
+    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
                            capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     wheels = sorted(dist.glob("testkey_nb-*.whl"))
