@@ -129,7 +129,7 @@ def history(
     else:
         _print_history(data)
     if report:
-        from testkey_nb.history.render import render_fleet_history
+        from testkey_nb.report.fleet_history import render_fleet_history
 
         result = render_fleet_history(path, path.parent.parent if history_path is None else path.parent)
         if not result.ok:

@@ -5,8 +5,9 @@
 
 Modules: ``snapshot`` (what a snapshot holds), ``store`` (the DuckDB file, its schema version and
 migrations), ``diff`` (changes between consecutive snapshots), ``runway`` (burn and runway, derived),
-``recorder`` (the one writer's steps around a render), ``view`` (the report's "Since the last check").
-DuckDB is imported only when a database is opened.
+``recorder`` (the one writer's steps around a render). Data flows one way: ``report`` reads the history
+(``report.history_view``: "Since the last check" and the fleet charts; ``report.fleet_history``: the
+fleet-history page); nothing here imports ``report``. DuckDB is imported only when a database is opened.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from testkey_nb.cli.history import parse_every
 from testkey_nb.cli.main import app
 from testkey_nb.history.store import HistoryStore, default_history_path
-from testkey_nb.history.view import parse_context, since_last_check, timeline_chart, timeline_frame
+from testkey_nb.report.history_view import parse_context, since_last_check, timeline_chart, timeline_frame
 
 HOSTILE = "<script>alert(1)</script>"
 
