@@ -7,8 +7,9 @@ Two sources, the better one first:
   what remains / burn; ``exhausted_at`` = the check + runway. The day the free credits run out and,
   with no payment method, the minute the models are deactivated come from the billing ledger
   (:func:`testkey_nb.billing.ledger.deactivation_time`, ``run_ledger``'s deactivation rule) run over the
-  window's usage (spread evenly over each day's hours) followed by the burn rate, hour by hour, with the credits the window started with
-  (what remains + what the window used). A crossing more than two years ahead is not projected.
+  window's usage (spread evenly over each day's hours) followed by the burn rate, hour by hour, with the
+  credits the window started with (what remains + what the window used). A crossing more than two
+  years ahead is not projected.
 * **Consecutive balance snapshots** (any provider that publishes a balance): the latest run of
   snapshots whose balance did not rise (a top-up starts a new run), within ``window_days`` of the
   latest one: ``burn_per_day`` = (first remaining - last remaining) / days between them.
