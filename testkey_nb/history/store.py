@@ -9,45 +9,57 @@ Schema (version :data:`SCHEMA_VERSION`):
 
 * ``schema_info(version, migrated_at)``;
 * ``snapshots``: one row per snapshot: ``id``, ``label``, ``rendered_at`` (UTC), the index row's scalar
-  columns, ``doc`` (the snapshot's ``history --json`` object, as JSON text), ``changes_json`` (its
-  changes against what the key's earlier snapshots knew: the items of a JSON list, comma-joined; NULL
-  for none) and ``n_changes``, the columns ``load()`` reads (``tpm_limit``, ``allowed_ids``,
-  ``balance_remaining``, ``balance_used``, ``currency``, ``burn_per_day``, ``runway_days``,
-  ``exhausted_at``) and ``run_id`` (the batch run that wrote it). The version-2 JSON columns
-  (``row_json``, ``models``, ``limits``, ``balance``, ``identity``, ``usage_daily``, ``runway``) are
-  kept for older rows and left null from version 3 on (``doc`` holds it all).
-* ``known(label, rendered_at, run_id, state)``: per key, what its snapshots knew so far (the latest
-  snapshot with the facets it could not read carried from earlier ones): the next snapshot is compared
-  to it, so recording one snapshot reads one row.
+  columns, ``balance_remaining``, ``run_id`` (the batch run that wrote it), ``doc`` (the snapshot's
+  ``history --json`` object, as JSON text), ``changes_json`` (its changes against what the key's
+  earlier snapshots knew: the items of a JSON list, comma-joined; NULL for none), ``n_changes`` and the
+  columns ``load()`` reads (``tpm_limit``, ``allowed_ids``, ``balance_used``, ``currency``,
+  ``burn_per_day``, ``runway_days``, ``exhausted_at``). No index: DuckDB scans columns (an index
+  would cost an insert more than it saves a query here).
+* ``known(label, rendered_at, snapshot_id, run_id, state)``: per key, what its snapshots knew up to
+  ``snapshot_id`` (the latest snapshot with the facets it could not read carried from earlier ones):
+  the next snapshot is compared to it. The writer keeps it in memory and writes it back when it closes;
+  a writer that died leaves it behind by a few snapshots, which the next one carries over.
 * ``runs(run_id, pid, pid_started, started_at, finished_at)``: batch runs; a run whose process died
   before it finished is resumed by the next writer (the same round), see :meth:`HistoryStore.begin_run`.
 
-Every write is one transaction. The idempotency key of a snapshot is ``(run_id, label)``: recording a
-key again in the same run replaces its snapshot (a run killed after the history write and resumed does
-not count the key twice). JSON is stored as text so no DuckDB extension is needed. Migrations run in
-order when an older file is opened; a file newer than this code is refused with a clear error.
+Every write is one transaction (recording a snapshot: one ``INSERT``). The idempotency key of a
+snapshot is ``(run_id, label)``: recording a key again in the same run replaces its snapshot (a run
+killed after the history write and resumed does not count the key twice). JSON is stored as text so no
+DuckDB extension is needed. Migrations (``schema``) run in order when an older file is opened; a file
+newer than this code is refused with a clear error.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
 from testkey_nb.history.diff import Change, carry, changes_between
-from testkey_nb.history.snapshot import ROW_SCALARS, ModelEntry, Snapshot, build_snapshot, parse_time
+from testkey_nb.history.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    aware,
+    dumps,
+    from_doc,
+    naive,
+    table_row,
+    write_known,
+)
+from testkey_nb.history.snapshot import Snapshot
 
 __all__ = ["HISTORY_DIR", "HISTORY_FILE", "SCHEMA_VERSION", "HistoryError", "HistoryStore", "default_history_path"]
 
 HISTORY_DIR: Final = ".history"
 HISTORY_FILE: Final = "history.duckdb"
-SCHEMA_VERSION: Final = 3
+
+log = logging.getLogger(__name__)
 
 
 class HistoryError(RuntimeError):
@@ -56,162 +68,6 @@ class HistoryError(RuntimeError):
 
 def default_history_path(out_dir: Path) -> Path:
     return Path(out_dir) / HISTORY_DIR / HISTORY_FILE
-
-
-_COLUMNS: Final = {
-    "provider": "VARCHAR", "confidence": "DOUBLE", "claimed": "VARCHAR", "matches_claim": "BOOLEAN",
-    "key_valid": "BOOLEAN", "status": "VARCHAR", "status_reason": "VARCHAR", "verdict": "VARCHAR",
-    "verdict_summary": "VARCHAR", "allowed_models": "BIGINT", "priced_models": "BIGINT",
-    "tokens_per_minute": "DOUBLE", "token_role": "VARCHAR", "probe_requests": "BIGINT", "report": "VARCHAR",
-    "error": "VARCHAR",
-}  # fmt: skip
-#: Columns added by version 3 (besides ``run_id``), filled from the snapshot by :func:`_derived`.
-_V3_COLUMNS: Final = {
-    "doc": "VARCHAR", "changes_json": "VARCHAR", "n_changes": "INTEGER", "tpm_limit": "DOUBLE",
-    "allowed_ids": "VARCHAR[]", "balance_used": "DOUBLE", "currency": "VARCHAR", "burn_per_day": "DOUBLE",
-    "runway_days": "DOUBLE", "exhausted_at": "TIMESTAMP",
-}  # fmt: skip
-
-
-def _v1(con: Any) -> None:
-    """Version 1: the snapshots as first recorded (row scalars, models, limits, balance)."""
-    cols = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
-    con.execute("CREATE SEQUENCE IF NOT EXISTS snapshot_id START 1")
-    con.execute(
-        "CREATE TABLE snapshots (id BIGINT PRIMARY KEY DEFAULT nextval('snapshot_id'), label VARCHAR NOT NULL, "
-        f"rendered_at TIMESTAMP NOT NULL, {cols}, row_json VARCHAR, models VARCHAR, limits VARCHAR, "
-        "balance VARCHAR)"
-    )
-    con.execute("CREATE INDEX snapshots_label ON snapshots (label, rendered_at)")
-
-
-def _v2(con: Any) -> None:
-    """Version 2: identity, daily usage and runway per snapshot, and the remaining balance as a column
-    (backfilled from the balance JSON) so the fleet's money can be queried without parsing JSON."""
-    for name, kind in (("identity", "VARCHAR"), ("usage_daily", "VARCHAR"), ("runway", "VARCHAR"),
-                       ("balance_remaining", "DOUBLE")):  # fmt: skip
-        con.execute(f"ALTER TABLE snapshots ADD COLUMN {name} {kind}")
-    rows = con.execute("SELECT id, balance FROM snapshots WHERE balance IS NOT NULL").fetchall()
-    for snap_id, balance in rows:
-        try:
-            remaining = json.loads(balance).get("remaining")
-        except (ValueError, AttributeError):
-            remaining = None
-        if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):
-            con.execute("UPDATE snapshots SET balance_remaining = ? WHERE id = ?", [float(remaining), snap_id])
-
-
-def _v3(con: Any) -> None:
-    """Version 3: queried in SQL, not parsed row by row: each snapshot's JSON document and its changes
-    (computed once, when it is recorded), the columns ``load()`` reads, the run that wrote it, the
-    ``known`` state per key and the ``runs`` table. Older rows are backfilled, key by key, in order."""
-    con.execute("ALTER TABLE snapshots ADD COLUMN run_id VARCHAR")
-    for name, kind in _V3_COLUMNS.items():
-        con.execute(f"ALTER TABLE snapshots ADD COLUMN {name} {kind}")
-    con.execute("CREATE TABLE known (label VARCHAR PRIMARY KEY, rendered_at TIMESTAMP NOT NULL, snapshot_id BIGINT, "
-                "run_id VARCHAR, state VARCHAR NOT NULL)")  # fmt: skip
-    con.execute("CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, pid INTEGER, pid_started DOUBLE, "
-                "started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP)")  # fmt: skip
-    rows = con.execute(
-        "SELECT id, label, rendered_at, row_json, models, limits, balance, identity, usage_daily, runway "
-        "FROM snapshots ORDER BY label, rendered_at, id"
-    ).fetchall()
-    updates: list[list[Any]] = []
-    known: Snapshot | None = None
-    for r in rows:
-        snap = _snapshot_v2(r)
-        if known is not None and known.label != snap.label:
-            _put_known(con, known, None)
-            known = None
-        changes = changes_between(known, snap) if known is not None else []
-        updates.append([snap.id, *_derived(snap, changes).values()])
-        known = carry(known, snap)
-    if known is not None:
-        _put_known(con, known, None)
-    if updates:
-        names = ["id", *_V3_COLUMNS]
-        con.execute("CREATE TEMP TABLE v3_fill (id BIGINT, " + ", ".join(f"{n} {_V3_COLUMNS[n]}" for n in names[1:])
-                    + ")")  # fmt: skip
-        con.executemany(f"INSERT INTO v3_fill VALUES ({', '.join('?' for _ in names)})", updates)
-        sets = ", ".join(f"{n} = v3_fill.{n}" for n in names[1:])
-        con.execute(f"UPDATE snapshots SET {sets} FROM v3_fill WHERE snapshots.id = v3_fill.id")
-        con.execute("DROP TABLE v3_fill")
-
-
-#: version -> the step that brings a database from version-1 to it.
-MIGRATIONS: Final[dict[int, Callable[[Any], None]]] = {1: _v1, 2: _v2, 3: _v3}
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
-
-
-def _loads(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _naive(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _snapshot_v2(r: Sequence[Any]) -> Snapshot:
-    """A snapshot from its version-2 columns (the migration to version 3 reads these)."""
-    snap_id, label, rendered_at, row_json, models, limits, balance, identity, usage_daily, runway = r
-    row = _loads(row_json) or {}
-    facts = {
-        "models": _loads(models),
-        "limits": [{"scope": k, **v} for k, v in (_loads(limits) or {}).items() if isinstance(v, dict)],
-        "balance": _loads(balance),
-        "identity": _loads(identity),
-        "usage_daily": _loads(usage_daily),
-    }
-    snap = build_snapshot({"label": label, **{k: row.get(k) for k in ROW_SCALARS}, "error": None}, facts,
-                          rendered_at=_aware(rendered_at))  # fmt: skip
-    snap = Snapshot(**{**snap.__dict__, "row": {k: row.get(k) for k in ROW_SCALARS}, "id": int(snap_id)})
-    if snap.models is not None:
-        snap = Snapshot(**{**snap.__dict__, "models": tuple(m for m in snap.models if isinstance(m, ModelEntry))})
-    runway_value = _loads(runway)
-    return snap.with_runway(runway_value if isinstance(runway_value, dict) else None)
-
-
-def _derived(snap: Snapshot, changes: Sequence[Change]) -> dict[str, Any]:
-    """The version-3 columns of one snapshot (in :data:`_V3_COLUMNS` order)."""
-    runway = snap.runway or {}
-    balance = snap.balance or {}
-    exhausted = parse_time(runway.get("exhausted_at"))
-    used = balance.get("used")
-    return {
-        "doc": _dumps(snap.to_json()),
-        "changes_json": ",".join(_dumps(c.as_dict()) for c in changes) or None,
-        "n_changes": len(changes),
-        "tpm_limit": (snap.limits.get("tokens_per_minute") or {}).get("value"),
-        "allowed_ids": list(snap.allowed_ids) if snap.allowed_ids is not None else None,
-        "balance_used": float(used) if isinstance(used, (int, float)) and not isinstance(used, bool) else None,
-        "currency": balance.get("currency") if snap.balance is not None else None,
-        "burn_per_day": runway.get("burn_per_day"),
-        "runway_days": runway.get("runway_days"),
-        "exhausted_at": _naive(exhausted) if exhausted is not None else None,
-    }
-
-
-def _put_known(con: Any, known: Snapshot, run_id: str | None) -> None:
-    state = _dumps({**known.to_json(), "id": known.id})
-    con.execute("INSERT OR REPLACE INTO known VALUES (?, ?, ?, ?, ?)",
-                [known.label, _naive(known.rendered_at), known.id, run_id, state])  # fmt: skip
-
-
-def _from_doc(snap_id: Any, label: str, doc: str) -> Snapshot:
-    data = json.loads(doc)
-    return Snapshot(**{**Snapshot.from_json(label, data).__dict__, "id": int(snap_id) if snap_id is not None else None})
 
 
 def _process_started(pid: int) -> float | None:
@@ -260,6 +116,9 @@ class HistoryStore:
             raise HistoryError(f"cannot open the history {self.path}: {message}") from None
         if not read_only:
             os.chmod(self.path, 0o600)
+        self._known: dict[str, tuple[Snapshot, str | None]] | None = None
+        self._dirty: set[str] = set()
+        self._next_id: int | None = None
         try:
             self.version = self._migrate(target_version)
         except Exception:
@@ -293,7 +152,7 @@ class HistoryStore:
                 self._con.execute("CREATE TABLE schema_info (version INTEGER NOT NULL, migrated_at TIMESTAMP)")
             for step in range(version + 1, target + 1):
                 MIGRATIONS[step](self._con)
-                self._con.execute("INSERT INTO schema_info VALUES (?, ?)", [step, _naive(datetime.now(UTC))])
+                self._con.execute("INSERT INTO schema_info VALUES (?, ?)", [step, naive(datetime.now(UTC))])
         return target
 
     @contextlib.contextmanager
@@ -332,7 +191,7 @@ class HistoryStore:
                     con.execute("UPDATE runs SET finished_at = started_at WHERE run_id = ?", [abandoned])
                 return run_id, True
             run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, NULL)", [run_id, pid, started, _naive(datetime.now(UTC))])
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, NULL)", [run_id, pid, started, naive(datetime.now(UTC))])
         return run_id, False
 
     @staticmethod
@@ -345,51 +204,71 @@ class HistoryStore:
         return pid_started is None or started == 0.0 or abs(started - float(pid_started)) < 1.0
 
     def finish_run(self, run_id: str) -> None:
+        self.flush()
         with self.transaction() as con:
-            con.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [_naive(datetime.now(UTC)), run_id])
+            con.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [naive(datetime.now(UTC)), run_id])
 
     # writing ----------------------------------------------------------------------------------------
+    def _known_map(self) -> dict[str, tuple[Snapshot, str | None]]:
+        """Every key's known state (loaded once; carried over the snapshots a writer that died did not fold in)."""
+        if self._known is None:
+            known: dict[str, tuple[Snapshot, str | None]] = {}
+            for label, snap_id, run_id, state in self._con.execute(
+                "SELECT label, snapshot_id, run_id, state FROM known"
+            ).fetchall():
+                known[label] = (from_doc(snap_id, label, state), run_id)
+            newer = self._con.execute(
+                "SELECT s.id, s.label, s.doc, s.run_id FROM snapshots s LEFT JOIN known k ON s.label = k.label "
+                "WHERE k.snapshot_id IS NULL OR s.id > k.snapshot_id ORDER BY s.label, s.rendered_at, s.id"
+            ).fetchall()
+            for snap_id, label, doc, run_id in newer:
+                before = known.get(label)
+                known[label] = (carry(before[0] if before else None, from_doc(snap_id, label, doc)), run_id)
+                self._dirty.add(label)
+            self._known = known
+        return self._known
+
     def known(self, label: str) -> Snapshot | None:
         """What ``label``'s snapshots knew so far (the latest, with earlier facets carried), or None."""
-        row = self._con.execute("SELECT snapshot_id, state FROM known WHERE label = ?", [label]).fetchone()
-        return _from_doc(row[0], label, row[1]) if row else None
+        entry = self._known_map().get(label)
+        return entry[0] if entry else None
 
     def append(self, snap: Snapshot, *, run_id: str | None = None) -> Snapshot:
         """Add one snapshot (one transaction); returns it with its id. See :meth:`add`."""
         return self.add(snap, run_id=run_id)[0]
 
     def add(self, snap: Snapshot, *, run_id: str | None = None) -> tuple[Snapshot, list[Change]]:
-        """Add one snapshot and its changes against what the key's earlier snapshots knew.
+        """Add one snapshot and its changes against what the key's earlier snapshots knew (one transaction).
 
         With ``run_id``, a snapshot of the same key from the same run is replaced (the idempotency key).
         A snapshot older than the key's latest one is put in its place (its key's changes are redone).
         """
         self._writable()
-        with self.transaction() as con:
-            row = con.execute("SELECT rendered_at, run_id FROM known WHERE label = ?", [snap.label]).fetchone()
-            replaced = bool(run_id) and row is not None and row[1] == run_id
-            if replaced:
-                con.execute("DELETE FROM snapshots WHERE label = ? AND run_id = ?", [snap.label, run_id])
-            in_order = row is None or (not replaced and _aware(row[0]) <= snap.rendered_at)
-            known = self.known(snap.label) if in_order and row is not None else None
-            changes = changes_between(known, snap) if known is not None else []
-            snap_id = self._insert(snap, changes, run_id)
-            stored = Snapshot(**{**snap.__dict__, "id": snap_id})
-            if in_order:
-                _put_known(con, carry(known, stored), run_id)
-            else:
-                changes = self._redo(snap.label, snap_id)
+        known = self._known_map()
+        entry = known.get(snap.label)
+        replaced = bool(run_id) and entry is not None and entry[1] == run_id
+        if self._next_id is None:
+            row = self._con.execute("SELECT coalesce(max(id), 0) FROM snapshots").fetchone()
+            self._next_id = int(row[0] if row else 0) + 1
+        stored = Snapshot(**{**snap.__dict__, "id": self._next_id})
+        if entry is None or (not replaced and entry[0].rendered_at <= snap.rendered_at):
+            changes = changes_between(entry[0], stored) if entry is not None else []
+            values = table_row(stored, changes, run_id)
+            with self.transaction() as con:
+                con.execute(f"INSERT INTO snapshots ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                            list(values.values()))  # fmt: skip
+            known[snap.label] = (carry(entry[0] if entry else None, stored), run_id)
+            self._dirty.add(snap.label)
+        else:
+            with self.transaction() as con:
+                if replaced:
+                    con.execute("DELETE FROM snapshots WHERE label = ? AND run_id = ?", [snap.label, run_id])
+                values = table_row(stored, [], run_id)
+                con.execute(f"INSERT INTO snapshots ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                            list(values.values()))  # fmt: skip
+                changes = self._redo(snap.label, stored.id or 0)
+        self._next_id += 1
         return stored, changes
-
-    def _insert(self, snap: Snapshot, changes: Sequence[Change], run_id: str | None) -> int:
-        derived = _derived(snap, changes)
-        names = ["label", "rendered_at", *_COLUMNS, "balance_remaining", "run_id", *derived]
-        values = [snap.label, _naive(snap.rendered_at), *(snap.row.get(n) for n in _COLUMNS), snap.balance_remaining,
-                  run_id, *derived.values()]  # fmt: skip
-        marks = ", ".join("?" for _ in names)
-        row = self._con.execute(f"INSERT INTO snapshots ({', '.join(names)}) VALUES ({marks}) RETURNING id",
-                                values).fetchone()  # fmt: skip
-        return int(row[0]) if row else 0
 
     def _redo(self, label: str, snap_id: int) -> list[Change]:
         """Recompute one key's changes and known state, in order (a snapshot came out of order or was replaced)."""
@@ -398,29 +277,43 @@ class HistoryStore:
         known: Snapshot | None = None
         mine: list[Change] = []
         updates = []
+        last_run = None
         for sid, doc, run in rows:
-            snap = _from_doc(sid, label, doc)
+            snap = from_doc(sid, label, doc)
             changes = changes_between(known, snap) if known is not None else []
             if sid == snap_id:
                 mine = changes
-            updates.append([",".join(_dumps(c.as_dict()) for c in changes) or None, len(changes), sid])
+            updates.append([",".join(dumps(c.as_dict()) for c in changes) or None, len(changes), sid])
             known = carry(known, snap)
             last_run = run
         self._con.executemany("UPDATE snapshots SET changes_json = ?, n_changes = ? WHERE id = ?", updates)
         if known is not None:
-            _put_known(self._con, known, last_run)
+            write_known(self._con, [(known, last_run)])
+            self._known_map()[label] = (known, last_run)
+            self._dirty.discard(label)
         return mine
+
+    def flush(self) -> None:
+        """Write the known state of the keys recorded since the last flush (one transaction)."""
+        if self.read_only or not self._dirty or self._known is None:
+            return
+        known = self._known
+        with self.transaction() as con:
+            write_known(con, [known[label] for label in sorted(self._dirty) if label in known])
+        self._dirty.clear()
 
     def prune(self, before: datetime) -> tuple[int, int]:
         """Delete the snapshots taken before ``before`` (retention); returns (deleted, kept)."""
         self._writable()
-        cutoff = _naive(before)
+        self.flush()
+        cutoff = naive(before)
         with self.transaction() as con:
             deleted = con.execute("SELECT count(*) FROM snapshots WHERE rendered_at < ?", [cutoff]).fetchone()
             con.execute("DELETE FROM snapshots WHERE rendered_at < ?", [cutoff])
             con.execute("DELETE FROM known WHERE label NOT IN (SELECT DISTINCT label FROM snapshots)")
             con.execute("DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?", [cutoff])
             kept = con.execute("SELECT count(*) FROM snapshots").fetchone()
+        self._known = None
         with contextlib.suppress(Exception):
             self._con.execute("CHECKPOINT")  # the freed blocks are reused by the next writes
         return int(deleted[0] if deleted else 0), int(kept[0] if kept else 0)
@@ -438,7 +331,7 @@ class HistoryStore:
             params.extend(wanted)
         if since is not None:
             where.append("rendered_at >= ?")
-            params.append(_naive(since))
+            params.append(naive(since))
         return ("WHERE " + " AND ".join(where)) if where else "", params
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -449,7 +342,7 @@ class HistoryStore:
         """Snapshots (of ``labels``, or all; at or after ``since``), by label then time."""
         where, params = self.where(labels, since)
         sql = f"SELECT id, label, doc FROM snapshots {where} ORDER BY label, rendered_at, id"
-        return [_from_doc(*r) for r in self._con.execute(sql, params).fetchall()]
+        return [from_doc(*r) for r in self._con.execute(sql, params).fetchall()]
 
     def last(self, label: str, limit: int = 1) -> list[Snapshot]:
         """The latest ``limit`` snapshots of ``label``, oldest first."""
@@ -457,7 +350,7 @@ class HistoryStore:
             "SELECT id, label, doc FROM snapshots WHERE label = ? ORDER BY rendered_at DESC, id DESC LIMIT ?",
             [label, limit],
         ).fetchall()
-        return [_from_doc(*r) for r in reversed(rows)]
+        return [from_doc(*r) for r in reversed(rows)]
 
     def balances(self, label: str, limit: int = 200) -> list[Snapshot]:
         """The latest ``limit`` snapshots of ``label`` that knew a balance, reduced to their time and
@@ -467,12 +360,18 @@ class HistoryStore:
             "balance_remaining IS NOT NULL ORDER BY rendered_at DESC, id DESC LIMIT ?",
             [label, limit],
         ).fetchall()
-        return [Snapshot(label, _aware(at), {}, balance={"remaining": value, "currency": currency}, id=int(sid))
+        return [Snapshot(label, aware(at), {}, balance={"remaining": value, "currency": currency}, id=int(sid))
                 for sid, at, value, currency in reversed(rows)]  # fmt: skip
 
     # lifecycle --------------------------------------------------------------------------------------
     def close(self) -> None:
-        self._con.close()
+        """Write the known state back (a failure loses nothing: the next writer carries it over) and close."""
+        try:
+            self.flush()
+        except Exception as exc:
+            log.warning("the history's known state was not written back (%s): the next writer rebuilds it", exc)
+        finally:
+            self._con.close()
 
     def __enter__(self) -> HistoryStore:
         return self
