@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["private_file_problem", "write_atomic"]
+__all__ = ["disk_full", "private_file_problem", "write_atomic"]
+
+_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "disk is full")
+
+
+def disk_full(exc: BaseException | str | None) -> bool:
+    """True when ``exc`` (an exception, or an error's text) says the disk (or the quota) is full."""
+    if exc is None:
+        return False
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in _FULL_TEXTS)
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> int:

@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from testkey_nb._files import disk_full
 from testkey_nb.history.diff import Change, carry, changes_between
 from testkey_nb.history.schema import (
     MIGRATIONS,
@@ -86,11 +87,6 @@ def _process_started(pid: int) -> float | None:
         return 0.0
     except Exception:  # psutil.NoSuchProcess, AccessDenied, ZombieProcess
         return None
-
-
-def _disk_full(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "no space left" in text or "disk full" in text or getattr(exc, "errno", None) in (28, 122)
 
 
 class HistoryStore:
@@ -165,7 +161,7 @@ class HistoryStore:
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 self._con.execute("ROLLBACK")
-            if _disk_full(exc):
+            if disk_full(exc):
                 raise HistoryError(f"the disk is full: cannot write the history {self.path}") from None
             raise
 
