@@ -429,8 +429,8 @@ def run_batch(
                     interrupted = True
                     full = exc if isinstance(exc, DiskFullError) else None
                     guard.ignore()
-                    bar.note(f"{'disk full' if full else 'interrupted'}: stopping {len(running)} running render(s), "
-                             f"skipping {len(pending)}")  # fmt: skip
+                    if full is None:  # a full disk is told in one line, by the caller
+                        bar.note(f"interrupted: stopping {len(running)} running render(s), skipping {len(pending)}")
                     executor.abort()
                     for future, item in running.items():
                         outcome = None

@@ -173,13 +173,15 @@ class HistoryStore:
 
     # runs -------------------------------------------------------------------------------------------
     def begin_run(self) -> tuple[str, bool]:
-        """A run id for this process: the unfinished run of a process that died (resumed: ``True``), or a new one."""
+        """A run id for this process: the unfinished run of a process that died, or of this process (resumed:
+        ``True``), or a new one. A run is finished by :meth:`finish_run` (a batch that ran to its end)."""
         self._writable()
         pid, started = os.getpid(), _process_started(os.getpid())
         with self.transaction() as con:
             open_runs = con.execute("SELECT run_id, pid, pid_started FROM runs WHERE finished_at IS NULL "
                                     "ORDER BY started_at DESC").fetchall()  # fmt: skip
-            dead = [r[0] for r in open_runs if not self._alive(r[1], r[2])]
+            # the process that ran it died, or it is this one (its earlier run in this process ended unfinished)
+            dead = [r[0] for r in open_runs if r[1] == pid or not self._alive(r[1], r[2])]
             if dead:
                 run_id = dead[0]
                 con.execute("UPDATE runs SET pid = ?, pid_started = ? WHERE run_id = ?", [pid, started, run_id])
