@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,13 +96,23 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--records", type=int, default=300)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="generate into this folder once and keep it (a later run reuses a copy of it)")
     args = parser.parse_args()
     t0 = datetime(2026, 8, 1, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         path = out / ".history" / "history.duckdb"
         started = time.perf_counter()
-        generate(path, args.keys, args.rounds, t0)
+        kept = args.keep / ".history" / "history.duckdb" if args.keep is not None else None
+        if kept is not None and kept.is_file():
+            path.parent.mkdir(mode=0o700)
+            shutil.copyfile(kept, path)
+        else:
+            generate(path, args.keys, args.rounds, t0)
+            if kept is not None:
+                kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.copyfile(path, kept)
         generate_s = time.perf_counter() - started
 
         # history --json: the command, as a user runs it (a fresh interpreter), output to a file

@@ -140,12 +140,13 @@ def history(
                 _fail(f"no snapshots of {', '.join(missing)} in {path}")
             text = history_json_chunks(store, labels or None, when)
             if as_json:
-                for chunk in text:
-                    sys.stdout.write(chunk)
-                sys.stdout.write("\n")
                 sys.stdout.flush()
+                for chunk in text:
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.write(b"\n")
+                sys.stdout.buffer.flush()
             else:
-                _print_history(json.loads("".join(text)))
+                _print_history(json.loads(b"".join(text)))
     except HistoryError as exc:
         _fail(str(exc))
         return

@@ -1,8 +1,8 @@
 """The history's readers in SQL: ``history --json`` and ``load()`` answer from DuckDB, not row by row.
 
 Each snapshot's JSON document and its changes were computed once, when it was recorded (``store``);
-here DuckDB only filters, orders and joins them (``string_agg``), and ``load()`` gets its columns as
-a Parquet file DuckDB writes and polars reads (columnar end to end; no pyarrow needed).
+here DuckDB only filters and orders them and this module joins the bytes, and ``load()`` gets its
+columns as a Parquet file DuckDB writes and polars reads (columnar end to end; no pyarrow needed).
 
 The first snapshot shown of a key brings no changes (as :func:`testkey_nb.history.timeline_changes`
 over the snapshots shown): with ``--since``, or after ``history prune``, the changes listed are the
@@ -25,30 +25,39 @@ if TYPE_CHECKING:
 
 __all__ = ["LOAD_SCHEMA", "history_json_chunks", "load_frame"]
 
-_FIRST: Final = "row_number() OVER (PARTITION BY label ORDER BY rendered_at, id) = 1"
-
-
 def history_json_chunks(
     store: HistoryStore, labels: Iterable[str] | None = None, since: datetime | None = None
-) -> Iterator[str]:
-    """``history --json`` as text, one key at a time: ``[{"label", "snapshots": [...], "changes": [...]}, ...]``."""
+) -> Iterator[bytes]:
+    """``history --json`` as UTF-8, one key at a time: ``[{"label", "snapshots": [...], "changes": [...]}, ...]``.
+
+    DuckDB sorts the rows and hands over each snapshot's document and changes as bytes; this only joins
+    them (no JSON is parsed or built here but the label's).
+    """
     where, params = store.where(labels, since)
     cursor = store.query(
-        f"WITH s AS (SELECT label, rendered_at, id, doc, CASE WHEN {_FIRST} THEN NULL ELSE changes_json END AS ch "
-        f"FROM snapshots {where}) SELECT label, string_agg(doc, ',' ORDER BY rendered_at, id), "
-        "string_agg(ch, ',' ORDER BY rendered_at, id) FROM s GROUP BY label ORDER BY label",
-        params,
+        f"SELECT label, doc::BLOB, changes_json::BLOB FROM snapshots {where} ORDER BY label, rendered_at, id", params
     )
-    yield "["
-    first = True
-    while batch := cursor.fetchmany(64):
-        for label, docs, changes in batch:
-            yield ("" if first else ", ") + (
-                f'{{"label": {json.dumps(label, ensure_ascii=False)}, "snapshots": [{docs}], '
-                f'"changes": [{changes or ""}]}}'
-            )
-            first = False
-    yield "]"
+    label: str | None = None
+    docs: list[bytes] = []
+    changes: list[bytes | None] = []
+
+    def key() -> bytes:
+        # the first snapshot shown brings no changes: the changes listed are between the snapshots listed
+        return (b'{"label": ' + json.dumps(label, ensure_ascii=False).encode() + b', "snapshots": ['
+                + b",".join(docs) + b'], "changes": [' + b",".join(c for c in changes[1:] if c) + b"]}")  # fmt: skip
+
+    yield b"["
+    while batch := cursor.fetchmany(4096):
+        for name, doc, change in batch:
+            if name != label:
+                if label is not None:
+                    yield key() + b", "
+                label, docs, changes = name, [], []
+            docs.append(doc)
+            changes.append(change)
+    if label is not None:
+        yield key()
+    yield b"]"
 
 
 def _schema() -> dict[str, pl.DataType]:
@@ -78,19 +87,22 @@ def load_frame(store: HistoryStore, labels: Iterable[str] | None = None) -> pl.D
 
     schema = _schema()
     select = (
-        "SELECT label, rendered_at, provider, status, verdict, key_valid, token_role, allowed_models, priced_models, "
-        "tpm_limit AS tokens_per_minute, allowed_ids AS models, balance_remaining, balance_used, currency, "
-        f"burn_per_day, runway_days, exhausted_at, CASE WHEN {_FIRST} THEN 0 ELSE n_changes END AS changes "
-        "FROM snapshots ORDER BY label, rendered_at, id"
+        "SELECT label, rendered_at, id, provider, status, verdict, key_valid, token_role, allowed_models, "
+        "priced_models, tpm_limit AS tokens_per_minute, allowed_ids AS models, balance_remaining, balance_used, "
+        "currency, burn_per_day, runway_days, exhausted_at, n_changes AS changes FROM snapshots"
     )
     with tempfile.TemporaryDirectory(prefix="testkey-nb-load-") as tmp:  # mode 0700
         target = Path(tmp) / "load.parquet"
         quoted = target.as_posix().replace("'", "''")
-        store.query(f"COPY ({select}) TO '{quoted}' (FORMAT parquet)")
+        store.query(f"COPY ({select}) TO '{quoted}' (FORMAT parquet, COMPRESSION uncompressed)")
         frame = pl.read_parquet(target)
-    frame = frame.with_columns(
-        pl.col("rendered_at").dt.replace_time_zone("UTC"), pl.col("exhausted_at").dt.replace_time_zone("UTC")
-    ).cast(schema)  # type: ignore[arg-type]
     if labels is not None:
         frame = frame.filter(pl.col("label").is_in(list(labels)))
+    frame = frame.sort("label", "rendered_at", "id").with_columns(
+        pl.col("rendered_at").dt.replace_time_zone("UTC"),
+        pl.col("exhausted_at").dt.replace_time_zone("UTC"),
+        # the first snapshot of a key shown brings no changes (as in ``history --json``)
+        changes=pl.when(pl.col("label").is_first_distinct()).then(0).otherwise(pl.col("changes")),
+    )
+    frame = frame.select(list(LOAD_SCHEMA)).cast(schema)  # type: ignore[arg-type]
     return frame

@@ -119,7 +119,7 @@ def test_migration_from_version_2_backfills_documents_changes_and_known_state(tm
         # the next snapshot is compared with what was known, not with the previous row alone
         _, changes = store.add(snap(4, remaining=70, model_ids=("a/one", "c/three")))
         assert [(c.field, c.before, c.after) for c in changes] == [("models.added", None, "c/three")]
-    data = json.loads("".join(history_json_chunks(HistoryStore(path, read_only=True))))
+    data = json.loads(b"".join(history_json_chunks(HistoryStore(path, read_only=True))))
     assert [k["label"] for k in data] == ["k1", "k2"]
     assert [(c["at"], c["field"], c["before"], c["after"]) for c in data[0]["changes"]] == [
         ("2026-11-02T12:00:00Z", "balance.remaining", 100.0, 80.0),
@@ -142,7 +142,7 @@ def test_json_in_sql_equals_the_python_timeline(tmp_path: Path) -> None:
         for s in snaps:  # day 1 comes after day 3: the key's changes are redone in order
             store.append(s)
     with HistoryStore(path, read_only=True) as store:
-        from_sql = json.loads("".join(history_json_chunks(store)))
+        from_sql = json.loads(b"".join(history_json_chunks(store)))
         assert from_sql == history_json(store.snapshots())
     assert [c["field"] for c in from_sql[0]["changes"]] == [
         "balance.remaining", "status", "status", "limits.tokens_per_minute", "balance.remaining"]
@@ -169,5 +169,5 @@ def test_prune_keeps_the_window_and_the_known_state(tmp_path: Path) -> None:
         _, changes = store.add(snap(3, remaining=75))
         assert [(c.field, c.before, c.after) for c in changes] == [("balance.remaining", 80.0, 75.0)]
     # the first snapshot left shows no changes (they were against pruned ones)
-    data = json.loads("".join(history_json_chunks(HistoryStore(path, read_only=True))))
+    data = json.loads(b"".join(history_json_chunks(HistoryStore(path, read_only=True))))
     assert [c["before"] for c in data[0]["changes"]] == [80.0]
