@@ -105,7 +105,8 @@ def main() -> None:
         path = out / ".history" / "history.duckdb"
         started = time.perf_counter()
         kept = args.keep / ".history" / "history.duckdb" if args.keep is not None else None
-        if kept is not None and kept.is_file():
+        reused = kept is not None and kept.is_file()
+        if reused:
             path.parent.mkdir(mode=0o700)
             shutil.copyfile(kept, path)
         else:
@@ -137,7 +138,9 @@ def main() -> None:
         load_s = time.perf_counter() - started
 
         # one more round for --records keys, on the full database
+        started = time.perf_counter()
         recorder = Recorder(HistorySettings(), out)
+        open_s = time.perf_counter() - started
         record_s: list[float] = []
         context_s: list[float] = []
         at = t0 + timedelta(hours=args.rounds)
@@ -157,13 +160,15 @@ def main() -> None:
         prune_s = time.perf_counter() - started
         print(json.dumps({
             "keys": args.keys, "rounds": args.rounds, "snapshots": frame.height, "snapshots_in_json": snapshots,
-            "changes": changes, "generate_s": round(generate_s, 1), "db_mb": round(path.stat().st_size / 2**20, 1),
+            "changes": changes, "generate_s": round(generate_s, 1), "reused_db": reused,
+            "db_mb": round(path.stat().st_size / 2**20, 1),
             "history_json_cli_s": round(cli_s, 2), "history_json_query_s": round(query_s, 2),
             "history_json_mb": round(json_bytes / 2**20, 1), "history_json_chars": size,
             "load_s": round(load_s, 3),
+            "recorder_open_s": round(open_s, 3), "record_ms_min": _ms(record_s, 0.0),
             "record_ms_median": _ms(record_s, 0.5), "record_ms_p95": _ms(record_s, 0.95),
             "context_ms_median": _ms(context_s, 0.5), "records": len(record_s),
-            "prune_s": round(prune_s, 2), "pruned": pruned, "kept": kept,
+            "prune_s": round(prune_s, 2), "pruned": pruned, "kept": kept, "load_average_1m": os.getloadavg()[0],
         }))  # fmt: skip
 
 

@@ -98,10 +98,10 @@ class Recorder:
 
     def context(self, label: str) -> str:
         """The key's latest snapshots for its report, as a JSON string (``""`` when there are none)."""
-        earlier = self.store.last(label, CONTEXT_SNAPSHOTS)
-        if not earlier:
+        docs = self.store.last_docs(label, CONTEXT_SNAPSHOTS)
+        if not docs:
             return ""
-        payload = {"label": label, "snapshots": [_compact(s.to_json()) for s in earlier]}
+        payload = {"label": label, "snapshots": [_compact(json.loads(doc)) for doc in docs]}
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
 
     def record(self, row: Mapping[str, Any], facts: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -113,7 +113,7 @@ class HistoryStore:
         if not read_only:
             os.chmod(self.path, 0o600)
         self._con.execute("SET enable_progress_bar = false")  # a long query must not print into stdout
-        self._known: dict[str, tuple[Snapshot, str | None]] | None = None
+        self._known: dict[str, tuple[Snapshot, str | None] | None] | None = None
         self._dirty: set[str] = set()
         self._next_id: int | None = None
         try:
@@ -208,28 +208,29 @@ class HistoryStore:
             con.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [naive(datetime.now(UTC)), run_id])
 
     # writing ----------------------------------------------------------------------------------------
-    def _known_map(self) -> dict[str, tuple[Snapshot, str | None]]:
-        """Every key's known state (loaded once; carried over the snapshots a writer that died did not fold in)."""
-        if self._known is None:
-            known: dict[str, tuple[Snapshot, str | None]] = {}
-            for label, snap_id, run_id, state in self._con.execute(
-                "SELECT label, snapshot_id, run_id, state FROM known"
-            ).fetchall():
-                known[label] = (from_doc(snap_id, label, state), run_id)
+    def _entry(self, label: str) -> tuple[Snapshot, str | None] | None:
+        """``label``'s known state and the run of its latest snapshot (read once, then kept in memory)."""
+        if self._known is None:  # first use: fold in what a writer that died did not write back
+            self._known = {}
             newer = self._con.execute(
                 "SELECT s.id, s.label, s.doc, s.run_id FROM snapshots s LEFT JOIN known k ON s.label = k.label "
                 "WHERE k.snapshot_id IS NULL OR s.id > k.snapshot_id ORDER BY s.label, s.rendered_at, s.id"
             ).fetchall()
-            for snap_id, label, doc, run_id in newer:
-                before = known.get(label)
-                known[label] = (carry(before[0] if before else None, from_doc(snap_id, label, doc)), run_id)
-                self._dirty.add(label)
-            self._known = known
-        return self._known
+            for snap_id, name, doc, run_id in newer:
+                before = self._known[name] if name in self._known else self._stored(name)
+                self._known[name] = (carry(before[0] if before else None, from_doc(snap_id, name, doc)), run_id)
+                self._dirty.add(name)
+        if label not in self._known:
+            self._known[label] = self._stored(label)
+        return self._known[label]
+
+    def _stored(self, label: str) -> tuple[Snapshot, str | None] | None:
+        row = self._con.execute("SELECT snapshot_id, run_id, state FROM known WHERE label = ?", [label]).fetchone()
+        return (from_doc(row[0], label, row[2]), row[1]) if row else None
 
     def known(self, label: str) -> Snapshot | None:
         """What ``label``'s snapshots knew so far (the latest, with earlier facets carried), or None."""
-        entry = self._known_map().get(label)
+        entry = self._entry(label)
         return entry[0] if entry else None
 
     def append(self, snap: Snapshot, *, run_id: str | None = None) -> Snapshot:
@@ -243,8 +244,9 @@ class HistoryStore:
         A snapshot older than the key's latest one is put in its place (its key's changes are redone).
         """
         self._writable()
-        known = self._known_map()
-        entry = known.get(snap.label)
+        entry = self._entry(snap.label)
+        known = self._known
+        assert known is not None
         replaced = bool(run_id) and entry is not None and entry[1] == run_id
         if self._next_id is None:
             row = self._con.execute("SELECT coalesce(max(id), 0) FROM snapshots").fetchone()
@@ -288,7 +290,8 @@ class HistoryStore:
         self._con.executemany("UPDATE snapshots SET changes_json = ?, n_changes = ? WHERE id = ?", updates)
         if known is not None:
             write_known(self._con, [(known, last_run)])
-            self._known_map()[label] = (known, last_run)
+            if self._known is not None:
+                self._known[label] = (known, last_run)
             self._dirty.discard(label)
         return mine
 
@@ -298,7 +301,7 @@ class HistoryStore:
             return
         known = self._known
         with self.transaction() as con:
-            write_known(con, [known[label] for label in sorted(self._dirty) if label in known])
+            write_known(con, [entry for label in sorted(self._dirty) if (entry := known.get(label)) is not None])
         self._dirty.clear()
 
     def prune(self, before: datetime) -> tuple[int, int]:
@@ -350,6 +353,13 @@ class HistoryStore:
             [label, limit],
         ).fetchall()
         return [from_doc(*r) for r in reversed(rows)]
+
+    def last_docs(self, label: str, limit: int = 1) -> list[str]:
+        """The ``history --json`` documents of the latest ``limit`` snapshots of ``label``, oldest first."""
+        rows = self._con.execute(
+            "SELECT doc FROM snapshots WHERE label = ? ORDER BY rendered_at DESC, id DESC LIMIT ?", [label, limit]
+        ).fetchall()
+        return [r[0] for r in reversed(rows)]
 
     def balances(self, label: str, limit: int = 200) -> list[Snapshot]:
         """The latest ``limit`` snapshots of ``label`` that knew a balance, reduced to their time and
