@@ -6,7 +6,8 @@ bulk insert (the same documents, changes and columns the recorder writes, built 
 helpers, loaded through a Parquet file); then, measured:
 
 * ``history --json`` over every snapshot: the real command (``testkey-nb history --history DB --json``,
-  output to a file, wall time including the interpreter's start-up) and the query alone in-process;
+  output to a file and to /dev/null, wall time including the interpreter's start-up, and the CPU time
+  it used: on a shared machine the wall time is mostly waiting) and the query alone in-process;
 * ``testkey_nb.history.load`` (the polars frame);
 * ``record``: what the batch runner adds per key after its render (build the snapshot, read what the key
   knew, diff, runway, append in one transaction), for ``--records`` keys of one more round on the full
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -116,26 +118,33 @@ def main() -> None:
                 shutil.copyfile(path, kept)
         generate_s = time.perf_counter() - started
 
-        # history --json: the command, as a user runs it (a fresh interpreter), output to a file
+        # history --json: the command, as a user runs it (a fresh interpreter), into a file and into /dev/null;
+        # wall time and the CPU time it used (user + system): the machine may be shared
+        command = [sys.executable, "-m", "testkey_nb", "history", "--history", str(path), "--json"]
+        env = {**os.environ, "TESTKEY_NB_RAW": str(out / "raw")}
         target = out / "history.json"
-        started = time.perf_counter()
-        with open(target, "wb") as fh:
-            subprocess.run([sys.executable, "-m", "testkey_nb", "history", "--history", str(path), "--json"],
-                           stdout=fh, check=True, env={**os.environ, "TESTKEY_NB_RAW": str(out / "raw")})  # fmt: skip
-        cli_s = time.perf_counter() - started
+        cli: dict[str, tuple[float, float]] = {}
+        for name, sink in (("file", target), ("devnull", Path(os.devnull))):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            with open(sink, "wb") as fh:
+                subprocess.run(command, stdout=fh, check=True, env=env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            cli[name] = (time.perf_counter() - started, cpu)
         json_bytes = target.stat().st_size
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         with HistoryStore(path, read_only=True) as store:
             size = sum(len(chunk) for chunk in history_json_chunks(store))
-        query_s = time.perf_counter() - started
+        query_s, query_cpu = time.perf_counter() - started, time.process_time() - cpu0
         data = json.loads(target.read_text(encoding="utf-8"))
         snapshots = sum(len(k["snapshots"]) for k in data)
         changes = sum(len(k["changes"]) for k in data)
         del data
 
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         frame = load(path)
-        load_s = time.perf_counter() - started
+        load_s, load_cpu = time.perf_counter() - started, time.process_time() - cpu0
 
         # one more round for --records keys, on the full database
         started = time.perf_counter()
@@ -162,9 +171,13 @@ def main() -> None:
             "keys": args.keys, "rounds": args.rounds, "snapshots": frame.height, "snapshots_in_json": snapshots,
             "changes": changes, "generate_s": round(generate_s, 1), "reused_db": reused,
             "db_mb": round(path.stat().st_size / 2**20, 1),
-            "history_json_cli_s": round(cli_s, 2), "history_json_query_s": round(query_s, 2),
+            "history_json_cli_to_file_s": round(cli["file"][0], 2),
+            "history_json_cli_to_file_cpu_s": round(cli["file"][1], 2),
+            "history_json_cli_to_devnull_s": round(cli["devnull"][0], 2),
+            "history_json_cli_to_devnull_cpu_s": round(cli["devnull"][1], 2),
+            "history_json_query_s": round(query_s, 2), "history_json_query_cpu_s": round(query_cpu, 2),
             "history_json_mb": round(json_bytes / 2**20, 1), "history_json_chars": size,
-            "load_s": round(load_s, 3),
+            "load_s": round(load_s, 3), "load_cpu_s": round(load_cpu, 3),
             "recorder_open_s": round(open_s, 3), "record_ms_min": _ms(record_s, 0.0),
             "record_ms_median": _ms(record_s, 0.5), "record_ms_p95": _ms(record_s, 0.95),
             "context_ms_median": _ms(context_s, 0.5), "records": len(record_s),
