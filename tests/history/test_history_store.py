@@ -171,3 +171,19 @@ def test_prune_keeps_the_window_and_the_known_state(tmp_path: Path) -> None:
     # the first snapshot left shows no changes (they were against pruned ones)
     data = json.loads(b"".join(history_json_chunks(HistoryStore(path, read_only=True))))
     assert [c["before"] for c in data[0]["changes"]] == [80.0]
+
+
+def test_history_never_imports_report() -> None:
+    """Data flows one way: report reads the history, the history never reaches into report."""
+    import ast
+
+    import testkey_nb.history as history
+
+    offenders = []
+    for path in sorted(Path(history.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[:2] == ["testkey_nb", "report"]]
+    assert offenders == []
