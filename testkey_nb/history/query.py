@@ -34,8 +34,9 @@ def history_json_chunks(
     them (no JSON is parsed or built here but the label's).
     """
     where, params = store.where(labels, since)
-    cursor = store.query(
-        f"SELECT label, doc::BLOB, changes_json::BLOB FROM snapshots {where} ORDER BY label, rendered_at, id", params
+    cursor = store.query(  # encode(): the UTF-8 bytes as they are (a cast to BLOB would read backslash escapes)
+        f"SELECT label, encode(doc), encode(changes_json) FROM snapshots {where} ORDER BY label, rendered_at, id",
+        params,
     )
     label: str | None = None
     docs: list[bytes] = []

@@ -136,14 +136,17 @@ def test_migration_from_version_2_backfills_documents_changes_and_known_state(tm
 def test_json_in_sql_equals_the_python_timeline(tmp_path: Path) -> None:
     """``history --json`` from SQL equals :func:`history_json` over the same snapshots (two implementations)."""
     path = tmp_path / "h.duckdb"
-    snaps = [snap(0), snap(3, remaining=50, tpm=2000), snap(1, remaining=90), snap(2, status="failed", error="x"),
-             snap(0, label="k2"), snap(4, label="k2", model_ids=("b/two",))]  # fmt: skip
+    odd = {"identity": {"user": 'a\\b "q" \\x41 é ✓', "workspace": "w\\n"}}  # backslashes, quotes, non-ASCII
+    snaps = [snap(0, facts=odd), snap(3, remaining=50, tpm=2000), snap(1, remaining=90),
+             snap(2, status="failed", error="x"), snap(0, label="k2"),
+             snap(4, label="k2", model_ids=("b/two",))]  # fmt: skip
     with HistoryStore(path) as store:
         for s in snaps:  # day 1 comes after day 3: the key's changes are redone in order
             store.append(s)
     with HistoryStore(path, read_only=True) as store:
         from_sql = json.loads(b"".join(history_json_chunks(store)))
         assert from_sql == history_json(store.snapshots())
+        assert from_sql[0]["snapshots"][0]["identity"]["user"] == 'a\\b "q" \\x41 é ✓'
     assert [c["field"] for c in from_sql[0]["changes"]] == [
         "balance.remaining", "status", "status", "limits.tokens_per_minute", "balance.remaining"]
 
