@@ -112,7 +112,8 @@ class HistoryStore:
             raise HistoryError(f"cannot open the history {self.path}: {message}") from None
         if not read_only:
             os.chmod(self.path, 0o600)
-        self._con.execute("SET enable_progress_bar = false")  # a long query must not print into stdout
+        with contextlib.suppress(duckdb.Error):  # in Jupyter DuckDB refuses the setting (its bar is a widget there)
+            self._con.execute("SET enable_progress_bar = false")  # a long query must not print into stdout
         self._known: dict[str, tuple[Snapshot, str | None] | None] | None = None
         self._dirty: set[str] = set()
         self._next_id: int | None = None
