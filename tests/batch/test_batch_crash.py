@@ -202,3 +202,36 @@ def test_raw_data_of_a_dead_owner_is_swept_at_the_next_start(tmp_path: Path) -> 
     live = make_run_dir(root)  # this process owns it: kept, however young
     assert sweep_raw(root, retention_s=300) == [dead]
     assert [p.name for p in root.iterdir()] == [live.name]
+
+
+def test_a_kernel_kills_its_process_group_when_its_parent_dies(tmp_path: Path) -> None:
+    """warm_kernel.watch_parent, without ipykernel: the watched process and what it started go with the parent."""
+    import signal
+
+    import psutil
+
+    child = (
+        "import os, subprocess, sys, time\nfrom testkey_nb.report.warm_kernel import watch_parent\n"
+        "watch_parent(os.getppid())\ngrand = subprocess.Popen(['sleep', '600'])\n"
+        "print(os.getpid(), grand.pid, flush=True)\ntime.sleep(600)\n"
+    )
+    parent = (
+        "import subprocess, sys, time\n"
+        f"c = subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session=True, stdout=subprocess.PIPE,"
+        " text=True)\nprint(c.stdout.readline().strip(), flush=True)\ntime.sleep(600)\n"
+    )
+    env = {"PYTHONPATH": ":".join(sys.path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]  # the watched process and its own child
+        watched = [psutil.Process(p) for p in pids]
+        assert len(watched) == 2 and all(p.is_running() for p in watched)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(watched, timeout=60)
+        assert [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
