@@ -42,6 +42,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from testkey_nb._files import disk_full
+from testkey_nb._procs import process_started
 from testkey_nb.history.diff import Change, carry, changes_between
 from testkey_nb.history.schema import (
     MIGRATIONS,
@@ -69,24 +70,6 @@ class HistoryError(RuntimeError):
 
 def default_history_path(out_dir: Path) -> Path:
     return Path(out_dir) / HISTORY_DIR / HISTORY_FILE
-
-
-def _process_started(pid: int) -> float | None:
-    """When process ``pid`` started (unix time), or None if there is no such process."""
-    try:
-        import psutil
-
-        return float(psutil.Process(pid).create_time())
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return 0.0
-        return 0.0
-    except Exception:  # psutil.NoSuchProcess, AccessDenied, ZombieProcess
-        return None
 
 
 class HistoryStore:
@@ -178,7 +161,7 @@ class HistoryStore:
         """A run id for this process: the unfinished run of a process that died, or of this process (resumed:
         ``True``), or a new one. A run is finished by :meth:`finish_run` (a batch that ran to its end)."""
         self._writable()
-        pid, started = os.getpid(), _process_started(os.getpid())
+        pid, started = os.getpid(), process_started(os.getpid())
         with self.transaction() as con:
             open_runs = con.execute("SELECT run_id, pid, pid_started FROM runs WHERE finished_at IS NULL "
                                     "ORDER BY started_at DESC").fetchall()  # fmt: skip
@@ -198,7 +181,7 @@ class HistoryStore:
     def _alive(pid: Any, pid_started: Any) -> bool:
         if not isinstance(pid, int) or pid <= 0:
             return False
-        started = _process_started(pid)
+        started = process_started(pid)
         if started is None:
             return False
         return pid_started is None or started == 0.0 or abs(started - float(pid_started)) < 1.0

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from testkey_nb._procs import process_started
+
 __all__ = ["MARKER_NAME", "RAW_ENV", "default_raw_root", "make_run_dir", "remove_run_dir", "run_dir_age", "sweep_raw"]
 
 #: Environment variable naming the raw root (else ``$XDG_CACHE_HOME`` or ``~/.cache``/testkey-nb/raw).
@@ -94,24 +96,8 @@ def _owner_gone(path: Path) -> bool:
         return False  # no marker (yet): the age rule alone decides
     if pid <= 0 or pid == os.getpid():
         return False
-    try:
-        import psutil
-
-        owner = psutil.Process(pid)
-        if owner.status() == psutil.STATUS_ZOMBIE:  # killed, not reaped yet by its parent
-            return True
-        started = owner.create_time()
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            return False
-        return False
-    except Exception as exc:  # NoSuchProcess, ZombieProcess: gone; AccessDenied: another user's, alive
-        return type(exc).__name__ in ("NoSuchProcess", "ZombieProcess")
-    return started > created + 1.0
+    started = process_started(pid)
+    return started is None or started > created + 1.0
 
 
 def _ignore_vanished(func: Callable[..., object], path: str, exc: object) -> None:
