@@ -11,14 +11,16 @@ from pathlib import Path
 
 __all__ = ["disk_full", "private_file_problem", "write_atomic"]
 
-_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "disk is full")
+#: The operating system's words for ENOSPC and EDQUOT (what an error that lost its errno still says).
+_FULL_TEXTS = ("no space left on device", "disk quota exceeded")
 
 
 def disk_full(exc: BaseException | str | None) -> bool:
-    """True when ``exc`` (an exception, or an error's text) says the disk (or the quota) is full."""
+    """True when ``exc`` (an exception with ``errno`` ENOSPC/EDQUOT, or an error's text) says the disk (or
+    the quota) is full."""
     if exc is None:
         return False
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return True
     text = str(exc).lower()
     return any(t in text for t in _FULL_TEXTS)

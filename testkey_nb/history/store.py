@@ -32,6 +32,7 @@ newer than this code is refused with a clear error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import secrets
@@ -147,7 +148,9 @@ class HistoryStore:
             with contextlib.suppress(Exception):
                 self._con.execute("ROLLBACK")
             if disk_full(exc):
-                raise HistoryError(f"the disk is full: cannot write the history {self.path}") from None
+                full = HistoryError(f"the disk is full: cannot write the history {self.path}")
+                full.errno = errno.ENOSPC  # type: ignore[attr-defined]  # disk_full() knows it again upstream
+                raise full from None
             raise
 
     def _writable(self) -> None:

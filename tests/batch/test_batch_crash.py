@@ -235,3 +235,34 @@ def test_a_kernel_kills_its_process_group_when_its_parent_dies(tmp_path: Path) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_full_disk_in_the_history_stops_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import testkey_nb.history.store as store_module
+
+    out = tmp_path / "out"
+    real = store_module.HistoryStore.transaction  # maps the OSError to a HistoryError that keeps its errno
+    inserts: list[int] = []
+
+    @contextlib.contextmanager
+    def full_on_second_insert(self: Any) -> Any:
+        with real(self) as con:
+            class _Con:
+                def execute(self, sql: str, *args: Any) -> Any:
+                    if sql.startswith("INSERT INTO snapshots"):
+                        inserts.append(1)
+                        if len(inserts) == 2:
+                            raise OSError(errno.ENOSPC, "No space left on device")
+                    return con.execute(sql, *args)
+
+                def executemany(self, sql: str, *args: Any) -> Any:
+                    return con.executemany(sql, *args)
+
+            yield _Con()
+
+    monkeypatch.setattr(store_module.HistoryStore, "transaction", full_on_second_insert)
+    with pytest.raises(DiskFullError, match=r"^the disk is full: cannot write the record of k1 \(history, \.index/\)"):
+        run_batch(_entries(), out, executor=_Fake(), progress=False)
+    monkeypatch.setattr(store_module.HistoryStore, "transaction", real)
+    assert _snapshot_labels(out) == ["k0"]  # k1's transaction was rolled back whole
+    assert (out / ".index" / "k0.json").is_file() and not (out / ".index" / "k1.json").exists()
