@@ -167,7 +167,7 @@ def history_facts(check: KeyCheck) -> dict[str, Any]:
 
 def show_since_last_check(check: KeyCheck, facts: dict[str, Any], history: str = "") -> None:
     """The "Since the last check" section: changes, runway and a timeline (``history``: earlier snapshots)."""
-    from testkey_nb.history.view import since_last_check
+    from testkey_nb.report.history_view import since_last_check
 
     section = since_last_check(check, facts, history)
     show_html(section.html)
