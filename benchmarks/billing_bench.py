@@ -130,6 +130,18 @@ def synthetic_events(n_deployments: int):
     )
 
 
+def write_events_csv(events, path) -> None:
+    """The events as a CSV file the way an export writes it: ISO 8601 UTC times to the second with a
+    ``Z`` (``2026-03-01T00:07:37Z``), the optional columns empty (1,000 deployments: 893,800 rows, 78 MB)."""
+    import polars as pl
+
+    events.with_columns(
+        pl.col("start", "end").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        pl.col("development").cast(pl.String).str.to_lowercase(),
+    ).select("deployment_id", "replica_id", "instance_type", "phase", "start", "end", "development",
+             "price_per_minute").write_csv(path)
+
+
 def run_case(n: int) -> dict:
     import polars as pl
 

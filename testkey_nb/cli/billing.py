@@ -75,15 +75,18 @@ def run_billing(
     prices = PriceTable.default()
 
     if events is not None:
-        from testkey_nb.billing.events import load_events_csv
-
-        frame = load_events_csv(events)
         cfg = LedgerConfig(
             credits_usd=DEFAULT_CREDITS_USD if credits is None else credits,
             payment_method=True if payment_method is None else payment_method,
         )
-        run = bill(frame, prices, cfg, label=events.name)
-        return billing_summary(run, source={"kind": "events", "file": events.name})
+        source = {"kind": "events", "file": events.name}
+        fast = _columnar(events, prices, cfg, source)
+        if fast is not None:
+            return fast
+        from testkey_nb.billing.events import load_events_csv
+
+        run = bill(load_events_csv(events), prices, cfg, label=events.name)
+        return billing_summary(run, source=source)
 
     from testkey_nb.billing.scenario import load_scenario
     from testkey_nb.billing.simulate import run_scenario
@@ -101,6 +104,31 @@ def run_billing(
         source={"kind": "scenario", "file": scenario.name, "name": sc.name, "month": sc.month},
         simulation=result.simulation,
         tradeoff=result.tradeoff,
+    )
+
+
+def _columnar(path: Path, prices: Any, cfg: Any, source: dict[str, Any]) -> dict[str, Any] | None:
+    """The fleet-scale path (`testkey_nb.billing.columnar`); None when the in-process path must run
+    (a problem to report with its line, or a deactivation that re-meters the events)."""
+    from testkey_nb.billing.columnar import meter_csv
+    from testkey_nb.billing.ledger import run_ledger
+    from testkey_nb.billing.summary import summary_from_parts
+
+    cm = meter_csv(path, prices)
+    if cm is None:
+        return None
+    ledger = run_ledger(cm.minute_usage, cfg)
+    if ledger.deactivated_at is not None:
+        return None
+    return summary_from_parts(
+        by_phase=cm.by_phase,
+        by_deployment=cm.by_deployment,
+        deployments=cm.deployments,
+        billed_minutes=cm.billed_minutes,
+        period=cm.period,
+        ledger=ledger,
+        prices=cm.prices,
+        source=source,
     )
 
 

@@ -1,0 +1,331 @@
+"""Fleet-scale metering of an events CSV: read, normalise and meter columnar end to end.
+
+`meter_csv` is what ``testkey-nb billing --events FILE`` runs. It applies exactly the rules of
+`testkey_nb.billing.metering` (up-intervals of touching billable rows, rounding once per up-interval,
+the minute grid) but never builds per-row Python objects nor the per-event frames a notebook needs:
+
+* the CSV is scanned lazily (``polars.scan_csv``, only the needed columns, all as strings) and the
+  times are parsed with the one format the file's first row uses (``...T..:..:..Z`` or with an offset);
+  a value that does not parse with it is parsed again with the general ISO 8601 rule of
+  `testkey_nb.billing.events.parse_utc`;
+* everything after that is integer arithmetic on a narrow frame: epoch microseconds, a 64-bit hash of
+  (deployment_id, replica_id) as the replica key (a second, independently seeded hash proves that no
+  two replicas share a key), an 8-bit phase code and the price in nano-dollars per minute;
+* billed minutes are ``ceil(up-interval microseconds / 60e6)``; per-phase minutes and dollars are sums
+  of integer microseconds (the last billed phase of an up-interval takes the rounding), divided once.
+
+It does not raise for bad input: whatever it cannot vouch for (a malformed value, overlapping phases,
+an unpriced instance type, a price change inside an up-interval, a hash collision, a workspace that is
+deactivated and must be re-metered) makes it return ``None``, and the caller runs the in-process path
+(`load_events_csv` + `bill`), which produces the precise error message or the deactivation re-metering.
+Totals are equal to that path's, exactly (tests/billing/test_billing_columnar.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from testkey_nb.billing.events import _FALSE, _TRUE, BILLED_PHASES, PHASES, REQUIRED_COLUMNS, parse_utc
+from testkey_nb.billing.metering import NANO_PER_USD, US_PER_MINUTE, minute_usage, phase_table
+from testkey_nb.billing.prices import PriceTable
+
+if TYPE_CHECKING:
+    import polars as pl
+
+_CODE = {p: i for i, p in enumerate(PHASES)}
+_Z_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_MAX_DISTINCT = 10_000
+_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:?\d\d$")
+
+
+@dataclass(frozen=True)
+class ColumnarMetering:
+    """What `meter_csv` produced: the figures `testkey_nb.billing.summary` needs, nothing per event.
+
+    ``by_phase``: phase, rows, wall_minutes, billed_minutes, usd (as `MeteringResult.by_phase`);
+    ``by_deployment``: deployment_id, up_intervals, billed_minutes, usd (as `MeteringResult.by_deployment`);
+    ``deployments``: every deployment id in the file, sorted; ``minute_usage``: the ledger's input.
+    """
+
+    prices: PriceTable
+    billed_minutes: int
+    total_nano: int
+    period: tuple[datetime | None, datetime | None]
+    by_phase: pl.DataFrame
+    by_deployment: pl.DataFrame
+    deployments: list[str]
+    minute_usage: pl.DataFrame
+    rows: int
+    up_intervals: int
+
+
+def _header(path: Path) -> tuple[list[str], list[str]] | None:
+    """The header and the first data row (csv module, two lines only), or None when unusable."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            head = next(reader, None)
+            first = next(reader, None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not head or not first:
+        return None
+    return head, first
+
+
+def _time_format(sample: str) -> str | None:
+    if _Z_SECONDS.match(sample):
+        return "%Y-%m-%dT%H:%M:%SZ"
+    if _OFFSET.match(sample):
+        return "%Y-%m-%dT%H:%M:%S%.f%z"
+    return None
+
+
+def _parse_time(col: str, fmt: str | None) -> pl.Expr:
+    import polars as pl
+
+    if fmt is None:
+        return parse_utc(pl.col(col))
+    if fmt.endswith("Z"):
+        return pl.col(col).str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
+    return pl.col(col).str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+
+
+def meter_csv(path: str | Path, prices: PriceTable | None = None) -> ColumnarMetering | None:
+    """Meter an events CSV columnar; ``None`` when the in-process path must take over (see module doc)."""
+    import polars as pl
+
+    table = prices or PriceTable.default()
+    p = Path(path)
+    found = _header(p)
+    if found is None:
+        return None
+    head, first = found
+    if len(set(head)) != len(head) or any(c != c.strip() for c in head):
+        return None
+    if any(c not in head for c in REQUIRED_COLUMNS):
+        return None
+    fmt = _time_format(first[head.index("start")].strip())
+    cols = [*REQUIRED_COLUMNS] + [c for c in ("development", "price_per_minute") if c in head]
+    try:
+        df = (
+            pl.scan_csv(p, infer_schema=False, truncate_ragged_lines=False)
+            .select(cols)
+            .with_columns(_parse_time("start", fmt).alias("s"), _parse_time("end", fmt).alias("e"))
+            .collect()
+        )
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    if df.height == 0:
+        return None
+    if df["s"].null_count() or df["e"].null_count():
+        # a row in another ISO 8601 shape: parse both columns with the general rule
+        df = df.with_columns(s=parse_utc(pl.col("start")), e=parse_utc(pl.col("end")))
+        if df["s"].null_count() or df["e"].null_count():
+            return None
+
+    # --- validation in one pass (anything odd -> the in-process path and its message) ------------
+    ws = r"^\s|\s$"
+    checks = [
+        pl.col("deployment_id").is_null().any() | pl.col("replica_id").is_null().any(),
+        (pl.col("deployment_id") == "").any() | (pl.col("replica_id") == "").any(),
+        pl.col("deployment_id").str.contains(ws).any() | pl.col("replica_id").str.contains(ws).any(),
+        (~pl.col("phase").is_in(list(PHASES))).any() | pl.col("phase").is_null().any(),
+        (pl.col("e") < pl.col("s")).any(),
+    ]
+    if any(df.select(pl.any_horizontal(*checks)).row(0)):
+        return None
+    # low-cardinality text columns are read once per distinct value, in Python, with the rules of
+    # `normalize_events` (development: true/false spellings; price_per_minute: a number >= 0;
+    # instance_type: stripped, case-insensitive lookup in the price table)
+    dev = pl.lit(False)
+    if "development" in df.columns:
+        flags = _distinct(df, "development", _flag)
+        if flags is None:
+            return None
+        dev = pl.col("development").replace_strict(flags, default=False, return_dtype=pl.Boolean).fill_null(False)
+    ppm = pl.lit(None, dtype=pl.Float64)
+    if "price_per_minute" in df.columns:
+        given = _distinct(df, "price_per_minute", _price)
+        if given is None:
+            return None
+        ppm = pl.col("price_per_minute").replace_strict(given, default=None, return_dtype=pl.Float64)
+    lookup = table.lookup_map()
+    kinds = df["instance_type"].unique().to_list()
+    kind_price = {k: lookup.get(k.strip().lower()) for k in kinds if k is not None and k.strip()}
+
+    n = df.select(
+        k=pl.struct("deployment_id", "replica_id").hash(seed=0),
+        k2=pl.struct("deployment_id", "replica_id").hash(seed=7),
+        s=pl.col("s").dt.epoch("us"),
+        e=pl.col("e").dt.epoch("us"),
+        ph=pl.col("phase").cast(pl.Enum(list(PHASES))).to_physical().cast(pl.UInt8),
+        bill=pl.col("phase").is_in(list(BILLED_PHASES)) & ~dev,
+        price=pl.coalesce(
+            ppm, pl.col("instance_type").replace_strict(kind_price, default=None, return_dtype=pl.Float64)
+        ),
+    )
+    if n.filter(pl.col("bill") & pl.col("price").is_null()).height:
+        return None
+
+    n = _replica_order(n)
+    same = pl.col("k") == pl.col("k").shift(1)
+    bad = n.select(
+        collision=(same & (pl.col("k2") != pl.col("k2").shift(1))).any(),
+        overlap=(same & (pl.col("s") < pl.col("e").shift(1))).any(),
+    ).row(0)
+    if any(bad):
+        return None
+
+    # --- up-intervals -------------------------------------------------------------------------------
+    b = n.filter(pl.col("bill")).select("k", "s", "e", "ph", "price", "i")
+    b = b.with_columns(
+        new=((pl.col("k") != pl.col("k").shift(1)) | (pl.col("s") != pl.col("e").shift(1))).fill_null(True)
+    )
+    if b.select((~pl.col("new") & (pl.col("price") != pl.col("price").shift(1))).any()).item():
+        return None
+    b = b.with_columns(iv=pl.col("new").cum_sum(), last=pl.col("new").shift(-1).fill_null(True))
+    firsts = b.filter(pl.col("new")).select("iv", "s", "price", "i")
+    lasts = b.filter(pl.col("last")).select(e="e")
+    iv = pl.concat([firsts, lasts], how="horizontal").with_columns(
+        us=pl.col("e") - pl.col("s"), pn=(pl.col("price") * NANO_PER_USD).round(0).cast(pl.Int64)
+    )
+    iv = iv.with_columns(minutes=(pl.col("us") + US_PER_MINUTE - 1) // US_PER_MINUTE).with_columns(
+        rem=pl.col("minutes") * US_PER_MINUTE - pl.col("us")
+    )
+    # the rounding goes to the last phase of the up-interval with a positive duration
+    pos = b.filter(pl.col("e") > pl.col("s")).select("iv", "ph", "price")
+    last_pos = pos.filter(pl.col("iv") != pl.col("iv").shift(-1).fill_null(-1)).join(
+        iv.select("iv", "rem"), on="iv", how="left"
+    )
+
+    by_phase = _by_phase(n, b, last_pos)
+    deps = df["deployment_id"]
+    iv = iv.with_columns(deployment_id=deps.gather(iv["i"]))
+    by_dep = (
+        iv.group_by("deployment_id")
+        .agg(
+            up_intervals=pl.len(),
+            billed_minutes=pl.col("minutes").sum(),
+            usd_nano=(pl.col("minutes") * pl.col("pn")).sum(),
+        )
+        .with_columns(usd=(pl.col("usd_nano") / NANO_PER_USD).round(9))
+        .drop("usd_nano")
+        .sort("deployment_id")
+    )
+    dt = pl.Datetime("us", "UTC")
+    usage = minute_usage(
+        iv.select(
+            start=pl.col("s").cast(dt),
+            billed_minutes=pl.col("minutes"),
+            price_per_minute=pl.col("price"),
+        )
+    )
+    stats = n.select(lo=pl.col("s").min().cast(dt), hi=pl.col("e").max().cast(dt)).row(0)
+    total = iv.select(m=pl.col("minutes").sum(), nano=(pl.col("minutes") * pl.col("pn")).sum()).row(0)
+    return ColumnarMetering(
+        prices=table,
+        billed_minutes=int(total[0] or 0),
+        total_nano=int(total[1] or 0),
+        period=(stats[0], stats[1]),
+        by_phase=by_phase,
+        by_deployment=by_dep,
+        deployments=deps.unique().sort().to_list(),
+        minute_usage=usage,
+        rows=df.height,
+        up_intervals=iv.height,
+    )
+
+
+def _replica_order(n: pl.DataFrame) -> pl.DataFrame:
+    """The rows ordered by replica, then start, then end, with ``i`` = the row's index in the file.
+
+    A file written replica by replica (every replica's rows together, as an export would list them)
+    keeps its own order: nothing moves when its rows are already in time order within each replica,
+    else a sort by (run, start, end). Any other file is arg-sorted once by a 128-bit key (replica hash,
+    start) and gathered once; a three-key sort only when two phases of a replica start together."""
+    import polars as pl
+
+    n = n.with_columns(i=pl.int_range(pl.len(), dtype=pl.UInt32), r=pl.col("k").rle_id())
+    if n.select(pl.col("r").max() + 1 == pl.col("k").n_unique()).item():
+        same = pl.col("r") == pl.col("r").shift(1)
+        prev_s = pl.col("s").shift(1)
+        disorder = same & ((pl.col("s") < prev_s) | ((pl.col("s") == prev_s) & (pl.col("e") < pl.col("e").shift(1))))
+        if n.select(disorder.any()).item():
+            n = n.sort("r", "s", "e")
+        return n.drop("r")
+    s_min = int(n["s"].min())  # type: ignore[arg-type]
+    key = pl.col("k").cast(pl.Int128) * (1 << 64) + (pl.col("s") - s_min).cast(pl.Int128)
+    n = n.drop("r", "i")
+    perm = n.select(key.arg_sort()).to_series()
+    n = n.gather(perm).with_columns(i=perm)
+    same_k = pl.col("k") == pl.col("k").shift(1)
+    if n.select((same_k & (pl.col("s") == pl.col("s").shift(1))).any()).item():
+        n = n.sort("k", "s", "e")
+    return n
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _Invalid(text)
+
+
+def _price(text: str) -> float | None:
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        price = float(value)
+    except ValueError as exc:
+        raise _Invalid(text) from exc
+    if not math.isfinite(price) or price < 0:
+        raise _Invalid(text)
+    return price
+
+
+def _distinct(df: pl.DataFrame, col: str, read: Callable[[str], Any]) -> dict[str, Any] | None:
+    """{distinct text: read(text)} for a column with few distinct values; None when a value is invalid
+    or the column has too many distinct values to read one by one (the in-process path takes over)."""
+    values = df[col].unique()
+    if values.len() > _MAX_DISTINCT:
+        return None
+    try:
+        return {v: read(v) for v in values.to_list() if v is not None}
+    except _Invalid:
+        return None
+
+
+def _by_phase(n: pl.DataFrame, b: pl.DataFrame, last_pos: pl.DataFrame) -> pl.DataFrame:
+    """phase, rows, wall_minutes, billed_minutes, usd from integer microseconds (exact, one division)."""
+    import polars as pl
+
+    wall = n.group_by("ph").agg(rows=pl.len(), wall_us=(pl.col("e") - pl.col("s")).sum())
+    billed = (
+        pl.concat(
+            [
+                b.select("ph", "price", us=pl.col("e") - pl.col("s")),
+                last_pos.select("ph", "price", us=pl.col("rem")),
+            ]
+        )
+        .group_by("ph", "price")
+        .agg(pl.col("us").sum())
+    )
+    return phase_table(
+        {PHASES[r["ph"]]: (int(r["rows"]), int(r["wall_us"])) for r in wall.iter_rows(named=True)},
+        [(PHASES[r["ph"]], r["price"], int(r["us"])) for r in billed.iter_rows(named=True)],
+    )
