@@ -24,13 +24,13 @@ Totals are equal to that path's, exactly (tests/billing/test_billing_columnar.py
 from __future__ import annotations
 
 import csv
-import math
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from testkey_nb.billing.events import _FALSE, _TRUE, BILLED_PHASES, PHASES, REQUIRED_COLUMNS, parse_utc
 from testkey_nb.billing.metering import NANO_PER_USD, US_PER_MINUTE, minute_usage, phase_table
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 _CODE = {p: i for i, p in enumerate(PHASES)}
 _Z_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-_MAX_DISTINCT = 10_000
+_BLOCK = 8 << 20
 _OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:?\d\d$")
 
 
@@ -98,6 +98,97 @@ def _parse_time(col: str, fmt: str | None) -> pl.Expr:
     return pl.col(col).str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
 
 
+def _narrow(source: Path | io.BytesIO, cols: list[str], fmt: str | None, lookup: dict[str, float]) -> pl.DataFrame:
+    """One lazy scan of CSV text -> the narrow integer frame, with the rules of `normalize_events`.
+
+    Columns: k, k2 (two independently seeded hashes of deployment_id + replica_id), s, e (epoch µs,
+    null when a time does not parse with ``fmt``), ph (phase code), bill (billed phase of a
+    non-development deployment), price (USD per minute: the row's override, else the price table by the
+    stripped, case-insensitive instance type), dep (deployment_id), bad (a value `normalize_events`
+    would strip, lower-case or refuse: the in-process path must take over).
+    """
+    import polars as pl
+
+    ws = r"^\s|\s$"
+    ids = ("deployment_id", "replica_id")
+    bad = pl.any_horizontal(
+        *(pl.col(c).is_null() | (pl.col(c) == "") | pl.col(c).str.contains(ws) for c in ids),
+        pl.col("phase").is_null(),
+    )
+    dev = pl.lit(False)
+    if "development" in cols:
+        text = pl.col("development").str.strip_chars().str.to_lowercase().fill_null("")
+        bad = bad | ~text.is_in(list(_TRUE + _FALSE))
+        dev = text.is_in(list(_TRUE))
+    ppm = pl.lit(None, dtype=pl.Float64)
+    if "price_per_minute" in cols:
+        ptext = pl.col("price_per_minute").str.strip_chars().replace("", None)
+        ppm = ptext.cast(pl.Float64, strict=False)
+        bad = bad | (ptext.is_not_null() & (ppm.is_null() | ~ppm.is_finite() | (ppm < 0)))
+    table_price = (
+        pl.col("instance_type")
+        .str.strip_chars()
+        .str.to_lowercase()
+        .replace_strict(lookup, default=None, return_dtype=pl.Float64)
+    )
+    key = pl.struct("deployment_id", "replica_id")
+    return (
+        pl.scan_csv(source, infer_schema=False, truncate_ragged_lines=False)
+        .select(cols)
+        .select(
+            k=key.hash(seed=0),
+            k2=(key.hash(seed=7) & 0xFFFFFFFF).cast(pl.UInt32),
+            s=_parse_time("start", fmt).dt.epoch("us"),
+            e=_parse_time("end", fmt).dt.epoch("us"),
+            ph=pl.col("phase").cast(pl.Enum(list(PHASES))).to_physical().cast(pl.UInt8),
+            bill=pl.col("phase").is_in(list(BILLED_PHASES)) & ~dev,
+            price=pl.coalesce(ppm, table_price),
+            dep=pl.col("deployment_id"),
+            bad=bad,
+        )
+        .collect()
+    )
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The file as pieces of about ``_BLOCK`` bytes, each cut after a line end and led by the header.
+
+    Reading piece by piece keeps the peak memory to one piece's strings plus the narrow frame; a file
+    with a quote character (a field that may hold a line break) is not cut: `ValueError`."""
+    with path.open("rb") as fh:
+        header = fh.readline()
+        while True:
+            block = fh.read(_BLOCK)
+            if not block:
+                return
+            block += fh.readline()
+            if b'"' in block or b'"' in header:
+                raise ValueError("quoted fields")
+            yield header + block
+
+
+def _read(path: Path, cols: list[str], fmt: str | None, lookup: dict[str, float]) -> pl.DataFrame | None:
+    import polars as pl
+
+    parts = []
+    try:
+        for block in _blocks(path):
+            part = _narrow(io.BytesIO(block), cols, fmt, lookup)
+            if fmt is not None and (part["s"].null_count() or part["e"].null_count()):
+                # a row in another ISO 8601 shape: this piece again with the general rule
+                part = _narrow(io.BytesIO(block), cols, None, lookup)
+            parts.append(part)
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    if not parts:
+        return None
+    n = pl.concat(parts, how="vertical", rechunk=False)
+    parts.clear()
+    if n.height == 0 or n["s"].null_count() or n["e"].null_count():
+        return None
+    return n
+
+
 def meter_csv(path: str | Path, prices: PriceTable | None = None) -> ColumnarMetering | None:
     """Meter an events CSV columnar; ``None`` when the in-process path must take over (see module doc)."""
     import polars as pl
@@ -114,68 +205,21 @@ def meter_csv(path: str | Path, prices: PriceTable | None = None) -> ColumnarMet
         return None
     fmt = _time_format(first[head.index("start")].strip())
     cols = [*REQUIRED_COLUMNS] + [c for c in ("development", "price_per_minute") if c in head]
-    try:
-        df = (
-            pl.scan_csv(p, infer_schema=False, truncate_ragged_lines=False)
-            .select(cols)
-            .with_columns(_parse_time("start", fmt).alias("s"), _parse_time("end", fmt).alias("e"))
-            .collect()
-        )
-    except (pl.exceptions.PolarsError, OSError):
+    n = _read(p, cols, fmt, table.lookup_map())
+    if n is None:
         return None
-    if df.height == 0:
+    if n.select(pl.col("bad").any() | (pl.col("e") < pl.col("s")).any()).item():
         return None
-    if df["s"].null_count() or df["e"].null_count():
-        # a row in another ISO 8601 shape: parse both columns with the general rule
-        df = df.with_columns(s=parse_utc(pl.col("start")), e=parse_utc(pl.col("end")))
-        if df["s"].null_count() or df["e"].null_count():
-            return None
-
-    # --- validation in one pass (anything odd -> the in-process path and its message) ------------
-    ws = r"^\s|\s$"
-    checks = [
-        pl.col("deployment_id").is_null().any() | pl.col("replica_id").is_null().any(),
-        (pl.col("deployment_id") == "").any() | (pl.col("replica_id") == "").any(),
-        pl.col("deployment_id").str.contains(ws).any() | pl.col("replica_id").str.contains(ws).any(),
-        (~pl.col("phase").is_in(list(PHASES))).any() | pl.col("phase").is_null().any(),
-        (pl.col("e") < pl.col("s")).any(),
-    ]
-    if any(df.select(pl.any_horizontal(*checks)).row(0)):
-        return None
-    # low-cardinality text columns are read once per distinct value, in Python, with the rules of
-    # `normalize_events` (development: true/false spellings; price_per_minute: a number >= 0;
-    # instance_type: stripped, case-insensitive lookup in the price table)
-    dev = pl.lit(False)
-    if "development" in df.columns:
-        flags = _distinct(df, "development", _flag)
-        if flags is None:
-            return None
-        dev = pl.col("development").replace_strict(flags, default=False, return_dtype=pl.Boolean).fill_null(False)
-    ppm = pl.lit(None, dtype=pl.Float64)
-    if "price_per_minute" in df.columns:
-        given = _distinct(df, "price_per_minute", _price)
-        if given is None:
-            return None
-        ppm = pl.col("price_per_minute").replace_strict(given, default=None, return_dtype=pl.Float64)
-    lookup = table.lookup_map()
-    kinds = df["instance_type"].unique().to_list()
-    kind_price = {k: lookup.get(k.strip().lower()) for k in kinds if k is not None and k.strip()}
-
-    n = df.select(
-        k=pl.struct("deployment_id", "replica_id").hash(seed=0),
-        k2=pl.struct("deployment_id", "replica_id").hash(seed=7),
-        s=pl.col("s").dt.epoch("us"),
-        e=pl.col("e").dt.epoch("us"),
-        ph=pl.col("phase").cast(pl.Enum(list(PHASES))).to_physical().cast(pl.UInt8),
-        bill=pl.col("phase").is_in(list(BILLED_PHASES)) & ~dev,
-        price=pl.coalesce(
-            ppm, pl.col("instance_type").replace_strict(kind_price, default=None, return_dtype=pl.Float64)
-        ),
-    )
+    deps = n["dep"]
+    n = n.drop("dep", "bad")
     if n.filter(pl.col("bill") & pl.col("price").is_null()).height:
         return None
 
-    n = _replica_order(n)
+    cols_by_name = {c: n.get_column(c) for c in n.columns}
+    del n
+    _replica_order(cols_by_name)
+    n = pl.DataFrame(cols_by_name)
+    del cols_by_name
     same = pl.col("k") == pl.col("k").shift(1)
     bad = n.select(
         collision=(same & (pl.col("k2") != pl.col("k2").shift(1))).any(),
@@ -207,7 +251,6 @@ def meter_csv(path: str | Path, prices: PriceTable | None = None) -> ColumnarMet
     )
 
     by_phase = _by_phase(n, b, last_pos)
-    deps = df["deployment_id"]
     iv = iv.with_columns(deployment_id=deps.gather(iv["i"]))
     by_dep = (
         iv.group_by("deployment_id")
@@ -239,75 +282,45 @@ def meter_csv(path: str | Path, prices: PriceTable | None = None) -> ColumnarMet
         by_deployment=by_dep,
         deployments=deps.unique().sort().to_list(),
         minute_usage=usage,
-        rows=df.height,
+        rows=n.height,
         up_intervals=iv.height,
     )
 
 
-def _replica_order(n: pl.DataFrame) -> pl.DataFrame:
-    """The rows ordered by replica, then start, then end, with ``i`` = the row's index in the file.
+def _replica_order(cols: dict[str, pl.Series]) -> None:
+    """Order the columns (in place) by replica, then start, then end; add ``i`` = the row in the file.
 
     A file written replica by replica (every replica's rows together, as an export would list them)
-    keeps its own order: nothing moves when its rows are already in time order within each replica,
-    else a sort by (run, start, end). Any other file is arg-sorted once by a 128-bit key (replica hash,
-    start) and gathered once; a three-key sort only when two phases of a replica start together."""
+    keeps its order: nothing moves when its rows are already in time order within each replica, else
+    an arg-sort by (run, start, end). Any other file is arg-sorted once by a 128-bit key (replica hash,
+    start); by (replica, start, end) only when two phases of a replica start together. Columns are then
+    gathered one at a time, each old column released before the next is gathered (peak memory)."""
     import polars as pl
 
-    n = n.with_columns(i=pl.int_range(pl.len(), dtype=pl.UInt32), r=pl.col("k").rle_id())
-    if n.select(pl.col("r").max() + 1 == pl.col("k").n_unique()).item():
+    key = pl.DataFrame({"k": cols["k"], "s": cols["s"], "e": cols["e"]})
+    key = key.with_columns(r=pl.col("k").rle_id())
+    perm: pl.Series | None = None
+    if key.select(pl.col("r").max() + 1 == pl.col("k").n_unique()).item():
         same = pl.col("r") == pl.col("r").shift(1)
         prev_s = pl.col("s").shift(1)
         disorder = same & ((pl.col("s") < prev_s) | ((pl.col("s") == prev_s) & (pl.col("e") < pl.col("e").shift(1))))
-        if n.select(disorder.any()).item():
-            n = n.sort("r", "s", "e")
-        return n.drop("r")
-    s_min = int(n["s"].min())  # type: ignore[arg-type]
-    key = pl.col("k").cast(pl.Int128) * (1 << 64) + (pl.col("s") - s_min).cast(pl.Int128)
-    n = n.drop("r", "i")
-    perm = n.select(key.arg_sort()).to_series()
-    n = n.gather(perm).with_columns(i=perm)
-    same_k = pl.col("k") == pl.col("k").shift(1)
-    if n.select((same_k & (pl.col("s") == pl.col("s").shift(1))).any()).item():
-        n = n.sort("k", "s", "e")
-    return n
-
-
-class _Invalid(ValueError):
-    pass
-
-
-def _flag(text: str) -> bool:
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise _Invalid(text)
-
-
-def _price(text: str) -> float | None:
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        price = float(value)
-    except ValueError as exc:
-        raise _Invalid(text) from exc
-    if not math.isfinite(price) or price < 0:
-        raise _Invalid(text)
-    return price
-
-
-def _distinct(df: pl.DataFrame, col: str, read: Callable[[str], Any]) -> dict[str, Any] | None:
-    """{distinct text: read(text)} for a column with few distinct values; None when a value is invalid
-    or the column has too many distinct values to read one by one (the in-process path takes over)."""
-    values = df[col].unique()
-    if values.len() > _MAX_DISTINCT:
-        return None
-    try:
-        return {v: read(v) for v in values.to_list() if v is not None}
-    except _Invalid:
-        return None
+        if key.select(disorder.any()).item():
+            perm = key.select(pl.arg_sort_by("r", "s", "e")).to_series()
+    else:
+        s_min = int(cols["s"].min())  # type: ignore[arg-type]
+        wide = pl.col("k").cast(pl.Int128) * (1 << 64) + (pl.col("s") - s_min).cast(pl.Int128)
+        perm = key.select(wide.arg_sort()).to_series()
+        ordered = key.select("k", "s").gather(perm)
+        if ordered.select(((pl.col("k") == pl.col("k").shift(1)) & (pl.col("s") == pl.col("s").shift(1))).any()).item():
+            perm = key.select(pl.arg_sort_by("k", "s", "e")).to_series()
+        del ordered
+    del key
+    if perm is None:
+        cols["i"] = pl.int_range(0, len(cols["k"]), dtype=pl.UInt32, eager=True)
+        return
+    for name in list(cols):
+        cols[name] = cols.pop(name).gather(perm)
+    cols["i"] = perm.cast(pl.UInt32)
 
 
 def _by_phase(n: pl.DataFrame, b: pl.DataFrame, last_pos: pl.DataFrame) -> pl.DataFrame:
