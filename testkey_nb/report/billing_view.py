@@ -60,7 +60,10 @@ def scenario_view(path: str | Path) -> BillingView:
         credits_usd=ledger.config.credits_usd,
         tradeoff=run.tradeoff,
         summary=summary,
-        unavailable={},
+        unavailable={
+            "reconcile": "the reconciliation compares a workspace's deployments with its usage summary: "
+            "run this notebook with a key that can read both"
+        },
         period_days=scenario.minutes / 1440,
         month_days=calendar.monthrange(scenario.start.year, scenario.start.month)[1],
     )
@@ -77,6 +80,11 @@ def key_view(check: KeyCheck) -> BillingView:
     }
     if not kb.usage.readable:
         unavailable["daily"] = f"no usage figures: {kb.usage.reason}"
+    if kb.reconciliation is None:
+        unavailable["reconcile"] = (
+            f"no reconciliation: it needs the usage summary ({'readable' if kb.usage.readable else 'not read'}) "
+            f"and the deployments ({kb.deployments_readable})"
+        )
     return BillingView(
         title=f"workspace of key {check.label}",
         source="key",

@@ -147,6 +147,12 @@ def show_billing_section(view: Any, section: str) -> None:
     elif section == "whatif" and view.tradeoff is not None:
         show(charts.tradeoff_chart(view.tradeoff))
         show_html(views.tradeoff_html(view.tradeoff))
+    elif section == "reconcile" and view.key_billing is not None and view.key_billing.reconciliation is not None:
+        from testkey_nb.report.billing_charts import reconcile_chart
+
+        rec = view.key_billing.reconciliation
+        show(reconcile_chart(rec.daily, tolerance_pct=rec.tolerance_pct))
+        show_html(views.reconcile_html(rec))
 
 
 def write_outbox(name: str, payload: dict[str, Any]) -> None:

@@ -137,3 +137,25 @@ def test_more_than_five_percent_is_flagged_and_explained():
     # +10 min of 1,450 = 0.69 %: within the bound; the replica runs on whole minutes, so no rounding
     assert (days[12]["diff_minutes"], days[12]["rounding_minutes"], days[12]["flagged"]) == (10, 0, False)
     assert rec.totals()["flagged_days"] == 2
+
+
+def test_the_key_report_reconciles_what_the_probes_read(emu: RunningEmulator) -> None:
+    """Through the probes: the lifecycle key's billing view has the reconciliation table and chart."""
+    from testkey_nb.billing.key_billing import key_billing
+    from testkey_nb.check.run import CheckOptions, check_key
+    from testkey_nb.report.billing_charts import reconcile_chart
+    from testkey_nb.report.charts import chart_spec
+    from testkey_nb.report.views import reconcile_html
+    from testkey_nb.secrets import Secret
+
+    check = check_key(Secret(emu.keys["lifecycle"]), CheckOptions(base_url=emu.inference_url,
+                      management_url=emu.management_url, claim="baseten", deadline_s=30))  # fmt: skip
+    kb = key_billing(check.profile, now=NOW)
+    rec = kb.reconciliation
+    assert rec is not None and rec.prices["provenance"] == "observed"
+    totals = rec.totals()
+    assert abs(totals["diff_pct"]) < 1.0 and totals["flagged_days"] == 0
+    html = reconcile_html(rec)
+    assert "usage summary bills" in html and "Days beyond ±5 %: 0" in html
+    spec = chart_spec(reconcile_chart(rec.daily))
+    assert len(spec["vconcat"]) == 2
