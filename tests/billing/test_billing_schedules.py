@@ -90,8 +90,8 @@ def test_recurring_and_one_time_schedules():
 
 def test_a_schedule_window_is_read_in_the_environment_time_zone():
     # 08:00-10:00 in New York on Monday 2 March 2026 (EST, UTC-5) is 13:00-15:00 UTC
-    sc = scenario({"min_replica": 0, "max_replica": 1, "timezone": "America/New_York", "schedules": [
-        {"weekdays": ["mon"], "start": "08:00", "end": "10:00", "min_replica": 1, "max_replica": 1}]}, days=2)  # fmt: skip
+    window = {"weekdays": ["mon"], "start": "08:00", "end": "10:00", "min_replica": 1, "max_replica": 1}
+    sc = scenario({"min_replica": 0, "max_replica": 1, "timezone": "America/New_York", "schedules": [window]}, days=2)
     sim = simulate_detail(sc)
     assert sim.replicas.select("start", "end").rows() == [
         (datetime(2026, 3, 2, 13, 0, tzinfo=UTC), datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
