@@ -99,12 +99,25 @@ def run_billing(
     if payment_method is not None:
         cfg = replace(cfg, payment_method=payment_method)
     result = run_scenario(sc, prices, cfg)
-    return billing_summary(
+    out = billing_summary(
         result.billing,
         source={"kind": "scenario", "file": scenario.name, "name": sc.name, "month": sc.month},
         simulation=result.simulation,
         tradeoff=result.tradeoff,
     )
+    if sc.schedules:
+        out["schedules"] = [s.describe() for s in sc.schedules]
+    if sc.sweep is not None:
+        from testkey_nb.billing.sweep import run_sweep
+
+        sweep = run_sweep(sc, prices)
+        out["sweep"] = {
+            "max_cold_starts": sweep.max_cold_starts,
+            "best": sweep.best(),
+            "statement": sweep.statement(),
+            "rows": sweep.rows.to_dicts(),
+        }
+    return out
 
 
 def _columnar(path: Path, prices: Any, cfg: Any, source: dict[str, Any]) -> dict[str, Any] | None:

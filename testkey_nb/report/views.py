@@ -178,6 +178,16 @@ def reconcile_html(rec: Any) -> str:
     return head + frame_table(rec.daily, cols) + notes + source
 
 
+def sweep_html(sweep: Any) -> str:
+    """The sweep's answer (the cheapest setting under the cold-start bound) and its rows, cheapest first."""
+    cols = ["setting", "monthly_usd", "cold_starts_per_month", "billed_minutes", "within_bound", "best"]
+    rows = sweep.rows.sort("monthly_usd")
+    scaled = ""
+    if sweep.simulated_days < sweep.month_days:
+        scaled = f" (simulated {sweep.simulated_days:g} days, scaled to the month's {sweep.month_days})"
+    return f"<p><strong>{esc(sweep.statement())}</strong>{esc(scaled)}</p>" + frame_table(rows, cols)
+
+
 def billing_summary_html(view: Any) -> str:
     """The headline figures of a simulated scenario (or where a key's figures come from)."""
     if view.summary is None:

@@ -159,3 +159,32 @@ def test_sweep_tries_the_schedule_and_a_warm_window_removes_the_cold_start():
     got = {r["schedule"]: (r["billed_minutes"], r["cold_starts"], r["best"]) for r in sweep.rows.iter_rows(named=True)}
     assert got == {"none": (11, 1, False), "as in scenario": (35, 0, True)}
     assert sweep.rows.filter(pl.col("best")).height == 1
+
+
+def test_the_example_scenario_through_the_cli_and_the_report_pieces():
+    """notebooks/scenarios/business_hours.toml: traffic every day of March 2026, an office-hours schedule
+    on weekdays. Without it the first request of every day waits for a cold start (31); with it, only on
+    the 9 weekend days (1, 7, 8, 14, 15, 21, 22, 28, 29 March)."""
+    from pathlib import Path
+
+    from testkey_nb.cli.billing import run_billing
+    from testkey_nb.report.billing_charts import sweep_chart
+    from testkey_nb.report.charts import chart_spec
+    from testkey_nb.report.views import sweep_html
+
+    path = Path(__file__).resolve().parents[2] / "notebooks" / "scenarios" / "business_hours.toml"
+    out = run_billing(scenario=path)
+    assert out["schedules"] == ["office hours: mon,tue,wed,thu,fri 08:45-18:00",
+                                "all-hands demo: 2026-03-19 14:00 to 2026-03-19 16:00"]  # fmt: skip
+    rows = out["sweep"]["rows"]
+    assert {r["cold_starts"] for r in rows if r["schedule"] == "none" and r["min_replica"] == 0} == {31}
+    assert {r["cold_starts"] for r in rows if r["schedule"] == "as in scenario" and r["min_replica"] == 0} == {9}
+    within = [r for r in rows if r["cold_starts_per_month"] <= 30]
+    best = out["sweep"]["best"]
+    assert best == min(within, key=lambda r: r["monthly_usd"]) and best["schedule"] == "as in scenario"
+    from testkey_nb.billing import load_scenario
+
+    sweep = run_sweep(load_scenario(path))
+    assert "Cheapest setting with at most 30 cold starts a month" in sweep_html(sweep)
+    spec = chart_spec(sweep_chart(sweep.rows, max_cold_starts=30))
+    assert len(spec["layer"]) == 3  # points, the ring on the best, the bound
