@@ -95,7 +95,13 @@ def sweep_chart(sweep: pl.DataFrame, *, max_cold_starts: int | None = None) -> a
         shape=alt.Shape("min_replica:N", legend=alt.Legend(orient="bottom", title="min replicas")),
     )
     ring = base.transform_filter(alt.datum.best).mark_point(size=400, color="#212121", strokeWidth=2)
-    layers: list[alt.Chart] = [points, ring]
+    label = (
+        base.transform_filter(alt.datum.best)
+        .transform_calculate(text="'cheapest within the bound: ' + datum.setting")
+        .mark_text(align="left", dx=14, dy=-12, fontSize=11)
+        .encode(text="text:N")
+    )
+    layers: list[alt.Chart] = [points, ring, label]
     if max_cold_starts is not None:
         rule = alt.Chart(pl.DataFrame({"bound": [max_cold_starts]})).mark_rule(
             strokeDash=[4, 4], color="#c62828"

@@ -187,4 +187,4 @@ def test_the_example_scenario_through_the_cli_and_the_report_pieces():
     sweep = run_sweep(load_scenario(path))
     assert "Cheapest setting with at most 30 cold starts a month" in sweep_html(sweep)
     spec = chart_spec(sweep_chart(sweep.rows, max_cold_starts=30))
-    assert len(spec["layer"]) == 3  # points, the ring on the best, the bound
+    assert len(spec["layer"]) == 4  # points, the ring on the best, its label, the bound
