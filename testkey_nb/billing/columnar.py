@@ -93,19 +93,24 @@ def _parse_time(col: str, fmt: str | None) -> pl.Expr:
 
     if fmt is None:
         return parse_utc(pl.col(col))
+    # cache=False: timestamps are nearly all distinct, a cache of parsed values only costs time
     if fmt.endswith("Z"):
-        return pl.col(col).str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
-    return pl.col(col).str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+        return pl.col(col).str.to_datetime(fmt, time_unit="us", strict=False, cache=False).dt.replace_time_zone("UTC")
+    return pl.col(col).str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False, cache=False)
 
 
-def _narrow(source: Path | io.BytesIO, cols: list[str], fmt: str | None, lookup: dict[str, float]) -> pl.DataFrame:
+def _narrow(
+    source: io.BytesIO, head: list[str], cols: list[str], fmt: str | None, lookup: dict[str, float], *, fast: bool
+) -> pl.DataFrame:
     """One lazy scan of CSV text -> the narrow integer frame, with the rules of `normalize_events`.
 
-    Columns: k, k2 (two independently seeded hashes of deployment_id + replica_id), s, e (epoch µs,
+    Columns: k, k2 (two independently seeded hashes of deployment_id and replica_id), s, e (epoch µs,
     null when a time does not parse with ``fmt``), ph (phase code), bill (billed phase of a
     non-development deployment), price (USD per minute: the row's override, else the price table by the
     stripped, case-insensitive instance type), dep (deployment_id), bad (a value `normalize_events`
-    would strip, lower-case or refuse: the in-process path must take over).
+    would strip, lower-case or refuse: the in-process path must take over), slow (``fast`` only: a value
+    the exact-spelling fast path does not read, e.g. ``TRUE`` or `` 0.5``: the piece is read again with
+    ``fast=False``, which strips and lower-cases like `normalize_events`).
     """
     import polars as pl
 
@@ -115,69 +120,106 @@ def _narrow(source: Path | io.BytesIO, cols: list[str], fmt: str | None, lookup:
         *(pl.col(c).is_null() | (pl.col(c) == "") | pl.col(c).str.contains(ws) for c in ids),
         pl.col("phase").is_null(),
     )
+    slow = pl.lit(False)
     dev = pl.lit(False)
     if "development" in cols:
-        text = pl.col("development").str.strip_chars().str.to_lowercase().fill_null("")
-        bad = bad | ~text.is_in(list(_TRUE + _FALSE))
-        dev = text.is_in(list(_TRUE))
+        raw = pl.col("development")
+        if fast:
+            slow = slow | ~(raw.is_null() | raw.is_in(["true", "false"]))
+            dev = (raw == "true").fill_null(False)
+        else:
+            text = raw.str.strip_chars().str.to_lowercase().fill_null("")
+            bad = bad | ~text.is_in(list(_TRUE + _FALSE))
+            dev = text.is_in(list(_TRUE))
     ppm = pl.lit(None, dtype=pl.Float64)
     if "price_per_minute" in cols:
-        ptext = pl.col("price_per_minute").str.strip_chars().replace("", None)
+        ptext = pl.col("price_per_minute") if fast else pl.col("price_per_minute").str.strip_chars().replace("", None)
         ppm = ptext.cast(pl.Float64, strict=False)
-        bad = bad | (ptext.is_not_null() & (ppm.is_null() | ~ppm.is_finite() | (ppm < 0)))
-    table_price = (
-        pl.col("instance_type")
-        .str.strip_chars()
-        .str.to_lowercase()
-        .replace_strict(lookup, default=None, return_dtype=pl.Float64)
-    )
-    key = pl.struct("deployment_id", "replica_id")
+        odd = ptext.is_not_null() & (ppm.is_null() | ~ppm.is_finite() | (ppm < 0))
+        slow, bad = (slow | odd, bad) if fast else (slow, bad | odd)
+    kind = pl.col("instance_type")
+    if fast:  # exact names (as written in the table, or lower-case): anything else is read the slow way
+        table_price = kind.replace_strict(lookup, default=None, return_dtype=pl.Float64)
+    else:
+        table_price = kind.str.strip_chars().str.to_lowercase().replace_strict(
+            {k.lower(): v for k, v in lookup.items()}, default=None, return_dtype=pl.Float64
+        )
+    billed = pl.col("phase").is_in(list(BILLED_PHASES)) & ~dev
+    price = pl.coalesce(ppm, table_price)
+    if fast:
+        slow = slow | (billed & price.is_null())
+    h = pl.col("deployment_id").hash(seed=0) ^ pl.col("replica_id").hash(seed=1)
+    h2 = pl.col("deployment_id").hash(seed=2) ^ pl.col("replica_id").hash(seed=3)
     return (
-        pl.scan_csv(source, infer_schema=False, truncate_ragged_lines=False)
+        pl.scan_csv(source, has_header=False, new_columns=head, infer_schema=False, truncate_ragged_lines=False)
         .select(cols)
         .select(
-            k=key.hash(seed=0),
-            k2=(key.hash(seed=7) & 0xFFFFFFFF).cast(pl.UInt32),
+            k=h,
+            k2=(h2 & 0xFFFFFFFF).cast(pl.UInt32),
             s=_parse_time("start", fmt).dt.epoch("us"),
             e=_parse_time("end", fmt).dt.epoch("us"),
             ph=pl.col("phase").cast(pl.Enum(list(PHASES))).to_physical().cast(pl.UInt8),
-            bill=pl.col("phase").is_in(list(BILLED_PHASES)) & ~dev,
-            price=pl.coalesce(ppm, table_price),
+            bill=billed,
+            price=price,
             dep=pl.col("deployment_id"),
             bad=bad,
+            slow=slow,
         )
         .collect()
     )
 
 
+def _exact_lookup(table: PriceTable) -> dict[str, float]:
+    """Instance type spellings read without stripping: the table's names and aliases as written and in
+    lower case (what `PriceTable.lookup_map` matches after lower-casing)."""
+    out = dict(table.lookup_map())
+    for name, price in table.prices.items():
+        out.setdefault(name, float(price))
+    for alias, name in table.aliases.items():
+        out.setdefault(alias, float(table.prices[name]))
+    return out
+
+
 def _blocks(path: Path) -> Iterator[bytes]:
-    """The file as pieces of about ``_BLOCK`` bytes, each cut after a line end and led by the header.
+    """The data lines (no header) in pieces of about ``_BLOCK`` bytes, each ending at a line end.
 
     Reading piece by piece keeps the peak memory to one piece's strings plus the narrow frame; a file
     with a quote character (a field that may hold a line break) is not cut: `ValueError`."""
     with path.open("rb") as fh:
-        header = fh.readline()
+        if b'"' in fh.readline():
+            raise ValueError("quoted fields")
+        carry = b""
         while True:
-            block = fh.read(_BLOCK)
-            if not block:
+            chunk = fh.read(_BLOCK)
+            if not chunk:
+                if carry.strip():
+                    yield carry
                 return
-            block += fh.readline()
-            if b'"' in block or b'"' in header:
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                carry += chunk
+                continue
+            block = carry + chunk[: cut + 1]
+            carry = chunk[cut + 1 :]
+            if b'"' in block:
                 raise ValueError("quoted fields")
-            yield header + block
+            yield block
 
 
-def _read(path: Path, cols: list[str], fmt: str | None, lookup: dict[str, float]) -> pl.DataFrame | None:
+def _read(
+    path: Path, head: list[str], cols: list[str], fmt: str | None, lookup: dict[str, float]
+) -> pl.DataFrame | None:
     import polars as pl
 
     parts = []
     try:
         for block in _blocks(path):
-            part = _narrow(io.BytesIO(block), cols, fmt, lookup)
-            if fmt is not None and (part["s"].null_count() or part["e"].null_count()):
-                # a row in another ISO 8601 shape: this piece again with the general rule
-                part = _narrow(io.BytesIO(block), cols, None, lookup)
-            parts.append(part)
+            part = _narrow(io.BytesIO(block), head, cols, fmt, lookup, fast=True)
+            odd_time = fmt is not None and (part["s"].null_count() or part["e"].null_count())
+            if odd_time or part["slow"].any():
+                # a row in another ISO 8601 shape or spelling: this piece again with the general rules
+                part = _narrow(io.BytesIO(block), head, cols, None, lookup, fast=False)
+            parts.append(part.drop("slow"))
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
     if not parts:
@@ -205,7 +247,7 @@ def meter_csv(path: str | Path, prices: PriceTable | None = None) -> ColumnarMet
         return None
     fmt = _time_format(first[head.index("start")].strip())
     cols = [*REQUIRED_COLUMNS] + [c for c in ("development", "price_per_minute") if c in head]
-    n = _read(p, cols, fmt, table.lookup_map())
+    n = _read(p, head, cols, fmt, _exact_lookup(table))
     if n is None:
         return None
     if n.select(pl.col("bad").any() | (pl.col("e") < pl.col("s")).any()).item():
@@ -297,6 +339,8 @@ def _replica_order(cols: dict[str, pl.Series]) -> None:
     gathered one at a time, each old column released before the next is gathered (peak memory)."""
     import polars as pl
 
+    for name in list(cols):  # one contiguous buffer per column: a gather from many chunks is slow
+        cols[name] = cols.pop(name).rechunk()
     key = pl.DataFrame({"k": cols["k"], "s": cols["s"], "e": cols["e"]})
     key = key.with_columns(r=pl.col("k").rle_id())
     perm: pl.Series | None = None
