@@ -334,9 +334,10 @@ def _replica_order(cols: dict[str, pl.Series]) -> None:
 
     A file written replica by replica (every replica's rows together, as an export would list them)
     keeps its order: nothing moves when its rows are already in time order within each replica, else
-    an arg-sort by (run, start, end). Any other file is arg-sorted once by a 128-bit key (replica hash,
-    start); by (replica, start, end) only when two phases of a replica start together. Columns are then
-    gathered one at a time, each old column released before the next is gathered (peak memory)."""
+    an arg-sort by (run, start, end). Any other file is arg-sorted stably by the replica hash, which is
+    enough when each replica's rows come in time order; else by a 128-bit key (replica hash, start), and
+    by (replica, start, end) when two phases of a replica start together. Columns are then gathered
+    one at a time, each old column released before the next is gathered (peak memory)."""
     import polars as pl
 
     for name in list(cols):  # one contiguous buffer per column: a gather from many chunks is slow
@@ -351,12 +352,20 @@ def _replica_order(cols: dict[str, pl.Series]) -> None:
         if key.select(disorder.any()).item():
             perm = key.select(pl.arg_sort_by("r", "s", "e")).to_series()
     else:
-        s_min = int(cols["s"].min())  # type: ignore[arg-type]
-        wide = pl.col("k").cast(pl.Int128) * (1 << 64) + (pl.col("s") - s_min).cast(pl.Int128)
-        perm = key.select(wide.arg_sort()).to_series()
-        ordered = key.select("k", "s").gather(perm)
-        if ordered.select(((pl.col("k") == pl.col("k").shift(1)) & (pl.col("s") == pl.col("s").shift(1))).any()).item():
-            perm = key.select(pl.arg_sort_by("k", "s", "e")).to_series()
+        # a stable sort by replica keeps the file's order within each replica: enough when that order is
+        # already by time (a file written in time order, or phase by phase); else the 128-bit key
+        perm = key.select(pl.arg_sort_by("k", maintain_order=True)).to_series()
+        ordered = key.select("k", "s", "e").gather(perm)
+        prev_s = pl.col("s").shift(1)
+        late = (pl.col("s") < prev_s) | ((pl.col("s") == prev_s) & (pl.col("e") < pl.col("e").shift(1)))
+        if ordered.select(((pl.col("k") == pl.col("k").shift(1)) & late).any()).item():
+            s_min = int(cols["s"].min())  # type: ignore[arg-type]
+            wide = pl.col("k").cast(pl.Int128) * (1 << 64) + (pl.col("s") - s_min).cast(pl.Int128)
+            perm = key.select(wide.arg_sort()).to_series()
+            ordered = key.select("k", "s").gather(perm)
+            same_start = (pl.col("k") == pl.col("k").shift(1)) & (pl.col("s") == pl.col("s").shift(1))
+            if ordered.select(same_start.any()).item():
+                perm = key.select(pl.arg_sort_by("k", "s", "e")).to_series()
         del ordered
     del key
     if perm is None:

@@ -81,9 +81,17 @@ CSV_ODD = (
 # 2 h + 1 µs -> 121 min. A zero-length serving row starts with the next one (a tie on start).
 
 
-def test_mixed_time_formats_spellings_and_overrides(tmp_path):
+def _interleaved(text: str) -> str:
+    """The same rows, replica r1 of d1 split up and out of time order (the sort must put them back)."""
+    head, *rows = text.splitlines(keepends=True)
+    b1, load, zero, serving, drain, d2, d3 = rows
+    return head + "".join([drain, d2, serving, b1, zero, d3, load])
+
+
+@pytest.mark.parametrize("shape", ["as written", "interleaved"])
+def test_mixed_time_formats_spellings_and_overrides(tmp_path, shape):
     path = tmp_path / "odd.csv"
-    path.write_text(CSV_ODD)
+    path.write_text(CSV_ODD if shape == "as written" else _interleaved(CSV_ODD))
     fast = meter_csv(path)
     assert fast is not None
     assert fast.billed_minutes == 6 + 25 + 121
