@@ -345,6 +345,7 @@ def _replica_order(cols: dict[str, pl.Series]) -> None:
     key = pl.DataFrame({"k": cols["k"], "s": cols["s"], "e": cols["e"]})
     key = key.with_columns(r=pl.col("k").rle_id())
     perm: pl.Series | None = None
+    done: dict[str, pl.Series] = {}
     if key.select(pl.col("r").max() + 1 == pl.col("k").n_unique()).item():
         same = pl.col("r") == pl.col("r").shift(1)
         prev_s = pl.col("s").shift(1)
@@ -359,20 +360,26 @@ def _replica_order(cols: dict[str, pl.Series]) -> None:
         prev_s = pl.col("s").shift(1)
         late = (pl.col("s") < prev_s) | ((pl.col("s") == prev_s) & (pl.col("e") < pl.col("e").shift(1)))
         if ordered.select(((pl.col("k") == pl.col("k").shift(1)) & late).any()).item():
+            del ordered
             s_min = int(cols["s"].min())  # type: ignore[arg-type]
             wide = pl.col("k").cast(pl.Int128) * (1 << 64) + (pl.col("s") - s_min).cast(pl.Int128)
             perm = key.select(wide.arg_sort()).to_series()
-            ordered = key.select("k", "s").gather(perm)
+            ordered = key.select("k", "s", "e").gather(perm)
             same_start = (pl.col("k") == pl.col("k").shift(1)) & (pl.col("s") == pl.col("s").shift(1))
             if ordered.select(same_start.any()).item():
+                del ordered
                 perm = key.select(pl.arg_sort_by("k", "s", "e")).to_series()
+                ordered = key.select("k", "s", "e").gather(perm)
+        done = {c: ordered.get_column(c) for c in ("k", "s", "e")}  # already gathered with this order
         del ordered
     del key
     if perm is None:
         cols["i"] = pl.int_range(0, len(cols["k"]), dtype=pl.UInt32, eager=True)
         return
     for name in list(cols):
-        cols[name] = cols.pop(name).gather(perm)
+        old = cols.pop(name)
+        cols[name] = done[name] if name in done else old.gather(perm)
+        del old
     cols["i"] = perm.cast(pl.UInt32)
 
 
