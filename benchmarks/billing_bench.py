@@ -272,6 +272,7 @@ def cli_case(n_deployments: int, repeat: int) -> dict:
             "wall_s_median": stat(kind, "wall_s", statistics.median),
             "wall_s_best": stat(kind, "wall_s", min),
             "cpu_s_median": stat(kind, "cpu_s", statistics.median),
+            "peak_rss_mb_median": stat(kind, "peak_rss_mb", statistics.median),
             "peak_rss_mb_max": stat(kind, "peak_rss_mb", max),
         }
     out["beyond_startup"] = {
