@@ -99,10 +99,21 @@ def _parse_time(col: str, fmt: str | None) -> pl.Expr:
     return pl.col(col).str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False, cache=False)
 
 
-def _narrow(
-    source: io.BytesIO, head: list[str], cols: list[str], fmt: str | None, lookup: dict[str, float], *, fast: bool
-) -> pl.DataFrame:
-    """One lazy scan of CSV text -> the narrow integer frame, with the rules of `normalize_events`.
+def _narrow(source: io.BytesIO, head: list[str], cols: list[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
+    """One lazy scan of CSV text (a piece without its header) -> the narrow frame of `_narrow_exprs`."""
+    import polars as pl
+
+    return (
+        pl.scan_csv(source, has_header=False, new_columns=head, infer_schema=False, truncate_ragged_lines=False)
+        .select(cols)
+        .select(**exprs)
+        .collect()
+    )
+
+
+def _narrow_exprs(cols: list[str], fmt: str | None, lookup: dict[str, float], *, fast: bool) -> dict[str, pl.Expr]:
+    """The expressions from CSV text to the narrow integer frame, with the rules of `normalize_events`
+    (built once per file and reused for every piece: building them costs more than a small piece).
 
     Columns: k, k2 (two independently seeded hashes of deployment_id and replica_id), s, e (epoch µs,
     null when a time does not parse with ``fmt``), ph (phase code), bill (billed phase of a
@@ -150,23 +161,18 @@ def _narrow(
         slow = slow | (billed & price.is_null())
     h = pl.col("deployment_id").hash(seed=0) ^ pl.col("replica_id").hash(seed=1)
     h2 = pl.col("deployment_id").hash(seed=2) ^ pl.col("replica_id").hash(seed=3)
-    return (
-        pl.scan_csv(source, has_header=False, new_columns=head, infer_schema=False, truncate_ragged_lines=False)
-        .select(cols)
-        .select(
-            k=h,
-            k2=(h2 & 0xFFFFFFFF).cast(pl.UInt32),
-            s=_parse_time("start", fmt).dt.epoch("us"),
-            e=_parse_time("end", fmt).dt.epoch("us"),
-            ph=pl.col("phase").cast(pl.Enum(list(PHASES))).to_physical().cast(pl.UInt8),
-            bill=billed,
-            price=price,
-            dep=pl.col("deployment_id"),
-            bad=bad,
-            slow=slow,
-        )
-        .collect()
-    )
+    return {
+        "k": h,
+        "k2": (h2 & 0xFFFFFFFF).cast(pl.UInt32),
+        "s": _parse_time("start", fmt).dt.epoch("us"),
+        "e": _parse_time("end", fmt).dt.epoch("us"),
+        "ph": pl.col("phase").cast(pl.Enum(list(PHASES))).to_physical().cast(pl.UInt8),
+        "bill": billed,
+        "price": price,
+        "dep": pl.col("deployment_id"),
+        "bad": bad,
+        "slow": slow,
+    }
 
 
 def _exact_lookup(table: PriceTable) -> dict[str, float]:
@@ -212,13 +218,14 @@ def _read(
     import polars as pl
 
     parts = []
+    fast, general = _narrow_exprs(cols, fmt, lookup, fast=True), _narrow_exprs(cols, None, lookup, fast=False)
     try:
         for block in _blocks(path):
-            part = _narrow(io.BytesIO(block), head, cols, fmt, lookup, fast=True)
+            part = _narrow(io.BytesIO(block), head, cols, fast)
             odd_time = fmt is not None and (part["s"].null_count() or part["e"].null_count())
             if odd_time or part["slow"].any():
                 # a row in another ISO 8601 shape or spelling: this piece again with the general rules
-                part = _narrow(io.BytesIO(block), head, cols, None, lookup, fast=False)
+                part = _narrow(io.BytesIO(block), head, cols, general)
             parts.append(part.drop("slow"))
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
