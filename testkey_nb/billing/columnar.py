@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 _CODE = {p: i for i, p in enumerate(PHASES)}
 _Z_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-_BLOCK = 4 << 20
+_BLOCK = 8 << 20
 _OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:?\d\d$")
 
 
