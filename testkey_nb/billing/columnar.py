@@ -4,13 +4,17 @@
 `testkey_nb.billing.metering` (up-intervals of touching billable rows, rounding once per up-interval,
 the minute grid) but never builds per-row Python objects nor the per-event frames a notebook needs:
 
-* the CSV is scanned lazily (``polars.scan_csv``, only the needed columns, all as strings) and the
-  times are parsed with the one format the file's first row uses (``...T..:..:..Z`` or with an offset);
-  a value that does not parse with it is parsed again with the general ISO 8601 rule of
-  `testkey_nb.billing.events.parse_utc`;
-* everything after that is integer arithmetic on a narrow frame: epoch microseconds, a 64-bit hash of
-  (deployment_id, replica_id) as the replica key (a second, independently seeded hash proves that no
-  two replicas share a key), an 8-bit phase code and the price in nano-dollars per minute;
+* the CSV is read in pieces of ``_BLOCK`` bytes cut at line ends, each scanned lazily
+  (``polars.scan_csv``, the needed columns as strings) straight into a narrow frame, so the peak memory
+  holds one piece's strings, never the file's. Times are parsed with the one format the file's first
+  row uses (``...T..:..:..Z`` or with an offset) and the text columns are read by their exact spelling
+  (``true``/``false``, a number, an instance type as the price table writes it); a piece with any
+  other shape or spelling is read again with the general rules of `normalize_events`
+  (`testkey_nb.billing.events.parse_utc`, stripping, lower-casing);
+* everything after that is integer arithmetic on the narrow frame: epoch microseconds, a 64-bit hash
+  of (deployment_id, replica_id) as the replica key (a second, independently seeded hash proves that no
+  two replicas share a key), an 8-bit phase code and the price per minute; rows are put in replica and
+  time order by the cheapest sort the file allows (`_replica_order`);
 * billed minutes are ``ceil(up-interval microseconds / 60e6)``; per-phase minutes and dollars are sums
   of integer microseconds (the last billed phase of an up-interval takes the rounding), divided once.
 
@@ -39,7 +43,6 @@ from testkey_nb.billing.prices import PriceTable
 if TYPE_CHECKING:
     import polars as pl
 
-_CODE = {p: i for i, p in enumerate(PHASES)}
 _Z_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 _BLOCK = 8 << 20
 _OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:?\d\d$")
