@@ -128,11 +128,11 @@ def _narrow_exprs(cols: list[str], fmt: str | None, lookup: dict[str, float], *,
     """
     import polars as pl
 
-    ws = r"^\s|\s$"
     ids = ("deployment_id", "replica_id")
+    # empty, or changed by the strip `normalize_events` applies (cheaper than a whitespace regex)
+    padded = [pl.col(c).str.strip_chars().str.len_bytes() != pl.col(c).str.len_bytes() for c in ids]
     bad = pl.any_horizontal(
-        *(pl.col(c).is_null() | (pl.col(c) == "") | pl.col(c).str.contains(ws) for c in ids),
-        pl.col("phase").is_null(),
+        *(pl.col(c).is_null() | (pl.col(c) == "") for c in ids), *padded, pl.col("phase").is_null()
     )
     slow = pl.lit(False)
     dev = pl.lit(False)
