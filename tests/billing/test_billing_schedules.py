@@ -165,14 +165,14 @@ def test_the_example_scenario_through_the_cli_and_the_report_pieces():
     """notebooks/scenarios/business_hours.toml: traffic every day of March 2026, an office-hours schedule
     on weekdays. Without it the first request of every day waits for a cold start (31); with it, only on
     the 9 weekend days (1, 7, 8, 14, 15, 21, 22, 28, 29 March)."""
-    from pathlib import Path
+    from testkey_nb._files import SCENARIOS_DIR
 
     from testkey_nb.cli.billing import run_billing
     from testkey_nb.report.billing_charts import sweep_chart
     from testkey_nb.report.charts import chart_spec
     from testkey_nb.report.views import sweep_html
 
-    path = Path(__file__).resolve().parents[2] / "notebooks" / "scenarios" / "business_hours.toml"
+    path = SCENARIOS_DIR / "business_hours.toml"
     out = run_billing(scenario=path)
     assert out["schedules"] == ["office hours: mon,tue,wed,thu,fri 08:45-18:00",
                                 "all-hands demo: 2026-03-19 14:00 to 2026-03-19 16:00"]  # fmt: skip
