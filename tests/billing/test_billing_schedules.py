@@ -166,7 +166,6 @@ def test_the_example_scenario_through_the_cli_and_the_report_pieces():
     on weekdays. Without it the first request of every day waits for a cold start (31); with it, only on
     the 9 weekend days (1, 7, 8, 14, 15, 21, 22, 28, 29 March)."""
     from testkey_nb._files import SCENARIOS_DIR
-
     from testkey_nb.cli.billing import run_billing
     from testkey_nb.report.billing_charts import sweep_chart
     from testkey_nb.report.charts import chart_spec
