@@ -147,7 +147,7 @@ def lifecycle_from_deployments(deployments: list[dict[str, Any]], start: datetim
         pl.DataFrame(rows)
         .with_columns(development=pl.lit(False), price_per_minute=pl.lit(None, dtype=pl.Float64))
         .select(*schema)
-        .cast(schema)
+        .cast(pl.Schema(schema))
     )
 
 
@@ -192,7 +192,7 @@ def model_daily(events: pl.DataFrame, prices: PriceTable) -> pl.DataFrame:
         .join(replicas, on=["deployment_id", "date"], how="full", coalesce=True)
         .with_columns(pl.col("minutes").fill_null(0), pl.col("usd").fill_null(0.0))
         .select(*schema)
-        .cast(schema)
+        .cast(pl.Schema(schema))
         .sort("date", "deployment_id")
     )
 

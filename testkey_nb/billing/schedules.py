@@ -114,7 +114,7 @@ def parse_schedules(label: str, raw: Any) -> tuple[AutoscalingSchedule, ...]:
         assert min_r is not None and max_r is not None
         if max_r < min_r:
             raise ScenarioError(f"{where}.max_replica must be >= min_replica ({min_r}), got {max_r}")
-        overrides = {k: _integer(where, item, k, *_RANGES[k]) for k in OVERRIDABLE}
+        overrides: dict[str, Any] = {k: _integer(where, item, k, *_RANGES[k]) for k in OVERRIDABLE}
         name = item.get("name", f"schedule {i}")
         if not isinstance(name, str) or not name.strip():
             raise ScenarioError(f"{where}.name must be a non-empty string, got {shown(name)}")
@@ -207,9 +207,9 @@ def _instant(where: str, key: str, value: Any) -> datetime:
         try:
             out = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            out = None  # type: ignore[assignment]
+            out = None
     else:
-        out = None  # type: ignore[assignment]
+        out = None
     if out is None:
         raise ScenarioError(f"{where}.{key} must be a date-time like '2026-03-10T14:00:00Z', got {shown(value)}")
     return out.replace(tzinfo=UTC) if out.tzinfo is None else out.astimezone(UTC)

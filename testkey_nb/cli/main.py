@@ -4,7 +4,7 @@ this file only wires them up and keeps imports lazy so that start-up stays cheap
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -315,7 +315,7 @@ def lab(
     raise typer.Exit(code)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"testkey-nb: error: {message}", err=True)
     raise typer.Exit(code)
 

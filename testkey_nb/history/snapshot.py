@@ -302,7 +302,8 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
         "usage_daily": usage_daily,
         "identity": identity,
     }
-    return json.loads(json.dumps(facts, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(facts, default=str))
+    return plain
 
 
 def _profile_limits(check: KeyCheck) -> list[dict[str, Any]]:

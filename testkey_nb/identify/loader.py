@@ -131,7 +131,10 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
     )
     key_patterns = tuple(_parse_key_pattern(pid, kp, where) for kp in data.get("key_patterns", []))
     fps: list[Fingerprint] = []
-    for section, kind in (("headers", "header"), ("models", "models_body"), ("errors", "error_body")):
+    sections: tuple[tuple[str, FingerprintKind], ...] = (
+        ("headers", "header"), ("models", "models_body"), ("errors", "error_body")
+    )
+    for section, kind in sections:
         for raw in data.get("fingerprints", {}).get(section, []):
             fps.append(_parse_fingerprint(pid, kind, raw, where))
     ids = [f.id for f in fps]
@@ -293,7 +296,7 @@ def _parse_fingerprint(pid: str, kind: FingerprintKind, raw: Mapping[str, Any], 
         if (header is None) == (prefix is None):
             raise RegistryError(f"{where}: give exactly one of header / header_prefix")
         value = _compile(raw["value"], where, re.IGNORECASE) if "value" in raw else None
-        name = header.lower() if header else f"{prefix.lower()}*"
+        name = str(header).lower() if header else f"{str(prefix).lower()}*"
         auto = f"header {name} present" if value is None else f"header {name} ~ /{value.pattern}/"
         return Fingerprint(
             **common,

@@ -422,7 +422,7 @@ class Registry:
 
     def match_key_shape(self, shape_info: KeyShape | Iterable[str]) -> tuple[KeyPattern, ...]:
         """The registry's key patterns named by a KeyShape (or by an iterable of pattern ids)."""
-        wanted = set(getattr(shape_info, "matches", shape_info))
+        wanted = set(shape_info.matches if isinstance(shape_info, KeyShape) else shape_info)
         return tuple(kp for kp in self.key_patterns() if kp.id in wanted)
 
 
