@@ -495,3 +495,9 @@ SAMPLE_KEYS = {
     "together:hex64": "0123456789abcdef" * 4,
     "mistral:alnum32": "AbCdEfGhIjKlMnOpQrStUvWxYz012345",
 }
+
+
+# the fifteen providers of issue 19 (their cases live in their own module; imported last: it uses ev)
+from identify_evidence_more import MORE_CASES  # noqa: E402
+
+PROVIDER_CASES.update(MORE_CASES)
