@@ -22,8 +22,21 @@ HERE = Path(__file__).parent
 CASES = [(p, m) for p in PROVIDERS for m in Documented.load(p).modes]
 
 
+def _golden(provider: str, mode: str) -> dict[str, Any]:
+    return dict(json.loads((HERE / provider / "golden.json").read_text(encoding="utf-8"))[mode])
+
+
+def _marked(cases: list[tuple[str, str]]) -> list[Any]:
+    """A golden that names behaviour the code does not have yet carries ``xfail``: the reason names it (issue 19:
+    the new status_reason values, HTTP-200 error envelopes, money unit scales; see providers/NOTES-19.md)."""
+    return [pytest.param(p, m, marks=pytest.mark.xfail(strict=True, reason=_golden(p, m)["xfail"]))
+            if "xfail" in _golden(p, m) else (p, m) for p, m in cases]  # fmt: skip
+
+
 def run(provider: str, mode: str, **opts: Any) -> tuple[KeyCheck, Documented]:
     doc = Documented.load(provider)
+    if doc.data.get("no_default_host"):  # Azure: every resource has its own host, named by the user
+        opts.setdefault("base_url", doc.base_url)
     options = CheckOptions(timeout_s=3.0, deadline_s=5.0, **({"claim": provider} | opts))
     check = asyncio.run(check_key_async(Secret(key_for(provider, mode)), options, transport=doc.transport()))
     return check, doc
@@ -34,14 +47,16 @@ def checks() -> dict[tuple[str, str], KeyCheck]:
     return {(p, m): run(p, m)[0] for p, m in CASES}
 
 
-@pytest.mark.parametrize(("provider", "mode"), CASES)
+@pytest.mark.parametrize(("provider", "mode"), _marked(CASES))
 def test_documented_answers_read_as_the_golden_says(checks: dict[tuple[str, str], KeyCheck], provider: str,
                                                     mode: str) -> None:  # fmt: skip
-    golden = json.loads((HERE / provider / "golden.json").read_text(encoding="utf-8"))[mode]
+    golden = _golden(provider, mode)
     check = checks[(provider, mode)]
     data = check.to_json()
     assert data["provider"]["id"] == golden.get("provider", provider)
     assert data["status"] == golden["status"], data["status_detail"]
+    if "status_reason" in golden:
+        assert data["status_reason"] == golden["status_reason"], data["status_detail"]
     assert data["metrics"]["key_valid"] is golden["key_valid"]
     if "key_valid_probe" in golden:
         assert data["provenance"]["key_valid"]["probe"] == golden["key_valid_probe"]
