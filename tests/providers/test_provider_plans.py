@@ -93,10 +93,16 @@ def test_every_figure_cites_a_request_that_was_sent(checks: dict[tuple[str, str]
 
 
 def test_no_balance_endpoint_is_unsupported_never_unknown(checks: dict[tuple[str, str], KeyCheck]) -> None:
+    from testkey_nb.identify.registry import load_registry
+
+    # providers whose plan reads a balance (provider.toml [[endpoints]] reads "balance"): a refused key is
+    # "denied" there, not "unsupported"
+    with_balance = {p.id for p in load_registry().providers if any("balance" in e.reads for e in p.endpoints)}
+    assert {"openrouter", "deepseek", "moonshot", "novita", "hyperbolic", "siliconflow"} <= with_balance
     for check in checks.values():
         balance = next(c for c in check.profile.capabilities if c.name == "balance")
         pid = check.identification.provider
-        if check.profile.balance is None and pid not in ("openrouter", "deepseek", "unknown"):
+        if check.profile.balance is None and pid not in with_balance | {"unknown"}:
             assert balance.status == "unsupported", (pid, balance)
             assert "balance endpoint" in balance.evidence
 
