@@ -15,27 +15,27 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 from testkey_nb._files import private_file_problem
 
+if TYPE_CHECKING:
+    from testkey_nb.identify.schema import Registry
+
 __all__ = [
-    "BASETEN_NEW_KEY",
-    "BASETEN_OLD_KEY",
     "KEY_NAMES_ENV",
     "KeyRef",
     "KeyRefError",
     "RedactingFilter",
     "Secret",
     "baseten_key_format",
+    "key_format",
     "mask",
     "parse_key_ref",
     "redact",
     "resolve",
 ]
 
-BASETEN_NEW_KEY = re.compile(r"b10_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
-BASETEN_OLD_KEY = re.compile(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
 _MAX_KEY_CHARS = 4096
 
 
@@ -150,13 +150,22 @@ def _clean(raw: str, where: str) -> str:
     return value
 
 
-def baseten_key_format(value: str) -> Literal["new", "old"] | None:
-    """Which of Baseten's documented key shapes ``value`` has, if any."""
-    if BASETEN_NEW_KEY.fullmatch(value):
-        return "new"
-    if BASETEN_OLD_KEY.fullmatch(value):
-        return "old"
-    return None
+def _registry() -> Registry:
+    """The provider registry: key shapes are provider knowledge (``providers/<id>/provider.toml``)."""
+    from testkey_nb.identify.loader import load_registry
+
+    return load_registry()
+
+
+def key_format(value: str, provider: str) -> str | None:
+    """The name of the first of ``provider``'s key patterns that ``value`` fully matches, if any."""
+    spec = next((p for p in _registry().providers if p.id == provider), None)
+    return next((kp.name for kp in spec.key_patterns if kp.regex.fullmatch(value)), None) if spec else None
+
+
+def baseten_key_format(value: str) -> str | None:
+    """:func:`key_format` for Baseten (``new`` / ``old``), the name this function had before."""
+    return key_format(value, "baseten")
 
 
 class Secret:
@@ -177,12 +186,16 @@ class Secret:
 
     @property
     def public_prefix(self) -> str | None:
-        """The part Baseten lists and revokes keys by (before the dot), for Baseten-shaped keys."""
-        return self.__value.split(".", 1)[0] if baseten_key_format(self.__value) else None
+        """The part the provider lists and revokes keys by, for a key whose shape declares one (a key
+        pattern's ``prefix`` group: Baseten's ``b10_xxxxxxxx`` before the dot)."""
+        found = _registry().public_part(self.__value)
+        return found[1] if found else None
 
     @property
     def key_format(self) -> str | None:
-        return baseten_key_format(self.__value)
+        """The name of the key pattern that declares the key's public prefix (Baseten's ``new`` / ``old``)."""
+        found = _registry().public_part(self.__value)
+        return found[0].name if found else None
 
     def __repr__(self) -> str:
         return f"Secret({self.label})"
@@ -220,25 +233,12 @@ def fingerprint_label(value: str) -> str:
     return f"{_provider_hint(value)}-{digest}"
 
 
-_PREFIX_HINTS: tuple[tuple[str, str], ...] = (
-    ("b10_", "baseten"),
-    ("sk-ant-", "anthropic"),
-    ("sk-or-", "openrouter"),
-    ("sk-proj-", "openai"),
-    ("gsk_", "groq"),
-    ("hf_", "huggingface"),
-    ("fw_", "fireworks"),
-    ("csk-", "cerebras"),
-    ("tgp_", "together"),
-)
-
-
 def _provider_hint(value: str) -> str:
-    for prefix, name in _PREFIX_HINTS:
-        if value.startswith(prefix):
-            return name
-    if BASETEN_OLD_KEY.fullmatch(value):
-        return "baseten"
+    """The label's first word: the provider a ``[key_label]`` in its folder names (by prefix or key
+    pattern), else ``sk`` for an ``sk-`` key of no known provider, else ``key``."""
+    provider = _registry().label_provider(value)
+    if provider is not None:
+        return provider
     if value.startswith("sk-"):
         return "sk"
     return "key"

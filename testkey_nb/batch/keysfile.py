@@ -156,7 +156,7 @@ def _check_url(value: str) -> bool:
 
 
 def _known_providers() -> frozenset[str]:
-    from testkey_nb.identify.registry import load_registry
+    from testkey_nb.identify.loader import load_registry
 
     return frozenset(load_registry().ids())
 
