@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -84,6 +85,27 @@ def test_documented_answers_read_as_the_golden_says(checks: dict[tuple[str, str]
     summary = check.summary()
     assert (summary["identity"], summary["balance"], summary["limits"]) == (data["identity"], data["balance"],
                                                                             data["limits"])  # fmt: skip
+
+
+ROUTE_CASES = [(p, r) for p in PROVIDERS for r in Documented.load(p).data.get("hosts") or {}
+               if f"valid@{r}" in json.loads((HERE / p / "golden.json").read_text(encoding="utf-8"))]  # fmt: skip
+
+
+@pytest.mark.parametrize(("provider", "route"), _marked([(p, f"valid@{r}") for p, r in ROUTE_CASES]))
+def test_each_route_host_reads_as_the_golden_says(provider: str, route: str) -> None:
+    """A regional provider's valid key read on each route's host (issue 19: provider.route, the currency by region)."""
+    doc = Documented.load(provider)
+    check, doc = run(provider, "valid", base_url=doc.data["hosts"][route.split("@", 1)[1]])
+    golden = _golden(provider, route)
+    data = check.to_json()
+    assert data["provider"]["id"] == provider
+    assert data["status"] == golden["status"] and data["metrics"]["key_valid"] is golden["key_valid"]
+    if "models" in golden:
+        assert [m["model"] for m in data["models"]] == golden["models"]
+    if "balance" in golden:
+        assert data["balance"] == golden["balance"]
+    assert data["provider"].get("route") == golden["route"]
+    assert {urlsplit(doc.data["hosts"][route.split("@", 1)[1]]).hostname} == doc.hosts
 
 
 @pytest.mark.parametrize(("provider", "mode"), CASES)
