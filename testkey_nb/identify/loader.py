@@ -19,6 +19,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from testkey_nb.identify.outcomes import no_quota_reason, parse_outcomes
 from testkey_nb.identify.schema import (
     CAPABILITIES,
     CAPABILITY_STATUSES,
@@ -192,9 +193,11 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
                 status=tuple(int(x) for x in r.get("status", ())),
                 body=tuple(_parse_condition(c, where) for c in r.get("body", [])),
                 source=str(r.get("source", "")),
+                reason=no_quota_reason(r, where, RegistryError),
             )
             for r in data.get("no_quota", [])
         ),
+        outcomes=parse_outcomes(data, where, _parse_condition, RegistryError),
         catalog=_parse_catalog(data.get("catalog", {}), where),
         key_label=_parse_key_label(data.get("key_label", {}), key_patterns, where),
     )

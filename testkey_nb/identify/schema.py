@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from testkey_nb.identify.evidence import KeyShape
+from testkey_nb.identify.outcomes import Outcomes
 
 CAPABILITIES: tuple[str, ...] = (
     "key_identity",
@@ -112,6 +113,8 @@ class NoQuotaRule:
     status: tuple[int, ...]
     body: tuple[Condition, ...]
     source: str = ""
+    #: no_balance (money: top up) or no_plan (a plan window: it recovers by itself); see identify/outcomes.py
+    reason: str = "no_balance"
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,8 @@ class ProviderSpec:
     no_quota: tuple[NoQuotaRule, ...] = ()
     catalog: CatalogFields = field(default_factory=CatalogFields)
     key_label: KeyLabel = field(default_factory=KeyLabel)
+    #: hosts and routes, status rules, HTTP-200 error envelopes, money units (identify/outcomes.py)
+    outcomes: Outcomes = field(default_factory=Outcomes)
     #: the provider's folder (probes.toml, interpret.py live there)
     folder: Path | Traversable | None = None
 

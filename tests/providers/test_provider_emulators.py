@@ -23,6 +23,7 @@ EXPOSES = {
     "openai": {"identity", "limits"}, "anthropic": {"identity", "limits"}, "openrouter": {"identity", "balance"},
     "deepseek": {"balance"}, "groq": {"limits"}, "together": {"limits"}, "cerebras": {"limits"},
     "mistral": {"limits"}, "fireworks": {"limits"}, "deepinfra": set(), "huggingface": {"identity"},
+    "moonshot": {"balance"},
 }  # fmt: skip
 
 
