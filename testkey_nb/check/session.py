@@ -4,6 +4,10 @@ A session sends the identification plan, then the identified provider's own plan
 the provider and the key was refused, the other auth schemes the registry knows are tried on the same
 host; when identification settles a scheme other than the one used, the key is read again in it. What
 went in a wrong scheme is kept apart (``superseded``): it is not evidence about the key.
+
+Every engine of the check shares one spending stop (:class:`SpendStop`): once a refused-by-design call
+was answered in any scheme, no other is sent in any, no further scheme is tried, and the answered call
+proves the key in the scheme that carried it (that trial's observations are the ones that count).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from testkey_nb.check.result import CheckOptions
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
 from testkey_nb.identify.score import Identification, identify, key_pattern_matches
-from testkey_nb.probe.engine import ProbeEngine
+from testkey_nb.probe.engine import ProbeEngine, SpendStop
 from testkey_nb.probe.observation import Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import Secret
@@ -68,16 +72,17 @@ async def run_trials(
     shape = key_pattern_matches(registry, secret.reveal())
     started = time.monotonic()
     requests = 0
+    stop = SpendStop()  # one spending stop for the whole check, shared by every scheme trial
 
     async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:
         """One engine session in ``scheme``: identification, then the identified provider's plan."""
         nonlocal requests
         left = max(1.0, options.deadline_s - (time.monotonic() - started))
         run_settings = replace(settings, auth_headers=dict(scheme.headers), auth_label=scheme.label, deadline_s=left)
-        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now)
+        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now, spend=stop)
         try:
             return (*await _session(engine, registry, identify_plan, shape, targets, claimed, scheme),
-                    engine.spent_by is not None)  # fmt: skip
+                    engine.spent_here)  # fmt: skip
         finally:
             requests += engine.requests_sent
 
@@ -90,8 +95,10 @@ async def run_trials(
         # other schemes the registry knows, on the same host, before the key is judged
         tried_all = True
         for other in _other_schemes(registry, first):
+            if stop.spent_by is not None:
+                break  # spending stopped: no scheme is tried with a model call that could be answered
             trial = await session(other)
-            if _refused(trial[0]):
+            if not trial[3] and _refused(trial[0]):
                 superseded.extend([*trial[0], *trial[1]])
                 continue
             superseded = [*superseded, *stage1, *stage2]

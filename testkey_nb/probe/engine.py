@@ -15,7 +15,8 @@ What may leave the machine (the guard in the client, the last line of defence):
   ``allow_billable=True``, ``billable`` POSTs;
 - spending stops at the first accepted call: until one refused-by-design call has come back, no
   other is sent (the first is a pilot); once one came back 2xx (it was answered, so it cost money),
-  no further ``rejected`` or ``billable`` request is sent in the session.
+  no further ``rejected`` or ``billable`` request is sent in the check: the stop (:class:`SpendStop`)
+  is shared by every engine of one check (each scheme trial has its own engine and its own pilot).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from testkey_nb.probe.observation import Observation, Outcome, make_observation,
 from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
 from testkey_nb.secrets import Secret, redact
 
-__all__ = ["ProbeEngine", "retry_after_seconds"]
+__all__ = ["ProbeEngine", "SpendStop", "retry_after_seconds"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_BYTES = 2048
@@ -101,16 +102,26 @@ class _NotSent(Exception):
     """A refused-by-design or billable request stopped before it left: an earlier one was accepted."""
 
 
+@dataclass
+class SpendStop:
+    """The spending stop of one check, shared by every engine (scheme trial) of that check: once a
+    refused-by-design call was answered (it cost money), ``spent_by`` names it and no engine sends
+    another ``rejected`` or ``billable`` request."""
+
+    spent_by: str | None = None
+
+
 class _SpendGate:
     """Spending stops at the first accepted call.
 
     The first refused-by-design (or billable) exchange of a session is a pilot: every other one waits
     until it has come back, so a far end that accepts such calls gets exactly one. Once a ``rejected``
-    call came back 2xx (answered: it cost money), no ``rejected`` or ``billable`` request is sent again.
+    call came back 2xx (answered: it cost money), no ``rejected`` or ``billable`` request is sent again,
+    by this engine or any other sharing the same :class:`SpendStop`.
     """
 
-    def __init__(self) -> None:
-        self.spent_by: str | None = None
+    def __init__(self, stop: SpendStop | None = None) -> None:
+        self._stop = stop if stop is not None else SpendStop()
         self._pilot_taken = False
         self._pilot_back = asyncio.Event()
 
@@ -124,6 +135,13 @@ class _SpendGate:
 
     def pilot_back(self) -> None:
         self._pilot_back.set()
+
+    @property
+    def spent_by(self) -> str | None:
+        return self._stop.spent_by
+
+    def spent(self, by: str) -> None:
+        self._stop.spent_by = self._stop.spent_by or by
 
     def check(self) -> None:
         """Raise :class:`_NotSent` when an earlier call was accepted; called right before every send."""
@@ -150,6 +168,7 @@ class ProbeEngine:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         now: datetime | None = None,
+        spend: SpendStop | None = None,
     ) -> None:
         self._secret = secret
         self._targets = targets
@@ -160,7 +179,8 @@ class ProbeEngine:
         self._deadline_at = 0.0
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
-        self._gate = _SpendGate()
+        self._gate = _SpendGate(spend)
+        self._spent_here = False
         self._planned: dict[tuple[str, str], str] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._done: dict[str, list[Observation]] = {}
@@ -172,8 +192,14 @@ class ProbeEngine:
 
     @property
     def spent_by(self) -> str | None:
-        """The probe whose refused-by-design call was accepted (and cost money), if any."""
+        """The probe whose refused-by-design call was accepted (and cost money), if any, in this engine or
+        another sharing its :class:`SpendStop`."""
         return self._gate.spent_by
+
+    @property
+    def spent_here(self) -> bool:
+        """A refused-by-design call sent by this engine was accepted and answered (it cost money)."""
+        return self._spent_here
 
     # -- session ---------------------------------------------------------------------------------
     async def __aenter__(self) -> ProbeEngine:
@@ -388,7 +414,8 @@ class ProbeEngine:
             async with sem:
                 seen = await self._exchange(client, spec, item, url, body)
             if spec.cost == "rejected" and seen.status is not None and 200 <= seen.status < 300:
-                self._gate.spent_by = self._gate.spent_by or f"{spec.name} ({item or 'no model'})"
+                self._gate.spent(f"{spec.name} ({item or 'no model'})")
+                self._spent_here = True
             return seen
         finally:
             if pilot:

@@ -56,8 +56,8 @@ def _status(
         return KeyStatus(
             "valid",
             "spent",
-            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
-            "works; "
+            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered"
+            f"{f' in {spent[0].auth}' if spent[0].auth else ''}, so the key works in that scheme; "
             f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
             spent[0].probe,
         )
