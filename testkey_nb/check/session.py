@@ -22,13 +22,13 @@ import httpx
 from testkey_nb.check.result import CheckOptions
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
-from testkey_nb.identify.score import Identification, identify, key_pattern_matches
+from testkey_nb.identify.score import Identification, _all_hold, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine, SpendStop
 from testkey_nb.probe.observation import Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import Secret
 
-__all__ = ["Trials", "run_trials"]
+__all__ = ["Trials", "documented_refusal", "run_trials"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class Trials:
     #: no provider was named and every scheme the registry knows was tried
     tried_all: bool
     requests_sent: int
+    #: the schemes the key was sent in, in order (labels: ``Authorization: Bearer``, ``x-api-key``, ...)
+    schemes_tried: tuple[str, ...] = ()
+    #: when every scheme was tried: the known provider whose documented bad-key answer a refusal matched
+    #: (``provider:fingerprint``), which settles the scheme; None when the refusals match none
+    documented_refusal: str | None = None
 
 
 async def run_trials(
@@ -86,6 +91,7 @@ async def run_trials(
         finally:
             requests += engine.requests_sent
 
+    tried: list[str] = [first.label]
     stage1, stage2, ident, spent = await session(first)
     spec = _spec(registry, ident)
     superseded: list[Observation] = []
@@ -97,6 +103,7 @@ async def run_trials(
         for other in _other_schemes(registry, first):
             if stop.spent_by is not None:
                 break  # spending stopped: no scheme is tried with a model call that could be answered
+            tried.append(other.label)
             trial = await session(other)
             if not trial[3] and _refused(trial[0]):
                 superseded.extend([*trial[0], *trial[1]])
@@ -110,6 +117,7 @@ async def run_trials(
         # read again in the provider's own scheme (same host, same plans)
         superseded = [*superseded, *stage1, *stage2]
         right = spec.auth.templates()[0]
+        tried.append(right.label)
         stage1, stage2, again, spent = await session(right)
         if again.provider == ident.provider:
             ident = again
@@ -120,6 +128,8 @@ async def run_trials(
         spec=spec,
         tried_all=tried_all,
         requests_sent=requests,
+        schemes_tried=tuple(dict.fromkeys(tried)),
+        documented_refusal=documented_refusal(registry, [*superseded, *stage1, *stage2]) if tried_all else None,
     )
 
 
@@ -193,6 +203,26 @@ def _refused(observations: Sequence[Observation]) -> bool:
         and all(o.outcome in ("unauthorized", "refused") for o in catalog)
         and not any(o.accepted and o.cost == "rejected" and o.item and not o.placeholder for o in observations)
     )
+
+
+def documented_refusal(registry: Registry, observations: Sequence[Observation]) -> str | None:
+    """The known provider's documented bad-key answer one of the refusals is (``provider:fingerprint``).
+
+    A refusal (401/403) settles the scheme only when it is a known provider's own answer to a bad key
+    in that provider's own scheme: it matches one of the provider's ``specific`` error fingerprints (one
+    only this provider emits, of that status or of any) and the key went in one of the provider's
+    schemes. A bare 401 from a host that wants a scheme the registry lacks matches none."""
+    refusals = [o for o in observations if o.status in (401, 403) and o.outcome in ("unauthorized", "refused")]
+    for spec in registry.providers:
+        labels = _labels(spec)
+        for fp in spec.fingerprints:
+            if fp.kind != "error_body" or not fp.specific or not fp.body:
+                continue
+            for o in refusals:
+                fits = o.auth in labels and (not fp.status or o.status in fp.status)
+                if fits and _all_hold(fp.body, o.json_body, 4096):
+                    return f"{spec.id}:{fp.id}"
+    return None
 
 
 def _other_schemes(registry: Registry, first: AuthTemplate) -> list[AuthTemplate]:

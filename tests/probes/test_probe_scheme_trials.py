@@ -8,12 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from testkey_nb.check.result import CheckOptions, KeyCheck
 from testkey_nb.check.run import check_key_async
+from testkey_nb.check.session import documented_refusal
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.probe.observation import Observation, make_observation
+from testkey_nb.probe.plan import ProbeSpec
 from testkey_nb.secrets import Secret
 from tests.conftest import CANARY
 
@@ -98,3 +103,54 @@ def test_the_stop_is_shared_so_a_later_scheme_sends_no_model_call_after_a_paid_o
     assert {s[2] for s in seen} == {"Bearer"}
     assert c.to_json()["spend"]["calls"] == 1
     assert (c.profile.status.code, c.profile.status.reason) == ("valid", "spent")
+
+
+# --- item 5: a scheme the registry lacks stays unknown ---------------------------------------------------
+
+#: Azure OpenAI's answer to a request without a valid ``api-key`` header (the body as Azure documents it:
+#: https://learn.microsoft.com/en-us/azure/ai-services/openai/reference, "api-key" request header)
+AZURE_401 = {"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API "
+                       "endpoint. Make sure to provide a valid key for an active subscription and use a correct "
+                       "regional API endpoint for your resource."}}
+
+
+def test_an_azure_style_host_that_wants_an_api_key_header_leaves_a_valid_key_unknown_not_invalid() -> None:
+    """Every scheme the registry knows is refused with an answer no known provider documents for a bad key.
+
+    Before: the scheme was taken as settled once every known scheme had been tried: invalid/refused, reject."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _scheme(request) == "api-key":  # the valid key, in the scheme the registry lacks
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
+        return httpx.Response(401, json=AZURE_401)
+
+    c, seen = _check(handler)
+    assert list(dict.fromkeys(s[2] for s in seen)) == ["Bearer", "x-api-key", "Api-Key"]
+    data = c.to_json()
+    assert (data["status"], data["status_reason"]) == ("unknown", "scheme_not_settled")
+    assert c.profile.metric_values()["key_valid"] is None
+    assert data["metrics"]["key_valid"] is None
+    detail = data["status_detail"]
+    assert "refused in every scheme tried (Authorization: Bearer, x-api-key, Authorization: Api-Key;" in detail
+    assert "--auth-scheme" in detail and "--claim" in detail
+    assert c.decision.verdict != "reject"
+    assert data["spend"]["calls"] == 0
+
+
+def _refusal(body: object, auth: str, status: int = 401) -> Observation:
+    spec = ProbeSpec("catalog", "inference", "GET", "/models", "read", "x")
+    outcome = "unauthorized" if status == 401 else "refused"
+    return replace(make_observation(spec, None, outcome=outcome, started=None, attempts=1, status=status,
+                                    json_body=body), auth=auth)  # fmt: skip
+
+
+def test_a_refusal_settles_the_scheme_only_when_it_is_a_known_providers_documented_bad_key_answer() -> None:
+    registry = load_registry()
+    # Hugging Face's recorded 401 (tests/providers/huggingface/answers.yaml, rec-401): its specific fingerprint
+    hf = {"error": "Invalid credentials in Authorization header"}
+    assert documented_refusal(registry, [_refusal(hf, "Authorization: Bearer")]) == "huggingface:invalid-credentials"
+    # the same answer to a key sent in a scheme Hugging Face does not use says nothing about the scheme
+    assert documented_refusal(registry, [_refusal(hf, "x-api-key")]) is None
+    # Azure's answer, or a bare 401, is no known provider's documented bad-key answer
+    assert documented_refusal(registry, [_refusal(AZURE_401, "Authorization: Bearer")]) is None
+    assert documented_refusal(registry, [_refusal({"error": "unauthorized"}, "Authorization: Bearer")]) is None

@@ -30,6 +30,8 @@ class ProviderView:
     scheme_settled: bool = True
     #: answers that mean "valid key, the account cannot pay" (see ``NoQuotaRule``)
     no_quota: tuple[NoQuotaRule, ...] = ()
+    #: the auth schemes the key was sent in (labels), named when the scheme is not settled
+    schemes_tried: tuple[str, ...] = ()
 
 
 def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:

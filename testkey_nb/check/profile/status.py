@@ -108,6 +108,14 @@ def _status(
         where = real[0] if real_refused else catalog[0]
         said = f"{where.probe}: {where.status} {_short(where.json_body)}"
         if not view.scheme_settled:
+            if len(view.schemes_tried) > 1:
+                return KeyStatus(
+                    "unknown", "scheme_not_settled",
+                    f"refused in every scheme tried ({', '.join(view.schemes_tried)}; {said}), and no refusal is a "
+                    "known provider's documented bad-key answer: the host may want a scheme the registry lacks "
+                    "(e.g. an api-key header), so the refusals are not evidence against the key; name the "
+                    "provider with --claim, or its Authorization scheme with --auth-scheme",
+                )  # fmt: skip
             return KeyStatus(
                 "unknown", "scheme_not_settled",
                 f"refused in {where.auth or 'the default scheme'} ({said}), but no known provider was identified, "
