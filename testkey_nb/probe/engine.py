@@ -8,7 +8,9 @@ has a per-request timeout and the whole run an overall deadline; 429 and 5xx are
 number of times, honouring ``Retry-After``; bodies are capped.
 
 What may leave the machine (the guard in the client, the last line of defence):
-- a request leaves only if its method and full URL are those of a planned probe (no suffix match);
+- a request leaves only if its method and full URL are what the probe it belongs to allows in the plan
+  as loaded (:class:`~testkey_nb.probe.guard.LoadedPlan`, built from the specs and targets, never from
+  the URL the engine computed): a mis-built URL is stopped, no suffix match;
 - a POST is never re-sent on a redirect: a 3xx to a POST is an observation (its status and the
   ``Location`` it asked for), not a visit; a GET redirect is followed on the same origin only;
 - only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1) and, with
@@ -34,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from testkey_nb.probe.guard import WriteRefused, check_allowed
+from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
 from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
 from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
 from testkey_nb.secrets import Secret, redact
@@ -181,7 +183,8 @@ class ProbeEngine:
         self._sem: asyncio.Semaphore | None = None
         self._gate = _SpendGate(spend)
         self._spent_here = False
-        self._planned: dict[tuple[str, str], str] = {}
+        #: what the loaded plans allow to leave (filled from the specs as each plan is submitted)
+        self._loaded = LoadedPlan(targets, allow_billable=self._settings.allow_billable)
         self._events: dict[str, asyncio.Event] = {}
         self._done: dict[str, list[Observation]] = {}
         self._results: dict[str, list[Observation]] = {}
@@ -233,6 +236,7 @@ class ProbeEngine:
         for obs in prior:
             self._done.setdefault(obs.probe, []).append(obs)
             self._events.setdefault(obs.probe, asyncio.Event()).set()
+        self._loaded.add(plan)
         for spec in plan:
             self._events.setdefault(spec.name, asyncio.Event())
         for spec in plan:
@@ -424,7 +428,6 @@ class ProbeEngine:
     async def _exchange(
         self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, url: httpx.URL, body: Any
     ) -> Observation:
-        self._planned[(spec.method, str(url))] = spec.cost
         started = time.monotonic()
         attempts = 0
         while True:
@@ -502,7 +505,7 @@ class ProbeEngine:
                     **{k: v.replace("{key}", self._secret.reveal()) for k, v in self._settings.auth_headers.items()},
                     "Accept": "application/json",
                 },
-                extensions={"testkey_cost": spec.cost},
+                extensions={"testkey_cost": spec.cost, "testkey_probe": spec.name},
             )
             self.requests_sent += 1
             response = await client.send(request, stream=True)
@@ -527,7 +530,7 @@ class ProbeEngine:
                             redirect="other_host", location=location,
                         )  # fmt: skip
                     url = httpx.URL(location)
-                    self._planned[("GET", str(url))] = "read"  # a same-origin GET redirect: still a read
+                    self._loaded.redirected(str(url))  # a same-origin GET redirect: still a read
                     continue
                 raw, truncated = await _read_capped(response, self._settings.max_body_bytes)
                 return _Exchange(response.status_code, merged, raw, truncated)
@@ -536,22 +539,12 @@ class ProbeEngine:
         return _Exchange(None, {}, detail="too many redirects", redirect="too_many")
 
     async def _guard_hook(self, request: httpx.Request) -> None:
-        """The last line of defence: only the exact planned method and URL, of an allowed cost, leave."""
-        cost = request.extensions.get("testkey_cost")
-        planned = self._planned.get((request.method, str(request.url)))
-        allowed = (
-            planned is not None
-            and planned == cost
-            and (
-                (request.method == "GET" and cost == "read")
-                or (request.method == "POST" and cost == "rejected")
-                or (request.method == "POST" and cost == "billable" and self._settings.allow_billable)
-            )
-        )
-        if not allowed:
-            raise WriteRefused(
-                f"refused to send {request.method} {request.url.path}: not a planned probe (cost {cost!r})"
-            )
+        """The last line of defence: a request leaves only if the loaded plan's spec of its probe allows
+        exactly its method and URL at its cost (built from the spec, not from what the engine computed)."""
+        self._loaded.check(
+            request.method, str(request.url), request.extensions.get("testkey_cost"),
+            request.extensions.get("testkey_probe"),
+        )  # fmt: skip
 
     # -- building observations ------------------------------------------------------------------
     def _observe(
