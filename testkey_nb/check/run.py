@@ -123,6 +123,7 @@ def _view(
         reads={k: tuple(v) for k, v in reads.items()},
         scheme_settled=True,
         no_quota=spec.no_quota,
+        post_auth=spec.post_auth,
     )
 
 

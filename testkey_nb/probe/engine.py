@@ -38,7 +38,7 @@ import httpx
 
 from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
 from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
-from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
+from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, version_root
 from testkey_nb.secrets import Secret, redact
 
 __all__ = ["ProbeEngine", "SpendStop", "retry_after_seconds"]
@@ -369,9 +369,8 @@ class ProbeEngine:
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
-        if spec.from_root:  # the same host's root, not under its base path (DeepSeek's /user/balance)
-            parts = urlsplit(base)
-            base = f"{parts.scheme}://{parts.netloc}"
+        if spec.from_root:  # beside the version segment, not under it (DeepSeek's /user/balance)
+            base = version_root(base)
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body

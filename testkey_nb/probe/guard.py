@@ -90,7 +90,9 @@ class PlannedRequest:
 
     @classmethod
     def of(cls, spec: ProbeSpec, base: str) -> PlannedRequest:
-        prefix = "" if spec.from_root else urlsplit(base).path.rstrip("/")
+        from testkey_nb.probe.plan import version_root  # plan imports this module
+
+        prefix = urlsplit(version_root(base) if spec.from_root else base).path.rstrip("/")
         pattern = "".join(
             re.escape(part) if i % 2 == 0 else "[^/?#]+" for i, part in enumerate(_split(prefix + spec.path))
         )

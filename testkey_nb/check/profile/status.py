@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from testkey_nb.check.profile.observed import ProviderView, _chats, _short, _statuses
+from testkey_nb.check.profile.observed import ProviderView, _after_auth, _chats, _short, _statuses
 from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 STATUS_MEANINGS = {
-    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, or a model call passed auth",
+    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, a model call passed auth, or "
+    "a model call got an error the provider gives only after auth (reason after_auth)",
     "invalid": "the provider refused the key in its own auth scheme (many answer revoked and unknown keys alike)",
     "revoked": "the provider said the key was revoked",
     "valid_no_quota": "the key authenticates but the workspace cannot pay (402: credits exhausted, no card)",
@@ -72,6 +73,17 @@ def _status(
             f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
             accepted[0].probe,
         )
+    after_auth = _after_auth(chats, view.post_auth)
+    if after_auth is not None:
+        # an error the provider gives only once the key has passed auth (a bad key is refused before): it
+        # proves the key even for a placeholder model (Hugging Face: 400 model_not_found, a bad token 401)
+        o, source = after_auth
+        return KeyStatus(
+            "valid", "after_auth",
+            f"{o.probe} ({o.item or 'its placeholder model'}) answered {o.status} {_short(o.json_body)}: an error "
+            f"the provider gives only after auth{f' ({source})' if source else ''}",
+            o.probe,
+        )  # fmt: skip
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
     if unpaid is not None:
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
