@@ -202,3 +202,28 @@ def test_deepseek_balance_behind_a_gateway_prefix_is_read_beside_the_version() -
     assert "GET /user/balance" not in seen
     got = c.to_json()["balance"]
     assert got is not None and got["currency"] == "CNY" and got["probe"] == "balance"
+
+
+@pytest.mark.parametrize(("provider", "key", "status", "body"), [
+    # each provider's recorded answer to a valid key naming an unknown model (tests/providers/<id>/answers.yaml,
+    # chat-unknown-model, from maruel/genai providers/<id>/testdata/TestClient/errors/bad_model/GenSync.yaml)
+    ("groq", "gsk_" + "A" * 52, 404, {"error": {"message": "The model `testkey-nb-probe` does not exist or you do not "
+                                                "have access to it.", "type": "invalid_request_error",
+                                                "code": "model_not_found"}}),
+    ("cerebras", "csk-" + "a" * 48, 404, {"message": "Model testkey-nb-probe does not exist or you do not have access "
+                                          "to it.", "type": "not_found_error", "param": "model",
+                                          "code": "model_not_found"}),
+    ("mistral", "A" * 32, 400, {"object": "error", "message": "Invalid model: testkey-nb-probe",
+                                "type": "invalid_model", "param": None, "code": "1500"}),
+])  # fmt: skip
+def test_recorded_after_auth_model_errors_prove_the_key(provider: str, key: str, status: int, body: object) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        # the host's own header (recorded on every answer of api.mistral.ai; harmless for the others) names it
+        headers = {"mistral-correlation-id": "019b1cee-386c-76ff-a038-3622f52eff4c"} if provider == "mistral" else {}
+        if request.url.path == "/v1/models":  # the catalog cannot be read: only a placeholder model is called
+            return httpx.Response(500, json={"error": "internal"}, headers=headers)
+        return httpx.Response(status, json=body, headers=headers)
+
+    options = CheckOptions(timeout_s=3, deadline_s=8, base_url="https://gw.test/v1", claim=provider)
+    c = asyncio.run(check_key_async(Secret(key), options, transport=httpx.MockTransport(handler)))
+    assert (c.profile.status.code, c.profile.status.reason) == ("valid", "after_auth"), c.profile.status
