@@ -117,25 +117,36 @@ class _SpendGate:
     """Spending stops at the first accepted call.
 
     The first refused-by-design (or billable) exchange of a session is a pilot: every other one waits
-    until it has come back, so a far end that accepts such calls gets exactly one. Once a ``rejected``
-    call came back 2xx (answered: it cost money), no ``rejected`` or ``billable`` request is sent again,
-    by this engine or any other sharing the same :class:`SpendStop`.
+    until it has come back, so a far end that accepts such calls gets exactly one. A pilot answered 404
+    (its placeholder model is unknown there) says nothing about whether the far end refuses a call built
+    to be refused, so the next call is a pilot too (a far end that refuses the placeholder but answers
+    real models still gets exactly one). Once a ``rejected`` call came back 2xx (answered: it cost
+    money), no ``rejected`` or ``billable`` request is sent again, by this engine or any other sharing
+    the same :class:`SpendStop`.
     """
 
     def __init__(self, stop: SpendStop | None = None) -> None:
         self._stop = stop if stop is not None else SpendStop()
         self._pilot_taken = False
+        self._open = False
         self._pilot_back = asyncio.Event()
 
     async def enter(self) -> bool:
-        """Wait until this exchange may start; True when it is the pilot."""
-        if not self._pilot_taken:
-            self._pilot_taken = True
-            return True
-        await self._pilot_back.wait()
+        """Wait until this exchange may start; True when it is a pilot."""
+        while not self._open:
+            if not self._pilot_taken:
+                self._pilot_taken = True
+                self._pilot_back.clear()
+                return True
+            await self._pilot_back.wait()
         return False
 
-    def pilot_back(self) -> None:
+    def pilot_back(self, status: int | None) -> None:
+        """The pilot came back with ``status``: a 404 re-arms the pilot, anything else opens the gate."""
+        if status == 404:
+            self._pilot_taken = False
+        else:
+            self._open = True
         self._pilot_back.set()
 
     @property
@@ -413,16 +424,18 @@ class ProbeEngine:
             async with sem:
                 return await self._exchange(client, spec, item, url, body)
         pilot = await self._gate.enter()
+        back: int | None = None
         try:
             async with sem:
                 seen = await self._exchange(client, spec, item, url, body)
+            back = seen.status
             if spec.cost == "rejected" and seen.status is not None and 200 <= seen.status < 300:
                 self._gate.spent(f"{spec.name} ({item or 'no model'})")
                 self._spent_here = True
             return seen
         finally:
             if pilot:
-                self._gate.pilot_back()
+                self._gate.pilot_back(back)
 
     async def _exchange(
         self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, url: httpx.URL, body: Any

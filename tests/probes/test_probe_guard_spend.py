@@ -212,8 +212,10 @@ def test_a_far_end_that_answers_refused_calls_receives_exactly_one() -> None:
     assert review and "cost money" in review[0].reason
 
 
-def test_the_spending_stop_holds_for_checks_in_flight_together() -> None:
-    """The pilot refuses, the per-model wave is accepted: every answered call is counted, nothing more is sent."""
+def test_a_far_end_that_refuses_the_placeholder_but_answers_real_models_gets_exactly_one() -> None:
+    """The pilot is answered 404 (its placeholder model is unknown there: that says nothing about whether the far
+    end refuses a call built to be refused), so the first per-model check is a pilot too; it is answered (paid)
+    and nothing more is sent. Before: the pilot's 404 opened the gate and a whole in-flight window was paid."""
     answered: list[str] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -229,11 +231,10 @@ def test_the_spending_stop_holds_for_checks_in_flight_together() -> None:
     c, seen = check(handler, max_in_flight=4, claim="baseten")
     assert any(o.probe == "permission_matrix" for o in c.observations)
     posts = [r for r in seen if r.method == "POST"]
-    # the pilot, then at most one in-flight window (4) before the first accepted answer stops the rest
-    assert 2 <= len(posts) <= 1 + 4
+    assert len(posts) == 2 and len(answered) == 1  # the pilot (404), then one real model, answered
     spent = [o for o in c.observations if o.spent]
-    assert len({o.item for o in spent}) == len(answered)
-    assert c.to_json()["spend"]["total_tokens"] == 10 * len(answered)
+    assert {o.item for o in spent} == set(answered)
+    assert c.to_json()["spend"]["calls"] == 1 and c.to_json()["spend"]["total_tokens"] == 10
     skipped = [o for o in c.observations if o.cost == "rejected" and o.outcome == "skipped"]
     assert skipped and all("was accepted and answered" in (o.detail or "") for o in skipped)
 
