@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from testkey_nb.identify.schema import ProviderSpec
+    from testkey_nb.identify.schema import HeaderFact, ProviderSpec
     from testkey_nb.probe.observation import Observation
 
 __all__ = [
@@ -46,7 +46,10 @@ __all__ = [
 ]
 
 Provenance = Literal["observed", "derived", "documented", "unknown"]
-LIMIT_SCOPES = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+LIMIT_SCOPES = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day", "tokens_per_month")
+#: the window of each scope in seconds (a calendar month has none: a value is never converted to it)
+_SCOPE_SECONDS: Mapping[str, float] = {"requests_per_minute": 60.0, "tokens_per_minute": 60.0,
+                                       "requests_per_day": 86400.0, "tokens_per_day": 86400.0}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -254,20 +257,7 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
     if spec is None:
         return ProviderFacts()
     answered = sent(observations)
-    limits: list[Limit] = []
-    for hf in spec.limit_headers:
-        obs = next((o for o in reversed(answered) if number(o.headers.get(hf.header)) is not None), None)
-        if obs is None:
-            continue
-        value = number(obs.headers[hf.header])
-        assert value is not None
-        remaining = number(obs.headers.get(hf.remaining_header)) if hf.remaining_header else None
-        reset = parse_reset_seconds(obs.headers.get(hf.reset_header), context.now) if hf.reset_header else None
-        limits.append(
-            Limit(hf.target, value, "observed", obs.probe, obs.probe, None, remaining, reset,
-                  f"{hf.header} on {obs.method} {obs.path} ({obs.status})" + (f"; documented at {hf.source}"
-                                                                             if hf.source else ""))
-        )  # fmt: skip
+    limits = [lim for hf in spec.limit_headers if (lim := _header_limit(hf, answered, context)) is not None]
     fields: dict[str, str] = {}
     where: list[str] = []
     probes: list[str] = []
@@ -289,6 +279,50 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
         )
     models = catalog_facts(observations, spec)
     return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)), models=models)
+
+
+def _ietf_params(value: str | None) -> dict[str, float]:
+    """The numeric parameters of an IETF draft RateLimit / RateLimit-Policy item (``"api";r=0;t=120``,
+    ``"fixed window";"api";q=1000;w=300``): https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/"""
+    out: dict[str, float] = {}
+    for part in (value or "").split(";"):
+        name, _, raw = part.strip().partition("=")
+        n = number(raw) if raw else None
+        if n is not None:
+            out[name.strip().lower()] = n
+    return out
+
+
+def _header_limit(hf: HeaderFact, answered: Sequence[Observation], context: InterpretContext) -> Limit | None:
+    """One ``[[limit_headers]]`` entry read from the latest answer carrying it; a value the provider documents
+    over another window than the scope's is converted to the scope's and marked ``derived``."""
+    ietf = hf.format == "ietf-ratelimit"
+    for obs in reversed(answered):
+        raw = obs.headers.get(hf.header)
+        params = _ietf_params(raw) if ietf else {}
+        value = params.get("q") if ietf else number(raw)
+        if value is not None:
+            break
+    else:
+        return None
+    per = params.get("w") if ietf else hf.per_seconds
+    per = per or hf.per_seconds
+    if ietf:
+        remaining = _ietf_params(obs.headers.get(hf.remaining_header)).get("r") if hf.remaining_header else None
+        reset = _ietf_params(obs.headers.get(hf.reset_header)).get("t") if hf.reset_header else None
+    else:
+        remaining = number(obs.headers.get(hf.remaining_header)) if hf.remaining_header else None
+        reset = parse_reset_seconds(obs.headers.get(hf.reset_header), context.now) if hf.reset_header else None
+    where = f"{hf.header} on {obs.method} {obs.path} ({obs.status})"
+    provenance: Provenance = "observed"
+    window = _SCOPE_SECONDS.get(hf.target)
+    if per is not None and window is not None and per != window:
+        factor = window / per
+        where += f": {value:g} per {per:g} s, times {factor:g} for the scope's {window:g} s window (derived)"
+        value, provenance = value * factor, "derived"
+        remaining = remaining * factor if remaining is not None else None
+    note = where + (f"; documented at {hf.source}" if hf.source else "")
+    return Limit(hf.target, value, provenance, obs.probe, obs.probe, None, remaining, reset, note)
 
 
 def dig(obj: Any, dotted: str | None) -> Any:

@@ -8,9 +8,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from testkey_nb.identify.registry import Registry, RegistryError, load_registry
 
 from testkey_nb.identify.outcomes import ROUTES, STATUS_REASONS
-from testkey_nb.identify.registry import Registry, RegistryError, load_registry
 
 REGIONAL = ("dashscope", "moonshot", "zhipu", "siliconflow", "minimax", "ark")
 

@@ -163,6 +163,7 @@ _SCOPE_UNITS: Final = {
     "tokens_per_minute": "tok / min",
     "requests_per_day": "req / day",
     "tokens_per_day": "tok / day",
+    "tokens_per_month": "tok / month",
 }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from testkey_nb.check.profile.observed import ProviderView, _chats, _short, _statuses
+from testkey_nb.check.profile.observed import ProviderView, _after_auth, _chats, _short, _statuses
 from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 STATUS_MEANINGS = {
-    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, or a model call passed auth",
+    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, a model call passed auth, or "
+    "a model call got an error the provider gives only after auth (reason after_auth)",
     "invalid": "the provider refused the key in its own auth scheme (many answer revoked and unknown keys alike)",
     "revoked": "the provider said the key was revoked",
     "valid_no_quota": "the key authenticates but the workspace cannot pay (402: credits exhausted, no card)",
@@ -56,8 +57,8 @@ def _status(
         return KeyStatus(
             "valid",
             "spent",
-            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
-            "works; "
+            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered"
+            f"{f' in {spent[0].auth}' if spent[0].auth else ''}, so the key works in that scheme; "
             f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
             spent[0].probe,
         )
@@ -72,6 +73,17 @@ def _status(
             f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
             accepted[0].probe,
         )
+    after_auth = _after_auth(chats, view.post_auth)
+    if after_auth is not None:
+        # an error the provider gives only once the key has passed auth (a bad key is refused before): it
+        # proves the key even for a placeholder model (Hugging Face: 400 model_not_found, a bad token 401)
+        o, source = after_auth
+        return KeyStatus(
+            "valid", "after_auth",
+            f"{o.probe} ({o.item or 'its placeholder model'}) answered {o.status} {_short(o.json_body)}: an error "
+            f"the provider gives only after auth{f' ({source})' if source else ''}",
+            o.probe,
+        )  # fmt: skip
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
     if unpaid is not None:
         return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
@@ -108,6 +120,14 @@ def _status(
         where = real[0] if real_refused else catalog[0]
         said = f"{where.probe}: {where.status} {_short(where.json_body)}"
         if not view.scheme_settled:
+            if len(view.schemes_tried) > 1:
+                return KeyStatus(
+                    "unknown", "scheme_not_settled",
+                    f"refused in every scheme tried ({', '.join(view.schemes_tried)}; {said}), and no refusal is a "
+                    "known provider's documented bad-key answer: the host may want a scheme the registry lacks "
+                    "(e.g. an api-key header), so the refusals are not evidence against the key; name the "
+                    "provider with --claim, or its Authorization scheme with --auth-scheme",
+                )  # fmt: skip
             return KeyStatus(
                 "unknown", "scheme_not_settled",
                 f"refused in {where.auth or 'the default scheme'} ({said}), but no known provider was identified, "
