@@ -10,11 +10,12 @@ Baseten's newer controls (sources below):
   may override ``autoscaling_window``, ``scale_down_delay``, ``concurrency_target``,
   ``target_utilization_percentage`` and ``max_scale_down_rate``; a field left null inherits the
   environment's value (basetenlabs/baseten-cli ``command.model_environment_autoscaling_schedule.go``,
-  reference/providers-more-facts.md section C). In a scenario file an omitted field is that null.
+  https://docs.baseten.co/deployment/autoscaling). In a scenario file an omitted field is that null.
 * **max_scale_down_rate**: "the largest percentage of active replicas the autoscaler removes in a single
   scale-down step" (docs.baseten.co/deployment/manage/scaling); 1-50, default 50 (baseten.co changelog
   "Configure scale-down rate"); "Maximum percentage of replicas that can be removed per autoscaling
-  window (1-50)" (reference/baseten-management-openapi.json, AutoscalingSettingsV1).
+  window (1-50)" (Baseten management API, AutoscalingSettingsV1:
+  https://docs.baseten.co/reference/management-api/overview).
 
 Interpretation where the sources are silent (the simulator's assumptions, stated in its output):
 
