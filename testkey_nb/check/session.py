@@ -20,7 +20,7 @@ from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
 from testkey_nb.identify.score import Identification, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine
-from testkey_nb.probe.observation import Observation
+from testkey_nb.probe.observation import ExchangeIds, Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import Secret
 
@@ -68,13 +68,14 @@ async def run_trials(
     shape = key_pattern_matches(registry, secret.reveal())
     started = time.monotonic()
     requests = 0
+    exchanges = ExchangeIds()  # one numbering for every scheme trial of the check
 
     async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:
         """One engine session in ``scheme``: identification, then the identified provider's plan."""
         nonlocal requests
         left = max(1.0, options.deadline_s - (time.monotonic() - started))
         run_settings = replace(settings, auth_headers=dict(scheme.headers), auth_label=scheme.label, deadline_s=left)
-        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now)
+        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now, exchanges=exchanges)
         try:
             return (*await _session(engine, registry, identify_plan, shape, targets, claimed, scheme),
                     engine.spent_by is not None)  # fmt: skip
