@@ -8,6 +8,8 @@ A TOML keys file lists key *references* (never keys)::
     base_url = "https://api.example.com/v1"     # optional: inference base URL
     management_url = "https://api.baseten.co/v1" # optional
     allow_billable = false                      # optional: allow one 1-token completion
+    credits_remaining = 12.5                    # optional: USD left, where the provider shows no balance
+    payment_method = "card"                     # optional: "card" or "none" (how the account pays)
 
 A dotenv file holds raw keys, one ``NAME=value`` a line (``export`` allowed, quotes stripped, ``#``
 comments); it is refused unless only its owner may read it (mode 0600). Labels come from the variable
@@ -18,6 +20,7 @@ Every error names the file and the line, and never echoes a value that could be 
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 import tomllib
@@ -43,6 +46,8 @@ FIELDS: Final[dict[str, type]] = {
     "base_url": str,
     "management_url": str,
     "allow_billable": bool,
+    "credits_remaining": float,
+    "payment_method": str,
 }
 _ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_KEY_CHARS: Final = 4096
@@ -64,13 +69,17 @@ class KeyEntry:
     base_url: str | None = None
     management_url: str | None = None
     allow_billable: bool = False
+    #: what the user knows of the money (USD left; ``card`` | ``none``), where the provider shows none
+    credits_remaining: float | None = None
+    payment_method: str | None = None
     secret: Secret | None = field(default=None, repr=False, compare=False)
     #: Where the entry was declared (``file:line``), for messages.
     origin: str | None = field(default=None, compare=False)
 
     def with_defaults(
-        self, *, claim: str | None = None, base_url: str | None = None, management_url: str | None = None
-    ) -> KeyEntry:
+        self, *, claim: str | None = None, base_url: str | None = None, management_url: str | None = None,
+        credits_remaining: float | None = None, payment_method: str | None = None,
+    ) -> KeyEntry:  # fmt: skip
         """This entry, with the given values filled in where the entry sets none."""
         return KeyEntry(
             label=self.label,
@@ -79,6 +88,8 @@ class KeyEntry:
             base_url=self.base_url or base_url or None,
             management_url=self.management_url or management_url or None,
             allow_billable=self.allow_billable,
+            credits_remaining=self.credits_remaining if self.credits_remaining is not None else credits_remaining,
+            payment_method=self.payment_method or payment_method or None,
             secret=self.secret,
             origin=self.origin,
         )
@@ -205,9 +216,14 @@ def load_keys_file(path: Path | str) -> list[KeyEntry]:
             if name not in FIELDS:
                 raise KeysFileError(f"{field_where}: keys.{label}: unknown field {name!r} (known: {', '.join(FIELDS)})")
             want = FIELDS[name]
-            if not isinstance(value, want):
-                kind = "a string" if want is str else "true or false"
+            number = want is float and isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (isinstance(value, want) or number):
+                kind = {str: "a string", bool: "true or false", float: "a number"}[want]
                 raise KeysFileError(f"{field_where}: keys.{label}.{name} must be {kind}")
+            if name == "credits_remaining" and not (math.isfinite(value) and value >= 0):
+                raise KeysFileError(f"{field_where}: keys.{label}.credits_remaining must be an amount of at least 0")
+            if name == "payment_method" and value.strip() not in ("card", "none"):
+                raise KeysFileError(f"{field_where}: keys.{label}.payment_method must be \"card\" or \"none\"")
         fields: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in table.items()}
         if not fields.get("ref"):
             raise KeysFileError(f'{where}: keys.{label}: missing ref (ref = "env:NAME" or "file:PATH")')
@@ -247,6 +263,8 @@ def load_keys_file(path: Path | str) -> list[KeyEntry]:
                 base_url=fields.get("base_url") or None,
                 management_url=fields.get("management_url") or None,
                 allow_billable=bool(fields.get("allow_billable", False)),
+                credits_remaining=float(fields["credits_remaining"]) if "credits_remaining" in fields else None,
+                payment_method=fields.get("payment_method") or None,
                 origin=where,
             )
         )

@@ -95,6 +95,12 @@ def check_options(options: CheckOptions) -> None:
         raise CheckError("--max-model-checks must be at least 1")
     if not isinstance(options.max_in_flight, int) or options.max_in_flight < 1:
         raise CheckError(f"--max-in-flight must be a whole number of at least 1, got {options.max_in_flight!r}")
+    money = options.credits_remaining
+    if money is not None and not (isinstance(money, (int, float)) and not isinstance(money, bool)
+                                  and math.isfinite(money) and money >= 0):  # fmt: skip
+        raise CheckError(f"--credits-remaining must be an amount of USD of at least 0, got {money!r}")
+    if options.payment_method not in (None, "card", "none"):
+        raise CheckError(f"--payment-method must be card or none, got {options.payment_method!r}")
 
 
 def _mgmt(url: str | None) -> str | None:
