@@ -161,10 +161,15 @@ def balance_text(balance: Mapping[str, Any] | None) -> str:
     tags = [str(balance["scope"])] if balance.get("scope") in ("key", "workspace") else []
     tags += ["given"] if balance.get("provenance") == "given" else []
     tail = f" ({', '.join(tags)})" if tags else ""
-    if balance.get("remaining") is not None:
+    remaining = balance.get("remaining")
+    if remaining is not None:
         of = balance.get("limit") if balance.get("scope") == "key" else balance.get("granted")
         of = of if of is not None else balance.get("limit")
-        return f"{money(balance['remaining'])} left" + (f" of {money(of)}" if of is not None else "") + tail
+        granted = balance.get("granted")
+        if isinstance(of, (int, float)) and isinstance(remaining, (int, float)) and of >= remaining:
+            return f"{money(remaining)} left of {money(of)}" + tail
+        # a grant smaller than what is left is a part of it (DeepSeek's granted_balance), not its total
+        return f"{money(remaining)} left" + (f", {money(granted)} granted" if granted is not None else "") + tail
     if balance.get("used") is not None:
         return f"used {money(balance['used'])}" + tail
     return ""
