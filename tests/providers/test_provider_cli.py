@@ -38,3 +38,20 @@ def test_probe_json_names_identity_balance_and_limits() -> None:
     assert {p["auth"] for p in data["probes"]} == {"Authorization: Bearer"}
     assert "balance: 110.0 CNY left (balance)" in term.stdout
     assert key not in proc.stdout + proc.stderr + term.stdout + term.stderr
+
+
+def test_probe_takes_the_money_the_user_gives() -> None:
+    with run_emulator(provider="groq") as emu:  # Groq shows no balance
+        key = emu.keys["valid"]
+        proc = _probe("--base-url", emu.base_url, "--json", "--credits-remaining", "40", "--payment-method", "none",
+                      key=key)  # fmt: skip
+        term = _probe("--base-url", emu.base_url, "--payment-method", "card", key=key)
+        bad = _probe("--base-url", emu.base_url, "--payment-method", "cheque", key=key)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["balances"] == [{"scope": "workspace", "currency": "USD", "remaining": 40.0, "limit": None,
+                                 "used": None, "granted": None, "provenance": "given", "probe": None,
+                                 "exchange": None}]  # fmt: skip
+    assert data["payment_method"] == "none"
+    assert "balance: not exposed; pays by card;" in term.stdout
+    assert bad.returncode == 2 and "--payment-method must be card or none" in bad.stderr
