@@ -31,7 +31,8 @@ def _prepare(
         secret, key_ref = ref, ref.source
     else:
         try:
-            secret, key_ref = resolve(ref, env), str(ref)
+            # environ None: the process's keys (a Lab kernel's keys file, else os.environ; see secrets.resolve)
+            secret, key_ref = resolve(ref, environ), str(ref)
         except KeyRefError as exc:
             raise KeyRefError(f"{exc}{_close_names(str(ref), env)}") from None
     if not options.base_url:

@@ -17,7 +17,7 @@ import httpx
 from testkey_nb.check.result import CheckError, CheckOptions
 from testkey_nb.identify.schema import Registry
 from testkey_nb.probe.plan import Targets
-from testkey_nb.secrets import Secret
+from testkey_nb.secrets import Secret, mask
 
 __all__ = [
     "BASE_URL_ENV",
@@ -115,10 +115,11 @@ def check_url(url: str, flag: str, allow_http: bool = False) -> None:
     https anywhere, plain http only to a loopback host (or anywhere with ``allow_http``)."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise CheckError(f"{flag} is not a URL: {exc}") from None
+    except (httpx.InvalidURL, TypeError):
+        # what was given is quoted masked (a key pasted where a URL belongs is never echoed whole)
+        raise CheckError(f"{flag} is not a URL: got {mask(str(url))}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise CheckError(f"{flag} must be an http(s) URL with a host, got {url!r}")
+        raise CheckError(f"{flag} must be an http(s) URL with a host, got {mask(str(url))}")
     if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
         raise CheckError(
             f"{flag} is plain http to {parsed.host}: the key would cross the network in clear text "
