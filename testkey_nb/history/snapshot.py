@@ -61,6 +61,9 @@ ROW_SCALARS: Final = (
 _BALANCE_FIELDS: Final = ("scope", "currency", "remaining", "granted", "used", "limit", "provenance", "probe",
                           "exchange", "note", "payment_method")  # fmt: skip
 _BALANCE_TEXTS: Final = ("scope", "currency", "provenance", "probe", "exchange", "note", "payment_method")
+#: the notes of the balances earlier versions assumed from Baseten's documented free grant: not balances
+_ASSUMED_NOTES: Final = ("documented free credits", "a model call was refused with 402: the credits are exhausted",
+                         "credits used in the usage window", "usage in the window had no credits applied")  # fmt: skip
 _IDENTITY_FIELDS: Final = ("user", "workspace", "organization")
 
 
@@ -245,6 +248,8 @@ def _balance(value: Any) -> dict[str, Any] | None:
         out[name] = _text(raw) if name in _BALANCE_TEXTS else number(raw)
     if all(out[n] is None for n in ("remaining", "granted", "used", "limit")):
         return None
+    if not out["exchange"] and (out["note"] or "").startswith(_ASSUMED_NOTES):
+        return None  # recorded by an earlier version from a grant, never read: money is not assumed
     out["currency"] = out["currency"] or "USD"
     return out
 

@@ -78,3 +78,14 @@ def test_summary_shapes_from_the_providers(emu: Any, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(KeyCheck, "summary", lambda self: {**plain, "identity": "?", "balance": 3, "limits": None})
     odd = build_snapshot({**plain}, facts_from_check(check))
     assert odd.identity is None and odd.balance is None  # an odd shape is no balance, and none is assumed
+
+
+def test_a_balance_an_earlier_version_assumed_from_the_grant_is_dropped() -> None:
+    # what earlier versions stored for Baseten: the documented $30 less the credits used, marked derived
+    assumed = {"currency": "USD", "remaining": 29.7, "granted": 30.0, "used": 0.3, "limit": None,
+               "provenance": "derived", "probe": "usage",
+               "note": "documented free credits (docs) minus the credits used in the usage window; ..."}  # fmt: skip
+    snap = build_snapshot({"label": "k", "status": "valid"}, {"balance": assumed})
+    assert snap.balance is None and snap.balance_remaining is None
+    read = {**assumed, "note": "read", "exchange": "x3"}
+    assert build_snapshot({"label": "k", "status": "valid"}, {"balance": read}).balance_remaining == 29.7
