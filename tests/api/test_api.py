@@ -135,3 +135,12 @@ def test_money_is_read_or_given_never_assumed(emu: Any, checked: tk.KeyCheck) ->
         tk.check("env:MY_KEY", base_url=emu.inference_url, payment_method="cash", environ={"MY_KEY": CANARY})
     with pytest.raises(CheckError, match="--credits-remaining must be an amount"):
         tk.check("env:MY_KEY", base_url=emu.inference_url, credits_remaining=-1, environ={"MY_KEY": CANARY})
+
+
+def test_a_url_error_masks_what_it_quotes() -> None:
+    pasted = "gsk_" + "W7cAnArY" * 6  # a key pasted where the URL belongs
+    for bad in (pasted, f"https://{pasted}:x/v1"):
+        with pytest.raises(CheckError) as err:
+            tk.check("env:MY_KEY", base_url=bad, claim="groq", environ={"MY_KEY": CANARY})
+        assert pasted not in str(err.value) and pasted[4:12] not in str(err.value), str(err.value)
+        assert "--base-url" in str(err.value) and f"({len(bad)} chars)" in str(err.value)
