@@ -147,3 +147,19 @@ def test_control_a_balance_citing_no_exchange_is_caught() -> None:
     bad = tuple(replace(b, exchange=None) if b.scope == "account" else b for b in c.profile.balances)
     planted = replace(c, profile=replace(c.profile, balances=bad, balance=bad[0]))
     assert uncited_figures(planted) == ["balance (account): names no exchange"]
+
+
+def test_scheme_trials_of_one_check_share_one_numbering() -> None:
+    # a host that names no provider, claimed as OpenAI: the first trial goes in Bearer, identification
+    # settles Anthropic's x-api-key and the key is read again; both trials' exchanges are numbered together
+    doc = Documented.load("anthropic")
+    options = CheckOptions(claim="openai", base_url="https://llm-gateway.example.com/v1", timeout_s=3.0,
+                           deadline_s=5.0)  # fmt: skip
+    c = asyncio.run(check_key_async(Secret(key_for("anthropic", "valid")), options, transport=doc.transport()))
+    sent = [o for o in c.observations if o.attempts > 0]
+    assert len({o.auth for o in sent}) == 2  # two schemes were tried
+    ids = [o.exchange for o in sent]
+    assert None not in ids and len(set(ids)) == len(ids)
+    # one numbering: the second trial goes on from the first (a fresh engine each would repeat x1)
+    first, second = ({o.exchange for o in sent if o.auth == a} for a in dict.fromkeys(o.auth for o in sent))
+    assert max(int(e[1:]) for e in first) < min(int(e[1:]) for e in second)
