@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from testkey_nb.check.decide import decide
-from testkey_nb.check.facts import InterpretContext
+from testkey_nb.check.facts import InterpretContext, given_balance
 from testkey_nb.check.interpret import interpret
 from testkey_nb.check.profile import ProviderView, build_profile
 from testkey_nb.check.profile.capabilities import capability_name
@@ -73,6 +73,8 @@ async def check_key_async(
     observations = (*trials.superseded, *counted)
     context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
     facts = interpret(spec, counted, context)
+    if options.credits_remaining is not None:  # money the user gives: a balance, marked given
+        facts = replace(facts, balances=(*facts.balances, given_balance(options.credits_remaining)))
     tiers: list[dict[str, Any]] = []
     if spec is not None and spec.rate_limits:
         tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
@@ -86,6 +88,7 @@ async def check_key_async(
         provider=_view(spec, options, claimed or (trials.tried_all and trials.documented_refusal),
                        trials.schemes_tried),
         documented_tiers=tiers,
+        payment_method=options.payment_method,
     )
     hint = _base_url_hint(observations, targets.inference, ident.provider, claimed, registry)
     if hint:

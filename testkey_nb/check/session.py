@@ -24,7 +24,7 @@ from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
 from testkey_nb.identify.score import Identification, _all_hold, identify, key_pattern_matches
 from testkey_nb.probe.engine import ProbeEngine, SpendStop
-from testkey_nb.probe.observation import Observation
+from testkey_nb.probe.observation import ExchangeIds, Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import Secret
 
@@ -78,13 +78,16 @@ async def run_trials(
     started = time.monotonic()
     requests = 0
     stop = SpendStop()  # one spending stop for the whole check, shared by every scheme trial
+    exchanges = ExchangeIds()  # one numbering for every scheme trial of the check
 
     async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:
         """One engine session in ``scheme``: identification, then the identified provider's plan."""
         nonlocal requests
         left = max(1.0, options.deadline_s - (time.monotonic() - started))
         run_settings = replace(settings, auth_headers=dict(scheme.headers), auth_label=scheme.label, deadline_s=left)
-        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now, spend=stop)
+        engine = ProbeEngine(
+            secret, targets, run_settings, transport=transport, now=now, spend=stop, exchanges=exchanges
+        )
         try:
             return (*await _session(engine, registry, identify_plan, shape, targets, claimed, scheme),
                     engine.spent_here)  # fmt: skip

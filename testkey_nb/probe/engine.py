@@ -37,7 +37,14 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
-from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
+from testkey_nb.probe.observation import (
+    ExchangeIds,
+    Observation,
+    Outcome,
+    make_observation,
+    outcome_for,
+    scrub,
+)
 from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, version_root
 from testkey_nb.secrets import Secret, redact
 
@@ -182,8 +189,11 @@ class ProbeEngine:
         transport: httpx.AsyncBaseTransport | None = None,
         now: datetime | None = None,
         spend: SpendStop | None = None,
+        exchanges: ExchangeIds | None = None,
     ) -> None:
         self._secret = secret
+        #: the check's exchange numbering (shared by all its engines); a new one for a lone engine
+        self._exchanges = exchanges or ExchangeIds()
         self._targets = targets
         self._settings = settings or ProbeSettings()
         self._transport = transport
@@ -618,6 +628,7 @@ class ProbeEngine:
             spent=spent,
             usage=_usage(parsed) if spent else None,
             location=scrub(result.location, secrets),
+            exchange=self._exchanges.next(),
         )
 
     def _synthetic(
@@ -630,8 +641,10 @@ class ProbeEngine:
         started: float | None = None,
     ) -> Observation:
         auth = self._settings.auth_label
-        return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail,
+        seen = make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail,
                                 auth=auth)  # fmt: skip
+        # a request that left (a timeout, a network error after sending) is an exchange without an answer
+        return replace(seen, exchange=self._exchanges.next()) if attempts > 0 else seen
 
 
 def _usage(body: Any) -> dict[str, int] | None:

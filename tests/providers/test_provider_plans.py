@@ -66,10 +66,19 @@ def test_documented_answers_read_as_the_golden_says(checks: dict[tuple[str, str]
         assert [m["model"] for m in data["models"]] == golden["models"]
     for name, want in (golden.get("identity") or {}).items():
         assert data["identity"][name] == want, name
+    # exchange ids follow the order answers came back in: the goldens leave them out, and each is checked to
+    # be an answered exchange of the probe the figure names
+    probe_of = {p["exchange"]: p["probe"] for p in data["probes"] if p["exchange"] and p["status"] is not None}
     if "balance" in golden:
-        assert data["balance"] == golden["balance"]
+        assert _no_exchange(data["balance"]) == golden["balance"]
+    if "balances" in golden:
+        assert [_no_exchange(b) for b in data["balances"]] == golden["balances"]
+    for bal in data["balances"]:
+        assert probe_of[bal["exchange"]] == bal["probe"], bal
     if "limits" in golden:
-        assert data["limits"] == golden["limits"]
+        assert [_no_exchange(lim) for lim in data["limits"]] == golden["limits"]
+    for lim in data["limits"]:
+        assert lim["provenance"] == "documented" or lim["exchange"] in probe_of, lim
     if "tokens_limit" in golden:
         assert data["metrics"]["tokens_limit"] == golden["tokens_limit"]
     if "token_role" in golden:
@@ -154,6 +163,10 @@ def test_a_bare_url_of_an_unknown_provider_does_not_call_a_refused_key_invalid()
     # the typed error envelope names Anthropic: the scheme is settled and the bad key is invalid
     assert check.identification.provider == "anthropic"
     assert check.profile.status.code == "invalid"
+
+
+def _no_exchange(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else {k: v for k, v in value.items() if k != "exchange"}
 
 
 def _base_path(doc: Documented) -> str:
