@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from testkey_nb.identify.registry import Registry, RegistryError, load_registry
+from testkey_nb.identify.loader import RegistryError, load_registry
+from testkey_nb.identify.schema import Registry
 
 from testkey_nb.identify.outcomes import ROUTES, STATUS_REASONS
 
