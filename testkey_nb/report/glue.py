@@ -123,7 +123,7 @@ def billing_view(
 
 def show_billing_section(view: Any, section: str) -> None:
     """One section of the billing notebook: a chart, or the reason it cannot be drawn."""
-    from testkey_nb.report import charts, views
+    from testkey_nb.report import billing_charts, charts, views
 
     reason = (view.unavailable or {}).get(section)
     if reason:
@@ -134,8 +134,8 @@ def show_billing_section(view: Any, section: str) -> None:
     elif section == "timeline" and view.events is not None:
         # the first day, one row per replica; then the whole period (a row per deployment when many)
         if (view.period_days or 0) > 1:
-            show(charts.lifecycle_timeline(view.events, hours=24))
-        show(charts.lifecycle_timeline(view.events))
+            show(billing_charts.lifecycle_timeline(view.events, hours=24))
+        show(billing_charts.lifecycle_timeline(view.events))
     elif section == "daily":
         if view.hourly is not None:
             show(charts.daily_billed_chart(view.hourly))
@@ -143,9 +143,10 @@ def show_billing_section(view: Any, section: str) -> None:
             show(charts.observed_usage_chart(view.key_billing.usage.daily))
             show_html(views.usage_html(view.key_billing))
     elif section == "cumulative" and view.timeline is not None:
-        show(charts.cumulative_cost_chart(view.timeline, view.invoices, view.deactivated_at, view.credits_usd or 0))
+        credits = view.credits_usd or 0
+        show(billing_charts.cumulative_cost_chart(view.timeline, view.invoices, view.deactivated_at, credits))
     elif section == "whatif" and view.tradeoff is not None:
-        show(charts.tradeoff_chart(view.tradeoff))
+        show(billing_charts.tradeoff_chart(view.tradeoff))
         show_html(views.tradeoff_html(view.tradeoff))
         if getattr(view, "sweep", None) is not None:
             from testkey_nb.report.billing_charts import sweep_chart

@@ -226,15 +226,17 @@ def test_identification_placeholder_is_not_a_model(checks: dict[str, KeyCheck]) 
 
 
 def test_profile_frames(checks: dict[str, KeyCheck]) -> None:
+    from testkey_nb.report import frames
+
     prof = checks["inference-scoped"].profile
-    metrics = prof.metrics_frame()
+    metrics = frames.metrics_frame(prof)
     assert metrics.columns == ["metric", "value", "provenance", "probe", "note"]
     assert metrics["metric"].to_list() == list(prof.metrics)
     row = metrics.filter(metrics["metric"] == "token_scopes").row(0, named=True)
     assert row["value"] == SCOPED_MODEL and row["provenance"] == "derived"
     assert metrics.filter(metrics["metric"] == "tokens_limit")["value"].item() == "unknown"
-    assert prof.capabilities_frame().height == 10
-    assert prof.models_frame()["model"].to_list() == [SCOPED_MODEL]
+    assert frames.capabilities_frame(prof).height == 10
+    assert frames.models_frame(prof)["model"].to_list() == [SCOPED_MODEL]
 
 
 def test_a_verdict_resting_on_the_empty_messages_400_says_so(checks: dict[str, KeyCheck]) -> None:

@@ -55,25 +55,13 @@ ROW_FIELDS: Final = (
     "runway",
     "alerts",
 )
-_FROM_SUMMARY: Final = (
-    "provider",
-    "confidence",
-    "claimed",
-    "matches_claim",
-    "key_valid",
-    "status",
-    "status_reason",
-    "verdict",
-    "verdict_summary",
-    "allowed_models",
-    "priced_models",
-    "tokens_per_minute",
-    "token_role",
-    "probe_requests",
-    "identity",
-    "tokens_limit",
-    "tokens_limit_day",
-)
+#: The fields :func:`index_row` fills itself; every other field of :data:`ROW_FIELDS` is copied from the
+#: report's summary as it is.
+_BUILT_HERE: Final = frozenset(
+    {"label", "claimed", "actions", "balance", "limits", "capabilities", "report", "error", "seconds",
+     "rendered_at", "changes", "runway", "alerts"}
+)  # fmt: skip
+_FROM_SUMMARY: Final = tuple(name for name in ROW_FIELDS if name not in _BUILT_HERE)
 
 
 def index_row(

@@ -80,12 +80,9 @@ class Profile:
         """Key- or workspace-wide limits: ``[{scope, value, provenance, source, exchange}]``."""
         return [lim.as_json() for lim in self.limits if lim.model is None]
 
-    def metrics_frame(self):  # -> pl.DataFrame
-        """The sample metrics as a polars frame (:func:`testkey_nb.report.frames.metrics_frame`)."""
-        return _frames().metrics_frame(self)
-
     def model_rows(self) -> list[dict[str, Any]]:
-        """One plain dict per model (what ``models_frame`` holds; ``probe --json`` uses it without polars)."""
+        """One plain dict per model (what :func:`testkey_nb.report.frames.models_frame` holds; ``probe --json``
+        uses them without polars)."""
 
         def num(value: float | None) -> float | None:
             return None if value is None else float(value)
@@ -106,29 +103,8 @@ class Profile:
             for m in self.models
         ]  # fmt: skip
 
-    def models_frame(self):  # -> pl.DataFrame
-        """One row per model as a polars frame (:func:`testkey_nb.report.frames.models_frame`)."""
-        return _frames().models_frame(self)
-
-    def capabilities_frame(self):  # -> pl.DataFrame
-        """The ten capabilities as a polars frame (:func:`testkey_nb.report.frames.capabilities_frame`)."""
-        return _frames().capabilities_frame(self)
-
-    def tiers_frame(self):  # -> pl.DataFrame
-        """The provider's documented rate-limit tiers (tier, rpm, tpm), for comparison."""
-        return _frames().tiers_frame(self)
-
     def metric_values(self) -> dict[str, Any]:
         return {name: self.metrics[name].value for name in METRIC_NAMES}
-
-
-def _frames() -> Any:
-    """:mod:`testkey_nb.report.frames`, where the frames live (polars loads only when a frame is asked
-    for). KNOWN UPWARD REACH (issue 20): the frame methods stay on :class:`Profile` because notebooks and
-    tests call them; this lazy import is the one place the profile names a module downstream of it."""
-    from testkey_nb.report import frames
-
-    return frames
 
 
 def build_profile(
