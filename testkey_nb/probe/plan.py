@@ -11,7 +11,9 @@ from typing import Any, Literal
 from testkey_nb._files import package_dir
 from testkey_nb.probe.guard import check_allowed
 
-__all__ = ["Cost", "ForEach", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "load_plan"]
+__all__ = [
+    "Cost", "ForEach", "Paginate", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window", "load_plan",
+]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
 Role = Literal["inference", "management"]
@@ -44,6 +46,29 @@ class SkipIf:
 
 
 @dataclass(frozen=True)
+class Paginate:
+    """Follow a cursor: while ``more`` (a dotted path in the JSON body) is true and ``cursor`` names a
+    value not seen before, send the next page with ``param`` = that cursor. Each page is its own planned
+    GET, checked by the guard and recorded as its own observation; ``keep_params`` False sends the cursor
+    alone (the server keeps the query in it), at most ``max_pages`` pages in all."""
+
+    cursor: str = "pagination.cursor"
+    more: str = "pagination.has_more"
+    param: str = "cursor"
+    keep_params: bool = True
+    max_pages: int = 12
+
+
+@dataclass(frozen=True)
+class Window:
+    """Limits of a probe's usage window: at most ``max_days`` back, never before ``not_before``
+    (an ISO date); the engine clamps ``{usage_start}``/``{usage_start_date}`` to them."""
+
+    max_days: int | None = None
+    not_before: str | None = None
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     name: str
     role: Role
@@ -52,7 +77,8 @@ class ProbeSpec:
     cost: Cost
     proves: str
     body: Mapping[str, Any] | None = None
-    params: Mapping[str, str] | None = None
+    #: query parameters; a list value is sent as a repeated parameter (``group_by=a&group_by=b``)
+    params: Mapping[str, str | list[str]] | None = None
     expect: tuple[int, ...] = ()
     after: str | None = None
     for_each: ForEach | None = None
@@ -63,6 +89,8 @@ class ProbeSpec:
     #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
     #: every observation and into the evidence of what is derived from it
     assumption: str | None = None
+    paginate: Paginate | None = None
+    window: Window | None = None
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
@@ -75,6 +103,8 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
     for raw in data.get("probe", []):
         fe = raw.get("for_each")
         si = raw.get("skip_if")
+        pg = raw.get("paginate")
+        wi = raw.get("window")
         specs.append(
             ProbeSpec(
                 name=raw["name"],
@@ -91,6 +121,8 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
                 from_root=bool(raw.get("from_root", False)),
                 assumption=raw.get("assumption"),
+                paginate=Paginate(**pg) if pg is not None else None,
+                window=Window(**wi) if wi is not None else None,
             )
         )
     for spec in specs:
