@@ -97,6 +97,7 @@ class KeyCheck:
             "identity": prof.identity_json(),
             "balance": prof.balance_json(),
             "limits": prof.limits_json(),
+            "key_usage": prof.key_usage_json(),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
@@ -164,6 +165,7 @@ class KeyCheck:
             "identity": prof.identity_json(),
             "balance": prof.balance_json(),
             "limits": prof.limits_json(),
+            "key_usage": prof.key_usage_json(),
             "capabilities": [
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],

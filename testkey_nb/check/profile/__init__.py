@@ -20,6 +20,7 @@ from testkey_nb.check.facts import (
     ProviderFacts,
     readability,
 )
+from testkey_nb.check.key_usage import KeyUsage
 from testkey_nb.check.profile.capabilities import CAPABILITIES, Capability, _capabilities
 from testkey_nb.check.profile.metrics import METRIC_NAMES, Metric, _metrics
 from testkey_nb.check.profile.models import ModelRow, _model_rows
@@ -57,6 +58,12 @@ class Profile:
     identity: Identity | None = None
     balance: Balance | None = None
     limits: tuple[Limit, ...] = ()
+    #: what this key itself used (``key_usage``), when the provider tells
+    key_usage: KeyUsage | None = None
+
+    def key_usage_json(self) -> dict[str, Any] | None:
+        """``key_usage``: ``{from, to, requests, ..., by_model, by_day, provenance, probe, exchange}``."""
+        return self.key_usage.as_json() if self.key_usage else None
 
     def identity_json(self) -> dict[str, Any]:
         """``{user, workspace, organization, evidence}``, nulls where unseen."""
@@ -157,4 +164,5 @@ def build_profile(
         identity=facts.identity,
         balance=facts.balance,
         limits=tuple(facts.limits),
+        key_usage=facts.key_usage,
     )
