@@ -123,6 +123,8 @@ class Snapshot:
     identity: Mapping[str, Any] | None = None
     runway: Mapping[str, Any] | None = None
     id: int | None = None
+    #: what this key itself used (``key_usage``, issue 21), None where it was not read
+    key_usage: Mapping[str, Any] | None = None
 
     def get(self, name: str) -> Any:
         return self.row.get(name)
@@ -155,6 +157,7 @@ class Snapshot:
         out["identity"] = dict(self.identity) if self.identity is not None else None
         out["usage_daily"] = [dict(d) for d in self.usage_daily] if self.usage_daily is not None else None
         out["runway"] = dict(self.runway) if self.runway is not None else None
+        out["key_usage"] = dict(self.key_usage) if self.key_usage is not None else None
         return out
 
     @classmethod
@@ -168,6 +171,7 @@ class Snapshot:
             "balance": data.get("balance"),
             "usage_daily": data.get("usage_daily"),
             "identity": data.get("identity"),
+            "key_usage": data.get("key_usage"),
         }
         snap = build_snapshot({"label": label, **row}, facts, rendered_at=at)
         return snap.with_runway(data.get("runway") if isinstance(data.get("runway"), Mapping) else None)
@@ -199,6 +203,7 @@ def build_snapshot(
         balance=_balance(facts.get("balance")),
         usage_daily=_daily(facts.get("usage_daily")),
         identity=_identity(facts.get("identity")),
+        key_usage=dict(ku) if isinstance(ku := facts.get("key_usage"), Mapping) else None,
     )
 
 
@@ -301,6 +306,7 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
         "balance": balance,
         "usage_daily": usage_daily,
         "identity": identity,
+        "key_usage": summary.get("key_usage") if isinstance(summary.get("key_usage"), Mapping) else None,
     }
     return json.loads(json.dumps(facts, default=str))
 

@@ -166,7 +166,8 @@ class HistoryStore:
         values = [snap.label, snap.rendered_at.astimezone(UTC).replace(tzinfo=None)]
         values += [snap.row.get(name) for name in _COLUMNS]
         values += [
-            _dumps(dict(snap.row)),
+            # key_usage (issue 21) rides in row_json: no schema migration for one optional object
+            _dumps({**snap.row, "key_usage": dict(snap.key_usage) if snap.key_usage is not None else None}),
             _dumps([m.as_dict() for m in snap.models] if snap.models is not None else None),
             _dumps({k: dict(v) for k, v in snap.limits.items()}),
             _dumps(dict(snap.balance) if snap.balance is not None else None),
@@ -224,6 +225,7 @@ class HistoryStore:
             "balance": _loads(balance),
             "identity": _loads(identity),
             "usage_daily": _loads(usage_daily),
+            "key_usage": row.get("key_usage"),
         }
         at = rendered_at.replace(tzinfo=UTC) if rendered_at.tzinfo is None else rendered_at.astimezone(UTC)
         snap = build_snapshot({"label": label, **{k: row.get(k) for k in ROW_SCALARS}, "error": None}, facts,
