@@ -66,6 +66,9 @@ class KeyUsage:
     exchange: str | None
     note: str = ""
     models_used: tuple[str, ...] = field(default=())
+    #: one row per day and model with traffic or cost: ``{date, model, requests, input_tokens,
+    #: cached_input_tokens, output_tokens, cost_usd}`` (the report's per-day-per-model chart; not in JSON)
+    by_day_model: tuple[dict[str, Any], ...] = field(default=())
 
     def as_json(self) -> dict[str, Any]:
         """The contract of ``key_usage`` (exact names; money as numbers, converted only here)."""
@@ -121,6 +124,17 @@ def build_key_usage(
         for bucket in (by_day.setdefault(c.day, _zero(usage is not None, True)),
                        by_model.setdefault(c.model, _zero(usage is not None, True))):  # fmt: skip
             bucket["cost_usd"] += c.cost
+    cells: dict[tuple[date, str], dict[str, Any]] = {}
+    for r in usage or ():
+        cell = cells.setdefault((r.day, r.model), {**_zero(True, costs is not None), "cached_input_tokens": 0})
+        cell["requests"] += r.requests
+        cell["input_tokens"] += r.input_tokens
+        cell["cached_input_tokens"] += r.cached_input_tokens
+        cell["output_tokens"] += r.output_tokens
+    for c in costs or ():
+        cached = 0 if usage is not None else None
+        cell = cells.setdefault((c.day, c.model), {**_zero(usage is not None, True), "cached_input_tokens": cached})
+        cell["cost_usd"] += c.cost
     total_cost = sum((c.cost for c in costs or ()), Decimal(0)) if costs is not None else None
     n_days = len(days)
     burn = (total_cost / n_days).quantize(_MICRO) if total_cost is not None and n_days else None
@@ -140,6 +154,7 @@ def build_key_usage(
         exchange=exchange,
         note=note,
         models_used=tuple(sorted({r.model for r in usage or () if r.requests > 0})),
+        by_day_model=tuple({"date": d.isoformat(), "model": m, **v} for (d, m), v in sorted(cells.items())),
     )
 
 
