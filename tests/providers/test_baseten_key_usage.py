@@ -217,3 +217,52 @@ def test_the_emulator_answers_the_documented_limits_with_400(path: str, params: 
                        params={"start_date": "2026-09-03", "end_date": "2026-12-02"})  # fmt: skip
     assert r.status_code == 400 and message in r.json()["error"]
     assert ok.status_code == 200 and len(ok.json()["items"]) == 31  # 90 days is allowed; 31 dates a page
+
+
+def test_the_workspace_count_is_a_fallback_that_says_so() -> None:
+    plan = {s.name: s for s in load_plan("baseten/probes.toml")}
+    summary = {"dedicated_usage": {"breakdown": [{"inference_requests": 5}, {"inference_requests": 7}]}}
+    obs = [
+        make_observation(plan["usage"], None, outcome="ok", started=None, attempts=1, status=200, accepted=True,
+                         json_body=summary),
+        make_observation(plan["model_api_usage"], None, outcome="refused", started=None, attempts=1, status=403,
+                         accepted=False, json_body={"error": "no"}),
+    ]  # fmt: skip
+    spec = load_registry().get("baseten")
+    facts = interpret(spec, obs, InterpretContext(provider=spec, key_prefix="b10_AbCd1234", now=NOW))
+    total = facts.requests_total
+    assert (total.value, total.provenance, total.probe) == (12, "observed", "usage")
+    assert total.note.startswith(
+        "workspace-wide, not this key's: this key's own count was not read "
+        "(model_api_usage: refused (403) for this key)"
+    )
+    assert facts.key_usage is None
+
+
+def _paging_run(cursor_for: Any) -> list[httpx.Request]:
+    """Run the usage probe alone against a far end that always says ``has_more`` with ``cursor_for(n)``."""
+    from testkey_nb.probe.engine import ProbeEngine
+    from testkey_nb.probe.plan import ProbeSettings, Targets
+
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body = {"items": [], "pagination": {"has_more": True, "cursor": cursor_for(len(sent))}}
+        return httpx.Response(200, json=body)
+
+    spec = next(s for s in load_plan("baseten/probes.toml") if s.name == "model_api_usage")
+    engine = ProbeEngine(Secret("b10_AbCd1234." + "x" * 32), Targets("https://inference.test/v1",
+                         "https://mgmt.test/v1"), ProbeSettings(deadline_s=10), transport=httpx.MockTransport(answer),
+                         now=NOW)  # fmt: skip
+    observations = asyncio.run(engine.run([spec]))
+    assert len(observations) == len(sent) and all(o.probe == "model_api_usage" for o in observations)
+    return sent
+
+
+def test_paging_stops_on_a_cursor_seen_before_and_at_twelve_pages() -> None:
+    same = _paging_run(lambda n: "c1")
+    assert [r.url.params.get("cursor") for r in same] == [None, "c1"]  # page 2 said c1 again: stop
+    endless = _paging_run(lambda n: f"c{n}")
+    assert len(endless) == 12 and endless[-1].url.params["cursor"] == "c11"
+    assert all(r.method == "GET" and r.url.params["api_keys"] == "b10_AbCd1234" for r in endless)
