@@ -87,3 +87,15 @@ def test_monitoring_action_names_the_keys_own_figures(checks: dict[str, Any]) ->
     assert ("this key used 61 requests, 8,300 input and 1,250 output tokens and $6.65 (burn $0.21 per day) on "
             "openai/gpt-oss-120b, zai-org/GLM-4.7 from 2026-11-02 to 2026-12-02") in action.reason  # fmt: skip
     assert "key_usage: model_api_usage (model_api_usage#0)" in action.evidence
+
+
+def test_the_answer_first_summary_names_what_the_key_used(checks: dict[str, Any]) -> None:
+    from testkey_nb.report.summary import key_summary
+
+    facts = {f.label: f for f in key_summary(checks["full-access"]).facts}
+    used = facts["What this key used"]
+    assert used.value == "61 requests · $6.65"
+    assert used.note == "2026-11-02 to 2026-12-02; burn $0.21 per day (observed, model_api_usage)"
+    assert "What this key used" not in {f.label for f in key_summary(checks["inference-scoped"]).facts}
+    from_dict = {f.label: f for f in key_summary(checks["full-access"].summary()).facts}
+    assert from_dict["What this key used"].value == "61 requests · $6.65"
