@@ -35,7 +35,7 @@ import httpx
 
 from testkey_nb.probe.guard import WriteRefused, check_allowed
 from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
-from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
+from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, usage_start, window_skip
 from testkey_nb.secrets import Secret, redact
 
 __all__ = ["ProbeEngine", "retry_after_seconds"]
@@ -256,7 +256,11 @@ class ProbeEngine:
                     results[spec.name] = [self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")]
                     return
                 await event.wait()
-            skip = self._skip_reason(spec) or self._window_skip(spec) or self._skipped_by_earlier(spec, done)
+            skip = (
+                self._skip_reason(spec)
+                or window_skip(spec, self._now, has_prefix=bool(self._secret.public_prefix))
+                or self._skipped_by_earlier(spec, done)
+            )
             if skip:
                 results[spec.name] = [self._synthetic(spec, None, "skipped", skip)]
                 return
@@ -336,7 +340,7 @@ class ProbeEngine:
         """The exact URL (with its query) and JSON body that ``spec`` sends for ``item``."""
         base = self._targets.url_for(spec.role)
         assert base is not None
-        start = self._usage_start(spec)
+        start = usage_start(spec, self._settings.usage_days, self._now)
         values = {
             "item": item or "",
             "usage_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -354,29 +358,6 @@ class ProbeEngine:
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body
-
-    def _usage_start(self, spec: ProbeSpec) -> datetime:
-        """The start of the usage window: ``usage_days`` back, clamped to the probe's ``window``."""
-        days = self._settings.usage_days
-        if spec.window is not None and spec.window.max_days is not None:
-            days = min(days, spec.window.max_days)
-        start = (self._now - timedelta(days=days)).astimezone(UTC)
-        if spec.window is not None and spec.window.not_before:
-            floor = datetime.fromisoformat(spec.window.not_before).replace(tzinfo=UTC)
-            start = max(start, floor)
-        return start
-
-    def _window_skip(self, spec: ProbeSpec) -> str | None:
-        """Why a probe cannot be sent as planned: its window lies wholly before its data starts, or it
-        filters by the key's public prefix and the key has none."""
-        uses_prefix = "{key_prefix}" in json.dumps(spec.params or {})
-        if uses_prefix and not self._secret.public_prefix:
-            return "the key has no public prefix to filter by"
-        if spec.window is not None and spec.window.not_before:
-            floor = datetime.fromisoformat(spec.window.not_before).replace(tzinfo=UTC)
-            if self._now.astimezone(UTC) < floor:
-                return f"no data before {spec.window.not_before}"
-        return None
 
     async def _pages(
         self, client: httpx.AsyncClient, spec: ProbeSpec, first: Observation, sem: asyncio.Semaphore

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +15,7 @@ from testkey_nb.probe.guard import check_allowed
 
 __all__ = [
     "Cost", "ForEach", "Paginate", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window", "load_plan",
+    "usage_start", "window_skip",
 ]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
@@ -91,6 +94,28 @@ class ProbeSpec:
     assumption: str | None = None
     paginate: Paginate | None = None
     window: Window | None = None
+
+
+def usage_start(spec: ProbeSpec, usage_days: int, now: datetime) -> datetime:
+    """The start of a probe's usage window (UTC): ``usage_days`` back, clamped to its ``window``."""
+    days = usage_days
+    if spec.window is not None and spec.window.max_days is not None:
+        days = min(days, spec.window.max_days)
+    start = (now - timedelta(days=days)).astimezone(UTC)
+    if spec.window is not None and spec.window.not_before:
+        start = max(start, datetime.fromisoformat(spec.window.not_before).replace(tzinfo=UTC))
+    return start
+
+
+def window_skip(spec: ProbeSpec, now: datetime, *, has_prefix: bool) -> str | None:
+    """Why a probe cannot be sent as planned: it filters by the key's public prefix and the key has none,
+    or its window lies wholly before its data starts."""
+    if "{key_prefix}" in json.dumps(spec.params or {}) and not has_prefix:
+        return "the key has no public prefix to filter by"
+    floor = spec.window.not_before if spec.window is not None else None
+    if floor and now.astimezone(UTC) < datetime.fromisoformat(floor).replace(tzinfo=UTC):
+        return f"no data before {floor}"
+    return None
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:

@@ -266,3 +266,18 @@ def test_paging_stops_on_a_cursor_seen_before_and_at_twelve_pages() -> None:
     endless = _paging_run(lambda n: f"c{n}")
     assert len(endless) == 12 and endless[-1].url.params["cursor"] == "c11"
     assert all(r.method == "GET" and r.url.params["api_keys"] == "b10_AbCd1234" for r in endless)
+
+
+def test_windows_are_clamped_and_skipped_where_nothing_can_be_read() -> None:
+    from testkey_nb.probe.plan import usage_start, window_skip
+
+    plan = {s.name: s for s in load_plan("baseten/probes.toml")}
+    usage, costs = plan["model_api_usage"], plan["model_api_costs"]
+    assert usage_start(usage, 30, NOW) == datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    assert usage_start(usage, 120, NOW) == datetime(2026, 9, 1, 12, 0, tzinfo=UTC)  # 92 days at most
+    assert usage_start(costs, 120, NOW) == datetime(2026, 9, 4, 12, 0, tzinfo=UTC)  # 89 days + today = 90
+    assert usage_start(costs, 30, datetime(2026, 8, 20, tzinfo=UTC)) == datetime(2026, 8, 5, tzinfo=UTC)
+    assert window_skip(costs, datetime(2026, 8, 1, tzinfo=UTC), has_prefix=True) == "no data before 2026-08-05"
+    assert window_skip(usage, NOW, has_prefix=False) == "the key has no public prefix to filter by"
+    assert window_skip(usage, NOW, has_prefix=True) is None
+    assert window_skip(plan["whoami"], NOW, has_prefix=False) is None
