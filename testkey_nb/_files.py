@@ -4,6 +4,7 @@ the data that ships inside the package is (the notebooks and the billing scenari
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -11,7 +12,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-__all__ = ["NOTEBOOKS_DIR", "SCENARIOS_DIR", "package_dir", "private_file_problem", "scenario_path", "write_atomic"]
+__all__ = [
+    "NOTEBOOKS_DIR",
+    "SCENARIOS_DIR",
+    "disk_full",
+    "package_dir",
+    "private_file_problem",
+    "scenario_path",
+    "write_atomic",
+]
 
 
 def package_dir(name: str) -> Path:
@@ -40,6 +49,20 @@ def scenario_path(value: Path | str) -> Path:
         return path
     bundled = SCENARIOS_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
     return bundled if bundled.is_file() else path
+
+#: The operating system's words for ENOSPC and EDQUOT (what an error that lost its errno still says).
+_FULL_TEXTS = ("no space left on device", "disk quota exceeded")
+
+
+def disk_full(exc: BaseException | str | None) -> bool:
+    """True when ``exc`` (an exception with ``errno`` ENOSPC/EDQUOT, or an error's text) says the disk (or
+    the quota) is full."""
+    if exc is None:
+        return False
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in _FULL_TEXTS)
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> int:

@@ -38,6 +38,7 @@ Frames:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ from testkey_nb.billing.metering import NANO_PER_USD, nano_to_usd
 
 if TYPE_CHECKING:
     import polars as pl
+    from polars._typing import PolarsDataType
 
 DEFAULT_CREDITS_USD = 30.0
 CREDITS_SOURCE = 'docs.baseten.co billing page (older version): "starts with $30 in free credits"'
@@ -166,6 +168,7 @@ def run_ledger(minute_usage: pl.DataFrame, config: LedgerConfig | None = None) -
         return min(hi, credits) - min(lo, credits)
 
     for _month_start, month_end in _months(ts[0], ts[-1]) if n else []:
+        assert period_start is not None  # set whenever there is a minute
         end_idx = ts.search_sorted(month_end, side="left")
         while threshold_active and pos < end_idx:
             j = cum.search_sorted(base + threshold, side="right")
@@ -226,6 +229,23 @@ def run_ledger(minute_usage: pl.DataFrame, config: LedgerConfig | None = None) -
     )
 
 
+def deactivation_time(usage: Iterable[tuple[datetime, float]], credits_usd: float) -> datetime | None:
+    """When a workspace with no payment method is deactivated: the time of the first usage row at which
+    the cumulative usage (exact nano-dollars) *exceeds* the credits; None if it never does.
+
+    The rule :func:`run_ledger` applies to its minutes (``deactivated_at``), without the invoices: for a
+    caller that only needs the crossing (the history's runway, once per recorded snapshot). ``usage``:
+    ``(ts, usd)`` rows in time order.
+    """
+    credits = _usd_to_nano(credits_usd)
+    total = 0
+    for ts, usd in usage:
+        total += _usd_to_nano(usd)
+        if total > credits:
+            return ts
+    return None
+
+
 def _usd_to_nano(usd: float) -> int:
     return round(usd * NANO_PER_USD)
 
@@ -276,7 +296,7 @@ def _timeline(
 ) -> pl.DataFrame:
     import polars as pl
 
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "ts": pl.Datetime("us", "UTC"),
         "cumulative_usd": pl.Float64,
         "credits_remaining_usd": pl.Float64,
@@ -300,7 +320,7 @@ def _timeline(
         (i.issued_at, _cum_through(mu, i.period_end - timedelta(minutes=1)), "invoice", i.amount_nano)
         for i in invoices
     ]
-    rows = list(cum_at_invoice)
+    rows: list[tuple[datetime, int, str, int | None]] = list(cum_at_invoice)
     if deactivated_at is not None:
         rows.append((deactivated_at, _cum_through(mu, deactivated_at), "deactivation", None))
     events = pl.DataFrame(

@@ -61,8 +61,7 @@ class KeyUsage:
     by_day: tuple[dict[str, Any], ...]
     provenance: Provenance
     probe: str | None
-    #: the observation the figures came from: TODO(truth-money): the exchange id once observations
-    #: carry one; until then ``<probe>#<index of that probe's first page among its observations>``
+    #: the exchange the figures came from (``Observation.exchange`` of the read's first page)
     exchange: str | None
     note: str = ""
     models_used: tuple[str, ...] = field(default=())

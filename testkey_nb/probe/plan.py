@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from testkey_nb._files import package_dir
 from testkey_nb.probe.guard import check_allowed
 
 __all__ = [
     "Cost", "ForEach", "Paginate", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window", "load_plan",
-    "usage_start", "window_skip",
+    "usage_start", "version_root", "window_skip",
 ]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
@@ -86,8 +88,9 @@ class ProbeSpec:
     after: str | None = None
     for_each: ForEach | None = None
     skip_if: SkipIf | None = None
-    #: the path is taken from the root of the host the user named, not under its base path
-    #: (DeepSeek's ``/user/balance`` beside ``/v1``): same host, the key goes nowhere else
+    #: the path is taken from the base URL with its version segment removed (:func:`version_root`), not
+    #: under the version (DeepSeek's ``/user/balance`` beside ``/v1``): same host and the same path prefix,
+    #: so a gateway under a prefix (``/gw/deepseek/v1`` -> ``/gw/deepseek/user/balance``) works
     from_root: bool = False
     #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
     #: every observation and into the evidence of what is derived from it
@@ -116,6 +119,21 @@ def window_skip(spec: ProbeSpec, now: datetime, *, has_prefix: bool) -> str | No
     if floor and now.astimezone(UTC) < datetime.fromisoformat(floor).replace(tzinfo=UTC):
         return f"no data before {floor}"
     return None
+
+
+#: an API version segment: v1, v2, v1beta, v1alpha2
+_VERSION_SEGMENT = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+
+
+def version_root(base: str) -> str:
+    """``base`` without its trailing version segment: ``https://api.deepseek.com/v1`` ->
+    ``https://api.deepseek.com``, ``http://127.0.0.1:8080/gw/deepseek/v1`` -> ``http://127.0.0.1:8080/gw/deepseek``;
+    a base without one is kept as it is."""
+    parts = urlsplit(base)
+    segments = parts.path.rstrip("/").split("/")
+    if segments and _VERSION_SEGMENT.fullmatch(segments[-1]):
+        segments = segments[:-1]
+    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), "", ""))
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:

@@ -45,6 +45,8 @@ def check_from_env(
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
     max_in_flight: int = 16,
+    credits_remaining: float | None = None,
+    payment_method: str = "",
 ) -> KeyCheck:
     """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
@@ -58,6 +60,8 @@ def check_from_env(
     return check(
         ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
+        credits_remaining=None if credits_remaining is None else float(credits_remaining),
+        payment_method=payment_method or None,
     )  # fmt: skip
 
 
@@ -95,13 +99,13 @@ def show_usage(check: KeyCheck) -> None:
         show(observed_usage_chart(kb.usage.daily))
 
 
-def show_key_usage(check: KeyCheck, balance_usd: Any = "") -> None:
+def show_key_usage(check: KeyCheck) -> None:
     """"What this key used": its figures, then requests and tokens per day per model and cost per day
-    (charts only where there is something to draw; a sentence otherwise). ``balance_usd``: a balance the
-    user gives for the runway (else one that was read, else none)."""
+    (charts only where there is something to draw; a sentence otherwise); the runway with a balance that
+    was read or given (``--credits-remaining``)."""
     from testkey_nb.report.key_usage_view import by_day_model_frame, cost_chart, key_usage_html, traffic_chart
 
-    show_html(key_usage_html(check.profile, balance_usd))
+    show_html(key_usage_html(check.profile))
     ku = check.profile.key_usage
     if ku is None:
         return
@@ -166,6 +170,17 @@ def show_billing_section(view: Any, section: str) -> None:
     elif section == "whatif" and view.tradeoff is not None:
         show(charts.tradeoff_chart(view.tradeoff))
         show_html(views.tradeoff_html(view.tradeoff))
+        if getattr(view, "sweep", None) is not None:
+            from testkey_nb.report.billing_charts import sweep_chart
+
+            show(sweep_chart(view.sweep.rows, max_cold_starts=view.sweep.max_cold_starts))
+            show_html(views.sweep_html(view.sweep))
+    elif section == "reconcile" and view.key_billing is not None and view.key_billing.reconciliation is not None:
+        from testkey_nb.report.billing_charts import reconcile_chart
+
+        rec = view.key_billing.reconciliation
+        show(reconcile_chart(rec.daily, tolerance_pct=rec.tolerance_pct))
+        show_html(views.reconcile_html(rec))
 
 
 def write_outbox(name: str, payload: dict[str, Any]) -> None:
@@ -190,7 +205,7 @@ def history_facts(check: KeyCheck) -> dict[str, Any]:
 
 def show_since_last_check(check: KeyCheck, facts: dict[str, Any], history: str = "") -> None:
     """The "Since the last check" section: changes, runway and a timeline (``history``: earlier snapshots)."""
-    from testkey_nb.history.view import since_last_check
+    from testkey_nb.report.history_view import since_last_check
 
     section = since_last_check(check, facts, history)
     show_html(section.html)

@@ -104,17 +104,20 @@ def runway(ku: KeyUsage, balance_usd: Any, provenance: str) -> dict[str, Any] | 
             "provenance": "derived", "balance_provenance": provenance}  # fmt: skip
 
 
-def given_balance(profile: Profile, balance_usd: Any = "") -> tuple[Any, str] | None:
-    """The balance for the runway: one the user gave (``balance_usd``), else one that was read."""
-    if balance_usd not in (None, ""):
-        return balance_usd, "given"
+def runway_balance(profile: Profile) -> tuple[float, str] | None:
+    """The balance for the runway, in USD: the headline balance when it was read (``observed``) or given by
+    the user (``--credits-remaining``); never a derived or assumed one."""
     bal = profile.balance
-    if bal is not None and bal.remaining is not None and bal.provenance == "observed" and bal.currency in (None, "USD"):
-        return bal.remaining, f"observed, {bal.probe}"
+    if bal is None or bal.remaining is None or bal.currency not in (None, "USD"):
+        return None
+    if bal.provenance == "given":
+        return bal.remaining, "given"
+    if bal.provenance == "observed":
+        return bal.remaining, f"observed, {bal.probe}" + (f", exchange {bal.exchange}" if bal.exchange else "")
     return None
 
 
-def key_usage_html(profile: Profile, balance_usd: Any = "") -> str:
+def key_usage_html(profile: Profile) -> str:
     """The figures: totals, per model, burn and runway; or why there are none."""
     ku = profile.key_usage
     if ku is None:
@@ -142,7 +145,7 @@ def key_usage_html(profile: Profile, balance_usd: Any = "") -> str:
         parts.append(frame_table(frame))
     else:
         parts.append("<p>This key used no model in the window.</p>")
-    given = given_balance(profile, balance_usd)
+    given = runway_balance(profile)
     way = runway(ku, *given) if given is not None else None
     if way is not None:
         parts.append(f"<p>Runway: <b>{way['days']:,.1f} days</b> of {esc(usd(way['balance_usd']))} "

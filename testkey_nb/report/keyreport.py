@@ -52,10 +52,12 @@ class KeyJob:
     deadline_s: float = 60.0
     #: politeness cap on requests in flight (``--max-in-flight``)
     max_in_flight: int = 16
+    #: money left (USD) and how the account pays, as the user said (``--credits-remaining``,
+    #: ``--payment-method``); None: not said
+    credits_remaining: float | None = None
+    payment_method: str | None = None
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
-    #: a balance the user gives (USD, as text) for the runway of "What this key used"; "" = none given
-    balance_usd: str = ""
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -120,8 +122,9 @@ def render_key(
             "timeout_s": float(job.timeout_s),
             "deadline_s": float(job.deadline_s),
             "max_in_flight": int(job.max_in_flight),
+            "credits_remaining": None if job.credits_remaining is None else float(job.credits_remaining),
+            "payment_method": job.payment_method or "",
             "history": job.history,
-            "balance_usd": str(job.balance_usd or ""),
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

@@ -156,6 +156,38 @@ def usage_html(kb: KeyBilling) -> str:
     return "".join(parts)
 
 
+def reconcile_html(rec: Any) -> str:
+    """The reconciliation table: model against usage summary per day, the difference explained."""
+    t = rec.totals()
+    start, end = rec.window
+    pct_min, pct_usd, bound = f"{t['diff_pct']:+.2f}", f"{t['diff_usd_pct']:+.2f}", f"{rec.tolerance_pct:g}"
+    head = (
+        f"<p>From {esc(start.date())} to {esc(end.strftime('%Y-%m-%d %H:%M'))} UTC the billing model counts "
+        f"{esc(count(t['model_minutes']))} billed minutes ({esc(usd(t['model_usd']))}) for the replicas the "
+        f"deployments' records show; the usage summary bills {esc(count(t['observed_minutes']))} minutes "
+        f"({esc(usd(t['observed_usd']))}): {esc(pct_min)} % in minutes, {esc(pct_usd)} % in dollars. "
+        f"Days beyond ±{esc(bound)} %: {esc(t['flagged_days'])}.</p>"
+    )
+    cols = ["date", "model_minutes", "observed_minutes", "diff_minutes", "diff_pct", "model_usd", "observed_usd",
+            "diff_usd", "flagged", "explanation"]  # fmt: skip
+    notes = "".join(f'<p class="tk-muted">{esc(n)}</p>' for n in rec.notes)
+    p = rec.prices
+    source = f'<p class="tk-muted">Model: derived (deployments + instance prices, {esc(p["provenance"])}); ' + (
+        "usage summary: observed (GET /v1/billing/usage_summary).</p>"
+    )
+    return head + frame_table(rec.daily, cols) + notes + source
+
+
+def sweep_html(sweep: Any) -> str:
+    """The sweep's answer (the cheapest setting under the cold-start bound) and its rows, cheapest first."""
+    cols = ["setting", "monthly_usd", "cold_starts_per_month", "billed_minutes", "within_bound", "best"]
+    rows = sweep.rows.sort("monthly_usd")
+    scaled = ""
+    if sweep.simulated_days < sweep.month_days:
+        scaled = f" (simulated {sweep.simulated_days:g} days, scaled to the month's {sweep.month_days})"
+    return f"<p><strong>{esc(sweep.statement())}</strong>{esc(scaled)}</p>" + frame_table(rows, cols)
+
+
 def billing_summary_html(view: Any) -> str:
     """The headline figures of a simulated scenario (or where a key's figures come from)."""
     if view.summary is None:
@@ -209,16 +241,29 @@ def account_html(profile: Profile) -> str:
     parts = [table(rows, ["identity", "value"])]
     if ident.get("evidence"):
         parts.append(f'<p class="tk-muted">Read from: {esc(ident["evidence"])}.</p>')
-    bal = profile.balance_json()
-    if bal is None:
+    balances = profile.balances_json()
+    said = {"card": "the account pays by card (as you said)", "none": "the account has no payment method (as you "
+            "said)"}.get(str(profile.payment_method), "")  # fmt: skip
+    if not balances:
         cap = next((c for c in profile.capabilities if c.name == "balance"), None)
-        parts.append(f"<p>Balance: {esc(cap.status if cap else 'unknown')}: {esc(cap.evidence if cap else '')}.</p>")
+        parts.append(f"<p>Balance: {esc(cap.status if cap else 'unknown')}: {esc(cap.evidence if cap else '')}"
+                     f"{esc('; ' + said) if said else ''}.</p>")  # fmt: skip
     else:
-        figures = [(k, bal[k]) for k in ("remaining", "granted", "used", "limit") if bal[k] is not None]
-        parts.append(
-            f"<p>Balance ({esc(bal['currency'] or 'currency not given')}, {esc(bal['provenance'])}, "
-            f"probe <code>{esc(bal['probe'])}</code>):</p>" + table(figures, ["figure", "value"])
-        )
+        head = profile.balance_json()
+
+        def cell(v: Any) -> Any:
+            return "" if v is None else v
+
+        rows = [
+            (b["scope"] + (" (headline)" if b == head and len(balances) > 1 else ""), b["currency"] or "not given",
+             cell(b["remaining"]), cell(b["limit"]), cell(b["used"]), cell(b["granted"]), b["provenance"],
+             (f"<code>{esc(b['probe'])}</code> " if b["probe"] else "") + esc(b["exchange"] or ""))
+            for b in balances
+        ]  # fmt: skip
+        parts.append("<p>Balances read (each in its own currency; the headline is the most binding):</p>"
+                     + table(rows, ["scope", "currency", "remaining", "limit", "used", "granted", "provenance",
+                                    "probe, exchange"], raw_cols=(7,))
+                     + (f"<p>{esc(said)}.</p>" if said else ""))  # fmt: skip
     limits = [lim for lim in profile.limits if lim.model is None]
     if limits:
         rows = [

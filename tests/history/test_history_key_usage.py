@@ -16,7 +16,7 @@ KEY_USAGE = {
     "by_model": [{"model": "openai/gpt-oss-120b", "requests": 37, "input_tokens": 5500, "output_tokens": 850,
                   "cost_usd": 2.45}],
     "by_day": [{"date": "2026-11-30", "requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}],
-    "provenance": "observed", "probe": "model_api_usage", "exchange": "model_api_usage#0",
+    "provenance": "observed", "probe": "model_api_usage", "exchange": "x14",
 }  # fmt: skip
 
 

@@ -78,8 +78,12 @@ def test_key_usage_totals_by_hand(two_pages: Any) -> None:
         {"model": "openai/gpt-oss-120b", "requests": 37, "input_tokens": 5500, "output_tokens": 850, "cost_usd": 2.45},
         {"model": "zai-org/GLM-4.7", "requests": 24, "input_tokens": 2800, "output_tokens": 400, "cost_usd": 4.2},
     ]
-    # TODO(truth-money): the exchange id once observations carry one
-    assert ku["exchange"] == "model_api_usage#0"
+    first_page = next(o for o in check.observations if o.probe == "model_api_usage")
+    assert first_page.exchange and ku["exchange"] == first_page.exchange
+    exchanges = [o.exchange for o in check.observations if o.probe.startswith("model_api_")]
+    assert len(exchanges) == 4 and len(set(exchanges)) == 4  # each page is its own exchange
+    total = check.profile.metrics["requests_total"]
+    assert total.exchange == first_page.exchange
     assert check.summary()["key_usage"] == ku
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from testkey_nb.check.facts import Balance
 from testkey_nb.check.key_usage import CostRow, build_key_usage
 from testkey_nb.check.result import CheckOptions, KeyCheck
 from testkey_nb.check.run import check_key_async
@@ -32,8 +33,12 @@ def checks() -> dict[str, KeyCheck]:
                 for label in ("full-access", "inference-scoped")}  # fmt: skip
 
 
+def _given(profile: Any, usd: float) -> Any:
+    return replace(profile, balance=Balance("USD", usd, None, None, None, "given", None, scope="account"))
+
+
 def test_figures_table_and_runway_with_a_given_balance(checks: dict[str, Any]) -> None:
-    html = key_usage_html(checks["full-access"].profile, "10")
+    html = key_usage_html(_given(checks["full-access"].profile, 10.0))
     assert "From 2026-11-02 to 2026-12-02" in html
     assert "<b>61</b> requests, 8,300 input tokens (1,100 cached), 1,250 output tokens" in html
     assert "Cost <b>$6.65</b>" in html and "over 31 days" in html
@@ -42,6 +47,9 @@ def test_figures_table_and_runway_with_a_given_balance(checks: dict[str, Any]) -
     # 10 / 0.214516 = 46.62 days
     assert "Runway: <b>46.6 days</b> of $10.00 (given)" in html
     assert "No runway: no balance was read or given" in key_usage_html(checks["full-access"].profile)
+    derived = replace(checks["full-access"].profile.balance or _given(checks["full-access"].profile, 1).balance,
+                      provenance="derived")  # fmt: skip
+    assert "No runway" in key_usage_html(replace(checks["full-access"].profile, balance=derived))
 
 
 def test_charts_per_day_per_model(checks: dict[str, Any]) -> None:
@@ -57,12 +65,12 @@ def test_charts_per_day_per_model(checks: dict[str, Any]) -> None:
 
 def test_nothing_to_draw_is_a_sentence_not_a_chart(checks: dict[str, Any]) -> None:
     idle = build_key_usage(start=date(2026, 11, 2), end=date(2026, 12, 2), usage=[], costs=[],
-                           probe="model_api_usage", exchange="model_api_usage#0")  # fmt: skip
+                           probe="model_api_usage", exchange="x7")  # fmt: skip
     frame = by_day_model_frame(idle)
     assert frame.height == 0 and traffic_chart(frame) is None and cost_chart(frame) is None
     assert [d["requests"] for d in idle.as_json()["by_day"]] == [0] * 31
-    profile = replace(checks["full-access"].profile, key_usage=idle)
-    html = key_usage_html(profile, "10")
+    profile = replace(_given(checks["full-access"].profile, 10.0), key_usage=idle)
+    html = key_usage_html(profile)
     assert "This key used no model in the window." in html and "this key spent nothing" in html
     assert runway(idle, "10", "given") is None
     refused = key_usage_html(checks["inference-scoped"].profile)
@@ -73,7 +81,7 @@ def test_nothing_to_draw_is_a_sentence_not_a_chart(checks: dict[str, Any]) -> No
 def test_cost_only_days_count_even_without_usage() -> None:
     ku = build_key_usage(start=date(2026, 12, 1), end=date(2026, 12, 2), usage=None,
                          costs=[CostRow(date(2026, 12, 2), "m", Decimal("0.30"))],
-                         probe="model_api_costs", exchange="model_api_costs#0")  # fmt: skip
+                         probe="model_api_costs", exchange="x8")  # fmt: skip
     j = ku.as_json()
     assert (j["requests"], j["cost_usd"], j["burn_per_day_usd"]) == (None, 0.3, 0.15)
     assert j["by_day"] == [
@@ -86,7 +94,8 @@ def test_monitoring_action_names_the_keys_own_figures(checks: dict[str, Any]) ->
     action = next(a for a in checks["full-access"].decision.actions if a.action == "add monitoring")
     assert ("this key used 61 requests, 8,300 input and 1,250 output tokens and $6.65 (burn $0.21 per day) on "
             "openai/gpt-oss-120b, zai-org/GLM-4.7 from 2026-11-02 to 2026-12-02") in action.reason  # fmt: skip
-    assert "key_usage: model_api_usage (model_api_usage#0)" in action.evidence
+    ku = checks["full-access"].profile.key_usage
+    assert ku.exchange and f"key_usage: model_api_usage ({ku.exchange})" in action.evidence
 
 
 def test_the_answer_first_summary_names_what_the_key_used(checks: dict[str, Any]) -> None:

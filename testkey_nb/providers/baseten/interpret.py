@@ -202,15 +202,18 @@ def _role(
     mgmt = [o for obs in by.values() for o in obs if o.role == "management" and o.status is not None]
     mgmt_ok = sorted({o.probe for o in mgmt if o.outcome == "ok"})
     mgmt_refused = sorted({o.probe for o in mgmt if o.outcome == "refused"})
+    # the refusal a derived role rests on: that exchange, not another of the same probe
+    refusal = next((o.exchange for o in mgmt if mgmt_refused and o.probe == mgmt_refused[0] and o.outcome == "refused"),
+                   None)  # fmt: skip
     accepted = [o for obs in by.values() for o in obs
                 if o.cost == "rejected" and o.accepted and o.item and not o.placeholder]  # fmt: skip
     if mgmt and not mgmt_ok and mgmt_refused and accepted:
         note = f"model calls accepted ({accepted[0].probe}); every management read refused (403)"
-        return Fact("inference-only", "derived", mgmt_refused[0], note), None, None
+        return Fact("inference-only", "derived", mgmt_refused[0], note, refusal), None, None
     chats_sent = [o for obs in by.values() for o in obs if o.cost == "rejected" and o.status is not None]
     if mgmt_ok and mgmt_refused and chats_sent and not accepted:
         note = f"reads {', '.join(mgmt_ok)}; refused {', '.join(mgmt_refused)}; no model call accepted"
-        return Fact("metrics-only", "derived", mgmt_refused[0], note), None, None
+        return Fact("metrics-only", "derived", mgmt_refused[0], note, refusal), None, None
     return None, None, None
 
 
@@ -311,6 +314,7 @@ def _key_usage(by: Mapping[str, list[Observation]], prefix: str | None) -> KeyUs
     if not days:
         return None
     probe = USAGE_PROBE if usage_pages is not None else COSTS_PROBE
+    first = (usage_pages if usage_pages is not None else cost_pages or [])[:1]
     notes = []
     if usage_pages is None:
         notes.append(f"requests and tokens not readable ({readability(by.get(USAGE_PROBE, []))})")
@@ -318,8 +322,8 @@ def _key_usage(by: Mapping[str, list[Observation]], prefix: str | None) -> KeyUs
         notes.append(f"cost not readable ({readability(by.get(COSTS_PROBE, []))})")
     return build_key_usage(
         start=min(days), end=max(days), usage=usage, costs=costs, probe=probe,
-        # TODO(truth-money): the observation's exchange id once observations carry one
-        exchange=f"{probe}#0", note="; ".join(notes),
+        # the exchange of the read's first page (each page is its own exchange; all are in `probes`)
+        exchange=first[0].exchange if first else None, note="; ".join(notes),
     )  # fmt: skip
 
 
@@ -328,7 +332,7 @@ def _key_requests(usage: KeyUsage | None) -> Fact | None:
     if usage is None or usage.requests is None:
         return None
     note = f"this key's requests {usage.start.isoformat()}..{usage.end.isoformat()} (GET /model_apis/usage, its prefix)"
-    return Fact(usage.requests, "observed", USAGE_PROBE, note)
+    return Fact(usage.requests, "observed", USAGE_PROBE, note, usage.exchange)
 
 
 def _workspace_fallback(fact: Fact, by: Mapping[str, list[Observation]]) -> Fact:
