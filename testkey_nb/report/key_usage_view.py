@@ -49,7 +49,7 @@ def traffic_chart(frame: pl.DataFrame) -> alt.VConcatChart | None:
         return None
 
     def bars(field: str, title: str) -> alt.Chart:
-        return (
+        chart: alt.Chart = (
             alt.Chart(data, title=title)
             .mark_bar()
             .encode(
@@ -66,6 +66,7 @@ def traffic_chart(frame: pl.DataFrame) -> alt.VConcatChart | None:
             )
             .properties(width=560, height=150)
         )
+        return chart
 
     return alt.vconcat(bars("requests", "Requests per day"), bars("tokens", "Tokens per day (input + output)"))
 
@@ -75,7 +76,7 @@ def cost_chart(frame: pl.DataFrame) -> alt.Chart | None:
     data = frame.filter(pl.col("cost_usd").fill_null(0) > 0).with_columns(pl.col("date").cast(pl.String))
     if data.height == 0:
         return None
-    return (
+    chart: alt.Chart = (
         alt.Chart(data, title="Cost per day (USD, may differ from the finalized invoice)")
         .mark_bar()
         .encode(
@@ -88,6 +89,7 @@ def cost_chart(frame: pl.DataFrame) -> alt.Chart | None:
         )
         .properties(width=560, height=180)
     )
+    return chart
 
 
 def runway(ku: KeyUsage, balance_usd: Any, provenance: str) -> dict[str, Any] | None:
