@@ -108,6 +108,7 @@ class KeyCheck:
             "balances": prof.balances_json(),
             "payment_method": prof.payment_method,
             "limits": prof.limits_json(),
+            "key_usage": prof.key_usage_json(),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
@@ -149,6 +150,7 @@ class KeyCheck:
             "balances": prof.balances_json(),
             "payment_method": prof.payment_method,
             "limits": prof.limits_json(),
+            "key_usage": prof.key_usage_json(),
             "capabilities": [
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
             ],

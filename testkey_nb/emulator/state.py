@@ -116,6 +116,15 @@ class EmulatorState(RequestLog):
         with self._lock:
             return self._records.get(key_digest(key))
 
+    def key_records(self) -> dict[str, KeyRecord]:
+        """The first accepted key registered for each scenario label (its prefix names it)."""
+        with self._lock:
+            out: dict[str, KeyRecord] = {}
+            for rec in self._order:
+                if rec.accepted:
+                    out.setdefault(rec.label, rec)
+            return out
+
     def listed_keys(self, workspace: str) -> list[KeyRecord]:
         """Accepted keys of a workspace, in registration order, one per prefix."""
         with self._lock:

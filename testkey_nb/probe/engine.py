@@ -41,7 +41,7 @@ import httpx
 from testkey_nb.probe.answer import Exchange, observe, read_capped, retry_after_seconds
 from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
 from testkey_nb.probe.observation import ExchangeIds, Observation, Outcome, make_observation, outcome_for
-from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, version_root
+from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, usage_start, version_root, window_skip
 from testkey_nb.probe.spend import NotSent, SpendGate, SpendStop
 from testkey_nb.secrets import Secret, redact
 
@@ -207,7 +207,11 @@ class ProbeEngine:
                     results[spec.name] = [self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")]
                     return
                 await event.wait()
-            skip = self._skip_reason(spec) or self._skipped_by_earlier(spec, done)
+            skip = (
+                self._skip_reason(spec)
+                or window_skip(spec, self._now, has_prefix=bool(self._secret.public_prefix))
+                or self._skipped_by_earlier(spec, done)
+            )
             if skip:
                 results[spec.name] = [self._synthetic(spec, None, "skipped", skip)]
                 return
@@ -229,8 +233,11 @@ class ProbeEngine:
                 seen = await self._shared_exchange(client, spec, item, sem)
                 return replace(seen, placeholder=True) if placeholder else seen
 
+            async def paged(item: str | None) -> list[Observation]:
+                return await self._pages(client, spec, await one(item), sem)
+
             try:
-                obs = list(await asyncio.gather(*(one(i) for i in items)))
+                obs = [o for pages in await asyncio.gather(*(paged(i) for i in items)) for o in pages]
             except WriteRefused as exc:  # the client's last line of defence fired: a plan bug, never sent
                 obs = [self._synthetic(spec, None, "skipped", f"refused by the write guard: {exc}")]
             results[spec.name] = obs
@@ -284,10 +291,16 @@ class ProbeEngine:
         """The exact URL (with its query) and JSON body that ``spec`` sends for ``item``."""
         base = self._targets.url_for(spec.role)
         assert base is not None
+        start = usage_start(spec, self._settings.usage_days, self._now)
         values = {
             "item": item or "",
-            "usage_start": (self._now - timedelta(days=self._settings.usage_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "usage_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # whole UTC days: the start's day up to (not including) the day after today
+            "usage_start_date": start.date().isoformat(),
+            "usage_end_date": (self._now.astimezone(UTC).date() + timedelta(days=1)).isoformat(),
+            # the key's public prefix (the part a provider lists keys by), never the key itself
+            "key_prefix": self._secret.public_prefix or "",
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
         if spec.from_root:  # beside the version segment, not under it (DeepSeek's /user/balance)
@@ -295,6 +308,29 @@ class ProbeEngine:
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body
+
+    async def _pages(
+        self, client: httpx.AsyncClient, spec: ProbeSpec, first: Observation, sem: asyncio.Semaphore
+    ) -> list[Observation]:
+        """The pages after ``first``, each its own planned GET (checked by the guard) and observation."""
+        rule = spec.paginate
+        out = [first]
+        if rule is None or spec.method != "GET" or spec.cost != "read":
+            return out
+        url, _body = self._request_for(spec, first.item)
+        seen: set[str] = set()
+        last = first
+        while len(out) < rule.max_pages and last.outcome == "ok":
+            more, cursor = _dig(last.json_body, rule.more), _dig(last.json_body, rule.cursor)
+            if more is not True or not isinstance(cursor, str) or not cursor or cursor in seen:
+                break
+            seen.add(cursor)
+            query = [(k, v) for k, v in url.params.multi_items() if k != rule.param] if rule.keep_params else []
+            next_url = url.copy_with(params=httpx.QueryParams([*query, (rule.param, cursor)]))
+            seen_page = await self._gated_exchange(client, spec, first.item, next_url, None, sem)
+            last = replace(seen_page, detail=seen_page.detail or f"page {len(out) + 1} (cursor of page {len(out)})")
+            out.append(last)
+        return out
 
     async def _shared_exchange(
         self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, sem: asyncio.Semaphore

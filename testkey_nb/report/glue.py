@@ -99,6 +99,29 @@ def show_usage(check: KeyCheck) -> None:
         show(observed_usage_chart(kb.usage.daily))
 
 
+def show_key_usage(check: KeyCheck) -> None:
+    """"What this key used": its figures, then requests and tokens per day per model and cost per day
+    (charts only where there is something to draw; a sentence otherwise); the runway with a balance that
+    was read or given (``--credits-remaining``)."""
+    from testkey_nb.report.key_usage_view import by_day_model_frame, cost_chart, key_usage_html, traffic_chart
+
+    show_html(key_usage_html(check.profile))
+    ku = check.profile.key_usage
+    if ku is None:
+        return
+    frame = by_day_model_frame(ku)
+    traffic = traffic_chart(frame) if ku.requests is not None else None
+    if traffic is not None:
+        show(traffic)
+    elif ku.requests is not None:
+        show_html("<p>No requests to chart: this key made none in the window.</p>")
+    cost = cost_chart(frame) if ku.cost is not None else None
+    if cost is not None:
+        show(cost)
+    elif ku.cost is not None:
+        show_html("<p>No cost to chart: this key cost nothing in the window.</p>")
+
+
 def billing_view(
     *,
     scenario: str = "",

@@ -199,6 +199,9 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
         facts.append(bal)
     if s.get("token_role"):
         facts.append(Fact("Key role", str(s["token_role"]), "from the provider's key listing"))
+    used = key_usage_fact(s.get("key_usage"))
+    if used is not None:
+        facts.append(used)
     actions = tuple((str(_get(a, "action")), str(_get(a, "reason") or "")) for a in s.get("actions") or [])
     return Summary(
         title=f"Key {s.get('label') or ''}".strip(),
@@ -208,6 +211,22 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
         facts=tuple(facts),
         actions=actions,
     )
+
+
+def key_usage_fact(ku: Any) -> Fact | None:
+    """"What this key used" (``key_usage``, issue 21): requests and cost over its window, with the burn."""
+    if not isinstance(ku, Mapping):
+        return None
+    parts = []
+    if ku.get("requests") is not None:
+        parts.append(f"{count(ku['requests'])} requests")
+    if ku.get("cost_usd") is not None:
+        parts.append(usd(ku["cost_usd"]))
+    if not parts:
+        return None
+    burn = f"; burn {usd(ku['burn_per_day_usd'])} per day" if ku.get("burn_per_day_usd") is not None else ""
+    note = f"{ku.get('from')} to {ku.get('to')}{burn} ({ku.get('provenance')}, {ku.get('probe')})"
+    return Fact("What this key used", " · ".join(parts), note)
 
 
 def _plain(value: Any) -> Any:

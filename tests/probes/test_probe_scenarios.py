@@ -142,7 +142,12 @@ def test_lifecycle_workspace_has_deployments_and_usage(checks: dict[str, KeyChec
     assert {"ACTIVE", "SCALED_TO_ZERO", "BUILDING", "DEPLOY_FAILED"} <= statuses
     assert any(d.get("is_development") for d in c.profile.raw["deployments"])
     assert c.profile.raw["readable"]["usage"] == "readable"
-    assert c.profile.metric_values()["requests_total"] > 0
+    # requests_total is this key's own count (issue 21): the lifecycle key called no Model API itself,
+    # while its workspace's dedicated deployments served requests (the usage summary, workspace-wide)
+    total = c.profile.metrics["requests_total"]
+    assert (total.value, total.provenance, total.probe) == (0, "observed", "model_api_usage")
+    dedicated = c.profile.raw["usage"]["dedicated_usage"]["breakdown"]
+    assert sum(int(b.get("inference_requests") or 0) for b in dedicated) > 0
 
 
 def test_no_credits_workspace(checks: dict[str, KeyCheck]) -> None:

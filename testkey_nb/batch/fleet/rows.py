@@ -42,6 +42,7 @@ ROW_FIELDS: Final = (
     "balances",
     "payment_method",
     "limits",
+    "key_usage",
     "identity",
     "tokens_limit",
     "tokens_limit_day",
@@ -97,6 +98,8 @@ def index_row(
         row["payment_method"] = summary.get("payment_method") if summary.get("payment_method") in ("card", "none") \
             else None
         row["limits"] = [_limit(x) for x in summary.get("limits") or [] if isinstance(x, Mapping)] or None
+        # what this key itself used (issue 21): the summary's object as it is, None where not read
+        row["key_usage"] = dict(ku) if isinstance(ku := summary.get("key_usage"), Mapping) else None
         row["capabilities"] = [
             {"capability": str(c.get("capability")), "status": str(c.get("status")), "evidence": c.get("evidence")}
             for c in summary.get("capabilities") or []

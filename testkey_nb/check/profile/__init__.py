@@ -22,6 +22,7 @@ from testkey_nb.check.facts import (
     headline_balance,
     readability,
 )
+from testkey_nb.check.key_usage import KeyUsage
 from testkey_nb.check.profile.capabilities import CAPABILITIES, Capability, _capabilities
 from testkey_nb.check.profile.metrics import METRIC_NAMES, Metric, _metrics
 from testkey_nb.check.profile.models import ModelRow, _model_rows
@@ -64,6 +65,12 @@ class Profile:
     balances: tuple[Balance, ...] = ()
     #: how the account pays once its money is gone, as the user said (``card`` | ``none``); None: not said
     payment_method: str | None = None
+    #: what this key itself used (``key_usage``), when the provider tells
+    key_usage: KeyUsage | None = None
+
+    def key_usage_json(self) -> dict[str, Any] | None:
+        """``key_usage``: ``{from, to, requests, ..., by_model, by_day, provenance, probe, exchange}``."""
+        return self.key_usage.as_json() if self.key_usage else None
 
     def identity_json(self) -> dict[str, Any]:
         """``{user, workspace, organization, evidence, exchanges}``, nulls where unseen."""
@@ -149,4 +156,5 @@ def build_profile(
         limits=tuple(facts.limits),
         balances=balances_of(facts),
         payment_method=payment_method,
+        key_usage=facts.key_usage,
     )
