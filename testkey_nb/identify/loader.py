@@ -316,7 +316,7 @@ def _marker(raw: Mapping[str, Any], where: str) -> Marker:
     marker = raw.get("marker")
     legacy = raw.get("specific")
     if legacy is not None and not isinstance(legacy, bool):
-        raise RegistryError(f"{where}: specific must be true or false (better: marker = \"specific\" | \"shared\")")
+        raise RegistryError(f'{where}: specific must be true or false (better: marker = "specific" | "shared")')
     if marker is None:
         return "specific" if legacy else "shared"
     if marker not in MARKERS:

@@ -86,6 +86,7 @@ class EvidenceItem:
     provider: str
     weight: float
     specific: bool = False  # from a fingerprint only this provider emits (never the key or the URL)
+    fingerprint: str = ""  # "provider:id" of the fingerprint or key pattern, "provider:host:..." for the URL
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,14 @@ def identify(
         detail = f"key matches {kp.id} pattern ({kp.confidence}ly sourced)"
         add(
             (kp.provider, f"key:{kp.name}"),
-            EvidenceItem("key_shape", None, detail, kp.provider, kp.weight),
+            EvidenceItem("key_shape", None, detail, kp.provider, kp.weight, fingerprint=kp.id),
             kp.strength,
         )
 
     # base URL: a hint only
     for provider, fid, detail, weight in _base_url_hints(registry, base_url):
-        add((provider, fid), EvidenceItem("base_url", None, detail, provider, weight), "cosmetic")
+        add((provider, fid), EvidenceItem("base_url", None, detail, provider, weight, fingerprint=f"{provider}:{fid}"),
+            "cosmetic")  # fmt: skip
 
     # the endpoint's behaviour
     header_fps = registry.fingerprints("header")
@@ -527,7 +529,7 @@ def _waf_item(ex: HttpEvidence, headers: Mapping[str, str]) -> EvidenceItem:
 
 
 def _fp_item(fp: Fingerprint, source: EvidenceSource, probe: str, detail: str) -> EvidenceItem:
-    return EvidenceItem(source, probe, detail, fp.provider, fp.weight, fp.specific)
+    return EvidenceItem(source, probe, detail, fp.provider, fp.weight, fp.specific, f"{fp.provider}:{fp.id}")
 
 
 def _base_url_hints(registry: Registry, base_url: str | None) -> list[tuple[str, str, str, float]]:
