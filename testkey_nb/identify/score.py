@@ -42,6 +42,7 @@ __all__ = [
     "Identification",
     "KeyShape",
     "claimed_matches",
+    "evidence_conflicts",
     "identified_by_endpoint",
     "identify",
     "key_pattern_matches",
@@ -113,6 +114,13 @@ def claimed_matches(identification: Identification, min_confidence: float = 0.0)
     if identification.matches_claim is None:
         return None
     return identification.matches_claim and identification.confidence >= min_confidence
+
+
+def evidence_conflicts(identification: Identification) -> tuple[str, ...]:
+    """The conflicts the evidence itself raises: another provider's specific markers, a veto. The claim
+    that the evidence contradicts (``claimed X, evidence says Y``) is left out: it is its own finding."""
+    claim = _claim_conflict(identification.claimed, identification.provider)
+    return tuple(c for c in identification.conflicts if c != claim)
 
 
 def identified_by_endpoint(identification: Identification) -> bool:
@@ -317,7 +325,7 @@ def _decide(
     claim = _normalise_claim(registry, claimed)
     matches_claim = None if claim is None else claim == provider
     if claim is not None and not matches_claim:
-        conflicts.append(f"claimed {claim}, evidence says {provider}")
+        conflicts.append(_claim_conflict(claim, provider))
 
     def order(item: EvidenceItem) -> tuple[int, str, float, str, str]:
         return (0 if item.provider == provider else 1, item.provider, -item.weight, item.source, item.detail)
@@ -331,6 +339,10 @@ def _decide(
         evidence=evidence,
         conflicts=tuple(conflicts),
     )
+
+
+def _claim_conflict(claim: str | None, provider: str) -> str:
+    return f"claimed {claim}, evidence says {provider}"
 
 
 def _ranked(tallies: Iterable[_Tally]) -> list[_Tally]:

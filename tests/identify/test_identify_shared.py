@@ -165,3 +165,26 @@ def test_owned_by_baseten_and_a_b10_key_are_one_source(base_url: str) -> None:
     result = identify(REGISTRY, KeyShape(("baseten:new",)), [catalog], base_url)
     assert result.provider == "baseten"
     assert result.confidence == REGISTRY.scoring.max_confidence_one_source == 0.5
+
+
+def _review(conflicts: tuple[str, ...], claimed: str | None, matches: bool | None) -> str:
+    from testkey_nb.check.decide import decide
+    from testkey_nb.check.profile import ProviderView, build_profile
+    from testkey_nb.identify.score import Identification
+
+    ident = Identification(provider="groq", confidence=0.9, claimed=claimed, matches_claim=matches, evidence=(),
+                           conflicts=conflicts)  # fmt: skip
+    profile = build_profile(label="k", identification=ident, observations=[], requests_sent=0,
+                            provider=ProviderView())  # fmt: skip
+    actions = decide(profile).actions
+    return " | ".join(a.reason for a in actions if a.action == "send to human review")
+
+
+def test_review_names_a_conflict_only_for_another_providers_markers() -> None:
+    """decide.py: a contradicted claim is its own reason, not "conflicting evidence"; a rival's markers are."""
+    claim = _review(("claimed baseten, evidence says groq",), "baseten", False)
+    assert claim.count("evidence says groq") == 1 and "endpoint claims baseten, evidence says groq" in claim
+    assert "conflicting evidence" not in claim
+    rival = "headers say openai; headers and models body say groq"
+    assert f"conflicting evidence: {rival}" in _review((rival,), "groq", True)
+    assert "conflict" not in _review((), "groq", True)
