@@ -27,12 +27,22 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.loader import provider_ids
-from testkey_nb.identify.schema import Condition, Fingerprint, KeyPattern, Registry, ScoringRules
+from testkey_nb.identify.match import (
+    all_hold,
+    catalog_items,
+    header_matches,
+    is_catalog,
+    is_html,
+    models_matches,
+    models_shape,
+    normalise_headers,
+)
+from testkey_nb.identify.schema import Fingerprint, KeyPattern, Registry, ScoringRules
 
 __all__ = [
     "PROVIDER_IDS",
@@ -72,8 +82,10 @@ _WAF_VENDORS: tuple[tuple[str, str], ...] = (
     ("imperva", "Imperva"),
     ("awselb", "AWS ELB"),
 )
-_MISSING = object()
 
+
+#: kept for check/profile.py (its no-quota rules), which imports it from here
+_all_hold = all_hold
 
 # --------------------------------------------------------------------------------------------------
 # boundary types
@@ -179,19 +191,19 @@ def identify(
     for ex in exchanges:
         if ex.status is None:
             continue
-        headers = _normalise_headers(ex.headers, rules.max_value_chars)
-        if _is_html(ex, headers):
+        headers = normalise_headers(ex.headers, rules.max_value_chars)
+        if is_html(ex, headers):
             info.append(_waf_item(ex, headers))
             continue
         for fp in header_fps:
-            if _header_matches(fp, headers):
+            if header_matches(fp, headers):
                 add((fp.provider, fp.id), _fp_item(fp, "header", ex.probe, fp.description), fp.strength)
         body = ex.json_body
-        if _is_catalog(ex) and 200 <= ex.status < 300:
+        if is_catalog(ex) and 200 <= ex.status < 300:
             shape = models_shape(body)
-            items = _catalog_items(body, rules.max_items)
+            items = catalog_items(body, rules.max_items)
             for fp in models_fps:
-                if _models_matches(fp, shape, items, rules.max_value_chars):
+                if models_matches(fp, shape, items, rules.max_value_chars):
                     add(
                         (fp.provider, fp.id),
                         _fp_item(fp, "models_body", ex.probe, fp.description),
@@ -199,7 +211,7 @@ def identify(
                     )
         if ex.status >= 400 and body is not None:
             for fp in error_fps:
-                if (not fp.status or ex.status in fp.status) and _all_hold(
+                if (not fp.status or ex.status in fp.status) and all_hold(
                     fp.body, body, rules.max_value_chars
                 ):
                     detail = f"HTTP {ex.status} {fp.description}"
@@ -386,144 +398,6 @@ def _normalise_claim(registry: Registry, claimed: str | None) -> str | None:
         if text in (p.id, p.display_name.lower()):
             return p.id
     return text
-
-
-# --------------------------------------------------------------------------------------------------
-# matching
-
-
-def models_shape(body: object) -> str:
-    """Top-level shape of a /models body (see providers.MODELS_SHAPES)."""
-    if isinstance(body, list):
-        return "bare-array"
-    if isinstance(body, Mapping) and isinstance(body.get("data"), list):
-        if "has_more" in body or "first_id" in body or "last_id" in body:
-            return "anthropic-paged"
-        if body.get("object") == "list":
-            return "object-list"
-        return "object-with-data-no-object-list"
-    return "other"
-
-
-def _catalog_items(body: object, limit: int) -> list[Mapping[str, Any]]:
-    data: object = body
-    if isinstance(body, Mapping):
-        data = body.get("data")
-    if not isinstance(data, list):
-        return []
-    return [i for i in data[:limit] if isinstance(i, Mapping)]
-
-
-def _is_catalog(ex: HttpEvidence) -> bool:
-    path = ex.url_path.split("?", 1)[0].rstrip("/") if isinstance(ex.url_path, str) else ""
-    return ex.probe == "catalog" or path.endswith("/models")
-
-
-def _models_matches(fp: Fingerprint, shape: str, items: Sequence[Mapping[str, Any]], max_chars: int) -> bool:
-    if fp.shapes and shape not in fp.shapes:
-        return False
-    if not fp.item:
-        return True
-    if not items:
-        return False
-    hits = sum(1 for it in items if _all_hold(fp.item, it, max_chars))
-    return hits / len(items) >= fp.min_fraction
-
-
-def _all_hold(conditions: Sequence[Condition], obj: object, max_chars: int) -> bool:
-    return all(_holds(c, obj, max_chars) for c in conditions)
-
-
-def _holds(cond: Condition, obj: object, max_chars: int) -> bool:
-    value = _lookup(obj, cond.path)
-    if cond.op == "absent":
-        return value is _MISSING
-    if value is _MISSING:
-        return False
-    if cond.op == "present":
-        return True
-    if cond.op == "equals":
-        return _json_equal(value, cond.value)
-    if cond.op == "one_of":
-        return any(_json_equal(value, v) for v in cond.value)
-    if cond.op == "regex":
-        return (
-            isinstance(value, str)
-            and cond.pattern is not None
-            and bool(cond.pattern.search(value[:max_chars]))
-        )
-    return _json_type(value) == cond.value
-
-
-def _lookup(obj: object, path: Sequence[str]) -> object:
-    cur = obj
-    for part in path:
-        if not isinstance(cur, Mapping):
-            return _MISSING
-        try:
-            cur = cur.get(part, _MISSING)
-        except TypeError:  # unhashable / odd keys in a hostile mapping
-            return _MISSING
-        if cur is _MISSING:
-            return _MISSING
-    return cur
-
-
-def _json_equal(value: object, expected: object) -> bool:
-    if isinstance(value, bool) or isinstance(expected, bool):
-        return isinstance(value, bool) and isinstance(expected, bool) and value == expected
-    if isinstance(expected, int | float):
-        return isinstance(value, int | float) and value == expected
-    return isinstance(value, str) and value == expected
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
-    return "other"
-
-
-def _normalise_headers(headers: object, max_chars: int) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if not isinstance(headers, Mapping):
-        return out
-    for name, value in headers.items():
-        if not isinstance(name, str):
-            continue
-        text = value if isinstance(value, str) else str(value)
-        key = name.strip().lower()
-        out[key] = f"{out[key]}, {text}"[:max_chars] if key in out else text[:max_chars]
-    return out
-
-
-def _header_matches(fp: Fingerprint, headers: Mapping[str, str]) -> bool:
-    if fp.header is not None:
-        candidates = [headers[fp.header]] if fp.header in headers else []
-    else:
-        prefix = fp.header_prefix or ""
-        candidates = [v for k, v in headers.items() if k.startswith(prefix)]
-    if fp.value is None:
-        return bool(candidates)
-    return any(fp.value.search(v) for v in candidates)
-
-
-def _is_html(ex: HttpEvidence, headers: Mapping[str, str]) -> bool:
-    if "html" in headers.get("content-type", "").lower():
-        return True
-    snippet = ex.text_snippet
-    return ex.json_body is None and isinstance(snippet, str) and snippet.lstrip()[:1] == "<"
 
 
 def _waf_item(ex: HttpEvidence, headers: Mapping[str, str]) -> EvidenceItem:
