@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint lab bench clean
+.PHONY: venv demo test lint docs lab bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,13 +19,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check testkey_nb tests benchmarks
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check testkey_nb tests benchmarks
 
-lab: $(STAMP)
-	$(BIN)/testkey-nb lab
+docs: $(STAMP)  # offline, strict: a broken link or anchor fails; the site goes to site/ (git-ignored)
+	$(BIN)/mkdocs build --strict
+
+lab: $(STAMP)  # in a checkout: Lab serves the package's notebooks, your workspace inside them (git-ignored)
+	$(BIN)/testkey-nb lab --workspace testkey_nb/notebooks/work
 
 bench: $(STAMP)  # about 15 minutes on a quiet 2-core machine, batch_bench.py alone about 8
 	$(BIN)/python benchmarks/probe_bench.py
@@ -35,4 +39,4 @@ bench: $(STAMP)  # about 15 minutes on a quiet 2-core machine, batch_bench.py al
 	$(BIN)/python benchmarks/batch_bench.py --keys 50 --jobs 2 --naive-keys 5 --cold
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build site *.egg-info

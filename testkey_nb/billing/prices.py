@@ -2,8 +2,8 @@
 
 Two sources, never mixed silently:
 
-* `PriceTable.default()`: the documented table (USD per minute per instance type) transcribed in
-  `reference/baseten-api-facts.md` §4, provenance ``documented``. Its source is third-party
+* `PriceTable.default()`: the documented table (USD per minute per instance type) transcribed from
+  public pages, provenance ``documented``. Its source is third-party
   transcriptions of baseten.co/pricing and docs.baseten.co/deployment/resources (Jul–Sep 2026).
 * `PriceTable.from_instance_type_prices(body)`: the body of ``GET /v1/instance_type_prices``
   (``{"instance_types": [{"instance_type": {"id", "name", ...}, "price": <USD/min>}]}``) when the key
@@ -32,7 +32,7 @@ DEFAULT_SOURCE = (
 DEFAULT_AS_OF = "2026-09"
 OBSERVED_SOURCE = "GET /v1/instance_type_prices"
 
-# (instance type name, GPU short name, description, USD per minute): reference/baseten-api-facts.md §4.
+# (instance type name, GPU short name, description, USD per minute): third-party transcriptions of baseten.co/pricing.
 _DOCUMENTED: tuple[tuple[str, str, str, float], ...] = (
     ("T4x4x16", "T4", "T4 16GB", 0.01052),
     ("L4:4x16", "L4", "L4 24GB", 0.01414),

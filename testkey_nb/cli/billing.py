@@ -20,7 +20,10 @@ _EVENTS = typer.Option(
     "(ISO 8601, UTC), optional development and price_per_minute.",
 )
 _SCENARIO = typer.Option(
-    None, "--scenario", help="TOML what-if scenario: autoscaling, traffic, cold start, credits."
+    None,
+    "--scenario",
+    help="TOML what-if scenario: autoscaling, traffic, cold start, credits. A file, or a bundled one by name "
+    "(bursty_chatbot, free_credits_no_card).",
 )
 _CREDITS = typer.Option(None, "--credits", help="Free credits in USD (default: the scenario's, else $30).")
 _PAYMENT = typer.Option(
@@ -85,10 +88,12 @@ def run_billing(
         run = bill(frame, prices, cfg, label=events.name)
         return billing_summary(run, source={"kind": "events", "file": events.name})
 
+    from testkey_nb._files import scenario_path
     from testkey_nb.billing.scenario import load_scenario
     from testkey_nb.billing.simulate import run_scenario
 
     assert scenario is not None
+    scenario = scenario_path(scenario)
     sc = load_scenario(scenario)
     cfg = sc.billing
     if credits is not None:

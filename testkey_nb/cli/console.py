@@ -1,4 +1,4 @@
-"""Rich tables for a :class:`~testkey_nb.check.run.KeyCheck` in the terminal."""
+"""Rich tables for a :class:`~testkey_nb.check.result.KeyCheck` in the terminal."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from testkey_nb._format import count, format_cell, plain_text
-from testkey_nb.check.run import KeyCheck
+from testkey_nb.check.result import KeyCheck
 
 _STATUS_STYLE = {
     "verified": "green",

@@ -22,11 +22,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"testkey-nb {version('testkey-nb')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _startup(
     ctx: typer.Context,
     retention: float = typer.Option(
         300.0, "--retention", envvar="TESTKEY_NB_RETENTION", help="seconds raw data may live (default 300)"
+    ),
+    _version: bool = typer.Option(
+        False, "--version", is_eager=True, expose_value=False, callback=_print_version, help="print the version"
     ),
 ) -> None:
     """Sweep raw data older than the retention window at every start."""
@@ -88,7 +99,8 @@ def probe(
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
 
-    from testkey_nb.check.run import CheckError, CheckOptions, check_key
+    from testkey_nb.check.result import CheckError, CheckOptions
+    from testkey_nb.check.run import check_key
     from testkey_nb.secrets import KeyRefError
 
     options = CheckOptions(
@@ -125,7 +137,7 @@ def render(
     allow_billable: bool = typer.Option(False, "--allow-billable", help="allow one 1-token completion"),
     label: str | None = typer.Option(None, "--label", help="a name for the key's report"),
     with_billing: bool = typer.Option(False, "--with-billing", help="also render the key's billing notebook"),
-    scenario: Path | None = typer.Option(None, "--scenario", help="render the billing notebook for a scenario"),
+    scenario: Path | None = typer.Option(None, "--scenario", help="FILE.toml or a bundled scenario"),
     keys_file: Path | None = typer.Option(None, "--keys-file", help="TOML file of key references"),
     keys_env: Path | None = typer.Option(None, "--keys-env", help="dotenv file of keys (mode 0600)"),
     jobs: int | None = typer.Option(None, "--jobs", help="parallel renders (default: about one per core)"),
@@ -145,12 +157,18 @@ def render(
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
     With --keys-file/--keys-env, --claim, --base-url and --management-url are defaults for the keys that
-    set none; --allow-billable is set per key in the keys file (allow_billable = true).
+    set none; --allow-billable is set per key in the keys file (allow_billable = true), and --label,
+    --allow-billable, --with-billing and --open (one key's flags) are refused.
     """
     from testkey_nb.cli.history import render_one_with_history, settings_from_flags
 
     retention = _retention(ctx)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
+    if keys_file or keys_env:
+        ignored = _one_key_flags(label=label, allow_billable=allow_billable, with_billing=with_billing,
+                                 open_report=open_report)  # fmt: skip
+        if ignored:
+            _fail(f"{ignored} cannot be used with --keys-file/--keys-env (it applies to one key): {_PER_KEY[ignored]}")
     if pdf:  # before anything runs: a missing Chromium is one line, not a batch of reports without PDFs
         from testkey_nb.report.pdf import PdfError, require_chromium
 
@@ -178,6 +196,9 @@ def render(
     if scenario is not None:
         if key_ref:
             _fail("give KEY_REF or --scenario, not both")
+        from testkey_nb._files import scenario_path
+
+        scenario = scenario_path(scenario)
         with status(f"rendering scenario {scenario.name}"):
             result = render_scenario(scenario, out, label=label, retention_s=retention)
         _report_result(result, pdf=pdf, open_report=open_report)
@@ -223,6 +244,22 @@ def render(
     _report_result(result, pdf=pdf, open_report=open_report)
 
 
+#: the render flags a batch of keys cannot honour, and what to do instead
+_PER_KEY: dict[str, str] = {
+    "--label": "name each key in the keys file (the [keys.NAME] table, or the dotenv variable)",
+    "--allow-billable": "set allow_billable = true on the key in the --keys-file TOML",
+    "--with-billing": "render the key's billing notebook with render KEY_REF --with-billing",
+    "--open": "open the fleet index, index.html in the --out folder, once the batch is done",
+}
+
+
+def _one_key_flags(*, label: str | None, allow_billable: bool, with_billing: bool, open_report: bool) -> str | None:
+    """The first flag given that only a one-key render honours, or None."""
+    given = {"--label": label is not None, "--allow-billable": allow_billable, "--with-billing": with_billing,
+             "--open": open_report}  # fmt: skip
+    return next((flag for flag, on in given.items() if on), None)
+
+
 def _report_result(
     result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False, open_report: bool = False
 ) -> None:
@@ -263,7 +300,7 @@ def lab(
     emulator: bool | None = typer.Option(
         None, "--emulator/--no-emulator", help="add the emulator and its demo keys (default: when no key is given)"
     ),
-    workspace: Path | None = typer.Option(None, "--workspace", help="your notebooks (default notebooks/work/)"),
+    workspace: Path | None = typer.Option(None, "--workspace", help="your notebooks (default ./testkey-nb-lab/)"),
     no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
     port: int = typer.Option(8888, "--port", help="JupyterLab port"),
 ) -> None:

@@ -8,6 +8,7 @@ Malformed data raises `RegistryError` at load time, never during identification.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
@@ -37,6 +38,7 @@ from testkey_nb.identify.schema import (
     Fingerprint,
     FingerprintKind,
     HeaderFact,
+    KeyLabel,
     KeyPattern,
     KeyPermissions,
     KeyTypePermission,
@@ -74,8 +76,17 @@ def provider_ids(root: Path | Traversable | None = None) -> tuple[str, ...]:
 
 
 def load_registry(root: Path | Traversable | None = None) -> Registry:
-    """Load every `<root>/<id>/provider.toml` (default: the folders of this package)."""
-    base = _root(root)
+    """Load every `<root>/<id>/provider.toml` (default: the folders of this package, read once per
+    process: the registry is immutable, and the key's label and the probe share it)."""
+    return _packaged_registry() if root is None else _load(root)
+
+
+@functools.cache
+def _packaged_registry() -> Registry:
+    return _load(_root(None))
+
+
+def _load(base: Path | Traversable) -> Registry:
     providers: list[ProviderSpec] = []
     for child in _provider_folders(base):
         data = _read_toml(child.joinpath("provider.toml"))
@@ -184,7 +195,22 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
             for r in data.get("no_quota", [])
         ),
         catalog=_parse_catalog(data.get("catalog", {}), where),
+        key_label=_parse_key_label(data.get("key_label", {}), key_patterns, where),
     )
+
+
+def _parse_key_label(raw: Mapping[str, Any], patterns: tuple[KeyPattern, ...], where: str) -> KeyLabel:
+    unknown = set(raw) - {"prefixes", "patterns"}
+    if unknown:
+        raise RegistryError(f"{where}: [key_label] unknown keys {sorted(unknown)}")
+    prefixes = tuple(str(p) for p in raw.get("prefixes", ()))
+    if any(not p for p in prefixes):
+        raise RegistryError(f"{where}: [key_label] an empty prefix would name every key")
+    names = tuple(str(n) for n in raw.get("patterns", ()))
+    missing = set(names) - {kp.name for kp in patterns}
+    if missing:
+        raise RegistryError(f"{where}: [key_label] names unknown key patterns {sorted(missing)}")
+    return KeyLabel(prefixes=prefixes, patterns=names)
 
 
 def _parse_catalog(raw: Mapping[str, Any], where: str) -> CatalogFields:

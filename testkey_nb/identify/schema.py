@@ -161,11 +161,28 @@ class KeyPattern:
     def id(self) -> str:
         return f"{self.provider}:{self.name}"
 
+    def public_part(self, key: str) -> str | None:
+        """The part of ``key`` the provider lists and revokes keys by (the pattern's ``prefix`` group),
+        when the key fully matches a pattern that declares one."""
+        if "prefix" not in self.regex.groupindex:
+            return None
+        match = self.regex.fullmatch(key)
+        return match.group("prefix") if match else None
+
     @property
     def strength(self) -> Strength:
         # A well-sourced, distinctive key format cannot be faked by an endpoint; a weakly sourced or
         # generic one (e.g. 32 alphanumerics) is only suggestive.
         return "strong" if self.confidence == "strong" else "medium"
+
+
+@dataclass(frozen=True)
+class KeyLabel:
+    """How a key's label (``baseten-3f9a2c``) names this provider from the key's shape alone: the key
+    starts with one of ``prefixes``, or fully matches one of the key patterns named in ``patterns``."""
+
+    prefixes: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,6 +319,7 @@ class ProviderSpec:
     identity_headers: tuple[HeaderFact, ...] = ()
     no_quota: tuple[NoQuotaRule, ...] = ()
     catalog: CatalogFields = field(default_factory=CatalogFields)
+    key_label: KeyLabel = field(default_factory=KeyLabel)
     #: the provider's folder (probes.toml, interpret.py live there)
     folder: Path | Traversable | None = None
 
@@ -388,6 +406,29 @@ class Registry:
         """Ids (`provider:name`) of the key patterns the key matches. The key itself is not kept."""
         candidate = key.strip()
         return tuple(kp.id for kp in self.key_patterns() if kp.regex.fullmatch(candidate))
+
+    def label_provider(self, key: str) -> str | None:
+        """The provider a key's label names, from its shape alone: a declared prefix (longest first),
+        then a key pattern a provider marks for labels; None when no provider claims the shape."""
+        prefixes = sorted(
+            ((prefix, p.id) for p in self.providers for prefix in p.key_label.prefixes), key=lambda x: -len(x[0])
+        )
+        for prefix, pid in prefixes:
+            if key.startswith(prefix):
+                return pid
+        for p in self.providers:
+            if any(kp.name in p.key_label.patterns and kp.regex.fullmatch(key) for kp in p.key_patterns):
+                return p.id
+        return None
+
+    def public_part(self, key: str) -> tuple[KeyPattern, str] | None:
+        """The first key pattern that declares a public part (a ``prefix`` group) and ``key`` fully
+        matches, with that part (what the provider lists and revokes keys by)."""
+        for kp in self.key_patterns():
+            part = kp.public_part(key)
+            if part is not None:
+                return kp, part
+        return None
 
     def match_key_shape(self, shape_info: KeyShape | Iterable[str]) -> tuple[KeyPattern, ...]:
         """The registry's key patterns named by a KeyShape (or by an iterable of pattern ids)."""

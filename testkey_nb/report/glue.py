@@ -13,14 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.check.run import (
-    BASE_URL_ENV,
-    EMULATOR_KEYS_ENV,
-    MANAGEMENT_URL_ENV,
-    KeyCheck,
-    check,
-    run_sync,
-)
+from testkey_nb.api import check
+from testkey_nb.check.result import KeyCheck
+from testkey_nb.check.run import run_sync
+from testkey_nb.check.targets import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV
 from testkey_nb.report import keychannel
 from testkey_nb.report.models import OUTBOX_ENV
 from testkey_nb.secrets import Secret
@@ -171,7 +167,7 @@ def history_facts(check: KeyCheck) -> dict[str, Any]:
 
 def show_since_last_check(check: KeyCheck, facts: dict[str, Any], history: str = "") -> None:
     """The "Since the last check" section: changes, runway and a timeline (``history``: earlier snapshots)."""
-    from testkey_nb.history.view import since_last_check
+    from testkey_nb.report.history_view import since_last_check
 
     section = since_last_check(check, facts, history)
     show_html(section.html)

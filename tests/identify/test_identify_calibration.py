@@ -19,7 +19,7 @@ from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
 from testkey_nb.cli.demo import DEMO_FLEET
 from testkey_nb.emulator import PROVIDER_IDS as EMULATED
 from testkey_nb.emulator import run_emulator
-from testkey_nb.identify.registry import load_registry
+from testkey_nb.identify.loader import load_registry
 from testkey_nb.identify.score import KeyShape, identify, key_pattern_matches
 from testkey_nb.secrets import Secret
 

@@ -24,7 +24,8 @@ from identify_evidence_fixtures import (
     exchanges_from_recording,
 )
 
-from testkey_nb.identify.registry import Registry, load_registry
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import Registry
 from testkey_nb.identify.score import HttpEvidence, Identification, KeyShape, identify
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

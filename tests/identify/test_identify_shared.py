@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from identify_evidence_fixtures import LOOPBACK, PROVIDER_CASES, baseten_exchanges
 
 from testkey_nb.check.run import CheckOptions, check_key_async
-from testkey_nb.identify.registry import Condition, Fingerprint, load_registry
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import Condition, Fingerprint
 from testkey_nb.identify.score import HttpEvidence, KeyShape, identified_by_endpoint, identify
 from testkey_nb.secrets import Secret
 

@@ -1,6 +1,7 @@
 """Baseten's answers -> provider-neutral facts (roles, scopes, limits, identity, usage, routing).
 
-Sources: the management OpenAPI spec (``reference/baseten-management-openapi.json``: APIKeyCategory,
+Sources: the management OpenAPI spec (https://github.com/basetenlabs/baseten-go
+``internal/tools/apigen/specs/management.json``: APIKeyCategory,
 UserInfoV1, ModelAPIV1.rate_limits, UsageSummaryV1) and the real recordings (X-Baseten-Model-Id).
 """
 
