@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from identify_evidence_fixtures import LOOPBACK, PROVIDER_CASES, baseten_exchanges
 
@@ -93,15 +93,18 @@ def shared_answers(draw: st.DrawFn) -> list[HttpEvidence]:
 @given(shared_answers())
 def test_shared_fingerprints_alone_name_no_provider(answers: list[HttpEvidence]) -> None:
     result = identify(REGISTRY, KeyShape(), answers, base_url=LOOPBACK)
+    # two shared fingerprints written into one body can spell a specific one (OpenAI's error.type and
+    # DeepSeek's error.code make DeepSeek's envelope): such answers are not shared-only
+    assume(not [e for e in result.evidence if e.specific])
     assert result.provider == "unknown" and result.confidence == 0.0, result
     assert result.conflicts == ()
-    assert not [e for e in result.evidence if e.specific]  # the generator drew shared ones only
     assert not identified_by_endpoint(result)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(provider=st.sampled_from(sorted(CASES)), extra=shared_answers())
 def test_shared_fingerprints_of_others_raise_no_conflict(provider: str, extra: list[HttpEvidence]) -> None:
+    assume(not [e for e in identify(REGISTRY, KeyShape(), extra, base_url=LOOPBACK).evidence if e.specific])
     clean = identify(REGISTRY, KeyShape(), CASES[provider](), base_url=LOOPBACK)
     mixed = identify(REGISTRY, KeyShape(), [*CASES[provider](), *extra], base_url=LOOPBACK)
     assert mixed.provider == clean.provider == provider
