@@ -33,6 +33,24 @@ REAL_KEY = {pid.split(":")[0]: key for pid, key in reversed(SAMPLE_KEYS.items())
 #: DeepInfra is not recorded (its one catalog marker, owned_by "deepinfra", is unverified; no headers);
 #: DeepSeek's rate-limited key gets a 429 whose text is assumed, so only its catalog names it
 ONE_SOURCE = {"deepinfra-valid", "deepinfra-rate-limited", "deepseek-rate-limited"}
+#: issue 19's providers, from their documented answers (tests/providers/<id>/answers.yaml), where one source
+#: alone names the provider: Moonshot's valid key gets a catalog (owned_by moonshot) and a 400 that carries
+#: none of its error types; Novita, Hyperbolic and xAI's rate-limited key speak only through the catalog
+#: (price_per_m / owned_by; xAI's 429 body is assumed, a gRPC text its fingerprint does not list); Perplexity
+#: has no /models and its 400 invalid_model (the docs link) is the one answer; MiniMax's base_resp on its 404
+#: /models is the one answer read (its HTTP-200 envelopes are not read yet, NOTES-19.md #8)
+ONE_SOURCE |= {"moonshot-valid", "novita-valid", "novita-no-balance", "novita-rate-limited", "hyperbolic-valid",
+               "hyperbolic-no-balance", "hyperbolic-rate-limited", "xai-rate-limited", "perplexity-valid",
+               "minimax-valid", "minimax-no-balance", "minimax-rate-limited"}  # fmt: skip
+#: accepted keys whose documented answers carry nothing only their provider emits: named by the key's shape
+#: below max_confidence_without_behaviour, or unknown (a claim on the documented host does not name it yet,
+#: NOTES-19.md #13). Cohere's valid key: a {models: [...]} catalog and an {id, message} 404, both shared
+#: (num_tokens is not in the answers); Perplexity's no-balance 401 and 429 are OpenAI's envelope without its
+#: docs link (shared); Nebius, SambaNova
+#: and SiliconFlow answer in OpenAI's or a generic {code, message, data} envelope (BEHAVIOUR_SILENT)
+NOT_NAMED = {"cohere-valid", "cohere-rate-limited", "perplexity-no-balance", "perplexity-rate-limited",
+             "nebius-valid", "nebius-no-balance", "nebius-rate-limited", "sambanova-valid", "sambanova-rate-limited",
+             "siliconflow-valid", "siliconflow-no-balance", "siliconflow-rate-limited"}  # fmt: skip
 
 
 def _shape(provider: str, keyed: bool) -> KeyShape:
@@ -46,7 +64,8 @@ def test_the_sets_cover_every_provider_and_mode() -> None:
     assert {s.provider for s in SETS} >= set(EMULATED) | {"baseten"}
     for provider in ("groq", "openrouter", "mistral", "huggingface", "deepseek", "openai"):  # the issue's list
         assert f"{provider}-valid" in ids
-    assert ids >= ONE_SOURCE
+    assert ids >= ONE_SOURCE | NOT_NAMED
+    assert not ONE_SOURCE & NOT_NAMED
 
 
 @pytest.mark.parametrize("base", ["real", "loopback"])
@@ -56,10 +75,12 @@ def test_recorded_answers_raise_no_false_conflict(answers: AnswerSet, keyed: boo
     url = answers.base_url if base == "real" else LOOPBACK
     result = identify(REGISTRY, _shape(answers.provider, keyed), answers.exchanges, url, claimed=answers.provider)
     why = (answers.source, result.conflicts, result.confidence)
-    if answers.mode not in ACCEPTED:
-        # a bad key: its refusal may name nothing specific, never another provider
+    if answers.mode not in ACCEPTED or answers.id in NOT_NAMED:
+        # a bad key (or a NOT_NAMED answer): it may name nothing specific, never another provider
         assert result.provider in (answers.provider, "unknown"), why
         assert [c for c in result.conflicts if not c.startswith("claimed ")] == [], why
+        if answers.id in NOT_NAMED:
+            assert result.confidence <= REGISTRY.scoring.max_confidence_without_behaviour, why
         return
     assert result.provider == answers.provider, why
     assert result.conflicts == (), why

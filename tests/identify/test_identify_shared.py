@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from identify_evidence_fixtures import LOOPBACK, PROVIDER_CASES, baseten_exchanges
+from identify_evidence_more import BEHAVIOUR_SILENT
 
 from testkey_nb.check.run import CheckOptions, check_key_async
 from testkey_nb.identify.loader import load_registry
@@ -21,7 +22,8 @@ from testkey_nb.secrets import Secret
 
 REGISTRY = load_registry()
 SHARED = [fp for fp in REGISTRY.fingerprints() if not fp.specific]
-CASES = {"baseten": baseten_exchanges, **PROVIDER_CASES}
+#: every provider's case that names it (a BEHAVIOUR_SILENT case names nobody from behaviour alone, by design)
+CASES = {"baseten": baseten_exchanges, **{p: c for p, c in PROVIDER_CASES.items() if p not in BEHAVIOUR_SILENT}}
 #: values drawn for "is a string" / "present": digits only, so they never spell a provider's own text
 PLAIN = st.text(alphabet="0123456789", min_size=1, max_size=8)
 
@@ -112,23 +114,41 @@ def test_shared_fingerprints_of_others_raise_no_conflict(provider: str, extra: l
 
 
 def test_gemini_bad_key_envelope_is_not_openrouter() -> None:
-    """Google's error envelope {error: {code: 400, ...}} is shared: it named OpenRouter (0.28) before."""
-    gemini = {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                        "status": "INVALID_ARGUMENT"}}  # fmt: skip
+    """Google's error envelope {error: {code: 400, ...}} named OpenRouter (0.28) before. Its generic part
+    (google.rpc.Status) is shared and names nobody; Gemini's own bad-key message names Gemini (issue 19),
+    and OpenRouter's numeric-error-code never matches it (the envelope carries error.status)."""
+    generic = {"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}}
     json = {"content-type": "application/json"}
+    answers = [
+        HttpEvidence("catalog", "/v1/models", 400, json, generic),
+        HttpEvidence("auth_pilot", "/v1/chat/completions", 400, json, generic),
+    ]
+    result = identify(REGISTRY, KeyShape(), answers, base_url=LOOPBACK)
+    assert result.provider == "unknown" and result.confidence == 0.0
+    assert [(e.fingerprint, e.specific) for e in result.evidence] == [("gemini:google-rpc-status", False)]
+    gemini = {"error": {**generic["error"], "message": "API key not valid. Please pass a valid API key."}}
     answers = [
         HttpEvidence("catalog", "/v1beta/openai/models", 400, json, gemini),
         HttpEvidence("auth_pilot", "/v1beta/openai/chat/completions", 400, json, gemini),
     ]
-    result = identify(REGISTRY, KeyShape(), answers, base_url="https://generativelanguage.googleapis.com/v1beta/openai")
-    assert result.provider == "unknown" and result.confidence == 0.0
-    assert [(e.fingerprint, e.specific) for e in result.evidence] == [("openrouter:numeric-error-code", False)]
+    result = identify(REGISTRY, KeyShape(), answers, base_url=LOOPBACK)
+    assert result.provider == "gemini" and result.conflicts == ()
+    assert sorted((e.fingerprint, e.specific) for e in result.evidence) == [
+        ("gemini:api-key-not-valid", True), ("gemini:google-rpc-status", False)]  # fmt: skip
 
 
-def test_no_provider_plan_goes_to_a_host_that_named_no_provider() -> None:
-    """The same Gemini answers through a whole check: OpenRouter's /key and /credits are never sent there."""
-    gemini = {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                        "status": "INVALID_ARGUMENT"}}  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "message", "named"),
+    [
+        # an opaque key and Google's generic envelope: nothing names a provider
+        ("tk-" + "0123456789abcdef" * 2, "Request contains an invalid argument.", "unknown"),
+        # a Google key and Gemini's bad-key answer: Gemini (its plan has no probe of its own), never OpenRouter
+        ("AIzaSy" + "A1b2C3d4E5" * 3 + "xyz", "API key not valid. Please pass a valid API key.", "gemini"),
+    ],
+)
+def test_no_provider_plan_goes_to_a_host_that_named_no_provider(key: str, message: str, named: str) -> None:
+    """Google's answers through a whole check: OpenRouter's /key and /credits are never sent there."""
+    gemini = {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
     sent: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -137,9 +157,8 @@ def test_no_provider_plan_goes_to_a_host_that_named_no_provider() -> None:
 
     options = CheckOptions(base_url="https://generativelanguage.googleapis.com/v1beta/openai", timeout_s=3.0,
                            deadline_s=5.0)  # fmt: skip
-    check = asyncio.run(check_key_async(Secret("AIzaSy" + "A1b2C3d4E5" * 3 + "xyz"), options,
-                                        transport=httpx.MockTransport(handler)))  # fmt: skip
-    assert check.identification.provider == "unknown"
+    check = asyncio.run(check_key_async(Secret(key), options, transport=httpx.MockTransport(handler)))
+    assert check.identification.provider == named
     assert sent and not [p for p in sent if p.endswith(("/key", "/credits"))], sent
     assert {p.rsplit("/", 1)[-1] for p in sent} <= {"models", "completions", "messages"}, sent
 
