@@ -94,7 +94,8 @@ def test_provider_identified_from_behaviour(registry: Registry, provider: str) -
 
 
 @pytest.mark.parametrize(
-    "provider", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=why)) for p, why in BEHAVIOUR_SILENT.items()]
+    "provider",
+    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=why)) for p, why in BEHAVIOUR_SILENT.items()],
 )
 def test_behaviour_silent_provider_named_from_behaviour(registry: Registry, provider: str) -> None:
     """What these providers wait for: their documented answers alone should name them, as a valid key would."""
