@@ -78,9 +78,10 @@ def test_a_far_end_answering_chat_in_another_scheme_gets_one_paid_call_and_the_k
     assert paid == [answers_in]  # exactly one paid completion reached the far end
     posts_answered = [s for s in seen if s[0] == "POST" and s[2] == answers_in]
     assert posts_answered == [("POST", "/v1/chat/completions", answers_in)]
-    # no scheme is tried after the paid answer (x-api-key comes before Api-Key in the registry's order)
+    # no scheme is tried after the paid answer (the registry's order: x-api-key, Azure's api-key, then Api-Key)
     tried = list(dict.fromkeys(s[2] for s in seen))
-    assert tried == (["Bearer", "x-api-key"] if answers_in == "x-api-key" else ["Bearer", "x-api-key", "Api-Key"])
+    expected = ["Bearer", "x-api-key"] if answers_in == "x-api-key" else ["Bearer", "x-api-key", "api-key", "Api-Key"]
+    assert tried == expected
     data = c.to_json()
     assert data["spend"]["calls"] == 1 and data["spend"]["total_tokens"] == 10
     assert (c.profile.status.code, c.profile.status.reason) == ("valid", "spent")
