@@ -115,24 +115,32 @@ AZURE_401 = {"error": {"code": "401", "message": "Access denied due to invalid s
                        "regional API endpoint for your resource."}}
 
 
-def test_an_azure_style_host_that_wants_an_api_key_header_leaves_a_valid_key_unknown_not_invalid() -> None:
+#: Google's answer to a request without valid credentials (google.rpc.Status, https://cloud.google.com/apis/design/errors)
+GOOGLE_401 = {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                        "status": "UNAUTHENTICATED"}}  # fmt: skip
+
+
+def test_a_host_that_wants_a_scheme_the_registry_lacks_leaves_a_valid_key_unknown_not_invalid() -> None:
     """Every scheme the registry knows is refused with an answer no known provider documents for a bad key.
 
-    Before: the scheme was taken as settled once every known scheme had been tried: invalid/refused, reject."""
+    Before: the scheme was taken as settled once every known scheme had been tried: invalid/refused, reject.
+    (Azure's ``api-key`` was the scheme the registry lacked; issue 19 added it, so Gemini's native
+    ``x-goog-api-key``, which no provider's auth lists yet, stands in; the refusal is Google's generic
+    google.rpc envelope, shared, no provider's documented bad-key answer.)"""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if _scheme(request) == "api-key":  # the valid key, in the scheme the registry lacks
-            return httpx.Response(200, json={"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
-        return httpx.Response(401, json=AZURE_401)
+        if request.headers.get("x-goog-api-key") == CANARY:  # the valid key, in the scheme the registry lacks
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "gemini-2.5-flash", "object": "model"}]})
+        return httpx.Response(401, json=GOOGLE_401)
 
     c, seen = _check(handler)
-    assert list(dict.fromkeys(s[2] for s in seen)) == ["Bearer", "x-api-key", "Api-Key"]
+    assert list(dict.fromkeys(s[2] for s in seen)) == ["Bearer", "x-api-key", "api-key", "Api-Key"]
     data = c.to_json()
     assert (data["status"], data["status_reason"]) == ("unknown", "scheme_not_settled")
     assert c.profile.metric_values()["key_valid"] is None
     assert data["metrics"]["key_valid"] is None
     detail = data["status_detail"]
-    assert "refused in every scheme tried (Authorization: Bearer, x-api-key, Authorization: Api-Key;" in detail
+    assert "refused in every scheme tried (Authorization: Bearer, x-api-key, api-key, Authorization: Api-Key;" in detail
     assert "--auth-scheme" in detail and "--claim" in detail
     assert c.decision.verdict != "reject"
     assert data["spend"]["calls"] == 0
