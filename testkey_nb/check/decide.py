@@ -12,6 +12,7 @@ from typing import Literal
 
 from testkey_nb._format import count, usd
 from testkey_nb.check.profile import Profile
+from testkey_nb.identify.score import evidence_conflicts
 
 __all__ = ["ACTIONS", "Action", "Decision", "decide"]
 
@@ -61,7 +62,8 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     if ident.claimed and ident.matches_claim is False:
         review.append(f"endpoint claims {ident.claimed}, evidence says {ident.provider}")
         review_evidence.extend(_evidence_lines(ident.evidence))
-    for conflict in ident.conflicts:
+    # another provider's specific markers (docs/identification.md); a contradicted claim has its reason above
+    for conflict in evidence_conflicts(ident):
         review.append(f"conflicting evidence: {conflict}")
     if status.code == "unknown":
         review.append(f"the probe could not tell whether the key works ({status.reason}: {status.detail})")

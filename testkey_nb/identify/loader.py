@@ -27,6 +27,7 @@ from testkey_nb.identify.schema import (
     JSON_TYPES,
     LIMIT_FORMATS,
     LIMIT_SCOPES,
+    MARKERS,
     MODELS_SHAPES,
     READS,
     SOURCING,
@@ -43,6 +44,7 @@ from testkey_nb.identify.schema import (
     KeyPattern,
     KeyPermissions,
     KeyTypePermission,
+    Marker,
     NoQuotaRule,
     PostAuthRule,
     ProviderSpec,
@@ -314,7 +316,7 @@ def _parse_fingerprint(pid: str, kind: FingerprintKind, raw: Mapping[str, Any], 
         "kind": kind,
         "weight": _weight(raw, where),
         "strength": strength,
-        "specific": bool(raw.get("specific", False)),
+        "marker": _marker(raw, where),
         "sourcing": sourcing,
         "source": raw.get("source"),
     }
@@ -363,6 +365,23 @@ def _parse_fingerprint(pid: str, kind: FingerprintKind, raw: Mapping[str, Any], 
     status = tuple(int(s) for s in raw.get("status", ()))
     auto = "error body: " + " and ".join(c.describe() for c in body)
     return Fingerprint(**common, description=desc or auto, status=status, body=body)
+
+
+def _marker(raw: Mapping[str, Any], where: str) -> Marker:
+    """``marker = "specific" | "shared"`` (docs/identification.md). The older ``specific = true | false``
+    says the same; a fingerprint that states neither is ``shared``: nobody vouched that only this
+    provider emits it, so it can neither name the provider nor raise a conflict."""
+    marker = raw.get("marker")
+    legacy = raw.get("specific")
+    if legacy is not None and not isinstance(legacy, bool):
+        raise RegistryError(f'{where}: specific must be true or false (better: marker = "specific" | "shared")')
+    if marker is None:
+        return "specific" if legacy else "shared"
+    if marker not in MARKERS:
+        raise RegistryError(f"{where}: marker must be one of {MARKERS}")
+    if legacy is not None and legacy != (marker == "specific"):
+        raise RegistryError(f"{where}: marker = {marker!r} contradicts specific = {str(legacy).lower()}")
+    return "specific" if marker == "specific" else "shared"
 
 
 def _parse_condition(raw: Mapping[str, Any], where: str) -> Condition:

@@ -41,6 +41,9 @@ MODELS_SHAPES: tuple[str, ...] = (
     "other",
 )
 STRENGTHS: tuple[str, ...] = ("strong", "medium", "cosmetic")
+#: a fingerprint is ``specific`` (only this provider emits it) or ``shared`` (other hosts emit it too: an
+#: OpenAI-compatible envelope, a CDN header, a catalog field); docs/identification.md
+MARKERS: tuple[str, ...] = ("specific", "shared")
 SOURCING: tuple[str, ...] = ("strong", "weak")
 JSON_TYPES: tuple[str, ...] = ("string", "number", "integer", "bool", "object", "array", "null")
 
@@ -55,6 +58,7 @@ IDENTITY_FIELDS: tuple[str, ...] = ("user", "workspace", "organization")
 READS: tuple[str, ...] = ("identity", "models", "permissions", "limits", "balance", "usage", "prices", "operations")
 
 Strength = Literal["strong", "medium", "cosmetic"]
+Marker = Literal["specific", "shared"]
 FingerprintKind = Literal["header", "models_body", "error_body"]
 
 @dataclass(frozen=True)
@@ -236,7 +240,9 @@ class Fingerprint:
     kind: FingerprintKind
     weight: float
     strength: Strength
-    specific: bool  # evidence only this provider produces (see ProviderSpec.requires_specific)
+    #: "specific": only this provider emits it (it can name the provider and raise a conflict);
+    #: "shared": other hosts emit it too (it adds weight to a provider named otherwise, nothing more)
+    marker: Marker
     description: str
     sourcing: Literal["strong", "weak"] = "strong"
     source: str | None = None
@@ -251,6 +257,10 @@ class Fingerprint:
     # error-body fingerprints
     status: tuple[int, ...] = ()
     body: tuple[Condition, ...] = ()
+
+    @property
+    def specific(self) -> bool:
+        return self.marker == "specific"
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,18 @@ secret into a `KeyShape` (pattern ids only) with `key_pattern_matches`, the one 
 sees the key. `identify` scores the registry's fingerprints (weights are data, in each provider's
 `provider.toml`; thresholds in `providers/scoring.toml`) and returns an `Identification`.
 
-Rules:
-- The endpoint's behaviour (headers, /models shape, error bodies) and the key's shape decide; the
-  base URL's hostname is a small hint, and a loopback / IP base URL says nothing.
-- Fingerprints marked `strong` cannot be faked cheaply by an OpenAI-compatible proxy; cosmetic ones
-  (Server header, `object:"list"`) weigh little.
-- A provider with `requires_specific` (OpenAI) needs one of its `specific` fingerprints and no strong
-  evidence for any other provider: an OpenAI-compatible endpoint is not OpenAI by default.
-- Contradictions are reported in `conflicts` and lower the confidence. Nothing decisive -> `unknown`.
+Rules (docs/identification.md):
+- Every fingerprint is `specific` (only its provider emits it) or `shared` (other hosts emit it too:
+  an OpenAI-compatible envelope, a CDN header, a catalog field). A provider is named only by one of
+  its specific fingerprints in the endpoint's answers or by the key's shape; shared fingerprints add
+  weight to a provider named otherwise, never name one alone, and never raise a conflict.
+- The key's shape is the user's evidence, not the endpoint's: without a specific fingerprint from the
+  endpoint the confidence stays low, and the key is not one of the independent sources.
+- "Conflicting evidence" is another provider's specific markers carrying real weight (or a strongly
+  sourced key pattern of another provider); it lowers the confidence. Nothing decisive -> `unknown`.
+- A provider with `requires_specific` (OpenAI) needs one of its specific fingerprints and no strong
+  specific evidence for any other provider: an OpenAI-compatible endpoint is not OpenAI by default.
+- The base URL's hostname is a small hint, and a loopback / IP base URL says nothing.
 - An HTML page (e.g. a WAF block page) is evidence of a WAF, not of a provider.
 """
 
@@ -23,12 +27,22 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.loader import provider_ids
-from testkey_nb.identify.schema import Condition, Fingerprint, KeyPattern, Registry
+from testkey_nb.identify.match import (
+    all_hold,
+    catalog_items,
+    header_matches,
+    is_catalog,
+    is_html,
+    models_matches,
+    models_shape,
+    normalise_headers,
+)
+from testkey_nb.identify.schema import Fingerprint, KeyPattern, Registry, ScoringRules
 
 __all__ = [
     "PROVIDER_IDS",
@@ -38,6 +52,8 @@ __all__ = [
     "Identification",
     "KeyShape",
     "claimed_matches",
+    "evidence_conflicts",
+    "identified_by_endpoint",
     "identify",
     "key_pattern_matches",
     "models_shape",
@@ -66,8 +82,10 @@ _WAF_VENDORS: tuple[tuple[str, str], ...] = (
     ("imperva", "Imperva"),
     ("awselb", "AWS ELB"),
 )
-_MISSING = object()
 
+
+#: kept for check/profile.py (its no-quota rules), which imports it from here
+_all_hold = all_hold
 
 # --------------------------------------------------------------------------------------------------
 # boundary types
@@ -80,6 +98,8 @@ class EvidenceItem:
     detail: str
     provider: str
     weight: float
+    specific: bool = False  # from a fingerprint only this provider emits (never the key or the URL)
+    fingerprint: str = ""  # "provider:id" of the fingerprint or key pattern, "provider:host:..." for the URL
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,23 @@ def claimed_matches(identification: Identification, min_confidence: float = 0.0)
     if identification.matches_claim is None:
         return None
     return identification.matches_claim and identification.confidence >= min_confidence
+
+
+def evidence_conflicts(identification: Identification) -> tuple[str, ...]:
+    """The conflicts the evidence itself raises: another provider's specific markers, a veto. The claim
+    that the evidence contradicts (``claimed X, evidence says Y``) is left out: it is its own finding."""
+    claim = _claim_conflict(identification.claimed, identification.provider)
+    return tuple(c for c in identification.conflicts if c != claim)
+
+
+def identified_by_endpoint(identification: Identification) -> bool:
+    """Whether the endpoint itself named the provider: one of its specific fingerprints was seen in an
+    answer. Only then may the provider's own plan (its management and account paths) go to the host:
+    a key's shape or shared features say nothing about who serves the host."""
+    return identification.provider != UNKNOWN and any(
+        e.provider == identification.provider and e.specific and e.weight > 0 and e.source in BEHAVIOUR_SOURCES
+        for e in identification.evidence
+    )
 
 
 def identify(
@@ -138,13 +175,14 @@ def identify(
         detail = f"key matches {kp.id} pattern ({kp.confidence}ly sourced)"
         add(
             (kp.provider, f"key:{kp.name}"),
-            EvidenceItem("key_shape", None, detail, kp.provider, kp.weight),
+            EvidenceItem("key_shape", None, detail, kp.provider, kp.weight, fingerprint=kp.id),
             kp.strength,
         )
 
     # base URL: a hint only
     for provider, fid, detail, weight in _base_url_hints(registry, base_url):
-        add((provider, fid), EvidenceItem("base_url", None, detail, provider, weight), "cosmetic")
+        add((provider, fid), EvidenceItem("base_url", None, detail, provider, weight, fingerprint=f"{provider}:{fid}"),
+            "cosmetic")  # fmt: skip
 
     # the endpoint's behaviour
     header_fps = registry.fingerprints("header")
@@ -153,19 +191,19 @@ def identify(
     for ex in exchanges:
         if ex.status is None:
             continue
-        headers = _normalise_headers(ex.headers, rules.max_value_chars)
-        if _is_html(ex, headers):
+        headers = normalise_headers(ex.headers, rules.max_value_chars)
+        if is_html(ex, headers):
             info.append(_waf_item(ex, headers))
             continue
         for fp in header_fps:
-            if _header_matches(fp, headers):
+            if header_matches(fp, headers):
                 add((fp.provider, fp.id), _fp_item(fp, "header", ex.probe, fp.description), fp.strength)
         body = ex.json_body
-        if _is_catalog(ex) and 200 <= ex.status < 300:
+        if is_catalog(ex) and 200 <= ex.status < 300:
             shape = models_shape(body)
-            items = _catalog_items(body, rules.max_items)
+            items = catalog_items(body, rules.max_items)
             for fp in models_fps:
-                if _models_matches(fp, shape, items, rules.max_value_chars):
+                if models_matches(fp, shape, items, rules.max_value_chars):
                     add(
                         (fp.provider, fp.id),
                         _fp_item(fp, "models_body", ex.probe, fp.description),
@@ -173,7 +211,7 @@ def identify(
                     )
         if ex.status >= 400 and body is not None:
             for fp in error_fps:
-                if (not fp.status or ex.status in fp.status) and _all_hold(
+                if (not fp.status or ex.status in fp.status) and all_hold(
                     fp.body, body, rules.max_value_chars
                 ):
                     detail = f"HTTP {ex.status} {fp.description}"
@@ -191,13 +229,38 @@ class _Tally:
     provider: str
     items: tuple[EvidenceItem, ...]
     score: float  # net, floored at 0
-    behaviour: float  # positive weight from the endpoint's behaviour
-    real_behaviour: bool  # some of that behaviour evidence is more than cosmetic
-    strong: bool  # positive strong evidence (any source but the base URL)
-    specific: bool  # one of its `specific` fingerprints, positively
-    significant: bool  # enough real evidence to contradict another answer
-    sources: frozenset[str]  # independent sources with positive, not cosmetic evidence (no base URL)
+    marked: float  # positive weight of its specific fingerprints in the endpoint's answers
+    key: bool  # the key's shape matches one of its patterns (the user's evidence)
+    strong: bool  # a strong specific fingerprint, or a strongly sourced key pattern
+    significant: bool  # enough specific evidence to contradict another answer (a conflict)
+    sources: frozenset[str]  # the endpoint's independent sources with positive, not cosmetic evidence
     costly: bool  # one of its fingerprints is costly to fake (scoring.toml costly_to_fake)
+
+    @property
+    def named(self) -> bool:
+        """Something only this provider emits, or the key's shape, speaks for it (shared features never do)."""
+        return self.marked > 0 or self.key
+
+
+def _tally(pid: str, found: Mapping[tuple[str, str], EvidenceItem], strength: Mapping[tuple[str, str], str],
+           rules: ScoringRules) -> _Tally:  # fmt: skip
+    keys = [k for k in found if k[0] == pid]
+    positive = [k for k in keys if found[k].weight > 0]
+    behaviour = [k for k in positive if found[k].source in BEHAVIOUR_SOURCES]
+    marked = sum(found[k].weight for k in behaviour if found[k].specific)
+    shape = [k for k in positive if found[k].source == "key_shape"]
+    strong_key = any(strength[k] == "strong" for k in shape)
+    return _Tally(
+        provider=pid,
+        items=tuple(found[k] for k in keys),
+        score=max(0.0, sum(found[k].weight for k in keys)),
+        marked=marked,
+        key=bool(shape),
+        strong=strong_key or any(strength[k] == "strong" and found[k].specific for k in behaviour),
+        significant=strong_key or marked >= rules.conflict_min_score,
+        sources=frozenset(found[k].source for k in behaviour if strength[k] != "cosmetic"),
+        costly=any(f"{k[0]}:{k[1]}" in rules.costly_to_fake for k in positive),
+    )
 
 
 def _decide(
@@ -208,42 +271,19 @@ def _decide(
     claimed: str | None,
 ) -> Identification:
     rules = registry.scoring
-    specific_ids = {(fp.provider, fp.id) for fp in registry.fingerprints() if fp.specific}
-    tallies: dict[str, _Tally] = {}
-    for pid in {k[0] for k in found}:
-        keys = [k for k in found if k[0] == pid]
-        items = tuple(found[k] for k in keys)
-        positive = [k for k in keys if found[k].weight > 0]
-        behaviour_keys = [k for k in positive if found[k].source in BEHAVIOUR_SOURCES]
-        behaviour = sum(found[k].weight for k in behaviour_keys)
-        strong_key_shape = any(found[k].source == "key_shape" and strength[k] == "strong" for k in positive)
-        real_behaviour = any(strength[k] != "cosmetic" for k in behaviour_keys)
-        tallies[pid] = _Tally(
-            provider=pid,
-            items=items,
-            score=max(0.0, sum(i.weight for i in items)),
-            behaviour=behaviour,
-            real_behaviour=real_behaviour,
-            strong=any(strength[k] == "strong" and found[k].source != "base_url" for k in positive),
-            specific=any(k in specific_ids for k in positive),
-            significant=strong_key_shape or (real_behaviour and behaviour >= rules.conflict_min_score),
-            sources=frozenset(
-                found[k].source for k in positive if strength[k] != "cosmetic" and found[k].source != "base_url"
-            ),
-            costly=any(f"{k[0]}:{k[1]}" in rules.costly_to_fake for k in positive),
-        )
+    tallies = {pid: _tally(pid, found, strength, rules) for pid in {k[0] for k in found}}
 
-    vetoed: dict[str, str] = {}  # provider -> the rival with strong evidence
+    vetoed: dict[str, str] = {}  # provider -> the rival with strong specific evidence
     eligible: list[_Tally] = []
     for t in tallies.values():
-        if t.score < rules.min_score:
-            continue
+        if t.score < rules.min_score or not t.named:
+            continue  # shared features alone never name a provider
         if _requires_specific(registry, t.provider):
             rival = next(
                 (o.provider for o in _ranked(tallies.values()) if o.provider != t.provider and o.strong), None
             )
-            if not t.specific or rival is not None:
-                if t.specific and rival is not None:
+            if t.marked <= 0 or rival is not None:
+                if t.marked > 0 and rival is not None:
                     vetoed[t.provider] = rival
                 continue
         eligible.append(t)
@@ -251,50 +291,53 @@ def _decide(
     winner: _Tally | None = ranked[0] if ranked else None
     if (
         winner is not None
-        and not winner.real_behaviour
-        and any(
-            o.provider != winner.provider and o.real_behaviour and o.significant for o in tallies.values()
-        )
+        and winner.marked <= 0
+        and any(o.provider != winner.provider and o.marked >= rules.conflict_min_score for o in tallies.values())
     ):
-        winner = None  # only key / URL / cosmetic hints speak for it; the endpoint speaks for another
+        winner = None  # only the key / URL speak for it; the endpoint's own markers speak for another
 
     conflicts: list[str] = []
     provider = winner.provider if winner else UNKNOWN
     rivals = [t for t in _ranked(tallies.values()) if t.provider != provider and t.significant]
     if winner is not None:
         for r in rivals:
-            conflicts.append(f"{_says(r)}; {_says(winner)}")
+            conflicts.append(f"{_says(r, markers_only=True)}; {_says(winner)}")
     elif len(rivals) >= 2:
-        conflicts.append("; ".join(_says(r) for r in rivals) + "; nothing decisive")
+        conflicts.append("; ".join(_says(r, markers_only=True) for r in rivals) + "; nothing decisive")
     for pid, rival in sorted(vetoed.items()):
         strong_items = [
-            found[k] for k in found if k[0] == rival and found[k].weight > 0 and strength[k] == "strong"
-        ]
-        strong_sources = _source_phrase(strong_items)
+            found[k]
+            for k in found
+            if k[0] == rival and found[k].weight > 0 and strength[k] == "strong"
+            and (found[k].specific or found[k].source == "key_shape")
+        ]  # fmt: skip
         name = registry.get(pid).display_name
         conflicts.append(
             f"{pid} ruled out: it needs {name}-specific evidence and no strong evidence for another "
-            f"provider, but {strong_sources} {_verb_for(strong_items)} {rival}"
+            f"provider, but {_source_phrase(strong_items)} {_verb_for(strong_items)} {rival}"
         )
 
     confidence = 0.0
     if winner is not None:
         confidence = 1.0 - math.exp(-winner.score / rules.confidence_scale)
-        if not winner.real_behaviour:
-            confidence *= rules.max_confidence_without_behaviour  # squeezed into [0, cap]
-        runner_up = max((t.score for t in tallies.values() if t.provider != winner.provider), default=0.0)
+        if winner.marked <= 0:
+            confidence *= rules.max_confidence_without_behaviour  # the endpoint said nothing only it says
+        runner_up = max(
+            (t.score for t in tallies.values() if t.provider != winner.provider and t.named), default=0.0
+        )
         confidence *= winner.score / (winner.score + runner_up)
         if rivals or vetoed:
             confidence *= rules.conflict_penalty
         if len(winner.sources) < rules.min_independent_sources and not winner.costly:
-            # one source a proxy can rewrite for free (one body field, one header) is not enough
+            # one source a proxy can rewrite for free (one body field, one header) is not enough, and the
+            # key's shape is the user's evidence, not the endpoint's
             confidence = min(confidence, rules.max_confidence_one_source)
         confidence = round(min(max(confidence, 0.0), 1.0), 3)
 
     claim = _normalise_claim(registry, claimed)
     matches_claim = None if claim is None else claim == provider
     if claim is not None and not matches_claim:
-        conflicts.append(f"claimed {claim}, evidence says {provider}")
+        conflicts.append(_claim_conflict(claim, provider))
 
     def order(item: EvidenceItem) -> tuple[int, str, float, str, str]:
         return (0 if item.provider == provider else 1, item.provider, -item.weight, item.source, item.detail)
@@ -310,6 +353,10 @@ def _decide(
     )
 
 
+def _claim_conflict(claim: str | None, provider: str) -> str:
+    return f"claimed {claim}, evidence says {provider}"
+
+
 def _ranked(tallies: Iterable[_Tally]) -> list[_Tally]:
     return sorted(tallies, key=lambda t: (-t.score, t.provider))
 
@@ -321,8 +368,9 @@ def _requires_specific(registry: Registry, provider: str) -> bool:
         return False
 
 
-def _says(t: _Tally) -> str:
-    positive = [i for i in t.items if i.weight > 0]
+def _says(t: _Tally, markers_only: bool = False) -> str:
+    """What speaks for a provider; for a rival only its markers (specific fingerprints, the key's shape)."""
+    positive = [i for i in t.items if i.weight > 0 and (not markers_only or i.specific or i.source == "key_shape")]
     return f"{_source_phrase(positive)} {_verb_for(positive)} {t.provider}"
 
 
@@ -352,144 +400,6 @@ def _normalise_claim(registry: Registry, claimed: str | None) -> str | None:
     return text
 
 
-# --------------------------------------------------------------------------------------------------
-# matching
-
-
-def models_shape(body: object) -> str:
-    """Top-level shape of a /models body (see providers.MODELS_SHAPES)."""
-    if isinstance(body, list):
-        return "bare-array"
-    if isinstance(body, Mapping) and isinstance(body.get("data"), list):
-        if "has_more" in body or "first_id" in body or "last_id" in body:
-            return "anthropic-paged"
-        if body.get("object") == "list":
-            return "object-list"
-        return "object-with-data-no-object-list"
-    return "other"
-
-
-def _catalog_items(body: object, limit: int) -> list[Mapping[str, Any]]:
-    data: object = body
-    if isinstance(body, Mapping):
-        data = body.get("data")
-    if not isinstance(data, list):
-        return []
-    return [i for i in data[:limit] if isinstance(i, Mapping)]
-
-
-def _is_catalog(ex: HttpEvidence) -> bool:
-    path = ex.url_path.split("?", 1)[0].rstrip("/") if isinstance(ex.url_path, str) else ""
-    return ex.probe == "catalog" or path.endswith("/models")
-
-
-def _models_matches(fp: Fingerprint, shape: str, items: Sequence[Mapping[str, Any]], max_chars: int) -> bool:
-    if fp.shapes and shape not in fp.shapes:
-        return False
-    if not fp.item:
-        return True
-    if not items:
-        return False
-    hits = sum(1 for it in items if _all_hold(fp.item, it, max_chars))
-    return hits / len(items) >= fp.min_fraction
-
-
-def _all_hold(conditions: Sequence[Condition], obj: object, max_chars: int) -> bool:
-    return all(_holds(c, obj, max_chars) for c in conditions)
-
-
-def _holds(cond: Condition, obj: object, max_chars: int) -> bool:
-    value = _lookup(obj, cond.path)
-    if cond.op == "absent":
-        return value is _MISSING
-    if value is _MISSING:
-        return False
-    if cond.op == "present":
-        return True
-    if cond.op == "equals":
-        return _json_equal(value, cond.value)
-    if cond.op == "one_of":
-        return any(_json_equal(value, v) for v in cond.value)
-    if cond.op == "regex":
-        return (
-            isinstance(value, str)
-            and cond.pattern is not None
-            and bool(cond.pattern.search(value[:max_chars]))
-        )
-    return bool(_json_type(value) == cond.value)
-
-
-def _lookup(obj: object, path: Sequence[str]) -> object:
-    cur = obj
-    for part in path:
-        if not isinstance(cur, Mapping):
-            return _MISSING
-        try:
-            cur = cur.get(part, _MISSING)
-        except TypeError:  # unhashable / odd keys in a hostile mapping
-            return _MISSING
-        if cur is _MISSING:
-            return _MISSING
-    return cur
-
-
-def _json_equal(value: object, expected: object) -> bool:
-    if isinstance(value, bool) or isinstance(expected, bool):
-        return isinstance(value, bool) and isinstance(expected, bool) and value == expected
-    if isinstance(expected, int | float):
-        return isinstance(value, int | float) and value == expected
-    return isinstance(value, str) and value == expected
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
-    return "other"
-
-
-def _normalise_headers(headers: object, max_chars: int) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if not isinstance(headers, Mapping):
-        return out
-    for name, value in headers.items():
-        if not isinstance(name, str):
-            continue
-        text = value if isinstance(value, str) else str(value)
-        key = name.strip().lower()
-        out[key] = f"{out[key]}, {text}"[:max_chars] if key in out else text[:max_chars]
-    return out
-
-
-def _header_matches(fp: Fingerprint, headers: Mapping[str, str]) -> bool:
-    if fp.header is not None:
-        candidates = [headers[fp.header]] if fp.header in headers else []
-    else:
-        prefix = fp.header_prefix or ""
-        candidates = [v for k, v in headers.items() if k.startswith(prefix)]
-    if fp.value is None:
-        return bool(candidates)
-    return any(fp.value.search(v) for v in candidates)
-
-
-def _is_html(ex: HttpEvidence, headers: Mapping[str, str]) -> bool:
-    if "html" in headers.get("content-type", "").lower():
-        return True
-    snippet = ex.text_snippet
-    return ex.json_body is None and isinstance(snippet, str) and snippet.lstrip()[:1] == "<"
-
-
 def _waf_item(ex: HttpEvidence, headers: Mapping[str, str]) -> EvidenceItem:
     haystack = " ".join(
         [
@@ -505,7 +415,7 @@ def _waf_item(ex: HttpEvidence, headers: Mapping[str, str]) -> EvidenceItem:
 
 
 def _fp_item(fp: Fingerprint, source: EvidenceSource, probe: str, detail: str) -> EvidenceItem:
-    return EvidenceItem(source, probe, detail, fp.provider, fp.weight)
+    return EvidenceItem(source, probe, detail, fp.provider, fp.weight, fp.specific, f"{fp.provider}:{fp.id}")
 
 
 def _base_url_hints(registry: Registry, base_url: str | None) -> list[tuple[str, str, str, float]]:

@@ -165,9 +165,9 @@ NO_BALANCE_STATUS = {
     "deepseek": 402,  # chat-no-balance, issue-402 (402 Insufficient Balance)
     "fireworks": 412,  # chat-no-balance, doc-errors: 412 account suspended (billing)
     "huggingface": 402,  # chat-no-balance, issue-402: monthly included credits exceeded
+    "moonshot": 429,  # chat-no-balance, docs (platform.moonshot.ai/docs/api/errors): 429 exceeded_current_quota_error
     "openai": 429,  # chat-no-balance, page-quota: 429 insufficient_quota
     "openrouter": 402,  # chat-no-balance, doc-errors: 402 insufficient credits
-    "moonshot": 429,  # chat-no-balance: 429 exceeded_current_quota_error (third-party report; vendor help says 403)
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -157,7 +158,7 @@ id = "x-acme-trace"
 header = "x-acme-trace"
 weight = 3.0
 strength = "strong"
-specific = true
+marker = "specific"
 [capabilities]
 """ + "\n".join(f'{c} = {{ status = "unknown" }}' for c in CAPABILITIES)
 
@@ -183,6 +184,8 @@ def test_adding_a_provider_is_adding_a_folder(tmp_path: Path) -> None:
         (lambda t: t.replace("'^ak_[a-z0-9]{16}$'", "'^ak_[a-z'"), "bad regex"),
         (lambda t: t.replace('routing = { status = "unknown" }', ""), "routing"),
         (lambda t: t.replace('strength = "strong"', 'strength = "mighty"'), "strength"),
+        (lambda t: t.replace('marker = "specific"', 'marker = "unique"'), "marker must be one of"),
+        (lambda t: t.replace('marker = "specific"', 'marker = "shared"\nspecific = true'), "contradicts"),
         (lambda t: t.replace("weight = 3.0\nstrength", "strength"), "weight"),
         (lambda t: t + "\n[[oops", "acme"),
     ],
@@ -193,6 +196,46 @@ def test_malformed_provider_data_is_rejected(tmp_path: Path, mutate, message: st
     (root / "acme" / "provider.toml").write_text(mutate(ACME), encoding="utf-8")
     with pytest.raises(RegistryError, match=re.escape(message)):
         load_registry(root)
+
+
+def test_every_fingerprint_states_its_marker() -> None:
+    """Each fingerprint of every provider.toml says `marker = "specific"` or `"shared"` (docs/identification.md)."""
+    for path in sorted(PACKAGE_DIR.glob("*/provider.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        for section, rows in data.get("fingerprints", {}).items():
+            for raw in rows:
+                assert raw.get("marker") in ("specific", "shared"), (path.parent.name, section, raw["id"])
+                assert "specific" not in raw, (path.parent.name, raw["id"])  # one spelling: marker
+
+
+def test_specific_markers_are_few_and_weigh(registry: Registry) -> None:
+    for fp in registry.fingerprints():
+        if fp.specific:
+            assert fp.weight >= 1.0, fp.id  # a specific marker carries real weight (scoring.toml conflict_min_score)
+    # what the issue names as shared stays shared
+    shared = {f"{fp.provider}:{fp.id}" for fp in registry.fingerprints() if not fp.specific}
+    for fid in ("baseten:supported-features", "baseten:via-google", "groq:via-google", "openrouter:numeric-error-code",
+                "openai:owned-by-openai", "openai:server-cloudflare", "openai:cf-ray", "cerebras:flat-openai-error",
+                "baseten:shape-data-only", "openrouter:shape-data-only", "mistral:detail-unauthorized"):  # fmt: skip
+        assert fid in shared, fid
+
+
+def test_an_unmarked_fingerprint_is_shared(tmp_path: Path) -> None:
+    """No marker means shared (documented default): the Acme header alone then names nobody."""
+    root = _copy_providers(tmp_path)
+    (root / "acme").mkdir()
+    (root / "acme" / "provider.toml").write_text(ACME.replace('marker = "specific"\n', ""), encoding="utf-8")
+    reg = load_registry(root)
+    (fp,) = reg.get("acme").fingerprints
+    assert fp.marker == "shared" and not fp.specific
+    answer = [ev("catalog", "/v1/models", 200, {"x-acme-trace": "1"}, {"data": []})]
+    assert identify(reg, KeyShape(), answer, LOOPBACK).provider == "unknown"
+    # the older spelling `specific = true` says the same as marker = "specific"
+    legacy = ACME.replace('marker = "specific"', "specific = true")
+    (root / "acme" / "provider.toml").write_text(legacy, encoding="utf-8")
+    reg = load_registry(root)
+    assert reg.get("acme").fingerprints[0].marker == "specific"
+    assert identify(reg, KeyShape(), answer, LOOPBACK).provider == "acme"
 
 
 def test_scoring_rules_are_data(registry: Registry) -> None:

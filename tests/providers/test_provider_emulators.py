@@ -76,3 +76,13 @@ def test_a_key_in_the_wrong_scheme_is_never_called_invalid(played: dict[str, Any
     assert wrong.profile.status.code == "valid", wrong.profile.status
     assert wrong.profile.metric_values()["key_valid"] is True
     assert {o.auth for o in wrong.observations if o.probe == "catalog"} >= {"x-api-key", "Authorization: Bearer"}
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_no_mode_raises_a_false_conflict(played: dict[str, Any], provider: str) -> None:
+    """Issue 18: every mode of every provider's host, and the valid key first sent under the wrong claim: no
+    other provider's specific markers in the answers, so no conflict but the contradicted claim."""
+    by_mode, wrong = played[provider]
+    for mode, check in by_mode.items():
+        assert check.identification.conflicts == (), (mode, check.identification.conflicts)
+    assert [c for c in wrong.identification.conflicts if not c.startswith("claimed ")] == []
