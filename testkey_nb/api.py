@@ -67,13 +67,23 @@ async def check_async(
     max_model_checks: int = 16,
     allow_http: bool = False,
     max_in_flight: int = 16,
+    lens: str = "inventory-fit",
     environ: Mapping[str, str] | None = None,
 ) -> KeyCheck:
-    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
+    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``).
+
+    ``lens`` is the question the check answers: ``inventory-fit`` (default), ``onboarding-readiness`` or
+    ``commercial-launch``; all three are computed (``KeyCheck.lenses``), the lens picks the headline."""
+    from testkey_nb.check.lenses import LensError, check_lens
+
+    try:
+        lens = check_lens(lens)
+    except LensError as exc:
+        raise CheckError(f"lens={lens!r}: {exc}") from None
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
         allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
-        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
+        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight, lens=lens,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:

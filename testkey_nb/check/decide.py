@@ -13,7 +13,7 @@ from typing import Literal
 from testkey_nb._format import count
 from testkey_nb.check.profile import Profile
 
-__all__ = ["ACTIONS", "Action", "Decision", "decide"]
+__all__ = ["ACTIONS", "MIN_CONFIDENCE", "Action", "Decision", "decide"]
 
 Verdict = Literal["ready", "needs_work", "reject"]
 ACTIONS = (
@@ -24,7 +24,8 @@ ACTIONS = (
     "add monitoring",
     "send to human review",
 )
-_MIN_CONFIDENCE = 0.6
+#: the confidence below which an identification sends the key to review (the lenses read it too)
+MIN_CONFIDENCE = 0.6
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     if ident.provider == "unknown":
         review.append("the endpoint matches no known provider")
         review_evidence.append("identification: unknown")
-    elif ident.confidence < _MIN_CONFIDENCE:
+    elif ident.confidence < MIN_CONFIDENCE:
         review.append(f"provider {ident.provider} identified with low confidence ({ident.confidence:.2f})")
         review_evidence.append(f"identification: {ident.provider} {ident.confidence:.2f}")
     if ident.claimed and ident.matches_claim is False:
@@ -167,7 +168,7 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
         and not review
         and bool(priced)
         and not unpriced
-        and ident.confidence >= _MIN_CONFIDENCE
+        and ident.confidence >= MIN_CONFIDENCE
     )
     if ready and limits_known:
         return Decision(
