@@ -104,7 +104,8 @@ def lens_specs() -> tuple[LensSpec, ...]:
     specs = []
     for name in LENS_NAMES:
         raw = lenses[name]
-        rules = tuple(Rule(tuple(r.get("when", ())), str(r["verdict"]), str(r["summary"])) for r in raw.get("verdict", []))
+        rules = tuple(Rule(tuple(r.get("when", ())), str(r["verdict"]), str(r["summary"]))
+                      for r in raw.get("verdict", []))  # fmt: skip
         actions = tuple(ActionRule(tuple(a.get("when", ())), str(a["action"]), str(a["reason"]),
                                    tuple(a.get("evidence", ()))) for a in raw.get("action", []))  # fmt: skip
         from_decision = raw.get("from") == "decision"
@@ -133,7 +134,7 @@ def lens_facts(
     kinds = sorted({str(e.source) for e in ident.evidence if e.provider == ident.provider and e.weight > 0})
     grades = {c.name: c.grade for c in profile.capabilities}
     statuses = {c.name: c.status for c in profile.capabilities}
-    tpm = profile.metrics["tokens_limit"] if "tokens_limit" in profile.metrics else None
+    tpm = profile.metrics.get("tokens_limit")
     plan = next((str(profile.workspace[k]) for k in ("plan", "tier") if profile.workspace.get(k)), "")
     role = profile.metrics["token_role"].value if "token_role" in profile.metrics else None
     balance = profile.balance
