@@ -279,6 +279,7 @@ def run_batch(
     stream: TextIO | None = None,
     max_in_flight: int = 16,
     history: HistorySettings | None = None,
+    lens: str = "inventory-fit",
 ) -> BatchResult:
     """Render a report per entry through ``executor``, then (re)build ``out_dir/index.html`` and ``index.json``.
 
@@ -328,6 +329,7 @@ def run_batch(
             allow_billable=entry.allow_billable,
             max_in_flight=max_in_flight,
             history=recorder.context(entry.label) if recorder is not None else "",
+            lens=lens,
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
 

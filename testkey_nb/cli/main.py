@@ -73,6 +73,17 @@ app.command("watch")(_watch)
 
 
 _MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
+_LENS_HELP = "the question answered: inventory-fit (default), onboarding-readiness or commercial-launch"
+
+
+def _lens(value: str) -> str:
+    from testkey_nb.check.lenses import LensError, check_lens
+
+    try:
+        return check_lens(value)
+    except LensError as exc:
+        _fail(f"--lens: {exc}")
+        raise
 
 
 @app.command("probe")
@@ -95,6 +106,7 @@ def probe(
     ),
     allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    lens: str = typer.Option("inventory-fit", "--lens", help=_LENS_HELP),
 ) -> None:
     """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
     import json
@@ -106,7 +118,7 @@ def probe(
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
-        max_in_flight=max_in_flight,
+        max_in_flight=max_in_flight, lens=_lens(lens),
     )  # fmt: skip
     from testkey_nb.cli.progress import on_terminal, probe_progress
 
@@ -153,6 +165,7 @@ def render(
     alert_limit_percent: float | None = typer.Option(
         None, "--alert-limit-percent", help="flag keys at N % of a limit, or whose limit fell N %"
     ),
+    lens: str = typer.Option("inventory-fit", "--lens", help=_LENS_HELP),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
@@ -163,6 +176,7 @@ def render(
     from testkey_nb.cli.history import render_one_with_history, settings_from_flags
 
     retention = _retention(ctx)
+    lens = _lens(lens)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
     if keys_file or keys_env:
         ignored = _one_key_flags(label=label, allow_billable=allow_billable, with_billing=with_billing,
@@ -186,7 +200,7 @@ def render(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
                 base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
-                history=history,
+                history=history, lens=lens,
             )
         )  # fmt: skip
     from testkey_nb.cli.progress import status
@@ -216,7 +230,8 @@ def render(
         if problem:
             _fail(f"--label: {problem}")
     job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
-                 management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
+                 management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight,
+                 lens=lens)  # fmt: skip
 
     def with_history(render: Callable[[KeyJob], KeyReportResult]) -> KeyReportResult:
         result, row = render_one_with_history(job, out, history, render)

@@ -54,6 +54,8 @@ class KeyJob:
     max_in_flight: int = 16
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
+    #: the lens the report's summary answers (``testkey_nb.check.lenses``; all three are computed)
+    lens: str = "inventory-fit"
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -119,6 +121,7 @@ def render_key(
             "deadline_s": float(job.deadline_s),
             "max_in_flight": int(job.max_in_flight),
             "history": job.history,
+            "lens": job.lens,
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

@@ -101,6 +101,36 @@ def status_html(profile: Profile) -> str:
     )
 
 
+#: What each evidence grade means, in the words the report shows (docs/lenses.md states the rule).
+GRADE_MEANINGS: dict[str, tuple[str, str]] = {
+    "confirmed": ("confirmed", "seen whole in an answer to a request this check sent"),
+    "partially_visible": ("partially visible", "seen, but only in part (or the provider exposes only part of it)"),
+    "invisible": ("invisible", "the provider may expose it, but this check saw nothing of it"),
+    "not_exposed": ("not exposed", "the provider offers no read-only way to see it"),
+}
+
+
+def grades_html(profile: Profile) -> str:
+    """The evidence grade of each capability: a table (capability, grade, status, evidence)."""
+    rows = []
+    for c in profile.capabilities:
+        word, meaning = GRADE_MEANINGS.get(c.grade, (c.grade, ""))
+        rows.append(
+            f'<tr data-capability="{esc(c.name)}" data-grade="{esc(c.grade)}"><td>{esc(c.name)}</td>'
+            f'<td class="tk-grade tk-grade-{esc(c.grade)}" title="{esc(meaning)}">{esc(word)}</td>'
+            f"<td>{esc(c.status)}</td><td>{esc(c.evidence)}</td></tr>"
+        )
+    counts = {g: sum(1 for c in profile.capabilities if c.grade == g) for g in GRADE_MEANINGS}
+    line = ", ".join(f"{n} {GRADE_MEANINGS[g][0]}" for g, n in counts.items() if n)
+    return (
+        '<style>.tk-grade-confirmed{color:#2e7d32;font-weight:600}.tk-grade-partially_visible{color:#1565c0}'
+        ".tk-grade-invisible{color:#c62828}.tk-grade-not_exposed{color:#757575}</style>"
+        f'<p class="tk-muted">Evidence grades: {esc(line)}.</p>'
+        '<table class="tk-table tk-grades"><thead><tr><th>capability</th><th>grade</th><th>status</th>'
+        f'<th>evidence</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
 def verdict_html(decision: Decision) -> str:
     badge = f'<span class="tk-badge tk-{esc(decision.verdict)}">{esc(decision.verdict)}</span>'
     rows = [(a.action, a.reason, "; ".join(a.evidence)) for a in decision.actions]
