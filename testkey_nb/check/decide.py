@@ -192,7 +192,7 @@ def _monitoring(profile: Profile) -> Action | None:
         role = profile.metrics["token_role"].value
         return Action(
             "add monitoring",
-            f"this key can read {', '.join(sources)}: watch usage, credits and deployment status"
+            f"this key can read {', '.join(sources)}: watch {'it' if len(sources) == 1 else 'them'} between checks"
             + (f" (a {role} key: use it for monitoring, not inference)" if _cannot_infer(role) else ""),
             tuple(sources),
         )

@@ -125,6 +125,7 @@ def _view(spec: ProviderSpec | None, options: CheckOptions, settled: object) -> 
         reads={k: tuple(v) for k, v in reads.items()},
         scheme_settled=True,
         no_quota=spec.no_quota,
+        billing=spec.billing.metering if spec.billing else "",
     )
 
 

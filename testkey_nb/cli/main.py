@@ -254,9 +254,23 @@ def render(
             result = with_history(lambda j: render_key(j, out, secret=secret, retention_s=retention, pool=pool))
         if result.ok:
             _report_result(result, exit_on_error=False, pdf=pdf, open_report=open_report)
+            provider = str((result.summary or {}).get("provider") or "unknown")
+            if not _bills_deployments(provider):
+                from testkey_nb.report.billing_view import no_deployment_billing
+
+                _fail(f"{result.label}: no billing report: {no_deployment_billing(provider)}", code=1)
             with status(f"rendering {result.label}: the billing notebook"):
                 result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
     _report_result(result, pdf=pdf, open_report=open_report)
+
+
+def _bills_deployments(provider: str) -> bool:
+    """Whether ``provider``'s data declares per-minute deployment billing (what the billing notebook meters)."""
+    from testkey_nb.identify.loader import load_registry
+
+    registry = load_registry()
+    spec = registry.get(provider) if provider in registry.ids() else None
+    return spec is not None and spec.billing is not None and spec.billing.metering == "deployment_minutes"
 
 
 #: the render flags a batch of keys cannot honour, and what to do instead

@@ -103,7 +103,8 @@ def show_usage(check: KeyCheck) -> None:
     from testkey_nb.report.views import usage_html
 
     kb = key_billing(check.profile)
-    show_html(usage_html(kb))
+    capability = next((c for c in check.profile.capabilities if c.name == "usage and billing"), None)
+    show_html(usage_html(kb, capability))
     if kb.usage.readable and kb.usage.daily.height:
         show(observed_usage_chart(kb.usage.daily))
 

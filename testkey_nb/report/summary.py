@@ -325,6 +325,9 @@ def _key_billing_summary(view: BillingView) -> Summary:
     kb = view.key_billing
     facts: list[Fact] = []
     answer = "No billing figures for this key."
+    if kb is not None and not kb.deployment_billing:
+        reason = (view.unavailable or {}).get("summary") or "the provider declares no per-minute deployment billing"
+        return Summary(title=f"Billing: {view.title}", subtitle="", verdict=None, answer=_sentence(reason), facts=())
     if kb is not None:
         if kb.usage.readable:
             per = kb.usage.per_deployment()

@@ -155,8 +155,18 @@ def report_header(label: str, checked_at: str, targets: Mapping[str, Any]) -> st
     )
 
 
-def usage_html(kb: KeyBilling) -> str:
-    """Observed usage totals per deployment, the month projection, or why they are not shown."""
+def usage_html(kb: KeyBilling, capability: Any = None) -> str:
+    """Observed usage totals per deployment, the month projection, or why they are not shown.
+
+    Instance prices, deployments and the projection appear only for a provider whose data declares
+    per-minute deployment billing (``kb.deployment_billing``); for any other the section says what the
+    probes read of usage and billing (``capability``: the profile's ``usage and billing`` row)."""
+    if not kb.deployment_billing:
+        if capability is None:
+            return "<p>No usage figures were read for this key.</p>"
+        grade = GRADE_MEANINGS.get(getattr(capability, "grade", ""), ("", ""))[0]
+        return (f"<p>Usage and billing: {esc(capability.status)}" + (f" ({esc(grade)})" if grade else "")
+                + f": {esc(capability.evidence)}.</p>")  # fmt: skip
     parts = []
     if kb.usage.readable:
         per = kb.usage.per_deployment()

@@ -57,6 +57,8 @@ class Profile:
     identity: Identity | None = None
     balance: Balance | None = None
     limits: tuple[Limit, ...] = ()
+    #: how the provider bills beyond per-token prices, from its data (``deployment_minutes``, or "")
+    billing: str = ""
 
     def identity_json(self) -> dict[str, Any]:
         """``{user, workspace, organization, evidence}``, nulls where unseen."""
@@ -157,4 +159,5 @@ def build_profile(
         identity=facts.identity,
         balance=facts.balance,
         limits=tuple(facts.limits),
+        billing=view.billing,
     )

@@ -30,6 +30,8 @@ class ProviderView:
     scheme_settled: bool = True
     #: answers that mean "valid key, the account cannot pay" (see ``NoQuotaRule``)
     no_quota: tuple[NoQuotaRule, ...] = ()
+    #: how the provider bills beyond per-token prices (``BillingSpec.metering``; "" when its data says nothing)
+    billing: str = ""
 
 
 def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:
