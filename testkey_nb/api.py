@@ -118,33 +118,34 @@ check = _blocking(
 )
 
 
-def compare(checks: Iterable[KeyCheck]) -> Any:
-    """Several keys side by side: one row per key (verdict, provider, status, models, limits, and one
-    column per capability), as a polars frame (it displays itself in a notebook; ``write_csv`` works)."""
-    import polars as pl
+def compare(
+    *items: Any, history: str | os.PathLike[str] | None = None, out: str | os.PathLike[str] | None = None
+) -> Any:
+    """Several keys side by side, or one key across two checks, differences first.
 
-    rows: list[dict[str, Any]] = []
-    for c in checks:
-        if not isinstance(c, KeyCheck):
-            raise TypeError(f"compare() takes KeyCheck objects (from testkey_nb.check), got {type(c).__name__}")
-        s = c.summary()
-        row: dict[str, Any] = {
-            "label": s["label"],
-            "verdict": s["verdict"],
-            "provider": s["provider"],
-            "claimed": s["claimed"] or "",
-            "matches_claim": s["matches_claim"],
-            "status": s["status"],
-            "key_valid": s["key_valid"],
-            "allowed_models": s["allowed_models"],
-            "priced_models": s["priced_models"],
-            "tokens_per_minute": s["tokens_per_minute"],
-            "token_role": s["token_role"],
-            "actions": ", ".join(a["action"] for a in s["actions"]),
-            "probe_requests": s["probe_requests"],
-        }
-        row.update({cap["capability"]: cap["status"] for cap in s["capabilities"]})
-        rows.append(row)
-    if not rows:
-        return pl.DataFrame({"label": []}, schema={"label": pl.String})
-    return pl.DataFrame(rows, infer_schema_length=None)
+    ``items``: KeyCheck objects (or one iterable of them), ``probe --json`` files or objects, or labels
+    from the ``history`` database (``reports/.history/history.duckdb`` by default; one label alone: its
+    last two checks). Returns a :class:`~testkey_nb.report.compare.Comparison`: it shows itself as a
+    table in a notebook, ``.frame()`` is one row per check (polars), ``.write_html(path)`` writes the
+    offline page (``out=`` writes it at once)."""
+    from pathlib import Path
+
+    from testkey_nb.report.compare import CompareError, build_comparison, load_documents
+
+    if len(items) == 1 and isinstance(items[0], Iterable) and not isinstance(items[0], (str, bytes, Mapping)):
+        items = tuple(items[0])
+    for item in items:
+        if isinstance(item, str) and history is None and not item.endswith(".json") and not Path(item).is_file():
+            raise TypeError(f"compare() got the string {item!r}: a label needs history=PATH (the history database); "
+                            "or give KeyCheck objects or probe --json files")  # fmt: skip
+        if not isinstance(item, (KeyCheck, Mapping, str, os.PathLike)):
+            raise TypeError(
+                f"compare() takes KeyCheck objects, probe --json files or labels, got {type(item).__name__}"
+            )
+    try:
+        comparison = build_comparison(load_documents(items, history=Path(history) if history else None))
+    except CompareError as exc:
+        raise CheckError(str(exc)) from None
+    if out is not None:
+        comparison.write_html(out)
+    return comparison

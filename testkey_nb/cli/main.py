@@ -71,6 +71,10 @@ from testkey_nb.cli.history import watch as _watch  # noqa: E402
 app.command("history")(_history)
 app.command("watch")(_watch)
 
+from testkey_nb.cli.compare import compare as _compare  # noqa: E402
+
+app.command("compare")(_compare)
+
 
 _MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
 _LENS_HELP = "the question answered: inventory-fit (default), onboarding-readiness or commercial-launch"
