@@ -47,8 +47,8 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     prov = data["provider"]
     answer = data["lenses"][data["lens"]]
     console.print(
-        f"Verdict ({_clean(answer['title'].lower())}): "
-        f"[{_VERDICT_STYLE.get(answer['verdict'], '')}]{_clean(answer['verdict'])}[/] - {_clean(answer['summary'])}"
+        f"Verdict: [{_VERDICT_STYLE.get(answer['verdict'], '')}]{_clean(answer['verdict'])}[/] "
+        f"({_clean(answer['title'].lower())}) - {_clean(answer['summary'])}"
     )
     others = [f"{v['title'].lower()} {v['verdict']}" for k, v in data["lenses"].items() if k != data["lens"]]
     console.print(f"[dim]Other lenses: {_clean('; '.join(others))} (--lens NAME)[/]")
