@@ -217,7 +217,7 @@ def lens_sentence(lens: Mapping[str, Any]) -> str:
     """The answer of an onboarding-readiness or commercial-launch lens, as one sentence."""
     title = str(lens.get("title") or "")
     word = {"ready": "ready", "needs_work": "not yet", "reject": "no"}.get(str(lens.get("verdict")), "no verdict")
-    return _sentence(f"{title}: {word}: {lens.get('summary') or ''}")
+    return _sentence(f"{title} \u2014 {word}: {lens.get('summary') or ''}")
 
 
 def _plain(value: Any) -> Any:

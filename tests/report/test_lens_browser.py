@@ -4,23 +4,27 @@ grades under the capability matrix, and the compare page (offline, escaped, diff
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_browser_util import first_screen_summary, open_report, wait_for_charts
+from report_browser_util import first_screen_summary, open_report, screenshot_report, wait_for_charts
 
 import testkey_nb as tk
 from testkey_nb.report.keyreport import KeyJob, render_key
 from testkey_nb.secrets import Secret
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("need_chromium")]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 #: the no-credits key: its lenses disagree (inventory fit needs work, onboarding ready, launch rejected)
 EXPECTED = {
     "inventory-fit": ("needs_work", "Inventory fit", "Not ready for inventory yet:"),
-    "onboarding-readiness": ("ready", "Onboarding readiness", "Onboarding readiness: ready: baseten identified"),
-    "commercial-launch": ("reject", "Commercial launch", "Commercial launch: no: the account cannot pay for calls"),
+    "onboarding-readiness": ("ready", "Onboarding readiness", "Onboarding readiness \u2014 ready: baseten identified"),
+    "commercial-launch": ("reject", "Commercial launch",
+                          "Commercial launch \u2014 no: the account cannot pay for calls (a model call was refused"),
 }
 
 
@@ -118,3 +122,16 @@ def test_compare_page_offline_escaped_differences_first(emu: Any, tmp_path: Path
     assert dark == "rgb(18, 18, 18)"
     assert log.requests == [page_path.resolve().as_uri()] and log.blocked == []
     assert log.console_errors == [] and log.page_errors == []
+    png = screenshot_report(page_path, tmp_path / "compare.png", width=1100, height=700, full_page=False)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":  # docs/lenses.md shows it
+        shutil.copyfile(png, DOCS / "compare-screenshot.png")
+
+
+def test_lens_summary_screenshot(lens_reports: dict[str, tuple[Path, Any]], tmp_path: Path) -> None:
+    """The summary answering commercial launch, as docs/lenses.md shows it."""
+    html, _ = lens_reports["commercial-launch"]
+    png = screenshot_report(html, tmp_path / "lens.png", width=1280, height=520, full_page=False)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(png, DOCS / "lens-summary.png")
