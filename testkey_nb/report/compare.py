@@ -164,7 +164,8 @@ def _facts(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         lens = lenses.get(name) if isinstance(lenses.get(name), Mapping) else None
         verdict = lens.get("verdict") if lens else (doc.get("verdict") if name == "inventory-fit" else None)
         summary = lens.get("summary") if lens else (doc.get("verdict_summary") if name == "inventory-fit" else None)
-        out.append(("Verdicts", title, _text(verdict) + (f": {_text(summary)}" if summary else "")))
+        word = _text(verdict).replace("_", " ")  # needs_work -> needs work
+        out.append(("Verdicts", title, word + (f": {_text(summary)}" if summary else "")))
     claimed = _get(doc, "provider", "claimed") if isinstance(provider, Mapping) else doc.get("claimed")
     confidence = _get(doc, "provider", "confidence") if isinstance(provider, Mapping) else doc.get("confidence")
     out += [

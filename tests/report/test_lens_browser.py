@@ -91,11 +91,12 @@ def test_compare_page_offline_escaped_differences_first(emu: Any, tmp_path: Path
                          management_url=emu.management_url, claim="baseten", label=scenario)  # fmt: skip
         path = tmp_path / f"{scenario}.json"
         doc = check.to_json()
-        if scenario == "no-credits":
-            doc["label"] = "<script>window.__pwned=1</script>"
         path.write_text(json.dumps(doc), encoding="utf-8")
         docs.append(path)
-    page_path = tk.compare(*docs, out=tmp_path / "compare.html").write_html(tmp_path / "again.html")
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps({**doc, "label": "<script>window.__pwned=1</script>"}), encoding="utf-8")
+    clean = tk.compare(*docs, out=tmp_path / "compare.html")
+    page_path = tk.compare(docs[0], hostile).write_html(tmp_path / "hostile.html")
     with open_report(page_path, width=1000, height=900) as (page, log):
         info = page.evaluate(
             "() => ({h2: Array.from(document.querySelectorAll('h2')).map(h => h.id),"
@@ -115,14 +116,16 @@ def test_compare_page_offline_escaped_differences_first(emu: Any, tmp_path: Path
     assert info["heads"][1].startswith("full-access") and info["heads"][2].startswith("<script>window.__pwned=1")
     assert info["diff"] and all(len(set(cells)) == 2 for cells in info["diff"])
     assert info["same"] and all(len(set(cells)) == 1 for cells in info["same"])
-    assert ["ready: 13 model(s) allowed and priced; limits observed", "needs_work: the workspace cannot pay for "
+    assert ["ready: 13 model(s) allowed and priced; limits observed", "needs work: the workspace cannot pay for "
             "calls (402): add credits or a payment method"] in info["diff"]  # fmt: skip
     assert info["diff"][0][0].startswith("ready") and info["diff"][2][1].startswith("reject")  # verdicts lead
     assert info["scroll"] <= info["width"]
     assert dark == "rgb(18, 18, 18)"
     assert log.requests == [page_path.resolve().as_uri()] and log.blocked == []
     assert log.console_errors == [] and log.page_errors == []
-    png = screenshot_report(page_path, tmp_path / "compare.png", width=1100, height=700, full_page=False)
+    assert (tmp_path / "compare.html").read_text(encoding="utf-8") == clean.html()
+    png = screenshot_report(tmp_path / "compare.html", tmp_path / "compare.png", width=1100, height=700,
+                            full_page=False)  # fmt: skip
     assert png.read_bytes().startswith(b"\x89PNG")
     if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":  # docs/lenses.md shows it
         shutil.copyfile(png, DOCS / "compare-screenshot.png")
