@@ -170,3 +170,14 @@ def test_the_rules_are_data_and_documented() -> None:
     doc = (ROOT / "docs" / "lenses.md").read_text(encoding="utf-8")
     assert used and [f for f in sorted(used) if f"`{f}`" not in doc] == []
     assert "lenses.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+
+
+def test_render_refuses_an_unknown_lens_before_anything_runs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from testkey_nb.cli.main import app
+
+    done = CliRunner().invoke(app, ["render", "env:NO_SUCH_KEY_VAR", "--lens", "inventory", "--out", str(tmp_path)])
+    assert done.exit_code == 2
+    assert "--lens: unknown lens 'inventory'" in done.output and "NO_SUCH_KEY_VAR" not in done.output
+    assert list(tmp_path.iterdir()) == []
