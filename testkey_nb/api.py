@@ -31,7 +31,8 @@ def _prepare(
         secret, key_ref = ref, ref.source
     else:
         try:
-            secret, key_ref = resolve(ref, env), str(ref)
+            # environ None: the process's keys (a Lab kernel's keys file, else os.environ; see secrets.resolve)
+            secret, key_ref = resolve(ref, environ), str(ref)
         except KeyRefError as exc:
             raise KeyRefError(f"{exc}{_close_names(str(ref), env)}") from None
     if not options.base_url:
@@ -68,12 +69,18 @@ async def check_async(
     allow_http: bool = False,
     max_in_flight: int = 16,
     lens: str = "inventory-fit",
+    credits_remaining: float | None = None,
+    payment_method: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> KeyCheck:
     """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``).
 
     ``lens`` is the question the check answers: ``inventory-fit`` (default), ``onboarding-readiness`` or
-    ``commercial-launch``; all three are computed (``KeyCheck.lenses``), the lens picks the headline."""
+    ``commercial-launch``; all three are computed (``KeyCheck.lenses``), the lens picks the headline.
+
+    ``credits_remaining`` (USD) and ``payment_method`` (``"card"`` | ``"none"``): what you know of the
+    account's money where the provider shows none; a runway and a deactivation date rest only on them or
+    on a balance the provider answered, never on a documented grant."""
     from testkey_nb.check.lenses import LensError, check_lens
 
     try:
@@ -84,6 +91,7 @@ async def check_async(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
         allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
         max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight, lens=lens,
+        credits_remaining=credits_remaining, payment_method=payment_method or None,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:

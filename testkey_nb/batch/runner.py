@@ -55,6 +55,8 @@ def _config_hash(entry: KeyEntry, secret: Secret, lens: str = "inventory-fit") -
         "base_url": entry.base_url,
         "management_url": entry.management_url,
         "allow_billable": entry.allow_billable,
+        "credits_remaining": entry.credits_remaining,
+        "payment_method": entry.payment_method,
         "key": secret.label,
     }
     if lens != "inventory-fit":  # the default lens leaves the hash of earlier reports as it was
@@ -330,6 +332,8 @@ def run_batch(
             management_url=entry.management_url,
             allow_billable=entry.allow_billable,
             max_in_flight=max_in_flight,
+            credits_remaining=entry.credits_remaining,
+            payment_method=entry.payment_method,
             history=recorder.context(entry.label) if recorder is not None else "",
             lens=lens,
         )

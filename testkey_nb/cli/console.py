@@ -30,10 +30,18 @@ def _clean(value: object) -> str:
 def _account_line(data: dict[str, object]) -> str:
     """Identity, balance and limits in one line (the JSON's ``identity``, ``balance``, ``limits``)."""
     ident = data.get("identity") or {}
-    who = ", ".join(f"{k} {v}" for k, v in ident.items() if k != "evidence" and v) if isinstance(ident, dict) else ""
-    bal = data.get("balance")
-    money = (f"{bal.get('remaining')} {bal.get('currency') or ''} left ({bal.get('probe')})".strip()
-             if isinstance(bal, dict) else "none readable")  # fmt: skip
+    who = ", ".join(f"{k} {v}" for k, v in ident.items() if k in ("user", "workspace", "organization") and v) \
+        if isinstance(ident, dict) else ""
+    balances = [b for b in data.get("balances") or [] if isinstance(b, dict)]
+    many = len(balances) > 1
+
+    def one(b: dict[str, object]) -> str:
+        where = ", ".join(str(x) for x in ((b.get("scope") if many else None), b.get("probe") or b.get("provenance"))
+                          if x)  # fmt: skip
+        return f"{b.get('remaining')} {b.get('currency') or ''} left ({where})"
+
+    said = {"card": "pays by card", "none": "no payment method"}.get(str(data.get("payment_method")), "")
+    money = "; ".join(one(b) for b in balances) or ("not exposed; " + said if said else "none readable")
     limits = data.get("limits") or []
     lims = ", ".join(f"{x['scope']} {x['value']:,}" for x in limits if isinstance(x, dict)) or "none readable"
     return f"  identity: {_clean(who or 'not seen')}; balance: {_clean(money)}; limits: {_clean(lims)}"

@@ -47,6 +47,8 @@ def check_from_env(
     max_in_flight: int = 16,
     lens: str = "inventory-fit",
     history: str = "",
+    credits_remaining: float | None = None,
+    payment_method: str = "",
 ) -> KeyCheck:
     """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
@@ -64,6 +66,8 @@ def check_from_env(
         ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
         lens=lens or "inventory-fit",
+        credits_remaining=None if credits_remaining is None else float(credits_remaining),
+        payment_method=payment_method or None,
     )  # fmt: skip
     if history:
         from testkey_nb.report.history_view import parse_context

@@ -175,7 +175,7 @@ def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
          "balance_remaining": r["balance_remaining"]}
         for r in frame.to_dicts()
     ]  # fmt: skip
-    return (
+    chart: alt.Chart = (
         alt.Chart(alt.Data(values=values))
         .mark_point(filled=True, size=110, shape="square")
         .encode(
@@ -187,6 +187,7 @@ def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
         )
         .properties(width=560, height=alt.Step(22), title="Status of every key at every check")
     )
+    return chart
 
 
 def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart | None:
@@ -200,7 +201,7 @@ def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart 
     ]
     if not rows:
         return None
-    return (
+    line: alt.Chart = (
         alt.Chart(alt.Data(values=rows))
         .mark_line(point=True)
         .encode(
@@ -211,6 +212,7 @@ def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart 
         )
         .properties(width=560, height=200, title=title)
     )
+    return line
 
 
 def fleet_latest_html(frame: pl.DataFrame) -> str:
