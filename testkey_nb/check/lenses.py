@@ -114,7 +114,8 @@ def lens_specs() -> tuple[LensSpec, ...]:
         for rule in rules:
             if rule.verdict not in _VERDICTS:
                 raise LensError(f"lenses.toml: {name}: verdict {rule.verdict!r} is not one of {_VERDICTS}")
-        for cond in (c for r in (*rules, *actions) for c in r.when):
+        conditions = [c for r in rules for c in r.when] + [c for a in actions for c in a.when]
+        for cond in conditions:
             if not _CONDITION.match(cond):
                 raise LensError(f"lenses.toml: {name}: condition {cond!r} does not parse")
         specs.append(LensSpec(name, str(raw["title"]), str(raw["question"]), from_decision, rules, actions))

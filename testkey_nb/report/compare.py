@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,13 +156,16 @@ def _facts(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         tpm = next((x.get("value") for x in doc.get("limits") or [] if isinstance(x, Mapping)
                     and x.get("scope") == "tokens_per_minute"), None)  # fmt: skip
     role = doc.get("token_role") if "token_role" in doc else _get(doc, "metrics", "token_role")
-    bal = doc.get("balance") if isinstance(doc.get("balance"), Mapping) else {}
+    raw_bal = doc.get("balance")
+    bal: Mapping[str, Any] = raw_bal if isinstance(raw_bal, Mapping) else {}
     remaining = bal.get("remaining")
     balance = _MISSING if remaining is None else f"{number(remaining)} {bal.get('currency') or ''}".strip()
     out: list[tuple[str, str, str]] = []
-    lenses = doc.get("lenses") if isinstance(doc.get("lenses"), Mapping) else {}
+    raw_lenses = doc.get("lenses")
+    lenses: Mapping[str, Any] = raw_lenses if isinstance(raw_lenses, Mapping) else {}
     for name, title in _LENS_ROWS:
-        lens = lenses.get(name) if isinstance(lenses.get(name), Mapping) else None
+        raw_lens = lenses.get(name)
+        lens: Mapping[str, Any] | None = raw_lens if isinstance(raw_lens, Mapping) else None
         verdict = lens.get("verdict") if lens else (doc.get("verdict") if name == "inventory-fit" else None)
         summary = lens.get("summary") if lens else (doc.get("verdict_summary") if name == "inventory-fit" else None)
         word = _text(verdict).replace("_", " ")  # needs_work -> needs work
@@ -283,7 +287,7 @@ class Comparison:
             f"{_CSS}</head><body>{self.fragment()}</body></html>\n"
         )
 
-    def write_html(self, path: str | Path) -> Path:
+    def write_html(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`html` to ``path`` (atomically) and return it."""
         from testkey_nb._files import write_atomic
 
@@ -322,7 +326,8 @@ def _frame_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     priced = doc.get("priced_models")
     if priced is None and models:
         priced = sum(1 for m in models if m.get("allowed") and m.get("priced"))
-    lenses = doc.get("lenses") if isinstance(doc.get("lenses"), Mapping) else {}
+    raw_lenses = doc.get("lenses")
+    lenses: Mapping[str, Any] = raw_lenses if isinstance(raw_lenses, Mapping) else {}
     row: dict[str, Any] = {
         "label": doc.get("label"),
         "checked_at": doc.get("checked_at") or doc.get("rendered_at"),

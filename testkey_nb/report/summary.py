@@ -203,8 +203,10 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
     if s.get("token_role"):
         facts.append(Fact("Key role", str(s["token_role"]), "from the provider's key listing"))
     lens_name = str(s.get("lens") or "inventory-fit")
-    lenses = s.get("lenses") if isinstance(s.get("lenses"), Mapping) else {}
-    chosen = lenses.get(lens_name) if isinstance(lenses.get(lens_name), Mapping) else None
+    raw_lenses = s.get("lenses")
+    lenses: Mapping[str, Any] = raw_lenses if isinstance(raw_lenses, Mapping) else {}
+    raw_chosen = lenses.get(lens_name)
+    chosen: Mapping[str, Any] | None = raw_chosen if isinstance(raw_chosen, Mapping) else None
     answer = answer_sentence(s)
     action_items = s.get("actions") or []
     if chosen is not None and lens_name != "inventory-fit":
