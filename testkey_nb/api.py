@@ -1,4 +1,8 @@
-"""The public Python API: :func:`check`, :func:`check_async` and :func:`compare`.
+"""The public Python API: :func:`check`, :func:`check_async`, :func:`compare` and :class:`KeyCheck`.
+
+:class:`KeyCheck` is the check's result (:class:`testkey_nb.check.result.KeyCheck`, data only) with its
+notebook face: the card Jupyter shows and the polars frames, which come from ``report`` (imported when
+asked for). Data flows one way: ``check`` never imports ``report``; this layer, above both, joins them.
 
 ``check`` is the blocking twin of ``check_async``: one signature (``check_async``'s), one body; the
 twin runs it to completion, inside a running loop (a Jupyter kernel's) too.
@@ -9,18 +13,66 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import replace
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
+from testkey_nb.check import result
+from testkey_nb.check.result import CheckError, CheckOptions
 from testkey_nb.check.run import check_key_async, run_sync
 from testkey_nb.check.targets import emulator_urls
 from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
 
-__all__ = ["check", "check_async", "compare"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["KeyCheck", "check", "check_async", "compare"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class KeyCheck(result.KeyCheck):
+    """One key's check as a notebook shows it: the result's data (label, identification, profile,
+    decision, observations, ``to_json()``, ``summary()``), its card and its frames."""
+
+    @classmethod
+    def of(cls, check: result.KeyCheck) -> KeyCheck:
+        """``check`` (a result from :mod:`testkey_nb.check`) with its notebook face; the same data."""
+        if isinstance(check, cls):
+            return check
+        return cls(**{f.name: getattr(check, f.name) for f in fields(check)})
+
+    def _repr_html_(self) -> str:
+        """The summary card Jupyter shows for a KeyCheck: verdict, provider, status, actions; details folded."""
+        from testkey_nb.report.card import key_card_html
+
+        return key_card_html(self)
+
+    def models_frame(self, *, join_lists: bool = True) -> pl.DataFrame:
+        """One row per model. List columns (features, modalities) are joined with ", " so the frame
+        writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
+        from testkey_nb.report import frames
+
+        frame = frames.models_frame(self.profile)
+        return frames.join_lists(frame) if join_lists else frame
+
+    def capabilities_frame(self) -> pl.DataFrame:
+        """The ten capabilities: capability, status, evidence, probes."""
+        from testkey_nb.report import frames
+
+        return frames.capabilities_frame(self.profile)
+
+    def metrics_frame(self) -> pl.DataFrame:
+        """The sample metrics: metric, value (as text), provenance, probe, note."""
+        from testkey_nb.report import frames
+
+        return frames.metrics_frame(self.profile)
+
+    def tiers_frame(self) -> pl.DataFrame:
+        """The provider's documented rate-limit tiers (tier, rpm, tpm), for comparison."""
+        from testkey_nb.report import frames
+
+        return frames.tiers_frame(self.profile)
 
 
 def _prepare(
@@ -95,7 +147,7 @@ async def check_async(
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:
-        return await check_key_async(secret, options, key_ref=key_ref)
+        return KeyCheck.of(await check_key_async(secret, options, key_ref=key_ref))
     except CheckError:
         raise
     except Exception as exc:  # an unexpected failure: keep its type, never the key
@@ -146,7 +198,7 @@ def compare(
         if isinstance(item, str) and history is None and not item.endswith(".json") and not Path(item).is_file():
             raise TypeError(f"compare() got the string {item!r}: a label needs history=PATH (the history database); "
                             "or give KeyCheck objects or probe --json files")  # fmt: skip
-        if not isinstance(item, (KeyCheck, Mapping, str, os.PathLike)):
+        if not isinstance(item, (result.KeyCheck, Mapping, str, os.PathLike)):
             raise TypeError(
                 f"compare() takes KeyCheck objects, probe --json files or labels, got {type(item).__name__}"
             )

@@ -81,7 +81,6 @@ Problems raise `ScenarioError` with a message naming the file, table and field, 
 from __future__ import annotations
 
 import calendar
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -98,6 +97,7 @@ from testkey_nb.billing.ledger import (
     LedgerConfig,
 )
 from testkey_nb.billing.schedules import AutoscalingSchedule, SweepSpec, parse_schedules, parse_sweep
+from testkey_nb.billing.table import Table
 
 
 @dataclass(frozen=True)
@@ -194,89 +194,6 @@ _TABLES = ("scenario", "deployment", "autoscaling", "cold_start", "build", "traf
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-class _Table:
-    """Typed reads from one TOML table, with messages naming the file, table and field."""
-
-    def __init__(self, label: str, name: str, data: Any, known: tuple[str, ...]):
-        self.label, self.name = label, name
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{label}: [{name}] must be a table, got {_show(data)}")
-        self.data = data
-        for key in data:
-            if key not in known:
-                raise ScenarioError(
-                    f"{label}: [{name}].{key} is not a known field (known: {', '.join(known)})"
-                )
-
-    def _fail(self, key: str, what: str, value: Any) -> ScenarioError:
-        return ScenarioError(f"{self.label}: [{self.name}].{key} must be {what}, got {_show(value)}")
-
-    def _missing(self, key: str, example: str) -> ScenarioError:
-        return ScenarioError(f"{self.label}: [{self.name}].{key} is required (e.g. {key} = {example})")
-
-    def integer(
-        self, key: str, default: int | None, lo: int | None = None, hi: int | None = None, example: str = "1"
-    ) -> int:
-        if key not in self.data:
-            if default is None:
-                raise self._missing(key, example)
-            return default
-        value = self.data[key]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or (lo is not None and value < lo)
-            or (hi is not None and value > hi)
-        ):
-            raise self._fail(key, _range("an integer", lo, hi), self.data[key])
-        return value
-
-    def number(
-        self,
-        key: str,
-        default: float | None,
-        lo: float | None = None,
-        hi: float | None = None,
-        *,
-        positive: bool = False,
-        example: str = "1.0",
-    ) -> float:
-        if key not in self.data:
-            if default is None:
-                raise self._missing(key, example)
-            return default
-        value = self.data[key]
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        ok = (
-            ok and (lo is None or value >= lo) and (hi is None or value <= hi) and (not positive or value > 0)
-        )
-        if not ok:
-            what = "a number > 0" if positive else _range("a number", lo, hi)
-            raise self._fail(key, what, value)
-        return float(value)
-
-    def optional_number(self, key: str, lo: float) -> float | None:
-        return self.number(key, None, lo) if key in self.data else None
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false", value)
-        return value
-
-    def string(self, key: str, default: str | None, example: str = "'x'") -> str:
-        if key not in self.data:
-            if default is None:
-                raise self._missing(key, example)
-            return default
-        value = self.data[key]
-        if not isinstance(value, str) or not value.strip():
-            raise self._fail(key, "a non-empty string", value)
-        return value.strip()
-
-
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file; raises `ScenarioError` naming the field at fault."""
     p = Path(path)
@@ -305,16 +222,16 @@ def parse_scenario(
         if required not in data:
             raise ScenarioError(f"{label}: the [{required}] table is missing")
 
-    sc = _Table(label, "scenario", data["scenario"], ("name", "month", "days"))
+    sc = Table(label, "scenario", data["scenario"], ("name", "month", "days"))
     name = sc.string("name", default_name)
     month = sc.string("month", None, example="'2026-03'")
     m = _MONTH.match(month)
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
-        raise ScenarioError(f"{label}: [scenario].month must be a month like '2026-03', got {_show(month)}")
+        raise ScenarioError(f"{label}: [scenario].month must be a month like '2026-03', got {shown(month)}")
     month_days = calendar.monthrange(int(m.group(1)), int(m.group(2)))[1]
     days = sc.integer("days", month_days, 1, month_days)
 
-    dep = _Table(
+    dep = Table(
         label, "deployment", data["deployment"], ("id", "instance_type", "price_per_minute", "development")
     )
     deployment = DeploymentSpec(
@@ -324,7 +241,7 @@ def parse_scenario(
         development=dep.boolean("development", False),
     )
 
-    au = _Table(
+    au = Table(
         label,
         "autoscaling",
         data.get("autoscaling", {}),
@@ -363,11 +280,11 @@ def parse_scenario(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ScenarioError(
-            f"{label}: [autoscaling].timezone must be an IANA time zone, got {_show(timezone)}"
+            f"{label}: [autoscaling].timezone must be an IANA time zone, got {shown(timezone)}"
         ) from exc
     schedules = parse_schedules(label, au.data.get("schedules"))
 
-    cs = _Table(
+    cs = Table(
         label,
         "cold_start",
         data["cold_start"],
@@ -382,13 +299,13 @@ def parse_scenario(
 
     build: Build | None = None
     if "build" in data:
-        bt = _Table(label, "build", data["build"], ("seconds", "failed"))
+        bt = Table(label, "build", data["build"], ("seconds", "failed"))
         build = Build(
             seconds=bt.number("seconds", None, positive=True, example="300"),
             failed=bt.boolean("failed", False),
         )
 
-    tr = _Table(
+    tr = Table(
         label, "traffic", data["traffic"], ("request_duration_seconds", "rpm", "hourly_rpm", "segments")
     )
     hourly: tuple[float, ...] | None = None
@@ -401,17 +318,17 @@ def parse_scenario(
         ):
             raise ScenarioError(
                 f"{label}: [traffic].hourly_rpm must be a list of 24 numbers >= 0 (one per UTC hour), "
-                f"got {_show(raw)}"
+                f"got {shown(raw)}"
             )
         hourly = tuple(float(x) for x in raw)
     raw_segments = tr.data.get("segments", [])
     if not isinstance(raw_segments, list):
         raise ScenarioError(
-            f"{label}: [[traffic.segments]] must be an array of tables, got {_show(raw_segments)}"
+            f"{label}: [[traffic.segments]] must be an array of tables, got {shown(raw_segments)}"
         )
     segments = []
     for i, seg in enumerate(raw_segments, start=1):
-        st = _Table(
+        st = Table(
             label, f"traffic.segments.{i}", seg, ("start_minute", "duration_minutes", "rpm", "every_minutes")
         )
         every = st.integer("every_minutes", 0, 1) if "every_minutes" in st.data else None
@@ -436,7 +353,7 @@ def parse_scenario(
         segments=tuple(segments),
     )
 
-    bi = _Table(
+    bi = Table(
         label,
         "billing",
         data.get("billing", {}),
@@ -456,7 +373,7 @@ def parse_scenario(
         prior_successful_payments=bi.integer("prior_successful_payments", 0, 0),
     )
 
-    co = _Table(label, "compare", data.get("compare", {}), ("min_replica",))
+    co = Table(label, "compare", data.get("compare", {}), ("min_replica",))
     compare = co.data.get("min_replica", [0, 1])
     if (
         not isinstance(compare, list)
@@ -465,7 +382,7 @@ def parse_scenario(
     ):
         raise ScenarioError(
             f"{label}: [compare].min_replica must be a list of integers between 0 and max_replica "
-            f"({max_replica}), got {_show(compare)}"
+            f"({max_replica}), got {shown(compare)}"
         )
 
     sweep = parse_sweep(label, data["sweep"]) if "sweep" in data else None
@@ -485,17 +402,3 @@ def parse_scenario(
         timezone=timezone,
         sweep=sweep,
     )
-
-
-def _range(kind: str, lo: float | None, hi: float | None) -> str:
-    if lo is not None and hi is not None:
-        return f"{kind} between {lo:g} and {hi:g}"
-    if lo is not None:
-        return f"{kind} >= {lo:g}"
-    if hi is not None:
-        return f"{kind} <= {hi:g}"
-    return kind
-
-
-def _show(value: Any) -> str:
-    return shown(value)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from testkey_nb._format import count
+from testkey_nb._format import count, usd
 from testkey_nb.check.profile import Profile
 
 __all__ = ["ACTIONS", "MIN_CONFIDENCE", "Action", "Decision", "decide"]
@@ -185,16 +185,36 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     return Decision("needs_work", "; ".join(gaps) or "see actions", tuple(actions))
 
 
+def _key_usage_figures(profile: Profile) -> tuple[str, tuple[str, ...]]:
+    """What this key used, as the monitoring action names it (and the exchange it came from)."""
+    ku = profile.key_usage
+    if ku is None:
+        return "", ()
+    parts = []
+    if ku.requests is not None:
+        parts.append(f"{count(ku.requests)} requests, {count(ku.input_tokens)} input and "
+                     f"{count(ku.output_tokens)} output tokens")  # fmt: skip
+    if ku.cost is not None and ku.burn_per_day is not None:
+        parts.append(f"{usd(float(ku.cost))} (burn {usd(float(ku.burn_per_day))} per day)")
+    models = ", ".join(ku.models_used[:3]) + (" ..." if len(ku.models_used) > 3 else "")
+    used = f" on {models}" if models else ""
+    text = (f"; this key used {' and '.join(parts)}{used} from {ku.start.isoformat()} to {ku.end.isoformat()}: "
+            "alert when its requests, tokens or burn per day move")  # fmt: skip
+    return text, (f"key_usage: {ku.probe} ({ku.exchange})",)
+
+
 def _monitoring(profile: Profile) -> Action | None:
     readable = profile.raw.get("readable", {})
     sources = [name for name, state in readable.items() if state == "readable"]
     if sources:
         role = profile.metrics["token_role"].value
+        used, evidence = _key_usage_figures(profile)
         return Action(
             "add monitoring",
             f"this key can read {', '.join(sources)}: watch {'it' if len(sources) == 1 else 'them'} between checks"
-            + (f" (a {role} key: use it for monitoring, not inference)" if _cannot_infer(role) else ""),
-            tuple(sources),
+            + (f" (a {role} key: use it for monitoring, not inference)" if _cannot_infer(role) else "")
+            + used,
+            (*sources, *evidence),
         )
     if profile.status.code == "valid":
         return Action(

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from testkey_nb.check.key_usage import KeyUsage
     from testkey_nb.identify.schema import HeaderFact, ProviderSpec
     from testkey_nb.probe.observation import Observation
 
@@ -201,6 +202,8 @@ class ProviderFacts:
     notes: Mapping[str, str] = field(default_factory=dict)
     #: bodies the billing view reads, and ``readable``: probe -> how readable it was
     raw: Mapping[str, Any] = field(default_factory=dict)
+    #: what this key itself used (requests, tokens, cost per day and model), when the provider tells
+    key_usage: KeyUsage | None = None
 
 
 @dataclass(frozen=True)

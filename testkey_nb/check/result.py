@@ -1,5 +1,8 @@
-"""The result of one check: :class:`KeyCheck` (its JSON, its fleet-index summary, its frames), the
-options a check takes (:class:`CheckOptions`) and the one error a check raises (:class:`CheckError`)."""
+"""The result of one check: :class:`KeyCheck` (its JSON, its fleet-index summary), the options a check
+takes (:class:`CheckOptions`) and the one error a check raises (:class:`CheckError`).
+
+This is the data only. Its notebook face (the card Jupyter shows, the polars frames) is the public
+:class:`testkey_nb.api.KeyCheck`, a subclass in the layer above: ``check`` never imports ``report``."""
 
 from __future__ import annotations
 
@@ -132,6 +135,7 @@ class KeyCheck:
             "balances": prof.balances_json(),
             "payment_method": prof.payment_method,
             "limits": prof.limits_json(),
+            "key_usage": prof.key_usage_json(),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
@@ -142,39 +146,11 @@ class KeyCheck:
             "probes": [o.summary() for o in self.observations],
         }
 
-    # --- in a notebook ------------------------------------------------------------------------------
-    def _repr_html_(self) -> str:
-        """The summary card Jupyter shows for a KeyCheck: verdict, provider, status, actions; details folded.
-
-        KNOWN UPWARD REACH (issue 20): Jupyter asks the object itself for its HTML, so this lazy import of
-        the report's card (and those of the frame methods) stays until the card's HTML helpers move down."""
-        from testkey_nb.report.card import key_card_html
-
-        return key_card_html(self)
-
     def __repr__(self) -> str:
         return (
             f"KeyCheck(label={self.label!r}, provider={self.identification.provider!r}, "
             f"status={self.profile.status.code!r}, verdict={self.decision.verdict!r})"
         )
-
-    def models_frame(self, *, join_lists: bool = True):  # -> pl.DataFrame
-        """One row per model. List columns (features, modalities) are joined with ", " so the frame
-        writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
-        frame = self.profile.models_frame()
-        if not join_lists:
-            return frame
-        from testkey_nb.report.frames import join_lists as join
-
-        return join(frame)
-
-    def capabilities_frame(self):  # -> pl.DataFrame
-        """The ten capabilities: capability, status, evidence, probes."""
-        return self.profile.capabilities_frame()
-
-    def metrics_frame(self):  # -> pl.DataFrame
-        """The sample metrics: metric, value (as text), provenance, probe, note."""
-        return self.profile.metrics_frame()
 
     def summary(self) -> dict[str, Any]:
         """One row of the fleet index: what a stakeholder ranks keys by (no raw probe records)."""
@@ -205,6 +181,7 @@ class KeyCheck:
             "balances": prof.balances_json(),
             "payment_method": prof.payment_method,
             "limits": prof.limits_json(),
+            "key_usage": prof.key_usage_json(),
             "capabilities": [
                 {"capability": c.name, "status": c.status, "grade": c.grade, "evidence": c.evidence}
                 for c in prof.capabilities
@@ -213,4 +190,3 @@ class KeyCheck:
             "spent_calls": spend_of(self.observations)["calls"],
             "spent_tokens": spend_of(self.observations)["total_tokens"],
         }
-

@@ -23,9 +23,10 @@ from testkey_nb.check.result import CheckOptions
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
 from testkey_nb.identify.score import Identification, _all_hold, identify, key_pattern_matches
-from testkey_nb.probe.engine import ProbeEngine, SpendStop
+from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import ExchangeIds, Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
+from testkey_nb.probe.spend import SpendStop
 from testkey_nb.secrets import Secret
 
 __all__ = ["Trials", "documented_refusal", "run_trials"]

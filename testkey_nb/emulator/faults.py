@@ -35,6 +35,7 @@ FAULT_NAMES: tuple[str, ...] = (
     "redirect_other_host",  # 302 to the same path on http://localhost:<same port>
     "hostile_strings",  # catalog/management strings full of markup, control chars, bidi, private use
     "enforce_rate_limits",  # enforce the workspace tier's RPM on chat completions (60 s window)
+    "short_pages",  # count: per-key usage/cost pages hold at most N buckets (default 16): follow the cursor
 )
 
 # ``http_500`` .. ``http_599`` are accepted as aliases of ``http_5xx`` with that status.

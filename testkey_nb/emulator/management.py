@@ -11,6 +11,7 @@ from typing import Any
 
 from testkey_nb.emulator.catalog import HOSTILE_ENTRIES, HOSTILE_NAME, iso, model_api_item
 from testkey_nb.emulator.context import NOT_FOUND, Ctx, Reply, json_reply, short_id
+from testkey_nb.emulator.key_traffic import Row, TrafficQueryError, model_api_costs, model_api_usage, workspace_rows
 from testkey_nb.emulator.scenarios import INSTANCE_TYPES, WORKSPACES, DedicatedModel, Deployment, Workspace
 from testkey_nb.emulator.state import EmulatorState, KeyRecord
 from testkey_nb.emulator.usage import (
@@ -126,6 +127,36 @@ class ManagementHost:
         except UsageRangeError as exc:
             return json_reply({"error": str(exc)}, status=400)
         return json_reply(usage_summary(ws, self.state.usage(ws.name), start, end))
+
+    def _traffic(self, ctx: Ctx) -> tuple[list[Row], dict[str, Any], int | None]:
+        """The workspace's per-key rows, the query (repeatable parameters as lists) and the page cap
+        of the ``short_pages`` fault (a server answering fewer buckets than asked)."""
+        ws = self._workspace(ctx)
+        prefixes = {label: rec.prefix for label, rec in self.state.key_records().items()}
+        rows = workspace_rows(ws.name, prefixes, self.state.decoy_prefixes, self.state.now.date())
+        query: dict[str, Any] = {k: ctx.query.get(k) for k in ctx.query}
+        for name in ("group_by", "api_keys", "api_key_prefixes", "models", "user_ids", "service_tiers"):
+            query[name] = ctx.query.getlist(name)
+        found = ctx.find("short_pages")
+        cap = None
+        if found is not None:
+            ctx.mark("short_pages")
+            cap = found[1].count if found[1].count else 16
+        return rows, query, cap
+
+    def m_model_api_usage(self, ctx: Ctx) -> Reply:
+        rows, query, cap = self._traffic(ctx)
+        try:
+            return json_reply(model_api_usage(rows, query, self.state.now, cap))
+        except TrafficQueryError as exc:
+            return json_reply({"error": str(exc)}, status=400)
+
+    def m_model_api_costs(self, ctx: Ctx) -> Reply:
+        rows, query, cap = self._traffic(ctx)
+        try:
+            return json_reply(model_api_costs(rows, query, cap))
+        except TrafficQueryError as exc:
+            return json_reply({"error": str(exc)}, status=400)
 
     def _visible_models(self, ctx: Ctx) -> list[DedicatedModel]:
         ws = self._workspace(ctx)
@@ -272,6 +303,9 @@ _MGMT_ROUTES: tuple[tuple[re.Pattern[str], str, _Handler], ...] = tuple(
         ("/v1/users", "identity", ManagementHost.m_users),
         ("/v1/api_keys", "identity", ManagementHost.m_api_keys),
         ("/v1/model_apis", "model_apis", ManagementHost.m_model_apis),
+        # Assumption: reading a key's usage needs the Model APIs read, its cost the billing read
+        ("/v1/model_apis/usage", "model_apis", ManagementHost.m_model_api_usage),
+        ("/v1/billing/model_apis", "billing", ManagementHost.m_model_api_costs),
         (f"/v1/model_apis/(?P<name>{_SEG})", "model_apis", ManagementHost.m_model_api),
         ("/v1/billing/usage_summary", "billing", ManagementHost.m_usage),
         ("/v1/models", "models", ManagementHost.m_models),

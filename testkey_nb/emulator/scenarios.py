@@ -421,3 +421,52 @@ def generate_keys(seed: int | None) -> GeneratedKeys:
         (ws.name, name): key_prefix(make_key(rng)) for ws in WORKSPACES.values() for name, _ in ws.decoy_keys
     }
     return GeneratedKeys(MappingProxyType(keys), MappingProxyType(decoys))
+
+
+@dataclass(frozen=True)
+class KeyTraffic:
+    """One day of one key's Model APIs traffic on one model, as ``/v1/model_apis/usage`` and
+    ``/v1/billing/model_apis`` report it. ``input_tokens`` includes ``cached_input_tokens``; ``cost`` is
+    the day's subtotal as the decimal string the cost endpoint sends."""
+
+    days_ago: int  # 0 = the emulator's "today" (UTC)
+    model: str
+    requests: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    cost: str
+
+
+def _steady(days: range, model: str, cost: str) -> tuple[KeyTraffic, ...]:
+    return tuple(KeyTraffic(d, model, 1, 100, 0, 10, cost) for d in days)
+
+
+_GPT = "openai/gpt-oss-120b"
+_GLM = "zai-org/GLM-4.7"
+
+#: Model APIs traffic per key: a scenario label, a decoy key ``(workspace, name)``, or ``(workspace, "")``
+#: for usage by non-API-key credentials (reported with ``api_key_prefix: ""``). The full-access key has two models,
+#: a day without usage (2 days ago) while other keys of its workspace used the same buckets, and twenty
+#: days of "0.1" and "0.2" subtotals that a float sum drifts on. Hand-computed totals of the full-access
+#: key over the last 30 days (tests/providers/test_baseten_key_usage.py): 61 requests, 8,300 input
+#: tokens (1,100 cached), 1,250 output tokens, $6.65 ($2.45 on gpt-oss-120b, $4.20 on GLM-4.7).
+KEY_TRAFFIC: Mapping[str | tuple[str, str], tuple[KeyTraffic, ...]] = MappingProxyType(
+    {
+        "full-access": (
+            KeyTraffic(1, _GPT, 12, 3_000, 1_000, 600, "0.1"),
+            KeyTraffic(1, _GLM, 4, 800, 0, 200, "0.2"),
+            *_steady(range(3, 23), _GPT, "0.1"),
+            *_steady(range(3, 23), _GLM, "0.2"),
+            KeyTraffic(25, _GPT, 5, 500, 100, 50, "0.35"),
+            KeyTraffic(40, _GPT, 99, 9_900, 0, 990, "9.9"),  # outside the 30-day window
+        ),
+        "personal": (
+            KeyTraffic(1, _GPT, 7, 7_000, 0, 700, "0.7"),
+            KeyTraffic(2, _GPT, 50, 50_000, 5_000, 5_000, "5"),
+            KeyTraffic(2, _GLM, 3, 300, 0, 30, "0.03"),
+        ),
+        ("acme-ml", "ci-deploy"): (KeyTraffic(2, _GLM, 1_000, 100_000, 0, 10_000, "12.5"),),
+        ("acme-ml", ""): (KeyTraffic(1, _GLM, 2, 20, 0, 2, "0.002"),),
+    }
+)

@@ -54,7 +54,28 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
 
 
-class EmulatorState:
+class RequestLog:
+    """The requests an emulator saw, in order: the server thread appends, a test or the CLI reads.
+    The one home of the log for every emulator's state (Baseten's and each provider host's)."""
+
+    def __init__(self) -> None:
+        self._log_lock = threading.Lock()
+        self._log: list[RequestLogEntry] = []
+
+    def log(self, entry: RequestLogEntry) -> None:
+        with self._log_lock:
+            self._log.append(entry)
+
+    def request_log(self) -> list[RequestLogEntry]:
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_log(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+
+class EmulatorState(RequestLog):
     def __init__(self, generated: GeneratedKeys, faults: Iterable[Fault], now: datetime) -> None:
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -68,7 +89,7 @@ class EmulatorState:
         self._order: list[KeyRecord] = []
         for label, key in generated.keys.items():
             self.add_key(key, label)
-        self._log: list[RequestLogEntry] = []
+        RequestLog.__init__(self)
         self._faults: tuple[Fault, ...] = ()
         self._burst: dict[int, int] = {}
         self.set_faults(faults)
@@ -94,6 +115,15 @@ class EmulatorState:
     def lookup(self, key: str) -> KeyRecord | None:
         with self._lock:
             return self._records.get(key_digest(key))
+
+    def key_records(self) -> dict[str, KeyRecord]:
+        """The first accepted key registered for each scenario label (its prefix names it)."""
+        with self._lock:
+            out: dict[str, KeyRecord] = {}
+            for rec in self._order:
+                if rec.accepted:
+                    out.setdefault(rec.label, rec)
+            return out
 
     def listed_keys(self, workspace: str) -> list[KeyRecord]:
         """Accepted keys of a workspace, in registration order, one per prefix."""
@@ -172,15 +202,3 @@ class EmulatorState:
         with self._lock:
             return self._usage.setdefault(workspace, computed)
 
-    # log ----------------------------------------------------------------------------------------
-    def log(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self._log.append(entry)
-
-    def request_log(self) -> list[RequestLogEntry]:
-        with self._lock:
-            return list(self._log)
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self._log.clear()

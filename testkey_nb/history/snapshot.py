@@ -132,6 +132,8 @@ class Snapshot:
     id: int | None = None
     #: every balance read at this check (key, account, workspace; each currency as it is)
     balances: tuple[Mapping[str, Any], ...] = ()
+    #: what this key itself used (``key_usage``, issue 21), None where it was not read
+    key_usage: Mapping[str, Any] | None = None
 
     def get(self, name: str) -> Any:
         return self.row.get(name)
@@ -165,6 +167,7 @@ class Snapshot:
         out["identity"] = dict(self.identity) if self.identity is not None else None
         out["usage_daily"] = [dict(d) for d in self.usage_daily] if self.usage_daily is not None else None
         out["runway"] = dict(self.runway) if self.runway is not None else None
+        out["key_usage"] = dict(self.key_usage) if self.key_usage is not None else None
         return out
 
     @classmethod
@@ -179,6 +182,7 @@ class Snapshot:
             "balances": data.get("balances"),
             "usage_daily": data.get("usage_daily"),
             "identity": data.get("identity"),
+            "key_usage": data.get("key_usage"),
         }
         snap = build_snapshot({"label": label, **row}, facts, rendered_at=at)
         return snap.with_runway(data.get("runway") if isinstance(data.get("runway"), Mapping) else None)
@@ -211,6 +215,7 @@ def build_snapshot(
         usage_daily=_daily(facts.get("usage_daily")),
         identity=_identity(facts.get("identity")),
         balances=_balances(facts.get("balances")),
+        key_usage=dict(ku) if isinstance(ku := facts.get("key_usage"), Mapping) else None,
     )
 
 
@@ -321,6 +326,7 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
         "balances": balances,
         "usage_daily": usage_daily,
         "identity": identity,
+        "key_usage": summary.get("key_usage") if isinstance(summary.get("key_usage"), Mapping) else None,
     }
     plain: dict[str, Any] = json.loads(json.dumps(facts, default=str))
     return plain

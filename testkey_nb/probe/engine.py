@@ -19,57 +19,35 @@ What may leave the machine (the guard in the client, the last line of defence):
   other is sent (the first is a pilot); once one came back 2xx (it was answered, so it cost money),
   no further ``rejected`` or ``billable`` request is sent in the check: the stop (:class:`SpendStop`)
   is shared by every engine of one check (each scheme trial has its own engine and its own pilot).
+
+The spending stop is :mod:`testkey_nb.probe.spend`; reading what came back into an
+:class:`Observation` is :mod:`testkey_nb.probe.answer`; this module schedules and sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from testkey_nb.probe.answer import Exchange, observe, read_capped, retry_after_seconds
 from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
-from testkey_nb.probe.observation import (
-    ExchangeIds,
-    Observation,
-    Outcome,
-    make_observation,
-    outcome_for,
-    scrub,
-)
-from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, version_root
+from testkey_nb.probe.observation import ExchangeIds, Observation, Outcome, make_observation, outcome_for
+from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, usage_start, version_root, window_skip
+from testkey_nb.probe.spend import NotSent, SpendGate, SpendStop
 from testkey_nb.secrets import Secret, redact
 
-__all__ = ["ProbeEngine", "SpendStop", "retry_after_seconds"]
+__all__ = ["ProbeEngine"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_SNIPPET_BYTES = 2048
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Parse ``Retry-After`` as delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _dig(body: Any, dotted: str | None) -> Any:
@@ -92,84 +70,6 @@ def _fill(template: Any, values: Mapping[str, str]) -> Any:
     if isinstance(template, dict):
         return {k: _fill(v, values) for k, v in template.items()}
     return template
-
-
-@dataclass
-class _Exchange:
-    """What one request (after same-origin GET redirects) came back with."""
-
-    status: int | None
-    headers: dict[str, str]
-    raw: bytes = b""
-    truncated: bool = False
-    detail: str | None = None
-    redirect: str | None = None  # "other_host" | "post" | "too_many" when a 3xx was not followed
-    location: str | None = None
-
-
-class _NotSent(Exception):
-    """A refused-by-design or billable request stopped before it left: an earlier one was accepted."""
-
-
-@dataclass
-class SpendStop:
-    """The spending stop of one check, shared by every engine (scheme trial) of that check: once a
-    refused-by-design call was answered (it cost money), ``spent_by`` names it and no engine sends
-    another ``rejected`` or ``billable`` request."""
-
-    spent_by: str | None = None
-
-
-class _SpendGate:
-    """Spending stops at the first accepted call.
-
-    The first refused-by-design (or billable) exchange of a session is a pilot: every other one waits
-    until it has come back, so a far end that accepts such calls gets exactly one. A pilot answered 404
-    (its placeholder model is unknown there) says nothing about whether the far end refuses a call built
-    to be refused, so the next call is a pilot too (a far end that refuses the placeholder but answers
-    real models still gets exactly one). Once a ``rejected`` call came back 2xx (answered: it cost
-    money), no ``rejected`` or ``billable`` request is sent again, by this engine or any other sharing
-    the same :class:`SpendStop`.
-    """
-
-    def __init__(self, stop: SpendStop | None = None) -> None:
-        self._stop = stop if stop is not None else SpendStop()
-        self._pilot_taken = False
-        self._open = False
-        self._pilot_back = asyncio.Event()
-
-    async def enter(self) -> bool:
-        """Wait until this exchange may start; True when it is a pilot."""
-        while not self._open:
-            if not self._pilot_taken:
-                self._pilot_taken = True
-                self._pilot_back.clear()
-                return True
-            await self._pilot_back.wait()
-        return False
-
-    def pilot_back(self, status: int | None) -> None:
-        """The pilot came back with ``status``: a 404 re-arms the pilot, anything else opens the gate."""
-        if status == 404:
-            self._pilot_taken = False
-        else:
-            self._open = True
-        self._pilot_back.set()
-
-    @property
-    def spent_by(self) -> str | None:
-        return self._stop.spent_by
-
-    def spent(self, by: str) -> None:
-        self._stop.spent_by = self._stop.spent_by or by
-
-    def check(self) -> None:
-        """Raise :class:`_NotSent` when an earlier call was accepted; called right before every send."""
-        if self.spent_by is not None:
-            raise _NotSent(
-                f"not sent: {self.spent_by} was accepted and answered (it cost money); no further model call "
-                "is sent in this run"
-            )
 
 
 class ProbeEngine:
@@ -202,7 +102,7 @@ class ProbeEngine:
         self._deadline_at = 0.0
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
-        self._gate = _SpendGate(spend)
+        self._gate = SpendGate(spend)
         self._spent_here = False
         #: what the loaded plans allow to leave (filled from the specs as each plan is submitted)
         self._loaded = LoadedPlan(targets, allow_billable=self._settings.allow_billable)
@@ -307,7 +207,11 @@ class ProbeEngine:
                     results[spec.name] = [self._synthetic(spec, None, "skipped", f"needs {spec.after}, not in plan")]
                     return
                 await event.wait()
-            skip = self._skip_reason(spec) or self._skipped_by_earlier(spec, done)
+            skip = (
+                self._skip_reason(spec)
+                or window_skip(spec, self._now, has_prefix=bool(self._secret.public_prefix))
+                or self._skipped_by_earlier(spec, done)
+            )
             if skip:
                 results[spec.name] = [self._synthetic(spec, None, "skipped", skip)]
                 return
@@ -329,8 +233,11 @@ class ProbeEngine:
                 seen = await self._shared_exchange(client, spec, item, sem)
                 return replace(seen, placeholder=True) if placeholder else seen
 
+            async def paged(item: str | None) -> list[Observation]:
+                return await self._pages(client, spec, await one(item), sem)
+
             try:
-                obs = list(await asyncio.gather(*(one(i) for i in items)))
+                obs = [o for pages in await asyncio.gather(*(paged(i) for i in items)) for o in pages]
             except WriteRefused as exc:  # the client's last line of defence fired: a plan bug, never sent
                 obs = [self._synthetic(spec, None, "skipped", f"refused by the write guard: {exc}")]
             results[spec.name] = obs
@@ -384,10 +291,16 @@ class ProbeEngine:
         """The exact URL (with its query) and JSON body that ``spec`` sends for ``item``."""
         base = self._targets.url_for(spec.role)
         assert base is not None
+        start = usage_start(spec, self._settings.usage_days, self._now)
         values = {
             "item": item or "",
-            "usage_start": (self._now - timedelta(days=self._settings.usage_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "usage_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # whole UTC days: the start's day up to (not including) the day after today
+            "usage_start_date": start.date().isoformat(),
+            "usage_end_date": (self._now.astimezone(UTC).date() + timedelta(days=1)).isoformat(),
+            # the key's public prefix (the part a provider lists keys by), never the key itself
+            "key_prefix": self._secret.public_prefix or "",
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
         if spec.from_root:  # beside the version segment, not under it (DeepSeek's /user/balance)
@@ -395,6 +308,29 @@ class ProbeEngine:
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body
+
+    async def _pages(
+        self, client: httpx.AsyncClient, spec: ProbeSpec, first: Observation, sem: asyncio.Semaphore
+    ) -> list[Observation]:
+        """The pages after ``first``, each its own planned GET (checked by the guard) and observation."""
+        rule = spec.paginate
+        out = [first]
+        if rule is None or spec.method != "GET" or spec.cost != "read":
+            return out
+        url, _body = self._request_for(spec, first.item)
+        seen: set[str] = set()
+        last = first
+        while len(out) < rule.max_pages and last.outcome == "ok":
+            more, cursor = _dig(last.json_body, rule.more), _dig(last.json_body, rule.cursor)
+            if more is not True or not isinstance(cursor, str) or not cursor or cursor in seen:
+                break
+            seen.add(cursor)
+            query = [(k, v) for k, v in url.params.multi_items() if k != rule.param] if rule.keep_params else []
+            next_url = url.copy_with(params=httpx.QueryParams([*query, (rule.param, cursor)]))
+            seen_page = await self._gated_exchange(client, spec, first.item, next_url, None, sem)
+            last = replace(seen_page, detail=seen_page.detail or f"page {len(out) + 1} (cursor of page {len(out)})")
+            out.append(last)
+        return out
 
     async def _shared_exchange(
         self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, sem: asyncio.Semaphore
@@ -459,7 +395,7 @@ class ProbeEngine:
             try:
                 if spec.cost != "read":
                     self._gate.check()
-            except _NotSent as exc:
+            except NotSent as exc:
                 return self._synthetic(spec, item, "skipped", str(exc), attempts, started)
             # a check queued behind the in-flight cap honours what the earlier probe saw meanwhile
             late_skip = self._skipped_by_earlier(spec, self._done) if attempts == 0 else None
@@ -503,7 +439,10 @@ class ProbeEngine:
                 stop = self._skipped_by_earlier(spec, self._done)
                 if stop:
                     result.detail = f"not retried: {stop.removeprefix('not sent: ')}"
-                    return self._observe(spec, item, result, attempts, started)
+                    return observe(
+                        spec, item, result, attempts, started, secret=self._secret, settings=self._settings,
+                        exchange=self._exchanges.next(),
+                    )
                 told = retry_after_seconds(headers.get("retry-after"))
                 wait = 0.25 * (2 ** (attempts - 1)) if told is None else told
                 left = self._deadline_at - time.monotonic()
@@ -513,9 +452,12 @@ class ProbeEngine:
                 result.detail = f"Retry-After {wait:.0f}s is beyond what the probe may wait; not retried"
                 if told is None:
                     result.detail = "no time left before the deadline to retry"
-            return self._observe(spec, item, result, attempts, started)
+            return observe(
+                spec, item, result, attempts, started, secret=self._secret, settings=self._settings,
+                exchange=self._exchanges.next(),
+            )
 
-    async def _send_following(self, client: httpx.AsyncClient, spec: ProbeSpec, url: httpx.URL, body: Any) -> _Exchange:
+    async def _send_following(self, client: httpx.AsyncClient, spec: ProbeSpec, url: httpx.URL, body: Any) -> Exchange:
         origin = _origin(str(url))
         for _hop in range(4):
             request = client.build_request(
@@ -538,14 +480,14 @@ class ProbeEngine:
                 if response.is_redirect:
                     location = urljoin(str(url), response.headers.get("location", ""))
                     if spec.method != "GET":
-                        return _Exchange(
+                        return Exchange(
                             response.status_code, merged,
                             detail=f"a {spec.method} answered {response.status_code} with a redirect: not "
                             "followed (a POST is never re-sent), recorded as asked",
                             redirect="post", location=location,
                         )  # fmt: skip
                     if _origin(location) != origin:
-                        return _Exchange(
+                        return Exchange(
                             response.status_code, merged,
                             detail=f"redirected to another host ({_origin_text(location)}): not followed, the "
                             "key stays with the host you named",
@@ -554,11 +496,11 @@ class ProbeEngine:
                     url = httpx.URL(location)
                     self._loaded.redirected(str(url))  # a same-origin GET redirect: still a read
                     continue
-                raw, truncated = await _read_capped(response, self._settings.max_body_bytes)
-                return _Exchange(response.status_code, merged, raw, truncated)
+                raw, truncated = await read_capped(response, self._settings.max_body_bytes)
+                return Exchange(response.status_code, merged, raw, truncated)
             finally:
                 await response.aclose()
-        return _Exchange(None, {}, detail="too many redirects", redirect="too_many")
+        return Exchange(None, {}, detail="too many redirects", redirect="too_many")
 
     async def _guard_hook(self, request: httpx.Request) -> None:
         """The last line of defence: a request leaves only if the loaded plan's spec of its probe allows
@@ -567,69 +509,6 @@ class ProbeEngine:
             request.method, str(request.url), request.extensions.get("testkey_cost"),
             request.extensions.get("testkey_probe"),
         )  # fmt: skip
-
-    # -- building observations ------------------------------------------------------------------
-    def _observe(
-        self, spec: ProbeSpec, item: str | None, result: _Exchange, attempts: int, started: float
-    ) -> Observation:
-        secrets = [self._secret]
-        status, headers, raw, truncated, detail = (
-            result.status, result.headers, result.raw, result.truncated, result.detail,
-        )  # fmt: skip
-        content_type = headers.get("content-type", "")
-        parsed: Any = None
-        is_json = False
-        if raw and not truncated:
-            try:
-                parsed = json.loads(raw)
-                is_json = True
-            except (ValueError, UnicodeDecodeError, RecursionError):
-                parsed = None
-        # redact the whole body before cutting it, so that a key straddling the cut cannot survive
-        snippet = None if is_json else redact(raw.decode("utf-8", errors="replace"), secrets)[:_SNIPPET_BYTES] or None
-        if status is None:
-            outcome: Outcome = "network"
-        elif truncated:
-            outcome = "too_large"
-            detail = detail or f"body larger than {self._settings.max_body_bytes} bytes: stopped reading"
-        elif result.redirect == "post":
-            outcome = "redirect_not_followed"
-        elif 300 <= status < 400:
-            outcome = "redirect_other_host"
-        else:
-            outcome = outcome_for(status, content_type, is_json)
-            if outcome == "bad_json":
-                detail = detail or ("empty body" if not raw else "body is not valid JSON")
-        accepted: bool | None
-        if spec.cost in ("rejected", "billable"):
-            # the expected error class: the expected status AND a JSON body (a proxy's text 400 is not it)
-            accepted = status in spec.expect and is_json and outcome not in ("waf_html", "too_large")
-        else:
-            accepted = outcome == "ok"
-        spent = spec.cost in ("rejected", "billable") and status is not None and 200 <= status < 300
-        if spent and spec.cost == "rejected":
-            detail = detail or "a refused-by-design call was accepted and answered: it cost money; spending stopped"
-        return replace(
-            make_observation(
-                spec,
-                item,
-                status=status,
-                outcome=outcome,
-                accepted=accepted,
-                started=started,
-                attempts=attempts,
-                headers=scrub(dict(headers), secrets),
-                json_body=scrub(parsed, secrets),
-                text_snippet=snippet,
-                body_bytes=len(raw),
-                detail=scrub(detail, secrets),
-                auth=self._settings.auth_label,
-            ),
-            spent=spent,
-            usage=_usage(parsed) if spent else None,
-            location=scrub(result.location, secrets),
-            exchange=self._exchanges.next(),
-        )
 
     def _synthetic(
         self,
@@ -647,19 +526,6 @@ class ProbeEngine:
         return replace(seen, exchange=self._exchanges.next()) if attempts > 0 else seen
 
 
-def _usage(body: Any) -> dict[str, int] | None:
-    """The token counts an answer reports (``usage``), as ints; None when it reports none."""
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    out = {
-        k: int(v)
-        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-        if isinstance(v := usage.get(k), (int, float)) and not isinstance(v, bool) and v >= 0
-    }
-    return out or None
-
-
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
@@ -675,14 +541,3 @@ def _path_quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
-
-
-async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            return b"".join(chunks)[:cap], True
-    return b"".join(chunks), False

@@ -86,7 +86,11 @@ class PlannedRequest:
     cost: str
     origin: tuple[str, str, int | None]
     path: re.Pattern[str]
-    params: Mapping[str, str | None]
+    #: each query key's values in order (a list param is repeated: ``group_by=a&group_by=b``); None: templated
+    params: Mapping[str, tuple[str | None, ...]]
+    #: the cursor parameter of a paginated read (any value, once), and whether it is sent alone
+    cursor: str | None = None
+    cursor_alone: bool = False
 
     @classmethod
     def of(cls, spec: ProbeSpec, base: str) -> PlannedRequest:
@@ -96,8 +100,13 @@ class PlannedRequest:
         pattern = "".join(
             re.escape(part) if i % 2 == 0 else "[^/?#]+" for i, part in enumerate(_split(prefix + spec.path))
         )
-        params = {k: (None if _PLACEHOLDER.search(v) else v) for k, v in (spec.params or {}).items()}
-        return cls(spec.name, spec.method, spec.cost, _origin(base), re.compile(pattern), params)
+        params = {
+            k: tuple(None if _PLACEHOLDER.search(x) else x for x in (v if isinstance(v, list) else [v]))
+            for k, v in (spec.params or {}).items()
+        }
+        page = spec.paginate
+        return cls(spec.name, spec.method, spec.cost, _origin(base), re.compile(pattern), params,
+                   page.param if page is not None else None, page is not None and not page.keep_params)  # fmt: skip
 
     def allows(self, method: str, url: str, cost: str | None) -> bool:
         parts = urlsplit(url)
@@ -105,10 +114,20 @@ class PlannedRequest:
             return False
         if not self.path.fullmatch(parts.path or "/"):
             return False
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        if len(query) != len({k for k, _ in query}) or {k for k, _ in query} != set(self.params):
+        got: dict[str, list[str]] = {}
+        for k, v in parse_qsl(parts.query, keep_blank_values=True):
+            got.setdefault(k, []).append(v)
+        if self.cursor is not None and self.cursor in got:  # a later page of a paginated read
+            if len(got.pop(self.cursor)) != 1:
+                return False
+            if self.cursor_alone and not got:
+                return True
+        if set(got) != set(self.params):
             return False
-        return all(self.params[k] is None or self.params[k] == v for k, v in query)
+        return all(
+            len(got[k]) == len(want) and all(w is None or w == v for w, v in zip(want, got[k], strict=True))
+            for k, want in self.params.items()
+        )
 
 
 def _split(path: str) -> list[str]:

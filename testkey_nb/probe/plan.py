@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -14,7 +16,8 @@ from testkey_nb._files import package_dir
 from testkey_nb.probe.guard import check_allowed
 
 __all__ = [
-    "Cost", "ForEach", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "load_plan", "version_root",
+    "Cost", "ForEach", "Paginate", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window", "load_plan",
+    "usage_start", "version_root", "window_skip",
 ]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
@@ -48,6 +51,29 @@ class SkipIf:
 
 
 @dataclass(frozen=True)
+class Paginate:
+    """Follow a cursor: while ``more`` (a dotted path in the JSON body) is true and ``cursor`` names a
+    value not seen before, send the next page with ``param`` = that cursor. Each page is its own planned
+    GET, checked by the guard and recorded as its own observation; ``keep_params`` False sends the cursor
+    alone (the server keeps the query in it), at most ``max_pages`` pages in all."""
+
+    cursor: str = "pagination.cursor"
+    more: str = "pagination.has_more"
+    param: str = "cursor"
+    keep_params: bool = True
+    max_pages: int = 12
+
+
+@dataclass(frozen=True)
+class Window:
+    """Limits of a probe's usage window: at most ``max_days`` back, never before ``not_before``
+    (an ISO date); the engine clamps ``{usage_start}``/``{usage_start_date}`` to them."""
+
+    max_days: int | None = None
+    not_before: str | None = None
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     name: str
     role: Role
@@ -56,7 +82,8 @@ class ProbeSpec:
     cost: Cost
     proves: str
     body: Mapping[str, Any] | None = None
-    params: Mapping[str, str] | None = None
+    #: query parameters; a list value is sent as a repeated parameter (``group_by=a&group_by=b``)
+    params: Mapping[str, str | list[str]] | None = None
     expect: tuple[int, ...] = ()
     after: str | None = None
     for_each: ForEach | None = None
@@ -68,6 +95,30 @@ class ProbeSpec:
     #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
     #: every observation and into the evidence of what is derived from it
     assumption: str | None = None
+    paginate: Paginate | None = None
+    window: Window | None = None
+
+
+def usage_start(spec: ProbeSpec, usage_days: int, now: datetime) -> datetime:
+    """The start of a probe's usage window (UTC): ``usage_days`` back, clamped to its ``window``."""
+    days = usage_days
+    if spec.window is not None and spec.window.max_days is not None:
+        days = min(days, spec.window.max_days)
+    start = (now - timedelta(days=days)).astimezone(UTC)
+    if spec.window is not None and spec.window.not_before:
+        start = max(start, datetime.fromisoformat(spec.window.not_before).replace(tzinfo=UTC))
+    return start
+
+
+def window_skip(spec: ProbeSpec, now: datetime, *, has_prefix: bool) -> str | None:
+    """Why a probe cannot be sent as planned: it filters by the key's public prefix and the key has none,
+    or its window lies wholly before its data starts."""
+    if "{key_prefix}" in json.dumps(spec.params or {}) and not has_prefix:
+        return "the key has no public prefix to filter by"
+    floor = spec.window.not_before if spec.window is not None else None
+    if floor and now.astimezone(UTC) < datetime.fromisoformat(floor).replace(tzinfo=UTC):
+        return f"no data before {floor}"
+    return None
 
 
 #: an API version segment: v1, v2, v1beta, v1alpha2
@@ -95,6 +146,8 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
     for raw in data.get("probe", []):
         fe = raw.get("for_each")
         si = raw.get("skip_if")
+        pg = raw.get("paginate")
+        wi = raw.get("window")
         specs.append(
             ProbeSpec(
                 name=raw["name"],
@@ -111,6 +164,8 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
                 from_root=bool(raw.get("from_root", False)),
                 assumption=raw.get("assumption"),
+                paginate=Paginate(**pg) if pg is not None else None,
+                window=Window(**wi) if wi is not None else None,
             )
         )
     for spec in specs:

@@ -1,4 +1,4 @@
-"""The summary card a :class:`~testkey_nb.check.result.KeyCheck` shows in a notebook (``_repr_html_``).
+"""The summary card a :class:`~testkey_nb.api.KeyCheck` shows in a notebook (``_repr_html_``).
 
 Verdict, provider, status and actions up front; metrics, capabilities, models and probes folded in
 ``<details>``. Every provider-controlled string goes through :func:`~testkey_nb.report.views.esc`.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from testkey_nb.report.frames import models_frame
 from testkey_nb.report.views import CSS, esc, frame_table, metrics_html, probes_html, table
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def key_card_html(check: KeyCheck) -> str:
     ref = f" &middot; <code>{esc(check.key_ref)}</code>" if check.key_ref else ""
     where = esc(check.targets.inference)
     caps = table([(c.name, c.status, c.evidence) for c in prof.capabilities], ["capability", "status", "evidence"])
-    models = prof.models_frame()
+    models = models_frame(prof)
     model_cols = ["model", "allowed", "price_in_per_mtok", "price_out_per_mtok", "context_length", "rpm", "tpm"]
     return (
         CSS

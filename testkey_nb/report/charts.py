@@ -32,13 +32,12 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------
 # Product chart builders
 # ---------------------------------------------------------------------------------------------------
-from datetime import timedelta
 from typing import Any
 
 import altair as alt
 import polars as pl
 
-from testkey_nb._format import D3_COUNT, D3_NUMBER, D3_USD, count, number
+from testkey_nb._format import D3_COUNT, D3_USD
 
 STATUS_COLORS = {
     "verified": "#2e7d32",
@@ -298,108 +297,6 @@ def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
     )  # fmt: skip
 
 
-_BILLED_COLORS = alt.Scale(domain=["billed", "not billed", "cold start"], range=["#d84315", "#b0bec5", "#212121"])
-
-
-def _merge_spans(frame: pl.DataFrame) -> pl.DataFrame:
-    """Union of overlapping [start, end) spans per (row, billed): a month of replicas -> a few bars per row."""
-    return (
-        frame.sort("row", "billed", "start")
-        .with_columns(pl.col("end").cum_max().shift(1).over("row", "billed").alias("_prev_end"))
-        .with_columns(
-            (pl.col("_prev_end").is_null() | (pl.col("start") > pl.col("_prev_end")))
-            .cum_sum()
-            .over("row", "billed")
-            .alias("_span")
-        )
-        .group_by("row", "billed", "_span")
-        .agg(pl.col("start").min(), pl.col("end").max(), pl.len().alias("phases"),
-             pl.col("phase").unique().sort().str.join(", ").alias("phase"))
-        .drop("_span")
-    )
-
-
-def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int | None = None) -> alt.LayerChart:
-    """The replica lifecycle, readable for a day and for a month: billed and unbilled spans, cold starts marked.
-
-    One row per replica while there are at most ``max_rows`` of them; beyond that one row per deployment,
-    where a bar is the union of its replicas' spans (billed over unbilled) and a ▼ marks every
-    cold start (a replica's model load). ``hours`` keeps only the first hours of the events.
-    ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed).
-    """
-    empty = events.is_empty()
-    if empty:
-        start = pl.datetime(2026, 1, 1, time_zone="UTC")
-        events = pl.DataFrame({"deployment_id": ["no events"], "replica_id": ["no events"], "phase": ["-"],
-                               "billed": [False]}).with_columns(start=start, end=start)  # fmt: skip
-    if hours is not None:
-        first = events["start"].min()
-        until = first + timedelta(hours=hours)  # type: ignore[operator]
-        events = events.filter(pl.col("start") < until).with_columns(
-            pl.when(pl.col("end") > until).then(pl.lit(until)).otherwise(pl.col("end")).alias("end")
-        )
-    replicas = events.filter(pl.col("replica_id") != "-")["replica_id"].n_unique()
-    per_replica = replicas <= max_rows
-    if per_replica:
-        row = (
-            pl.when(pl.col("replica_id") == "-")
-            .then(pl.col("deployment_id") + " (scaled to zero)")
-            .otherwise(pl.col("replica_id"))
-        )
-    else:
-        row = pl.col("deployment_id")
-    base = events.with_columns(row.alias("row"))
-    span_s = (events["end"].max() - events["start"].min()).total_seconds() if events.height else 0  # type: ignore[operator]
-    width = 640
-    # at a month's scale a 20-minute span is a fraction of a pixel: draw every span at least 2 px wide
-    min_s = span_s / width * 2
-    spans = _merge_spans(base.select("row", "billed", "start", "end", "phase"))
-    cold = base.filter(pl.col("phase") == "model_load")
-    day = span_s <= 2 * 86400
-    fmt = "%H:%M" if day else "%b %d"
-    bars = spans.select(
-        "row",
-        pl.when(pl.col("billed")).then(pl.lit("billed")).otherwise(pl.lit("not billed")).alias("billed"),
-        pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        pl.max_horizontal("end", pl.col("start") + pl.duration(seconds=min_s))
-        .dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        .alias("end"),
-        pl.col("end").dt.strftime("%Y-%m-%d %H:%M").alias("until"),
-        ((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).round(0).cast(pl.Int64).alias("minutes"),
-        "phase",
-    ).sort("billed", descending=True)  # not billed first, billed drawn on top
-    marks = cold.select(
-        "row",
-        pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        pl.lit("cold start").alias("billed"),
-        ((pl.col("end") - pl.col("start")).dt.total_seconds()).round(0).cast(pl.Int64).alias("load_s"),
-    )
-    rows_title = "replica" if per_replica else "deployment (all replicas)"
-    axis = alt.Axis(labelExpr=f"utcFormat(datum.value, '{fmt}')", labelOverlap=True, tickCount=8 if day else 10)
-    x = alt.X("start:T", title="UTC", scale=alt.Scale(type="utc"), axis=axis)
-    order = base.group_by("row").agg(pl.col("start").min()).sort("start", "row")["row"].to_list()
-    y = alt.Y("row:N", sort=order, title=rows_title)
-    color = alt.Color("billed:N", scale=_BILLED_COLORS, legend=alt.Legend(orient="bottom", title=None))
-    when = alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="from (UTC)")
-    layer_bars = alt.Chart(bars).mark_bar(height=12).encode(
-        x=x, x2="end:T", y=y, color=color,
-        tooltip=["row:N", "billed:N", "phase:N", when, alt.Tooltip("until:N", title="to (UTC)"),
-                 alt.Tooltip("minutes:Q", format=D3_COUNT, title="minutes")],
-    )  # fmt: skip
-    triangle: dict[str, Any] = {"shape": "triangle-down", "filled": True, "size": 36, "yOffset": -10, "opacity": 1}
-    layer_cold = alt.Chart(marks).mark_point(**triangle).encode(
-        x=x, y=y, color=color,
-        tooltip=["row:N", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="cold start (UTC)"),
-                 alt.Tooltip("load_s:Q", format=D3_COUNT, title="model load (s, billed)")],
-    )  # fmt: skip
-    period = f"{number(span_s / 3600)} h" if day else f"{number(span_s / 86400)} days"
-    title = (f"Replica lifecycle over {period}: {count(replicas)} replica{'s' if replicas != 1 else ''} started, "
-             f"each with a cold start (model load, billed; ▼)")  # fmt: skip
-    if empty:
-        title = "Replica lifecycle: no events"
-    return alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
-
-
 def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
     """Billed minutes and dollars per deployment per day (from the hourly buckets)."""
     data = (
@@ -412,95 +309,3 @@ def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
         data, day="day", series="deployment_id", title="Billed per deployment per day", y_title="USD per day",
         extra=[], width=620, height=180,
     )  # fmt: skip
-
-
-def cumulative_cost_chart(
-    timeline: pl.DataFrame, invoices: pl.DataFrame, deactivated_at: object | None, credits_usd: float
-) -> alt.LayerChart:
-    """Cumulative cost against the free credits, with invoice and deactivation markers."""
-    line = timeline.select(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"), "cumulative_usd")
-    layers: list[alt.Chart] = [
-        alt.Chart(line)
-        .mark_line(color="#1565c0")
-        .encode(
-            x=alt.X("ts:T", title=None, scale=alt.Scale(type="utc")),
-            y=alt.Y("cumulative_usd:Q", title="USD, cumulative", axis=alt.Axis(format=D3_USD)),
-            tooltip=[
-                alt.Tooltip("ts:T", timeUnit="utcyearmonthdatehoursminutes", title="UTC"),
-                alt.Tooltip("cumulative_usd:Q", format=D3_USD, title="cumulative (USD)"),
-            ],
-        ),
-        alt.Chart(pl.DataFrame({"credits_usd": [float(credits_usd)], "what": ["free credits"]}))
-        .mark_rule(color="#2e7d32", strokeDash=[4, 4])
-        .encode(y="credits_usd:Q", tooltip=["what:N", alt.Tooltip("credits_usd:Q", format=D3_USD, title="USD")]),
-    ]
-    marks = []
-    if invoices.height:
-        marks.append(
-            invoices.select(
-                pl.col("issued_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("ts"),
-                pl.concat_str(pl.lit("invoice ("), pl.col("reason"), pl.lit(")")).alias("event"),
-                pl.col("amount_usd").round(2).alias("amount_usd"),
-            )
-        )
-    if deactivated_at is not None:
-        marks.append(
-            pl.DataFrame(
-                {
-                    "ts": [str(deactivated_at)[:19].replace(" ", "T") + "Z"],
-                    "event": ["models deactivated"],
-                    "amount_usd": [None],
-                },
-                schema={"ts": pl.String, "event": pl.String, "amount_usd": pl.Float64},
-            )
-        )
-    if marks:
-        layers.append(
-            alt.Chart(pl.concat(marks, how="vertical_relaxed"))
-            .mark_rule(strokeWidth=2)
-            .encode(
-                x=alt.X("ts:T", scale=alt.Scale(type="utc")),
-                color=alt.Color(
-                    "event:N", legend=alt.Legend(orient="bottom", title=None), scale=alt.Scale(scheme="dark2")
-                ),
-                tooltip=[
-                    "event:N",
-                    alt.Tooltip("ts:T", timeUnit="utcyearmonthdatehoursminutes", title="UTC"),
-                    alt.Tooltip("amount_usd:Q", format=D3_USD, title="amount (USD)"),
-                ],
-            )
-        )
-    return alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
-
-
-def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
-    """min_replica what-if: dollars per month vs added first-request latency."""
-    data = tradeoff.select(
-        pl.col("min_replica").cast(pl.String).alias("min_replica"),
-        pl.col("total_usd").round(2),
-        "cold_starts",
-        pl.col("first_request_added_latency_s"),
-    )
-    cost = (
-        alt.Chart(data, title="Cost over the simulated period")
-        .mark_bar(color="#c62828")
-        .encode(
-            x=alt.X("min_replica:N", title="min_replica"),
-            y=alt.Y("total_usd:Q", title="USD", axis=alt.Axis(format=D3_USD)),
-            tooltip=["min_replica:N", alt.Tooltip("total_usd:Q", format=D3_USD, title="total (USD)")],
-        )
-        .properties(width=180, height=180)
-    )
-    latency = (
-        alt.Chart(data, title="Added latency of a first request")
-        .mark_bar(color="#1565c0")
-        .encode(
-            x=alt.X("min_replica:N", title="min_replica"),
-            y=alt.Y("first_request_added_latency_s:Q", title="seconds"),
-            tooltip=["min_replica:N",
-                     alt.Tooltip("first_request_added_latency_s:Q", format=D3_NUMBER, title="added latency (s)"),
-                     alt.Tooltip("cold_starts:Q", format=D3_COUNT, title="cold starts")],
-        )
-        .properties(width=180, height=180)
-    )
-    return alt.hconcat(cost, latency)

@@ -1,8 +1,8 @@
 """The polars frames of a check: metrics, models (the permission matrix), capabilities, documented tiers.
 
-The one home of these frames' schemas. ``Profile.models_frame()`` and ``KeyCheck.models_frame()`` (what
-notebooks call) are conveniences that come here; ``probe --json`` uses the plain rows of
-:meth:`~testkey_nb.check.profile.Profile.model_rows` and never imports polars.
+The one home of these frames' schemas. ``KeyCheck.models_frame()`` and its siblings (what notebooks
+call, on the public :class:`testkey_nb.api.KeyCheck`) are conveniences that come here; ``probe --json``
+uses the plain rows of :meth:`~testkey_nb.check.profile.Profile.model_rows` and never imports polars.
 """
 
 from __future__ import annotations

@@ -113,6 +113,29 @@ def show_usage(check: KeyCheck) -> None:
         show(observed_usage_chart(kb.usage.daily))
 
 
+def show_key_usage(check: KeyCheck) -> None:
+    """"What this key used": its figures, then requests and tokens per day per model and cost per day
+    (charts only where there is something to draw; a sentence otherwise); the runway with a balance that
+    was read or given (``--credits-remaining``)."""
+    from testkey_nb.report.key_usage_view import by_day_model_frame, cost_chart, key_usage_html, traffic_chart
+
+    show_html(key_usage_html(check.profile))
+    ku = check.profile.key_usage
+    if ku is None:
+        return
+    frame = by_day_model_frame(ku)
+    traffic = traffic_chart(frame) if ku.requests is not None else None
+    if traffic is not None:
+        show(traffic)
+    elif ku.requests is not None:
+        show_html("<p>No requests to chart: this key made none in the window.</p>")
+    cost = cost_chart(frame) if ku.cost is not None else None
+    if cost is not None:
+        show(cost)
+    elif ku.cost is not None:
+        show_html("<p>No cost to chart: this key cost nothing in the window.</p>")
+
+
 def billing_view(
     *,
     scenario: str = "",
@@ -137,7 +160,7 @@ def billing_view(
 
 def show_billing_section(view: Any, section: str) -> None:
     """One section of the billing notebook: a chart, or the reason it cannot be drawn."""
-    from testkey_nb.report import charts, views
+    from testkey_nb.report import billing_charts, charts, views
 
     reason = (view.unavailable or {}).get(section)
     if reason:
@@ -148,8 +171,8 @@ def show_billing_section(view: Any, section: str) -> None:
     elif section == "timeline" and view.events is not None:
         # the first day, one row per replica; then the whole period (a row per deployment when many)
         if (view.period_days or 0) > 1:
-            show(charts.lifecycle_timeline(view.events, hours=24))
-        show(charts.lifecycle_timeline(view.events))
+            show(billing_charts.lifecycle_timeline(view.events, hours=24))
+        show(billing_charts.lifecycle_timeline(view.events))
     elif section == "daily":
         if view.hourly is not None:
             show(charts.daily_billed_chart(view.hourly))
@@ -157,9 +180,10 @@ def show_billing_section(view: Any, section: str) -> None:
             show(charts.observed_usage_chart(view.key_billing.usage.daily))
             show_html(views.usage_html(view.key_billing))
     elif section == "cumulative" and view.timeline is not None:
-        show(charts.cumulative_cost_chart(view.timeline, view.invoices, view.deactivated_at, view.credits_usd or 0))
+        credits = view.credits_usd or 0
+        show(billing_charts.cumulative_cost_chart(view.timeline, view.invoices, view.deactivated_at, credits))
     elif section == "whatif" and view.tradeoff is not None:
-        show(charts.tradeoff_chart(view.tradeoff))
+        show(billing_charts.tradeoff_chart(view.tradeoff))
         show_html(views.tradeoff_html(view.tradeoff))
         if getattr(view, "sweep", None) is not None:
             from testkey_nb.report.billing_charts import sweep_chart

@@ -202,6 +202,9 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
         facts.append(bal)
     if s.get("token_role"):
         facts.append(Fact("Key role", str(s["token_role"]), "from the provider's key listing"))
+    used = key_usage_fact(s.get("key_usage"))
+    if used is not None:
+        facts.append(used)
     lens_name = str(s.get("lens") or "inventory-fit")
     raw_lenses = s.get("lenses")
     lenses: Mapping[str, Any] = raw_lenses if isinstance(raw_lenses, Mapping) else {}
@@ -236,6 +239,20 @@ def lens_sentence(lens: Mapping[str, Any]) -> str:
     title = str(lens.get("title") or "")
     word = {"ready": "ready", "needs_work": "not yet", "reject": "no"}.get(str(lens.get("verdict")), "no verdict")
     return _sentence(f"{title} \u2014 {word}: {lens.get('summary') or ''}")
+def key_usage_fact(ku: Any) -> Fact | None:
+    """"What this key used" (``key_usage``, issue 21): requests and cost over its window, with the burn."""
+    if not isinstance(ku, Mapping):
+        return None
+    parts = []
+    if ku.get("requests") is not None:
+        parts.append(f"{count(ku['requests'])} requests")
+    if ku.get("cost_usd") is not None:
+        parts.append(usd(ku["cost_usd"]))
+    if not parts:
+        return None
+    burn = f"; burn {usd(ku['burn_per_day_usd'])} per day" if ku.get("burn_per_day_usd") is not None else ""
+    note = f"{ku.get('from')} to {ku.get('to')}{burn} ({ku.get('provenance')}, {ku.get('probe')})"
+    return Fact("What this key used", " · ".join(parts), note)
 
 
 def _plain(value: Any) -> Any:

@@ -36,7 +36,20 @@ def test_import_is_cheap_and_all_names_resolve() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_public_surface_is_one_family() -> None:
+    from testkey_nb.check.result import KeyCheck as CheckResult
+    from testkey_nb.history import load
+
+    assert sorted(tk.__all__) == sorted(
+        ["check", "check_async", "compare", "load_history", "render_key", "run_batch", "Secret", "KeyCheck"]
+    )
+    assert tk.load_history is load and issubclass(tk.KeyCheck, CheckResult)
+    with pytest.raises(AttributeError):
+        tk.check_key  # noqa: B018 - an older name, gone from the surface
+
+
 def test_check_outside_a_loop(checked: tk.KeyCheck) -> None:
+    assert type(checked) is tk.KeyCheck
     assert checked.label == "acme-prod"
     assert checked.key_ref == "env:MY_KEY"
     assert checked.decision.verdict in ("ready", "needs_work", "reject")

@@ -12,6 +12,8 @@ import pytest
 from rich.console import Console
 
 import testkey_nb as tk
+from testkey_nb.check.result import CheckOptions
+from testkey_nb.check.run import check_key
 from testkey_nb.cli.console import print_check
 from testkey_nb.cli.progress import ProgressTransport, probe_progress, waiting_text
 from tests.conftest import CANARY
@@ -82,8 +84,8 @@ def test_progress_names_the_waiting_requests(emu: Any) -> None:
 def test_probe_through_the_progress_transport(emu: Any) -> None:
     seen: list[str] = []
     transport = ProgressTransport(lambda waiting, done: seen.append(waiting_text(waiting, done)))
-    check = tk.check_key(tk.Secret(CANARY, label="c"), tk.CheckOptions(base_url=emu.inference_url, claim="baseten"),
-                         transport=transport)  # fmt: skip
+    check = check_key(tk.Secret(CANARY, label="c"), CheckOptions(base_url=emu.inference_url, claim="baseten"),
+                      transport=transport)  # fmt: skip
     assert check.profile.status.code == "valid"
     assert any("waiting for POST /v1/chat/completions" in s for s in seen)
     assert re.fullmatch(r"probing: \d+ done", seen[-1])

@@ -36,11 +36,12 @@ def test_json_models_are_the_models_frame(emu: Any) -> None:
     """``probe --json`` builds its model rows without polars; they are the rows of ``models_frame``."""
     from testkey_nb.check.result import CheckOptions
     from testkey_nb.check.run import check_key
+    from testkey_nb.report.frames import models_frame
     from testkey_nb.secrets import Secret
 
     check = check_key(Secret(CANARY), CheckOptions(base_url=emu.inference_url, management_url=emu.management_url))
     rows = check.profile.model_rows()
-    assert rows and rows == check.profile.models_frame().to_dicts()
+    assert rows and rows == models_frame(check.profile).to_dicts()
     assert check.to_json()["models"] == rows
 
 

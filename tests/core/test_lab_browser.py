@@ -29,7 +29,7 @@ def _cells(emu: Any) -> list[str]:
         f'                 base_url="{emu.inference_url}", management_url="{emu.management_url}")\n'
         "check",
         "from testkey_nb.report import charts\n"
-        "charts.show(charts.limit_matrix(check.profile.models_frame(), check.profile.tiers_frame()))",
+        "charts.show(charts.limit_matrix(check.models_frame(join_lists=False), check.tiers_frame()))",
         'check.models_frame().select("model", "allowed", "price_in_per_mtok", "context_length").head(5)',
     ]
 

@@ -39,7 +39,7 @@ def models(emu: RunningEmulator, base: str | None = None, **kw: object) -> httpx
 def test_fault_names_are_validated(emu: RunningEmulator) -> None:
     assert set(FAULT_NAMES) == {
         "latency", "rate_limit_burst", "http_5xx", "hang", "truncated_json", "non_json", "waf_html",
-        "huge_body", "redirect_other_host", "hostile_strings", "enforce_rate_limits",
+        "huge_body", "redirect_other_host", "hostile_strings", "enforce_rate_limits", "short_pages",
     }
     with pytest.raises(ValueError):
         Fault("nope")

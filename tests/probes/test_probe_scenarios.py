@@ -142,7 +142,12 @@ def test_lifecycle_workspace_has_deployments_and_usage(checks: dict[str, KeyChec
     assert {"ACTIVE", "SCALED_TO_ZERO", "BUILDING", "DEPLOY_FAILED"} <= statuses
     assert any(d.get("is_development") for d in c.profile.raw["deployments"])
     assert c.profile.raw["readable"]["usage"] == "readable"
-    assert c.profile.metric_values()["requests_total"] > 0
+    # requests_total is this key's own count (issue 21): the lifecycle key called no Model API itself,
+    # while its workspace's dedicated deployments served requests (the usage summary, workspace-wide)
+    total = c.profile.metrics["requests_total"]
+    assert (total.value, total.provenance, total.probe) == (0, "observed", "model_api_usage")
+    dedicated = c.profile.raw["usage"]["dedicated_usage"]["breakdown"]
+    assert sum(int(b.get("inference_requests") or 0) for b in dedicated) > 0
 
 
 def test_no_credits_workspace(checks: dict[str, KeyCheck]) -> None:
@@ -226,15 +231,17 @@ def test_identification_placeholder_is_not_a_model(checks: dict[str, KeyCheck]) 
 
 
 def test_profile_frames(checks: dict[str, KeyCheck]) -> None:
+    from testkey_nb.report import frames
+
     prof = checks["inference-scoped"].profile
-    metrics = prof.metrics_frame()
+    metrics = frames.metrics_frame(prof)
     assert metrics.columns == ["metric", "value", "provenance", "probe", "note"]
     assert metrics["metric"].to_list() == list(prof.metrics)
     row = metrics.filter(metrics["metric"] == "token_scopes").row(0, named=True)
     assert row["value"] == SCOPED_MODEL and row["provenance"] == "derived"
     assert metrics.filter(metrics["metric"] == "tokens_limit")["value"].item() == "unknown"
-    assert prof.capabilities_frame().height == 10
-    assert prof.models_frame()["model"].to_list() == [SCOPED_MODEL]
+    assert frames.capabilities_frame(prof).height == 10
+    assert frames.models_frame(prof)["model"].to_list() == [SCOPED_MODEL]
 
 
 def test_a_verdict_resting_on_the_empty_messages_400_says_so(checks: dict[str, KeyCheck]) -> None:

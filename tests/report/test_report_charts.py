@@ -12,7 +12,7 @@ import pytest
 
 from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb._format import D3_COUNT, D3_USD
-from testkey_nb.report import charts
+from testkey_nb.report import billing_charts, charts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def _layers(chart: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dic
 
 
 def test_lifecycle_a_day_has_a_row_per_replica_and_marks_each_cold_start(events: pl.DataFrame) -> None:
-    bars, ticks, spec = _layers(charts.lifecycle_timeline(events, hours=24))
+    bars, ticks, spec = _layers(billing_charts.lifecycle_timeline(events, hours=24))
     day = events.filter(pl.col("start") < events["start"].min() + pl.duration(hours=24))
     replicas = set(day.filter(pl.col("replica_id") != "-")["replica_id"])
     assert {b["row"] for b in bars} == replicas | {"chatbot-prod (scaled to zero)"}
@@ -44,7 +44,7 @@ def test_lifecycle_a_day_has_a_row_per_replica_and_marks_each_cold_start(events:
 
 
 def test_lifecycle_a_month_aggregates_per_deployment(events: pl.DataFrame) -> None:
-    bars, ticks, spec = _layers(charts.lifecycle_timeline(events))
+    bars, ticks, spec = _layers(billing_charts.lifecycle_timeline(events))
     assert events["replica_id"].n_unique() > 24  # many replicas: one row per deployment
     assert {b["row"] for b in bars} == {"chatbot-prod"}
     assert len(bars) < events.height / 2  # spans merged, not one bar per phase
@@ -69,7 +69,7 @@ def test_lifecycle_without_events() -> None:
     empty = pl.DataFrame(schema={"deployment_id": pl.String, "replica_id": pl.String, "phase": pl.String,
                                  "billed": pl.Boolean, "start": pl.Datetime("us", "UTC"),
                                  "end": pl.Datetime("us", "UTC")})  # fmt: skip
-    bars, ticks, _ = _layers(charts.lifecycle_timeline(empty))
+    bars, ticks, _ = _layers(billing_charts.lifecycle_timeline(empty))
     assert [b["row"] for b in bars] == ["no events"] and ticks == []
 
 

@@ -92,10 +92,9 @@ def test_sigkill_mid_render_then_sweep(tmp_path: Path, canary: str) -> None:
             assert files_containing(root, canary) == [], root
         assert not out.exists()
 
-        # The sweeper keeps it inside the retention window and removes it after.
-        assert sweep_raw(raw_root, retention_s=300) == []
-        assert run_dir.is_dir()
-        assert sweep_raw(raw_root, retention_s=300, now=time.time() + 301) == [run_dir]
+        # Its owner is dead: the next start sweeps the folder at once, inside the retention window too
+        # (issue 23: raw data of a killed run is swept at the next start).
+        assert sweep_raw(raw_root, retention_s=300) == [run_dir]
         assert not run_dir.exists() and list(raw_root.iterdir()) == []
     finally:
         if child.poll() is None:

@@ -44,6 +44,7 @@ ROW_FIELDS: Final = (
     "balances",
     "payment_method",
     "limits",
+    "key_usage",
     "identity",
     "tokens_limit",
     "tokens_limit_day",
@@ -57,25 +58,13 @@ ROW_FIELDS: Final = (
     "runway",
     "alerts",
 )
-_FROM_SUMMARY: Final = (
-    "provider",
-    "confidence",
-    "claimed",
-    "matches_claim",
-    "key_valid",
-    "status",
-    "status_reason",
-    "verdict",
-    "verdict_summary",
-    "allowed_models",
-    "priced_models",
-    "tokens_per_minute",
-    "token_role",
-    "probe_requests",
-    "identity",
-    "tokens_limit",
-    "tokens_limit_day",
-)
+#: The fields :func:`index_row` fills itself; every other field of :data:`ROW_FIELDS` is copied from the
+#: report's summary as it is.
+_BUILT_HERE: Final = frozenset(
+    {"label", "claimed", "actions", "balance", "limits", "capabilities", "report", "error", "seconds",
+     "rendered_at", "changes", "runway", "alerts"}
+)  # fmt: skip
+_FROM_SUMMARY: Final = tuple(name for name in ROW_FIELDS if name not in _BUILT_HERE)
 
 
 def index_row(
@@ -111,6 +100,8 @@ def index_row(
         row["payment_method"] = summary.get("payment_method") if summary.get("payment_method") in ("card", "none") \
             else None
         row["limits"] = [_limit(x) for x in summary.get("limits") or [] if isinstance(x, Mapping)] or None
+        # what this key itself used (issue 21): the summary's object as it is, None where not read
+        row["key_usage"] = dict(ku) if isinstance(ku := summary.get("key_usage"), Mapping) else None
         row["capabilities"] = [
             {"capability": str(c.get("capability")), "status": str(c.get("status")), "grade": c.get("grade"),
              "evidence": c.get("evidence")}

@@ -22,6 +22,7 @@ from testkey_nb.check.facts import (
     headline_balance,
     readability,
 )
+from testkey_nb.check.key_usage import KeyUsage
 from testkey_nb.check.profile.capabilities import CAPABILITIES, Capability, _capabilities
 from testkey_nb.check.profile.metrics import METRIC_NAMES, Metric, _metrics
 from testkey_nb.check.profile.models import ModelRow, _model_rows
@@ -66,6 +67,12 @@ class Profile:
     balances: tuple[Balance, ...] = ()
     #: how the account pays once its money is gone, as the user said (``card`` | ``none``); None: not said
     payment_method: str | None = None
+    #: what this key itself used (``key_usage``), when the provider tells
+    key_usage: KeyUsage | None = None
+
+    def key_usage_json(self) -> dict[str, Any] | None:
+        """``key_usage``: ``{from, to, requests, ..., by_model, by_day, provenance, probe, exchange}``."""
+        return self.key_usage.as_json() if self.key_usage else None
 
     def identity_json(self) -> dict[str, Any]:
         """``{user, workspace, organization, evidence, exchanges}``, nulls where unseen."""
@@ -82,12 +89,9 @@ class Profile:
         """Key- or workspace-wide limits: ``[{scope, value, provenance, source, exchange}]``."""
         return [lim.as_json() for lim in self.limits if lim.model is None]
 
-    def metrics_frame(self):  # -> pl.DataFrame
-        """The sample metrics as a polars frame (:func:`testkey_nb.report.frames.metrics_frame`)."""
-        return _frames().metrics_frame(self)
-
     def model_rows(self) -> list[dict[str, Any]]:
-        """One plain dict per model (what ``models_frame`` holds; ``probe --json`` uses it without polars)."""
+        """One plain dict per model (what :func:`testkey_nb.report.frames.models_frame` holds; ``probe --json``
+        uses them without polars)."""
 
         def num(value: float | None) -> float | None:
             return None if value is None else float(value)
@@ -108,29 +112,8 @@ class Profile:
             for m in self.models
         ]  # fmt: skip
 
-    def models_frame(self):  # -> pl.DataFrame
-        """One row per model as a polars frame (:func:`testkey_nb.report.frames.models_frame`)."""
-        return _frames().models_frame(self)
-
-    def capabilities_frame(self):  # -> pl.DataFrame
-        """The ten capabilities as a polars frame (:func:`testkey_nb.report.frames.capabilities_frame`)."""
-        return _frames().capabilities_frame(self)
-
-    def tiers_frame(self):  # -> pl.DataFrame
-        """The provider's documented rate-limit tiers (tier, rpm, tpm), for comparison."""
-        return _frames().tiers_frame(self)
-
     def metric_values(self) -> dict[str, Any]:
         return {name: self.metrics[name].value for name in METRIC_NAMES}
-
-
-def _frames() -> Any:
-    """:mod:`testkey_nb.report.frames`, where the frames live (polars loads only when a frame is asked
-    for). KNOWN UPWARD REACH (issue 20): the frame methods stay on :class:`Profile` because notebooks and
-    tests call them; this lazy import is the one place the profile names a module downstream of it."""
-    from testkey_nb.report import frames
-
-    return frames
 
 
 def build_profile(
@@ -176,4 +159,5 @@ def build_profile(
         billing=view.billing,
         balances=balances_of(facts),
         payment_method=payment_method,
+        key_usage=facts.key_usage,
     )

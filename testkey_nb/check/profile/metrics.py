@@ -86,7 +86,12 @@ def _metrics(
         why = f"the provider exposes no usage endpoint for this key ({note})" if support == "unsupported" else seen
         m["requests_total"] = Metric("requests_total", None, "unknown", None, why)
 
-    # runtime_model: the model that answered a billable call, else one a refused-by-design call reached
+    # runtime_model: the model that answered a billable call, else one a refused-by-design call reached,
+    # else the model this key used most (its own usage); the models it really used are evidence too
+    ku = facts.key_usage
+    ku_probe = ku.probe if ku is not None else None
+    ku_exchange = ku.exchange if ku is not None else None
+    used = [r for r in (ku.by_model if ku is not None and ku.requests is not None else ()) if r.get("requests")]
     runtime = next((o for o in by.get("runtime_call", []) if o.outcome == "ok"), None)
     accepted_rows = [r for r in models if r.allowed and r.allowed_probe in chats_probes(chats)]
     if runtime is not None and isinstance(runtime.json_body, dict) and runtime.json_body.get("model"):
@@ -103,13 +108,32 @@ def _metrics(
             + (f" and was routed to {routed}" if routed else "")
             + "; pass --allow-billable to observe the answering model", row.allowed_exchange,
         )  # fmt: skip
+    elif used:
+        top = max(used, key=lambda r: (r["requests"] or 0, r["model"]))
+        m["runtime_model"] = Metric(
+            "runtime_model", top["model"], "observed", ku_probe,
+            f"this key made {top['requests']:,} requests to it in its usage window (the most of {len(used)} model(s))",
+            ku_exchange,
+        )  # fmt: skip
     else:
         m["runtime_model"] = Metric("runtime_model", None, "unknown", None, "no model call passed auth")
+    used_by_model = {r["model"]: r for r in used}
+    if m["runtime_model"].value in used_by_model and m["runtime_model"].probe != ku_probe:
+        r = used_by_model[m["runtime_model"].value]
+        mm = m["runtime_model"]
+        note = f"{mm.note}; this key really used it ({r['requests']:,} requests, {ku_probe})"
+        m["runtime_model"] = Metric(mm.name, mm.value, mm.provenance, mm.probe, note, mm.exchange)
 
     # runtime_model_allowed
     rm = m["runtime_model"].value
     if rm is None:
         m["runtime_model_allowed"] = Metric("runtime_model_allowed", None, "unknown", None, "no runtime model")
+    elif rm in used_by_model:
+        n = used_by_model[rm]["requests"]
+        m["runtime_model_allowed"] = Metric(
+            "runtime_model_allowed", True, "observed", ku_probe,
+            f"this key made {n:,} requests to it in its usage window: the provider let it call the model", ku_exchange,
+        )  # fmt: skip
     else:
         row = next((r for r in models if r.model == rm), None)
         ok = bool(row and row.listed and row.allowed)

@@ -9,7 +9,6 @@ without the key (its digest only is compared; the log holds the mode label).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -21,17 +20,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from testkey_nb.emulator.providers.host import ACCEPTED_MODES, Answer, Host, RenderContext, Route, key_rng, render
-from testkey_nb.emulator.state import RequestLogEntry
+from testkey_nb.emulator.state import RequestLog, RequestLogEntry, key_digest
 
 JSON = "application/json"
 _MAX_BODY = 1 << 20
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
-
-
-class ProviderState:
+class ProviderState(RequestLog):
     """Keys (as digests) per mode, the request log and the fixed clock of one provider emulator."""
 
     def __init__(self, host: Host, seed: int | None, now: datetime) -> None:
@@ -39,12 +34,12 @@ class ProviderState:
         self.now = now
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        RequestLog.__init__(self)
         rng = key_rng(host.id, seed)
         self._generated = {mode: host.key.make(rng) for mode in host.modes}
         self._modes: dict[bytes, str] = {}
         for mode, key in self._generated.items():
             self.add_key(key, mode)
-        self._log: list[RequestLogEntry] = []
 
     @property
     def generated_keys(self) -> dict[str, str]:
@@ -58,23 +53,11 @@ class ProviderState:
             raise ValueError("a key must be non-empty and contain no whitespace")
         if mode in ACCEPTED_MODES:
             with self._lock:
-                self._modes[_digest(key)] = mode
+                self._modes[key_digest(key)] = mode
 
     def mode_of(self, key: str) -> str | None:
         with self._lock:
-            return self._modes.get(_digest(key))
-
-    def log(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self._log.append(entry)
-
-    def request_log(self) -> list[RequestLogEntry]:
-        with self._lock:
-            return list(self._log)
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self._log.clear()
+            return self._modes.get(key_digest(key))
 
     def set_faults(self, faults: Any) -> None:
         if tuple(faults):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from testkey_nb.check.facts import (
@@ -24,6 +25,7 @@ from testkey_nb.check.facts import (
     number,
     readability,
 )
+from testkey_nb.check.key_usage import CostRow, KeyUsage, UsageRow, build_key_usage, decimal_or_none
 from testkey_nb.probe.observation import Observation
 
 # key types (management API `APIKeyCategory`) -> role; permissions.toml holds the same mapping with its
@@ -89,8 +91,10 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
         if isinstance(d, dict)
     ]
     raw["readable"] = {
-        name: readability(by.get(name, [])) for name in ("usage", "deployments", "prices", "models_list")
+        name: readability(by.get(name, []))
+        for name in ("usage", "deployments", "prices", "models_list", "model_api_usage", "model_api_costs")
     }
+    key_usage = _key_usage(by, context.key_prefix)
     notes = {}
     used = _credits_used(usage)
     if used is not None:
@@ -101,13 +105,14 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
         limits=tuple(workspace_limits),
         role=role,
         scopes=scopes,
-        requests_total=_requests_total(by, usage),
+        requests_total=_key_requests(key_usage) or _workspace_fallback(_requests_total(by, usage), by),
         key_access=access,
         models=models,
         routed_to=routed,
         account=account,
         notes=notes,
         raw=raw,
+        key_usage=key_usage,
     )
 
 
@@ -237,3 +242,103 @@ def _credits_used(usage: Observation | None) -> float | None:
     values = [number(sec.get("credits_used")) for sec in usage.json_body.values() if isinstance(sec, dict)]
     found = [v for v in values if v is not None]
     return sum(found) if found else None
+
+
+# -- this key's own usage and cost (GET /v1/model_apis/usage, GET /v1/billing/model_apis) -----------------
+USAGE_PROBE, COSTS_PROBE = "model_api_usage", "model_api_costs"
+
+
+def _pages(by: Mapping[str, list[Observation]], probe: str) -> list[Observation] | None:
+    """Every page of a probe when all of them were read, else None (a refused or cut-off read)."""
+    obs = by.get(probe, [])
+    if not obs or any(o.outcome != "ok" or not isinstance(o.json_body, dict) for o in obs):
+        return None
+    last = obs[-1].json_body.get("pagination") or {}
+    return None if isinstance(last, dict) and last.get("has_more") is True else obs
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _usage_rows(pages: Sequence[Observation], prefix: str) -> tuple[list[UsageRow], list[date]]:
+    """This key's rows (``api_key_prefix`` equal to its prefix, nobody else's) and every bucket's day."""
+    rows: list[UsageRow] = []
+    days: list[date] = []
+    for o in pages:
+        for item in o.json_body.get("items") or []:
+            start = item.get("start_time") if isinstance(item, dict) else None
+            try:
+                day = datetime.fromisoformat(str(start).replace("Z", "+00:00")).date()
+            except ValueError:
+                continue
+            days.append(day)
+            for r in item.get("results") or []:
+                if not isinstance(r, dict) or r.get("api_key_prefix") != prefix:
+                    continue
+                rows.append(UsageRow(day, str(r.get("model") or "(unattributed)"), _int(r.get("request_count")),
+                                     _int(r.get("input_tokens")), _int(r.get("cached_input_tokens")),
+                                     _int(r.get("output_tokens"))))  # fmt: skip
+    return rows, days
+
+
+def _cost_rows(pages: Sequence[Observation], prefix: str) -> tuple[list[CostRow], list[date]]:
+    rows: list[CostRow] = []
+    days: list[date] = []
+    for o in pages:
+        for item in o.json_body.get("items") or []:
+            try:
+                day = date.fromisoformat(str(item.get("date") if isinstance(item, dict) else ""))
+            except ValueError:
+                continue
+            days.append(day)
+            for r in item.get("results") or []:
+                prefixes = r.get("api_key_prefixes") if isinstance(r, dict) else None
+                cost = decimal_or_none(r.get("subtotal")) if isinstance(r, dict) else None
+                if not isinstance(prefixes, list) or prefixes != [prefix] or cost is None:
+                    continue  # another key's row, a row for several keys, or no readable subtotal
+                rows.append(CostRow(day, str(r.get("model") or "(unattributed)"), cost))
+    return rows, days
+
+
+def _key_usage(by: Mapping[str, list[Observation]], prefix: str | None) -> KeyUsage | None:
+    """``key_usage`` from every page of both reads, only the rows whose key prefix is this key's."""
+    if not prefix:
+        return None
+    usage_pages, cost_pages = _pages(by, USAGE_PROBE), _pages(by, COSTS_PROBE)
+    if usage_pages is None and cost_pages is None:
+        return None
+    usage, usage_days = _usage_rows(usage_pages, prefix) if usage_pages is not None else (None, [])
+    costs, cost_days = _cost_rows(cost_pages, prefix) if cost_pages is not None else (None, [])
+    days = usage_days or cost_days
+    if not days:
+        return None
+    probe = USAGE_PROBE if usage_pages is not None else COSTS_PROBE
+    first = (usage_pages if usage_pages is not None else cost_pages or [])[:1]
+    notes = []
+    if usage_pages is None:
+        notes.append(f"requests and tokens not readable ({readability(by.get(USAGE_PROBE, []))})")
+    if cost_pages is None:
+        notes.append(f"cost not readable ({readability(by.get(COSTS_PROBE, []))})")
+    return build_key_usage(
+        start=min(days), end=max(days), usage=usage, costs=costs, probe=probe,
+        # the exchange of the read's first page (each page is its own exchange; all are in `probes`)
+        exchange=first[0].exchange if first else None, note="; ".join(notes),
+    )  # fmt: skip
+
+
+def _key_requests(usage: KeyUsage | None) -> Fact | None:
+    """``requests_total`` = this key's own count, when its usage was read."""
+    if usage is None or usage.requests is None:
+        return None
+    note = f"this key's requests {usage.start.isoformat()}..{usage.end.isoformat()} (GET /model_apis/usage, its prefix)"
+    return Fact(usage.requests, "observed", USAGE_PROBE, note, usage.exchange)
+
+
+def _workspace_fallback(fact: Fact, by: Mapping[str, list[Observation]]) -> Fact:
+    """The workspace's count from usage_summary, said to be a fallback for this key's own."""
+    if fact.value is None:
+        return fact
+    why = readability(by.get(USAGE_PROBE, []))
+    note = f"workspace-wide, not this key's: this key's own count was not read ({USAGE_PROBE}: {why}); {fact.note}"
+    return Fact(fact.value, fact.provenance, fact.probe, note)
