@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 from testkey_nb.check.decide import Decision
 from testkey_nb.check.lenses import DEFAULT_LENS, LensResult, check_lens, evaluate_lenses
@@ -77,11 +77,11 @@ class KeyCheck:
         """The lens this check answers (:attr:`lens`)."""
         return self.lens_results()[self.lens]
 
-    def with_lens(self, lens: str | None) -> KeyCheck:
+    def with_lens(self, lens: str | None) -> Self:
         """The same check answering ``lens`` (a :class:`~testkey_nb.check.lenses.LensError` if unknown)."""
         return replace(self, lens=check_lens(lens), lenses=self.lens_results())
 
-    def with_history(self, rows: Sequence[Mapping[str, Any]]) -> KeyCheck:
+    def with_history(self, rows: Sequence[Mapping[str, Any]]) -> Self:
         """The lenses again, judging stability by the key's earlier index rows (oldest first)."""
         return replace(self, lenses=evaluate_lenses(self.profile, self.identification, self.decision, rows))
 
