@@ -18,6 +18,7 @@ import testkey_nb as tk
 from testkey_nb.batch.fleet import index_row
 from testkey_nb.check.lenses import LENS_NAMES, LensError, _condition, lens_specs
 from testkey_nb.check.profile.capabilities import GRADES, grade_of
+from testkey_nb.check.result import CheckError
 
 ROOT = Path(__file__).resolve().parents[2]
 VERDICTS = {"ready", "needs_work", "reject"}
@@ -90,7 +91,7 @@ def test_lens_picks_the_headline_and_unknown_lenses_fail(emu: Any, checks: dict[
     assert check.lens == "commercial-launch" and check.answer().verdict == "reject"
     assert check.summary()["lens"] == "commercial-launch"
     assert checks["no-credits"].with_lens("onboarding-readiness").answer().verdict == "ready"
-    with pytest.raises(tk.CheckError, match="inventory-fit, onboarding-readiness, commercial-launch"):
+    with pytest.raises(CheckError, match="inventory-fit, onboarding-readiness, commercial-launch"):
         _check(emu, "no-credits", lens="launch")
     with pytest.raises(LensError):
         checks["no-credits"].with_lens("nope")
