@@ -120,19 +120,29 @@ async def check_async(
     max_model_checks: int = 16,
     allow_http: bool = False,
     max_in_flight: int = 16,
+    lens: str = "inventory-fit",
     credits_remaining: float | None = None,
     payment_method: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> KeyCheck:
     """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``).
 
+    ``lens`` is the question the check answers: ``inventory-fit`` (default), ``onboarding-readiness`` or
+    ``commercial-launch``; all three are computed (``KeyCheck.lenses``), the lens picks the headline.
+
     ``credits_remaining`` (USD) and ``payment_method`` (``"card"`` | ``"none"``): what you know of the
     account's money where the provider shows none; a runway and a deactivation date rest only on them or
     on a balance the provider answered, never on a documented grant."""
+    from testkey_nb.check.lenses import LensError, check_lens
+
+    try:
+        lens = check_lens(lens)
+    except LensError as exc:
+        raise CheckError(f"lens={lens!r}: {exc}") from None
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
         allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
-        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
+        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight, lens=lens,
         credits_remaining=credits_remaining, payment_method=payment_method or None,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
@@ -168,33 +178,34 @@ check = _blocking(
 )
 
 
-def compare(checks: Iterable[result.KeyCheck]) -> Any:
-    """Several keys side by side: one row per key (verdict, provider, status, models, limits, and one
-    column per capability), as a polars frame (it displays itself in a notebook; ``write_csv`` works)."""
-    import polars as pl
+def compare(
+    *items: Any, history: str | os.PathLike[str] | None = None, out: str | os.PathLike[str] | None = None
+) -> Any:
+    """Several keys side by side, or one key across two checks, differences first.
 
-    rows: list[dict[str, Any]] = []
-    for c in checks:
-        if not isinstance(c, result.KeyCheck):
-            raise TypeError(f"compare() takes KeyCheck objects (from testkey_nb.check), got {type(c).__name__}")
-        s = c.summary()
-        row: dict[str, Any] = {
-            "label": s["label"],
-            "verdict": s["verdict"],
-            "provider": s["provider"],
-            "claimed": s["claimed"] or "",
-            "matches_claim": s["matches_claim"],
-            "status": s["status"],
-            "key_valid": s["key_valid"],
-            "allowed_models": s["allowed_models"],
-            "priced_models": s["priced_models"],
-            "tokens_per_minute": s["tokens_per_minute"],
-            "token_role": s["token_role"],
-            "actions": ", ".join(a["action"] for a in s["actions"]),
-            "probe_requests": s["probe_requests"],
-        }
-        row.update({cap["capability"]: cap["status"] for cap in s["capabilities"]})
-        rows.append(row)
-    if not rows:
-        return pl.DataFrame({"label": []}, schema={"label": pl.String})
-    return pl.DataFrame(rows, infer_schema_length=None)
+    ``items``: KeyCheck objects (or one iterable of them), ``probe --json`` files or objects, or labels
+    from the ``history`` database (``reports/.history/history.duckdb`` by default; one label alone: its
+    last two checks). Returns a :class:`~testkey_nb.report.compare.Comparison`: it shows itself as a
+    table in a notebook, ``.frame()`` is one row per check (polars), ``.write_html(path)`` writes the
+    offline page (``out=`` writes it at once)."""
+    from pathlib import Path
+
+    from testkey_nb.report.compare import CompareError, build_comparison, load_documents
+
+    if len(items) == 1 and isinstance(items[0], Iterable) and not isinstance(items[0], (str, bytes, Mapping)):
+        items = tuple(items[0])
+    for item in items:
+        if isinstance(item, str) and history is None and not item.endswith(".json") and not Path(item).is_file():
+            raise TypeError(f"compare() got the string {item!r}: a label needs history=PATH (the history database); "
+                            "or give KeyCheck objects or probe --json files")  # fmt: skip
+        if not isinstance(item, (result.KeyCheck, Mapping, str, os.PathLike)):
+            raise TypeError(
+                f"compare() takes KeyCheck objects, probe --json files or labels, got {type(item).__name__}"
+            )
+    try:
+        comparison = build_comparison(load_documents(items, history=Path(history) if history else None))
+    except CompareError as exc:
+        raise CheckError(str(exc)) from None
+    if out is not None:
+        comparison.write_html(out)
+    return comparison

@@ -77,6 +77,7 @@ def render_many(
     pdf: bool = False,
     history: HistorySettings | None = None,
     fresh_s: float = DEFAULT_FRESH_S,
+    lens: str = "inventory-fit",
     credits_remaining: float | None = None,
     payment_method: str | None = None,
 ) -> int:
@@ -116,7 +117,7 @@ def render_many(
         try:
             result = run_batch(entries, Path(out), executor=executor, force=force, progress=True,
                                retention_s=retention_s, max_in_flight=max_in_flight, history=history,
-                               fresh_s=fresh_s)  # fmt: skip
+                               fresh_s=fresh_s, lens=lens)  # fmt: skip
         except BatchInputError as exc:
             return _error(str(exc))
     except KeyboardInterrupt:

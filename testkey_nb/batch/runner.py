@@ -46,8 +46,8 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _config_hash(entry: KeyEntry, secret: Secret) -> str:
-    """What a report depends on (the key by its fingerprint label only), hashed."""
+def _config_hash(entry: KeyEntry, secret: Secret, lens: str = "inventory-fit") -> str:
+    """What a report depends on (the key by its fingerprint label only, the lens its summary answers), hashed."""
     config = {
         "label": entry.label,
         "ref": entry.ref,
@@ -59,6 +59,8 @@ def _config_hash(entry: KeyEntry, secret: Secret) -> str:
         "payment_method": entry.payment_method,
         "key": secret.label,
     }
+    if lens != "inventory-fit":  # the default lens leaves the hash of earlier reports as it was
+        config["lens"] = lens
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -281,6 +283,7 @@ def run_batch(
     stream: TextIO | None = None,
     max_in_flight: int = 16,
     history: HistorySettings | None = None,
+    lens: str = "inventory-fit",
 ) -> BatchResult:
     """Render a report per entry through ``executor``, then (re)build ``out_dir/index.html`` and ``index.json``.
 
@@ -332,8 +335,9 @@ def run_batch(
             credits_remaining=entry.credits_remaining,
             payment_method=entry.payment_method,
             history=recorder.context(entry.label) if recorder is not None else "",
+            lens=lens,
         )
-        items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
+        items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret, lens)))
 
     def record(entry: KeyEntry, row: dict[str, Any], config: str | None,
                facts: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip

@@ -28,6 +28,9 @@ class KeyBilling:
     projection: pl.DataFrame | None
     #: the metering model against the usage summary per day (None when usage or deployments were not read)
     reconciliation: Reconciliation | None = None
+    #: whether the key's provider bills deployments per minute (its provider data's ``[billing]``): only then
+    #: do instance prices, deployments and the month's projection apply to it
+    deployment_billing: bool = True
 
 
 def key_billing(profile: Profile, now: datetime | None = None) -> KeyBilling:
@@ -58,4 +61,5 @@ def key_billing(profile: Profile, now: datetime | None = None) -> KeyBilling:
             first = days.min() if days.len() else (at - timedelta(days=30)).date()
             start = datetime.combine(first, time(0), UTC)  # type: ignore[arg-type]
             reconciliation = reconcile(list(raw["deployments"]), usage, prices, start=start, end=at)
-    return KeyBilling(usage, prices, prices_state, deployments_state, projection, reconciliation)
+    return KeyBilling(usage, prices, prices_state, deployments_state, projection, reconciliation,
+                      deployment_billing=profile.billing == "deployment_minutes")  # fmt: skip

@@ -14,7 +14,7 @@ from testkey_nb._format import count, usd
 from testkey_nb.check.profile import Profile
 from testkey_nb.identify.score import evidence_conflicts
 
-__all__ = ["ACTIONS", "Action", "Decision", "decide"]
+__all__ = ["ACTIONS", "MIN_CONFIDENCE", "Action", "Decision", "decide"]
 
 Verdict = Literal["ready", "needs_work", "reject"]
 ACTIONS = (
@@ -25,7 +25,8 @@ ACTIONS = (
     "add monitoring",
     "send to human review",
 )
-_MIN_CONFIDENCE = 0.6
+#: the confidence below which an identification sends the key to review (the lenses read it too)
+MIN_CONFIDENCE = 0.6
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     if ident.provider == "unknown":
         review.append("the endpoint matches no known provider")
         review_evidence.append("identification: unknown")
-    elif ident.confidence < _MIN_CONFIDENCE:
+    elif ident.confidence < MIN_CONFIDENCE:
         review.append(f"provider {ident.provider} identified with low confidence ({ident.confidence:.2f})")
         review_evidence.append(f"identification: {ident.provider} {ident.confidence:.2f}")
     if ident.claimed and ident.matches_claim is False:
@@ -169,7 +170,7 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
         and not review
         and bool(priced)
         and not unpriced
-        and ident.confidence >= _MIN_CONFIDENCE
+        and ident.confidence >= MIN_CONFIDENCE
     )
     if ready and limits_known:
         return Decision(
@@ -212,7 +213,7 @@ def _monitoring(profile: Profile) -> Action | None:
         used, evidence = _key_usage_figures(profile)
         return Action(
             "add monitoring",
-            f"this key can read {', '.join(sources)}: watch usage, credits and deployment status"
+            f"this key can read {', '.join(sources)}: watch {'it' if len(sources) == 1 else 'them'} between checks"
             + (f" (a {role} key: use it for monitoring, not inference)" if _cannot_infer(role) else "")
             + used,
             (*sources, *evidence),

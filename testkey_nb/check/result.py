@@ -6,11 +6,12 @@ This is the data only. Its notebook face (the card Jupyter shows, the polars fra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
 
 from testkey_nb.check.decide import Decision
+from testkey_nb.check.lenses import DEFAULT_LENS, LensResult, check_lens, evaluate_lenses
 from testkey_nb.check.profile import Profile
 from testkey_nb.identify.score import Identification
 from testkey_nb.probe.observation import Observation, spend_of
@@ -44,6 +45,8 @@ class CheckOptions:
     max_in_flight: int = 16
     #: allow http:// to a host that is not loopback (the key would cross the network in clear text)
     allow_http: bool = False
+    #: the lens the check answers (all three are computed; see testkey_nb/check/lenses.py)
+    lens: str = DEFAULT_LENS
     #: money left, as the user knows it (USD), where the provider shows none (``--credits-remaining``)
     credits_remaining: float | None = None
     #: how the account pays once its money is gone: ``card`` | ``none`` (``--payment-method``)
@@ -61,6 +64,30 @@ class KeyCheck:
     decision: Decision
     checked_at: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the lens the check answers (``inventory-fit``, ``onboarding-readiness``, ``commercial-launch``)
+    lens: str = DEFAULT_LENS
+    #: all three lenses, by name (empty: computed on demand from the profile and the decision)
+    lenses: Mapping[str, LensResult] = field(default_factory=dict)
+
+    def lens_results(self) -> Mapping[str, LensResult]:
+        """All three lenses, by name (testkey_nb/check/lenses.toml's rules over this check's evidence)."""
+        return self.lenses or evaluate_lenses(self.profile, self.identification, self.decision)
+
+    def answer(self) -> LensResult:
+        """The lens this check answers (:attr:`lens`)."""
+        return self.lens_results()[self.lens]
+
+    def with_lens(self, lens: str | None) -> Self:
+        """The same check answering ``lens`` (a :class:`~testkey_nb.check.lenses.LensError` if unknown)."""
+        return replace(self, lens=check_lens(lens), lenses=self.lens_results())
+
+    def with_history(self, rows: Sequence[Mapping[str, Any]]) -> Self:
+        """The lenses again, judging stability by the key's earlier index rows (oldest first)."""
+        return replace(self, lenses=evaluate_lenses(self.profile, self.identification, self.decision, rows))
+
+    def lenses_json(self) -> dict[str, Any]:
+        """``{NAME: {verdict, summary, actions, title, question}}`` for the three lenses."""
+        return {name: result.as_json() for name, result in self.lens_results().items()}
 
     def to_json(self) -> dict[str, Any]:
         """The ``probe --json`` object. Holds the label and key ref, never the key."""
@@ -97,8 +124,8 @@ class KeyCheck:
             "status_reason": prof.status.reason,
             "status_detail": prof.status.detail,
             "capabilities": [
-                {"capability": c.name, "status": c.status, "evidence": c.evidence, "probes": list(c.probes),
-                 "exchanges": list(c.exchanges)}
+                {"capability": c.name, "status": c.status, "grade": c.grade, "evidence": c.evidence,
+                 "probes": list(c.probes), "exchanges": list(c.exchanges)}
                 for c in prof.capabilities
             ],
             "models": prof.model_rows(),  # plain rows: the probe command never imports polars
@@ -112,6 +139,8 @@ class KeyCheck:
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
+            "lens": self.lens,
+            "lenses": self.lenses_json(),
             "probe_requests": prof.probe_requests,
             "spend": spend_of(self.observations),
             "probes": [o.summary() for o in self.observations],
@@ -139,6 +168,8 @@ class KeyCheck:
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
             "actions": [a.as_dict() for a in self.decision.actions],
+            "lens": self.lens,
+            "lenses": self.lenses_json(),
             "allowed_models": len(allowed),
             "priced_models": sum(1 for m in allowed if m.priced),
             "tokens_per_minute": prof.metrics["tokens_limit"].value,
@@ -152,7 +183,8 @@ class KeyCheck:
             "limits": prof.limits_json(),
             "key_usage": prof.key_usage_json(),
             "capabilities": [
-                {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities
+                {"capability": c.name, "status": c.status, "grade": c.grade, "evidence": c.evidence}
+                for c in prof.capabilities
             ],
             "probe_requests": prof.probe_requests,
             "spent_calls": spend_of(self.observations)["calls"],

@@ -20,6 +20,7 @@ import httpx
 from testkey_nb.check.decide import decide
 from testkey_nb.check.facts import InterpretContext, given_balance
 from testkey_nb.check.interpret import interpret
+from testkey_nb.check.lenses import check_lens, evaluate_lenses
 from testkey_nb.check.profile import ProviderView, build_profile
 from testkey_nb.check.profile.capabilities import capability_name
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
@@ -66,6 +67,10 @@ async def check_key_async(
     now: datetime | None = None,
 ) -> KeyCheck:
     options = options or CheckOptions()
+    try:
+        lens = check_lens(options.lens)
+    except ValueError as exc:
+        raise CheckError(str(exc)) from None
     registry = registry or load_registry()
     targets, claimed = resolve_targets(options, registry, secret)
     trials = await run_trials(secret, options, registry, targets, claimed, transport=transport, now=now)
@@ -104,6 +109,8 @@ async def check_key_async(
         profile=profile,
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
+        lens=lens,
+        lenses=evaluate_lenses(profile, ident, decision),
     )
 
 
@@ -126,6 +133,7 @@ def _view(
         reads={k: tuple(v) for k, v in reads.items()},
         scheme_settled=True,
         no_quota=spec.no_quota,
+        billing=spec.billing.metering if spec.billing else "",
         post_auth=spec.post_auth,
     )
 

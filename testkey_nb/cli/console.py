@@ -53,15 +53,18 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     console = console or Console()
     data = check.to_json()
     prov = data["provider"]
+    answer = data["lenses"][data["lens"]]
     console.print(
-        f"Verdict: [{_VERDICT_STYLE.get(data['verdict'], '')}]{_clean(data['verdict'])}[/] - "
-        f"{_clean(data['verdict_summary'])}"
+        f"Verdict: [{_VERDICT_STYLE.get(answer['verdict'], '')}]{_clean(answer['verdict'])}[/] "
+        f"({_clean(answer['title'].lower())}) - {_clean(answer['summary'])}"
     )
-    if data["actions"]:
+    others = [f"{v['title'].lower()} {v['verdict']}" for k, v in data["lenses"].items() if k != data["lens"]]
+    console.print(f"[dim]Other lenses: {_clean('; '.join(others))} (--lens NAME)[/]")
+    if answer["actions"]:
         actions = Table.grid(padding=(0, 1))
         actions.add_column(no_wrap=True)
         actions.add_column(overflow="fold")
-        for action in data["actions"]:
+        for action in answer["actions"]:
             actions.add_row(f"  - [bold]{_clean(action['action'])}[/]:", _clean(action["reason"]))
         console.print(actions)
     claim = (
@@ -89,10 +92,10 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
         metrics.add_row(name, text, _clean(source))
     console.print(metrics)
 
-    caps = _table("Ten capabilities", ("capability", "status", "evidence"))
+    caps = _table("Ten capabilities", ("capability", "status", "grade", "evidence"))
     for c in data["capabilities"]:
         style = _STATUS_STYLE.get(c["status"], "")
-        caps.add_row(c["capability"], f"[{style}]{c['status']}[/]", _clean(c["evidence"]))
+        caps.add_row(c["capability"], f"[{style}]{c['status']}[/]", c["grade"].replace("_", " "), _clean(c["evidence"]))
     console.print(caps)
 
     rows = data["models"][:40]

@@ -71,8 +71,23 @@ from testkey_nb.cli.history import watch as _watch  # noqa: E402
 app.command("history")(_history)
 app.command("watch")(_watch)
 
+from testkey_nb.cli.compare import compare as _compare  # noqa: E402
+
+app.command("compare")(_compare)
+
 
 _MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
+_LENS_HELP = "the question answered: inventory-fit (default), onboarding-readiness or commercial-launch"
+
+
+def _lens(value: str) -> str:
+    from testkey_nb.check.lenses import LensError, check_lens
+
+    try:
+        return check_lens(value)
+    except LensError as exc:
+        _fail(f"--lens: {exc}")
+        raise
 _CREDITS_HELP = "USD left on the account, as you know it, where the provider shows no balance (runway rests on it)"
 _PAYMENT_HELP = "how the account pays once its money is gone: card or none (none: the deactivation date is given)"
 
@@ -103,6 +118,7 @@ def probe(
     ),
     allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    lens: str = typer.Option("inventory-fit", "--lens", help=_LENS_HELP),
     credits_remaining: float | None = typer.Option(None, "--credits-remaining", min=0, help=_CREDITS_HELP),
     payment_method: str | None = typer.Option(None, "--payment-method", metavar="card|none", help=_PAYMENT_HELP),
 ) -> None:
@@ -116,7 +132,7 @@ def probe(
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
-        max_in_flight=max_in_flight, credits_remaining=credits_remaining,
+        max_in_flight=max_in_flight, lens=_lens(lens), credits_remaining=credits_remaining,
         payment_method=_payment_method(payment_method),
     )  # fmt: skip
     from testkey_nb.cli.progress import on_terminal, probe_progress
@@ -164,6 +180,7 @@ def render(
     alert_limit_percent: float | None = typer.Option(
         None, "--alert-limit-percent", help="flag keys at N % of a limit, or whose limit fell N %"
     ),
+    lens: str = typer.Option("inventory-fit", "--lens", help=_LENS_HELP),
     credits_remaining: float | None = typer.Option(None, "--credits-remaining", min=0, help=_CREDITS_HELP),
     payment_method: str | None = typer.Option(None, "--payment-method", metavar="card|none", help=_PAYMENT_HELP),
 ) -> None:
@@ -177,6 +194,7 @@ def render(
     from testkey_nb.cli.history import render_one_with_history, settings_from_flags
 
     retention = _retention(ctx)
+    lens = _lens(lens)
     payment_method = _payment_method(payment_method)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
     if keys_file or keys_env:
@@ -201,7 +219,7 @@ def render(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
                 base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
-                history=history, credits_remaining=credits_remaining, payment_method=payment_method,
+                history=history, lens=lens, credits_remaining=credits_remaining, payment_method=payment_method,
             )
         )  # fmt: skip
     from testkey_nb.cli.progress import status
@@ -232,7 +250,7 @@ def render(
             _fail(f"--label: {problem}")
     job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
                  management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight,
-                 credits_remaining=credits_remaining, payment_method=payment_method)  # fmt: skip
+                 lens=lens, credits_remaining=credits_remaining, payment_method=payment_method)  # fmt: skip
 
     def with_history(render: Callable[[KeyJob], KeyReportResult]) -> KeyReportResult:
         result, row = render_one_with_history(job, out, history, render)
@@ -255,9 +273,23 @@ def render(
             result = with_history(lambda j: render_key(j, out, secret=secret, retention_s=retention, pool=pool))
         if result.ok:
             _report_result(result, exit_on_error=False, pdf=pdf, open_report=open_report)
+            provider = str((result.summary or {}).get("provider") or "unknown")
+            if not _bills_deployments(provider):
+                from testkey_nb.report.billing_view import no_deployment_billing
+
+                _fail(f"{result.label}: no billing report: {no_deployment_billing(provider)}", code=1)
             with status(f"rendering {result.label}: the billing notebook"):
                 result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
     _report_result(result, pdf=pdf, open_report=open_report)
+
+
+def _bills_deployments(provider: str) -> bool:
+    """Whether ``provider``'s data declares per-minute deployment billing (what the billing notebook meters)."""
+    from testkey_nb.identify.loader import load_registry
+
+    registry = load_registry()
+    spec = registry.get(provider) if provider in registry.ids() else None
+    return spec is not None and spec.billing is not None and spec.billing.metering == "deployment_minutes"
 
 
 #: the render flags a batch of keys cannot honour, and what to do instead

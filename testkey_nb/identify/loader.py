@@ -21,6 +21,7 @@ from typing import Any
 
 from testkey_nb.identify.outcomes import no_quota_reason, parse_outcomes
 from testkey_nb.identify.schema import (
+    BILLING_METERINGS,
     CAPABILITIES,
     CAPABILITY_STATUSES,
     IDENTITY_FIELDS,
@@ -33,6 +34,7 @@ from testkey_nb.identify.schema import (
     SOURCING,
     STRENGTHS,
     AuthSpec,
+    BillingSpec,
     CapabilitySupport,
     CatalogFields,
     Condition,
@@ -212,7 +214,16 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
         ),
         catalog=_parse_catalog(data.get("catalog", {}), where),
         key_label=_parse_key_label(data.get("key_label", {}), key_patterns, where),
+        billing=_parse_billing(data.get("billing"), where),
     )
+
+
+def _parse_billing(raw: Any, where: str) -> BillingSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or raw.get("metering") not in BILLING_METERINGS:
+        raise RegistryError(f"{where}: [billing] needs metering = one of {list(BILLING_METERINGS)}")
+    return BillingSpec(metering=str(raw["metering"]), note=str(raw.get("note", "")), source=str(raw.get("source", "")))
 
 
 def _parse_key_label(raw: Mapping[str, Any], patterns: tuple[KeyPattern, ...], where: str) -> KeyLabel:

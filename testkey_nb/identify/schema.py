@@ -270,6 +270,21 @@ class CapabilitySupport:
     note: str = ""
 
 
+#: The ways of billing beyond per-token prices that the billing notebook can meter.
+BILLING_METERINGS = ("deployment_minutes",)
+
+
+@dataclass(frozen=True)
+class BillingSpec:
+    """How the provider bills beyond per-token prices (provider.toml ``[billing]``). ``deployment_minutes``:
+    dedicated deployments billed per minute per replica at an instance type's price (the billing
+    notebook's model); ``note`` says it in the provider's words, ``source`` where it is documented."""
+
+    metering: str
+    note: str = ""
+    source: str = ""
+
+
 @dataclass(frozen=True)
 class RateLimitTier:
     name: str
@@ -342,6 +357,8 @@ class ProviderSpec:
     post_auth: tuple[PostAuthRule, ...] = ()
     catalog: CatalogFields = field(default_factory=CatalogFields)
     key_label: KeyLabel = field(default_factory=KeyLabel)
+    #: how the provider bills beyond per-token prices (None: per-token prices only, as far as its data says)
+    billing: BillingSpec | None = None
     #: hosts and routes, status rules, HTTP-200 error envelopes, money units (identify/outcomes.py)
     outcomes: Outcomes = field(default_factory=Outcomes)
     #: the provider's folder (probes.toml, interpret.py live there)

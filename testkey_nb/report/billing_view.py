@@ -22,7 +22,17 @@ if TYPE_CHECKING:
     from testkey_nb.billing.sweep import Sweep
     from testkey_nb.check.result import KeyCheck
 
-__all__ = ["BillingView", "key_view", "scenario_view"]
+__all__ = ["BillingView", "key_view", "no_deployment_billing", "scenario_view"]
+
+
+def no_deployment_billing(provider: str) -> str:
+    """Why a key of ``provider`` has no billing report: its data declares no per-minute deployment billing."""
+    from testkey_nb.identify.loader import load_registry
+
+    registry = load_registry()
+    name = registry.get(provider).display_name if provider in registry.ids() else provider
+    return (f"{name} declares no per-minute deployment billing in its provider data: the billing notebook "
+            "meters deployment minutes, so it has nothing to show for this key")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,11 @@ def key_view(check: KeyCheck) -> BillingView:
     from testkey_nb.billing.key_billing import key_billing
 
     kb = key_billing(check.profile)
+    if not kb.deployment_billing:
+        reason = no_deployment_billing(check.identification.provider)
+        sections = ("summary", "timeline", "daily", "cumulative", "whatif", "reconcile")
+        return BillingView(title=f"workspace of key {check.label}", source="key", key_billing=kb,
+                           unavailable=dict.fromkeys(sections, reason))  # fmt: skip
     unavailable = {
         "timeline": "Baseten's API exposes no replica lifecycle events: the timeline needs a scenario file",
         "whatif": "the what-if needs a traffic profile: run this notebook with a scenario file",

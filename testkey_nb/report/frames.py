@@ -50,11 +50,12 @@ def models_frame(profile: Profile) -> pl.DataFrame:
 
 
 def capabilities_frame(profile: Profile) -> pl.DataFrame:
-    """The ten capabilities: capability, status, evidence, probes."""
+    """The ten capabilities: capability, status, grade, evidence, probes."""
     return pl.DataFrame(
         {
             "capability": [c.name for c in profile.capabilities],
             "status": [c.status for c in profile.capabilities],
+            "grade": [c.grade for c in profile.capabilities],
             "evidence": [c.evidence for c in profile.capabilities],
             "probes": [", ".join(c.probes) for c in profile.capabilities],
         }

@@ -45,6 +45,8 @@ def check_from_env(
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
     max_in_flight: int = 16,
+    lens: str = "inventory-fit",
+    history: str = "",
     credits_remaining: float | None = None,
     payment_method: str = "",
 ) -> KeyCheck:
@@ -54,15 +56,26 @@ def check_from_env(
     not inherit it); calling again with the same name gets the same key from memory. An empty
     ``base_url`` means the claimed provider's official hosts; only the demo keys of ``testkey-nb lab
     --emulator`` default to the emulator (see :data:`EMULATOR_KEYS_ENV`).
+
+    ``lens`` is the question the report's summary answers; ``history`` (the key's earlier snapshots, as
+    the renderer hands them) lets the commercial-launch lens judge the stability of past checks.
     """
     value = keychannel.take(key_env)
     ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
-    return check(
+    result = check(
         ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
+        lens=lens or "inventory-fit",
         credits_remaining=None if credits_remaining is None else float(credits_remaining),
         payment_method=payment_method or None,
     )  # fmt: skip
+    if history:
+        from testkey_nb.report.history_view import parse_context
+
+        rows = [dict(s.row) for s in sorted(parse_context(history), key=lambda s: s.rendered_at)]
+        if rows:
+            result = result.with_history(rows)
+    return result
 
 
 def show_html(fragment: str) -> None:
@@ -94,7 +107,8 @@ def show_usage(check: KeyCheck) -> None:
     from testkey_nb.report.views import usage_html
 
     kb = key_billing(check.profile)
-    show_html(usage_html(kb))
+    capability = next((c for c in check.profile.capabilities if c.name == "usage and billing"), None)
+    show_html(usage_html(kb, capability))
     if kb.usage.readable and kb.usage.daily.height:
         show(observed_usage_chart(kb.usage.daily))
 

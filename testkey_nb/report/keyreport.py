@@ -58,6 +58,8 @@ class KeyJob:
     payment_method: str | None = None
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
+    #: the lens the report's summary answers (``testkey_nb.check.lenses``; all three are computed)
+    lens: str = "inventory-fit"
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -125,6 +127,7 @@ def render_key(
             "credits_remaining": None if job.credits_remaining is None else float(job.credits_remaining),
             "payment_method": job.payment_method or "",
             "history": job.history,
+            "lens": job.lens,
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

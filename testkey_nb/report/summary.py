@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from testkey_nb.check.result import KeyCheck
     from testkey_nb.report.billing_view import BillingView
 
-__all__ = ["SUMMARY_CSS", "Fact", "Summary", "billing_summary", "key_summary", "summary_html"]
+__all__ = ["SUMMARY_CSS", "Fact", "Summary", "billing_summary", "key_summary", "lens_sentence", "summary_html"]
 
 _VERDICT_WORDS: Final = {"ready": "ready", "needs_work": "needs work", "reject": "reject"}
 
@@ -70,6 +70,9 @@ class Summary:
     facts: tuple[Fact, ...]
     actions: tuple[tuple[str, str], ...] = ()
     actions_title: str = "Actions"
+    #: the lens the summary answers (name, title, question) and the other lenses' (name, title, verdict)
+    lens: tuple[str, str, str] | None = None
+    other_lenses: tuple[tuple[str, str, str], ...] = ()
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -202,17 +205,40 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
     used = key_usage_fact(s.get("key_usage"))
     if used is not None:
         facts.append(used)
-    actions = tuple((str(_get(a, "action")), str(_get(a, "reason") or "")) for a in s.get("actions") or [])
+    lens_name = str(s.get("lens") or "inventory-fit")
+    raw_lenses = s.get("lenses")
+    lenses: Mapping[str, Any] = raw_lenses if isinstance(raw_lenses, Mapping) else {}
+    raw_chosen = lenses.get(lens_name)
+    chosen: Mapping[str, Any] | None = raw_chosen if isinstance(raw_chosen, Mapping) else None
+    answer = answer_sentence(s)
+    action_items = s.get("actions") or []
+    if chosen is not None and lens_name != "inventory-fit":
+        verdict = str(chosen.get("verdict") or "")
+        answer = lens_sentence(chosen)
+        action_items = chosen.get("actions") or []
+    actions = tuple((str(_get(a, "action")), str(_get(a, "reason") or "")) for a in action_items)
+    lens = None
+    if chosen is not None:
+        lens = (lens_name, str(chosen.get("title") or lens_name), str(chosen.get("question") or ""))
+    others = tuple((name, str(v.get("title") or name), str(v.get("verdict") or ""))
+                   for name, v in lenses.items() if name != lens_name and isinstance(v, Mapping))  # fmt: skip
     return Summary(
         title=f"Key {s.get('label') or ''}".strip(),
         subtitle=subtitle,
         verdict=verdict or None,
-        answer=answer_sentence(s),
+        answer=answer,
         facts=tuple(facts),
         actions=actions,
+        lens=lens,
+        other_lenses=others,
     )
 
 
+def lens_sentence(lens: Mapping[str, Any]) -> str:
+    """The answer of an onboarding-readiness or commercial-launch lens, as one sentence."""
+    title = str(lens.get("title") or "")
+    word = {"ready": "ready", "needs_work": "not yet", "reject": "no"}.get(str(lens.get("verdict")), "no verdict")
+    return _sentence(f"{title} \u2014 {word}: {lens.get('summary') or ''}")
 def key_usage_fact(ku: Any) -> Fact | None:
     """"What this key used" (``key_usage``, issue 21): requests and cost over its window, with the burn."""
     if not isinstance(ku, Mapping):
@@ -334,6 +360,9 @@ def _key_billing_summary(view: BillingView) -> Summary:
     kb = view.key_billing
     facts: list[Fact] = []
     answer = "No billing figures for this key."
+    if kb is not None and not kb.deployment_billing:
+        reason = (view.unavailable or {}).get("summary") or "the provider declares no per-minute deployment billing"
+        return Summary(title=f"Billing: {view.title}", subtitle="", verdict=None, answer=_sentence(reason), facts=())
     if kb is not None:
         if kb.usage.readable:
             per = kb.usage.per_deployment()
@@ -389,11 +418,23 @@ def summary_html(summary: Summary, *, max_actions: int = 8) -> str:
         actions = f'<h2>{esc(summary.actions_title)}</h2><ul class="tk-actions">{items}</ul>'
     sub = f'<p class="tk-muted tk-sub">{esc(summary.subtitle)}</p>' if summary.subtitle else ""
     verdict_attr = f' data-verdict="{esc(summary.verdict)}"' if summary.verdict else ""
+    lens = ""
+    if summary.lens is not None:
+        name, title, question = summary.lens
+        verdict_attr += f' data-lens="{esc(name)}"'
+        lens = (f'<p class="tk-lens tk-sub">Lens: <b>{esc(title)}</b>'
+                + (f" &mdash; {esc(question)}" if question else "") + "</p>")  # fmt: skip
+    others = ""
+    if summary.other_lenses:
+        items = "".join(f'<span class="tk-other-lens" data-lens="{esc(name)}" data-verdict="{esc(v)}">{esc(title)}: '
+                        f"{_badge(v) if v else 'no verdict'}</span> "
+                        for name, title, v in summary.other_lenses)  # fmt: skip
+        others = f'<p class="tk-other-lenses tk-sub">Other lenses: {items}</p>'
     return (
         f'{SUMMARY_CSS}<section id="summary" class="tk-summary" aria-label="Summary"{verdict_attr}>'
-        f"<h1>{esc(summary.title)}</h1>{sub}"
+        f"<h1>{esc(summary.title)}</h1>{sub}{lens}"
         f'<p class="tk-answer">{badge}<b>{esc(summary.answer)}</b></p>'
-        f'<div class="tk-facts">{facts}</div>{actions}</section>'
+        f'<div class="tk-facts">{facts}</div>{actions}{others}</section>'
     )
 
 

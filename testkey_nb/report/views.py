@@ -101,6 +101,36 @@ def status_html(profile: Profile) -> str:
     )
 
 
+#: What each evidence grade means, in the words the report shows (docs/lenses.md states the rule).
+GRADE_MEANINGS: dict[str, tuple[str, str]] = {
+    "confirmed": ("confirmed", "seen whole in an answer to a request this check sent"),
+    "partially_visible": ("partially visible", "seen, but only in part (or the provider exposes only part of it)"),
+    "invisible": ("invisible", "the provider may expose it, but this check saw nothing of it"),
+    "not_exposed": ("not exposed", "the provider offers no read-only way to see it"),
+}
+
+
+def grades_html(profile: Profile) -> str:
+    """The evidence grade of each capability: a table (capability, grade, status, evidence)."""
+    rows = []
+    for c in profile.capabilities:
+        word, meaning = GRADE_MEANINGS.get(c.grade, (c.grade, ""))
+        rows.append(
+            f'<tr data-capability="{esc(c.name)}" data-grade="{esc(c.grade)}"><td>{esc(c.name)}</td>'
+            f'<td class="tk-grade tk-grade-{esc(c.grade)}" title="{esc(meaning)}">{esc(word)}</td>'
+            f"<td>{esc(c.status)}</td><td>{esc(c.evidence)}</td></tr>"
+        )
+    counts = {g: sum(1 for c in profile.capabilities if c.grade == g) for g in GRADE_MEANINGS}
+    line = ", ".join(f"{n} {GRADE_MEANINGS[g][0]}" for g, n in counts.items() if n)
+    return (
+        '<style>.tk-grade-confirmed{color:#2e7d32;font-weight:600}.tk-grade-partially_visible{color:#1565c0}'
+        ".tk-grade-invisible{color:#c62828}.tk-grade-not_exposed{color:#757575}</style>"
+        f'<p class="tk-muted">Evidence grades: {esc(line)}.</p>'
+        '<table class="tk-table tk-grades"><thead><tr><th>capability</th><th>grade</th><th>status</th>'
+        f'<th>evidence</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
 def verdict_html(decision: Decision) -> str:
     badge = f'<span class="tk-badge tk-{esc(decision.verdict)}">{esc(decision.verdict)}</span>'
     rows = [(a.action, a.reason, "; ".join(a.evidence)) for a in decision.actions]
@@ -125,8 +155,18 @@ def report_header(label: str, checked_at: str, targets: Mapping[str, Any]) -> st
     )
 
 
-def usage_html(kb: KeyBilling) -> str:
-    """Observed usage totals per deployment, the month projection, or why they are not shown."""
+def usage_html(kb: KeyBilling, capability: Any = None) -> str:
+    """Observed usage totals per deployment, the month projection, or why they are not shown.
+
+    Instance prices, deployments and the projection appear only for a provider whose data declares
+    per-minute deployment billing (``kb.deployment_billing``); for any other the section says what the
+    probes read of usage and billing (``capability``: the profile's ``usage and billing`` row)."""
+    if not kb.deployment_billing:
+        if capability is None:
+            return "<p>No usage figures were read for this key.</p>"
+        grade = GRADE_MEANINGS.get(getattr(capability, "grade", ""), ("", ""))[0]
+        return (f"<p>Usage and billing: {esc(capability.status)}" + (f" ({esc(grade)})" if grade else "")
+                + f": {esc(capability.evidence)}.</p>")  # fmt: skip
     parts = []
     if kb.usage.readable:
         per = kb.usage.per_deployment()

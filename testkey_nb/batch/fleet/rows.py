@@ -34,6 +34,8 @@ ROW_FIELDS: Final = (
     "verdict",
     "verdict_summary",
     "actions",
+    "lens",
+    "lenses",
     "allowed_models",
     "priced_models",
     "tokens_per_minute",
@@ -101,10 +103,13 @@ def index_row(
         # what this key itself used (issue 21): the summary's object as it is, None where not read
         row["key_usage"] = dict(ku) if isinstance(ku := summary.get("key_usage"), Mapping) else None
         row["capabilities"] = [
-            {"capability": str(c.get("capability")), "status": str(c.get("status")), "evidence": c.get("evidence")}
+            {"capability": str(c.get("capability")), "status": str(c.get("status")), "grade": c.get("grade"),
+             "evidence": c.get("evidence")}
             for c in summary.get("capabilities") or []
             if isinstance(c, Mapping)
-        ]
+        ]  # fmt: skip
+        row["lens"] = summary.get("lens")
+        row["lenses"] = _lenses(summary.get("lenses"))
         row["report"] = report
     else:
         row["status"] = status or FAILED
@@ -126,6 +131,18 @@ def _balance(value: Any) -> dict[str, Any] | None:
 
 def _limit(value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: value.get(k) for k in _LIMIT_FIELDS}
+
+
+def _lenses(value: Any) -> dict[str, Any] | None:
+    """The summary's ``lenses`` (``{NAME: {verdict, summary, actions}}``), their known fields only."""
+    if not isinstance(value, Mapping):
+        return None
+    return {
+        str(name): {"verdict": lens.get("verdict"), "summary": lens.get("summary"),
+                    "actions": [_action(a) for a in lens.get("actions") or []]}
+        for name, lens in value.items()
+        if isinstance(lens, Mapping)
+    }  # fmt: skip
 
 
 def _action(item: Any) -> dict[str, Any]:

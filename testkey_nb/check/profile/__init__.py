@@ -61,6 +61,8 @@ class Profile:
     #: the headline balance: the most binding of ``balances`` (None when no money was read or given)
     balance: Balance | None = None
     limits: tuple[Limit, ...] = ()
+    #: how the provider bills beyond per-token prices, from its data (``deployment_minutes``, or "")
+    billing: str = ""
     #: every balance read (or given by the user), each with its scope and exchange
     balances: tuple[Balance, ...] = ()
     #: how the account pays once its money is gone, as the user said (``card`` | ``none``); None: not said
@@ -154,6 +156,7 @@ def build_profile(
         identity=facts.identity,
         balance=headline_balance(balances_of(facts)),
         limits=tuple(facts.limits),
+        billing=view.billing,
         balances=balances_of(facts),
         payment_method=payment_method,
         key_usage=facts.key_usage,

@@ -1,10 +1,11 @@
 """The capability matrix: for each of the ten capabilities, verified / denied / unsupported / unknown / error,
-with the probes it rests on."""
+with the probes it rests on, and its evidence grade (:func:`grade_of`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final, Literal
 
 from testkey_nb.check.facts import (
     ProviderFacts,
@@ -36,6 +37,11 @@ def capability_name(capability: str) -> str:
 CAPABILITIES: tuple[str, ...] = tuple(capability_name(c) for c in REGISTRY_CAPABILITIES)
 
 
+Grade = Literal["confirmed", "partially_visible", "invisible", "not_exposed"]
+#: The evidence grades, strongest first (docs/lenses.md states the rule).
+GRADES: Final[tuple[Grade, ...]] = ("confirmed", "partially_visible", "invisible", "not_exposed")
+
+
 @dataclass(frozen=True)
 class Capability:
     name: str
@@ -44,6 +50,25 @@ class Capability:
     probes: tuple[str, ...] = ()
     #: the exchanges the status rests on (the answers of ``probes`` that were read)
     exchanges: tuple[str, ...] = ()
+    #: how much of it this check saw: one of :data:`GRADES` (set by :func:`grade_of`)
+    grade: Grade = "invisible"
+
+
+def grade_of(status: str, support: str, partial: bool) -> Grade:
+    """The evidence grade of one capability.
+
+    ``not_exposed``: the provider offers no read-only way to see it (status ``unsupported``).
+    ``invisible``: it may exist, but this check saw nothing of it (``denied``, ``unknown``, ``error``).
+    ``partially_visible``: seen, but only in part: the provider's registry entry says its support is
+    ``partial``, or what was read covers only part of it (some models judged or priced, documented
+    limits beside no observed one).
+    ``confirmed``: seen whole in an answer to a request this check sent (``verified``).
+    """
+    if status == "unsupported":
+        return "not_exposed"
+    if status != "verified":
+        return "invisible"
+    return "partially_visible" if partial or support == "partial" else "confirmed"
 
 
 def _ex(*groups: object) -> tuple[str, ...]:
@@ -78,6 +103,7 @@ def _capabilities(
 
     listed = [r for r in models if r.listed]
     allowed = [r for r in models if r.allowed]
+    partial: set[str] = set()  # verified, but what was read covers only part of it
     refused = [r for r in models if r.allowed is False]
     caps: list[Capability] = []
     ident = facts.identity
@@ -95,6 +121,8 @@ def _capabilities(
         caps.append(_not_verified("model catalog", by.get("catalog", [])))
     judged = [r for r in models if r.allowed is not None]
     if judged:
+        if listed and len(judged) < len(listed):
+            partial.add("model permission matrix")
         cited = tuple(dict.fromkeys(r.allowed_probe for r in judged if r.allowed_probe))
         caps.append(
             Capability(
@@ -109,6 +137,8 @@ def _capabilities(
     ws = [lim for lim in facts.limits if lim.model is None]
     if ws:
         text = ", ".join(f"{lim.scope.replace('_', ' ')} {lim.value:,.0f} ({lim.provenance})" for lim in ws)
+        if not any(lim.provenance == "observed" for lim in ws):
+            partial.add("limit matrix")
         cited = tuple(dict.fromkeys(lim.probe for lim in ws if lim.probe))
         caps.append(Capability("limit matrix", "verified", text, _sent_names(by, cited),
                                _ex([lim.exchange for lim in ws])))  # fmt: skip
@@ -153,6 +183,8 @@ def _capabilities(
         caps.append(unsupported_or("usage and billing", usage_probes))
     priced = [r for r in listed if r.priced]
     if priced:
+        if len([r for r in allowed if r.priced]) < len(allowed):
+            partial.add("pricing")
         price_probes = [p for p in _reads(view, "prices") if p != "catalog" and _first_ok(by, p)]
         extra = f"; also read {', '.join(price_probes)}" if price_probes else ""
         cited = tuple(dict.fromkeys([*(r.price_probe for r in priced if r.price_probe), *price_probes]))
@@ -190,7 +222,7 @@ def _capabilities(
                                tuple(ops_ok), _ex([_first_ok(by, p) for p in ops_ok])))  # fmt: skip
     else:
         caps.append(unsupported_or("operational actions", ops))
-    return caps
+    return [replace(c, grade=grade_of(c.status, support(c.name)[0], c.name in partial)) for c in caps]
 
 
 def _not_verified(name: str, obs: Sequence[Observation]) -> Capability:

@@ -30,6 +30,8 @@ class ProviderView:
     scheme_settled: bool = True
     #: answers that mean "valid key, the account cannot pay" (see ``NoQuotaRule``)
     no_quota: tuple[NoQuotaRule, ...] = ()
+    #: how the provider bills beyond per-token prices (``BillingSpec.metering``; "" when its data says nothing)
+    billing: str = ""
     #: the auth schemes the key was sent in (labels), named when the scheme is not settled
     schemes_tried: tuple[str, ...] = ()
     #: errors the provider gives only after auth (see ``PostAuthRule``): such an answer proves the key
