@@ -111,7 +111,7 @@ def collect_keys(
             raise LabError(str(exc)) from None
         for label, secret in entries:
             name = _env_name(label)
-            keys.append(LabKey(name, label, f"{keys_env} line {secret.source.rsplit(':', 1)[-1]}"))
+            keys.append(LabKey(name, label, f"{keys_env} line {(secret.source or '').rsplit(':', 1)[-1]}"))
             values[name] = secret.reveal()
     for name in pass_env:
         # what was given is quoted masked: a key pasted where a NAME belongs is never printed back

@@ -107,19 +107,19 @@ def changes_between(before: Snapshot, after: Snapshot) -> list[Change]:
                 out.append(Change(at, f"prices.{model_id}", {"in": a.price_in, "out": a.price_out},
                                   {"in": b.price_in, "out": b.price_out}))  # fmt: skip
     for scope in sorted(before.limits.keys() & after.limits.keys()):
-        a, b = before.limits[scope], after.limits[scope]
-        if "derived" in (a.get("provenance"), b.get("provenance")):
+        lim_a, lim_b = before.limits[scope], after.limits[scope]
+        if "derived" in (lim_a.get("provenance"), lim_b.get("provenance")):
             continue
-        add(f"limits.{scope}", a.get("value"), b.get("value"))
+        add(f"limits.{scope}", lim_a.get("value"), lim_b.get("value"))
     if before.balance is not None and after.balance is not None:
         for name in _BALANCE:
-            a, b = before.balance.get(name), after.balance.get(name)
-            if a is not None and b is not None:
-                add(f"balance.{name}", a, b)
+            was, now = before.balance.get(name), after.balance.get(name)
+            if was is not None and now is not None:
+                add(f"balance.{name}", was, now)
         if before.balance.get("remaining") is None and after.balance.get("remaining") is None:
-            a, b = before.balance.get("used"), after.balance.get("used")
-            if a is not None and b is not None:
-                add("balance.used", a, b)
+            was, now = before.balance.get("used"), after.balance.get("used")
+            if was is not None and now is not None:
+                add("balance.used", was, now)
     return out
 
 

@@ -8,7 +8,7 @@ it shows.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import altair as alt
 import polars as pl
@@ -166,7 +166,7 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     else:
         row = pl.col("deployment_id")
     base = events.with_columns(row.alias("row"))
-    span_s = (events["end"].max() - events["start"].min()).total_seconds() if events.height else 0  # type: ignore[operator]
+    span_s = _span_seconds(events) if events.height else 0.0
     width = 640
     # at a month's scale a 20-minute span is a fraction of a pixel: draw every span at least 2 px wide
     min_s = span_s / width * 2
@@ -214,7 +214,15 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
              f"each with a cold start (model load, billed; ▼)")  # fmt: skip
     if empty:
         title = "Replica lifecycle: no events"
-    return alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
+    chart = alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
+    return cast("alt.LayerChart", chart)  # .properties() is typed as LayerChart | FacetChart
+
+
+def _span_seconds(events: pl.DataFrame) -> float:
+    """Seconds from the first event's start to the last one's end (the frame is not empty)."""
+    end: Any = events["end"].max()
+    start: Any = events["start"].min()
+    return float((end - start).total_seconds())
 
 
 def cumulative_cost_chart(
@@ -273,7 +281,8 @@ def cumulative_cost_chart(
                 ],
             )
         )
-    return alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
+    chart = alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
+    return cast("alt.LayerChart", chart)  # .properties() is typed as LayerChart | FacetChart
 
 
 def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
