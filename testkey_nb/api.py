@@ -10,12 +10,15 @@ import functools
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
 from testkey_nb.check.run import check_key_async, run_sync
 from testkey_nb.check.targets import emulator_urls
 from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["check", "check_async", "compare"]
 
@@ -68,8 +71,11 @@ async def check_async(
     allow_http: bool = False,
     max_in_flight: int = 16,
     environ: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> KeyCheck:
-    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
+    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``).
+
+    ``transport``: an httpx transport for every request (a batch round shares one, capped per host)."""
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
         allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
@@ -77,7 +83,7 @@ async def check_async(
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:
-        return await check_key_async(secret, options, key_ref=key_ref)
+        return await check_key_async(secret, options, key_ref=key_ref, transport=transport)
     except CheckError:
         raise
     except Exception as exc:  # an unexpected failure: keep its type, never the key

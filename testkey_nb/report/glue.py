@@ -53,6 +53,9 @@ def check_from_env(
     ``base_url`` means the claimed provider's official hosts; only the demo keys of ``testkey-nb lab
     --emulator`` default to the emulator (see :data:`EMULATOR_KEYS_ENV`).
     """
+    sent = keychannel.take_check()  # a batch round probed the key already: its check, not a second probe
+    if isinstance(sent, KeyCheck):
+        return sent
     value = keychannel.take(key_env)
     ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
     return check(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from testkey_nb._files import NOTEBOOKS_DIR
 from testkey_nb.report import RenderError, RenderRequest, RenderResult, render_notebook
+from testkey_nb.report.keychannel import CHECK_NAME
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ class KeyJob:
     max_in_flight: int = 16
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
+    #: the key's check, already made by the batch round (``keychannel.encode_check``): the kernel renders
+    #: it instead of probing again, and gets no key
+    check: str = field(default="", repr=False)
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -120,10 +124,11 @@ def render_key(
             "max_in_flight": int(job.max_in_flight),
             "history": job.history,
         },
-        kernel_env={KEY_ENV: secret.reveal()},
+        kernel_env={} if job.check else {KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],
         label=label,
         timeout_s=max(120.0, job.deadline_s * 2 + 60),
+        kernel_data={CHECK_NAME: job.check} if job.check else {},
     )
     result, failed = _render(request, label, started, raw_root, retention_s, secret, pool)
     if result is None:
