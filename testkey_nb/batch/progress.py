@@ -28,7 +28,7 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self.bar = RichProgress(
-                TextColumn("[bold]checking[/]"),
+                TextColumn("[bold]rendering[/]"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -51,6 +51,11 @@ class Progress:
         if self.bar is not None:
             shown = ", ".join(labels[:4]) + (f" +{len(labels) - 4}" if len(labels) > 4 else "")
             self.bar.update(self.task, description=shown)
+
+    def stage(self, text: str) -> None:
+        """What the round does now (the bar's description only: plain output stays one line per key)."""
+        if self.bar is not None:
+            self.bar.update(self.task, description=text)
 
     def note(self, text: str) -> None:
         if self.bar is not None:

@@ -328,7 +328,7 @@ def run_batch(
         summary: Mapping[str, Any] | None = None
         facts: Mapping[str, Any] | None = None
         if error is None:
-            if probed is not None and probed.summary is not None:  # the round's own check, as rendered
+            if probed is not None and probed.payload:  # the kernel rendered the round's own check
                 summary, facts = probed.summary, probed.facts
             elif isinstance(outcome.summary, Mapping):
                 summary = outcome.summary
@@ -352,7 +352,7 @@ def run_batch(
         todo: list[_Item] = []
         if not items:
             return todo
-        bar.note(f"probing {len(items)} key(s), at most {max_in_flight} request(s) in flight per host")
+        bar.stage(f"probing {len(items)} key(s), at most {max_in_flight} request(s) in flight per host")
         probed = (prober or probe_all)([i.task for i in items])
         checked_at = _now()
         for item in items:
