@@ -23,7 +23,7 @@ EXPECTED_VERDICT = {
 #: Keys the fleet batch expects to fail, and the start of their reason.
 EXPECTED_FAILED = {
     "missing-ref": "key reference: environment variable env:TK_B…(18 chars) is not set",
-    "nb-fails": "cell [3] raised CheckError: no endpoint to probe",
+    "nb-fails": "probe: CheckError: no endpoint to probe",
 }
 #: A key of no known shape: with no base URL and no claim the notebook has nowhere to go and fails.
 SHAPELESS_KEY = "zzCaNaRyShapeless0123456789abcdefXYZ"

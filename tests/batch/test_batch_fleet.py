@@ -23,7 +23,7 @@ LABELS = [*SCENARIOS, "provider-5xx", "provider-waf", "impostor-openai", "impost
 
 def test_batch_fleet_exit_status_and_summary(fleet: FleetRun) -> None:
     assert fleet.code == 1, fleet.stderr  # two keys failed, the batch went on
-    assert "20 keys: 18 rendered, 0 fresh (skipped), 2 failed" in fleet.stdout
+    assert "20 keys: 18 rendered, 0 unchanged (probed, report kept), 2 failed" in fleet.stdout
     assert f"index: {fleet.out / 'index.html'}" in fleet.stdout
     lines = [ln for ln in fleet.stderr.splitlines() if re.match(r"\[\d+/20\] ", ln)]
     assert len(lines) == 20  # one status line per key (plain lines: stderr is not a terminal here)
@@ -129,16 +129,22 @@ def test_batch_fleet_index_is_offline(fleet: FleetRun) -> None:
     assert "<script>alert(1)</script>" not in html
 
 
-def test_batch_fleet_rerun_skips_fresh_reports(fleet: FleetRun) -> None:
-    """Last in this module: it re-renders the failed key (the others are fresh) and rebuilds the index."""
+def test_batch_fleet_rerun_probes_every_key_and_renders_none_unchanged(fleet: FleetRun) -> None:
+    """Last in this module: every key is probed again; none changed, so no report is rendered again (the
+    failed keys fail again) and the index is rebuilt with ``rendered: false``."""
     before = {r["label"]: r for r in fleet.index()}
     code, out, err = fleet.rerun()
     assert code == 1, err
-    assert "20 keys: 0 rendered, 18 fresh (skipped), 2 failed" in out
+    assert "20 keys: 0 rendered, 18 unchanged (probed, report kept), 2 failed" in out
     after = {r["label"]: r for r in fleet.index()}
+    per_round = ("rendered", "checked_at", "seconds")
     for label, row in before.items():
         if label not in EXPECTED_FAILED:
-            assert after[label] == row
+            assert row["rendered"] is True and after[label]["rendered"] is False
+            assert after[label]["checked_at"] >= row["checked_at"]
+            assert {k: v for k, v in after[label].items() if k not in per_round} == {
+                k: v for k, v in row.items() if k not in per_round
+            }
         else:
             assert after[label]["error"] == row["error"]
     assert list(fleet.raw.iterdir()) == []

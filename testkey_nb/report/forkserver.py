@@ -1,0 +1,308 @@
+"""A kernel fork server: one warm parent that has imported the report's libraries forks every kernel.
+
+A render's kernel is still a process of its own, used once (isolation), but it no longer pays the
+imports (polars, Altair, jsonschema, ipykernel, the package's notebook glue: about a second of CPU):
+the fork server (``python -m testkey_nb.report.warm_kernel --fork-server SOCKET``) imports them once,
+then forks a kernel per request. The server never runs a cell or touches a key: every kernel is a copy
+of that pristine state. What a render left in its kernel dies with the kernel.
+
+A request (over a Unix socket in the pool's private folder, mode 0700) carries the kernel's argv,
+environment and working folder as JSON, and two file descriptors (``SCM_RIGHTS``): the read end of
+the kernel's one-shot key channel and its stderr file. The child starts its own session (process
+group), moves to its folder, takes the environment and the descriptors, and runs the kernel exactly
+as ``warm_kernel`` does (parent watch first). The server answers with the child's pid once the child
+has its session.
+
+No process outlives the batch: the server watches its parent (the batch) and exits when it is gone;
+each kernel watches its parent (the server) and kills its process group when that is gone.
+The server ignores SIGCHLD (its children are reaped by the system); the client side watches a kernel
+through a pidfd (:class:`ForkedProcess`), and :class:`ForkProvisioner` is jupyter_client's local
+provisioner with the launch done by the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any, Final
+
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+__all__ = ["ForkProvisioner", "ForkServer", "ForkServerError", "ForkedProcess", "serve"]
+
+SOCKET_NAME: Final = "forkserver.sock"
+_READY: Final = b"ready\n"
+_MAX_REQUEST: Final = 1 << 20
+_POLL_S: Final = 0.2
+
+
+class ForkServerError(RuntimeError):
+    """The fork server could not start a kernel (the caller may start one the usual way)."""
+
+
+# --- the server (runs in its own process) -----------------------------------------------------------
+
+
+def serve(socket_path: str, parent: int) -> None:
+    """The fork server's body: import, listen, fork kernels until ``parent`` is gone. Never returns."""
+    from testkey_nb.report import warm_kernel
+
+    if sys.path and sys.path[0] in ("", ".", os.getcwd()):
+        del sys.path[0]
+    warm_kernel.preload()  # the imports every kernel would pay
+    from ipykernel import kernelapp  # noqa: F401 - imported once, here
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    listener.listen(16)
+    listener.settimeout(_POLL_S)
+    sys.stdout.buffer.write(_READY)
+    sys.stdout.flush()
+    while True:
+        if parent > 1 and os.getppid() != parent:  # the batch is gone: so are we (our kernels follow)
+            os._exit(0)
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            os._exit(1)
+        with conn:
+            conn.settimeout(30)
+            try:
+                _serve_one(conn, listener)
+            except Exception as exc:  # one bad request must not stop the server
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+
+
+def _serve_one(conn: socket.socket, listener: socket.socket) -> None:
+    message, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 2)
+    try:
+        request = json.loads(message.decode("utf-8"))
+        if len(fds) != 2:
+            raise ForkServerError("a request needs two file descriptors")
+        ready_r, ready_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the kernel
+            try:
+                os.close(ready_r)
+                listener.close()
+                conn.close()
+                _become_kernel(request, fds[0], fds[1], ready_w)
+            finally:
+                os._exit(1)
+        os.close(ready_w)
+        with os.fdopen(ready_r, "rb") as ready:
+            started = ready.read(1) == b"1"  # the child has its own session (or died trying)
+        conn.sendall(json.dumps({"pid": pid} if started else {"error": "the kernel died as it started"}).encode())
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _become_kernel(request: Mapping[str, Any], key_fd: int, out_fd: int, ready_w: int) -> None:
+    from testkey_nb.report import warm_kernel
+    from testkey_nb.report.keychannel import KEY_FD_ENV
+
+    os.setsid()  # its own session and process group, as jupyter_client starts a kernel
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.chdir(str(request["cwd"]))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(null)
+    os.close(out_fd)
+    env = {str(k): str(v) for k, v in dict(request["env"]).items()}
+    if KEY_FD_ENV in env:
+        env[KEY_FD_ENV] = str(key_fd)  # the channel's number in this process
+    else:
+        os.close(key_fd)
+    env[warm_kernel.PARENT_ENV] = str(os.getppid())  # the server: the kernel dies with it
+    os.environ.clear()
+    os.environ.update(env)
+    os.write(ready_w, b"1")
+    os.close(ready_w)
+    sys.argv = [str(a) for a in request["argv"]]
+    warm_kernel.run_kernel(watch=True)
+    os._exit(0)
+
+
+# --- the client (in the rendering process) --------------------------------------------------------
+
+
+class ForkServer:
+    """Starts and talks to one fork server, in ``folder`` (a private run folder of the pool)."""
+
+    def __init__(self, folder: Path, *, start_timeout_s: float = 120.0) -> None:
+        self.folder = Path(folder)
+        self.socket_path = self.folder / SOCKET_NAME
+        self.start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> ForkServer:
+        from testkey_nb.report.execute import WARM_KERNEL_MODULE, kernel_environment
+        from testkey_nb.report.warm_kernel import PARENT_ENV
+
+        self._stderr = open(self.folder / "forkserver.stderr", "wb")  # noqa: SIM115 - closed by close()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", WARM_KERNEL_MODULE, "--fork-server", str(self.socket_path)],
+            env=kernel_environment({PARENT_ENV: str(os.getpid())}),
+            cwd=str(self.folder),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,
+        )
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], self.start_timeout_s)
+        line = self._proc.stdout.readline() if ready else b""
+        if line != _READY:
+            self.close()
+            raise ForkServerError("the kernel fork server did not start")
+        return self
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str], cwd: str, key_fd: int, out_fd: int) -> int:
+        """Fork a kernel; its pid. The descriptors are sent, not closed (the caller closes its copies)."""
+        if not self.alive():
+            raise ForkServerError("the kernel fork server is not running")
+        request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": cwd}).encode()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(60)
+            sock.connect(str(self.socket_path))
+            socket.send_fds(sock, [request], [key_fd, out_fd])
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        try:
+            answer = json.loads(reply.decode("utf-8"))
+        except ValueError:
+            raise ForkServerError("the kernel fork server gave no answer") from None
+        if "pid" not in answer:
+            raise ForkServerError(f"the kernel fork server refused: {answer.get('error')}")
+        return int(answer["pid"])
+
+    def close(self) -> None:
+        """Stop the server (kernels it forked and still running see it go and end themselves)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        with contextlib.suppress(OSError):
+            self.socket_path.unlink()
+
+
+class ForkedProcess:
+    """The ``subprocess.Popen`` surface jupyter_client uses, for a kernel forked by the server (not our
+    child: it is watched through a pidfd; its exit status is not ours to read, so it is 0 or -9)."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._killed = False
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._pidfd = None
+            self.returncode = 0
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._pidfd is not None:
+            readable, _, _ = select.select([self._pidfd], [], [], 0)
+            if readable:
+                self._ended()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            assert self._pidfd is not None
+            select.select([self._pidfd], [], [], 0.1)
+        return self.returncode or 0
+
+    def _ended(self) -> None:
+        self.returncode = -signal.SIGKILL if self._killed else 0
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            if signum == signal.SIGKILL:
+                self._killed = True
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def __del__(self) -> None:
+        if getattr(self, "_pidfd", None) is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)  # type: ignore[arg-type]
+
+
+class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+    """jupyter_client's local provisioner; the launch is a fork of the server (``fork_server``)."""
+
+    fork_server: ForkServer | None = None
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        server = self.fork_server
+        if server is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        out = kwargs.get("stdout")
+        out_fd = out.fileno() if hasattr(out, "fileno") else int(out)  # type: ignore[arg-type]
+        key_fds = tuple(kwargs.get("pass_fds") or ())
+        key_fd = key_fds[0] if key_fds else os.open(os.devnull, os.O_RDONLY)
+        try:
+            module = cmd.index("-m")
+            argv = [cmd[module + 1], *cmd[module + 2 :]]
+            pid = server.spawn(argv, kwargs.get("env") or {}, str(kwargs.get("cwd") or os.getcwd()), key_fd, out_fd)
+        finally:
+            if not key_fds:
+                os.close(key_fd)
+        self.process = ForkedProcess(pid)
+        self.pid = pid
+        self.pgid = pid  # the child made its own session before the server answered
+        self.cwd = kwargs.get("cwd", Path.cwd())
+        return self.connection_info
