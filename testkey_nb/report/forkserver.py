@@ -298,6 +298,8 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
             module = cmd.index("-m")
             argv = [cmd[module + 1], *cmd[module + 2 :]]
             pid = server.spawn(argv, kwargs.get("env") or {}, str(kwargs.get("cwd") or os.getcwd()), key_fd, out_fd)
+        except (ForkServerError, OSError):  # the server is gone (or its folder): start the kernel the usual way
+            return await super().launch_kernel(cmd, **kwargs)
         finally:
             if not key_fds:
                 os.close(key_fd)

@@ -158,6 +158,9 @@ class KernelPool:
 
     def _refill(self) -> None:
         while True:
+            if self._server_dir is not None:  # the fork server's folder lives as long as the pool
+                with contextlib.suppress(OSError):
+                    _touch_marker(self._server_dir)
             with self._cond:
                 while not self._closed and (len(self._idle) >= self.size or self._spent()) and not self._stale_locked():
                     self._cond.wait(min(self.max_idle_s, 30.0))
