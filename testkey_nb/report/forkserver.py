@@ -6,7 +6,7 @@ the fork server (``python -m testkey_nb.report.warm_kernel --fork-server SOCKET`
 then forks a kernel per request. The server never runs a cell or touches a key: every kernel is a copy
 of that pristine state. What a render left in its kernel dies with the kernel.
 
-A request (over a Unix socket in the pool's private folder, mode 0700) carries the kernel's argv,
+A request (over a socket pair the server inherited: no path another process could connect to) carries the kernel's argv,
 environment and working folder as JSON, and two file descriptors (``SCM_RIGHTS``): the read end of
 the kernel's one-shot key channel and its stderr file. The child starts its own session (process
 group), moves to its folder, takes the environment and the descriptors, and runs the kernel exactly
@@ -40,7 +40,6 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 __all__ = ["ForkProvisioner", "ForkServer", "ForkServerError", "ForkedProcess", "serve"]
 
-SOCKET_NAME: Final = "forkserver.sock"
 _READY: Final = b"ready\n"
 _MAX_REQUEST: Final = 1 << 20
 _POLL_S: Final = 0.2
@@ -53,8 +52,8 @@ class ForkServerError(RuntimeError):
 # --- the server (runs in its own process) -----------------------------------------------------------
 
 
-def serve(socket_path: str, parent: int) -> None:
-    """The fork server's body: import, listen, fork kernels until ``parent`` is gone. Never returns."""
+def serve(channel_fd: int, parent: int) -> None:
+    """The fork server's body: import, then fork kernels on request until ``parent`` or the channel is gone."""
     from testkey_nb.report import warm_kernel
 
     if sys.path and sys.path[0] in ("", ".", os.getcwd()):
@@ -63,57 +62,51 @@ def serve(socket_path: str, parent: int) -> None:
     from ipykernel import kernelapp  # noqa: F401 - imported once, here
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_path)
-    os.chmod(socket_path, 0o600)
-    listener.listen(16)
-    listener.settimeout(_POLL_S)
-    sys.stdout.buffer.write(_READY)
-    sys.stdout.flush()
+    channel = socket.socket(fileno=channel_fd)
+    channel.settimeout(_POLL_S)
+    channel.send(_READY)
     while True:
         if parent > 1 and os.getppid() != parent:  # the batch is gone: so are we (our kernels follow)
             os._exit(0)
         try:
-            conn, _ = listener.accept()
+            message, fds, _, _ = socket.recv_fds(channel, _MAX_REQUEST, 2)
         except TimeoutError:
             continue
         except OSError:
             os._exit(1)
-        with conn:
-            conn.settimeout(30)
-            try:
-                _serve_one(conn, listener)
-            except Exception as exc:  # one bad request must not stop the server
+        if not message:  # the client closed its end
+            os._exit(0)
+        try:
+            pid = _fork_one(message, fds, channel)
+            reply = {"pid": pid} if pid else {"error": "the kernel died as it started"}
+        except Exception as exc:  # one bad request must not stop the server
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            for fd in fds:
                 with contextlib.suppress(OSError):
-                    conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+                    os.close(fd)
+        channel.send(json.dumps(reply).encode())
 
 
-def _serve_one(conn: socket.socket, listener: socket.socket) -> None:
-    message, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 2)
-    try:
-        request = json.loads(message.decode("utf-8"))
-        if len(fds) != 2:
-            raise ForkServerError("a request needs two file descriptors")
-        ready_r, ready_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the kernel
-            try:
-                os.close(ready_r)
-                listener.close()
-                conn.close()
-                _become_kernel(request, fds[0], fds[1], ready_w)
-            finally:
-                os._exit(1)
-        os.close(ready_w)
-        with os.fdopen(ready_r, "rb") as ready:
-            started = ready.read(1) == b"1"  # the child has its own session (or died trying)
-        conn.sendall(json.dumps({"pid": pid} if started else {"error": "the kernel died as it started"}).encode())
-    finally:
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+def _fork_one(message: bytes, fds: list[int], channel: socket.socket) -> int:
+    request = json.loads(message.decode("utf-8"))
+    if len(fds) != 2:
+        raise ForkServerError("a request needs two file descriptors")
+    ready_r, ready_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the kernel
+        try:
+            os.close(ready_r)
+            channel.close()
+            _become_kernel(request, fds[0], fds[1], ready_w)
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        started = ready.read(1) == b"1"  # the child has its own session (or died trying)
+    return pid if started else 0
 
 
 def _become_kernel(request: Mapping[str, Any], key_fd: int, out_fd: int, ready_w: int) -> None:
@@ -149,14 +142,15 @@ def _become_kernel(request: Mapping[str, Any], key_fd: int, out_fd: int, ready_w
 
 
 class ForkServer:
-    """Starts and talks to one fork server, in ``folder`` (a private run folder of the pool)."""
+    """Starts and talks to one fork server (working in ``folder``, a private run folder of the pool),
+    over a socket pair: no path another process could connect to."""
 
     def __init__(self, folder: Path, *, start_timeout_s: float = 120.0) -> None:
         self.folder = Path(folder)
-        self.socket_path = self.folder / SOCKET_NAME
         self.start_timeout_s = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._channel: socket.socket | None = None
         self._lock = threading.Lock()
 
     @property
@@ -165,41 +159,47 @@ class ForkServer:
 
     def start(self) -> ForkServer:
         from testkey_nb.report.execute import WARM_KERNEL_MODULE, kernel_environment
-        from testkey_nb.report.warm_kernel import PARENT_ENV
+        from testkey_nb.report.warm_kernel import FORK_SERVER_FLAG, PARENT_ENV
 
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._stderr = open(self.folder / "forkserver.stderr", "wb")  # noqa: SIM115 - closed by close()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", WARM_KERNEL_MODULE, "--fork-server", str(self.socket_path)],
-            env=kernel_environment({PARENT_ENV: str(os.getpid())}),
-            cwd=str(self.folder),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            start_new_session=True,
-        )
-        assert self._proc.stdout is not None
-        ready, _, _ = select.select([self._proc.stdout], [], [], self.start_timeout_s)
-        line = self._proc.stdout.readline() if ready else b""
-        if line != _READY:
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", WARM_KERNEL_MODULE, FORK_SERVER_FLAG, str(theirs.fileno())],
+                env=kernel_environment({PARENT_ENV: str(os.getpid())}),
+                cwd=str(self.folder),
+                stdin=subprocess.DEVNULL,
+                stdout=self._stderr,
+                stderr=self._stderr,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self._channel = mine
+        mine.settimeout(self.start_timeout_s)
+        try:
+            ready = mine.recv(64)
+        except OSError:
+            ready = b""
+        if ready != _READY:
             self.close()
             raise ForkServerError("the kernel fork server did not start")
+        mine.settimeout(60)
         return self
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.poll() is None and self._channel is not None
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], cwd: str, key_fd: int, out_fd: int) -> int:
         """Fork a kernel; its pid. The descriptors are sent, not closed (the caller closes its copies)."""
-        if not self.alive():
-            raise ForkServerError("the kernel fork server is not running")
         request = json.dumps({"argv": list(argv), "env": dict(env), "cwd": cwd}).encode()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(60)
-            sock.connect(str(self.socket_path))
-            socket.send_fds(sock, [request], [key_fd, out_fd])
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
+        with self._lock:
+            channel = self._channel
+            if channel is None or not self.alive():
+                raise ForkServerError("the kernel fork server is not running")
+            socket.send_fds(channel, [request], [key_fd, out_fd])
+            reply = channel.recv(65536)
         try:
             answer = json.loads(reply.decode("utf-8"))
         except ValueError:
@@ -211,18 +211,17 @@ class ForkServer:
     def close(self) -> None:
         """Stop the server (kernels it forked and still running see it go and end themselves)."""
         proc, self._proc = self._proc, None
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
         if proc is not None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 proc.wait(10)
-            if proc.stdout is not None:
-                proc.stdout.close()
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
-        with contextlib.suppress(OSError):
-            self.socket_path.unlink()
 
 
 class ForkedProcess:

@@ -23,7 +23,8 @@ import time
 
 #: The environment variable naming the process that started this kernel (see ``execute.start_kernel``).
 PARENT_ENV = "TESTKEY_NB_PARENT_PID"
-#: ``python -m testkey_nb.report.warm_kernel --fork-server SOCKET``: the kernel fork server (``forkserver``)
+#: ``python -m testkey_nb.report.warm_kernel --fork-server FD``: the kernel fork server (``forkserver``), FD
+#: its end of a socket pair
 FORK_SERVER_FLAG = "--fork-server"
 _POLL_S = 0.2
 
@@ -75,7 +76,7 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == FORK_SERVER_FLAG:
         from testkey_nb.report.forkserver import serve
 
-        serve(sys.argv[2], int(os.environ.get(PARENT_ENV) or 0))
+        serve(int(sys.argv[2]), int(os.environ.get(PARENT_ENV) or 0))
         return
     run_kernel()
 
