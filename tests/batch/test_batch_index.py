@@ -71,25 +71,65 @@ def test_batch_index_files(tmp_path: Path) -> None:
     page = html_path.read_text(encoding="utf-8")
     check_offline(page)
     assert html_path.stat().st_size <= 400_000
-    assert page.count(BUNDLE_MARKER) == 1
+    assert BUNDLE_MARKER not in page  # the fleet chart is drawn from counts: no chart runtime
     assert "<script src" not in page.lower()
     assert not re.search(r"https?://", page, re.IGNORECASE)  # not even as text
-    outside_bundle = re.sub(r"<script>/\* testkey-nb vega bundle.*?</script>", "", page, flags=re.S)
-    assert HOSTILE not in page and "<img" not in outside_bundle
+    assert HOSTILE not in page and "<img" not in page
     assert 'href="acme-prod.html"' in page and 'href="zeta.html"' in page
     assert page.count("<a href=") == 2  # the failed key has no report link
     assert 'class="tk-row-failed"' in page and "&lt;/script&gt;&lt;img" in page
     assert "Content-Security-Policy" in page and "connect-src 'none'" in page
-    assert 'id="tk-fleet-capabilities"' in page
+    assert 'id="tk-fleet-chart"' in page
 
 
-def test_batch_index_chart_is_keys_by_ten_capabilities() -> None:
-    rows = [index_row("a", summary=summary("a")), index_row("b", error="boom")]
+def _bars(page: str) -> dict[str, dict[str, int]]:
+    """The fleet chart's counts: provider -> verdict -> keys (each segment's width follows its count)."""
+    out: dict[str, dict[str, int]] = {}
+    for provider, segs in re.findall(r'<div class="tk-bar-row" data-provider="([^"]*)">.*?<span class="tk-bar">'
+                                     r'(.*?)</span><span class="tk-bar-n">', page):  # fmt: skip
+        out[provider] = {v: int(n) for v, n in re.findall(r'data-verdict="([^"]*)"[^>]*>(\d+)</span>', segs)}
+    return out
+
+
+def test_batch_index_one_line_per_key_with_the_action_for_its_verdict() -> None:
+    from testkey_nb.batch.fleet.page import main_action
+
+    both = [{"action": "add provider config", "reason": "r", "evidence": []},
+            {"action": "send to human review", "reason": "r", "evidence": []}]  # fmt: skip
+    rows = [index_row("a", summary=summary("a", actions=[*both, {"action": "import inventory"}]), report="a.html"),
+            index_row("b", summary=summary("b", "needs_work", actions=both), report="b.html"),
+            index_row("c", summary=summary("c", "reject", actions=both), report="c.html"),
+            index_row("d", summary=summary("d", "reject", actions=both[:1]), report="d.html"),
+            index_row("e", error="boom")]  # fmt: skip
+    assert [main_action(r) for r in rows] == ["import inventory", "add provider config", "send to human review",
+                                              None, None]  # fmt: skip
     page = index_html(rows)
-    values = chart_values(page, "tk-fleet-capabilities")
-    assert len(values) == 2 * len(CAPABILITIES) == 20
-    assert {v["status"] for v in values if v["label"] == "b"} == {"error"}
-    assert {v["evidence"] for v in values if v["label"] == "b"} == {"boom"}
+    heads = re.findall(r'<th data-type="[a-z]+" data-col="([^"]*)"', page)
+    assert heads == ["key", "verdict", "provider", "status", "next action", "balance", "limits"]
+    cells = re.findall(r'<tr class="tk-row-[a-z ]+" data-i="\d+"[^>]*>(.*?)</tr>', page)
+    assert len(cells) == 5
+    actions = [re.findall(r"<td[^>]*>(.*?)</td>", c)[4] for c in cells]
+    assert actions == ['<span class="tk-action">import inventory</span>',
+                       '<span class="tk-action">add provider config</span>',
+                       '<span class="tk-action">send to human review</span>', "", ""]  # fmt: skip
+
+
+def test_batch_index_change_column_only_once_a_key_was_checked_before() -> None:
+    first = [index_row("a", summary=summary("a"), report="a.html", rendered=True),
+             index_row("b", error="boom")]  # fmt: skip
+    assert "since the last check" not in index_html(first)
+    kept = [index_row("a", summary=summary("a"), report="a.html", rendered=False, checked_at="t"), first[1]]
+    page = index_html(kept)
+    assert 'data-col="changes"' in page and '<span class="tk-muted">no change</span>' in page
+    changed = [dict(first[0], changes=[{"field": "status", "before": "valid", "after": "invalid", "at": "t"}])]
+    assert ">1 change</span>" in index_html(changed)
+
+
+def test_batch_index_fleet_chart_counts_keys_per_provider_and_verdict() -> None:
+    page = index_html(_fleet_rows())
+    assert page.index('id="tk-fleet-chart"') < page.index('id="tk-fleet"')
+    assert _bars(page) == {"baseten": {"ready": 1}, "openai": {"needs_work": 1, "reject": 1},
+                           "unknown": {"failed": 1}}  # fmt: skip
 
 
 def test_batch_index_empty(tmp_path: Path) -> None:
@@ -118,19 +158,10 @@ def test_batch_index_filters_cover_every_value_and_their_script_is_allowed() -> 
         select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
         assert select, name
         assert re.findall(r'<option value="([^"]*)"', select.group(1)) == ["", *values]
-    rows = re.findall(r'<tr class="tk-row-[a-z]+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
+    rows = re.findall(r'<tr class="tk-row-[a-z]+" data-i="\d+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
                       r'data-f-verdict="([^"]*)">', page)  # fmt: skip
     assert rows == [("baseten", "valid", "ready"), ("openai", "invalid", "reject"),
                     ("openai", "valid", "needs_work"), ("unknown", "failed", "failed")]  # fmt: skip
-
-
-def test_batch_index_verdicts_per_provider_chart_on_top() -> None:
-    page = index_html(_fleet_rows())
-    assert page.index('id="tk-fleet-verdicts"') < page.index('id="tk-fleet"') < page.index('id="tk-fleet-capabilities"')
-    values = chart_values(page, "tk-fleet-verdicts")
-    counts = {(v["provider"], v["verdict"]): v["keys"] for v in values}
-    assert counts == {("baseten", "ready"): 1, ("openai", "reject"): 1, ("openai", "needs_work"): 1,
-                      ("unknown", "failed"): 1}  # fmt: skip
 
 
 def test_batch_index_csv_is_an_offline_data_link_with_every_field() -> None:
@@ -158,9 +189,7 @@ def test_batch_index_csv_is_an_offline_data_link_with_every_field() -> None:
     assert dict(zip(table[0], table[4], strict=True))["error"] == "boom"
 
 
-def test_batch_index_balance_and_limit_columns_when_known() -> None:
-    plain = index_html(_fleet_rows())
-    assert "balance (USD)" not in plain and ">limits<" not in plain
+def test_batch_index_balance_and_limits_read_or_unknown() -> None:
     bal = {"currency": "USD", "remaining": 110.0, "granted": 120.0, "used": 10.0, "limit": None,
            "provenance": "observed", "probe": "credits"}  # fmt: skip
     limits = [{"scope": "requests_per_minute", "value": 60, "provenance": "observed", "source": "header"},
@@ -169,9 +198,11 @@ def test_batch_index_balance_and_limit_columns_when_known() -> None:
             index_row("b", summary=summary("b"))]  # fmt: skip
     assert rows[0]["balance"] == bal and rows[0]["limits"] == limits and rows[1]["balance"] is None
     page = index_html(rows)
-    assert "balance (USD)" in page and ">limits<" in page
-    assert "$110.00 left of $120.00" in page and "60 req / min · 200,000 tok / min" in page
-    assert page.count(">unknown</td>") >= 2  # row b: balance and limits unknown
+    assert ">balance<" in page and ">limits<" in page
+    # one line: money without ".00", exact thousands as "k"; the full text stays in data-v (and the CSV)
+    assert '<td data-v="110.0" class=\'tk-num\'>$110 left of $120</td>' in page
+    assert '<td data-v="60 req / min · 200,000 tok / min">60 req/min · 200k tok/min</td>' in page
+    assert page.count("class='tk-num tk-u'></td>") == 1 and page.count("class='tk-u'></td>") == 1  # b: unknown
 
 
 def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> None:
@@ -182,6 +213,6 @@ def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> 
     rows[1]["runway"] = {"runway_days": 0.0, "burn_per_day": 34.6, "currency": "USD", "window": window,
                          "exhausted_at": "2026-11-03T05:00:00Z", "provenance": "derived"}  # fmt: skip
     page = index_html(rows)
-    assert "runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)" in page
+    assert 'title="runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)">runway 20.0 days<' in page
     assert "credits used up on 2026-11-03 (burn 34.60 USD/day over 5.0 days, derived)" in page
     assert "runway 0.0 days" not in page  # an exhausted balance is not a runway

@@ -27,7 +27,8 @@ def _need_chromium() -> None:
 
 
 def _labels(page: Any) -> list[str]:
-    return page.eval_on_selector_all("#tk-fleet tbody tr:not(.tk-detail)", "rows => rows.map(r => r.cells[0].dataset.v)")
+    script = "rows => rows.map(r => r.cells[0].dataset.v)"
+    return page.eval_on_selector_all("#tk-fleet tbody tr:not(.tk-detail)", script)
 
 
 def test_batch_index_in_chromium(fleet: FleetRun) -> None:

@@ -7,7 +7,6 @@ import concurrent.futures as cf
 import json
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,10 @@ from testkey_nb.batch import (
     KeyOutcome,
     RenderTask,
     render_many,
-    run_batch as _run_batch,
     sidecar_path,
+)
+from testkey_nb.batch import (
+    run_batch as _run_batch,
 )
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.secrets import Secret

@@ -162,16 +162,18 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
     if "route" in columns:
         cells.append(_cell(str(row.get("route") or ""), _t(row.get("route") or "")))
     status = str(row.get("status") or "unknown")
-    shown = f'<span class="tk-status-failed">{_t(_words(status))}</span>' if failed else _t(_words(status))
+    reason = f' title="{_t(row.get("error"))}"' if failed else ""
+    shown = f'<span class="tk-status-failed"{reason}>{_t(_words(status))}</span>' if failed else _t(_words(status))
     cells.append(_cell(status, shown))
     action = main_action(row)
     cells.append(_cell(action or "", f'<span class="tk-action">{_t(action)}</span>' if action else ""))
     bal = row.get("balance") if isinstance(row.get("balance"), Mapping) else {}
     remaining = bal.get("remaining") if bal else None
     balance = balance_text(bal)
-    cells.append(_cell(str(remaining) if isinstance(remaining, (int, float)) else "", _short(balance), "tk-num"))
+    value = str(remaining) if isinstance(remaining, (int, float)) else ""
+    cells.append(_cell(value, _short(balance), "tk-num" if balance or failed else "tk-num tk-u"))
     limits = limits_text(row.get("limits"))
-    cells.append(_cell(limits, _short(limits.replace(" / ", "/"))))
+    cells.append(_cell(limits, _short(limits.replace(" / ", "/")), "" if limits or failed else "tk-u"))
     if "changes" in columns:
         cells.append(_changes_cell(row))
     data = "".join(f' data-f-{name}="{_t(value)}"' for name, value in _filter_values(row).items())
@@ -181,15 +183,19 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The index's columns; route only when a row has one, changes only once a key was checked before (a
-    change, an alert, or a key whose facts were probed again and kept its report)."""
+    change, an alert, a runway, or a key whose facts were probed again and kept its report)."""
     columns = ["key", "verdict", "provider"]
     if any(r.get("route") for r in rows):
         columns.append("route")
     columns += ["status", "next action", "balance", "limits"]
-    if any(r.get("changes") or r.get("alerts") or (r.get("rendered") is False and r.get("error") is None)
-           for r in rows):  # fmt: skip
+    if any(r.get("changes") or r.get("alerts") or r.get("runway") or _kept(r) for r in rows):
         columns.append("changes")
     return columns
+
+
+def _kept(row: Mapping[str, Any]) -> bool:
+    """Probed by a round and found unchanged (so checked before): its report was kept."""
+    return row.get("rendered") is False and row.get("error") is None and bool(row.get("checked_at"))
 
 
 _KINDS: Final = {"balance": "num"}
@@ -252,10 +258,14 @@ def _changes_cell(row: Mapping[str, Any]) -> str:
         title = _t("; ".join(change_text(c) for c in changes))
         parts.append(f'<span class="tk-changed" title="{title}">{len(changes)} {noun}</span>')
     if runway and runway.get("runway_days") is not None:
-        days = float(runway["runway_days"])
+        days, burn = float(runway["runway_days"]), float(runway.get("burn_per_day") or 0)
+        currency = runway.get("currency") or "USD"
+        window = runway.get("window") if isinstance(runway.get("window"), Mapping) else {}
+        over = f" over {float(window['days']):,.1f} days" if isinstance(window.get("days"), (int, float)) else ""
         when = str(runway.get("exhausted_at") or "")[:10]
         head = f"credits used up{' on ' + when if when else ''}" if days <= 0 else f"runway {days:,.1f} days"
-        parts.append(f' <span class="tk-muted">{_t(head)}</span>')
+        full = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
+        parts.append(f' <span class="tk-muted" title="{_t(full)}">{_t(head)}</span>')
     value = " ".join(change_text(c) for c in changes)
     return _cell(value, "".join(parts) or '<span class="tk-muted">no change</span>')
 
