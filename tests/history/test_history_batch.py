@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from history_helpers import models, snap
 from testkey_nb.batch import BatchInputError, KeyOutcome, Probed, RenderTask, run_batch
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.history.recorder import HistorySettings, alerts_for
+from testkey_nb.history.snapshot import parse_time
 from testkey_nb.history.store import HistoryStore, default_history_path
 from testkey_nb.report.keyreport import KeyJob, KeyReportResult
 from testkey_nb.secrets import Secret
@@ -85,10 +87,14 @@ def test_rows_gain_changes_and_unchanged_keys_are_recorded_without_a_render(tmp_
     assert fields == [("models.removed", "b/two", None), ("balance.remaining", 50.0, 40.0)]
     # the same facts again: probed and recorded (a snapshot), not rendered; nothing changed since the last one
     third = Fake(lambda label: _facts(40.0, "a/one"))
+    time.sleep(1.1)  # the round's second differs from the report's: the snapshot must take the round's
     run_batch(_entries(), out, executor=third, prober=third.probe, progress=False)
-    assert third.jobs == [] and _index(out)[0]["changes"] == [] and _index(out)[0]["rendered"] is False
+    kept = _index(out)[0]
+    assert third.jobs == [] and kept["changes"] == [] and kept["rendered"] is False
+    assert kept["rendered_at"] == row["rendered_at"] != kept["checked_at"]
     with HistoryStore(default_history_path(out), read_only=True) as store:
-        assert len(store.snapshots()) == 3
+        snaps = store.snapshots()
+        assert len(snaps) == 3 and snaps[-1].rendered_at == parse_time(kept["checked_at"])
     assert KEY.encode() not in default_history_path(out).read_bytes()
 
 
