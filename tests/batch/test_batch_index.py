@@ -106,7 +106,7 @@ def test_batch_index_one_line_per_key_with_the_action_for_its_verdict() -> None:
     page = index_html(rows)
     heads = re.findall(r'<th data-type="[a-z]+" data-col="([^"]*)"', page)
     assert heads == ["key", "verdict", "provider", "status", "next action", "balance", "limits"]
-    cells = re.findall(r'<tr class="tk-row-[a-z ]+" data-i="\d+"[^>]*>(.*?)</tr>', page)
+    cells = re.findall(r'<tr[^>]* data-i="\d+"[^>]*>(.*?)</tr>', page)
     assert len(cells) == 5
     actions = [re.findall(r"<td[^>]*>(.*?)</td>", c)[4] for c in cells]
     assert actions == ['<span class="tk-action">import inventory</span>',
@@ -158,7 +158,7 @@ def test_batch_index_filters_cover_every_value_and_their_script_is_allowed() -> 
         select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
         assert select, name
         assert re.findall(r'<option value="([^"]*)"', select.group(1)) == ["", *values]
-    rows = re.findall(r'<tr class="tk-row-[a-z]+" data-i="\d+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
+    rows = re.findall(r'<tr(?: class="[a-z -]+")? data-i="\d+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
                       r'data-f-verdict="([^"]*)">', page)  # fmt: skip
     assert rows == [("baseten", "valid", "ready"), ("openai", "invalid", "reject"),
                     ("openai", "valid", "needs_work"), ("unknown", "failed", "failed")]  # fmt: skip
@@ -199,9 +199,9 @@ def test_batch_index_balance_and_limits_read_or_unknown() -> None:
     assert rows[0]["balance"] == bal and rows[0]["limits"] == limits and rows[1]["balance"] is None
     page = index_html(rows)
     assert ">balance<" in page and ">limits<" in page
-    # one line: money without ".00", exact thousands as "k"; the full text stays in data-v (and the CSV)
+    # one line: money without ".00", exact thousands as "k"; the exact figures stay in the CSV and the JSON
     assert '<td data-v="110.0" class=\'tk-num\'>$110 left of $120</td>' in page
-    assert '<td data-v="60 req / min · 200,000 tok / min">60 req/min · 200k tok/min</td>' in page
+    assert "<td>60 req/min · 200k tok/min</td>" in page
     assert page.count("class='tk-num tk-u'></td>") == 1 and page.count("class='tk-u'></td>") == 1  # b: unknown
 
 

@@ -96,8 +96,10 @@ def _filter_values(row: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _cell(value: str, content: str, cls: str = "") -> str:
-    return f'<td data-v="{_t(value)}"{f" class={cls!r}" if cls else ""}>{content}</td>'
+def _cell(value: str | None, content: str, cls: str = "") -> str:
+    """A cell; ``value`` (``data-v``) is what it sorts by when that is not its text (None: its text)."""
+    sort = "" if value is None else f' data-v="{_t(value)}"'
+    return f"<td{sort}{f' class={cls!r}' if cls else ''}>{content}</td>"
 
 
 def _thousands(match: re.Match[str]) -> str:
@@ -148,8 +150,7 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
     link = _t(label)
     if row.get("report") and not failed:
         link = f'<a href="{_t(quote(str(row["report"])))}">{_t(label)}</a>'
-    toggle = '<button type="button" class="tk-x" aria-expanded="false" aria-label="details">&#9656;</button>'
-    cells = [_cell(label, toggle + link, "tk-key")]
+    cells = [_cell(label, link, "tk-key")]  # details.js puts the details button in front
     verdict = row.get("verdict")
     if verdict:
         badge = f'<span class="tk-badge tk-{_t(re.sub(r"[^a-z_]", "", str(verdict)))}">{_t(_words(verdict))}</span>'
@@ -166,19 +167,21 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
     shown = f'<span class="tk-status-failed"{reason}>{_t(_words(status))}</span>' if failed else _t(_words(status))
     cells.append(_cell(status, shown))
     action = main_action(row)
-    cells.append(_cell(action or "", f'<span class="tk-action">{_t(action)}</span>' if action else ""))
+    cells.append(_cell(None, f'<span class="tk-action">{_t(action)}</span>' if action else ""))
     bal = row.get("balance") if isinstance(row.get("balance"), Mapping) else {}
     remaining = bal.get("remaining") if bal else None
     balance = balance_text(bal)
     value = str(remaining) if isinstance(remaining, (int, float)) else ""
     cells.append(_cell(value, _short(balance), "tk-num" if balance or failed else "tk-num tk-u"))
     limits = limits_text(row.get("limits"))
-    cells.append(_cell(limits, _short(limits.replace(" / ", "/")), "" if limits or failed else "tk-u"))
+    cells.append(_cell(None, _short(limits.replace(" / ", "/")), "" if limits or failed else "tk-u"))
     if "changes" in columns:
         cells.append(_changes_cell(row))
     data = "".join(f' data-f-{name}="{_t(value)}"' for name, value in _filter_values(row).items())
-    classes = ("tk-row-failed" if failed else "tk-row-ok") + (" tk-row-changed" if row.get("changes") else "")
-    return f'<tr class="{classes}" data-i="{index}"{data}>{"".join(cells)}</tr>'
+    classes = " ".join(c for c in ("tk-row-failed" if failed else "", "tk-row-changed" if row.get("changes") else "")
+                       if c)  # fmt: skip
+    cls = f' class="{classes}"' if classes else ""
+    return f'<tr{cls} data-i="{index}"{data}>{"".join(cells)}</tr>'
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
