@@ -16,7 +16,7 @@ is the first round's wall time minus its probing, per rendered key (the figure i
 One warm-up render runs first (imports, vl-convert's bundle build). Keys cycle over the emulator's
 scenarios (``rate-limited`` left out: its retries wait ~15 s a key whatever the tool).
 
-    .venv/bin/python benchmarks/batch_bench.py [--keys 300,1000] [--jobs 2] [--no-dask]
+    .venv/bin/python benchmarks/batch_bench.py [--keys 300,1000] [--jobs 2] [--no-dask] [--dask-keys N]
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--keys", default="300,1000", help="comma-separated fleet sizes")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask round")
+    parser.add_argument("--dask-keys", type=int, default=None, help="keys of the Dask round (default: the largest)")
     args = parser.parse_args()
     sizes = [int(k) for k in args.keys.split(",") if k.strip()]
     work = Path(tempfile.mkdtemp(prefix="testkey-nb-batch-bench-"))
@@ -155,8 +156,8 @@ def main() -> None:
                 report["runs"].append(_round(f"local re-run, nothing changed, {n} keys", entries, out,
                                              LocalExecutor(args.jobs)))  # fmt: skip
             if not args.no_dask and sizes:
-                n = max(sizes)
-                entries = _entries(emu, n)
+                n = args.dask_keys or max(sizes)
+                entries = _entries(emu, n, start=5000)
                 with _dask_cluster() as cluster:
                     executor = DaskExecutor(cluster.scheduler_address)
                     name = f"dask first round, 2 workers, {n} keys"
