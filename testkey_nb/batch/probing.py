@@ -35,12 +35,17 @@ __all__ = [
     "Prober",
     "facts_fingerprint",
     "probe_all",
+    "report_state",
 ]
 
-#: How many key checks of a round run at once (the per-host cap bounds what each host sees).
-KEYS_IN_FLIGHT: Final = 48
-#: Summary and facts fields that change on every probe without the key's facts changing.
-_VOLATILE: Final = frozenset({"checked_at", "seconds", "rendered_at", "latency_ms"})
+#: How many key checks of a round run at once (the per-host cap bounds what each host sees; a check's
+#: deadline runs while it waits for a slot, so not every key of a large fleet starts at once).
+KEYS_IN_FLIGHT: Final = 16
+#: The summary's fields a report's facts are compared by (free text, such as evidence, reasons and the
+#: identification's confidence, is left out: it varies with timing, e.g. a retried request, not with the key).
+_STATE: Final = ("provider", "claimed", "matches_claim", "key_valid", "status", "verdict", "allowed_models",
+                 "priced_models", "tokens_per_minute", "tokens_limit", "tokens_limit_day", "token_role", "balance",
+                 "limits")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,18 +69,30 @@ class Probed:
 Prober = Callable[[Sequence[RenderTask]], Mapping[int, Probed]]
 
 
-def _stable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _stable(v) for k, v in value.items() if k not in _VOLATILE}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
-    return value
+def report_state(summary: Mapping[str, Any] | None, facts: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What decides whether a key's report is rendered again: the facts the history compares (status,
+    verdict, identity, models with their access and prices, limits, balance) and the names of the actions
+    and the capabilities' statuses. Not the daily usage series (a moving counter on any key in use: the
+    index and the history carry it every round), not free text."""
+    s = summary or {}
+    f = facts or {}
+    identity = s.get("identity") if isinstance(s.get("identity"), Mapping) else {}
+    caps = [c for c in s.get("capabilities") or [] if isinstance(c, Mapping)]
+    return {
+        **{name: s.get(name) for name in _STATE},
+        "identity": {k: v for k, v in identity.items() if k != "evidence"},
+        "actions": sorted(str(a.get("action")) for a in s.get("actions") or [] if isinstance(a, Mapping)),
+        "capabilities": sorted([str(c.get("capability")), str(c.get("status"))] for c in caps),
+        "models": f.get("models"),
+        "facts_limits": f.get("limits"),
+        "facts_balance": f.get("balance"),
+    }
 
 
 def facts_fingerprint(summary: Mapping[str, Any] | None, facts: Mapping[str, Any] | None, *context: str) -> str:
-    """A stable hash of what a report shows (summary and history facts, minus the probe's times) and of
-    ``context`` (settings, notebook, package version): equal fingerprints, nothing to render again."""
-    text = json.dumps([_stable(summary), _stable(facts), list(context)], sort_keys=True, default=str)
+    """A stable hash of :func:`report_state` and of ``context`` (settings, notebook, package version):
+    equal fingerprints, nothing to render again."""
+    text = json.dumps([report_state(summary, facts), list(context)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

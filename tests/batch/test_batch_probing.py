@@ -48,13 +48,23 @@ def test_at_most_max_in_flight_requests_per_host_across_clients() -> None:
     assert inner.closed
 
 
-def test_fingerprint_ignores_the_probe_times_not_the_facts() -> None:
-    summary = {"status": "valid", "checked_at": "2026-12-02T06:00:00Z", "balance": {"remaining": 5.0}}
-    facts = {"models": [{"id": "m", "latency_ms": 12}], "checked_at": "2026-12-02T06:00:00Z"}
+def test_fingerprint_follows_the_facts_not_timing_or_free_text() -> None:
+    summary = {"status": "valid", "verdict": "ready", "confidence": 0.972, "status_reason": "accepted",
+               "checked_at": "2026-12-02T06:00:00Z", "balance": {"remaining": 5.0},
+               "identity": {"user": "ada", "evidence": "GET /users/me"},
+               "actions": [{"action": "import inventory", "reason": "13 models"}],
+               "capabilities": [{"capability": "model catalog", "status": "verified", "evidence": "13 models"}]}
+    facts = {"models": [{"id": "m", "allowed": True, "price_in": 1.0, "price_out": 2.0}], "checked_at": "t",
+             "usage_daily": [{"day": "2026-12-01", "usd": 1.0}]}  # fmt: skip
     base = facts_fingerprint(summary, facts, "config")
-    later = {**summary, "checked_at": "2026-12-02T07:00:00Z"}
-    assert facts_fingerprint(later, {**facts, "checked_at": "x", "models": [{"id": "m", "latency_ms": 80}]},
-                             "config") == base  # fmt: skip
+    timing = {**summary, "confidence": 0.962, "status_reason": "authenticated", "checked_at": "later",
+              "identity": {"user": "ada", "evidence": "other words"},
+              "actions": [{"action": "import inventory", "reason": "other words"}],
+              "capabilities": [{"capability": "model catalog", "status": "verified", "evidence": "other"}]}
+    assert facts_fingerprint(timing, {**facts, "checked_at": "x", "usage_daily": []}, "config") == base
     assert facts_fingerprint({**summary, "balance": {"remaining": 4.0}}, facts, "config") != base
+    assert facts_fingerprint({**summary, "status": "invalid"}, facts, "config") != base
     assert facts_fingerprint(summary, {**facts, "models": []}, "config") != base
+    gone = {**summary, "capabilities": [{"capability": "model catalog", "status": "denied", "evidence": "x"}]}
+    assert facts_fingerprint(gone, facts, "config") != base
     assert facts_fingerprint(summary, facts, "other settings") != base
