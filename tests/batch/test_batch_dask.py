@@ -27,9 +27,9 @@ from testkey_nb.report.keyreport import KeyJob
 
 #: A few keys of the fleet batch: a good one, an invalid one, an impostor, a faulty provider, a bad ref.
 SUBSET = ["full-access", "invalid", "provider-5xx", "impostor-openai", "missing-ref"]  # file order
-#: Fields that depend on the run, not on the key.
-#: (``rendered``: the local fleet's index may come from its re-run, which kept every report)
-VOLATILE = {"seconds", "rendered_at", "checked_at", "rendered", "runway"}  # a runway runs to the check time: it moves between runs
+#: Fields that depend on the run, not on the key (a runway runs to the check time: it moves between runs;
+#: ``rendered``: the local fleet's index may come from its re-run, which kept every report).
+VOLATILE = {"seconds", "rendered_at", "checked_at", "rendered", "runway"}
 
 
 @pytest.mark.parametrize(
