@@ -202,7 +202,7 @@ def _kept(row: Mapping[str, Any]) -> bool:
 
 
 _KINDS: Final = {"balance": "num"}
-_TITLES: Final = {"changes": "since the last check"}
+_TITLES: Final = {"changes": "changes · runway"}
 
 
 def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -270,7 +270,8 @@ def _changes_cell(row: Mapping[str, Any]) -> str:
         full = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
         parts.append(f' <span class="tk-muted" title="{_t(full)}">{_t(head)}</span>')
     value = " ".join(change_text(c) for c in changes)
-    return _cell(value, "".join(parts) or '<span class="tk-muted">no change</span>')
+    quiet = '<span class="tk-muted">no change</span>' if _kept(row) else ""  # never on a first check
+    return _cell(value, "".join(parts) or quiet)
 
 
 def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fleet index") -> str:
