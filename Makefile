@@ -31,12 +31,12 @@ docs: $(STAMP)  # offline, strict: a broken link or anchor fails; the site goes 
 lab: $(STAMP)  # in a checkout: Lab serves the package's notebooks, your workspace inside them (git-ignored)
 	$(BIN)/testkey-nb lab --workspace testkey_nb/notebooks/work
 
-bench: $(STAMP)  # about 15 minutes on a quiet 2-core machine, batch_bench.py alone about 8
+bench: $(STAMP)  # long: batch_bench.py renders 1,300 keys twice over and 1,000 on Dask (see docs/performance.md)
 	$(BIN)/python benchmarks/probe_bench.py
 	$(BIN)/python benchmarks/import_bench.py
 	$(BIN)/python benchmarks/billing_bench.py
 	$(BIN)/python benchmarks/render_bench.py
-	$(BIN)/python benchmarks/batch_bench.py --keys 50 --jobs 2 --naive-keys 5 --cold
+	$(BIN)/python benchmarks/batch_bench.py --keys 300,1000 --jobs 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build site *.egg-info

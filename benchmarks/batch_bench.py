@@ -1,26 +1,22 @@
-"""Batch rendering throughput: N keys against the emulator at --jobs 1, 2, 4, beside the naive loop; prints JSON.
+"""Fleet rounds at scale: 300 and 1,000 keys against the emulator, a first round and a re-run with nothing
+changed, locally at --jobs 2 and on a local Dask cluster of 2 workers; prints JSON (one object per run
+as it ends, then the whole report).
 
-naive loop = what a user would write without the batch command: for each key, one after another,
-             ``papermill notebooks/key_report.ipynb K.ipynb -p label K -p base_url ...`` then
-             ``jupyter nbconvert --to html --no-input K.ipynb`` (the key in both commands' environment
-             as TESTKEY_NB_KEY). It leaves every executed notebook (raw data) on disk and its HTML
-             loads scripts from a CDN; it is timed only as the baseline.
-batch jN   = ``run_batch(keys, out, executor=LocalExecutor(N), force=True)``: one kernel per key, N at
-             a time, offline HTML, sidecars and the fleet index (its build is inside the time).
+first round   = ``run_batch(keys, out, executor=LocalExecutor(2))`` into an empty folder: every key is
+                probed (one event loop, --max-in-flight per host) and rendered (kernels forked by the
+                pool's warm fork server), sidecars, history and the index.
+re-run        = the same call again at once: every key probed again, nothing changed, nothing rendered.
+dask          = the first round of the largest fleet on ``LocalCluster(n_workers=2, threads_per_worker=1)``
+                (workers keep warm kernel parents: ``batch.worker_plugin``); probing stays in this process.
 
-The naive loop costs about 6 s a key and the batch well under one: ``--naive-keys`` (default 10) runs
-it on the first N keys only and compares keys per minute (each key of the loop is independent, so its
-rate does not depend on N).
-Batch runs take kernels from the warm single-use pool (``LocalExecutor(N)``); ``--cold`` adds a run
-that starts each kernel itself (``warm=False``), to show what the pool buys.
+Per run: seconds, seconds per key, keys rendered again, failed keys, peak RSS (the largest sum of RSS over
+this process and all its descendants: kernels, fork servers, workers; sampled every 100 ms; shared pages
+count once per process, so it over-states), and the bytes of index.html and index.json. ``render_s_per_key``
+is the first round's wall time minus its probing, per rendered key (the figure issue 23 targets, <= 0.35 s).
+One warm-up render runs first (imports, vl-convert's bundle build). Keys cycle over the emulator's
+scenarios (``rate-limited`` left out: its retries wait ~15 s a key whatever the tool).
 
-All runs use the same keys (cycled over the emulator's scenarios, ``rate-limited`` left out by default:
-its retries wait ~15 s a key) and the same emulator, in this one process. One warm-up render runs
-first (imports, vl-convert's bundle build). Peak memory: the largest sum of RSS over this process and
-all its children (kernels, papermill, nbconvert), sampled every 50 ms (shared pages are counted once
-per process, so it over-states a little), and the same minus this process's RSS before the run.
-
-    .venv/bin/python benchmarks/batch_bench.py [--keys 50] [--jobs 2] [--naive-keys 10] [--cold] [--no-naive]
+    .venv/bin/python benchmarks/batch_bench.py [--keys 300,1000] [--jobs 2] [--no-dask] [--dask-keys N]
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,15 +34,11 @@ from typing import Any
 
 import psutil
 
-from testkey_nb._files import NOTEBOOKS_DIR
-from testkey_nb.batch import LocalExecutor, run_batch
+from testkey_nb.batch import DaskExecutor, LocalExecutor, probe_all, run_batch
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.emulator import run_emulator
 from testkey_nb.secrets import Secret
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = NOTEBOOKS_DIR / "key_report.ipynb"
-BIN = Path(sys.executable).parent
 SCENARIOS = ["full-access", "personal", "inference-scoped", "metrics-only", "revoked", "invalid", "old-format",
              "basic-unverified", "pro", "lifecycle", "no-credits"]  # fmt: skip
 
@@ -55,12 +46,11 @@ SCENARIOS = ["full-access", "personal", "inference-scoped", "metrics-only", "rev
 class PeakRss:
     """Largest sum of RSS of this process and its descendants while running."""
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, interval_s: float = 0.1) -> None:
         self.interval_s = interval_s
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.baseline = psutil.Process().memory_info().rss
 
     def _sample(self) -> int:
         me = psutil.Process()
@@ -85,105 +75,97 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
 
-    def figures(self) -> dict[str, float]:
-        mib = 1024 * 1024
-        return {
-            "peak_rss_mib": round(self.peak / mib, 1),
-            "peak_rss_above_start_mib": round((self.peak - self.baseline) / mib, 1),
-        }
 
-
-def _entries(emu: Any, n: int, scenarios: list[str]) -> list[KeyEntry]:
+def _entries(emu: Any, n: int, start: int = 0) -> list[KeyEntry]:
     entries = []
-    for i in range(n):
-        scenario = scenarios[i % len(scenarios)]
+    for i in range(start, start + n):
+        scenario = SCENARIOS[i % len(SCENARIOS)]
         key = f"b10_Bnch{i:04d}." + f"BENCHkey{i:05d}" + "Z" * 19
         emu.add_key(key, scenario)
-        entries.append(KeyEntry(f"bench-{i:03d}-{scenario}", secret=Secret(key), base_url=emu.inference_url,
+        entries.append(KeyEntry(f"bench-{i:04d}-{scenario}", secret=Secret(key), base_url=emu.inference_url,
                                 management_url=emu.management_url, claim="baseten"))  # fmt: skip
     return entries
 
 
-def _batch(entries: list[KeyEntry], out: Path, jobs: int, warm: bool = True) -> dict[str, Any]:
+def _round(name: str, entries: list[KeyEntry], out: Path, executor: Any) -> dict[str, Any]:
+    probing: dict[str, float] = {}
+
+    def timed(tasks: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return probe_all(tasks)
+        finally:
+            probing["s"] = time.perf_counter() - began
+
     with PeakRss() as rss:
         started = time.perf_counter()
-        result = run_batch(entries, out, executor=LocalExecutor(jobs, warm=warm), force=True, progress=False)
+        result = run_batch(entries, out, executor=executor, progress=False, prober=timed)
         seconds = time.perf_counter() - started
-    sizes = [p.stat().st_size for p in out.glob("*.html")]
-    return {
-        "jobs": jobs,
-        "kernels": "warm pool" if warm else "started per render",
-        "report_bytes_max": max(sizes, default=0),
-        "seconds": round(seconds, 2),
-        "keys_per_min": round(len(entries) * 60 / seconds, 1),
-        "rendered": result.count("rendered"),
+    rows = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    rendered = sum(1 for r in rows if r.get("rendered"))
+    figures = {
+        "run": name,
+        "keys": len(entries),
+        "seconds": round(seconds, 1),
+        "s_per_key": round(seconds / len(entries), 3),
+        "probe_s": round(probing.get("s", 0.0), 1),
+        "render_s_per_key": round((seconds - probing.get("s", 0.0)) / rendered, 3) if rendered else None,
+        "rendered": rendered,
+        "unchanged": result.count("unchanged"),
         "failed": len(result.failed),
-        **rss.figures(),
+        "peak_rss_mib": round(rss.peak / 2**20),
+        "index_html_bytes": (out / "index.html").stat().st_size,
+        "index_json_bytes": (out / "index.json").stat().st_size,
     }
+    print(json.dumps(figures), flush=True)
+    return figures
 
 
-def _naive(entries: list[KeyEntry], folder: Path) -> dict[str, Any]:
-    failed = 0
-    with PeakRss() as rss:
-        started = time.perf_counter()
-        for entry in entries:
-            assert entry.secret is not None
-            env = {**os.environ, "TESTKEY_NB_KEY": entry.secret.reveal()}
-            executed = folder / f"{entry.label}.ipynb"
-            run = subprocess.run(
-                [str(BIN / "papermill"), str(NOTEBOOK), str(executed), "-k", "python3", "--no-progress-bar",
-                 "-p", "label", entry.label, "-p", "base_url", entry.base_url or "",
-                 "-p", "management_url", entry.management_url or "", "-p", "claim", entry.claim or ""],
-                env=env, capture_output=True, check=False,
-            )  # fmt: skip
-            if run.returncode == 0:
-                run = subprocess.run(
-                    [str(BIN / "jupyter-nbconvert"), "--to", "html", "--no-input", str(executed)],
-                    env=env, capture_output=True, check=False,
-                )  # fmt: skip
-            failed += run.returncode != 0
-        seconds = time.perf_counter() - started
-    return {
-        "seconds": round(seconds, 2),
-        "keys_per_min": round(len(entries) * 60 / seconds, 1),
-        "failed": failed,
-        **rss.figures(),
-    }
+def _dask_cluster() -> Any:
+    import logging
+
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, worker_dashboard_address=None,
+                        silence_logs=logging.ERROR)  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keys", type=int, default=50)
-    parser.add_argument("--jobs", default="2", help="comma-separated --jobs values")
-    parser.add_argument("--naive-keys", type=int, default=10, help="keys the naive loop renders (its rate is per key)")
-    parser.add_argument("--cold", action="store_true", help="also run the batch without the kernel pool")
-    parser.add_argument("--no-naive", action="store_true", help="skip the papermill + nbconvert loop")
-    parser.add_argument("--with-rate-limited", action="store_true", help="include the rate-limited scenario")
+    parser.add_argument("--keys", default="300,1000", help="comma-separated fleet sizes")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask round")
+    parser.add_argument("--dask-keys", type=int, default=None, help="keys of the Dask round (default: the largest)")
     args = parser.parse_args()
-    jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
-    scenarios = SCENARIOS + (["rate-limited"] if args.with_rate_limited else [])
+    sizes = [int(k) for k in args.keys.split(",") if k.strip()]
     work = Path(tempfile.mkdtemp(prefix="testkey-nb-batch-bench-"))
     os.environ["TESTKEY_NB_RAW"] = str(work / "raw")
-    report: dict[str, Any] = {"keys": args.keys, "cores": len(os.sched_getaffinity(0)), "scenarios": scenarios}
+    load = os.getloadavg()
+    report: dict[str, Any] = {"cores": len(os.sched_getaffinity(0)), "jobs": args.jobs,
+                              "python": sys.version.split()[0], "load_before": [round(x, 1) for x in load],
+                              "runs": []}  # fmt: skip
     try:
         with run_emulator() as emu:
-            entries = _entries(emu, args.keys, scenarios)
-            warm = _batch(entries[:1], work / "warm-up", 1)
-            report["warm_up_render_s"] = warm["seconds"]
-            report["batch"] = [_batch(entries, work / f"batch-j{j}", j) for j in jobs]
-            if args.cold:
-                report["batch"] += [_batch(entries, work / f"batch-cold-j{j}", j, warm=False) for j in jobs]
-            if not args.no_naive:
-                (work / "naive").mkdir()
-                report["naive_loop"] = _naive(entries[: args.naive_keys], work / "naive")
-                report["naive_loop"]["keys"] = min(args.naive_keys, len(entries))
-                base = report["naive_loop"]["keys_per_min"]
-                report["speedup_vs_naive"] = {
-                    f"j{b['jobs']} {b['kernels']}": round(b["keys_per_min"] / base, 2) for b in report["batch"]
-                }
+            warm = _entries(emu, 1, start=9000)
+            run_batch(warm, work / "warm-up", executor=LocalExecutor(1), progress=False)
+            for n in sizes:
+                entries = _entries(emu, n)
+                out = work / f"local-{n}"
+                report["runs"].append(_round(f"local first round, {n} keys", entries, out, LocalExecutor(args.jobs)))
+                report["runs"].append(_round(f"local re-run, nothing changed, {n} keys", entries, out,
+                                             LocalExecutor(args.jobs)))  # fmt: skip
+            if not args.no_dask and sizes:
+                n = args.dask_keys or max(sizes)
+                entries = _entries(emu, n, start=5000)
+                with _dask_cluster() as cluster:
+                    executor = DaskExecutor(cluster.scheduler_address)
+                    name = f"dask first round, 2 workers, {n} keys"
+                    report["runs"].append(_round(name, entries, work / f"dask-{n}", executor))
     finally:
+        report["load_after"] = [round(x, 1) for x in os.getloadavg()]
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2), flush=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from testkey_nb.check.targets import emulator_urls
 from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
 
 if TYPE_CHECKING:
+    import httpx
     import polars as pl
 
 __all__ = ["KeyCheck", "check", "check_async", "compare"]
@@ -124,6 +125,7 @@ async def check_async(
     credits_remaining: float | None = None,
     payment_method: str | None = None,
     environ: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> KeyCheck:
     """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``).
 
@@ -132,7 +134,9 @@ async def check_async(
 
     ``credits_remaining`` (USD) and ``payment_method`` (``"card"`` | ``"none"``): what you know of the
     account's money where the provider shows none; a runway and a deactivation date rest only on them or
-    on a balance the provider answered, never on a documented grant."""
+    on a balance the provider answered, never on a documented grant.
+
+    ``transport``: an httpx transport for every request (a batch round shares one, capped per host)."""
     from testkey_nb.check.lenses import LensError, check_lens
 
     try:
@@ -147,7 +151,7 @@ async def check_async(
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:
-        return KeyCheck.of(await check_key_async(secret, options, key_ref=key_ref))
+        return KeyCheck.of(await check_key_async(secret, options, key_ref=key_ref, transport=transport))
     except CheckError:
         raise
     except Exception as exc:  # an unexpected failure: keep its type, never the key

@@ -24,13 +24,13 @@ from testkey_nb.batch.executors import (
     render_on_worker,
 )
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask, SealedKey
-from testkey_nb.batch.runner import DEFAULT_FRESH_S, SIDECAR_DIR, run_batch, sidecar_path
+from testkey_nb.batch.probing import Probed, Prober, probe_all
+from testkey_nb.batch.runner import SIDECAR_DIR, run_batch, sidecar_path
 
 if TYPE_CHECKING:
     from testkey_nb.history.recorder import HistorySettings
 
 __all__ = [
-    "DEFAULT_FRESH_S",
     "SIDECAR_DIR",
     "BatchInputError",
     "BatchResult",
@@ -40,10 +40,13 @@ __all__ = [
     "KeyOutcome",
     "KeyStatus",
     "LocalExecutor",
+    "Probed",
+    "Prober",
     "RenderTask",
     "SealedKey",
     "check_cluster_address",
     "default_jobs",
+    "probe_all",
     "render_many",
     "render_on_worker",
     "run_batch",
@@ -76,7 +79,6 @@ def render_many(
     max_in_flight: int = 16,
     pdf: bool = False,
     history: HistorySettings | None = None,
-    fresh_s: float = DEFAULT_FRESH_S,
     lens: str = "inventory-fit",
     credits_remaining: float | None = None,
     payment_method: str | None = None,
@@ -117,14 +119,15 @@ def render_many(
         try:
             result = run_batch(entries, Path(out), executor=executor, force=force, progress=True,
                                retention_s=retention_s, max_in_flight=max_in_flight, history=history,
-                               fresh_s=fresh_s, lens=lens)  # fmt: skip
+                               lens=lens)  # fmt: skip
         except BatchInputError as exc:
             return _error(str(exc))
     except KeyboardInterrupt:
         print("testkey-nb: interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     counts = (
-        f"{result.count('rendered')} rendered, {result.count('fresh')} fresh (skipped), {result.count('failed')} failed"
+        f"{result.count('rendered')} rendered, {result.count('unchanged')} unchanged (probed, report kept), "
+        f"{result.count('failed')} failed"
     )
     if result.interrupted:
         counts += f", {result.count('interrupted')} interrupted"

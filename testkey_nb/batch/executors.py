@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import json
+import logging
 import os
 import signal
 import threading
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 _ABORT_WAIT_S = 30.0
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -289,7 +291,8 @@ def render_on_worker(job: KeyJob, sealed: SealedKey, retention_s: float) -> dict
         root = default_raw_root()
         sweep_raw(root, retention_s)  # a worker host's raw data obeys the window too
         run_dir = make_run_dir(root)
-        result = render_key(job, run_dir / "out", secret=secret, raw_root=run_dir, retention_s=retention_s)
+        result = render_key(job, run_dir / "out", secret=secret, raw_root=run_dir, retention_s=retention_s,
+                            pool=_worker_pool())  # fmt: skip
         outcome.update(
             label=result.label,
             summary=dict(result.summary) if result.summary is not None else None,
@@ -305,6 +308,16 @@ def render_on_worker(job: KeyJob, sealed: SealedKey, retention_s: float) -> dict
             with contextlib.suppress(OSError):
                 remove_run_dir(run_dir)
     return outcome
+
+
+def _worker_pool() -> KernelPool | None:
+    """The warm kernel pool of this Dask worker (:mod:`testkey_nb.batch.worker_plugin`), if any."""
+    try:
+        from testkey_nb.batch.worker_plugin import worker_pool
+    except ImportError:  # no distributed: not on a worker
+        return None
+    pool = worker_pool()
+    return pool if pool is not None and not getattr(pool, "_closed", False) else None
 
 
 class DaskExecutor:
@@ -333,6 +346,7 @@ class DaskExecutor:
         self._capacity = jobs or 1
         self._futures: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._plugin = False
 
     @property
     def capacity(self) -> int:
@@ -356,6 +370,13 @@ class DaskExecutor:
             ) from None
         threads = sum(self._client.nthreads().values())
         self._capacity = self.jobs or max(1, threads)
+        from testkey_nb.batch.worker_plugin import PLUGIN_NAME, KernelParentPlugin
+
+        try:  # warm kernel parents on every worker for this round
+            self._client.register_plugin(KernelParentPlugin(retention_s), name=PLUGIN_NAME)
+            self._plugin = True
+        except Exception as exc:  # renders start their kernels themselves
+            log.warning("the workers' warm kernel pools did not start: %s: %s", type(exc).__name__, exc)
 
     @property
     def client(self) -> Any:
@@ -405,6 +426,12 @@ class DaskExecutor:
 
     def close(self) -> None:
         if self._client is not None:
+            if self._plugin:
+                from testkey_nb.batch.worker_plugin import PLUGIN_NAME
+
+                with contextlib.suppress(Exception):  # the pools and their raw folders end with the round
+                    self._client.unregister_worker_plugin(PLUGIN_NAME)
+                self._plugin = False
             with contextlib.suppress(Exception):
                 self._client.close(timeout=10)
             self._client = None

@@ -81,7 +81,8 @@ class KeyOutcome:
 
 @dataclass(frozen=True)
 class KeyStatus:
-    """One key's line in a batch result: ``rendered``, ``fresh`` (skipped), ``failed`` or ``interrupted``."""
+    """One key's line in a batch result: ``rendered``, ``unchanged`` (probed, same facts: report kept),
+    ``failed`` or ``interrupted``."""
 
     label: str
     state: str
@@ -108,5 +109,5 @@ class BatchResult:
 
     @property
     def ok(self) -> bool:
-        """Every key has a report (rendered now or fresh) and the batch was not interrupted."""
-        return not self.interrupted and all(k.state in ("rendered", "fresh") for k in self.keys)
+        """Every key has a report (rendered now or unchanged) and the batch was not interrupted."""
+        return not self.interrupted and all(k.state in ("rendered", "unchanged") for k in self.keys)

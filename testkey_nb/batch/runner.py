@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import signal
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -23,17 +23,18 @@ from testkey_nb.batch.executors import Executor
 from testkey_nb.batch.fleet import NOT_RENDERED, index_row, write_index
 from testkey_nb.batch.keysfile import KeyEntry, check_label
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask
+from testkey_nb.batch.probing import Probed, Prober, facts_fingerprint, probe_all
+from testkey_nb.batch.progress import Progress
 from testkey_nb.history.recorder import HistorySettings, Recorder
 from testkey_nb.report.keyreport import KeyJob, report_filename
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
-__all__ = ["DEFAULT_FRESH_S", "SIDECAR_DIR", "run_batch", "sidecar_path"]
+__all__ = ["SIDECAR_DIR", "run_batch", "sidecar_path"]
 
-#: A report younger than this (and with its sidecar) is not rendered again unless forced.
-DEFAULT_FRESH_S: Final = 3600.0
 #: Per-key summaries the index is built from (``out/.index/<label>.json``): no key, no probe records.
 SIDECAR_DIR: Final = ".index"
-_SIDECAR_VERSION: Final = 1
+#: 2: the sidecar holds the fingerprint of the facts its report was rendered from
+_SIDECAR_VERSION: Final = 2
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,19 @@ def _config_hash(entry: KeyEntry, secret: Secret, lens: str = "inventory-fit") -
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
 
+@functools.cache
+def _render_context() -> tuple[str, str]:
+    """The notebook's hash and the package version: a report of another notebook or version is redone."""
+    from testkey_nb import __version__
+    from testkey_nb._files import NOTEBOOKS_DIR
+
+    try:
+        notebook = hashlib.sha256((NOTEBOOKS_DIR / "key_report.ipynb").read_bytes()).hexdigest()[:32]
+    except OSError:
+        notebook = "missing"
+    return notebook, __version__
+
+
 def _read_sidecar(out_dir: Path, label: str) -> dict[str, Any] | None:
     try:
         data = json.loads(sidecar_path(out_dir, label).read_text(encoding="utf-8"))
@@ -74,86 +88,15 @@ def _read_sidecar(out_dir: Path, label: str) -> dict[str, Any] | None:
     return data
 
 
-def _fresh_row(out_dir: Path, label: str, config: str, fresh_s: float) -> dict[str, Any] | None:
+def _unchanged_row(out_dir: Path, label: str, fingerprint: str) -> dict[str, Any] | None:
+    """The sidecar's row when the key's report was rendered from the same facts and still exists."""
     data = _read_sidecar(out_dir, label)
-    if data is None or data.get("config") != config or data["row"].get("error") is not None:
+    if data is None or data.get("fingerprint") != fingerprint:
         return None
-    try:
-        age = time.time() - (out_dir / report_filename(label)).stat().st_mtime
-    except OSError:
+    row = data["row"]
+    if row.get("error") is not None or not row.get("report") or not (out_dir / str(row["report"])).is_file():
         return None
-    return data["row"] if age <= fresh_s else None
-
-
-# --- progress ----------------------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A rich progress bar with a status line per key on a terminal; plain lines otherwise; or nothing."""
-
-    def __init__(self, enabled: bool, total: int, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.total = total
-        self.done = 0
-        self.bar: Any = None
-        self.task: Any = None
-        tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        if tty:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("[bold]rendering[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.description}"),
-                console=Console(file=self.stream, highlight=False),
-                transient=False,
-            )
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-            self.task = self.bar.add_task("", total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def running(self, labels: Sequence[str]) -> None:
-        if self.bar is not None:
-            shown = ", ".join(labels[:4]) + (f" +{len(labels) - 4}" if len(labels) > 4 else "")
-            self.bar.update(self.task, description=shown)
-
-    def note(self, text: str) -> None:
-        if self.bar is not None:
-            from rich.markup import escape
-
-            self.bar.console.print(f"[yellow]{escape(text)}[/]")
-        elif self.enabled:
-            print(text, file=self.stream, flush=True)
-
-    def key(self, status: KeyStatus) -> None:
-        self.done += 1
-        if status.state == "rendered":
-            text = f"ok, verdict {status.verdict or 'unknown'} ({status.seconds:.1f} s)"
-            style, mark = "green", "ok"
-        elif status.state == "fresh":
-            text, style, mark = "fresh report, skipped (--force renders it again)", "dim", "--"
-        elif status.state == "interrupted":
-            text, style, mark = "interrupted", "yellow", "!!"
-        else:
-            text, style, mark = f"failed: {status.error}", "red", "FAILED"
-        if self.bar is not None:
-            from rich.markup import escape
-
-            self.bar.console.print(f"[{style}]{escape(mark):>6}[/] {escape(status.label)}: {escape(text)}")
-            self.bar.update(self.task, completed=self.done)
-        elif self.enabled:
-            print(f"[{self.done}/{self.total}] {status.label}: {text}", file=self.stream, flush=True)
+    return row
 
 
 class _SigintGuard:
@@ -243,6 +186,9 @@ class _Item:
     entry: KeyEntry
     task: RenderTask
     config: str
+    probed: Probed | None = None
+    fingerprint: str | None = None
+    checked_at: str | None = None
 
 
 def _check_entries(entries: Sequence[KeyEntry]) -> None:
@@ -278,24 +224,32 @@ def run_batch(
     force: bool = False,
     progress: bool = True,
     retention_s: float = 300,
-    fresh_s: float = DEFAULT_FRESH_S,
     environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
     max_in_flight: int = 16,
     history: HistorySettings | None = None,
     lens: str = "inventory-fit",
+    prober: Prober | None = None,
 ) -> BatchResult:
-    """Render a report per entry through ``executor``, then (re)build ``out_dir/index.html`` and ``index.json``.
+    """Probe every entry, render a report per key whose facts changed through ``executor``, then
+    (re)build ``out_dir/index.html`` and ``index.json``.
 
-    A key's failure (unresolvable ref, invalid key, provider down, notebook error) is recorded with a
-    redacted reason and never stops the batch. A key whose report is fresh (younger than ``fresh_s``,
-    same settings, its sidecar present) is skipped unless ``force``. Ctrl-C (KeyboardInterrupt in the
-    main thread) stops submitting, stops the running renders and returns with ``interrupted=True``
-    once the executor has removed its raw data. Raises :class:`BatchInputError` for unusable entries.
+    A round probes every key first, concurrently in one event loop (``prober``, default
+    :func:`~testkey_nb.batch.probing.probe_all`: ``max_in_flight`` requests at most per host). A key
+    whose facts (summary and history facts), settings, notebook and package version give the
+    fingerprint its report was rendered from keeps its report (``unchanged``, row ``rendered: false``);
+    the others are rendered from the check the round made (the kernel does not probe again, and never
+    gets the key); ``force`` renders every key. A key's failure (unresolvable ref, invalid key,
+    provider down, notebook error) is recorded with a redacted reason and never stops the batch.
+    Ctrl-C (KeyboardInterrupt in the main thread) stops submitting, stops the running renders and
+    returns with ``interrupted=True`` once the executor has removed its raw data. Raises
+    :class:`BatchInputError` for unusable entries.
 
     ``history`` (default: on, in ``out_dir/.history/history.duckdb``): this process, the one writer,
-    appends a snapshot per key it rendered (or failed to) and fills each row's ``changes``, ``runway``
-    and ``alerts``; each kernel gets its key's earlier snapshots as data for "Since the last check".
+    appends a snapshot per key it checked (rendered or not, or failed) and fills each row's
+    ``changes``, ``runway`` and ``alerts``; each kernel gets its key's earlier snapshots as data for
+    "Since the last check". The history is written before the sidecar (a crash between the two
+    re-renders the key; its snapshot is not counted twice: the run id).
     """
     started = time.perf_counter()
     entries = list(entries)
@@ -334,22 +288,21 @@ def run_batch(
             max_in_flight=max_in_flight,
             credits_remaining=entry.credits_remaining,
             payment_method=entry.payment_method,
-            history=recorder.context(entry.label) if recorder is not None else "",
             lens=lens,
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret, lens)))
 
-    def record(entry: KeyEntry, row: dict[str, Any], config: str | None,
+    def record(entry: KeyEntry, row: dict[str, Any], fingerprint: str | None,
                facts: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
         text = json.dumps([row, facts], default=str)
         if _contains_secret(text, secrets):
             row = index_row(entry.label, error="the summary held a key; it was dropped", claim=entry.claim,
-                            rendered_at=row.get("rendered_at"))  # fmt: skip
-            facts = None
+                            rendered_at=row.get("rendered_at"), checked_at=row.get("checked_at"))  # fmt: skip
+            facts = fingerprint = None
         try:
-            if recorder is not None:
+            if recorder is not None:  # the history first, then the sidecar (see the docstring)
                 row = _with_history(recorder, row, facts)
-            payload = {"version": _SIDECAR_VERSION, "config": config, "row": row}
+            payload = {"version": _SIDECAR_VERSION, "fingerprint": fingerprint, "row": row}
             sidecar = sidecar_path(out_dir, entry.label)
             write_atomic(sidecar, (json.dumps(payload, indent=1, default=str) + "\n").encode())
         except Exception as exc:
@@ -379,45 +332,80 @@ def run_batch(
                 if disk_full(exc):
                     raise DiskFullError(f"the report of {label}", len(statuses)) from None
                 error = redact(f"cannot write the report: {exc}", secrets)
-        summary = outcome.summary if error is None else None
+        probed = item.probed
+        summary: Mapping[str, Any] | None = None
+        facts: Mapping[str, Any] | None = None
+        if error is None:
+            if probed is not None and probed.payload:  # the kernel rendered the round's own check
+                summary, facts = probed.summary, probed.facts
+            elif isinstance(outcome.summary, Mapping):
+                summary = outcome.summary
+                got = summary.get("history_facts")
+                facts = got if isinstance(got, Mapping) else None
         if error is None and summary is None:
             error = "the report was written but its summary did not come back"
         rel = report.name if report is not None else None
         row = index_row(label, summary=summary, error=error, report=rel, claim=item.entry.claim,
-                        seconds=outcome.seconds, rendered_at=_now())  # fmt: skip
-        facts = summary.get("history_facts") if isinstance(summary, Mapping) else None
-        row = record(item.entry, row, item.config, facts if isinstance(facts, Mapping) else None)
+                        seconds=outcome.seconds, rendered_at=_now(), rendered=error is None,
+                        checked_at=item.checked_at or _now())  # fmt: skip
+        row = record(item.entry, row, item.fingerprint if error is None else None, facts)
         state = "failed" if row["error"] is not None else "rendered"
         status = KeyStatus(label, state, row["error"], report if state == "rendered" else None, outcome.seconds,
                            row.get("verdict"))  # fmt: skip
         statuses[label] = status
         return status
 
-    todo: list[_Item] = []
-    fresh: list[KeyStatus] = []
-    for item in items:
-        row = None if force else _fresh_row(out_dir, item.entry.label, item.config, fresh_s)
-        if row is not None:
-            report = out_dir / report_filename(item.entry.label)
-            fresh.append(KeyStatus(item.entry.label, "fresh", None, report, 0.0, row.get("verdict")))
-        else:
-            todo.append(item)
+    def sort(bar: Progress) -> list[_Item]:
+        """Probe every key; record the failed and the unchanged ones; return those to render."""
+        todo: list[_Item] = []
+        if not items:
+            return todo
+        bar.stage(f"probing {len(items)} key(s), at most {max_in_flight} request(s) in flight per host")
+        probed = (prober or probe_all)([i.task for i in items])
+        checked_at = _now()
+        for item in items:
+            label = item.entry.label
+            got = probed.get(item.task.index) or Probed(label, None, None, "probe: no result came back", 0.0)
+            item.checked_at = checked_at
+            if not got.ok:
+                row = index_row(label, error=_one_line(redact(got.error or "probe failed", secrets)),
+                                claim=item.entry.claim, seconds=got.seconds, checked_at=checked_at)  # fmt: skip
+                row = record(item.entry, row, None)
+                statuses[label] = KeyStatus(label, "failed", row["error"], seconds=got.seconds)
+                bar.key(statuses[label])
+                continue
+            item.probed = got
+            item.fingerprint = facts_fingerprint(got.summary, got.facts, item.config, *_render_context())
+            old = None if force else _unchanged_row(out_dir, label, item.fingerprint)
+            if old is None:
+                todo.append(item)
+                continue
+            row = index_row(label, summary=got.summary, report=str(old["report"]), claim=item.entry.claim,
+                            seconds=got.seconds, rendered_at=old.get("rendered_at"), rendered=False,
+                            checked_at=checked_at)  # fmt: skip
+            row = record(item.entry, row, item.fingerprint, got.facts)
+            statuses[label] = KeyStatus(label, "unchanged", None, out_dir / str(old["report"]), got.seconds,
+                                        row.get("verdict"))  # fmt: skip
+            bar.key(statuses[label])
+        for item in todo:  # what the kernel needs: the key's earlier snapshots and the round's check
+            history_json = recorder.context(item.entry.label) if recorder is not None else ""
+            job = replace(item.task.job, history=history_json, check=item.probed.payload or "" if item.probed else "")
+            item.task = replace(item.task, job=job)
+        return todo
 
     interrupted = False
     full: DiskFullError | None = None
     running: dict[cf.Future[KeyOutcome], _Item] = {}
-    pending: deque[_Item] = deque(todo)
+    pending: deque[_Item] = deque()
     unfinished: list[bool] = []  # an interrupted round is resumed by the next run (see Recorder)
-    with _Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard, _closing(recorder, unfinished):
+    with Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard, _closing(recorder, unfinished):
         try:
             for label, reason in resolve_errors.items():
                 entry = next(e for e in entries if e.label == label)
-                row = record(entry, index_row(label, error=reason, claim=entry.claim, rendered_at=_now()), None)
+                row = record(entry, index_row(label, error=reason, claim=entry.claim, checked_at=_now()), None)
                 statuses[label] = KeyStatus(label, "failed", row["error"])
                 bar.key(statuses[label])
-            for status in fresh:
-                statuses[status.label] = status
-                bar.key(status)
+            pending.extend(sort(bar))
             if pending:
                 executor.start(retention_s)
                 try:

@@ -238,13 +238,21 @@ def watch(
     alert_limit_percent: float | None = typer.Option(
         None, "--alert-limit-percent", help="flag keys at N % of a limit, or whose limit fell N %"
     ),
+    dask: str | None = typer.Option(
+        None, "--dask", help="render on this Dask scheduler every round (tls://host:8786; given once)"
+    ),
+    allow_insecure_cluster: bool = typer.Option(
+        False, "--allow-insecure-cluster", help="allow a non-TLS scheduler address that is not loopback"
+    ),
+    max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help="requests in flight per host, at most"),
 ) -> None:
-    """Re-check a fleet on a schedule: each round renders the keys (batch freshness rules) and records history.
+    """Re-check a fleet on a schedule: each round probes every key, records history and renders the
+    reports of the keys whose facts changed.
 
-    A report younger than half the interval is not rendered again (another run just made it); the
-    rest are. Ctrl-C stops between or during rounds.
+    ``--dask ADDRESS`` is given once: every round renders on that cluster (its workers keep warm kernel
+    parents between rounds). Ctrl-C stops between or during rounds.
     """
-    from testkey_nb.batch import DEFAULT_FRESH_S, EXIT_INTERRUPTED, render_many
+    from testkey_nb.batch import EXIT_INTERRUPTED, render_many
 
     try:
         interval = parse_every(every)
@@ -264,9 +272,9 @@ def watch(
             started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             print(f"watch: round {round_no}{f'/{count}' if count else ''} at {started}", flush=True)
             code = render_many(
-                keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=False, dask=None,
-                allow_insecure_cluster=False, retention_s=retention, claim=claim, base_url=base_url,
-                management_url=management_url, history=settings, fresh_s=min(DEFAULT_FRESH_S, interval / 2),
+                keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=False, dask=dask,
+                allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
+                base_url=base_url, management_url=management_url, history=settings, max_in_flight=max_in_flight,
             )  # fmt: skip
             if code in (2, EXIT_INTERRUPTED) or (count is not None and round_no >= count):
                 break

@@ -168,7 +168,7 @@ def render(
     keys_file: Path | None = typer.Option(None, "--keys-file", help="TOML file of key references"),
     keys_env: Path | None = typer.Option(None, "--keys-env", help="dotenv file of keys (mode 0600)"),
     jobs: int | None = typer.Option(None, "--jobs", help="parallel renders (default: about one per core)"),
-    force: bool = typer.Option(False, "--force", help="re-render keys whose report is fresh"),
+    force: bool = typer.Option(False, "--force", help="render every report, also of keys whose facts did not change"),
     dask: str | None = typer.Option(None, "--dask", help="render on a Dask cluster at ADDRESS"),
     allow_insecure_cluster: bool = typer.Option(False, "--allow-insecure-cluster", help="allow tcp:// off loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),

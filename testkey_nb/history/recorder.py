@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from testkey_nb.history.diff import Change
 from testkey_nb.history.runway import runway_for
-from testkey_nb.history.snapshot import Snapshot, build_snapshot
+from testkey_nb.history.snapshot import Snapshot, build_snapshot, parse_time
 from testkey_nb.history.store import HistoryStore, default_history_path
 
 __all__ = ["CONTEXT_SNAPSHOTS", "HistorySettings", "Recorder", "alerts_for"]
@@ -107,7 +107,9 @@ class Recorder:
     def record(self, row: Mapping[str, Any], facts: Mapping[str, Any] | None) -> dict[str, Any]:
         """Append the snapshot of ``row`` (+ facts); return the row with changes, runway and alerts."""
         label = str(row.get("label"))
-        snap = build_snapshot(row, facts)
+        # a key probed and kept (not rendered) is a check at the round's time, not at its report's
+        at = parse_time(row.get("checked_at")) if row.get("rendered") is False else None
+        snap = build_snapshot(row, facts, rendered_at=at)
         runway = None
         if not snap.failed:  # the daily usage needs no earlier snapshot; consecutive balances do
             by_usage = bool(snap.usage_daily) and snap.balance_remaining is not None

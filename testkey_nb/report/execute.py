@@ -44,6 +44,8 @@ from testkey_nb.report.warm_kernel import PARENT_ENV
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
+    from testkey_nb.report.forkserver import ForkServer
+
 __all__ = [
     "ENV_ALLOWLIST",
     "ExecOutcome",
@@ -75,7 +77,8 @@ CONNECTION_FILE_NAME: Final = "kernel.json"
 EXECUTED_NAME: Final = "executed.ipynb"
 OUTBOX_NAME: Final = "outbox"
 #: The kernel command: ipykernel behind a module that imports the report's libraries first.
-WARM_KERNEL_ARGV: Final = (sys.executable, "-m", "testkey_nb.report.warm_kernel", "-f", "{connection_file}")
+WARM_KERNEL_MODULE: Final = "testkey_nb.report.warm_kernel"
+WARM_KERNEL_ARGV: Final = (sys.executable, "-m", WARM_KERNEL_MODULE, "-f", "{connection_file}")
 
 
 def kernel_environment(extra: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -235,10 +238,11 @@ class StartedKernel:
             self._stderr.close()
 
 
-def start_kernel(run_dir: Path) -> StartedKernel:
+def start_kernel(run_dir: Path, fork_server: ForkServer | None = None) -> StartedKernel:
     """Launch a warm kernel in ``run_dir`` (an existing private run folder); do not wait for it.
 
     The kernel's environment holds no secret: the allowlist, the channel's fd number, the outbox.
+    With ``fork_server`` the kernel is forked by it (imports done) instead of started as a new program.
     """
     outbox = run_dir / OUTBOX_NAME
     outbox.mkdir(mode=0o700, exist_ok=True)
@@ -248,6 +252,15 @@ def start_kernel(run_dir: Path) -> StartedKernel:
         # CurveZMQ between us and the kernel where pyzmq and the kernelspec support it.
         transport_encryption="auto" if zmq.has("curve") else "disabled",
     )
+    if fork_server is not None and fork_server.alive():
+        import uuid
+
+        from testkey_nb.report.forkserver import ForkProvisioner
+
+        km.kernel_id = str(uuid.uuid4())
+        provisioner = ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+        provisioner.fork_server = fork_server
+        km.provisioner = provisioner
     stderr_fh: IO[bytes] = open(run_dir / KERNEL_STDERR_NAME, "wb")  # noqa: SIM115 - closed by shutdown()
     read_end, write_end = os.pipe()  # neither end is inheritable; pass_fds hands the read end to this kernel
     try:

@@ -60,6 +60,9 @@ def check_from_env(
     ``lens`` is the question the report's summary answers; ``history`` (the key's earlier snapshots, as
     the renderer hands them) lets the commercial-launch lens judge the stability of past checks.
     """
+    sent = keychannel.take_check()  # a batch round probed the key already: its check, not a second probe
+    if isinstance(sent, KeyCheck):
+        return sent
     value = keychannel.take(key_env)
     ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
     result = check(

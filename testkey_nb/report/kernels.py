@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from testkey_nb.report.execute import StartedKernel, start_kernel
+from testkey_nb.report.forkserver import ForkServer
 from testkey_nb.report.retention import MARKER_NAME, make_run_dir, remove_run_dir
 
 __all__ = ["KernelPool", "PoolClosed"]
@@ -48,8 +49,12 @@ def _touch_marker(folder: Path) -> None:
 class KernelPool:
     """Keeps ``size`` warm kernels started under ``raw_root``; :meth:`take` gives each out once."""
 
-    def __init__(self, size: int, raw_root: Path, *, retention_s: float = 300, total: int | None = None) -> None:
-        """``total``: start at most this many kernels over the pool's life (when the number of renders is known)."""
+    def __init__(
+        self, size: int, raw_root: Path, *, retention_s: float = 300, total: int | None = None, fork: bool = True
+    ) -> None:
+        """``total``: start at most this many kernels over the pool's life (when the number of renders is
+        known). ``fork``: kernels are forked by a fork server that has done the imports (``forkserver``);
+        if it cannot start, kernels start the usual way."""
         if size < 1:
             raise ValueError("a kernel pool needs size >= 1")
         self.size = size
@@ -61,10 +66,20 @@ class KernelPool:
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self.fork = fork
+        self.fork_server: ForkServer | None = None
+        self._server_dir: Path | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> KernelPool:
+        if self.fork and self.fork_server is None and self._server_dir is None:
+            self._server_dir = make_run_dir(self.raw_root)
+            try:
+                self.fork_server = ForkServer(self._server_dir).start()
+            except Exception as exc:  # kernels start the usual way
+                log.warning("the kernel fork server did not start: %s: %s", type(exc).__name__, exc)
+                self.fork_server = None
         if self._thread is None:
             self._thread = threading.Thread(target=self._refill, name="testkey-nb-kernel-pool", daemon=True)
             self._thread.start()
@@ -88,6 +103,12 @@ class KernelPool:
             self._thread = None
         for kernel in idle:
             self._discard(kernel)
+        if self.fork_server is not None:
+            self.fork_server.close()
+            self.fork_server = None
+        if self._server_dir is not None:
+            remove_run_dir(self._server_dir)
+            self._server_dir = None
 
     @property
     def idle(self) -> int:
@@ -137,6 +158,9 @@ class KernelPool:
 
     def _refill(self) -> None:
         while True:
+            if self._server_dir is not None:  # the fork server's folder lives as long as the pool
+                with contextlib.suppress(OSError):
+                    _touch_marker(self._server_dir)
             with self._cond:
                 while not self._closed and (len(self._idle) >= self.size or self._spent()) and not self._stale_locked():
                     self._cond.wait(min(self.max_idle_s, 30.0))
@@ -149,7 +173,7 @@ class KernelPool:
                 if self._closed or len(self._idle) >= self.size or self._spent():
                     continue
             try:
-                kernel = start_kernel(make_run_dir(self.raw_root))
+                kernel = start_kernel(make_run_dir(self.raw_root), self.fork_server)
             except Exception as exc:  # retried: a render that waits in take() is not failed by one bad start
                 log.warning("could not start a pooled kernel: %s: %s", type(exc).__name__, exc)
                 time.sleep(_RETRY_S)

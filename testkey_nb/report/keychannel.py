@@ -18,16 +18,21 @@ Only the standard library is imported here: this runs in every kernel.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import pickle
+import zlib
 from typing import Final
 
-__all__ = ["KEY_FD_ENV", "KeyChannelError", "take"]
+__all__ = ["CHECK_NAME", "KEY_FD_ENV", "KeyChannelError", "decode_check", "encode_check", "take", "take_check"]
 
 #: Names the fd (a decimal number) of the kernel's one-shot channel.
 KEY_FD_ENV: Final = "TESTKEY_NB_KEY_FD"
 _MAX_BYTES: Final = 1 << 20
+#: The name a batch sends the key's finished check under (the round probed it already: no second probe).
+CHECK_NAME: Final = "TESTKEY_NB_CHECK"
 
 
 class KeyChannelError(RuntimeError):
@@ -94,3 +99,20 @@ def take(name: str) -> str | None:
     if value is not None:
         _RECEIVED.values[name] = value
     return value
+
+
+def encode_check(check: object) -> str:
+    """A ``KeyCheck`` as ASCII for a kernel's channel (pickle, zlib, base64: about 15 KB a key; no key in it)."""
+    return base64.b64encode(zlib.compress(pickle.dumps(check, protocol=pickle.HIGHEST_PROTOCOL), 6)).decode("ascii")
+
+
+def decode_check(text: str) -> object:
+    """The kernel's side of :func:`encode_check` (the channel is a private pipe from the renderer)."""
+    return pickle.loads(zlib.decompress(base64.b64decode(text.encode("ascii"))))
+
+
+def take_check() -> object | None:
+    """The check the renderer sent under :data:`CHECK_NAME` (decoded), else None."""
+    _RECEIVED.read_channel()
+    text = _RECEIVED.values.get(CHECK_NAME)
+    return decode_check(text) if text else None

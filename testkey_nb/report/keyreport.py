@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from testkey_nb._files import NOTEBOOKS_DIR
 from testkey_nb.report import RenderError, RenderRequest, RenderResult, render_notebook
+from testkey_nb.report.keychannel import CHECK_NAME
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ class KeyJob:
     history: str = ""
     #: the lens the report's summary answers (``testkey_nb.check.lenses``; all three are computed)
     lens: str = "inventory-fit"
+    #: the key's check, already made by the batch round (``keychannel.encode_check``): the kernel renders
+    #: it instead of probing again, and gets no key
+    check: str = field(default="", repr=False)
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -129,10 +133,11 @@ def render_key(
             "history": job.history,
             "lens": job.lens,
         },
-        kernel_env={KEY_ENV: secret.reveal()},
+        kernel_env={} if job.check else {KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],
         label=label,
         timeout_s=max(120.0, job.deadline_s * 2 + 60),
+        kernel_data={CHECK_NAME: job.check} if job.check else {},
     )
     result, failed = _render(request, label, started, raw_root, retention_s, secret, pool)
     if result is None:

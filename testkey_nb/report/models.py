@@ -33,12 +33,15 @@ class RenderRequest:
     label: str
     timeout_s: float = 300
     cell_timeout_s: float = 120
+    #: sent through the channel like ``kernel_env`` but not secrets (e.g. a batch's finished check)
+    kernel_data: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # kernel_env and redact hold secrets: never print them
         return (
             f"RenderRequest(notebook={self.notebook!r}, out_html={self.out_html!r}, "
             f"parameters={dict(self.parameters)!r}, kernel_env=<{len(self.kernel_env)} hidden>, "
-            f"redact=<{len(self.redact)} hidden>, label={self.label!r}, timeout_s={self.timeout_s!r}, "
+            f"redact=<{len(self.redact)} hidden>, kernel_data=<{len(self.kernel_data)}>, label={self.label!r}, "
+            f"timeout_s={self.timeout_s!r}, "
             f"cell_timeout_s={self.cell_timeout_s!r})"
         )
 

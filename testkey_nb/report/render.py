@@ -169,7 +169,7 @@ def _execute_and_export(
         kernel,
         req.notebook.resolve(),
         parameters=req.parameters,
-        values=dict(req.kernel_env),
+        values={**req.kernel_data, **req.kernel_env},
         # a render never outlives the retention window: its raw data could not be kept longer
         timeout_s=min(req.timeout_s, retention_s),
         cell_timeout_s=req.cell_timeout_s,

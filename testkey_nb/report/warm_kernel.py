@@ -23,6 +23,9 @@ import time
 
 #: The environment variable naming the process that started this kernel (see ``execute.start_kernel``).
 PARENT_ENV = "TESTKEY_NB_PARENT_PID"
+#: ``python -m testkey_nb.report.warm_kernel --fork-server FD``: the kernel fork server (``forkserver``), FD
+#: its end of a socket pair
+FORK_SERVER_FLAG = "--fork-server"
 _POLL_S = 0.2
 
 
@@ -52,7 +55,8 @@ def watch_parent(parent: int, poll_s: float = _POLL_S) -> threading.Thread | Non
     return thread
 
 
-def _preload() -> None:
+def preload() -> None:
+    """The imports every report kernel needs (a kernel fork server does them once for all its kernels)."""
     import altair  # noqa: F401
     import polars  # noqa: F401
 
@@ -69,6 +73,19 @@ def main() -> None:
     from testkey_nb._importtax import defer_rfc3987_syntax
 
     defer_rfc3987_syntax()  # before jsonschema (through altair): its IRI grammar is built on first use only
+    if len(sys.argv) == 3 and sys.argv[1] == FORK_SERVER_FLAG:
+        from testkey_nb.report.forkserver import serve
+
+        serve(int(sys.argv[2]), int(os.environ.get(PARENT_ENV) or 0))
+        return
+    run_kernel()
+
+
+def run_kernel(*, watch: bool = False) -> None:
+    """Serve as the kernel ``sys.argv`` describes. ``watch``: start the parent watch first (a kernel the
+    fork server forked: the watcher thread of a forked process does not survive the fork)."""
+    if watch:
+        watch_parent(int(os.environ.get(PARENT_ENV) or 0))
     from ipykernel.kernelapp import IPKernelApp
 
     # As IPKernelApp.launch_instance, with the imports between initialize() and start(): the kernel
@@ -76,7 +93,7 @@ def main() -> None:
     # imported), and answers heartbeats meanwhile; requests wait in their sockets until start().
     app = IPKernelApp.instance()
     app.initialize()
-    _preload()
+    preload()
     app.start()
 
 

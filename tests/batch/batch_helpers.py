@@ -23,7 +23,7 @@ EXPECTED_VERDICT = {
 #: Keys the fleet batch expects to fail, and the start of their reason.
 EXPECTED_FAILED = {
     "missing-ref": "key reference: environment variable env:TK_B…(18 chars) is not set",
-    "nb-fails": "cell [3] raised CheckError: no endpoint to probe",
+    "nb-fails": "probe: CheckError: no endpoint to probe",
 }
 #: A key of no known shape: with no base URL and no claim the notebook has nowhere to go and fails.
 SHAPELESS_KEY = "zzCaNaRyShapeless0123456789abcdefXYZ"
@@ -134,3 +134,20 @@ class FleetRun:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = render_many(**args)
         return code, out.getvalue(), err.getvalue()
+
+
+def fake_prober(summary_of: Any, fail: dict[str, str] | None = None) -> Any:
+    """A prober without a network: ``summary_of(task)`` is each key's summary (its facts: none), or the
+    probe fails with ``fail[label]``. Keys then render from their executor's summary (no payload)."""
+    from testkey_nb.batch import Probed
+
+    def probe(tasks: Any) -> dict[int, Any]:
+        out = {}
+        for task in tasks:
+            if fail and task.label in fail:
+                out[task.index] = Probed(task.label, None, None, fail[task.label], 0.01)
+            else:
+                out[task.index] = Probed(task.label, summary_of(task), None, None, 0.01)
+        return out
+
+    return probe

@@ -41,13 +41,13 @@ def test_batch_cli_keys_env_with_defaults(emu: Any, tmp_path: Path) -> None:
             "--management-url", emu.management_url, "--claim", "baseten"]  # fmt: skip
     proc = run_cli(*args, env={"TESTKEY_NB_RAW": str(raw)})
     assert proc.returncode == 0, proc.stderr
-    assert "1 keys: 1 rendered, 0 fresh (skipped), 0 failed" in proc.stdout
+    assert "1 keys: 1 rendered, 0 unchanged (probed, report kept), 0 failed" in proc.stdout
     rows = json.loads((out / "index.json").read_text(encoding="utf-8"))
     assert [(r["label"], r["claimed"], r["verdict"], r["report"]) for r in rows] == [
         ("acme-prod", "baseten", "ready", "acme-prod.html")
     ]
     again = run_cli(*args, env={"TESTKEY_NB_RAW": str(raw)})
-    assert again.returncode == 0 and "0 rendered, 1 fresh (skipped)" in again.stdout
+    assert again.returncode == 0 and "0 rendered, 1 unchanged (probed, report kept)" in again.stdout
     assert list(raw.iterdir()) == []
     assert files_with(out, secret_parts(key)) == []
     assert not any(part.decode() in proc.stdout + proc.stderr for part in secret_parts(key))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_helpers import canary
+from batch_helpers import canary, fake_prober
 
 from testkey_nb.batch import KeyOutcome, RenderTask, render_many, run_batch
 from testkey_nb.batch.keysfile import KeyEntry
@@ -38,8 +38,7 @@ class _Fake:
     def submit(self, task: RenderTask, out_dir: Path) -> cf.Future[KeyOutcome]:
         path = out_dir / f"{task.label}.html"
         path.write_text(f"<html>{task.label}</html>", encoding="utf-8")
-        summary = {"label": task.label, "provider": "baseten", "key_valid": True, "status": "valid",
-                   "verdict": "ready", "allowed_models": 1, "priced_models": 1, "tokens_per_minute": 10}  # fmt: skip
+        summary = _summary(task)
         future: cf.Future[KeyOutcome] = cf.Future()
         future.set_result(KeyOutcome(task.label, summary, None, 0.01, html_path=path))
         return future
@@ -49,6 +48,15 @@ class _Fake:
 
     def close(self) -> None:
         pass
+
+
+def _summary(task: RenderTask) -> dict[str, Any]:
+    return {"label": task.label, "provider": "baseten", "key_valid": True, "status": "valid", "verdict": "ready",
+            "allowed_models": 1, "priced_models": 1, "tokens_per_minute": 10}  # fmt: skip
+
+
+#: every key probes fine, without a network
+_PROBE = fake_prober(_summary)
 
 
 def _entries(n: int = 3) -> list[KeyEntry]:
@@ -78,7 +86,7 @@ def test_a_full_disk_stops_with_one_line_keeps_what_was_written_and_the_rerun_co
     monkeypatch.setattr(runner, "write_atomic", write_until_full)
     executor = _Fake()
     with pytest.raises(DiskFullError) as info:
-        run_batch(_entries(), out, executor=executor, progress=False)
+        run_batch(_entries(), out, executor=executor, progress=False, prober=_PROBE)
     message = str(info.value)
     assert "\n" not in message
     assert message == ("the disk is full: cannot write the record of k1 (history, .index/); the batch stopped, the 1 "
@@ -92,8 +100,8 @@ def test_a_full_disk_stops_with_one_line_keeps_what_was_written_and_the_rerun_co
 
     # space again: the re-run finishes the round; k1 is rendered again and replaces its snapshot
     monkeypatch.setattr(runner, "write_atomic", real)
-    result = run_batch(_entries(), out, executor=_Fake(), progress=False)
-    assert [k.state for k in result.keys] == ["fresh", "rendered", "rendered"]
+    result = run_batch(_entries(), out, executor=_Fake(), progress=False, prober=_PROBE)
+    assert [k.state for k in result.keys] == ["unchanged", "rendered", "rendered"]
     assert _snapshot_labels(out) == ["k0", "k1", "k2"]
     with HistoryStore(default_history_path(out), read_only=True) as store:
         runs = store.query("SELECT count(*), count(finished_at) FROM runs").fetchall()
@@ -262,7 +270,7 @@ def test_a_full_disk_in_the_history_stops_the_batch(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(store_module.HistoryStore, "transaction", full_on_second_insert)
     with pytest.raises(DiskFullError, match=r"^the disk is full: cannot write the record of k1 \(history, \.index/\)"):
-        run_batch(_entries(), out, executor=_Fake(), progress=False)
+        run_batch(_entries(), out, executor=_Fake(), progress=False, prober=_PROBE)
     monkeypatch.setattr(store_module.HistoryStore, "transaction", real)
     assert _snapshot_labels(out) == ["k0"]  # k1's transaction was rolled back whole
     assert (out / ".index" / "k0.json").is_file() and not (out / ".index" / "k1.json").exists()

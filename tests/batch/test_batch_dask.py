@@ -27,8 +27,9 @@ from testkey_nb.report.keyreport import KeyJob
 
 #: A few keys of the fleet batch: a good one, an invalid one, an impostor, a faulty provider, a bad ref.
 SUBSET = ["full-access", "invalid", "provider-5xx", "impostor-openai", "missing-ref"]  # file order
-#: Fields that depend on the run, not on the key.
-VOLATILE = {"seconds", "rendered_at", "runway"}  # a runway runs to the check time: it moves between runs
+#: Fields that depend on the run, not on the key (a runway runs to the check time: it moves between runs;
+#: ``rendered``: the local fleet's index may come from its re-run, which kept every report).
+VOLATILE = {"seconds", "rendered_at", "checked_at", "rendered", "runway"}
 
 
 @pytest.mark.parametrize(
@@ -198,3 +199,46 @@ def test_batch_dask_unreachable_scheduler_is_an_input_error(tmp_path: Path) -> N
     executor = DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout_s=2)
     with pytest.raises(BatchInputError, match="cannot connect to the Dask scheduler"):
         executor.start(300)
+
+
+def _probe_worker_pool(dask_worker: Any) -> dict[str, int]:
+    """On a worker: take a kernel from the plugin's warm pool; who forked it."""
+    from testkey_nb.batch.worker_plugin import PLUGIN_NAME
+    from testkey_nb.report.retention import remove_run_dir
+
+    pool = dask_worker.plugins[PLUGIN_NAME].pool
+    kernel = pool.take(120)
+    try:
+        stat = Path(f"/proc/{kernel.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return {"server": pool.fork_server.pid, "ppid": int(stat[1]), "worker": os.getpid()}
+    finally:
+        kernel.shutdown()
+        remove_run_dir(kernel.run_dir)
+
+
+@pytest.mark.slow
+def test_batch_dask_workers_keep_warm_kernel_parents(cluster: dict[str, Any]) -> None:
+    """The worker plugin: each worker forks its kernels from a warm fork server while the plugin is
+    registered; unregistered, the servers are gone and the workers' raw root is empty again."""
+    import time
+
+    import psutil
+    from distributed import Client
+
+    from testkey_nb.batch.worker_plugin import PLUGIN_NAME, KernelParentPlugin
+
+    with Client(cluster["address"], set_as_default=False) as client:
+        client.register_plugin(KernelParentPlugin(300), name=PLUGIN_NAME)
+        try:
+            found = client.run(_probe_worker_pool)
+        finally:
+            client.unregister_worker_plugin(PLUGIN_NAME)
+    assert len(found) == 2
+    for info in found.values():
+        assert info["ppid"] == info["server"] != info["worker"]
+    servers = [info["server"] for info in found.values()]
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in servers):
+        assert time.monotonic() < deadline, "the fork servers outlived the plugin"
+        time.sleep(0.1)
+    assert list(Path(cluster["raw"]).iterdir()) == []

@@ -23,7 +23,7 @@ LABELS = [*SCENARIOS, "provider-5xx", "provider-waf", "impostor-openai", "impost
 
 def test_batch_fleet_exit_status_and_summary(fleet: FleetRun) -> None:
     assert fleet.code == 1, fleet.stderr  # two keys failed, the batch went on
-    assert "20 keys: 18 rendered, 0 fresh (skipped), 2 failed" in fleet.stdout
+    assert "20 keys: 18 rendered, 0 unchanged (probed, report kept), 2 failed" in fleet.stdout
     assert f"index: {fleet.out / 'index.html'}" in fleet.stdout
     lines = [ln for ln in fleet.stderr.splitlines() if re.match(r"\[\d+/20\] ", ln)]
     assert len(lines) == 20  # one status line per key (plain lines: stderr is not a terminal here)
@@ -87,10 +87,10 @@ def test_batch_fleet_index_rows_match_the_per_key_json(fleet: FleetRun) -> None:
             assert all(set(a) == {"action", "reason", "evidence"} for a in row["actions"])
     table = _table_rows((fleet.out / "index.html").read_text(encoding="utf-8"))
     assert [t[0] for t in table] == [r["label"] for r in rows]
-    for cells, row in zip(table, rows, strict=True):
-        assert cells[3] == row["status"]
-        assert cells[4] == (row["verdict"] or "none")
-        assert cells[5] == (f"{row['allowed_models']:,}" if row["allowed_models"] is not None else "unknown")
+    for cells, row in zip(table, rows, strict=True):  # key, verdict, provider, status, next action, ...
+        assert cells[1] == ("failed" if row["error"] else str(row["verdict"]).replace("_", " "))
+        assert cells[2].removesuffix(" ≠") == (row["provider"] or "unknown")
+        assert cells[3] == str(row["status"]).replace("_", " ")
 
 
 def test_batch_fleet_failed_keys_are_shown_failed_with_redacted_reason(fleet: FleetRun) -> None:
@@ -103,7 +103,9 @@ def test_batch_fleet_failed_keys_are_shown_failed_with_redacted_reason(fleet: Fl
         assert "\n" not in row["error"]
         assert not (fleet.out / f"{label}.html").exists()
     table = {t[0]: t for t in _table_rows(html)}
-    assert table["nb-fails"][3] == "failed" and table["nb-fails"][-1].startswith(EXPECTED_FAILED["nb-fails"])
+    assert table["nb-fails"][3] == "failed" and table["nb-fails"][4] == ""  # no action for a failed key
+    reason = re.search(r'data-v="nb-fails".*?<span class="tk-status-failed" title="([^"]*)">failed</span>', html)
+    assert reason and reason.group(1).startswith(EXPECTED_FAILED["nb-fails"])  # its reason, on hover
     assert html.count('class="tk-row-failed"') == 2
 
 
@@ -123,22 +125,28 @@ def test_batch_fleet_raw_data_is_gone(fleet: FleetRun) -> None:
 def test_batch_fleet_index_is_offline(fleet: FleetRun) -> None:
     html = (fleet.out / "index.html").read_text(encoding="utf-8")
     check_offline(html)
-    assert html.count(BUNDLE_MARKER) == 1
+    assert BUNDLE_MARKER not in html  # the fleet chart is drawn from counts, without a chart runtime
     assert "<script src" not in html.lower()
     assert not re.search(r"https?://", html, re.IGNORECASE)
     assert "<script>alert(1)</script>" not in html
 
 
-def test_batch_fleet_rerun_skips_fresh_reports(fleet: FleetRun) -> None:
-    """Last in this module: it re-renders the failed key (the others are fresh) and rebuilds the index."""
+def test_batch_fleet_rerun_probes_every_key_and_renders_none_unchanged(fleet: FleetRun) -> None:
+    """Last in this module: every key is probed again; none changed, so no report is rendered again (the
+    failed keys fail again) and the index is rebuilt with ``rendered: false``."""
     before = {r["label"]: r for r in fleet.index()}
     code, out, err = fleet.rerun()
     assert code == 1, err
-    assert "20 keys: 0 rendered, 18 fresh (skipped), 2 failed" in out
+    assert "20 keys: 0 rendered, 18 unchanged (probed, report kept), 2 failed" in out
     after = {r["label"]: r for r in fleet.index()}
+    per_round = ("rendered", "checked_at", "seconds", "runway")  # a runway runs to the check time
     for label, row in before.items():
         if label not in EXPECTED_FAILED:
-            assert after[label] == row
+            assert row["rendered"] is True and after[label]["rendered"] is False
+            assert after[label]["checked_at"] >= row["checked_at"]
+            assert {k: v for k, v in after[label].items() if k not in per_round} == {
+                k: v for k, v in row.items() if k not in per_round
+            }
         else:
             assert after[label]["error"] == row["error"]
     assert list(fleet.raw.iterdir()) == []

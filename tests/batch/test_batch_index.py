@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.batch.fleet import FAILED, ROW_FIELDS, balances_text, index_html, index_row, write_index
+from testkey_nb.batch.fleet import FAILED, ROW_FIELDS, index_html, index_row, write_index
 from testkey_nb.check.profile import CAPABILITIES
 from testkey_nb.report import check_offline
 from testkey_nb.report.export import BUNDLE_MARKER
@@ -71,25 +71,65 @@ def test_batch_index_files(tmp_path: Path) -> None:
     page = html_path.read_text(encoding="utf-8")
     check_offline(page)
     assert html_path.stat().st_size <= 400_000
-    assert page.count(BUNDLE_MARKER) == 1
+    assert BUNDLE_MARKER not in page  # the fleet chart is drawn from counts: no chart runtime
     assert "<script src" not in page.lower()
     assert not re.search(r"https?://", page, re.IGNORECASE)  # not even as text
-    outside_bundle = re.sub(r"<script>/\* testkey-nb vega bundle.*?</script>", "", page, flags=re.S)
-    assert HOSTILE not in page and "<img" not in outside_bundle
+    assert HOSTILE not in page and "<img" not in page
     assert 'href="acme-prod.html"' in page and 'href="zeta.html"' in page
     assert page.count("<a href=") == 2  # the failed key has no report link
     assert 'class="tk-row-failed"' in page and "&lt;/script&gt;&lt;img" in page
     assert "Content-Security-Policy" in page and "connect-src 'none'" in page
-    assert 'id="tk-fleet-capabilities"' in page
+    assert 'id="tk-fleet-chart"' in page
 
 
-def test_batch_index_chart_is_keys_by_ten_capabilities() -> None:
-    rows = [index_row("a", summary=summary("a")), index_row("b", error="boom")]
+def _bars(page: str) -> dict[str, dict[str, int]]:
+    """The fleet chart's counts: provider -> verdict -> keys (each segment's width follows its count)."""
+    out: dict[str, dict[str, int]] = {}
+    for provider, segs in re.findall(r'<div class="tk-bar-row" data-provider="([^"]*)">.*?<span class="tk-bar">'
+                                     r'(.*?)</span><span class="tk-bar-n">', page):  # fmt: skip
+        out[provider] = {v: int(n) for v, n in re.findall(r'data-verdict="([^"]*)"[^>]*>(\d+)</span>', segs)}
+    return out
+
+
+def test_batch_index_one_line_per_key_with_the_action_for_its_verdict() -> None:
+    from testkey_nb.batch.fleet.page import main_action
+
+    both = [{"action": "add provider config", "reason": "r", "evidence": []},
+            {"action": "send to human review", "reason": "r", "evidence": []}]  # fmt: skip
+    rows = [index_row("a", summary=summary("a", actions=[*both, {"action": "import inventory"}]), report="a.html"),
+            index_row("b", summary=summary("b", "needs_work", actions=both), report="b.html"),
+            index_row("c", summary=summary("c", "reject", actions=both), report="c.html"),
+            index_row("d", summary=summary("d", "reject", actions=both[:1]), report="d.html"),
+            index_row("e", error="boom")]  # fmt: skip
+    assert [main_action(r) for r in rows] == ["import inventory", "add provider config", "send to human review",
+                                              None, None]  # fmt: skip
     page = index_html(rows)
-    values = chart_values(page, "tk-fleet-capabilities")
-    assert len(values) == 2 * len(CAPABILITIES) == 20
-    assert {v["status"] for v in values if v["label"] == "b"} == {"error"}
-    assert {v["evidence"] for v in values if v["label"] == "b"} == {"boom"}
+    heads = re.findall(r'<th data-type="[a-z]+" data-col="([^"]*)"', page)
+    assert heads == ["key", "verdict", "provider", "status", "next action", "balance", "limits"]
+    cells = re.findall(r'<tr[^>]* data-i="\d+"[^>]*>(.*?)</tr>', page)
+    assert len(cells) == 5
+    actions = [re.findall(r"<td[^>]*>(.*?)</td>", c)[4] for c in cells]
+    assert actions == ['<span class="tk-action">import inventory</span>',
+                       '<span class="tk-action">add provider config</span>',
+                       '<span class="tk-action">send to human review</span>', "", ""]  # fmt: skip
+
+
+def test_batch_index_change_column_only_once_a_key_was_checked_before() -> None:
+    first = [index_row("a", summary=summary("a"), report="a.html", rendered=True),
+             index_row("b", error="boom")]  # fmt: skip
+    assert 'data-col="changes"' not in index_html(first)
+    kept = [index_row("a", summary=summary("a"), report="a.html", rendered=False, checked_at="t"), first[1]]
+    page = index_html(kept)
+    assert 'data-col="changes"' in page and '<span class="tk-muted">no change</span>' in page
+    changed = [dict(first[0], changes=[{"field": "status", "before": "valid", "after": "invalid", "at": "t"}])]
+    assert ">1 change</span>" in index_html(changed)
+
+
+def test_batch_index_fleet_chart_counts_keys_per_provider_and_verdict() -> None:
+    page = index_html(_fleet_rows())
+    assert page.index('id="tk-fleet-chart"') < page.index('id="tk-fleet"')
+    assert _bars(page) == {"baseten": {"ready": 1}, "openai": {"needs_work": 1, "reject": 1},
+                           "unknown": {"failed": 1}}  # fmt: skip
 
 
 def test_batch_index_empty(tmp_path: Path) -> None:
@@ -118,19 +158,10 @@ def test_batch_index_filters_cover_every_value_and_their_script_is_allowed() -> 
         select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
         assert select, name
         assert re.findall(r'<option value="([^"]*)"', select.group(1)) == ["", *values]
-    rows = re.findall(r'<tr class="tk-row-[a-z]+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
+    rows = re.findall(r'<tr(?: class="[a-z -]+")? data-i="\d+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
                       r'data-f-verdict="([^"]*)">', page)  # fmt: skip
     assert rows == [("baseten", "valid", "ready"), ("openai", "invalid", "reject"),
                     ("openai", "valid", "needs_work"), ("unknown", "failed", "failed")]  # fmt: skip
-
-
-def test_batch_index_verdicts_per_provider_chart_on_top() -> None:
-    page = index_html(_fleet_rows())
-    assert page.index('id="tk-fleet-verdicts"') < page.index('id="tk-fleet"') < page.index('id="tk-fleet-capabilities"')
-    values = chart_values(page, "tk-fleet-verdicts")
-    counts = {(v["provider"], v["verdict"]): v["keys"] for v in values}
-    assert counts == {("baseten", "ready"): 1, ("openai", "reject"): 1, ("openai", "needs_work"): 1,
-                      ("unknown", "failed"): 1}  # fmt: skip
 
 
 def test_batch_index_csv_is_an_offline_data_link_with_every_field() -> None:
@@ -158,20 +189,20 @@ def test_batch_index_csv_is_an_offline_data_link_with_every_field() -> None:
     assert dict(zip(table[0], table[4], strict=True))["error"] == "boom"
 
 
-def test_batch_index_balance_and_limit_columns_when_known() -> None:
-    plain = index_html(_fleet_rows())
-    assert ">balance<" not in plain and ">limits<" not in plain
-    bal = {"scope": "account", "currency": "USD", "remaining": 110.0, "limit": None, "used": 10.0, "granted": 120.0,
-           "provenance": "observed", "probe": "credits", "exchange": "x3"}  # fmt: skip
+def test_batch_index_balance_and_limits_read_or_unknown() -> None:
+    bal = {"scope": "account", "currency": "USD", "remaining": 110.0, "granted": 120.0, "used": 10.0,
+           "limit": None, "provenance": "observed", "probe": "credits", "exchange": "x3"}  # fmt: skip
     limits = [{"scope": "requests_per_minute", "value": 60, "provenance": "observed", "source": "header"},
               {"scope": "tokens_per_minute", "value": 200000, "provenance": "observed", "source": "header"}]
     rows = [index_row("a", summary=summary("a", balance=bal, limits=limits), report="a.html"),
             index_row("b", summary=summary("b"))]  # fmt: skip
     assert rows[0]["balance"] == bal and rows[0]["limits"] == limits and rows[1]["balance"] is None
     page = index_html(rows)
-    assert ">balance<" in page and "balance (USD)" not in page and ">limits<" in page
-    assert "$110.00 left of $120.00" in page and "60 req / min · 200,000 tok / min" in page
-    assert page.count(">unknown</td>") >= 2  # row b: balance and limits unknown
+    assert ">balance<" in page and ">limits<" in page
+    # one line: money without ".00", exact thousands as "k"; the exact figures stay in the CSV and the JSON
+    assert '<td data-v="110.0" class=\'tk-num\'>$110 left of $120</td>' in page
+    assert "<td>60 req/min · 200k tok/min</td>" in page
+    assert page.count("class='tk-num tk-u'></td>") == 1 and page.count("class='tk-u'></td>") == 1  # b: unknown
 
 
 def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> None:
@@ -182,32 +213,6 @@ def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> 
     rows[1]["runway"] = {"runway_days": 0.0, "burn_per_day": 34.6, "currency": "USD", "window": window,
                          "exhausted_at": "2026-11-03T05:00:00Z", "provenance": "derived"}  # fmt: skip
     page = index_html(rows)
-    assert "runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)" in page
+    assert 'title="runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)">runway 20.0 days<' in page
     assert "credits used up on 2026-11-03 (burn 34.60 USD/day over 5.0 days, derived)" in page
     assert "runway 0.0 days" not in page  # an exhausted balance is not a runway
-
-
-def test_batch_index_balance_cell_shows_each_currency_and_scope_as_read() -> None:
-    # OpenRouter: GET /key (scope key: limit 10 - usage 2.5) and GET /credits (scope account: 25 - 12.5);
-    # DeepSeek: one balance in CNY; a Baseten key with no balance whose owner said it pays by card
-    key = {"scope": "key", "currency": "USD", "remaining": 7.5, "limit": 10.0, "used": 2.5, "granted": None,
-           "provenance": "derived", "probe": "key_info", "exchange": "x4"}  # fmt: skip
-    account = {"scope": "account", "currency": "USD", "remaining": 12.5, "limit": None, "used": 12.5,
-               "granted": 25.0, "provenance": "derived", "probe": "credits", "exchange": "x5"}  # fmt: skip
-    cny = {"scope": "account", "currency": "CNY", "remaining": 110.0, "limit": None, "used": None, "granted": 10.0,
-           "provenance": "observed", "probe": "balance", "exchange": "x2"}  # fmt: skip
-    caps = [{"capability": "balance", "status": "unsupported", "evidence": "no read-only balance endpoint"}]
-    rows = [
-        index_row("or", summary=summary("or", balance=key, balances=[key, account]), report="or.html"),
-        index_row("ds", summary=summary("ds", balance=cny, balances=[cny]), report="ds.html"),
-        index_row("bt", summary=summary("bt", capabilities=caps, payment_method="card"), report="bt.html"),
-        index_row("b2", summary=summary("b2", capabilities=caps), report="b2.html"),
-    ]
-    assert rows[0]["balances"] == [key, account] and rows[2]["payment_method"] == "card"
-    assert balances_text(rows[0]) == "$7.50 left of $10.00 (key) · $12.50 left of $25.00"
-    assert balances_text(rows[1]) == "110 CNY left, 10 CNY granted"  # the grant is a part of it, not its total
-    assert balances_text(rows[2]) == "pays by card; balance not exposed"
-    assert balances_text(rows[3]) == "not exposed"
-    page = index_html(rows)
-    assert "balance (USD)" not in page and "110 CNY left, 10 CNY granted" in page
-    assert "$7.50 left of $10.00 (key) · $12.50 left of $25.00" in page and "pays by card; balance not exposed" in page

@@ -1,4 +1,5 @@
-"""The fleet index of the 20-key batch in headless Chromium, offline: chart, sorting, links, nothing leaves file://."""
+"""The fleet index in headless Chromium, offline: the 20-key batch (chart, sorting, links, filters, nothing leaves
+file://) and 1,000 synthetic rows at 800 px (one line per key, filters, sort, details, the chart follows)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from batch_helpers import FleetRun
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
-from report_browser_util import chromium_path, open_report, wait_for_charts
+from report_browser_util import chromium_path, open_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,29 +27,28 @@ def _need_chromium() -> None:
 
 
 def _labels(page: Any) -> list[str]:
-    return page.eval_on_selector_all("#tk-fleet tbody tr", "rows => rows.map(r => r.cells[0].textContent.trim())")
+    script = "rows => rows.map(r => r.cells[0].dataset.v)"
+    return page.eval_on_selector_all("#tk-fleet tbody tr:not(.tk-detail)", script)
 
 
 def test_batch_index_in_chromium(fleet: FleetRun) -> None:
     index = fleet.out / "index.html"
     rows = fleet.index()
     with open_report(index, width=1400) as (page, log):
-        assert wait_for_charts(page) == 2  # verdicts per provider, keys x capabilities
-        assert page.locator(".tk-chart svg.marks").count() == 2
-        cells = page.locator("#tk-fleet-capabilities g.mark-rect path").count()
-        assert cells == len(rows) * 10  # keys x ten capabilities
+        providers = sorted({str(r["provider"] or "unknown") for r in rows}, key=str.lower)
+        names = page.eval_on_selector_all("#tk-bars .tk-bar-row", "bs => bs.map(b => b.dataset.provider)")
+        assert names == providers  # the fleet chart: keys per provider and verdict, from counts
         assert _labels(page) == [r["label"] for r in rows]
 
-        # numeric sort on "allowed models": ascending, blanks (failed keys) last; again: descending
-        def allowed(r: dict[str, Any]) -> tuple[bool, int]:
-            return (r["allowed_models"] is None, r["allowed_models"] or 0)
-
-        page.locator("#tk-fleet thead button", has_text="allowed models").click()
-        ascending = sorted(rows, key=allowed)
+        # sort on "status": ascending (a stable sort: ties keep their order); again: descending
+        page.locator("#tk-fleet thead button", has_text="status").click()
+        ascending = sorted(rows, key=lambda r: str(r["status"]).lower())
+        assert [r["label"] for r in rows] != [r["label"] for r in ascending]  # the sort has work to do
         assert _labels(page) == [r["label"] for r in ascending]
-        page.locator("#tk-fleet thead button", has_text="allowed models").click()
-        descending = sorted(ascending, key=lambda r: (r["allowed_models"] is None, -(r["allowed_models"] or 0)))
-        assert _labels(page) == [r["label"] for r in descending]
+        page.locator("#tk-fleet thead button", has_text="status").click()
+        descending = sorted(rows, key=lambda r: str(r["status"]).lower(), reverse=True)
+        assert [str(r["status"]) for r in descending] == [  # ties may come in either order
+            next(str(r["status"]) for r in rows if r["label"] == label) for label in _labels(page)]
         sorted_header = page.locator("#tk-fleet thead th[aria-sort]")
         assert sorted_header.get_attribute("aria-sort") == "descending"
 
@@ -71,41 +71,9 @@ def test_batch_index_in_chromium(fleet: FleetRun) -> None:
     assert log.dialogs == []
 
 
-def test_fifty_key_index_compressed_spec_draws_offline(tmp_path: Path) -> None:
-    """50 keys x 10 capabilities: the spec goes gzip+base64, the page stays under 400 KB and still draws."""
-    from testkey_nb.batch.fleet import index_row, write_index
-    from testkey_nb.check.profile import CAPABILITIES
-    from testkey_nb.report._embed import SPEC_GZIP_TYPE
-
-    hostile = "<script>window.__pwned=1</script>"
-    rows = []
-    for i in range(50):
-        caps = [{"capability": c, "status": "verified", "evidence": f"seen {hostile} for key {i} and {c} " * 2}
-                for c in CAPABILITIES]  # fmt: skip
-        summary = {"label": f"k{i:02d}", "provider": "baseten", "claimed": "baseten", "matches_claim": True,
-                   "key_valid": True, "status": "valid", "verdict": "ready", "allowed_models": 3,
-                   "capabilities": caps, "actions": []}  # fmt: skip
-        rows.append(index_row(f"k{i:02d}", summary=summary, report=f"k{i:02d}.html"))
-    index, _ = write_index(tmp_path, rows)
-    page_text = index.read_text(encoding="utf-8")
-    # The whole page, the CSV of every row included (it travels gzip-compressed), stays under 400 KB.
-    assert len(page_text.encode()) <= 400_000
-    assert f'<script type="{SPEC_GZIP_TYPE}" class="tk-chart-spec">' in page_text
-    with open_report(index, width=1400) as (page, log):
-        assert wait_for_charts(page) == 2  # verdicts per provider, then keys x capabilities
-        cells = page.locator("#tk-fleet-capabilities g.mark-rect path")
-        assert cells.count() == 500
-        cells.nth(3).hover()
-        tooltip = page.locator("#vg-tooltip-element")
-        tooltip.wait_for(state="visible", timeout=5000)
-        assert hostile in (tooltip.text_content() or "") and tooltip.locator("script").count() == 0
-        assert page.evaluate("typeof window.__pwned") == "undefined"
-    assert log.console_errors == [] and log.page_errors == [] and log.blocked == []
-
-
 def _visible(page: Any) -> list[str]:
-    script = "rows => rows.filter(r => r.offsetParent !== null).map(r => r.cells[0].textContent.trim())"
-    return page.eval_on_selector_all("#tk-fleet tbody tr", script)
+    script = "rows => rows.filter(r => r.offsetParent !== null).map(r => r.cells[0].dataset.v)"
+    return page.eval_on_selector_all("#tk-fleet tbody tr:not(.tk-detail)", script)
 
 
 def ready_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,7 +86,6 @@ def test_batch_index_filters_hide_rows(fleet: FleetRun) -> None:
     rows = fleet.index()
     everyone = [r["label"] for r in rows]
     with open_report(index, width=1400) as (page, log):
-        assert wait_for_charts(page) == 2  # verdicts per provider on top, capabilities below
         assert _visible(page) == everyone
         page.select_option("#tk-filter-verdict", "ready")
         ready = [r["label"] for r in ready_rows(rows)]
@@ -150,3 +117,105 @@ def test_batch_index_filters_hide_rows(fleet: FleetRun) -> None:
 
         screenshot_report(index, Path(__file__).resolve().parents[2] / "docs" / "fleet-index.png", width=1400,
                           height=900, full_page=False)  # fmt: skip
+
+
+_VERDICTS = ("ready", "needs_work", "reject")
+_ACTIONS = {
+    "ready": ["add monitoring", "import inventory"],
+    "needs_work": ["fill pricing", "add provider config", "send to human review"],
+    "reject": ["add provider config", "send to human review"],  # the decision may list both; the row shows one
+}
+
+
+def _synthetic_rows(n: int) -> list[dict[str, Any]]:
+    """``n`` rows as a batch writes them: three verdicts, four providers, a failed key every 50th."""
+    from testkey_nb.batch.fleet import index_row
+
+    rows = []
+    for i in range(n):
+        label = f"key-{i:04d}"
+        if i % 50 == 49:
+            rows.append(index_row(label, error="probe: CheckError: every request timed out", claim="baseten"))
+            continue
+        verdict = _VERDICTS[i % 3]
+        summary = {
+            "label": label, "provider": ("baseten", "openai", "openrouter", "deepseek")[i % 4], "claimed": "baseten",
+            "matches_claim": i % 4 == 0, "key_valid": verdict != "reject", "verdict": verdict,
+            "status": {"ready": "valid", "needs_work": "valid_no_quota", "reject": "invalid"}[verdict],
+            "verdict_summary": f"summary of {label}", "allowed_models": i % 17, "priced_models": i % 5,
+            "actions": [{"action": a, "reason": f"{a} because of {label}", "evidence": ["catalog"]}
+                        for a in _ACTIONS[verdict]],
+            "balance": {"currency": "USD", "remaining": float((i * 37) % 500), "granted": 500.0},
+            "limits": [{"scope": "requests_per_minute", "value": 60 + i % 7, "provenance": "observed"},
+                       {"scope": "tokens_per_minute", "value": 200000, "provenance": "observed"}],
+        }  # fmt: skip
+        rows.append(index_row(label, summary=summary, report=f"{label}.html", rendered=i % 2 == 0,
+                              checked_at="2026-12-02T06:00:00Z", rendered_at="2026-12-02T05:00:00Z"))  # fmt: skip
+    return rows
+
+
+def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
+    """One line per key at 800 px without a horizontal scroll bar; filters and sorting over 1,000 rows; the
+    chart follows the filters; a row's details on expand; the action a row shows depends on its verdict;
+    dark mode and the print style. The page with its CSV stays under 1 MB."""
+    from testkey_nb.batch.fleet import write_index
+
+    rows = _synthetic_rows(1000)
+    index, _ = write_index(tmp_path, rows)
+    assert index.stat().st_size <= 1_000_000
+    with open_report(index, width=800, height=900) as (page, log):
+        assert len(_labels(page)) == 1000
+        assert page.evaluate("document.documentElement.scrollWidth") <= 800  # no horizontal overflow
+        heights = page.eval_on_selector_all("#tk-fleet tbody tr", "rs => rs.map(r => r.getBoundingClientRect().height)")
+        assert max(heights) < 1.5 * min(heights)  # one line per key
+        head = page.eval_on_selector_all("#tk-fleet thead th", "hs => hs.map(h => h.dataset.col)")
+        assert head == ["key", "verdict", "provider", "status", "next action", "balance", "limits", "changes"]
+
+        # the one action a row shows follows its verdict: a rejected key is never told to add a provider config
+        shown = page.eval_on_selector_all(
+            "#tk-fleet tbody tr", "rs => rs.map(r => [r.dataset.fVerdict, r.cells[4].textContent])"
+        )
+        expected = {"ready": "import inventory", "needs_work": "add provider config",
+                    "reject": "send to human review", "failed": ""}  # fmt: skip
+        assert shown == [[v, expected[v]] for v in (_bucket(r) for r in rows)]
+
+        page.select_option("#tk-filter-verdict", "reject")
+        rejected = [r["label"] for r in rows if r["error"] is None and r["verdict"] == "reject"]
+        assert _visible(page) == rejected
+        assert page.locator("#tk-shown").inner_text() == f"{len(rejected)} of 1000 shown"
+        bars = page.eval_on_selector_all("#tk-bars .tk-bar-row:not([hidden])", "bs => bs.map(b => "
+                                         "[b.dataset.provider, b.querySelector('.tk-bar-n').textContent])")  # fmt: skip
+        per_provider: dict[str, int] = {}
+        for r in rows:
+            if r["error"] is None and r["verdict"] == "reject":
+                per_provider[r["provider"]] = per_provider.get(r["provider"], 0) + 1
+        assert bars == [[p, str(n)] for p, n in sorted(per_provider.items())]  # the chart follows the filter
+
+        page.locator("#tk-fleet thead button", has_text="key").click()
+        page.locator("#tk-fleet thead button", has_text="key").click()
+        assert _visible(page) == sorted(rejected, reverse=True)
+        page.select_option("#tk-filter-verdict", "")
+        page.select_option("#tk-filter-provider", "openai")
+        openai = sorted((r["label"] for r in rows if r.get("provider") == "openai"), reverse=True)
+        assert _visible(page) == openai
+
+        first = page.locator("#tk-fleet tbody tr:not([hidden]) button.tk-x").first
+        first.click()
+        detail = page.locator("#tk-fleet tbody tr.tk-detail")
+        detail.wait_for(state="visible", timeout=5000)
+        assert f"fill pricing because of {openai[0]}" in detail.inner_text() or (
+            f"add monitoring because of {openai[0]}" in detail.inner_text()
+        )
+        first.click()
+        assert detail.count() == 0
+
+        page.emulate_media(color_scheme="dark")
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
+        page.emulate_media(media="print", color_scheme="light")
+        assert page.evaluate("getComputedStyle(document.getElementById('tk-filters')).display") == "none"
+        assert page.evaluate("getComputedStyle(document.querySelector('.tk-x')).display") == "none"
+    assert log.console_errors == [] and log.page_errors == [] and log.blocked == []
+
+
+def _bucket(row: dict[str, Any]) -> str:
+    return "failed" if row["error"] is not None else str(row["verdict"])

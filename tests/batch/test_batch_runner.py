@@ -1,4 +1,5 @@
-"""run_batch with a fake executor (no kernels): freshness, --force, redaction, Ctrl-C bookkeeping, input errors."""
+"""run_batch with a fake prober and executor (no network, no kernels): render on change, --force, redaction,
+Ctrl-C bookkeeping, input errors."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ import concurrent.futures as cf
 import json
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_helpers import canary, files_with, secret_parts, write_private
+from batch_helpers import canary, fake_prober, files_with, secret_parts, write_private
 
 from testkey_nb.batch import (
     BatchInputError,
@@ -20,8 +20,10 @@ from testkey_nb.batch import (
     KeyOutcome,
     RenderTask,
     render_many,
-    run_batch,
     sidecar_path,
+)
+from testkey_nb.batch import (
+    run_batch as _run_batch,
 )
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.secrets import Secret
@@ -69,6 +71,12 @@ class FakeExecutor:
         self.closed += 1
 
 
+def run_batch(*args: Any, **kwargs: Any) -> Any:
+    """run_batch with a fake prober (every key probes fine, as :func:`summary_for`) unless one is given."""
+    kwargs.setdefault("prober", fake_prober(summary_for))
+    return _run_batch(*args, **kwargs)
+
+
 def entries(n: int = 3, **over: Any) -> list[KeyEntry]:
     return [KeyEntry(f"k{i}", secret=Secret(canary(100 + i)), base_url="http://127.0.0.1:9/v1", **over)
             for i in range(n)]  # fmt: skip
@@ -78,34 +86,87 @@ def test_batch_fake_executor_is_an_executor() -> None:
     assert isinstance(FakeExecutor(), Executor)
 
 
-def test_batch_fresh_reports_are_skipped_unless_forced(tmp_path: Path) -> None:
+def test_batch_unchanged_facts_keep_their_reports_unless_forced(tmp_path: Path) -> None:
     keys = entries()
     first = FakeExecutor()
     result = run_batch(keys, tmp_path, executor=first, progress=False)
     assert result.ok and first.calls == ["k0", "k1", "k2"] and first.started == first.closed == 1
     assert all(sidecar_path(tmp_path, k.label).is_file() for k in keys)
+    rows = json.loads((tmp_path / "index.json").read_text())
+    assert [r["rendered"] for r in rows] == [True, True, True]
+
+    probed: list[str] = []
+
+    def counting(task: RenderTask) -> dict[str, Any]:
+        probed.append(task.label)
+        return summary_for(task)
 
     again = FakeExecutor()
-    result = run_batch(keys, tmp_path, executor=again, progress=False)
+    result = run_batch(keys, tmp_path, executor=again, progress=False, prober=fake_prober(counting))
     assert result.ok and again.calls == [] and again.started == 0
-    assert [k.state for k in result.keys] == ["fresh"] * 3
+    assert probed == ["k0", "k1", "k2"]  # probed every round, whatever the reports' age
+    assert [k.state for k in result.keys] == ["unchanged"] * 3
+    rows = json.loads((tmp_path / "index.json").read_text())
+    assert [r["rendered"] for r in rows] == [False, False, False]
+    assert [r["report"] for r in rows] == ["k0.html", "k1.html", "k2.html"]
+    assert all(r["checked_at"] and r["rendered_at"] for r in rows)
 
     forced = FakeExecutor()
     assert run_batch(keys, tmp_path, executor=forced, force=True, progress=False).ok
     assert forced.calls == ["k0", "k1", "k2"]
+    assert [r["rendered"] for r in json.loads((tmp_path / "index.json").read_text())] == [True, True, True]
 
-    # a changed entry, an old report, a missing sidecar: rendered again; the rest stays fresh
+    # changed facts, changed settings, a deleted report, a missing sidecar: rendered again; the rest kept
     changed = [keys[0], KeyEntry("k1", secret=keys[1].secret, base_url="http://127.0.0.1:10/v1"), keys[2]]
-    old = time.time() - 7200
-    os.utime(tmp_path / "k0.html", (old, old))
-    sidecar_path(tmp_path, "k2").unlink()
     partial = FakeExecutor()
-    result = run_batch(changed, tmp_path, executor=partial, progress=False)
-    assert sorted(partial.calls) == ["k0", "k1", "k2"]
+    run_batch(changed, tmp_path, executor=partial, progress=False)
+    assert partial.calls == ["k1"]
+    facts = FakeExecutor()
+    run_batch(changed, tmp_path, executor=facts, progress=False,
+              prober=fake_prober(lambda t: summary_for(t, allowed_models=2 if t.label == "k2" else 1)))  # fmt: skip
+    assert facts.calls == ["k2"]
+    (tmp_path / "k0.html").unlink()
+    sidecar_path(tmp_path, "k1").unlink()
+    gone = FakeExecutor()
+    run_batch(changed, tmp_path, executor=gone, progress=False)
+    assert gone.calls == ["k0", "k1", "k2"]  # k2: its facts went back to 1 allowed model
     key_changed = FakeExecutor()
-    other_key = [keys[0], keys[1], KeyEntry("k2", secret=Secret(canary(999)), base_url="http://127.0.0.1:9/v1")]
+    other_key = [changed[0], changed[1], KeyEntry("k2", secret=Secret(canary(999)), base_url="http://127.0.0.1:9/v1")]
     run_batch(other_key, tmp_path, executor=key_changed, progress=False)
-    assert key_changed.calls == ["k1", "k2"]  # k1's settings differ from the last run, k2's key differs
+    assert key_changed.calls == ["k2"]  # k2's key differs
+
+
+def test_batch_a_revoked_key_is_reprobed_and_rendered_on_the_next_round(tmp_path: Path) -> None:
+    keys = entries(2)
+    run_batch(keys, tmp_path, executor=FakeExecutor(), progress=False)
+    revoked = {"k1"}
+
+    def state(task: RenderTask) -> dict[str, Any]:
+        if task.label in revoked:
+            return summary_for(task, status="invalid", key_valid=False, verdict="reject", allowed_models=0)
+        return summary_for(task)
+
+    def render(task: RenderTask, out_dir: Path) -> KeyOutcome:
+        out = write_report(task, out_dir)
+        return KeyOutcome(task.label, state(task), None, 0.01, html_path=out.html_path)
+
+    again = FakeExecutor(render)
+    result = run_batch(keys, tmp_path, executor=again, progress=False, prober=fake_prober(state))
+    assert again.calls == ["k1"] and [k.state for k in result.keys] == ["unchanged", "rendered"]
+    rows = json.loads((tmp_path / "index.json").read_text())
+    assert [(r["status"], r["verdict"], r["rendered"]) for r in rows] == [("valid", "ready", False),
+                                                                         ("invalid", "reject", True)]
+
+
+def test_batch_a_failed_probe_fails_the_key_alone(tmp_path: Path) -> None:
+    fake = FakeExecutor()
+    prober = fake_prober(summary_for, fail={"k1": "probe: CheckError: every request timed out"})
+    result = run_batch(entries(), tmp_path, executor=fake, progress=False, prober=prober)
+    assert fake.calls == ["k0", "k2"]
+    assert [k.state for k in result.keys] == ["rendered", "failed", "rendered"]
+    rows = json.loads((tmp_path / "index.json").read_text())
+    assert rows[1]["error"] == "probe: CheckError: every request timed out"
+    assert rows[1]["rendered"] is False and rows[1]["report"] is None
 
 
 def test_batch_failed_keys_are_retried_and_exit_reflects_them(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 from history_helpers import models, snap
 
-from testkey_nb.batch import BatchInputError, KeyOutcome, RenderTask, run_batch
+from testkey_nb.batch import BatchInputError, KeyOutcome, Probed, RenderTask, run_batch
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.history.recorder import HistorySettings, alerts_for
+from testkey_nb.history.snapshot import parse_time
 from testkey_nb.history.store import HistoryStore, default_history_path
 from testkey_nb.report.keyreport import KeyJob, KeyReportResult
 from testkey_nb.secrets import Secret
@@ -37,12 +39,20 @@ class Fake:
         self.jobs.append(task.job)
         path = out_dir / f"{task.label}.html"
         path.write_text("<html></html>", encoding="utf-8")
-        summary = {"label": task.label, "provider": "openrouter", "status": "valid", "verdict": "ready",
-                   "allowed_models": 2, "priced_models": 2, "tokens_per_minute": 1000, "actions": [],
-                   "capabilities": [], "history_facts": self.facts(task.label)}  # fmt: skip
+        summary = {**self.summary(task.label), "history_facts": self.facts(task.label)}
         future: cf.Future[KeyOutcome] = cf.Future()
         future.set_result(KeyOutcome(task.label, summary, None, 0.01, html_path=path))
         return future
+
+    @staticmethod
+    def summary(label: str) -> dict[str, Any]:
+        return {"label": label, "provider": "openrouter", "status": "valid", "verdict": "ready",
+                "allowed_models": 2, "priced_models": 2, "tokens_per_minute": 1000, "actions": [],
+                "capabilities": []}  # fmt: skip
+
+    def probe(self, tasks: Any) -> dict[int, Probed]:
+        """The round's probe (no network): the same summary and facts as the render."""
+        return {t.index: Probed(t.label, self.summary(t.label), self.facts(t.label), None, 0.01) for t in tasks}
 
     def abort(self) -> None: ...
 
@@ -62,35 +72,41 @@ def _index(out: Path) -> list[dict[str, Any]]:
     return json.loads((out / "index.json").read_text(encoding="utf-8"))
 
 
-def test_rows_gain_changes_and_fresh_rows_keep_theirs(tmp_path: Path) -> None:
+def test_rows_gain_changes_and_unchanged_keys_are_recorded_without_a_render(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = Fake(lambda label: _facts(50.0, "a/one", "b/two"))
-    run_batch(_entries(), out, executor=first, progress=False)
+    run_batch(_entries(), out, executor=first, prober=first.probe, progress=False)
     assert _index(out)[0]["changes"] == [] and first.jobs[0].history == ""
     second = Fake(lambda label: _facts(40.0, "a/one"))
-    run_batch(_entries(), out, executor=second, progress=False, force=True)
+    run_batch(_entries(), out, executor=second, prober=second.probe, progress=False, force=True)
     context = json.loads(second.jobs[0].history)  # the kernel gets the earlier snapshot as data
     assert context["label"] == "k1" and context["snapshots"][0]["balance"]["remaining"] == 50.0
     assert KEY not in second.jobs[0].history
     row = _index(out)[0]
     fields = [(c["field"], c["before"], c["after"]) for c in row["changes"]]
     assert fields == [("models.removed", "b/two", None), ("balance.remaining", 50.0, 40.0)]
-    # a fresh report is not checked again: no snapshot, and its row keeps the changes it was rendered with
-    third = Fake(lambda label: _facts(0.0))
-    run_batch(_entries(), out, executor=third, progress=False)
-    assert third.jobs == [] and _index(out)[0]["changes"] == row["changes"]
+    # the same facts again: probed and recorded (a snapshot), not rendered; nothing changed since the last one
+    third = Fake(lambda label: _facts(40.0, "a/one"))
+    time.sleep(1.1)  # the round's second differs from the report's: the snapshot must take the round's
+    run_batch(_entries(), out, executor=third, prober=third.probe, progress=False)
+    kept = _index(out)[0]
+    assert third.jobs == [] and kept["changes"] == [] and kept["rendered"] is False
+    assert kept["rendered_at"] == row["rendered_at"] != kept["checked_at"]
     with HistoryStore(default_history_path(out), read_only=True) as store:
-        assert len(store.snapshots()) == 2
+        snaps = store.snapshots()
+        assert len(snaps) == 3 and snaps[-1].rendered_at == parse_time(kept["checked_at"])
     assert KEY.encode() not in default_history_path(out).read_bytes()
 
 
 def test_no_history_and_a_chosen_path(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run_batch(_entries(), out, executor=Fake(lambda _: None), progress=False,
+    none = Fake(lambda _: None)
+    run_batch(_entries(), out, executor=none, prober=none.probe, progress=False,
               history=HistorySettings(enabled=False))  # fmt: skip
     assert not (out / ".history").exists() and _index(out)[0]["changes"] == []
     chosen = tmp_path / "elsewhere" / "fleet.duckdb"
-    run_batch(_entries(), out, executor=Fake(lambda _: _facts(1.0)), progress=False, force=True,
+    one = Fake(lambda _: _facts(1.0))
+    run_batch(_entries(), out, executor=one, prober=one.probe, progress=False, force=True,
               history=HistorySettings(path=chosen))  # fmt: skip
     assert chosen.is_file() and not (out / ".history").exists()
 
@@ -109,7 +125,7 @@ def test_a_locked_history_stops_the_batch_before_any_render(tmp_path: Path) -> N
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(BatchInputError, match=r"history: .*one writer at a time"):
-            run_batch(_entries(), out, executor=fake, progress=False)
+            run_batch(_entries(), out, executor=fake, prober=fake.probe, progress=False)
     finally:
         holder.kill()
         holder.wait()
@@ -118,7 +134,8 @@ def test_a_locked_history_stops_the_batch_before_any_render(tmp_path: Path) -> N
 
 def test_a_key_in_the_facts_drops_them(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run_batch(_entries(), out, executor=Fake(lambda _: {"models": [{"id": KEY}]}), progress=False)
+    leaky = Fake(lambda _: {"models": [{"id": KEY}]})
+    run_batch(_entries(), out, executor=leaky, prober=leaky.probe, progress=False)
     assert KEY.encode() not in default_history_path(out).read_bytes()
     assert _index(out)[0]["error"] == "the summary held a key; it was dropped"
 

@@ -156,7 +156,9 @@ def test_watch_runs_rounds_and_records_them(two_runs: TwoRuns, tmp_path: Path) -
                 "--alert-balance", "1000", env=two_runs.env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "round 1/2" in proc.stdout and "round 2/2" in proc.stdout and "round 3" not in proc.stdout
-    assert proc.stdout.count("1 keys: 1 rendered") == 2  # the second round re-rendered (older than 0.5 s)
+    # the second round probed the key again and recorded it; nothing changed, so its report was kept
+    assert proc.stdout.count("1 keys: 1 rendered, 0 unchanged") == 1
+    assert proc.stdout.count("1 keys: 0 rendered, 1 unchanged") == 1
     data = json.loads(_cli("history", "--out", str(out), "--json", env={}).stdout)
     assert [(k["label"], len(k["snapshots"]), k["changes"]) for k in data] == [("changed", 2, [])]
     (row,) = json.loads((out / "index.json").read_text(encoding="utf-8"))

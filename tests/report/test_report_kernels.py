@@ -75,10 +75,14 @@ def test_pool_hands_each_kernel_out_once_and_refills(tmp_path: Path) -> None:
             pids = {first.pid, second.pid, third.pid}
             assert len(pids) == 3 and None not in pids
             assert len({first.run_dir, second.run_dir, third.run_dir}) == 3
+            server = pool.fork_server
+            assert server is not None and server.alive()
             for kernel in (first, second, third):
                 assert oct(kernel.run_dir.stat().st_mode & 0o777) == "0o700"
-                env = Path(f"/proc/{kernel.pid}/environ").read_bytes().split(b"\0")
-                assert any(e.startswith(b"TESTKEY_NB_KEY_FD=") for e in env)
+                # forked by the pool's warm fork server (imports done once), in a session of its own
+                stat = Path(f"/proc/{kernel.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                assert int(stat[1]) == server.pid and int(stat[3]) == kernel.pid  # ppid, session id
+                assert kernel.km.provisioner.pgid == kernel.pid
         finally:
             for kernel in (first, second, third):
                 kernel.shutdown()

@@ -1,12 +1,15 @@
 """The fleet index's page: ``index.html`` (and, beside it, ``index.json``) for the rows of `rows.py`.
 
-``index.html`` is self-contained and offline like the reports: the vega bundle inlined once, a
-Content-Security-Policy that allows no network at all, every string escaped (and no ``http(s)://``
-text anywhere in the page source), a table that sorts on a click (a few lines of inline JavaScript),
-each label linking to its report by relative path, and the fleet chart: keys x ten capabilities.
+``index.html`` is self-contained and offline like the reports: a Content-Security-Policy that allows
+no network at all, every string escaped (and no ``http(s)://`` text anywhere in the page source). It
+reads at a glance at 1,000 keys: one line per key (verdict, provider, route, status, the one action that
+matters most for its verdict, balance, limits; what changed, once a key was checked before), its
+details on expand, filters and sorting in a few lines of JavaScript, each label linking to its report
+by relative path, and the fleet chart drawn from counts (keys per provider and verdict) that follows
+the filters. Dark mode follows ``prefers-color-scheme``; a print style prints the table.
 
-The page's style and its three scripts are package data in ``static/`` (``index.css``, ``sort.js``,
-``filter.js``, ``csv.js``), read once at import.
+The page's style and its scripts are package data in ``static/`` (``index.css``, ``sort.js``,
+``filter.js``, ``csv.js``, ``details.js``), read once at import.
 """
 
 from __future__ import annotations
@@ -22,20 +25,17 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from testkey_nb._files import write_atomic
-from testkey_nb._format import count
 from testkey_nb.batch.fleet.rows import (
     FAILED,
     INDEX_HTML,
     INDEX_JSON,
     ROW_FIELDS,
-    balance_text,
     balances_text,
     index_csv,
     limits_text,
 )
-from testkey_nb.check.profile import CAPABILITIES
 from testkey_nb.history.diff import change_text
-from testkey_nb.report._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
+from testkey_nb.report._embed import script_sha256
 from testkey_nb.report.views import CSS, esc
 
 
@@ -53,6 +53,8 @@ FILTER_JS: Final = _static("filter.js")
 #: the page); on load this script inflates it and makes the link a plain ``data:text/csv`` download.
 CSV_DATA_TYPE: Final = "application/x-tk-csv+gzip+base64"
 CSV_JS: Final = _static("csv.js")
+# A row's details (claim, models, every action with its reason, history), drawn from the CSV on expand.
+DETAILS_JS: Final = _static("details.js")
 _STYLE: Final = "\n<style>\n" + _static("index.css") + "\n</style>\n"
 
 
@@ -70,45 +72,8 @@ def _t(value: Any) -> str:
     return esc(value).replace("://", ":&#47;&#47;")
 
 
-def _num(value: Any) -> tuple[str, str]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "", "unknown"
-    return str(value), count(value)
-
-
-def _chart_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
-    import polars as pl
-
-    records: list[dict[str, str]] = []
-    for row in rows:
-        caps = {c["capability"]: c for c in row.get("capabilities") or []}
-        failed = row.get("error") is not None
-        for name in CAPABILITIES:
-            cap = caps.get(name)
-            if cap is not None:
-                status, evidence = cap.get("status") or "unknown", cap.get("evidence")
-            elif failed:
-                status, evidence = ("error" if row.get("status") == FAILED else "unknown"), row.get("error")
-            else:
-                status, evidence = "unknown", "not in this report"
-            records.append(
-                {"label": str(row["label"]), "capability": name, "status": str(status), "evidence": str(evidence or "")}
-            )
-    schema = {"label": pl.Utf8, "capability": pl.Utf8, "status": pl.Utf8, "evidence": pl.Utf8}
-    return pl.DataFrame(records, schema=schema)
-
-
 def _verdict_bucket(row: Mapping[str, Any]) -> str:
     return FAILED if row.get("error") is not None else str(row.get("verdict") or "unknown")
-
-
-def _verdict_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """Keys per (provider, verdict) for the chart on top; a failed key counts under ``failed``."""
-    import polars as pl
-
-    records = [{"provider": str(r.get("provider") or "unknown"), "verdict": _verdict_bucket(r)} for r in rows]
-    frame = pl.DataFrame(records, schema={"provider": pl.Utf8, "verdict": pl.Utf8})
-    return frame.group_by("provider", "verdict").agg(pl.len().cast(pl.Int64).alias("keys")).sort("provider", "verdict")
 
 
 def _csp(scripts: Sequence[str]) -> str:
@@ -131,79 +96,113 @@ def _filter_values(row: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _row_html(row: Mapping[str, Any], *, with_balance: bool, with_limits: bool) -> str:
+def _cell(value: str | None, content: str, cls: str = "") -> str:
+    """A cell; ``value`` (``data-v``) is what it sorts by when that is not its text (None: its text)."""
+    sort = "" if value is None else f' data-v="{_t(value)}"'
+    return f"<td{sort}{f' class={cls!r}' if cls else ''}>{content}</td>"
+
+
+def _thousands(match: re.Match[str]) -> str:
+    value = int(match.group(0).replace(",", ""))
+    for size, unit in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if value >= size and value % (size // 100) == 0:  # exact to two decimals: 1.25M, 200k
+            return f"{value / size:.2f}".rstrip("0").rstrip(".") + unit
+    return match.group(0)
+
+
+def _short(text: str) -> str:
+    """A money or limit text for one line of the index: ``$120.00`` as ``$120``, ``200,000`` as ``200k``
+    (only where exact); the full text is in the cell's ``data-v``, the CSV and the JSON."""
+    return _t(re.sub(r"\d{1,3}(?:,\d{3})+", _thousands, re.sub(r"(\d)\.00\b", r"\1", text)))
+
+
+def _words(value: Any) -> str:
+    return str(value).replace("_", " ")
+
+
+#: The one action a row shows, by verdict, in this order of importance (the others are in its details).
+#: A rejected key gets no onboarding step: human review, or nothing.
+MAIN_ACTIONS: Final = {
+    "ready": ("import inventory", "fill pricing", "set route", "add monitoring", "send to human review"),
+    "needs_work": ("add provider config", "fill pricing", "send to human review", "set route", "import inventory",
+                   "add monitoring"),
+    "reject": ("send to human review",),
+}
+
+
+def main_action(row: Mapping[str, Any]) -> str | None:
+    """The action that matters most for the row's verdict (None: nothing to do, or a failed key)."""
+    if row.get("error") is not None:
+        return None
+    names = [str(a.get("action")) for a in row.get("actions") or [] if isinstance(a, Mapping)]
+    for name in MAIN_ACTIONS.get(str(row.get("verdict")), ()):
+        if name in names:
+            return name
+    return None
+
+
+def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str:
+    """One line per key: key, verdict, provider, [route], status, the one action, balance, limits, [changes].
+    Everything else (claim, models, every action with its reason, history) is in the row's details,
+    drawn from the page's CSV on expand."""
     failed = row.get("error") is not None
     label = str(row["label"])
+    link = _t(label)
     if row.get("report") and not failed:
-        label_cell = f'<a href="{_t(quote(str(row["report"])))}">{_t(label)}</a>'
-    else:
-        label_cell = _t(label)
-    provider = row.get("provider")
-    mismatch = row.get("matches_claim") is False
-    provider_cell = _t(provider if provider else "unknown") + (
-        ' <span class="tk-status-failed" title="the evidence does not match the claim">&#8800; claim</span>'
-        if mismatch
-        else ""
-    )
-    status = str(row.get("status") or "unknown")
-    status_cell = f'<span class="tk-status-failed">{_t(status)}</span>' if failed else _t(status)
+        link = f'<a href="{_t(quote(str(row["report"])))}">{_t(label)}</a>'
+    cells = [_cell(label, link, "tk-key")]  # details.js puts the details button in front
     verdict = row.get("verdict")
     if verdict:
-        verdict_cell = f'<span class="tk-badge tk-{_t(re.sub(r"[^a-z_]", "", str(verdict)))}">{_t(verdict)}</span>'
+        badge = f'<span class="tk-badge tk-{_t(re.sub(r"[^a-z_]", "", str(verdict)))}">{_t(_words(verdict))}</span>'
     else:
-        verdict_cell = '<span class="tk-muted">none</span>'
-    actions = "".join(
-        f'<span class="tk-action" title="{_t(a.get("reason") or "")}">{_t(a.get("action"))}</span>'
-        for a in row.get("actions") or []
-    )
-    reason = row.get("error") if failed else row.get("verdict_summary")
-    cells = [
-        (str(row["label"]), label_cell, ""),
-        (str(row.get("claimed") or ""), _t(row.get("claimed") or "none"), ""),
-        (str(provider or ""), provider_cell, ""),
-        (status, status_cell, ""),
-        (str(verdict or ""), verdict_cell, ""),
-        (*_num(row.get("allowed_models")), "tk-num"),
-        (*_num(row.get("priced_models")), "tk-num"),
-        (*_num(row.get("tokens_per_minute")), "tk-num"),
-    ]
-    if with_balance:
-        bal = row.get("balance") if isinstance(row.get("balance"), Mapping) else {}
-        remaining = bal.get("remaining") if bal else None
-        text = balances_text(row)
-        cells.append((str(remaining) if isinstance(remaining, (int, float)) else "", _t(text or "unknown"), "tk-num"))
-    if with_limits:
-        text = limits_text(row.get("limits"))
-        cells.append((text, _t(text or "unknown"), ""))
-    cells += [
-        (" ".join(str(a.get("action")) for a in row.get("actions") or []), actions, ""),
-        _changes_cell(row),
-        (str(reason or ""), _t(reason or ""), ""),
-    ]
-    tds = "".join(
-        f'<td data-v="{_t(value)}"{f" class={cls!r}" if cls else ""}>{content}</td>' for value, content, cls in cells
-    )
+        badge = '<span class="tk-status-failed">failed</span>' if failed else '<span class="tk-muted">none</span>'
+    cells.append(_cell(_verdict_bucket(row), badge))
+    provider = str(row.get("provider") or "unknown")
+    mismatch = ' <span class="tk-status-failed" title="the evidence does not match the claim">&#8800;</span>'
+    cells.append(_cell(provider, _t(provider) + (mismatch if row.get("matches_claim") is False else "")))
+    if "route" in columns:
+        cells.append(_cell(str(row.get("route") or ""), _t(row.get("route") or "")))
+    status = str(row.get("status") or "unknown")
+    reason = f' title="{_t(row.get("error"))}"' if failed else ""
+    shown = f'<span class="tk-status-failed"{reason}>{_t(_words(status))}</span>' if failed else _t(_words(status))
+    cells.append(_cell(status, shown))
+    action = main_action(row)
+    cells.append(_cell(None, f'<span class="tk-action">{_t(action)}</span>' if action else ""))
+    bal = row.get("balance") if isinstance(row.get("balance"), Mapping) else {}
+    remaining = bal.get("remaining") if bal else None
+    balance = balances_text(row)
+    value = str(remaining) if isinstance(remaining, (int, float)) else ""
+    cells.append(_cell(value, _short(balance), "tk-num" if balance or failed else "tk-num tk-u"))
+    limits = limits_text(row.get("limits"))
+    cells.append(_cell(None, _short(limits.replace(" / ", "/")), "" if limits or failed else "tk-u"))
+    if "changes" in columns:
+        cells.append(_changes_cell(row))
     data = "".join(f' data-f-{name}="{_t(value)}"' for name, value in _filter_values(row).items())
-    classes = ("tk-row-failed" if failed else "tk-row-ok") + (" tk-row-changed" if row.get("changes") else "")
-    return f'<tr class="{classes}"{data}>{tds}</tr>'
+    classes = " ".join(c for c in ("tk-row-failed" if failed else "", "tk-row-changed" if row.get("changes") else "")
+                       if c)  # fmt: skip
+    cls = f' class="{classes}"' if classes else ""
+    return f'<tr{cls} data-i="{index}"{data}>{"".join(cells)}</tr>'
 
 
-def _headers(with_balance: bool, with_limits: bool) -> list[tuple[str, str]]:
-    headers = [
-        ("key", "text"),
-        ("claimed", "text"),
-        ("real provider", "text"),
-        ("status", "text"),
-        ("verdict", "text"),
-        ("allowed models", "num"),
-        ("priced models", "num"),
-        ("tokens / min", "num"),
-    ]
-    if with_balance:
-        headers.append(("balance", "num"))  # each currency as it is: never headed as one
-    if with_limits:
-        headers.append(("limits", "text"))
-    return [*headers, ("actions", "text"), ("since the last check", "text"), ("reason", "text")]
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The index's columns; route only when a row has one, changes only once a key was checked before (a
+    change, an alert, a runway, or a key whose facts were probed again and kept its report)."""
+    columns = ["key", "verdict", "provider"]
+    if any(r.get("route") for r in rows):
+        columns.append("route")
+    columns += ["status", "next action", "balance", "limits"]
+    if any(r.get("changes") or r.get("alerts") or r.get("runway") or _kept(r) for r in rows):
+        columns.append("changes")
+    return columns
+
+
+def _kept(row: Mapping[str, Any]) -> bool:
+    """Probed by a round and found unchanged (so checked before): its report was kept."""
+    return row.get("rendered") is False and row.get("error") is None and bool(row.get("checked_at"))
+
+
+_KINDS: Final = {"balance": "num"}
+_TITLES: Final = {"changes": "changes · runway"}
 
 
 def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -218,7 +217,38 @@ def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
     return f'<div class="tk-filters" id="tk-filters" role="search">{"".join(selects)}{shown}</div>'
 
 
-def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
+_VERDICT_ORDER: Final = ("ready", "needs_work", "reject", FAILED)
+
+
+def _fleet_chart(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Keys per provider and verdict, from counts (the aggregate, not a mark per key): one bar per
+    provider, a segment per verdict, widths in % of the largest provider. ``filter.js`` recounts the
+    rows the filters show and redraws it."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        per = counts.setdefault(str(row.get("provider") or "unknown"), {})
+        bucket = _verdict_bucket(row)
+        per[bucket] = per.get(bucket, 0) + 1
+    top = max((sum(v.values()) for v in counts.values()), default=0) or 1
+    bars = []
+    for provider in sorted(counts, key=str.lower):
+        per = counts[provider]
+        order = [v for v in _VERDICT_ORDER if v in per] + sorted(set(per) - set(_VERDICT_ORDER))
+        segs = "".join(
+            f'<span class="tk-seg tk-v-{_t(re.sub(r"[^a-z_]", "", v))}" data-verdict="{_t(v)}" '
+            f'style="width:{100 * per[v] / top:.2f}%" title="{_t(_words(v))}: {per[v]}">{per[v]}</span>'
+            for v in order
+        )
+        bars.append(f'<div class="tk-bar-row" data-provider="{_t(provider)}"><span class="tk-bar-name">'
+                    f'{_t(provider)}</span><span class="tk-bar">{segs}</span>'
+                    f'<span class="tk-bar-n">{sum(per.values())}</span></div>')  # fmt: skip
+    legend = "".join(f'<span class="tk-seg tk-v-{v}">{_t(_words(v))}</span>' for v in _VERDICT_ORDER)
+    return (f'<figure class="tk-fleet-chart" id="tk-fleet-chart"><figcaption>Keys per provider and verdict (of '
+            f'the keys shown) <span class="tk-legend">{legend}</span></figcaption>'
+            f'<div id="tk-bars">{"".join(bars)}</div></figure>')  # fmt: skip
+
+
+def _changes_cell(row: Mapping[str, Any]) -> str:
     """The history column: what changed since the key's previous check, its alerts and its runway."""
     changes = [c for c in row.get("changes") or [] if isinstance(c, Mapping)]
     alerts = [a for a in row.get("alerts") or [] if isinstance(a, Mapping)]
@@ -227,25 +257,25 @@ def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:
     if alerts:
         parts.append("".join(f'<span class="tk-alert">{_t(a.get("message"))}</span>' for a in alerts))
     if changes:
-        items = "".join(f"<li>{_t(change_text(c))}</li>" for c in changes)
-        parts.append(f'<span class="tk-changed">{len(changes)} change(s)</span><ul class="tk-changes">{items}</ul>')
+        noun = "change" if len(changes) == 1 else "changes"
+        title = _t("; ".join(change_text(c) for c in changes))
+        parts.append(f'<span class="tk-changed" title="{title}">{len(changes)} {noun}</span>')
     if runway and runway.get("runway_days") is not None:
         days, burn = float(runway["runway_days"]), float(runway.get("burn_per_day") or 0)
         currency = runway.get("currency") or "USD"
         window = runway.get("window") if isinstance(runway.get("window"), Mapping) else {}
         over = f" over {float(window['days']):,.1f} days" if isinstance(window.get("days"), (int, float)) else ""
         when = str(runway.get("exhausted_at") or "")[:10]
-        head = (f"credits used up{' on ' + when if when else ''}" if days <= 0 else f"runway {days:,.1f} days")
-        text = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
-        parts.append(f'<span class="tk-muted">{_t(text)}</span>')
+        head = f"credits used up{' on ' + when if when else ''}" if days <= 0 else f"runway {days:,.1f} days"
+        full = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
+        parts.append(f' <span class="tk-muted" title="{_t(full)}">{_t(head)}</span>')
     value = " ".join(change_text(c) for c in changes)
-    return value, "".join(parts), ""
-
+    quiet = '<span class="tk-muted">no change</span>' if _kept(row) else ""  # never on a first check
+    return _cell(value, "".join(parts) or quiet)
 
 
 def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fleet index") -> str:
     """The index page for ``rows`` (see :func:`index_row`)."""
-    from testkey_nb.report import charts
     from testkey_nb.report.export import check_offline
 
     counts: dict[str, int] = {}
@@ -253,41 +283,35 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
         bucket = _verdict_bucket(row)
         counts[bucket] = counts.get(bucket, 0) + 1
     summary = ", ".join(f"{n} {_t(k.replace('_', ' '))}" for k, n in sorted(counts.items()))
-    # a column when some money was read, or the user said how an account pays
-    with_balance = any(balance_text(r.get("balance")) or r.get("payment_method") for r in rows)
-    with_limits = any(limits_text(r.get("limits")) for r in rows)
+    columns = _columns(rows)
     head = "".join(
-        f'<th data-type="{kind}" scope="col"><button type="button">{_t(name)}</button></th>'
-        for name, kind in _headers(with_balance, with_limits)
+        f'<th data-type="{_KINDS.get(name, "text")}" data-col="{_t(name)}" scope="col">'
+        f'<button type="button">{_t(_TITLES.get(name, name))}</button></th>'
+        for name in columns
     )
-    body = "".join(_row_html(row, with_balance=with_balance, with_limits=with_limits) for row in rows)
-    chart = verdicts = ""
-    if rows:
-        verdicts = chart_html(chart_spec(charts.fleet_verdict_chart(_verdict_frame(rows))), "tk-fleet-verdicts")
-        spec = chart_spec(charts.fleet_capability_matrix(_chart_frame(rows)))
-        chart = chart_html(spec, "tk-fleet-capabilities")
-    bundle = vega_bundle_js() if chart else ""
-    scripts = [SORT_JS, FILTER_JS, CSV_JS] + ([bundle, CHART_INIT_JS] if chart else [])
-    placeholder = "<!--tk-bundle-->"
+    body = "".join(_row_html(row, columns, i) for i, row in enumerate(rows))
+    chart = _fleet_chart(rows) if rows else ""
+    scripts = [SORT_JS, FILTER_JS, CSV_JS, DETAILS_JS]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_csp(scripts)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_t(title)}</title>{CSS}{_STYLE}{placeholder}</head><body>"
+        '<meta name="color-scheme" content="light dark">'
+        f"<title>{_t(title)}</title>{CSS}{_STYLE}</head><body>"
         f"<h1>{_t(title)}</h1>"
-        f'<p class="tk-muted">{len(rows)} key(s): {summary or "none"}. Choose a provider, status or verdict to '
-        "filter; click a column header to sort; click a key to open its report. "
+        f'<p class="tk-muted">{len(rows)} key(s): {summary or "none"}. Filter by provider, status or verdict; '
+        "click a column header to sort; &#9656; opens a key's details; a key opens its report. "
         '<a id="tk-csv" download="index.csv" aria-disabled="true">Download the table (CSV)</a>.</p>'
         f'<script type="{CSV_DATA_TYPE}" id="tk-csv-data">{csv_payload(rows)}</script>'
-        f"{verdicts}{_filters_html(rows)}"
+        f"{_filters_html(rows)}{chart}"
         f'<table class="tk-table tk-fleet" id="tk-fleet"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        f"<h2>Keys x ten capabilities</h2>{chart}"
-        f"<script>{SORT_JS}</script><script>{FILTER_JS}</script><script>{CSV_JS}</script></body></html>\n"
+        f"<script>{SORT_JS}</script><script>{FILTER_JS}</script><script>{CSV_JS}</script>"
+        f"<script>{DETAILS_JS}</script></body></html>\n"
     )
     check_offline(page)
     if re.search(r"https?://", page, re.IGNORECASE):  # pragma: no cover - every text goes through _t
         raise ValueError("the fleet index would contain a URL")
-    return page.replace(placeholder, f"<script>{bundle}</script>" if bundle else "")
+    return page
 
 
 def write_index(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> tuple[Path, Path]:

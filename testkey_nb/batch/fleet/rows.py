@@ -54,6 +54,8 @@ ROW_FIELDS: Final = (
     "error",
     "seconds",
     "rendered_at",
+    "rendered",
+    "checked_at",
     "changes",
     "runway",
     "alerts",
@@ -77,11 +79,15 @@ def index_row(
     seconds: float | None = None,
     rendered_at: str | None = None,
     status: str | None = None,
+    rendered: bool = False,
+    checked_at: str | None = None,
 ) -> dict[str, Any]:
     """One row of the index (fields :data:`ROW_FIELDS`).
 
     A row with an ``error`` (or without a ``summary``) is a failed key: status ``failed`` (or the given
-    ``status``, e.g. :data:`NOT_RENDERED`), no verdict, no actions, no report link.
+    ``status``, e.g. :data:`NOT_RENDERED`), no verdict, no actions, no report link. ``rendered``: the
+    report was rendered by this round (False: the round found the key's facts unchanged and kept it).
+    ``checked_at``: when the round probed the key; ``rendered_at``: when its report was rendered.
     """
     row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
     row["label"] = label
@@ -116,6 +122,8 @@ def index_row(
         row["error"] = error or "no summary came back from the report"
     row["seconds"] = round(seconds, 2) if isinstance(seconds, (int, float)) else None
     row["rendered_at"] = rendered_at
+    row["rendered"] = bool(rendered) and row["error"] is None
+    row["checked_at"] = checked_at
     return row
 
 
