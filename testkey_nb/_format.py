@@ -9,6 +9,7 @@ d3-format strings below (Vega-Lite formats its axes and tooltips with d3-format)
 from __future__ import annotations
 
 import math
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "column_header",
     "count",
     "format_cell",
+    "moment",
     "number",
     "plain_text",
     "seconds",
@@ -149,3 +151,31 @@ def format_cell(column: str, value: Any) -> str:
     if kind == "count":
         return count(value)
     return number(value)
+
+
+def moment(value: Any, *, seconds: bool = False) -> str:
+    """A point in time as people read it, in UTC: ``2 Dec 2026, 02:48 UTC`` (from an ISO string, a
+    datetime or epoch seconds); a bare date -> ``2 Dec 2026``; not a time -> "unknown" (text that is
+    not ISO is returned as it is)."""
+    if value is None or value == "":
+        return "unknown"
+    when: datetime | None
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        return f"{value.day} {value:%b %Y}"
+    elif _finite(value):
+        when = datetime.fromtimestamp(float(value), UTC)
+    else:
+        text = str(value).strip()
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+        if len(text) == 10:  # a date alone
+            return f"{when.day} {when:%b %Y}"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    clock = f"{when:%H:%M:%S}" if seconds else f"{when:%H:%M}"
+    return f"{when.day} {when:%b %Y}, {clock} UTC"

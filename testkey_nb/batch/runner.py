@@ -311,6 +311,7 @@ def run_batch(
             allow_billable=entry.allow_billable,
             max_in_flight=max_in_flight,
             history=recorder.context(entry.label) if recorder is not None else "",
+            index_href="index.html",  # the index is written beside the reports
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
 

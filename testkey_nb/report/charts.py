@@ -152,7 +152,7 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
             ),
             tooltip=["model:N", "check:N", "answer:N", "evidence:N"],
         )
-        .properties(width=alt.Step(70), height=alt.Step(20))
+        .properties(width=alt.Step(70), height=alt.Step(16))
     )
 
 
@@ -253,7 +253,7 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
             ),
             tooltip=["model:N", "kind:N", alt.Tooltip("usd_per_mtok:Q", format=D3_USD, title="USD / Mtok")],
         )
-        .properties(width=360, height=alt.Step(9))
+        .properties(width=360, height=alt.Step(7))
     )
 
 

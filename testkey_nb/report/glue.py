@@ -79,12 +79,15 @@ def show(chart: Any) -> None:
     show_chart(chart)
 
 
-def show_summary(subject: Any) -> None:
-    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer."""
+def show_summary(subject: Any, index_href: str = "") -> None:
+    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer.
+
+    ``index_href``: the fleet index the report belongs to (set by a batch), linked above the title.
+    """
     from testkey_nb.report.summary import billing_summary, key_summary, summary_html
 
     summary = key_summary(subject) if isinstance(subject, KeyCheck) else billing_summary(subject)
-    show_html(summary_html(summary))
+    show_html(summary_html(summary, index_href=index_href))
 
 
 def show_usage(check: KeyCheck) -> None:

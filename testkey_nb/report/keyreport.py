@@ -55,6 +55,8 @@ class KeyJob:
     max_in_flight: int = 16
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
+    #: a relative link from the report to its fleet index (a batch sets ``index.html``); "" for none
+    index_href: str = ""
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -120,6 +122,7 @@ def render_key(
             "deadline_s": float(job.deadline_s),
             "max_in_flight": int(job.max_in_flight),
             "history": job.history,
+            "index_href": job.index_href,
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

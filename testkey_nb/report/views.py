@@ -28,7 +28,8 @@ CSS = """
 .tk-prov-observed{color:#2e7d32}.tk-prov-derived{color:#1565c0}.tk-prov-documented{color:#6d4c41}
 .tk-prov-unknown{color:#9e9e9e}
 .tk-muted{color:#757575}
-.tk-table{max-width:100%}.tk-table th,.tk-table td{overflow-wrap:anywhere}
+.tk-table{max-width:100%;table-layout:auto !important}
+.tk-table th,.tk-table td{overflow-wrap:normal;word-break:normal;hyphens:manual}
 </style>
 """
 
