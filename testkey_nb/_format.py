@@ -19,6 +19,7 @@ __all__ = [
     "D3_USD_PER_MINUTE",
     "column_header",
     "count",
+    "distinct_names",
     "format_cell",
     "moment",
     "number",
@@ -179,3 +180,22 @@ def moment(value: Any, *, seconds: bool = False) -> str:
     when = when.astimezone(UTC)
     clock = f"{when:%H:%M:%S}" if seconds else f"{when:%H:%M}"
     return f"{when.day} {when:%b %Y}, {clock} UTC"
+
+
+def distinct_names(names: list[Any], qualifiers: list[Any], fallbacks: list[Any] | None = None) -> list[str]:
+    """Names people can tell apart: a name shared by different things gets its qualifier (the model it serves)
+    or, failing that, its fallback (an id): two "deployment-1" become "deployment-1 (GLM-4.7)" and
+    "deployment-1 (Kimi-K2)". A missing name is the fallback itself."""
+    fallbacks = fallbacks if fallbacks is not None else [None] * len(names)
+    base = [str(n) if n not in (None, "") else str(f or "unnamed") for n, f in zip(names, fallbacks, strict=True)]
+    keys = list(zip(base, qualifiers, fallbacks, strict=True))
+    out = []
+    for name, qual, fallback in keys:
+        twins = {(q, f) for b, q, f in keys if b == name}
+        if len(twins) <= 1:
+            out.append(name)
+            continue
+        quals = {q for q, _f in twins}
+        extra = qual if qual not in (None, "") and len(quals) == len(twins) else fallback
+        out.append(f"{name} ({extra})" if extra not in (None, "") else name)
+    return out

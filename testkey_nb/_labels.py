@@ -17,20 +17,20 @@ __all__ = ["LABELS", "label", "labels_for", "plural"]
 #: cost (a probe's cost class), outcome (a probe's outcome), lens, role (a key's role).
 LABELS: Final[Mapping[str, Mapping[str, str]]] = {
     "verdict": {
-        "ready": "Ready",
-        "needs_work": "Needs work",
-        "reject": "Reject",
-        "failed": "Check failed",
-        "unknown": "No verdict",
+        "ready": "ready",
+        "needs_work": "needs work",
+        "reject": "reject",
+        "failed": "check failed",
+        "unknown": "no verdict",
     },
     "status": {
-        "valid": "Valid",
-        "invalid": "Invalid",
-        "revoked": "Revoked",
-        "valid_no_quota": "Valid, no credits",
-        "valid_not_scoped": "Valid, no model allowed",
-        "rate_limited": "Rate limited",
-        "unknown": "Could not tell",
+        "valid": "valid",
+        "invalid": "invalid",
+        "revoked": "revoked",
+        "valid_no_quota": "valid, no credits",
+        "valid_not_scoped": "valid, no model allowed",
+        "rate_limited": "rate limited",
+        "unknown": "could not tell",
     },
     "status_reason": {
         "authenticated": "an authenticated endpoint answered",
@@ -100,7 +100,7 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
 
 
 def label(kind: str, code: Any) -> str:
-    """The words for ``code`` of enum ``kind`` (``label("status", "valid_not_scoped")`` -> "Valid, no model
+    """The words for ``code`` of enum ``kind`` (``label("status", "valid_not_scoped")`` -> "valid, no model
     allowed"); ``None`` -> "unknown"; a code not in the mapping -> itself with ``_`` as spaces."""
     if code is None or code == "":
         return "unknown"

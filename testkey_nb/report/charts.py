@@ -20,6 +20,7 @@ from testkey_nb.report._embed import (
 )
 
 __all__ = [
+    "NothingToDraw",
     "chart_html",
     "chart_mimebundle",
     "chart_spec",
@@ -38,7 +39,18 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-from testkey_nb._format import D3_COUNT, D3_NUMBER, D3_USD, count, number
+from testkey_nb._format import D3_COUNT, D3_NUMBER, D3_USD, count, distinct_names, number, usd
+from testkey_nb._labels import plural
+
+
+class NothingToDraw(ValueError):
+    """There is nothing to draw: the report shows this sentence instead of an empty frame."""
+
+
+def count_axis(title: str | None = None) -> alt.Axis:
+    """An axis of whole counts: integer ticks only (never "0 1 1 2 2"), with separators."""
+    return alt.Axis(format=D3_COUNT, tickMinStep=1, title=title)
+
 
 STATUS_COLORS = {
     "verified": "#2e7d32",
@@ -70,10 +82,13 @@ def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capab
         x=alt.value(0), x2=alt.value(110),
         color=alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="right", title=None)),
     )  # fmt: skip
-    text = base.mark_text(align="left", dx=8, color="white", fontWeight="bold").encode(
-        x=alt.value(0), text="status:N"
-    )
-    return alt.layer(cells, text).properties(width=110, height=alt.Step(20))
+    text = base.mark_text(align="left", dx=8, color="white", fontWeight="bold").encode(x=alt.value(0), text="status:N")
+    counts = capabilities.group_by("status").len().sort("status").iter_rows()
+    described = ", ".join(f"{n} {status}" for status, n in counts)
+    return alt.layer(cells, text).properties(
+        width=110, height=alt.Step(20),
+        description=f"{title}: one row per capability, coloured by its status ({described}).",
+    )  # fmt: skip
 
 
 def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
@@ -88,8 +103,12 @@ def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
             color=alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="bottom", title=None)),
             tooltip=["label:N", "capability:N", "status:N", "evidence:N"],
         )
-        .properties(width=alt.Step(38), height=alt.Step(18))
-    )
+        .properties(
+            width=alt.Step(38), height=alt.Step(18),
+            description=f"Keys x capabilities: {plural(data['label'].n_unique(), 'key')}, one cell per capability "
+            "coloured by its status.",
+        )
+    )  # fmt: skip
 
 
 VERDICT_COLORS = {"ready": "#2e7d32", "needs_work": "#ef6c00", "reject": "#c62828", "failed": "#6a1b9a",
@@ -104,7 +123,7 @@ def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("provider:N", title=None, sort="-x"),
-            x=alt.X("sum(keys):Q", title="keys", axis=alt.Axis(format=D3_COUNT, tickMinStep=1)),
+            x=alt.X("sum(keys):Q", title="keys", axis=count_axis()),
             color=alt.Color(
                 "verdict:N",
                 scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
@@ -113,8 +132,12 @@ def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
             order=alt.Order("verdict:N"),
             tooltip=["provider:N", "verdict:N", alt.Tooltip("keys:Q", format=D3_COUNT)],
         )
-        .properties(width=360, height=alt.Step(18))
-    )
+        .properties(
+            width=360, height=alt.Step(18),
+            description=f"Verdicts per provider: {plural(int(data['keys'].sum()), 'key')} of "
+            f"{plural(data['provider'].n_unique(), 'provider')}, stacked by verdict.",
+        )
+    )  # fmt: skip
 
 
 def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Chart:
@@ -136,9 +159,15 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
         yes_no("priced").alias("priced"),
         pl.col("allowed_evidence").alias("evidence"),
     )
+    if wide.is_empty():
+        raise NothingToDraw("No model permission matrix: the key's catalog listed no model to check.")
     long = wide.unpivot(
         index=["model", "evidence"], on=["listed", "allowed", "priced"], variable_name="check", value_name="answer"
     )
+    allowed = int((wide["allowed"] == "yes").sum())
+    priced = int((wide["priced"] == "yes").sum())
+    description = (f"Model permission matrix: {plural(wide.height, 'model')}; {count(allowed)} allowed for this key, "
+                   f"{count(priced)} priced.")  # fmt: skip
     return (
         alt.Chart(long, title="Model permission matrix")
         .mark_rect(stroke="white", strokeWidth=2)
@@ -152,8 +181,11 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
             ),
             tooltip=["model:N", "check:N", "answer:N", "evidence:N"],
         )
-        .properties(width=alt.Step(70), height=alt.Step(16))
+        .properties(width=alt.Step(70), height=alt.Step(16), description=description)
     )
+
+
+_LIMIT_WORDS = {"rpm": "requests per minute", "tpm": "tokens per minute"}
 
 
 def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
@@ -191,23 +223,30 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
         .drop_nulls("per_minute")
     )
     if data.is_empty():
-        data = pl.DataFrame(
-            {
-                "source": ["none"],
-                "name": ["no limits known"],
-                "provenance": ["unknown"],
-                "limit": ["tpm"],
-                "per_minute": [0],
-            }
+        raise NothingToDraw("No rate limits to draw: this key could read none and the provider documents no tiers.")
+    seen = observed.height > 0
+    described = "; ".join(
+        f"{name}: "
+        + ", ".join(
+            f"{count(v)} {_LIMIT_WORDS.get(lim, lim)}"
+            for lim, v in zip(group["limit"], group["per_minute"], strict=True)
         )
+        for (name,), group in data.group_by("name", maintain_order=True)
+    )
+    description = ("Limit matrix, per minute: " + described + "."
+                   + ("" if seen else " No limit was read for this key; only documented tiers are drawn."))  # fmt: skip
     base = alt.Chart(data).encode(
         y=alt.Y("name:N", sort=None, title=None),
         # linear from zero, one scale per facet: a bar's length is its value (symlog drew 100,000 at 85 % of 500,000)
-        x=alt.X("per_minute:Q", title="per minute", scale=alt.Scale(type="linear", zero=True, nice=True),
-                axis=alt.Axis(format=",.0f", tickCount=4)),
+        x=alt.X(
+            "per_minute:Q",
+            title="per minute",
+            scale=alt.Scale(type="linear", zero=True, nice=True),
+            axis=alt.Axis(format=",.0f", tickCount=4),
+        ),
         color=alt.Color(
             "source:N",
-            scale=alt.Scale(domain=["this key", "documented tier", "none"], range=["#1565c0", "#bdbdbd", "#f9a825"]),
+            scale=alt.Scale(domain=["this key", "documented tier"], range=["#1565c0", "#bdbdbd"]),
             legend=alt.Legend(orient="bottom", title=None),
         ),
         tooltip=["name:N", "limit:N", alt.Tooltip("per_minute:Q", format=D3_COUNT), "provenance:N"],
@@ -219,7 +258,7 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
         .properties(width=300, height=alt.Step(20))
         .facet(column=alt.Column("limit:N", title=None, sort=["rpm", "tpm"]))
         .resolve_scale(x="independent")
-        .properties(title="Limit matrix: requests and tokens per minute")
+        .properties(title="Limit matrix: requests and tokens per minute", description=description)
     )
 
 
@@ -237,7 +276,11 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
     )
     long = wide.unpivot(index="model", variable_name="kind", value_name="usd_per_mtok").drop_nulls("usd_per_mtok")
     if long.is_empty():
-        long = pl.DataFrame({"model": ["no prices published"], "kind": ["input"], "usd_per_mtok": [0.0]})
+        raise NothingToDraw("No prices to draw: the provider's catalog publishes no token prices for these models.")
+    models_priced = long["model"].n_unique()
+    top = long.sort("usd_per_mtok", descending=True).row(0, named=True)
+    description = (f"Prices in USD per million tokens for {plural(models_priced, 'model')}; the highest is "
+                   f"{top['model']} at ${top['usd_per_mtok']:,.2f} ({top['kind']}).")  # fmt: skip
     return (
         alt.Chart(long, title="Prices, USD per million tokens")
         .mark_bar()
@@ -253,7 +296,7 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
             ),
             tooltip=["model:N", "kind:N", alt.Tooltip("usd_per_mtok:Q", format=D3_USD, title="USD / Mtok")],
         )
-        .properties(width=360, height=alt.Step(7))
+        .properties(width=360, height=alt.Step(7), description=description)
     )
 
 
@@ -261,13 +304,23 @@ def _daily_bars(
     data: pl.DataFrame, *, day: str, series: str, title: str, y_title: str, extra: list[Any], width: int, height: int
 ) -> alt.Chart:
     """Dollars per series per UTC day, stacked, with minutes (and ``extra`` columns) in the tooltip."""
+    if data.is_empty():
+        raise NothingToDraw(f"{title}: nothing was billed in this period.")
+    total = float(data["usd"].fill_null(0).sum())
+    days = data[day].n_unique()
+    description = (f"{title}: {usd(total)} over {plural(days, 'day')}, "
+                   f"{plural(data[series].n_unique(), series.split('_')[0])}.")  # fmt: skip
     return (
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
             # one tick per UTC day at most (a short range would otherwise repeat a date at 12-hour ticks)
-            x=alt.X(f"{day}:T", title=None, timeUnit="utcyearmonthdate",
-                    axis=alt.Axis(tickCount={"interval": "day", "step": 1}, labelOverlap=True)),
+            x=alt.X(
+                f"{day}:T",
+                title=None,
+                timeUnit="utcyearmonthdate",
+                axis=alt.Axis(tickCount={"interval": "day", "step": 1}, labelOverlap=True),
+            ),
             y=alt.Y("usd:Q", title=y_title, stack=True, axis=alt.Axis(format=D3_USD)),
             color=alt.Color(f"{series}:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=[
@@ -278,15 +331,18 @@ def _daily_bars(
                 *extra,
             ],
         )
-        .properties(width=width, height=height)
+        .properties(width=width, height=height, description=description)
     )
 
 
 def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
     """Observed dollars per deployment per day (the usage summary's daily breakdown)."""
-    data = daily.select(
+    names = distinct_names(daily["deployment_name"].to_list(), daily["model_name"].to_list()
+                           if "model_name" in daily.columns else [None] * daily.height,
+                           daily["deployment_id"].to_list())  # fmt: skip
+    data = daily.with_columns(pl.Series("deployment", names, dtype=pl.String)).select(
         pl.col("date").cast(pl.String),
-        pl.col("deployment_name").fill_null(pl.col("deployment_id")).alias("deployment"),
+        "deployment",
         "minutes",
         "usd",
         "inference_requests",
@@ -298,7 +354,15 @@ def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
     )  # fmt: skip
 
 
-_BILLED_COLORS = alt.Scale(domain=["billed", "not billed", "cold start"], range=["#d84315", "#b0bec5", "#212121"])
+_BILLED_COLORS = alt.Scale(domain=["billed", "not billed", "model load"], range=["#d84315", "#b0bec5", "#212121"])
+
+#: Why a billing report can say "124 replicas started" and "93 cold starts" and be right twice.
+STARTS_EXPLAINED = (
+    "Every replica that starts loads the model, and that load is billed: the timeline marks each one (▼). "
+    "A cold start is the subset a request waits for: a start from zero replicas. A replica added while "
+    "another one serves (a scale-up) is billed the same but makes no request wait, so there are more "
+    "replicas started than cold starts."
+)
 
 
 def _merge_spans(frame: pl.DataFrame) -> pl.DataFrame:
@@ -313,8 +377,12 @@ def _merge_spans(frame: pl.DataFrame) -> pl.DataFrame:
             .alias("_span")
         )
         .group_by("row", "billed", "_span")
-        .agg(pl.col("start").min(), pl.col("end").max(), pl.len().alias("phases"),
-             pl.col("phase").unique().sort().str.join(", ").alias("phase"))
+        .agg(
+            pl.col("start").min(),
+            pl.col("end").max(),
+            pl.len().alias("phases"),
+            pl.col("phase").unique().sort().str.join(", ").alias("phase"),
+        )
         .drop("_span")
     )
 
@@ -327,11 +395,8 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     cold start (a replica's model load). ``hours`` keeps only the first hours of the events.
     ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed).
     """
-    empty = events.is_empty()
-    if empty:
-        start = pl.datetime(2026, 1, 1, time_zone="UTC")
-        events = pl.DataFrame({"deployment_id": ["no events"], "replica_id": ["no events"], "phase": ["-"],
-                               "billed": [False]}).with_columns(start=start, end=start)  # fmt: skip
+    if events.is_empty():
+        raise NothingToDraw("No replica lifecycle to draw: no replica ran in this period.")
     if hours is not None:
         first = events["start"].min()
         until = first + timedelta(hours=hours)  # type: ignore[operator]
@@ -371,7 +436,7 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     marks = cold.select(
         "row",
         pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        pl.lit("cold start").alias("billed"),
+        pl.lit("model load").alias("billed"),
         ((pl.col("end") - pl.col("start")).dt.total_seconds()).round(0).cast(pl.Int64).alias("load_s"),
     )
     rows_title = "replica" if per_replica else "deployment (all replicas)"
@@ -389,15 +454,18 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     triangle: dict[str, Any] = {"shape": "triangle-down", "filled": True, "size": 36, "yOffset": -10, "opacity": 1}
     layer_cold = alt.Chart(marks).mark_point(**triangle).encode(
         x=x, y=y, color=color,
-        tooltip=["row:N", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="cold start (UTC)"),
+        tooltip=["row:N", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="model load (UTC)"),
                  alt.Tooltip("load_s:Q", format=D3_COUNT, title="model load (s, billed)")],
     )  # fmt: skip
     period = f"{number(span_s / 3600)} h" if day else f"{number(span_s / 86400)} days"
-    title = (f"Replica lifecycle over {period}: {count(replicas)} replica{'s' if replicas != 1 else ''} started, "
-             f"each with a cold start (model load, billed; ▼)")  # fmt: skip
-    if empty:
-        title = "Replica lifecycle: no events"
-    return alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
+    title = f"Replica lifecycle over {period}: {plural(replicas, 'replica')} started, each loading the model (billed ▼)"
+    billed_min = int(bars.filter(pl.col("billed") == "billed")["minutes"].sum() or 0)
+    description = (f"Replica lifecycle over {period}, one row per {rows_title}: {plural(replicas, 'replica')} "
+                   f"started, {plural(cold.height, 'model load')}; billed spans cover about "
+                   f"{plural(billed_min, 'minute')}.")  # fmt: skip
+    return alt.layer(layer_bars, layer_cold).properties(
+        title=title, width=width, height=alt.Step(30), description=description
+    )
 
 
 def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
@@ -470,7 +538,13 @@ def cumulative_cost_chart(
                 ],
             )
         )
-    return alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
+    final = float(timeline["cumulative_usd"].max() or 0) if timeline.height else 0.0
+    description = (f"Cumulative cost reaching {usd(final)} against {usd(credits_usd)} of free credits; "
+                   f"{plural(invoices.height, 'invoice')}"
+                   + (f"; models deactivated at {deactivated_at}." if deactivated_at is not None else "."))  # fmt: skip
+    return alt.layer(*layers).properties(
+        title="Cumulative cost, credits, invoices", width=620, height=220, description=description
+    )
 
 
 def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
@@ -497,10 +571,23 @@ def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
         .encode(
             x=alt.X("min_replica:N", title="min_replica"),
             y=alt.Y("first_request_added_latency_s:Q", title="seconds"),
-            tooltip=["min_replica:N",
-                     alt.Tooltip("first_request_added_latency_s:Q", format=D3_NUMBER, title="added latency (s)"),
-                     alt.Tooltip("cold_starts:Q", format=D3_COUNT, title="cold starts")],
+            tooltip=[
+                "min_replica:N",
+                alt.Tooltip("first_request_added_latency_s:Q", format=D3_NUMBER, title="added latency (s)"),
+                alt.Tooltip("cold_starts:Q", format=D3_COUNT, title="cold starts"),
+            ],
         )
         .properties(width=180, height=180)
     )
-    return alt.hconcat(cost, latency)
+    rows = data.sort("min_replica").to_dicts()
+    description = (
+        "min_replica what-if: "
+        + "; ".join(
+            f"min_replica {r['min_replica']} costs {usd(r['total_usd'])} with "
+            f"{plural(r['cold_starts'] or 0, 'cold start')}"
+            f" adding {number(r['first_request_added_latency_s'] or 0)} s to a first request"
+            for r in rows
+        )
+        + "."
+    )
+    return alt.hconcat(cost, latency).properties(description=description)

@@ -167,7 +167,8 @@ _SUMMARY_END_RE: Final = re.compile(r"(<section\b[^>]*\bid=\"summary\"[^>]*>.*?<
 
 
 def _slug(text: str, taken: set[str]) -> str:
-    base = "s-" + (re.sub(r"[^a-z0-9]+", "-", re.sub(r"<[^>]+>|&[a-z]+;|&#\d+;", "", text).lower()).strip("-") or "section")
+    words = re.sub(r"<[^>]+>|&[a-z]+;|&#\d+;", "", text).lower()
+    base = "s-" + (re.sub(r"[^a-z0-9]+", "-", words).strip("-") or "section")
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1
