@@ -66,7 +66,9 @@ _MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; low
 
 @app.command("probe")
 def probe(
-    key_ref: str = typer.Argument(..., metavar="KEY_REF", help="env:NAME or file:PATH (never the key itself)"),
+    key_refs: list[str] = typer.Argument(
+        ..., metavar="KEY_REF...", help="env:NAME or file:PATH (never the key itself); several with --brief"
+    ),
     base_url: str | None = typer.Option(
         None, "--base-url", help="inference base URL, e.g. https://inference.baseten.co/v1"
     ),
@@ -84,13 +86,21 @@ def probe(
     ),
     allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    brief: bool = typer.Option(False, "--brief", help="one line per key: label, verdict, provider, status, action"),
 ) -> None:
-    """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
+    """Probe keys read-only: real provider, metrics, capabilities, verdict and actions.
+
+    The verdict comes first and again on the last line. With --brief, one line per key.
+    """
     import json
 
     from testkey_nb.check.run import CheckError, CheckOptions, check_key
     from testkey_nb.secrets import KeyRefError
 
+    if len(key_refs) > 1 and not brief and not as_json:
+        _fail("give one KEY_REF, or several with --brief or --json")
+    if len(key_refs) > 1 and label:
+        _fail("--label names one key: give one KEY_REF")
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
@@ -98,20 +108,53 @@ def probe(
     )  # fmt: skip
     from testkey_nb.cli.progress import on_terminal, probe_progress
 
-    try:
-        with probe_progress(enabled=on_terminal() and not as_json) as transport:
-            result = check_key(key_ref, options, transport=transport)
-    except (KeyRefError, CheckError) as exc:
-        _fail(str(exc))
+    worst = 0
+    for key_ref in key_refs:
+        try:
+            with probe_progress(enabled=on_terminal() and not as_json and not brief) as transport:
+                result = check_key(key_ref, options, transport=transport)
+        except (KeyRefError, CheckError) as exc:
+            if len(key_refs) == 1:
+                _fail(str(exc))
+            typer.echo(f"{key_ref}  error: {exc}", err=True)
+            worst = max(worst, 2)
+            continue
+        problem = _unreachable(result)
+        if problem and len(key_refs) == 1 and not brief:
+            _fail(problem, code=3)
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
+        elif brief:
+            import shutil
+
+            from testkey_nb.cli.console import brief_line
+
+            typer.echo(brief_line(result, width=shutil.get_terminal_size((80, 24)).columns))
+        else:
+            from testkey_nb.cli.console import print_check
+
+            print_check(result)
+        if problem:
+            worst = max(worst, 3)
+            if brief:
+                typer.echo(f"testkey-nb: error: {problem}", err=True)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _unreachable(result: object) -> str | None:
+    """Why the probe reached nothing usable at the base URL: no answer at all, or 404 to every inference
+    request (a base URL without its version, ``/v1``), with the hint; None when the host answered."""
+    from testkey_nb.check.run import KeyCheck
+
+    assert isinstance(result, KeyCheck)
     if not any(o.status is not None for o in result.observations):
         first = next((o for o in result.observations if o.detail), None)
-        _fail(f"could not reach {result.targets.inference}: {first.detail if first else 'no answer'}", code=3)
-    if as_json:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
-    else:
-        from testkey_nb.cli.console import print_check
-
-        print_check(result)
+        return f"could not reach {result.targets.inference}: {first.detail if first else 'no answer'}"
+    inference = [o for o in result.observations if o.role == "inference" and o.status is not None]
+    if inference and all(o.status == 404 for o in inference) and result.profile.status.code == "unknown":
+        return f"every request to {result.targets.inference} answered 404: {result.profile.status.detail}"
+    return None
 
 
 @app.command("render")
