@@ -104,6 +104,12 @@ _COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "first_request_added_latency_s": ("first-request added latency (s)", "seconds"),
     "total_added_latency_s": ("total added latency (s)", "seconds"),
     "deployment_name": ("deployment", "text"),
+    "price_in_per_mtok": ("input (USD / Mtok)", "usd"),
+    "price_out_per_mtok": ("output (USD / Mtok)", "usd"),
+    "price_cached_in_per_mtok": ("cached input (USD / Mtok)", "usd"),
+    "context_length": ("context (tokens)", "count"),
+    "rpm": ("requests / min", "count"),
+    "tpm": ("tokens / min", "count"),
     "instance_type": ("instance type", "text"),
 }
 
