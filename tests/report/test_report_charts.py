@@ -68,7 +68,7 @@ def test_lifecycle_without_events() -> None:
     empty = pl.DataFrame(schema={"deployment_id": pl.String, "replica_id": pl.String, "phase": pl.String,
                                  "billed": pl.Boolean, "start": pl.Datetime("us", "UTC"),
                                  "end": pl.Datetime("us", "UTC")})  # fmt: skip
-    with pytest.raises(charts.NothingToDraw, match="^No replica lifecycle to draw: no replica ran in this period.$"):
+    with pytest.raises(charts.NothingToDraw, match=r"^No replica lifecycle to draw: no replica ran in this period\.$"):
         charts.lifecycle_timeline(empty)
 
 
