@@ -51,6 +51,7 @@ _PRINT: Final = """
  tr,li,.tk-fact,.tk-chart,.tk-chart svg,figure{break-inside:avoid;page-break-inside:avoid}
  thead{display:table-header-group}
  .tk-chart-actions,.tk-noprint,button{display:none !important}
+ .tk-scroll{overflow:visible !important}
  .tk-summary{border:none !important;padding:0 !important;max-width:none !important}
  .tk-summary .tk-note,.tk-summary ul.tk-actions li{white-space:normal !important;overflow:visible !important;
   text-overflow:clip !important}

@@ -31,6 +31,7 @@ CSS = """
 .tk-muted{color:#757575}
 .tk-table{max-width:100%;table-layout:auto !important}
 .tk-table th,.tk-table td{overflow-wrap:normal;word-break:normal;hyphens:manual}
+.tk-scroll{max-width:100%;overflow-x:auto}
 </style>
 """
 
@@ -56,7 +57,8 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, raw_cols: Se
     for row in rows:
         cells = "".join(f"<td>{cell if i in raw_cols else esc(plain(cell))}</td>" for i, cell in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
-    return f'<table class="tk-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="tk-scroll"><table class="tk-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')  # fmt: skip
 
 
 def frame_table(frame: Any, columns: Sequence[str] | None = None, *, limit: int = 200) -> str:
@@ -112,11 +114,21 @@ def verdict_html(decision: Decision) -> str:
 
 def probes_html(summaries: Sequence[Mapping[str, Any]]) -> str:
     rows = [
-        (s["probe"], s.get("item") or "", s["method"], s["path"], label("cost", s["cost"]), s["status"] or "",
-         label("outcome", s["outcome"]), s["attempts"], s.get("detail") or "")
+        (esc(s["probe"]), esc(s.get("item") or ""), esc(s["method"]), path_html(s["path"]),
+         esc(label("cost", s["cost"])), esc(plain(s["status"] or "")), esc(label("outcome", s["outcome"])),
+         esc(plain(s["attempts"])), esc(s.get("detail") or ""))
         for s in summaries
     ]  # fmt: skip
-    return table(rows, ["probe", "item", "method", "path", "cost", "status", "outcome", "attempts", "detail"])
+    return table(rows, ["probe", "item", "method", "path", "cost", "status", "outcome", "attempts", "detail"],
+                 raw_cols=range(9))  # fmt: skip
+
+
+def path_html(path: Any) -> str:
+    """A URL path, escaped, that may wrap after ``/``, ``?`` and ``&`` (its words), never inside a segment."""
+    text = esc(path)
+    for sep in ("/", "?", "&amp;"):
+        text = text.replace(sep, sep + "<wbr>")
+    return text
 
 
 def report_header(label: str, checked_at: str, targets: Mapping[str, Any]) -> str:
