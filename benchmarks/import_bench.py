@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 
-from testkey_nb.check.run import CheckOptions, check_key_async
+from testkey_nb.check.result import CheckOptions
+from testkey_nb.check.run import check_key_async
 from testkey_nb.emulator import run_emulator
 from testkey_nb.secrets import Secret
 

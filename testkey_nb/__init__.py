@@ -18,14 +18,14 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "check": "testkey_nb.check",  # the package, callable: testkey_nb.check(ref, ...) runs check.run.check
-    "check_async": "testkey_nb.check.run",
+    "check": "testkey_nb.check",  # the package, callable: testkey_nb.check(ref, ...) runs api.check
+    "check_async": "testkey_nb.api",
     "check_key": "testkey_nb.check.run",
     "check_key_async": "testkey_nb.check.run",
-    "compare": "testkey_nb.check.run",
-    "CheckError": "testkey_nb.check.run",
-    "CheckOptions": "testkey_nb.check.run",
-    "KeyCheck": "testkey_nb.check.run",
+    "compare": "testkey_nb.api",
+    "CheckError": "testkey_nb.check.result",
+    "CheckOptions": "testkey_nb.check.result",
+    "KeyCheck": "testkey_nb.check.result",
     "render_key": "testkey_nb.report.keyreport",
     "KeyJob": "testkey_nb.report.keyreport",
     "run_batch": "testkey_nb.batch",
@@ -54,17 +54,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from testkey_nb.api import check, check_async, compare
     from testkey_nb.batch import run_batch
-    from testkey_nb.check.run import (
-        CheckError,
-        CheckOptions,
-        KeyCheck,
-        check,
-        check_async,
-        check_key,
-        check_key_async,
-        compare,
-    )
+    from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
+    from testkey_nb.check.run import check_key, check_key_async
     from testkey_nb.report.keyreport import KeyJob, render_key
     from testkey_nb.secrets import KeyRef, KeyRefError, Secret, resolve
 

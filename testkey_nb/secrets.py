@@ -9,33 +9,38 @@ The one way to read the value is :meth:`Secret.reveal`, used where the key goes 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Final, Literal, NoReturn
+from urllib.parse import quote
 
 from testkey_nb._files import private_file_problem
 
+if TYPE_CHECKING:
+    from testkey_nb.identify.schema import Registry
+
 __all__ = [
-    "BASETEN_NEW_KEY",
-    "BASETEN_OLD_KEY",
     "KEY_NAMES_ENV",
+    "REDACTED",
     "KeyRef",
     "KeyRefError",
     "RedactingFilter",
     "Secret",
     "baseten_key_format",
+    "key_format",
     "mask",
     "parse_key_ref",
     "redact",
+    "redact_text",
     "resolve",
+    "variants",
 ]
 
-BASETEN_NEW_KEY = re.compile(r"b10_[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
-BASETEN_OLD_KEY = re.compile(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
 _MAX_KEY_CHARS = 4096
 
 
@@ -150,13 +155,22 @@ def _clean(raw: str, where: str) -> str:
     return value
 
 
-def baseten_key_format(value: str) -> Literal["new", "old"] | None:
-    """Which of Baseten's documented key shapes ``value`` has, if any."""
-    if BASETEN_NEW_KEY.fullmatch(value):
-        return "new"
-    if BASETEN_OLD_KEY.fullmatch(value):
-        return "old"
-    return None
+def _registry() -> Registry:
+    """The provider registry: key shapes are provider knowledge (``providers/<id>/provider.toml``)."""
+    from testkey_nb.identify.loader import load_registry
+
+    return load_registry()
+
+
+def key_format(value: str, provider: str) -> str | None:
+    """The name of the first of ``provider``'s key patterns that ``value`` fully matches, if any."""
+    spec = next((p for p in _registry().providers if p.id == provider), None)
+    return next((kp.name for kp in spec.key_patterns if kp.regex.fullmatch(value)), None) if spec else None
+
+
+def baseten_key_format(value: str) -> str | None:
+    """:func:`key_format` for Baseten (``new`` / ``old``), the name this function had before."""
+    return key_format(value, "baseten")
 
 
 class Secret:
@@ -177,12 +191,16 @@ class Secret:
 
     @property
     def public_prefix(self) -> str | None:
-        """The part Baseten lists and revokes keys by (before the dot), for Baseten-shaped keys."""
-        return self.__value.split(".", 1)[0] if baseten_key_format(self.__value) else None
+        """The part the provider lists and revokes keys by, for a key whose shape declares one (a key
+        pattern's ``prefix`` group: Baseten's ``b10_xxxxxxxx`` before the dot)."""
+        found = _registry().public_part(self.__value)
+        return found[1] if found else None
 
     @property
     def key_format(self) -> str | None:
-        return baseten_key_format(self.__value)
+        """The name of the key pattern that declares the key's public prefix (Baseten's ``new`` / ``old``)."""
+        found = _registry().public_part(self.__value)
+        return found[0].name if found else None
 
     def __repr__(self) -> str:
         return f"Secret({self.label})"
@@ -220,51 +238,83 @@ def fingerprint_label(value: str) -> str:
     return f"{_provider_hint(value)}-{digest}"
 
 
-_PREFIX_HINTS: tuple[tuple[str, str], ...] = (
-    ("b10_", "baseten"),
-    ("sk-ant-", "anthropic"),
-    ("sk-or-", "openrouter"),
-    ("sk-proj-", "openai"),
-    ("gsk_", "groq"),
-    ("hf_", "huggingface"),
-    ("fw_", "fireworks"),
-    ("csk-", "cerebras"),
-    ("tgp_", "together"),
-)
-
-
 def _provider_hint(value: str) -> str:
-    for prefix, name in _PREFIX_HINTS:
-        if value.startswith(prefix):
-            return name
-    if BASETEN_OLD_KEY.fullmatch(value):
-        return "baseten"
+    """The label's first word: the provider a ``[key_label]`` in its folder names (by prefix or key
+    pattern), else ``sk`` for an ``sk-`` key of no known provider, else ``key``."""
+    provider = _registry().label_provider(value)
+    if provider is not None:
+        return provider
     if value.startswith("sk-"):
         return "sk"
     return "key"
 
 
-def redact(text: str, secrets: Iterable[Secret | str]) -> str:
-    """Replace every occurrence of each secret in ``text`` by its label."""
+REDACTED: Final = "[redacted]"
+_ANSI_RE: Final = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+# Anything shaped like an API key: one token of 24+ key characters with 3+ digits and 3+ letters
+# (sk-..., JWT parts, Baseten "prefix.secret", hex/base64 tokens). Errs towards over-redaction.
+_KEY_SHAPE_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9_\-.+/=])"
+    r"(?=(?:[A-Za-z_\-.+/=]*[0-9]){3})(?=(?:[0-9_\-.+/=]*[A-Za-z]){3})"  # lookaheads stay in the token
+    r"[A-Za-z0-9][A-Za-z0-9_\-.+/=]{22,}[A-Za-z0-9=]"
+    r"(?![A-Za-z0-9_\-.+/=])"
+)
+
+
+def variants(value: str) -> list[str]:
+    """The forms a value takes in error text: itself, JSON/repr-escaped, URL-quoted."""
+    forms = [value, json.dumps(value)[1:-1], repr(value)[1:-1], quote(value, safe="")]
+    return [f for f in dict.fromkeys(forms) if f]
+
+
+def _scrub(text: str, values: Iterable[Secret | str], *, key_shapes: bool) -> str:
+    """The one redactor: every form of each value replaced, longest first, by its mark (a
+    :class:`Secret`'s ``<secret LABEL>``, a plain value's ``[redacted]``); then, with ``key_shapes``,
+    any key-shaped token."""
+    marks: dict[str, str] = {}
+    for item in values:
+        value, mark = (item.reveal(), f"<secret {item.label}>") if isinstance(item, Secret) else (item, REDACTED)
+        for form in variants(value) if value else ():
+            marks.setdefault(form, mark)
     out = text
-    for item in secrets:
-        sec = item if isinstance(item, Secret) else Secret(item)
-        value = sec.reveal()
-        if value and value in out:
-            out = out.replace(value, f"<secret {sec.label}>")
-    return out
+    for form in sorted(marks, key=len, reverse=True):
+        out = out.replace(form, marks[form])
+    return _KEY_SHAPE_RE.sub(REDACTED, out) if key_shapes else out
+
+
+def redact(text: str, secrets: Iterable[Secret | str]) -> str:
+    """Replace every occurrence of each secret in ``text`` by its label (``<secret LABEL>``)."""
+    return _scrub(text, [item if isinstance(item, Secret) else Secret(item) for item in secrets], key_shapes=False)
+
+
+def redact_text(text: str, values: Iterable[Secret | str], *, key_shapes: bool = True) -> str:
+    """``text`` without ANSI escapes, without any form of ``values``, without key-shaped tokens."""
+    return _scrub(_ANSI_RE.sub("", text), values, key_shapes=key_shapes)
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that scrubs the given secrets from every record's final message."""
+    """The one log filter: rewrites each record's message (and its traceback) with :func:`redact_text`.
 
-    def __init__(self, secrets: Iterable[Secret]) -> None:
+    nbclient logs every kernel message at DEBUG ("content: ...", including error values) through
+    papermill's logger; attached to that logger for the length of a render, this keeps a secret that
+    reached a traceback out of the logs. A :class:`Secret` shows as its label, a plain value as
+    ``[redacted]``.
+    """
+
+    def __init__(self, values: Iterable[Secret | str]) -> None:
         super().__init__()
-        self._secrets = tuple(secrets)
+        self._values = tuple(values)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, self._secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep the raw template only
+            message = str(record.msg)
+        cleaned = redact_text(message, self._values)
+        if cleaned != message or record.args:
+            record.msg = cleaned
+            record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info), self._values)
+            record.exc_info = None
         return True

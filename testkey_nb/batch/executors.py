@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import ipaddress
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from testkey_nb.batch.models import BatchInputError, KeyOutcome, RenderTask, SealedKey
+from testkey_nb.check.targets import is_loopback
 from testkey_nb.report.keyreport import KeyJob, render_key
 from testkey_nb.report.retention import MARKER_NAME, default_raw_root, make_run_dir, remove_run_dir, sweep_raw
 from testkey_nb.secrets import Secret, redact
@@ -244,19 +244,6 @@ def _split_address(address: str) -> tuple[str, str]:
     return scheme.lower(), host
 
 
-def _is_loopback(host: str) -> bool:
-    name = host.strip().lower().rstrip(".")
-    if name == "localhost":
-        return True
-    try:
-        ip = ipaddress.ip_address(name)
-    except ValueError:
-        return False  # a name is not resolved here: only literal loopback addresses count
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
-
-
 def check_cluster_address(address: str, allow_insecure: bool = False) -> bool:
     """Refuse a scheduler address keys would reach in clear text over a network.
 
@@ -271,7 +258,7 @@ def check_cluster_address(address: str, allow_insecure: bool = False) -> bool:
         return False
     if not host:
         raise BatchInputError(f"--dask {address}: no host in the scheduler address")
-    if _is_loopback(host):
+    if is_loopback(host):
         return False
     if allow_insecure:
         return True

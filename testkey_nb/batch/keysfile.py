@@ -24,9 +24,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from testkey_nb._files import private_file_problem
+from testkey_nb.check.result import CheckError
+from testkey_nb.check.targets import check_url
 from testkey_nb.secrets import KeyRefError, Secret, parse_key_ref
 
 __all__ = ["FIELDS", "LABEL_RE", "KeyEntry", "KeysFileError", "check_label", "load_keys_env", "load_keys_file"]
@@ -148,15 +149,16 @@ def _read_text(path: Path) -> str:
 
 
 def _check_url(value: str) -> bool:
+    """An http(s) URL with a host (the plain-http rule is applied when the key's check starts)."""
     try:
-        parts = urlsplit(value)
-    except ValueError:
+        check_url(value, "url", allow_http=True)
+    except CheckError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return True
 
 
 def _known_providers() -> frozenset[str]:
-    from testkey_nb.identify.registry import load_registry
+    from testkey_nb.identify.loader import load_registry
 
     return frozenset(load_registry().ids())
 

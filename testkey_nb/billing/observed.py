@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from testkey_nb.billing.prices import PriceTable
+from testkey_nb.check.facts import number
 
 if TYPE_CHECKING:
     import polars as pl
@@ -130,7 +131,7 @@ def from_usage_summary(body: dict[str, Any] | None, *, reason: str | None = None
                         "kind": res.get("kind") or ("MODEL_DEPLOYMENT" if has_requests else "TRAINING_JOB"),
                         "instance_type": res.get("instance_type"),
                         "minutes": _int(day.get("minutes")),
-                        "usd": _money(day.get("subtotal")),
+                        "usd": number(day.get("subtotal")),
                         "inference_requests": _int(day.get("inference_requests")) if has_requests else None,
                         "provenance": "observed",
                     }
@@ -153,7 +154,7 @@ def from_usage_summary(body: dict[str, Any] | None, *, reason: str | None = None
                     {
                         "date": day.get("date"),
                         "model_name": item.get("model_name"),
-                        "usd": _money(day.get("subtotal")),
+                        "usd": number(day.get("subtotal")),
                         "input_tokens": _int(day.get("input_tokens")),
                         "output_tokens": _int(day.get("output_tokens")),
                         "cached_input_tokens": _int(day.get("cached_input_tokens")),
@@ -294,16 +295,6 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _money(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _int(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
@@ -315,8 +306,8 @@ def _int(value: Any) -> int | None:
 
 def _totals(section: dict[str, Any]) -> dict[str, float | None]:
     return {
-        "subtotal_usd": _money(section.get("subtotal")),
-        "credits_used_usd": _money(section.get("credits_used")),
-        "total_usd": _money(section.get("total")),
-        "minutes": _money(section.get("minutes")),
+        "subtotal_usd": number(section.get("subtotal")),
+        "credits_used_usd": number(section.get("credits_used")),
+        "total_usd": number(section.get("total")),
+        "minutes": number(section.get("minutes")),
     }

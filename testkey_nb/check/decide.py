@@ -150,7 +150,7 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     if status.code == "valid_not_scoped":
         role = metrics["token_role"].value
         summary = f"the key authenticates but may call none of the probed models (role {role or 'unknown'})"
-        verdict: Verdict = "reject" if role == "metrics-only" else "needs_work"
+        verdict: Verdict = "reject" if _cannot_infer(role) else "needs_work"
         if verdict == "needs_work":
             actions.append(
                 Action(
@@ -188,13 +188,13 @@ def _monitoring(profile: Profile) -> Action | None:
     readable = profile.raw.get("readable", {})
     sources = [name for name, state in readable.items() if state == "readable"]
     if sources:
+        role = profile.metrics["token_role"].value
         return Action(
             "add monitoring",
             f"this key can read {', '.join(sources)}: watch usage, credits and deployment status"
-            + (" (a metrics-only key: use it for monitoring, not inference)"
-               if profile.metrics["token_role"].value == "metrics-only" else ""),
+            + (f" (a {role} key: use it for monitoring, not inference)" if _cannot_infer(role) else ""),
             tuple(sources),
-        )  # fmt: skip
+        )
     if profile.status.code == "valid":
         return Action(
             "add monitoring",
@@ -202,6 +202,20 @@ def _monitoring(profile: Profile) -> Action | None:
             ("usage: not readable",),
         )
     return None
+
+
+def _cannot_infer(role: object) -> bool:
+    """Whether a key of this role (``token_role``) may call no model, by the key types a provider's
+    ``permissions.toml`` declares (a ``metrics-only`` key type with ``inference = false``)."""
+    if not isinstance(role, str) or not role:
+        return False
+    from testkey_nb.identify.loader import load_registry
+
+    for spec in load_registry().providers:
+        for key_type in spec.permissions.key_types if spec.permissions else ():
+            if key_type.role == role:
+                return not key_type.inference
+    return False
 
 
 def _evidence_lines(evidence: Sequence[object]) -> list[str]:

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
 
 __all__ = ["uncited_figures"]
 

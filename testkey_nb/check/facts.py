@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from testkey_nb.identify.registry import ProviderSpec
+    from testkey_nb.identify.schema import ProviderSpec
     from testkey_nb.probe.observation import Observation
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from testkey_nb.check.facts import InterpretContext, ProviderFacts, header_facts
 
 if TYPE_CHECKING:
-    from testkey_nb.identify.registry import ProviderSpec
+    from testkey_nb.identify.schema import ProviderSpec
     from testkey_nb.probe.observation import Observation
 
 __all__ = ["Interpreter", "interpret", "load_interpreter"]

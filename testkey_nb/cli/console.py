@@ -1,4 +1,4 @@
-"""Rich tables for a :class:`~testkey_nb.check.run.KeyCheck` in the terminal."""
+"""Rich tables for a :class:`~testkey_nb.check.result.KeyCheck` in the terminal."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from testkey_nb._format import count, format_cell, plain_text, usd
 from testkey_nb._labels import label, plural
-from testkey_nb.check.run import KeyCheck
+from testkey_nb.check.result import KeyCheck
 
 _STATUS_STYLE = {
     "verified": "green",

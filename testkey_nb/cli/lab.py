@@ -183,7 +183,7 @@ def _demo_env(enabled: bool) -> Iterator[tuple[list[LabKey], dict[str, str], dic
     if not enabled:
         yield [], {}, None
         return
-    from testkey_nb.check.run import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV
+    from testkey_nb.check.targets import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV
     from testkey_nb.cli.emulator import env_name
     from testkey_nb.emulator import run_emulator
 

@@ -94,7 +94,8 @@ def probe(
     """
     import json
 
-    from testkey_nb.check.run import CheckError, CheckOptions, check_key
+    from testkey_nb.check.result import CheckError, CheckOptions
+    from testkey_nb.check.run import check_key
     from testkey_nb.secrets import KeyRefError
 
     if len(key_refs) > 1 and not brief and not as_json:
@@ -188,12 +189,18 @@ def render(
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
     With --keys-file/--keys-env, --claim, --base-url and --management-url are defaults for the keys that
-    set none; --allow-billable is set per key in the keys file (allow_billable = true).
+    set none; --allow-billable is set per key in the keys file (allow_billable = true), and --label,
+    --allow-billable, --with-billing and --open (one key's flags) are refused.
     """
     from testkey_nb.cli.history import render_one_with_history, settings_from_flags
 
     retention = _retention(ctx)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
+    if keys_file or keys_env:
+        ignored = _one_key_flags(label=label, allow_billable=allow_billable, with_billing=with_billing,
+                                 open_report=open_report)  # fmt: skip
+        if ignored:
+            _fail(f"{ignored} cannot be used with --keys-file/--keys-env (it applies to one key): {_PER_KEY[ignored]}")
     if pdf:  # before anything runs: a missing Chromium is one line, not a batch of reports without PDFs
         from testkey_nb.report.pdf import PdfError, require_chromium
 
@@ -264,6 +271,22 @@ def render(
             with status(f"rendering {result.label}: the billing notebook"):
                 result = render_key_billing(job, out, secret=secret, retention_s=retention, pool=pool)
     _report_result(result, pdf=pdf, open_report=open_report)
+
+
+#: the render flags a batch of keys cannot honour, and what to do instead
+_PER_KEY: dict[str, str] = {
+    "--label": "name each key in the keys file (the [keys.NAME] table, or the dotenv variable)",
+    "--allow-billable": "set allow_billable = true on the key in the --keys-file TOML",
+    "--with-billing": "render the key's billing notebook with render KEY_REF --with-billing",
+    "--open": "open the fleet index, index.html in the --out folder, once the batch is done",
+}
+
+
+def _one_key_flags(*, label: str | None, allow_billable: bool, with_billing: bool, open_report: bool) -> str | None:
+    """The first flag given that only a one-key render honours, or None."""
+    given = {"--label": label is not None, "--allow-billable": allow_billable, "--with-billing": with_billing,
+             "--open": open_report}  # fmt: skip
+    return next((flag for flag, on in given.items() if on), None)
 
 
 def _report_result(

@@ -2,13 +2,24 @@
 
 A `Fault` is active globally (``EmulatorConfig(faults=...)`` or ``RunningEmulator.set_faults``) or for
 one request through the ``/_fault/<name>/...`` path prefix on any role (default parameters then).
-The behaviour lives in `app.py`; this module only names and validates faults.
+`Fault` names and validates a fault; `FaultInjector` is the middleware that applies them around the
+Baseten hosts (`before` may answer in the host's place, `after` alters the host's answer).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from testkey_nb.emulator.context import TOO_MANY, Ctx, Reply
+
+if TYPE_CHECKING:
+    from testkey_nb.emulator.state import EmulatorState
 
 ROLES: tuple[str, ...] = ("inference", "management", "impostor_openai", "impostor_openai_headers")
 
@@ -99,3 +110,115 @@ class Fault:
     @property
     def effective_size_bytes(self) -> int:
         return DEFAULT_HUGE_BYTES if self.size_bytes is None else self.size_bytes
+
+
+ERROR_5XX = {
+    500: "Internal Server Error",
+    502: "Error making prediction",
+    503: "Model is not ready, please try again later",
+    504: "Request timed out",
+}
+WAF_PAGE = (
+    b"<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n"
+    b"<center><h1>403 Forbidden</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
+NON_JSON_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+
+
+class FaultInjector:
+    """Applies the active faults of a request (see `Ctx.find`) around the Baseten hosts."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, returning early when the server is stopping."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while not self.state.stopping.is_set():
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(0.05, remaining))
+
+    async def before(self, ctx: Ctx) -> Reply | None:
+        """The answer of a fault that replaces the host's (or None); latency and hang pause first."""
+        found = ctx.find("redirect_other_host")
+        # Only redirect requests addressed to 127.0.0.1, so the target (localhost) answers normally.
+        if found is not None and ctx.host != "localhost":
+            ctx.mark(found[1].name)
+            query = f"?{ctx.query}" if str(ctx.query) else ""
+            location = f"http://localhost:{ctx.port}{ctx.path}{query}"
+            body = f'<a href="{location}">Found</a>.\n'.encode()
+            return Reply(302, body, content_type="text/html; charset=utf-8", kind="plain",
+                         headers=[("Location", location)])
+        found = ctx.find("latency")
+        if found is not None:
+            ctx.mark(found[1].name)
+            await self._pause(found[1].effective_ms / 1000)
+        found = ctx.find("hang")
+        if found is not None:
+            ctx.mark(found[1].name)
+            await self._pause(found[1].effective_seconds)
+        for f in ctx.path_faults:
+            if f.kind == "rate_limit_burst":
+                return self._burst_reply(ctx, f)
+        for i, f in ctx.global_faults:
+            if f.kind == "rate_limit_burst" and self.state.take_burst(i):
+                return self._burst_reply(ctx, f)
+        found = ctx.find("http_5xx")
+        if found is not None:
+            fault = found[1]
+            ctx.mark(fault.name)
+            status = fault.effective_status
+            message = ERROR_5XX.get(status, "Internal Server Error")
+            return Reply(status, json.dumps({"error": message}).encode())
+        found = ctx.find("waf_html")
+        if found is not None:
+            ctx.mark(found[1].name)
+            return Reply(403, WAF_PAGE, content_type="text/html", kind="plain",
+                         headers=[("Server", "cloudflare"), ("Cf-Ray", f"{secrets.token_hex(8)}-FRA")])
+        found = ctx.find("non_json")
+        if found is not None:
+            ctx.mark(found[1].name)
+            return Reply(200, NON_JSON_BODY)
+        found = ctx.find("huge_body")
+        if found is not None:
+            ctx.mark(found[1].name)
+            return Reply(200, stream=self._huge_stream(found[1].effective_size_bytes))
+        return None
+
+    def _burst_reply(self, ctx: Ctx, fault: Fault) -> Reply:
+        ctx.mark(fault.name)
+        headers = [("Retry-After", str(fault.retry_after))] if fault.retry_after is not None else []
+        return Reply(429, TOO_MANY, headers=headers)
+
+    def _huge_stream(self, size: int) -> Callable[[], AsyncIterator[bytes]]:
+        head, tail = b'{"data": [', b'{"id": "end"}]}'
+        item = b'{"id": "filler/model", "object": "model", "owned_by": "baseten", "context_length": 128000}, '
+        chunk = item * max(1, 65536 // len(item))
+        stopping = self.state.stopping
+
+        async def generate() -> AsyncIterator[bytes]:
+            if size < len(head) + len(tail):
+                yield (head + tail)[:size]
+                return
+            count = (size - len(head) - len(tail)) // len(item)
+            pad = size - len(head) - len(tail) - count * len(item)
+            yield head
+            full, rest = divmod(count, len(chunk) // len(item))
+            for _ in range(full):
+                if stopping.is_set():
+                    return
+                yield chunk
+                await asyncio.sleep(0)
+            yield item * rest + b" " * pad + tail
+
+        return generate
+
+    def after(self, ctx: Ctx, reply: Reply) -> Reply:
+        """Faults applied to the host's answer (``truncated_json``)."""
+        if ctx.find("truncated_json") is not None and reply.stream is None and reply.body:
+            ctx.mark("truncated_json")
+            reply.body = reply.body[: len(reply.body) // 2]
+        return reply

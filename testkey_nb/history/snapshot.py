@@ -16,18 +16,18 @@ credits used against the documented free credits (provenance ``derived``, with a
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from testkey_nb.check.facts import number
+
 if TYPE_CHECKING:
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
 
 __all__ = [
     "FACTS_VERSION",
-    "LIMIT_SCOPES",
     "ROW_SCALARS",
     "ModelEntry",
     "Snapshot",
@@ -38,8 +38,6 @@ __all__ = [
 ]
 
 FACTS_VERSION: Final = 1
-#: The limit scopes a snapshot keeps (the providers' shared vocabulary).
-LIMIT_SCOPES: Final = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
 #: Index-row fields a snapshot keeps as columns (and compares between checks).
 ROW_SCALARS: Final = (
     "provider",
@@ -83,16 +81,6 @@ def format_time(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -116,8 +104,8 @@ class ModelEntry:
         if not isinstance(model_id, str) or not model_id:
             return None
         allowed = data.get("allowed")
-        return cls(model_id, allowed if isinstance(allowed, bool) else None, _num(data.get("price_in")),
-                   _num(data.get("price_out")))  # fmt: skip
+        return cls(model_id, allowed if isinstance(allowed, bool) else None, number(data.get("price_in")),
+                   number(data.get("price_out")))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -145,7 +133,7 @@ class Snapshot:
 
     @property
     def balance_remaining(self) -> float | None:
-        return _num((self.balance or {}).get("remaining"))
+        return number((self.balance or {}).get("remaining"))
 
     @property
     def allowed_ids(self) -> tuple[str, ...] | None:
@@ -199,8 +187,8 @@ def build_snapshot(
     at = rendered_at or parse_time(row.get("rendered_at")) or datetime.now(UTC)
     models = _models(facts.get("models"))
     limits = _limits(facts.get("limits"))
-    if "tokens_per_minute" not in limits and _num(row.get("tokens_per_minute")) is not None and not row.get("error"):
-        limits["tokens_per_minute"] = {"value": _num(row.get("tokens_per_minute")), "provenance": "unknown",
+    if "tokens_per_minute" not in limits and number(row.get("tokens_per_minute")) is not None and not row.get("error"):
+        limits["tokens_per_minute"] = {"value": number(row.get("tokens_per_minute")), "provenance": "unknown",
                                        "source": "index row"}  # fmt: skip
     return Snapshot(
         label=str(row.get("label")),
@@ -232,9 +220,9 @@ def _limits(value: Any) -> dict[str, dict[str, Any]]:
     for item in value:
         if not isinstance(item, Mapping):
             continue
-        scope, number = item.get("scope"), _num(item.get("value"))
-        if isinstance(scope, str) and scope and number is not None and scope not in out:
-            out[scope] = {"value": number, "provenance": _text(item.get("provenance")) or "unknown",
+        scope, value = item.get("scope"), number(item.get("value"))
+        if isinstance(scope, str) and scope and value is not None and scope not in out:
+            out[scope] = {"value": value, "provenance": _text(item.get("provenance")) or "unknown",
                           "source": _text(item.get("source"))}  # fmt: skip
     return out
 
@@ -245,7 +233,7 @@ def _balance(value: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for name in _BALANCE_FIELDS:
         raw = value.get(name)
-        out[name] = _text(raw) if name in ("currency", "provenance", "probe", "note") else _num(raw)
+        out[name] = _text(raw) if name in ("currency", "provenance", "probe", "note") else number(raw)
     if all(out[n] is None for n in ("remaining", "granted", "used", "limit")):
         return None
     out["currency"] = out["currency"] or "USD"
@@ -259,7 +247,7 @@ def _daily(value: Any) -> tuple[dict[str, Any], ...] | None:
     for item in value:
         if not isinstance(item, Mapping) or not isinstance(item.get("date"), str):
             continue
-        usd = _num(item.get("usd"))
+        usd = number(item.get("usd"))
         if usd is not None:
             days[item["date"][:10]] = days.get(item["date"][:10], 0.0) + usd
     return tuple({"date": d, "usd": round(days[d], 6)} for d in sorted(days))
@@ -299,7 +287,7 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
     limits = summary.get("limits") if isinstance(summary.get("limits"), list) else _profile_limits(check)
     usage_daily, usage_totals = _profile_usage(check)
     balance = summary.get("balance") if isinstance(summary.get("balance"), Mapping) else None
-    if (balance is None or _num(balance.get("remaining")) is None) and check.identification.provider == "baseten":
+    if (balance is None or number(balance.get("remaining")) is None) and check.identification.provider == "baseten":
         derived = _baseten_balance(profile.status.code, usage_totals)
         if derived is not None:  # what remains is derived: the provider's own figures kept, marked derived
             balance = {**derived, **{k: v for k, v in (balance or {}).items() if v is not None}}
@@ -323,7 +311,7 @@ def _profile_limits(check: KeyCheck) -> list[dict[str, Any]]:
     metrics = check.profile.metrics
     for scope, name in (("tokens_per_minute", "tokens_limit"), ("tokens_per_day", "tokens_limit_day")):
         metric = metrics.get(name)
-        if metric is not None and _num(metric.value) is not None:
+        if metric is not None and number(metric.value) is not None:
             out.append({"scope": scope, "value": metric.value, "provenance": metric.provenance, "source": metric.probe})
     rpms = {m.rpm for m in check.profile.models if m.allowed and m.rpm is not None and m.limits_provenance != "unknown"}
     if len(rpms) == 1:

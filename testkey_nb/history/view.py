@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import altair as alt
     import polars as pl
 
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
 
 __all__ = ["SinceLastCheck", "parse_context", "since_last_check", "timeline_chart", "timeline_frame"]
 

@@ -1,1 +1,2 @@
-"""Identification: the provider registry (loaded from `testkey_nb/providers/*`) and evidence scoring."""
+"""Identification: `schema.py` (what a provider folder declares), `loader.py` (`testkey_nb/providers/*`
+-> schema), `evidence.py` (what identification reads) and `score.py` (evidence -> identification)."""

@@ -22,11 +22,13 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from testkey_nb.identify.registry import Condition, Fingerprint, KeyPattern, Registry
+from testkey_nb.identify.evidence import HttpEvidence, KeyShape
+from testkey_nb.identify.loader import provider_ids
+from testkey_nb.identify.schema import Condition, Fingerprint, KeyPattern, Registry
 
 __all__ = [
     "PROVIDER_IDS",
@@ -41,21 +43,8 @@ __all__ = [
     "models_shape",
 ]
 
-PROVIDER_IDS: tuple[str, ...] = (
-    "baseten",
-    "openai",
-    "anthropic",
-    "groq",
-    "together",
-    "openrouter",
-    "deepseek",
-    "cerebras",
-    "mistral",
-    "huggingface",
-    "fireworks",
-    "deepinfra",
-    "unknown",
-)
+#: the provider ids, read from the registry's folders (``unknown`` is a folder too)
+PROVIDER_IDS: tuple[str, ...] = provider_ids()
 UNKNOWN = "unknown"
 
 EvidenceSource = Literal["key_shape", "header", "models_body", "error_body", "base_url"]
@@ -82,25 +71,6 @@ _MISSING = object()
 
 # --------------------------------------------------------------------------------------------------
 # boundary types
-
-
-@dataclass(frozen=True)
-class KeyShape:
-    """What the key looks like, computed by the caller from the secret. Holds NO secret material."""
-
-    matches: tuple[str, ...] = ()  # ids of matching key patterns, e.g. ("baseten:new",)
-
-
-@dataclass(frozen=True)
-class HttpEvidence:
-    """One HTTP exchange summarised by the probe engine."""
-
-    probe: str  # e.g. "catalog", "auth_check", "whoami"
-    url_path: str
-    status: int | None  # None = no response (network error)
-    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names; multi-values ", "
-    json_body: object | None = None  # parsed JSON, if it parsed
-    text_snippet: str | None = None  # first <= 2 KiB of a non-JSON body (e.g. an HTML WAF page)
 
 
 @dataclass(frozen=True)

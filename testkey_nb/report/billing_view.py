@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from testkey_nb.billing.key_billing import KeyBilling
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
 
 __all__ = ["BillingView", "key_view", "scenario_view"]
 

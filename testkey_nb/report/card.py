@@ -1,4 +1,4 @@
-"""The summary card a :class:`~testkey_nb.check.run.KeyCheck` shows in a notebook (``_repr_html_``).
+"""The summary card a :class:`~testkey_nb.check.result.KeyCheck` shows in a notebook (``_repr_html_``).
 
 Verdict, provider, status and actions up front; metrics, capabilities, models and probes folded in
 ``<details>``. Every provider-controlled string goes through :func:`~testkey_nb.report.views.esc`.
@@ -14,7 +14,7 @@ from testkey_nb._labels import label, plural
 from testkey_nb.report.views import CSS, esc, frame_table, metrics_html, probes_html, table
 
 if TYPE_CHECKING:
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
 
 __all__ = ["key_card_html"]
 

@@ -13,14 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.check.run import (
-    BASE_URL_ENV,
-    EMULATOR_KEYS_ENV,
-    MANAGEMENT_URL_ENV,
-    KeyCheck,
-    check,
-    run_sync,
-)
+from testkey_nb.api import check
+from testkey_nb.check.result import KeyCheck
+from testkey_nb.check.run import run_sync
+from testkey_nb.check.targets import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV
 from testkey_nb.report import keychannel
 from testkey_nb.report.models import OUTBOX_ENV
 from testkey_nb.secrets import Secret

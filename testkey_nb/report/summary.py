@@ -1,6 +1,6 @@
 """The answer first: the summary a key report and a billing report open with.
 
-:func:`key_summary` (from a :class:`~testkey_nb.check.run.KeyCheck`) and :func:`billing_summary` (from a
+:func:`key_summary` (from a :class:`~testkey_nb.check.result.KeyCheck`) and :func:`billing_summary` (from a
 :class:`~testkey_nb.report.billing_view.BillingView`) build a :class:`Summary`: a verdict, one sentence
 that answers the question, a handful of facts and the actions with their one-line reasons.
 :func:`summary_html` renders it as ``<section id="summary">``, sized to fit the first screen
@@ -23,7 +23,7 @@ from testkey_nb._labels import label, plural
 from testkey_nb.report.views import esc
 
 if TYPE_CHECKING:
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
     from testkey_nb.report.billing_view import BillingView
 
 __all__ = ["SUMMARY_CSS", "Fact", "Summary", "billing_summary", "key_summary", "summary_html"]

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 import testkey_nb as tk
-from testkey_nb.check.run import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV, CheckError
+from testkey_nb.check.result import CheckError
+from testkey_nb.check.targets import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV
 from testkey_nb.secrets import KEY_NAMES_ENV, KeyRefError
 from tests.conftest import CANARY
 
@@ -30,7 +31,7 @@ def test_import_is_cheap_and_all_names_resolve() -> None:
         "heavy = [m for m in ('httpx', 'polars', 'altair', 'papermill', 'nbconvert') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "for name in tk.__all__: getattr(tk, name)\n"
-        "assert callable(tk.check) and tk.check.run.check is not None\n"
+        "assert callable(tk.check) and tk.check.run.check_key is not None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

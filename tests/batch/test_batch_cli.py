@@ -51,3 +51,30 @@ def test_batch_cli_keys_env_with_defaults(emu: Any, tmp_path: Path) -> None:
     assert list(raw.iterdir()) == []
     assert files_with(out, secret_parts(key)) == []
     assert not any(part.decode() in proc.stdout + proc.stderr for part in secret_parts(key))
+
+
+
+@pytest.mark.parametrize(
+    ("flag", "advice"),
+    [
+        (["--label", "prod"], "name each key in the keys file (the [keys.NAME] table, or the dotenv variable)"),
+        (["--allow-billable"], "set allow_billable = true on the key in the --keys-file TOML"),
+        (["--with-billing"], "render the key's billing notebook with render KEY_REF --with-billing"),
+        (["--open"], "open the fleet index, index.html in the --out folder, once the batch is done"),
+    ],
+)
+def test_batch_cli_refuses_one_key_flags(tmp_path: Path, flag: list[str], advice: str) -> None:
+    """A flag that only a one-key render honours is an error with --keys-file/--keys-env, not ignored."""
+    from typer.testing import CliRunner
+
+    from testkey_nb.cli.main import app
+
+    keys_file = tmp_path / "keys.toml"
+    keys_file.write_text('[keys.a]\nref = "env:A"\n', encoding="utf-8")
+    out = tmp_path / "out"
+    for source in ("--keys-file", "--keys-env"):
+        result = CliRunner().invoke(app, ["render", source, str(keys_file), "--out", str(out), *flag])
+        assert result.exit_code == 2
+        expected = f"{flag[0]} cannot be used with --keys-file/--keys-env (it applies to one key): {advice}"
+        assert result.stderr == f"testkey-nb: error: {expected}\n"
+    assert not out.exists()

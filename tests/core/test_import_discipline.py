@@ -34,7 +34,8 @@ def _heavy_modules(*args: str, env: dict[str, str] | None = None) -> tuple[list[
 
 def test_json_models_are_the_models_frame(emu: Any) -> None:
     """``probe --json`` builds its model rows without polars; they are the rows of ``models_frame``."""
-    from testkey_nb.check.run import CheckOptions, check_key
+    from testkey_nb.check.result import CheckOptions
+    from testkey_nb.check.run import check_key
     from testkey_nb.secrets import Secret
 
     check = check_key(Secret(CANARY), CheckOptions(base_url=emu.inference_url, management_url=emu.management_url))

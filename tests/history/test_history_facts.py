@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key
 from testkey_nb.history.snapshot import build_snapshot, facts_from_check
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from testkey_nb.identify.score import HttpEvidence
+from testkey_nb.identify.evidence import HttpEvidence
 
 HERE = Path(__file__).resolve().parent
 RECORDINGS = HERE.parent / "providers" / "baseten" / "recordings"

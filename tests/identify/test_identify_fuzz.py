@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from testkey_nb.identify.registry import load_registry
-from testkey_nb.identify.score import PROVIDER_IDS, HttpEvidence, KeyShape, identify, key_pattern_matches
+from testkey_nb.identify.evidence import HttpEvidence, KeyShape
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.score import PROVIDER_IDS, identify, key_pattern_matches
 
 REGISTRY = load_registry()
 PATTERN_IDS = [kp.id for kp in REGISTRY.key_patterns()]

@@ -17,8 +17,10 @@ from identify_evidence_fixtures import (
     openai_case,
 )
 
-from testkey_nb.identify.registry import Registry, load_registry
-from testkey_nb.identify.score import HttpEvidence, KeyShape, claimed_matches, identify
+from testkey_nb.identify.evidence import HttpEvidence, KeyShape
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import Registry
+from testkey_nb.identify.score import claimed_matches, identify
 
 OPENAI_HEADERS = {
     "openai-version": "2020-10-01",

@@ -9,8 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from testkey_nb.check.decide import _MIN_CONFIDENCE
-from testkey_nb.identify.registry import Condition, load_registry
-from testkey_nb.identify.score import HttpEvidence, KeyShape, identify
+from testkey_nb.identify.evidence import HttpEvidence, KeyShape
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import Condition
+from testkey_nb.identify.score import identify
 
 REGISTRY = load_registry()
 LOOPBACK = "http://127.0.0.1:8931/v1"

@@ -21,8 +21,10 @@ from identify_evidence_fixtures import (
     exchanges_from_recording,
 )
 
-from testkey_nb.identify.registry import Registry, load_registry
-from testkey_nb.identify.score import PROVIDER_IDS, HttpEvidence, Identification, KeyShape, identify
+from testkey_nb.identify.evidence import HttpEvidence, KeyShape
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import Registry
+from testkey_nb.identify.score import PROVIDER_IDS, Identification, identify
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 KEY_EVIDENCE_MIN_WEIGHT = 1.0

@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 from identify_evidence_fixtures import LOOPBACK, SAMPLE_KEYS, ev
 
-from testkey_nb.identify.registry import (
-    CAPABILITIES,
-    KeyPattern,
-    ProviderSpec,
-    Registry,
-    RegistryError,
-    load_registry,
-)
-from testkey_nb.identify.score import PROVIDER_IDS, KeyShape, identify, key_pattern_matches
+from testkey_nb.identify.evidence import KeyShape
+from testkey_nb.identify.loader import RegistryError, load_registry
+from testkey_nb.identify.schema import CAPABILITIES, KeyLabel, KeyPattern, ProviderSpec, Registry
+from testkey_nb.identify.score import PROVIDER_IDS, identify, key_pattern_matches
 
 PACKAGE_DIR = Path(str(resources.files("testkey_nb.providers")))
 
@@ -206,3 +201,26 @@ def test_pattern_lookup(registry: Registry) -> None:
     assert registry.pattern_confidence("nope:x") is None
     kp = registry.pattern("groq:gsk")
     assert kp is not None and kp.provider == "groq"
+
+
+def test_key_label_and_public_part_are_provider_data(tmp_path: Path) -> None:
+    """A new provider's folder names its keys' labels and their public part; nothing in code changes."""
+    root = _copy_providers(tmp_path)
+    (root / "acme").mkdir()
+    acme = ACME.replace("'^ak_[a-z0-9]{16}$'", "'^(?P<prefix>ak_[a-z0-9]{4})[a-z0-9]{12}$'").replace(
+        "[[key_patterns]]", '[key_label]\nprefixes = ["ak_"]\npatterns = ["ak"]\n[[key_patterns]]', 1
+    )
+    (root / "acme" / "provider.toml").write_text(acme, encoding="utf-8")
+    reg = load_registry(root)
+    assert reg.get("acme").key_label == KeyLabel(prefixes=("ak_",), patterns=("ak",))
+    assert reg.label_provider("ak_whatever") == "acme"
+    assert reg.label_provider("b10_x") == "baseten"
+    assert reg.label_provider("AbCd1234." + "k" * 32) == "baseten"  # baseten's "old" pattern names labels
+    assert reg.label_provider("sk-unknown") is None
+    found = reg.public_part("ak_0123456789abcdef")
+    assert found is not None and (found[0].id, found[1]) == ("acme:ak", "ak_0123")
+    assert reg.public_part("ak_0123") is None
+    bad = acme.replace('patterns = ["ak"]', 'patterns = ["nope"]')
+    (root / "acme" / "provider.toml").write_text(bad, encoding="utf-8")
+    with pytest.raises(RegistryError, match=re.escape("[key_label] names unknown key patterns ['nope']")):
+        load_registry(root)

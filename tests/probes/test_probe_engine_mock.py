@@ -10,7 +10,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key_async
 from testkey_nb.secrets import Secret
 from tests.conftest import CANARY, CANARY_SHAPES
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key_async
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.guard import WriteRefused
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets
@@ -261,7 +262,7 @@ def test_the_per_model_checks_start_in_one_wave_when_the_catalog_answers(cap: in
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5])
 def test_max_in_flight_must_be_a_positive_whole_number(bad: object) -> None:
-    from testkey_nb.check.run import CheckError
+    from testkey_nb.check.result import CheckError
 
     options = CheckOptions(base_url=BASE, max_in_flight=bad)  # type: ignore[arg-type]
     with pytest.raises(CheckError, match="--max-in-flight"):

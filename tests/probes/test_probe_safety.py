@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from testkey_nb.check.run import CheckOptions, check_key_async
+from testkey_nb.check.result import CheckOptions
+from testkey_nb.check.run import check_key_async
 from testkey_nb.emulator import Fault
 from testkey_nb.probe.guard import WriteRefused, check_allowed
 from testkey_nb.probe.plan import ProbeSpec

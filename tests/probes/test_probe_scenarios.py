@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key_async
 from testkey_nb.secrets import Secret
 
 SCOPED_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"

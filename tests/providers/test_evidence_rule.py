@@ -11,7 +11,8 @@ import pytest
 
 from testkey_nb.check.evidence import uncited_figures
 from testkey_nb.check.profile import Metric
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key_async
 from testkey_nb.emulator.scenarios import SCENARIOS
 from testkey_nb.secrets import Secret
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from testkey_nb.check.evidence import uncited_figures
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key_async
 from testkey_nb.emulator import PROVIDER_IDS, run_emulator
 from testkey_nb.secrets import Secret
 

@@ -12,8 +12,10 @@ import httpx
 
 import testkey_nb
 from testkey_nb.check.facts import parse_reset_seconds
-from testkey_nb.check.run import CheckOptions, check_key_async
-from testkey_nb.identify.registry import CAPABILITIES, load_registry
+from testkey_nb.check.result import CheckOptions
+from testkey_nb.check.run import check_key_async
+from testkey_nb.identify.loader import load_registry
+from testkey_nb.identify.schema import CAPABILITIES
 from testkey_nb.secrets import Secret
 
 PACKAGE = Path(testkey_nb.__file__).parent

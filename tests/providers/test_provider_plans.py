@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from documented import PROVIDERS, Documented, key_for
 
 from testkey_nb.check.evidence import uncited_figures
-from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
+from testkey_nb.check.result import CheckOptions, KeyCheck
+from testkey_nb.check.run import check_key_async
 from testkey_nb.secrets import Secret
 
 HERE = Path(__file__).parent

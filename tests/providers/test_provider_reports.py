@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from documented import Documented, key_for
 
 from testkey_nb.batch.fleet import index_html, index_row
-from testkey_nb.check.run import CheckOptions, check_key_async
+from testkey_nb.check.result import CheckOptions
+from testkey_nb.check.run import check_key_async
 from testkey_nb.report.views import account_html
 from testkey_nb.secrets import Secret
 

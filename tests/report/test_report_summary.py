@@ -116,7 +116,8 @@ def test_summary_html_is_one_escaped_section() -> None:
 
 
 def test_key_summary_from_a_real_check(emu: Any) -> None:
-    from testkey_nb.check.run import CheckOptions, check_key
+    from testkey_nb.check.result import CheckOptions
+    from testkey_nb.check.run import check_key
     from testkey_nb.secrets import Secret
 
     check = check_key(Secret(emu.keys["lifecycle"]), CheckOptions(base_url=emu.inference_url,

@@ -22,10 +22,12 @@ from typing import Any
 
 import yaml
 
-PROVIDER_IDS: tuple[str, ...] = (
-    "openai", "anthropic", "openrouter", "deepseek", "groq", "together", "cerebras", "mistral", "fireworks",
-    "deepinfra", "huggingface",
-)  # fmt: skip
+from testkey_nb.identify.loader import provider_ids
+
+#: the registry's providers (its folders) that have a host here; Baseten is the emulator's own host
+PROVIDER_IDS: tuple[str, ...] = tuple(
+    pid for pid in provider_ids() if resources.files(__package__).joinpath(pid, "host.yaml").is_file()
+)
 MODES: tuple[str, ...] = ("valid", "bad-key", "no-balance", "rate-limited")
 ACCEPTED_MODES: frozenset[str] = frozenset({"valid", "no-balance", "rate-limited"})
 AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key")

@@ -1,251 +1,64 @@
-"""The fleet index: one row per key over a batch of reports, as ``index.json`` and ``index.html``.
+"""The fleet index's page: ``index.html`` (and, beside it, ``index.json``) for the rows of `rows.py`.
 
 ``index.html`` is self-contained and offline like the reports: the vega bundle inlined once, a
 Content-Security-Policy that allows no network at all, every string escaped (and no ``http(s)://``
 text anywhere in the page source), a table that sorts on a click (a few lines of inline JavaScript),
 each label linking to its report by relative path, and the fleet chart: keys x ten capabilities.
 
-A row is built from a report's summary (:meth:`testkey_nb.check.run.KeyCheck.summary`) or from the
-redacted reason its render failed; it never holds a key or raw probe records.
+The page's style and its three scripts are package data in ``static/`` (``index.css``, ``sort.js``,
+``filter.js``, ``csv.js``), read once at import.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import gzip
-import io
 import json
 import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
 from testkey_nb._files import write_atomic
-from testkey_nb._format import count, number, usd
+from testkey_nb._format import count
+from testkey_nb.batch.fleet.rows import (
+    FAILED,
+    INDEX_HTML,
+    INDEX_JSON,
+    ROW_FIELDS,
+    balance_text,
+    index_csv,
+    limits_text,
+)
 from testkey_nb.check.profile import CAPABILITIES
 from testkey_nb.history.diff import change_text
 from testkey_nb.report._embed import CHART_INIT_JS, chart_html, chart_spec, script_sha256, vega_bundle_js
 from testkey_nb.report.views import CSS, esc
 
-__all__ = [
-    "CSV_DATA_TYPE",
-    "CSV_JS",
-    "FAILED",
-    "FILTER_JS",
-    "INDEX_HTML",
-    "INDEX_JSON",
-    "NOT_RENDERED",
-    "ROW_FIELDS",
-    "SORT_JS",
-    "balance_text",
-    "csv_payload",
-    "index_csv",
-    "index_html",
-    "index_row",
-    "limits_text",
-    "write_index",
-]
 
-INDEX_HTML: Final = "index.html"
-INDEX_JSON: Final = "index.json"
-#: ``status`` of a key whose render failed (its ``error`` says why).
-FAILED: Final = "failed"
-#: ``status`` of a key of the batch that has no report yet (e.g. the batch was interrupted).
-NOT_RENDERED: Final = "not rendered"
+def _static(name: str) -> str:
+    """A file of ``static/`` without its final newline (the scripts' CSP hashes are of this text)."""
+    return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8").removesuffix("\n")
 
-#: The fields of an index row, in order (index.json objects have exactly these).
-ROW_FIELDS: Final = (
-    "label",
-    "provider",
-    "confidence",
-    "claimed",
-    "matches_claim",
-    "key_valid",
-    "status",
-    "status_reason",
-    "verdict",
-    "verdict_summary",
-    "actions",
-    "allowed_models",
-    "priced_models",
-    "tokens_per_minute",
-    "token_role",
-    "balance",
-    "limits",
-    "identity",
-    "tokens_limit",
-    "tokens_limit_day",
-    "capabilities",
-    "probe_requests",
-    "report",
-    "error",
-    "seconds",
-    "rendered_at",
-    "changes",
-    "runway",
-    "alerts",
-)
-_FROM_SUMMARY: Final = (
-    "provider",
-    "confidence",
-    "claimed",
-    "matches_claim",
-    "key_valid",
-    "status",
-    "status_reason",
-    "verdict",
-    "verdict_summary",
-    "allowed_models",
-    "priced_models",
-    "tokens_per_minute",
-    "token_role",
-    "probe_requests",
-    "identity",
-    "tokens_limit",
-    "tokens_limit_day",
-)
 
 # Click a header to sort by that column (again to reverse). Numbers sort numerically, blanks last.
-SORT_JS: Final = (
-    "(function(){var t=document.getElementById('tk-fleet');if(!t){return;}"
-    "var hs=t.tHead.rows[0].cells;"
-    "function val(r,i,num){var c=r.cells[i];var v=c.getAttribute('data-v');if(v===null){v=c.textContent;}"
-    "if(num){var n=parseFloat(v);return isNaN(n)?null:n;}return v.toLowerCase();}"
-    "Array.prototype.forEach.call(hs,function(h,i){var b=h.querySelector('button');if(!b){return;}"
-    "b.addEventListener('click',function(){var num=h.getAttribute('data-type')==='num';"
-    "var dir=h.getAttribute('aria-sort')==='ascending'?-1:1;"
-    "Array.prototype.forEach.call(hs,function(o){o.removeAttribute('aria-sort');});"
-    "h.setAttribute('aria-sort',dir>0?'ascending':'descending');"
-    "var body=t.tBodies[0];var rows=Array.prototype.slice.call(body.rows);"
-    "rows.sort(function(a,c){var x=val(a,i,num),y=val(c,i,num);"
-    "if(x===y){return 0;}if(x===null){return 1;}if(y===null){return -1;}return x<y?-dir:dir;});"
-    "rows.forEach(function(r){body.appendChild(r);});});});})();"
-)
-
+SORT_JS: Final = _static("sort.js")
 # Choose a provider, status or verdict to show only the matching rows (a row's data-f-* attributes);
 # the count above the table follows. Every <select> in #tk-filters names the attribute it filters.
-FILTER_JS: Final = (
-    "(function(){var f=document.getElementById('tk-filters'),t=document.getElementById('tk-fleet');"
-    "if(!f||!t){return;}var ss=f.querySelectorAll('select'),n=document.getElementById('tk-shown');"
-    "function apply(){var rows=t.tBodies[0].rows,shown=0;"
-    "Array.prototype.forEach.call(rows,function(r){var ok=true;"
-    "Array.prototype.forEach.call(ss,function(s){if(s.value!==''&&r.getAttribute('data-f-'+s.name)!==s.value)"
-    "{ok=false;}});r.hidden=!ok;if(ok){shown++;}});"
-    "if(n){n.textContent=shown+' of '+rows.length+' shown';}}"
-    "Array.prototype.forEach.call(ss,function(s){s.addEventListener('change',apply);});apply();})();"
-)
-
+FILTER_JS: Final = _static("filter.js")
 #: The index's CSV travels gzip-compressed in base64 (a 50-key CSV would otherwise be about 200 KB of
 #: the page); on load this script inflates it and makes the link a plain ``data:text/csv`` download.
 CSV_DATA_TYPE: Final = "application/x-tk-csv+gzip+base64"
-CSV_JS: Final = (
-    "(function(){var d=document.getElementById('tk-csv-data'),a=document.getElementById('tk-csv');"
-    "if(!d||!a){return;}var b=atob(d.textContent),u=new Uint8Array(b.length);"
-    "for(var i=0;i<b.length;i++){u[i]=b.charCodeAt(i);}"
-    "new Response(new Blob([u]).stream().pipeThrough(new DecompressionStream('gzip'))).text()"
-    ".then(function(text){a.href='data:text/csv;charset=utf-8,'+encodeURIComponent(text);"
-    "a.removeAttribute('aria-disabled');});})();"
-)
+CSV_JS: Final = _static("csv.js")
+_STYLE: Final = "\n<style>\n" + _static("index.css") + "\n</style>\n"
 
 
 def csv_payload(rows: Sequence[Mapping[str, Any]]) -> str:
     """:func:`index_csv` gzip-compressed in base64: what the page embeds for its CSV link."""
     return base64.b64encode(gzip.compress(index_csv(rows).encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
 
-
-_STYLE: Final = """
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#212121}
-h1{font-size:22px;margin:0 0 4px 0}
-.tk-fleet th,.tk-fleet td{overflow-wrap:break-word}
-.tk-fleet th button{all:unset;cursor:pointer}
-.tk-fleet th[aria-sort=ascending] button::after{content:" \\25B2"}
-.tk-fleet th[aria-sort=descending] button::after{content:" \\25BC"}
-.tk-fleet tr.tk-row-failed td{background:#fdecea}
-.tk-status-failed{color:#c62828;font-weight:600}
-.tk-action{display:inline-block;border:1px solid #bdbdbd;border-radius:8px;padding:0 6px;margin:1px;font-size:12px}
-.tk-chart{min-height:2em;margin:0.5em 0}
-.tk-chart .vega-embed{max-width:100%}
-.tk-num{text-align:right !important}
-.tk-filters{display:flex;gap:14px;align-items:center;flex-wrap:wrap;margin:10px 0 4px 0;font-size:13px}
-.tk-filters select{font:inherit;padding:2px 4px}
-.tk-fleet tr[hidden]{display:none}
-.tk-fleet tr.tk-row-changed td:first-child{box-shadow:inset 4px 0 0 #ef6c00}
-.tk-changed{color:#ef6c00;font-weight:600}
-.tk-alert{display:inline-block;background:#fdecea;color:#b71c1c;border-radius:8px;padding:0 6px;margin:1px;
-font-size:12px}
-.tk-changes{margin:0;padding-left:1.1em;font-size:12px}
-</style>
-"""
-
-
-def index_row(
-    label: str,
-    *,
-    summary: Mapping[str, Any] | None = None,
-    error: str | None = None,
-    report: str | None = None,
-    claim: str | None = None,
-    seconds: float | None = None,
-    rendered_at: str | None = None,
-    status: str | None = None,
-) -> dict[str, Any]:
-    """One row of the index (fields :data:`ROW_FIELDS`).
-
-    A row with an ``error`` (or without a ``summary``) is a failed key: status ``failed`` (or the given
-    ``status``, e.g. :data:`NOT_RENDERED`), no verdict, no actions, no report link.
-    """
-    row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
-    row["label"] = label
-    row["claimed"] = claim or None
-    row["actions"] = []
-    row["capabilities"] = []
-    row["changes"] = []  # since the key's previous snapshot (the history fills them in)
-    row["alerts"] = []
-    if summary is not None and error is None:
-        for name in _FROM_SUMMARY:
-            row[name] = summary.get(name)
-        row["claimed"] = summary.get("claimed") or claim or None
-        row["actions"] = [_action(a) for a in summary.get("actions") or []]
-        row["balance"] = _balance(summary.get("balance"))
-        row["limits"] = [_limit(x) for x in summary.get("limits") or [] if isinstance(x, Mapping)] or None
-        row["capabilities"] = [
-            {"capability": str(c.get("capability")), "status": str(c.get("status")), "evidence": c.get("evidence")}
-            for c in summary.get("capabilities") or []
-            if isinstance(c, Mapping)
-        ]
-        row["report"] = report
-    else:
-        row["status"] = status or FAILED
-        row["error"] = error or "no summary came back from the report"
-    row["seconds"] = round(seconds, 2) if isinstance(seconds, (int, float)) else None
-    row["rendered_at"] = rendered_at
-    return row
-
-
-_BALANCE_FIELDS: Final = ("currency", "remaining", "granted", "used", "limit", "provenance", "probe")
-_LIMIT_FIELDS: Final = ("scope", "value", "provenance", "source")
-
-
-def _balance(value: Any) -> dict[str, Any] | None:
-    """The summary's ``balance`` object (issue 10), its known fields only; None when absent."""
-    return {k: value.get(k) for k in _BALANCE_FIELDS} if isinstance(value, Mapping) else None
-
-
-def _limit(value: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: value.get(k) for k in _LIMIT_FIELDS}
-
-
-def _action(item: Any) -> dict[str, Any]:
-    if isinstance(item, Mapping):
-        return {
-            "action": item.get("action"),
-            "reason": item.get("reason"),
-            "evidence": list(item.get("evidence") or []),
-        }
-    return {"action": str(item), "reason": None, "evidence": []}
 
 
 # --- HTML ------------------------------------------------------------------------------------------------
@@ -260,41 +73,6 @@ def _num(value: Any) -> tuple[str, str]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "", "unknown"
     return str(value), count(value)
-
-
-def balance_text(balance: Mapping[str, Any] | None) -> str:
-    """``$110.00 left of $120.00`` / ``used $10.00`` / "" (unknown), by the one formatter."""
-    if not isinstance(balance, Mapping):
-        return ""
-    cur = balance.get("currency")
-
-    def money(v: Any) -> str:
-        return usd(v) if cur in (None, "", "USD", "usd") else f"{number(v)} {cur}"
-
-    if balance.get("remaining") is not None:
-        of = balance.get("granted") if balance.get("granted") is not None else balance.get("limit")
-        return f"{money(balance['remaining'])} left" + (f" of {money(of)}" if of is not None else "")
-    if balance.get("used") is not None:
-        return f"used {money(balance['used'])}"
-    return ""
-
-
-_SCOPE_UNITS: Final = {
-    "requests_per_minute": "req / min",
-    "tokens_per_minute": "tok / min",
-    "requests_per_day": "req / day",
-    "tokens_per_day": "tok / day",
-}
-
-
-def limits_text(limits: Sequence[Mapping[str, Any]] | None) -> str:
-    """``60 req / min · 200,000 tok / min`` from the ``limits`` list (issue 10)."""
-    parts = [
-        f"{count(x.get('value'))} {_SCOPE_UNITS.get(str(x.get('scope')), str(x.get('scope')))}"
-        for x in limits or []
-        if isinstance(x, Mapping) and x.get("value") is not None
-    ]
-    return " · ".join(parts)
 
 
 def _chart_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
@@ -437,31 +215,6 @@ def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
         selects.append(f'<label>{_t(title)} <select name="{name}" id="tk-filter-{name}">{options}</select></label>')
     shown = f'<span id="tk-shown" class="tk-muted">{len(rows)} of {len(rows)} shown</span>'
     return f'<div class="tk-filters" id="tk-filters" role="search">{"".join(selects)}{shown}</div>'
-
-
-def _csv_cell(value: Any) -> str:
-    """One CSV cell: lists and objects as compact JSON; a leading = + - @ is quoted so a spreadsheet
-    never runs a provider string as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
-    text = "".join(ch if ch.isprintable() or ch in "\n" else "\ufffd" for ch in text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def index_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The index as CSV: one row per key, every field of :data:`ROW_FIELDS` (fields added there appear here)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(ROW_FIELDS)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(name)) for name in ROW_FIELDS])
-    return buffer.getvalue()
 
 
 def _changes_cell(row: Mapping[str, Any]) -> tuple[str, str, str]:

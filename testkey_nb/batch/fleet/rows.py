@@ -1,0 +1,201 @@
+"""The fleet index's rows: one per key, built from a report's summary or from the redacted reason its
+render failed (never a key or raw probe records); their text (balance, limits) and the CSV of them.
+
+A row is built from a report's summary (:meth:`testkey_nb.check.result.KeyCheck.summary`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from testkey_nb._format import count, number, usd
+
+INDEX_HTML: Final = "index.html"
+INDEX_JSON: Final = "index.json"
+#: ``status`` of a key whose render failed (its ``error`` says why).
+FAILED: Final = "failed"
+#: ``status`` of a key of the batch that has no report yet (e.g. the batch was interrupted).
+NOT_RENDERED: Final = "not rendered"
+
+#: The fields of an index row, in order (index.json objects have exactly these).
+ROW_FIELDS: Final = (
+    "label",
+    "provider",
+    "confidence",
+    "claimed",
+    "matches_claim",
+    "key_valid",
+    "status",
+    "status_reason",
+    "verdict",
+    "verdict_summary",
+    "actions",
+    "allowed_models",
+    "priced_models",
+    "tokens_per_minute",
+    "token_role",
+    "balance",
+    "limits",
+    "identity",
+    "tokens_limit",
+    "tokens_limit_day",
+    "capabilities",
+    "probe_requests",
+    "report",
+    "error",
+    "seconds",
+    "rendered_at",
+    "changes",
+    "runway",
+    "alerts",
+)
+_FROM_SUMMARY: Final = (
+    "provider",
+    "confidence",
+    "claimed",
+    "matches_claim",
+    "key_valid",
+    "status",
+    "status_reason",
+    "verdict",
+    "verdict_summary",
+    "allowed_models",
+    "priced_models",
+    "tokens_per_minute",
+    "token_role",
+    "probe_requests",
+    "identity",
+    "tokens_limit",
+    "tokens_limit_day",
+)
+
+
+def index_row(
+    label: str,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    report: str | None = None,
+    claim: str | None = None,
+    seconds: float | None = None,
+    rendered_at: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """One row of the index (fields :data:`ROW_FIELDS`).
+
+    A row with an ``error`` (or without a ``summary``) is a failed key: status ``failed`` (or the given
+    ``status``, e.g. :data:`NOT_RENDERED`), no verdict, no actions, no report link.
+    """
+    row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+    row["label"] = label
+    row["claimed"] = claim or None
+    row["actions"] = []
+    row["capabilities"] = []
+    row["changes"] = []  # since the key's previous snapshot (the history fills them in)
+    row["alerts"] = []
+    if summary is not None and error is None:
+        for name in _FROM_SUMMARY:
+            row[name] = summary.get(name)
+        row["claimed"] = summary.get("claimed") or claim or None
+        row["actions"] = [_action(a) for a in summary.get("actions") or []]
+        row["balance"] = _balance(summary.get("balance"))
+        row["limits"] = [_limit(x) for x in summary.get("limits") or [] if isinstance(x, Mapping)] or None
+        row["capabilities"] = [
+            {"capability": str(c.get("capability")), "status": str(c.get("status")), "evidence": c.get("evidence")}
+            for c in summary.get("capabilities") or []
+            if isinstance(c, Mapping)
+        ]
+        row["report"] = report
+    else:
+        row["status"] = status or FAILED
+        row["error"] = error or "no summary came back from the report"
+    row["seconds"] = round(seconds, 2) if isinstance(seconds, (int, float)) else None
+    row["rendered_at"] = rendered_at
+    return row
+
+
+_BALANCE_FIELDS: Final = ("currency", "remaining", "granted", "used", "limit", "provenance", "probe")
+_LIMIT_FIELDS: Final = ("scope", "value", "provenance", "source")
+
+
+def _balance(value: Any) -> dict[str, Any] | None:
+    """The summary's ``balance`` object (issue 10), its known fields only; None when absent."""
+    return {k: value.get(k) for k in _BALANCE_FIELDS} if isinstance(value, Mapping) else None
+
+
+def _limit(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: value.get(k) for k in _LIMIT_FIELDS}
+
+
+def _action(item: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        return {
+            "action": item.get("action"),
+            "reason": item.get("reason"),
+            "evidence": list(item.get("evidence") or []),
+        }
+    return {"action": str(item), "reason": None, "evidence": []}
+
+
+def balance_text(balance: Mapping[str, Any] | None) -> str:
+    """``$110.00 left of $120.00`` / ``used $10.00`` / "" (unknown), by the one formatter."""
+    if not isinstance(balance, Mapping):
+        return ""
+    cur = balance.get("currency")
+
+    def money(v: Any) -> str:
+        return usd(v) if cur in (None, "", "USD", "usd") else f"{number(v)} {cur}"
+
+    if balance.get("remaining") is not None:
+        of = balance.get("granted") if balance.get("granted") is not None else balance.get("limit")
+        return f"{money(balance['remaining'])} left" + (f" of {money(of)}" if of is not None else "")
+    if balance.get("used") is not None:
+        return f"used {money(balance['used'])}"
+    return ""
+
+
+_SCOPE_UNITS: Final = {
+    "requests_per_minute": "req / min",
+    "tokens_per_minute": "tok / min",
+    "requests_per_day": "req / day",
+    "tokens_per_day": "tok / day",
+}
+
+
+def limits_text(limits: Sequence[Mapping[str, Any]] | None) -> str:
+    """``60 req / min · 200,000 tok / min`` from the ``limits`` list (issue 10)."""
+    parts = [
+        f"{count(x.get('value'))} {_SCOPE_UNITS.get(str(x.get('scope')), str(x.get('scope')))}"
+        for x in limits or []
+        if isinstance(x, Mapping) and x.get("value") is not None
+    ]
+    return " · ".join(parts)
+
+def _csv_cell(value: Any) -> str:
+    """One CSV cell: lists and objects as compact JSON; a leading = + - @ is quoted so a spreadsheet
+    never runs a provider string as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    text = "".join(ch if ch.isprintable() or ch in "\n" else "\ufffd" for ch in text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def index_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The index as CSV: one row per key, every field of :data:`ROW_FIELDS` (fields added there appear here)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(name)) for name in ROW_FIELDS])
+    return buffer.getvalue()
+

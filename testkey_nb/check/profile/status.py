@@ -1,0 +1,125 @@
+"""The key's status (valid, invalid, revoked, valid_no_quota, ...) from the observations, and what each code means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from testkey_nb.check.profile.observed import ProviderView, _chats, _short, _statuses
+from testkey_nb.probe.observation import Observation, spend_of, spend_text
+
+STATUS_MEANINGS = {
+    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, or a model call passed auth",
+    "invalid": "the provider refused the key in its own auth scheme (many answer revoked and unknown keys alike)",
+    "revoked": "the provider said the key was revoked",
+    "valid_no_quota": "the key authenticates but the workspace cannot pay (402: credits exhausted, no card)",
+    "valid_not_scoped": "the key authenticates but may call none of the models probed",
+    "rate_limited": "the key authenticates but every model call was refused with 429",
+    "unknown": "the probe could not tell; the reason says why (network, waf_html, 5xx, unexpected_status, "
+    "scheme_not_settled)",
+}
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    code: str
+    reason: str
+    detail: str = ""
+    #: the probe whose answer settled the status (None when nothing did)
+    probe: str | None = None
+
+
+def _status(
+    by: Mapping[str, list[Observation]],
+    observations: Sequence[Observation],
+    proof: Observation | None,
+    view: ProviderView,
+) -> KeyStatus:
+    """The key's status from what the probes saw.
+
+    Only evidence about real models counts for access: a placeholder model (sent when the catalog could
+    not be read) may be refused exactly like a bad key, so its refusal proves nothing. A 200 from an
+    endpoint the provider authenticates proves the key; a public endpoint's 200 proves nothing; a 404
+    for a model after auth is evidence about that model, not the key.
+    """
+    chats = _chats(observations)
+    # evidence about access needs a real model: not a placeholder, not a call that named none
+    real = [o for o in chats if not o.placeholder and o.item]
+    catalog = [o for o in by.get("catalog", []) if o.outcome != "skipped"]
+    inference = [o for o in observations if o.role == "inference" and o.outcome != "skipped"]
+    sent = [o for o in inference if o.outcome not in ("skipped", "deadline")]
+    if not sent and proof is None:
+        return KeyStatus("unknown", "network", "no inference probe could be sent before the deadline")
+    spent = [o for group in by.values() for o in group if o.spent and o.cost == "rejected" and o.outcome == "ok"]
+    if spent:
+        # a call built to be refused was answered: the key works (and the call cost money); spending stopped
+        return KeyStatus(
+            "valid",
+            "spent",
+            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
+            "works; "
+            f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
+            spent[0].probe,
+        )
+    accepted = [o for o in real if o.accepted]
+    if accepted:
+        n = len({o.item for o in accepted})
+        rests_on = next((o.assumption for o in accepted if o.assumption), None)
+        note = f" ({rests_on})" if rests_on else ""
+        return KeyStatus(
+            "valid",
+            "accepted",
+            f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
+            accepted[0].probe,
+        )
+    unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
+    if unpaid is not None:
+        return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
+    if any(o.outcome == "waf_html" for o in inference):
+        return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
+    # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
+    answered = [o for o in (real or chats) if o.status is not None and o.outcome != "not_found"]
+    if answered and all(o.outcome == "rate_limited" for o in answered):
+        return KeyStatus(
+            "rate_limited",
+            "429",
+            "every model call was refused with 429 after bounded retries",
+            proof.probe if proof else answered[0].probe,
+        )
+    refusals = ("refused", "unauthorized")
+    real_refused = bool(real) and all(o.outcome in refusals for o in real)
+    real_denied = bool(real) and all(o.outcome in (*refusals, "not_found") for o in real)
+    catalog_refused = bool(catalog) and all(o.outcome in refusals for o in catalog)
+    # the inference host gave nothing usable (5xx, no answer, unreadable bodies): the status says so even when
+    # an authenticated read elsewhere proved the key (key_valid keeps that proof)
+    unusable = ("server_error", "network", "timeout", "deadline", "bad_json", "too_large")
+
+    def usable(o: Observation) -> bool:  # a model call that names no real model says nothing either
+        return o.outcome not in unusable and not (o.cost != "read" and (not o.item or o.placeholder))
+
+    inference_down = bool(sent) and not any(usable(o) for o in sent)
+    if proof is not None and not inference_down:
+        where = f"{proof.probe}: {proof.method} {proof.path} answered 200, an endpoint the provider authenticates"
+        if real_denied or catalog_refused:
+            return KeyStatus("valid_not_scoped", "no_model_allowed",
+                             f"the key authenticates ({where}); no probed model accepted it", proof.probe)  # fmt: skip
+        return KeyStatus("valid", "authenticated", where, proof.probe)
+    if real_refused or catalog_refused:
+        where = real[0] if real_refused else catalog[0]
+        said = f"{where.probe}: {where.status} {_short(where.json_body)}"
+        if not view.scheme_settled:
+            return KeyStatus(
+                "unknown", "scheme_not_settled",
+                f"refused in {where.auth or 'the default scheme'} ({said}), but no known provider was identified, "
+                "so that scheme may be the wrong one: the refusal is not evidence against the key",
+            )  # fmt: skip
+        hint = ""
+        if any(o.role == "management" and o.outcome == "skipped" and o.detail == "no management URL"
+               for o in observations):  # fmt: skip
+            hint = "; with --management-url a key without inference rights is told apart from an invalid one"
+        return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe)
+    if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
+        return KeyStatus("unknown", "network", sent[0].detail or sent[0].outcome)
+    if any(o.outcome == "server_error" for o in sent):
+        return KeyStatus("unknown", "5xx", f"the provider answered {_statuses(sent)} after bounded retries")
+    return KeyStatus("unknown", "unexpected_status", f"answers did not match any known pattern: {_statuses(sent)}")

@@ -1,0 +1,145 @@
+"""Which hosts the key may go to, and the one URL policy (the loopback/TLS rule).
+
+The key goes only to hosts the user named (``base_url``, ``management_url``) or, when none is named,
+to the official hosts of the claimed provider. Plain ``http://`` is allowed only to a loopback host
+(``localhost``, 127.0.0.0/8, ``::1``) unless the user opts in: every other module that sends a key or
+talks to a scheduler asks :func:`is_loopback` / :func:`check_url` here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Mapping
+
+import httpx
+
+from testkey_nb.check.result import CheckError, CheckOptions
+from testkey_nb.identify.schema import Registry
+from testkey_nb.probe.plan import Targets
+from testkey_nb.secrets import Secret
+
+__all__ = [
+    "BASE_URL_ENV",
+    "EMULATOR_KEYS_ENV",
+    "MANAGEMENT_URL_ENV",
+    "check_options",
+    "check_url",
+    "emulator_urls",
+    "is_loopback",
+    "resolve_targets",
+]
+
+#: Set by ``testkey-nb lab --emulator``: the comma-separated NAMES of the variables that hold the
+#: emulator's demo keys. Only those keys default to the emulator's URLs (below); a real key with an
+#: empty ``base_url`` goes to its claimed provider's official hosts, never to the emulator.
+EMULATOR_KEYS_ENV = "TESTKEY_NB_EMULATOR_KEYS"
+#: The emulator's URLs, for the demo keys named in :data:`EMULATOR_KEYS_ENV`.
+BASE_URL_ENV = "TESTKEY_NB_BASE_URL"
+MANAGEMENT_URL_ENV = "TESTKEY_NB_MANAGEMENT_URL"
+
+
+def _with_v1(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -> tuple[Targets, str | None]:
+    """Where the key may go: the hosts the user named, or the claimed provider's official hosts.
+
+    Returns the targets and the claimed provider's id (None without a claim). The key's shape never
+    chooses a host: with neither ``base_url`` nor ``claim`` there is nowhere to send it.
+    """
+    check_options(options)
+    claim = _claimed_id(options.claim, registry)
+    if options.base_url:
+        check_url(options.base_url, "--base-url", options.allow_http)
+        reasons = {} if options.management_url else {"management": "no management URL"}
+        if options.management_url:
+            check_url(options.management_url, "--management-url", options.allow_http)
+        return Targets(options.base_url.rstrip("/"), _mgmt(options.management_url), reasons), claim
+    if not claim:
+        raise CheckError("no endpoint to probe: pass --base-url URL, or --claim PROVIDER to use its official hosts")
+    spec = registry.get(claim)
+    inference = spec.inference_base_url
+    if not inference:
+        raise CheckError(f"provider {claim} has no official inference URL: pass --base-url")
+    management = options.management_url or spec.management_base_url
+    if options.management_url:
+        check_url(options.management_url, "--management-url", options.allow_http)
+    reasons = {} if management else {"management": "no management URL"}
+    # a URL the user gave gets /v1 appended as documented for --management-url; the
+    # provider's own management_base_url is used as its data says
+    official = spec.management_base_url.rstrip("/") if spec.management_base_url else None
+    return Targets(inference.rstrip("/"), _mgmt(options.management_url) if options.management_url else official,
+                   reasons), claim  # fmt: skip
+
+
+def _claimed_id(claim: str | None, registry: Registry) -> str | None:
+    """A claim by provider id or display name, case-insensitive (the display name or the id)."""
+    if not claim:
+        return None
+    wanted = claim.strip().lower()
+    for pid in registry.ids():
+        if wanted in (pid, registry.get(pid).display_name.lower()):
+            return pid
+    raise CheckError(f"unknown provider {claim!r}: known are {', '.join(sorted(registry.ids()))}")
+
+
+def check_options(options: CheckOptions) -> None:
+    """Refuse options no check can honour (a non-positive timeout, no model checks, ...)."""
+    for name, value in (("timeout", options.timeout_s), ("deadline", options.deadline_s)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise CheckError(f"--{name} must be a positive number of seconds, got {value!r}")
+    if options.max_model_checks < 1:
+        raise CheckError("--max-model-checks must be at least 1")
+    if not isinstance(options.max_in_flight, int) or options.max_in_flight < 1:
+        raise CheckError(f"--max-in-flight must be a whole number of at least 1, got {options.max_in_flight!r}")
+
+
+def _mgmt(url: str | None) -> str | None:
+    """A management URL as given; a bare host (``https://api.example.com``) gets ``/v1``."""
+    if not url:
+        return None
+    return _with_v1(url) if httpx.URL(url).path in ("", "/") else url.rstrip("/")
+
+
+def check_url(url: str, flag: str, allow_http: bool = False) -> None:
+    """Raise :class:`CheckError` unless ``url`` is an http(s) URL with a host that the key may reach:
+    https anywhere, plain http only to a loopback host (or anywhere with ``allow_http``)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise CheckError(f"{flag} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise CheckError(f"{flag} must be an http(s) URL with a host, got {url!r}")
+    if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
+        raise CheckError(
+            f"{flag} is plain http to {parsed.host}: the key would cross the network in clear text "
+            "(use https, or pass --allow-http)"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a literal loopback address (127.0.0.0/8, ``::1``, IPv4-mapped); a name is never
+    resolved here, so only those count."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def emulator_urls(key_ref: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The emulator's URLs when ``key_ref`` is ``env:NAME`` of a demo key ``testkey-nb lab`` started."""
+    if not key_ref or not key_ref.startswith("env:"):
+        return None, None
+    names = {n.strip() for n in environ.get(EMULATOR_KEYS_ENV, "").split(",") if n.strip()}
+    if key_ref[4:] not in names:
+        return None, None
+    return environ.get(BASE_URL_ENV) or None, environ.get(MANAGEMENT_URL_ENV) or None
