@@ -116,8 +116,8 @@ def probe(
                 result = check_key(key_ref, options, transport=transport)
         except (KeyRefError, CheckError) as exc:
             if len(key_refs) == 1:
-                _fail(str(exc))
-            typer.echo(f"{key_ref}  error: {exc}", err=True)
+                _fail(cli_words(str(exc)))
+            typer.echo(f"{key_ref}  error: {cli_words(str(exc))}", err=True)
             worst = max(worst, 2)
             continue
         problem = _unreachable(result)
@@ -146,7 +146,7 @@ def probe(
 def _unreachable(result: object) -> str | None:
     """Why the probe reached nothing usable at the base URL: no answer at all, or 404 to every inference
     request (a base URL without its version, ``/v1``), with the hint; None when the host answered."""
-    from testkey_nb.check.run import KeyCheck
+    from testkey_nb.check.result import KeyCheck
 
     assert isinstance(result, KeyCheck)
     if not any(o.status is not None for o in result.observations):
@@ -154,7 +154,8 @@ def _unreachable(result: object) -> str | None:
         return f"could not reach {result.targets.inference}: {first.detail if first else 'no answer'}"
     inference = [o for o in result.observations if o.role == "inference" and o.status is not None]
     if inference and all(o.status == 404 for o in inference) and result.profile.status.code == "unknown":
-        return f"every request to {result.targets.inference} answered 404: {result.profile.status.detail}"
+        detail = result.profile.status.detail.replace("try the base URL ", "try --base-url ")
+        return f"every request to {result.targets.inference} answered 404: {detail}"
     return None
 
 
@@ -342,6 +343,35 @@ def lab(
     except LabError as exc:
         _fail(str(exc))
     raise typer.Exit(code)
+
+
+#: Python argument (as the package's errors name it) -> the command-line flag that sets it
+_FLAGS = {
+    "base_url": "--base-url",
+    "management_url": "--management-url",
+    "claim": "--claim",
+    "timeout_s": "--timeout",
+    "deadline_s": "--deadline",
+    "max_model_checks": "--max-model-checks",
+    "max_in_flight": "--max-in-flight",
+    "allow_http": "--allow-http",
+    "allow_billable": "--allow-billable",
+}
+
+
+def cli_words(message: str) -> str:
+    """An error from the Python API in the command line's words: ``base_url=URL`` -> ``--base-url URL``,
+    ``allow_http=True`` -> ``--allow-http``, a bare ``max_in_flight`` -> ``--max-in-flight``."""
+    import re
+
+    def flag(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        if value in ("True", None):
+            return _FLAGS[name]
+        return f"{_FLAGS[name]} {value}"
+
+    names = "|".join(_FLAGS)
+    return re.sub(rf"(?<![\w-])({names})(?:=(True|[A-Z]+))?(?![\w-])", flag, message)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -57,9 +57,9 @@ def test_a_base_url_without_v1_gets_a_hint(emu: Any) -> None:
     check = tk.check(tk.Secret(CANARY, label="c"), base_url=base, claim="baseten")
     detail = check.profile.status.detail
     assert "answered 404" in detail and "documents its base URL as https://inference.baseten.co/v1" in detail
-    assert f"try --base-url {base}/v1" in detail
+    assert f"try the base URL {base}/v1" in detail and "--base-url" not in detail  # Python words, not flags
     line = next(line for line in _render(check, width=400).splitlines() if line.startswith("Status:"))
-    assert f"try --base-url {base}/v1" in line
+    assert f"try the base URL {base}/v1" in line
     good = tk.check(tk.Secret(CANARY, label="c"), base_url=emu.inference_url, claim="baseten")
     assert "answered 404" not in good.profile.status.detail
 

@@ -136,3 +136,57 @@ def test_in_a_real_80x24_terminal_the_last_screen_holds_the_verdict(emu: Any, tm
     flat = " ".join(screen.split())
     assert "Verdict for baseten-" in flat and ": ready - provider baseten, status valid" in flat
     assert CANARY not in screen
+
+
+@pytest.fixture()
+def hanging_host() -> Any:
+    """A host that accepts connections and never answers."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_hanging_host_is_not_key_valid_and_gets_no_provider_config(emu: Any, hanging_host: str) -> None:
+    check = tk.check(tk.Secret(emu.keys["full-access"], label="c"), base_url=hanging_host,
+                     management_url=emu.management_url, claim="baseten", timeout_s=1.0, deadline_s=6.0)  # fmt: skip
+    assert check.profile.status.code == "unknown"
+    data = check.to_json()
+    assert data["metrics"]["key_valid"] is None  # follows the status: never True beside "could not tell"
+    assert data["provenance"]["key_valid"]["provenance"] == "unknown"
+    assert any(o["probe"] == "current_key" and o["status"] == 200 for o in data["probes"])  # the key was proven
+    assert "answered 200 elsewhere" in data["provenance"]["key_valid"]["note"]  # the management proof is kept
+    assert [a["action"] for a in data["actions"]].count("add provider config") == 0
+    assert hanging_host not in " ".join(a["reason"] for a in data["actions"])
+
+
+def test_python_errors_name_python_arguments_and_the_cli_its_flags() -> None:
+    with pytest.raises(tk.CheckError, match=r"^no endpoint to probe: pass base_url=URL, or claim=PROVIDER "):
+        tk.check(tk.Secret(CANARY, label="c"))
+    with pytest.raises(tk.CheckError, match=r"^base_url is plain http to example\.com: .*pass allow_http=True\)$"):
+        tk.check(tk.Secret(CANARY, label="c"), base_url="http://example.com/v1")
+    proc = run_cli("probe", "env:TK_A", "--base-url", "http://example.com/v1", env={"TK_A": CANARY})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("testkey-nb: error: --base-url is plain http to example.com: ")
+    assert proc.stderr.strip().endswith("(use https, or pass --allow-http)")

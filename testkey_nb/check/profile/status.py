@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from testkey_nb.check.profile.observed import ProviderView, _chats, _short, _statuses
+from testkey_nb._labels import plural
+from testkey_nb.check.profile.observed import ProviderView, _chats, _statuses, said_text
 from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 STATUS_MEANINGS = {
@@ -69,7 +70,7 @@ def _status(
         return KeyStatus(
             "valid",
             "accepted",
-            f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
+            f"{plural(n, 'model')} passed auth: a refused-by-design call was refused after auth{note}",
             accepted[0].probe,
         )
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
@@ -106,7 +107,7 @@ def _status(
         return KeyStatus("valid", "authenticated", where, proof.probe)
     if real_refused or catalog_refused:
         where = real[0] if real_refused else catalog[0]
-        said = f"{where.probe}: {where.status} {_short(where.json_body)}"
+        said = f"{where.probe}: HTTP {where.status}{said_text(where.json_body)}"
         if not view.scheme_settled:
             return KeyStatus(
                 "unknown", "scheme_not_settled",
@@ -116,7 +117,7 @@ def _status(
         hint = ""
         if any(o.role == "management" and o.outcome == "skipped" and o.detail == "no management URL"
                for o in observations):  # fmt: skip
-            hint = "; with --management-url a key without inference rights is told apart from an invalid one"
+            hint = "; with a management URL a key without inference rights is told apart from an invalid one"
         return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe)
     if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
         return KeyStatus("unknown", "network", sent[0].detail or sent[0].outcome)
