@@ -76,6 +76,8 @@ async def check_async(
         max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
+    if not options.label and isinstance(key_ref, str) and key_ref.startswith("env:") and key_ref[4:].isidentifier():
+        options = replace(options, label=key_ref[4:])  # in Lab a key is known by its variable's name
     try:
         return await check_key_async(secret, options, key_ref=key_ref)
     except CheckError:
@@ -110,7 +112,8 @@ check = _blocking(
 
 def compare(checks: Iterable[KeyCheck]) -> Any:
     """Several keys side by side: one row per key (verdict, provider, status, models, limits, and one
-    column per capability), as a polars frame (it displays itself in a notebook; ``write_csv`` works)."""
+    column per capability), as a polars frame (it displays itself in a notebook as a compact formatted table;
+    ``write_csv`` works)."""
     import polars as pl
 
     rows: list[dict[str, Any]] = []
@@ -135,6 +138,8 @@ def compare(checks: Iterable[KeyCheck]) -> Any:
         }
         row.update({cap["capability"]: cap["status"] for cap in s["capabilities"]})
         rows.append(row)
+    from testkey_nb.report.labframe import lab_frame
+
     if not rows:
-        return pl.DataFrame({"label": []}, schema={"label": pl.String})
-    return pl.DataFrame(rows, infer_schema_length=None)
+        return lab_frame(pl.DataFrame({"label": []}, schema={"label": pl.String}), "key")
+    return lab_frame(pl.DataFrame(rows, infer_schema_length=None), "key")

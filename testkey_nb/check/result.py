@@ -124,20 +124,26 @@ class KeyCheck:
     def models_frame(self, *, join_lists: bool = True):  # -> pl.DataFrame
         """One row per model. List columns (features, modalities) are joined with ", " so the frame
         writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
+        from testkey_nb.report.labframe import lab_frame
+
         frame = self.profile.models_frame()
         if not join_lists:
-            return frame
+            return lab_frame(frame, "model")
         from testkey_nb.report.frames import join_lists as join
 
-        return join(frame)
+        return lab_frame(join(frame), "model")
 
     def capabilities_frame(self):  # -> pl.DataFrame
         """The ten capabilities: capability, status, evidence, probes."""
-        return self.profile.capabilities_frame()
+        from testkey_nb.report.labframe import lab_frame
+
+        return lab_frame(self.profile.capabilities_frame(), "capability")
 
     def metrics_frame(self):  # -> pl.DataFrame
         """The sample metrics: metric, value (as text), provenance, probe, note."""
-        return self.profile.metrics_frame()
+        from testkey_nb.report.labframe import lab_frame
+
+        return lab_frame(self.profile.metrics_frame(), "metric")
 
     def summary(self) -> dict[str, Any]:
         """One row of the fleet index: what a stakeholder ranks keys by (no raw probe records)."""
