@@ -37,14 +37,14 @@ _PRINT: Final = """
 @page{size:A4;margin:10mm 9mm}
 @media print{
  html{font-size:11px}
- body{zoom:0.78;background:#fff !important;color:#000 !important}
+ body{zoom:0.76;background:#fff !important;color:#000 !important}
  main{padding:0 !important}
  .jp-Cell{padding:0 !important}
  .jp-Notebook,.jp-Cell-outputWrapper,.jp-OutputArea-output{padding:0 !important;margin:0 !important}
  .jp-OutputArea-child{break-inside:auto !important;page-break-inside:auto !important}
  .jp-RenderedHTMLCommon h2,.jp-RenderedHTMLCommon h3{margin:10px 0 3px 0 !important;font-size:15px}
  .jp-RenderedHTMLCommon p{margin:0 0 4px 0 !important}
- .jp-RenderedHTMLCommon table,.tk-table{font-size:10px !important;margin:2px 0 6px 0 !important}
+ .jp-RenderedHTMLCommon table,.tk-table{font-size:9.5px !important;margin:2px 0 6px 0 !important;line-height:1.25}
  .jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th,.tk-table th,.tk-table td{padding:1px 4px !important}
  h1,h2,h3,h4,.tk-fact-label{break-after:avoid;page-break-after:avoid}
  .jp-MarkdownCell{break-after:avoid;page-break-after:avoid;break-inside:avoid}
