@@ -126,11 +126,16 @@ def render_many(
     if pdf and not result.interrupted:
         from testkey_nb.report.pdf import PdfError, print_pdfs
 
+        from testkey_nb._labels import plural
+
+        reports = [Path(k.report) for k in result.keys if k.report is not None and Path(k.report).is_file()]
+        index = [Path(result.index_html)] if result.index_html and Path(result.index_html).is_file() else []
         try:
-            pdfs = print_pdfs(k.report for k in result.keys if k.report is not None and Path(k.report).is_file())
+            pdfs = print_pdfs([*reports, *index])  # the index too: index.html -> index.pdf
         except PdfError as exc:
             return _error(str(exc))
-        print(f"{len(pdfs)} PDF(s) beside the reports in {out}", flush=True)
+        done = plural(len(pdfs) - len(index), "report PDF") + (", and the index's" if index else "")
+        print(f"{done} beside the reports in {out}", flush=True)
     if history is None or history.enabled:
         _print_history_line(result, Path(out))
     if result.interrupted:
