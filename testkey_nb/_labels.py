@@ -34,7 +34,7 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "status_reason": {
         "authenticated": "an authenticated endpoint answered",
-        "accepted": "model calls passed auth",
+        "accepted": "accepted",
         "spent": "a model call was answered",
         "payment_required": "payment required",
         "waf_html": "an HTML error page answered",
