@@ -124,9 +124,8 @@ def render_many(
         counts += f", {result.count('interrupted')} interrupted"
     print(f"{len(result.keys)} keys: {counts} in {result.seconds:.1f} s; index: {result.index_html}", flush=True)
     if pdf and not result.interrupted:
-        from testkey_nb.report.pdf import PdfError, print_pdfs
-
         from testkey_nb._labels import plural
+        from testkey_nb.report.pdf import PdfError, print_pdfs
 
         reports = [Path(k.report) for k in result.keys if k.report is not None and Path(k.report).is_file()]
         index = [Path(result.index_html)] if result.index_html and Path(result.index_html).is_file() else []

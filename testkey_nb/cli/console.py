@@ -42,7 +42,8 @@ def _account_line(data: dict[str, object]) -> str:
         cur = str(bal.get("currency") or "")
         left = usd(bal.get("remaining")) if cur.upper() in ("", "USD") else f"{plain_text(bal.get('remaining'))} {cur}"
         money = f"{left} left ({bal.get('probe')})"
-    limits = data.get("limits") or []
+    limits = data.get("limits")
+    limits = limits if isinstance(limits, list) else []
     lims = ", ".join(f"{str(x['scope']).replace('_', ' ')} {count(x['value'])}" for x in limits
                      if isinstance(x, dict)) or "none readable"  # fmt: skip
     return f"  identity: {_clean(who or 'not seen')}; balance: {_clean(money)}; limits: {_clean(lims)}"

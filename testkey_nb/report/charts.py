@@ -538,7 +538,8 @@ def cumulative_cost_chart(
                 ],
             )
         )
-    final = float(timeline["cumulative_usd"].max() or 0) if timeline.height else 0.0
+    top = timeline["cumulative_usd"].max() if timeline.height else None
+    final = float(top) if isinstance(top, (int, float)) else 0.0
     description = (f"Cumulative cost reaching {usd(final)} against {usd(credits_usd)} of free credits; "
                    f"{plural(invoices.height, 'invoice')}"
                    + (f"; models deactivated at {deactivated_at}." if deactivated_at is not None else "."))  # fmt: skip

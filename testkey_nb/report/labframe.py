@@ -55,7 +55,7 @@ class LabFrame(pl.DataFrame):
     #: what one row is, for the caption ("13 models")
     _tk_noun: str = "row"
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self, *, _from_series: bool = False) -> str:
         return frame_html(self, noun=self._tk_noun)
 
 
