@@ -59,6 +59,24 @@ class LabFrame(pl.DataFrame):
         return frame_html(self, noun=self._tk_noun)
 
 
+def _keeps_display(name: str) -> None:
+    """``LabFrame.<name>(...)`` returns a LabFrame too (``models_frame().select(...).head(5)`` stays compact)."""
+    method = getattr(pl.DataFrame, name)
+
+    def wrapped(self: LabFrame, *args: Any, **kwargs: Any) -> Any:
+        out = method(self, *args, **kwargs)
+        return lab_frame(out, getattr(self, "_tk_noun", "row")) if isinstance(out, pl.DataFrame) else out
+
+    wrapped.__name__ = wrapped.__qualname__ = name
+    wrapped.__doc__ = method.__doc__
+    setattr(LabFrame, name, wrapped)
+
+
+for _name in ("select", "head", "tail", "limit", "filter", "sort", "with_columns", "drop", "rename", "unique",
+              "slice", "sample", "join"):
+    _keeps_display(_name)
+
+
 def lab_frame(frame: pl.DataFrame, noun: str = "row") -> LabFrame:
     """``frame`` as a :class:`LabFrame` (the same data, not a copy of it), its rows called ``noun``."""
     out = LabFrame(frame)

@@ -49,6 +49,8 @@ def test_frames_and_compare_are_compact_formatted_tables(lab_check: tk.KeyCheck)
     cmp_html = _html(both)
     assert "2 keys x" in cmp_html and "needs_work" not in cmp_html and ">ready<" in cmp_html
     assert models.write_csv().splitlines()[0].startswith("model,")  # still a polars frame for files
+    picked = models.select("model", "allowed", "price_in_per_mtok").head(3)  # a selection stays compact
+    assert isinstance(picked, LabFrame) and "3 models x 3 columns" in _html(picked)
     big = pl.DataFrame({"n": list(range(ROWS + 5))})
     from testkey_nb.report.labframe import frame_html
 
