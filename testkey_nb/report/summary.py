@@ -284,7 +284,7 @@ def _scenario_summary(view: BillingView) -> Summary:
         credits = f"{usd(s.get('credits_used_usd'))} of credits used, {usd(s.get('net_usd'))} net"
         deact = s.get("deactivated_at")
         facts.append(Fact("This scenario as configured", usd(s.get("total_usd")),
-                          credits + (f"; models deactivated {deact}" if deact else ""),
+                          credits + (f"; models deactivated {moment(deact)}" if deact else ""),
                           "bad" if deact else ""))  # fmt: skip
     return Summary(
         title=f"Billing: {view.title}",

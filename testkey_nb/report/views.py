@@ -187,11 +187,11 @@ def billing_summary_html(view: Any) -> str:
         ("credits used", usd(s.get("credits_used_usd"))),
         ("net of credits", usd(s.get("net_usd"))),
         ("invoices", count(len(s.get("invoices") or []))),
-        ("models deactivated at", deact or "never"),
+        ("models deactivated at", moment(deact) if deact else "never"),
     ]
     phases = [(p, count(v.get("minutes")), format_cell("usd", v.get("usd")), "yes" if v.get("billed") else "no")
               for p, v in (s.get("by_phase") or {}).items()]  # fmt: skip
-    inv = [(i.get("issued_at"), i.get("reason"), format_cell("usd", i.get("amount_usd")))
+    inv = [(moment(i.get("issued_at")), i.get("reason"), format_cell("usd", i.get("amount_usd")))
            for i in s.get("invoices") or []]  # fmt: skip
     return (
         f"<h3>{esc(view.title)}</h3>"
@@ -199,7 +199,7 @@ def billing_summary_html(view: Any) -> str:
         + "<p>By lifecycle phase:</p>"
         + table(phases, ["phase", "billed minutes", "cost (USD)", "billed"])
         + (
-            "<p>Invoices (net of credits):</p>" + table(inv, ["issued at (UTC)", "reason", "amount (USD)"])
+            "<p>Invoices (net of credits):</p>" + table(inv, ["issued", "reason", "amount (USD)"])
             if inv
             else ""
         )
