@@ -28,8 +28,8 @@ lint: $(STAMP)
 docs: $(STAMP)  # offline, strict: a broken link or anchor fails; the site goes to site/ (git-ignored)
 	$(BIN)/mkdocs build --strict
 
-lab: $(STAMP)
-	$(BIN)/testkey-nb lab
+lab: $(STAMP)  # in a checkout: Lab serves the package's notebooks, your workspace inside them (git-ignored)
+	$(BIN)/testkey-nb lab --workspace testkey_nb/notebooks/work
 
 bench: $(STAMP)  # about 15 minutes on a quiet 2-core machine, batch_bench.py alone about 8
 	$(BIN)/python benchmarks/probe_bench.py

@@ -39,13 +39,14 @@ from typing import Any
 
 import psutil
 
+from testkey_nb._files import NOTEBOOKS_DIR
 from testkey_nb.batch import LocalExecutor, run_batch
 from testkey_nb.batch.keysfile import KeyEntry
 from testkey_nb.emulator import run_emulator
 from testkey_nb.secrets import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "key_report.ipynb"
+NOTEBOOK = NOTEBOOKS_DIR / "key_report.ipynb"
 BIN = Path(sys.executable).parent
 SCENARIOS = ["full-access", "personal", "inference-scoped", "metrics-only", "revoked", "invalid", "old-format",
              "basic-unverified", "pro", "lifecycle", "no-credits"]  # fmt: skip

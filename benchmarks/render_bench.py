@@ -33,6 +33,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from testkey_nb._files import NOTEBOOKS_DIR
 from testkey_nb.report import RenderRequest, render_notebook
 from testkey_nb.report.execute import execute_in_run_dir
 from testkey_nb.report.export import export_html
@@ -175,7 +176,7 @@ def _cli_side_by_side(emu: object, base: Path, runs: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--notebook", type=Path, default=ROOT / "notebooks" / "key_report.ipynb")
+    parser.add_argument("--notebook", type=Path, default=NOTEBOOKS_DIR / "key_report.ipynb")
     parser.add_argument("--floor-notebook", type=Path, default=FIXTURES / "report_empty.ipynb")
     parser.add_argument("--cli-runs", type=int, default=3, help="fresh-process runs of render vs the CLI floor")
     args = parser.parse_args()

@@ -1,14 +1,68 @@
-"""Small file-system helpers shared by the modules that write reports and read key files."""
+"""Small file-system helpers shared by the modules that write reports and read key files, and where
+the data that ships inside the package is (the notebooks and the billing scenarios)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
+from importlib import resources
 from pathlib import Path
+from typing import Final
 
-__all__ = ["private_file_problem", "write_atomic"]
+__all__ = [
+    "NOTEBOOKS_DIR",
+    "SCENARIOS_DIR",
+    "disk_full",
+    "package_dir",
+    "private_file_problem",
+    "scenario_path",
+    "write_atomic",
+]
+
+
+def package_dir(name: str) -> Path:
+    """A data folder shipped inside the package (``testkey_nb/<name>``), as a file-system path.
+
+    Found with :mod:`importlib.resources`, so it is the installed copy (a wheel's site-packages, or the
+    checkout for an editable install). Papermill and Lab need real files: a zipped install is refused.
+    """
+    ref = resources.files(__package__ or "testkey_nb").joinpath(name)
+    if not isinstance(ref, Path):
+        raise RuntimeError(f"testkey-nb's {name}/ is not on the file system ({ref!r}): install the package unzipped")
+    return ref
+
+
+#: The notebooks the reports are rendered from (``key_report``, ``billing_lifecycle``, ``fleet_history``).
+NOTEBOOKS_DIR: Final = package_dir("notebooks")
+#: The example billing scenarios (TOML), e.g. ``bursty_chatbot.toml``.
+SCENARIOS_DIR: Final = NOTEBOOKS_DIR / "scenarios"
+
+
+def scenario_path(value: Path | str) -> Path:
+    """A ``--scenario`` argument as a path: the file named, else a bundled scenario by its name
+    (``bursty_chatbot`` or ``bursty_chatbot.toml``), else the path as given (its loader says it is missing)."""
+    path = Path(value)
+    if path.exists() or path.parent != Path("."):
+        return path
+    bundled = SCENARIOS_DIR / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    return bundled if bundled.is_file() else path
+
+#: The operating system's words for ENOSPC and EDQUOT (what an error that lost its errno still says).
+_FULL_TEXTS = ("no space left on device", "disk quota exceeded")
+
+
+def disk_full(exc: BaseException | str | None) -> bool:
+    """True when ``exc`` (an exception with ``errno`` ENOSPC/EDQUOT, or an error's text) says the disk (or
+    the quota) is full."""
+    if exc is None:
+        return False
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in _FULL_TEXTS)
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> int:

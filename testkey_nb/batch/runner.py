@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from testkey_nb._files import write_atomic
+from testkey_nb._files import disk_full, write_atomic
 from testkey_nb.batch.executors import Executor
 from testkey_nb.batch.fleet import NOT_RENDERED, index_row, write_index
 from testkey_nb.batch.keysfile import KeyEntry, check_label
@@ -200,19 +200,36 @@ def _sigint_deferred() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _closing(recorder: Recorder | None) -> Iterator[None]:
+def _closing(recorder: Recorder | None, unfinished: list[bool]) -> Iterator[None]:
+    """Close the history at the end; a round that did not end (Ctrl-C, a full disk) stays open to resume."""
     try:
         yield
     finally:
         if recorder is not None:
-            recorder.close()
+            try:
+                recorder.close(finished=not unfinished)
+            except Exception as exc:  # the disk may be full: the history's last transaction is already whole
+                log.warning("the history was not closed cleanly: %s", _one_line(f"{type(exc).__name__}: {exc}"))
+
+
+class DiskFullError(BatchInputError):
+    """The disk (or the quota) is full: the batch stops; what was written before stays whole."""
+
+    def __init__(self, what: str, done: int) -> None:
+        super().__init__(
+            f"the disk is full: cannot write {what}; the batch stopped, the {done} key(s) recorded before are "
+            "intact (reports, index, history): free some space and run again"
+        )
 
 
 def _with_history(recorder: Recorder, row: dict[str, Any], facts: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Record the row's snapshot; a history that fails loses no report (the row says nothing changed)."""
+    """Record the row's snapshot; a history that fails loses no report (the row says nothing changed).
+    A full disk is not swallowed: it stops the batch (:class:`DiskFullError`)."""
     try:
         return recorder.record(row, facts)
     except Exception as exc:
+        if disk_full(exc):
+            raise
         log.warning("the history could not record %s: %s", row.get("label"), _one_line(f"{type(exc).__name__}: {exc}"))
         return row
 
@@ -322,14 +339,22 @@ def run_batch(
             row = index_row(entry.label, error="the summary held a key; it was dropped", claim=entry.claim,
                             rendered_at=row.get("rendered_at"))  # fmt: skip
             facts = None
-        if recorder is not None:
-            row = _with_history(recorder, row, facts)
-        payload = {"version": _SIDECAR_VERSION, "config": config, "row": row}
-        write_atomic(sidecar_path(out_dir, entry.label), (json.dumps(payload, indent=1, default=str) + "\n").encode())
+        try:
+            if recorder is not None:
+                row = _with_history(recorder, row, facts)
+            payload = {"version": _SIDECAR_VERSION, "config": config, "row": row}
+            sidecar = sidecar_path(out_dir, entry.label)
+            write_atomic(sidecar, (json.dumps(payload, indent=1, default=str) + "\n").encode())
+        except Exception as exc:
+            if disk_full(exc):
+                raise DiskFullError(f"the record of {entry.label} (history, {SIDECAR_DIR}/)", len(statuses)) from None
+            raise
         return row
 
     def finish(item: _Item, outcome: KeyOutcome) -> KeyStatus:
         label = item.entry.label
+        if disk_full(outcome.error):  # the render could not write its report: stop, record nothing of it
+            raise DiskFullError(f"the report of {label}", len(statuses))
         error = _one_line(redact(outcome.error, secrets)) if outcome.error is not None else None
         report: Path | None = None
         if error is None:
@@ -344,6 +369,8 @@ def run_batch(
                 if report is None:
                     error = "no report came back"
             except (OSError, ValueError) as exc:
+                if disk_full(exc):
+                    raise DiskFullError(f"the report of {label}", len(statuses)) from None
                 error = redact(f"cannot write the report: {exc}", secrets)
         summary = outcome.summary if error is None else None
         if error is None and summary is None:
@@ -370,9 +397,11 @@ def run_batch(
             todo.append(item)
 
     interrupted = False
+    full: DiskFullError | None = None
     running: dict[cf.Future[KeyOutcome], _Item] = {}
     pending: deque[_Item] = deque(todo)
-    with _Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard, _closing(recorder):
+    unfinished: list[bool] = []  # an interrupted round is resumed by the next run (see Recorder)
+    with _Progress(progress, len(entries), stream) as bar, _sigint_guard() as guard, _closing(recorder, unfinished):
         try:
             for label, reason in resolve_errors.items():
                 entry = next(e for e in entries if e.label == label)
@@ -397,14 +426,16 @@ def run_batch(
                                 status = finish(item, future.result())
                             bar.key(status)
                             bar.running([i.entry.label for i in running.values()])
-                except KeyboardInterrupt:
+                except (KeyboardInterrupt, DiskFullError) as exc:
                     interrupted = True
+                    full = exc if isinstance(exc, DiskFullError) else None
                     guard.ignore()
-                    bar.note(f"interrupted: stopping {len(running)} running render(s), skipping {len(pending)}")
+                    if full is None:  # a full disk is told in one line, by the caller
+                        bar.note(f"interrupted: stopping {len(running)} running render(s), skipping {len(pending)}")
                     executor.abort()
                     for future, item in running.items():
                         outcome = None
-                        if future.done() and not future.cancelled():
+                        if future.done() and not future.cancelled() and full is None:
                             with contextlib.suppress(Exception):
                                 outcome = future.result()
                         if outcome is not None and outcome.ok:
@@ -418,8 +449,9 @@ def run_batch(
                     pending.clear()
                 finally:
                     executor.close()
-        except KeyboardInterrupt:  # during start-up or bookkeeping: nothing runs any more
+        except (KeyboardInterrupt, DiskFullError) as exc:  # during start-up or bookkeeping: nothing runs any more
             interrupted = True
+            full = exc if isinstance(exc, DiskFullError) else full
             guard.ignore()
             with contextlib.suppress(Exception):
                 executor.abort()
@@ -437,6 +469,11 @@ def run_batch(
             index_html_path, index_json_path = write_index(out_dir, rows)
         except Exception as exc:  # the reports stand on their own: a failed index must not lose them
             index_html_path = index_json_path = None
-            log.warning("the fleet index could not be written: %s", _one_line(f"{type(exc).__name__}: {exc}"))
+            if not disk_full(exc):
+                log.warning("the fleet index could not be written: %s", _one_line(f"{type(exc).__name__}: {exc}"))
+        if interrupted:
+            unfinished.append(True)
+    if full is not None:
+        raise full
     keys = tuple(statuses.get(e.label) or KeyStatus(e.label, "interrupted", "interrupted") for e in entries)
     return BatchResult(keys, index_html_path, index_json_path, interrupted, time.perf_counter() - started)

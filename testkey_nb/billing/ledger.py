@@ -38,6 +38,7 @@ Frames:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -224,6 +225,23 @@ def run_ledger(minute_usage: pl.DataFrame, config: LedgerConfig | None = None) -
         monthly_cadence_from=monthly_from,
         invoice_list=tuple(invoices),
     )
+
+
+def deactivation_time(usage: Iterable[tuple[datetime, float]], credits_usd: float) -> datetime | None:
+    """When a workspace with no payment method is deactivated: the time of the first usage row at which
+    the cumulative usage (exact nano-dollars) *exceeds* the credits; None if it never does.
+
+    The rule :func:`run_ledger` applies to its minutes (``deactivated_at``), without the invoices: for a
+    caller that only needs the crossing (the history's runway, once per recorded snapshot). ``usage``:
+    ``(ts, usd)`` rows in time order.
+    """
+    credits = _usd_to_nano(credits_usd)
+    total = 0
+    for ts, usd in usage:
+        total += _usd_to_nano(usd)
+        if total > credits:
+            return ts
+    return None
 
 
 def _usd_to_nano(usd: float) -> int:

@@ -25,7 +25,8 @@ Frames (stable column names, for the notebook and charts):
 
 * ``events``: deployment_id, replica_id, instance_type, phase, start, end, development,
   price_per_minute, billed (bool), reason (str), up_interval_id (i64 | null), billed_seconds (f64),
-  billed_minutes (f64, fractional share incl. the rounding remainder), usd (f64)
+  billed_minutes (f64, fractional share incl. the rounding remainder), usd (f64), billed_us (i64, the
+  same share in exact microseconds: what `MeteringResult.by_phase` sums)
 * ``up_intervals``: up_interval_id, deployment_id, replica_id, instance_type, start, end,
   seconds (f64), billed_minutes (i64), price_per_minute (f64), usd (f64)
 * ``hourly``: deployment_id, hour (datetime UTC, bucket start), minutes (i64), usd (f64)
@@ -79,23 +80,22 @@ class MeteringResult:
 
     def by_phase(self) -> pl.DataFrame:
         """phase, rows, wall_minutes (clock time), billed_minutes, usd: one row per phase present.
-        Rows after a deactivation are grouped under ``after_deactivation``."""
+        Rows after a deactivation are grouped under ``after_deactivation``. Sums of integer
+        microseconds (`phase_table`), so the figures do not depend on the order of the rows."""
         import polars as pl
 
-        order = {p: i for i, p in enumerate((*PHASES, AFTER_DEACTIVATION))}
         key = pl.when(pl.col("reason") == REASON_DEACTIVATED).then(pl.lit(AFTER_DEACTIVATION))
-        return (
-            self.events.with_columns(phase=key.otherwise(pl.col("phase")))
-            .group_by("phase")
-            .agg(
-                rows=pl.len(),
-                wall_minutes=(pl.col("end") - pl.col("start")).dt.total_microseconds().sum() / US_PER_MINUTE,
-                billed_minutes=pl.col("billed_minutes").sum(),
-                usd=pl.col("usd").sum(),
-            )
-            .with_columns(_o=pl.col("phase").replace_strict(order, default=len(order), return_dtype=pl.Int64))
-            .sort("_o")
-            .drop("_o")
+        ev = self.events.with_columns(phase=key.otherwise(pl.col("phase")))
+        wall = ev.group_by("phase").agg(
+            rows=pl.len(), wall_us=(pl.col("end") - pl.col("start")).dt.total_microseconds().sum()
+        )
+        billed = ev.group_by("phase", "price_per_minute").agg(pl.col("billed_us").sum())
+        return phase_table(
+            {r["phase"]: (int(r["rows"]), int(r["wall_us"] or 0)) for r in wall.iter_rows(named=True)},
+            [
+                (r["phase"], r["price_per_minute"], int(r["billed_us"] or 0))
+                for r in billed.iter_rows(named=True)
+            ],
         )
 
     def by_deployment(self) -> pl.DataFrame:
@@ -219,6 +219,7 @@ def meter(
             _iv_end=pl.col("end"),
             _iv_full_end=pl.col("_full_end"),
             _iv_seconds=pl.col("seconds"),
+            _iv_us=(pl.col("end") - pl.col("start")).dt.total_microseconds(),
             _iv_minutes=pl.col("billed_minutes"),
         ),
         on="up_interval_id",
@@ -258,6 +259,10 @@ def meter(
         .then(pl.max_horizontal(overlap_us, pl.lit(0)) / 1_000_000)
         .otherwise(0.0)
         .fill_null(0.0),
+        _overlap_us=pl.when(pl.col("_billable") & ~pl.col("_after"))
+        .then(pl.max_horizontal(overlap_us, pl.lit(0)))
+        .otherwise(0)
+        .fill_null(0),
         _cut=pl.col("_after"),
     )
     last_key = pl.when(pl.col("billed_seconds") > 0).then(pl.col("start"))
@@ -273,6 +278,10 @@ def meter(
         billed_minutes=(
             pl.col("billed_seconds") / 60 + pl.when(is_last).then(remainder).otherwise(0.0)
         ).fill_null(0.0),
+        billed_us=(
+            pl.col("_overlap_us")
+            + pl.when(is_last).then(pl.col("_iv_minutes") * US_PER_MINUTE - pl.col("_iv_us")).otherwise(0)
+        ).fill_null(0),
     ).with_columns(
         usd=pl.col("billed_minutes") * pl.col("price_per_minute").fill_null(0.0),
         up_interval_id=pl.when(pl.col("billed")).then(pl.col("up_interval_id")),
@@ -292,6 +301,7 @@ def meter(
         "billed_seconds",
         "billed_minutes",
         "usd",
+        pl.col("billed_us").cast(pl.Int64),
     )
     up_intervals = kept_iv.select(
         "up_interval_id",
@@ -423,4 +433,39 @@ def _nano_total(up_intervals: pl.DataFrame) -> int:
     return int(
         up_intervals.select((pl.col("billed_minutes") * _price_nano(pl.col("price_per_minute"))).sum()).item()
         or 0
+    )
+
+
+def phase_table(
+    wall: dict[str, tuple[int, int]], billed: list[tuple[str, float | None, int]]
+) -> pl.DataFrame:
+    """The by-phase frame from (phase -> rows, wall µs) and (phase, price per minute, billed µs) groups.
+
+    Minutes = µs / 60e6; dollars = sum(µs x nano-price) / (60e6 x 1e9) as one correctly rounded division
+    of Python integers, rounded to 9 decimals: two paths that sum the same integers in another order
+    (`MeteringResult.by_phase`, `testkey_nb.billing.columnar`) give the same figures, bit for bit."""
+    import polars as pl
+
+    us: dict[str, int] = {}
+    nano_us: dict[str, int] = {}
+    for phase, price, n_us in billed:
+        us[phase] = us.get(phase, 0) + n_us
+        nano_us[phase] = nano_us.get(phase, 0) + n_us * round((price or 0.0) * NANO_PER_USD)
+    order = {p: i for i, p in enumerate((*PHASES, AFTER_DEACTIVATION))}
+    names = sorted(wall, key=lambda p: order.get(p, len(order)))
+    return pl.DataFrame(
+        {
+            "phase": names,
+            "rows": [wall[p][0] for p in names],
+            "wall_minutes": [wall[p][1] / US_PER_MINUTE for p in names],
+            "billed_minutes": [us.get(p, 0) / US_PER_MINUTE for p in names],
+            "usd": [round(nano_us.get(p, 0) / (US_PER_MINUTE * NANO_PER_USD), 9) for p in names],
+        },
+        schema={
+            "phase": pl.String,
+            "rows": pl.Int64,
+            "wall_minutes": pl.Float64,
+            "billed_minutes": pl.Float64,
+            "usd": pl.Float64,
+        },
     )

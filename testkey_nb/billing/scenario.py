@@ -21,6 +21,23 @@ optional; defaults are Baseten's documented autoscaling defaults)::
     target_utilization_percentage = 70
     autoscaling_window = 60          # seconds, 10..3600
     scale_down_delay = 900           # seconds, 0..3600
+    max_scale_down_rate = 50         # optional, percent 1..50 (Baseten's default 50); omitted: straight down
+    timezone = "UTC"                 # optional: the environment's time zone, for schedule windows
+
+    [[autoscaling.schedules]]        # optional, any number (testkey_nb.billing.schedules)
+    name = "business hours"
+    weekdays = ["mon", "tue", "wed", "thu", "fri"]
+    start = "08:00"                  # hour:minute, in [autoscaling].timezone
+    end = "18:00"
+    min_replica = 1                  # required
+    max_replica = 3                  # required
+    scale_down_delay = 300           # optional overrides; omitted (null) = inherit
+    [[autoscaling.schedules]]        # a one-time override
+    name = "launch"
+    start_at = "2026-03-10T14:00:00Z"
+    end_at = "2026-03-10T20:00:00Z"
+    min_replica = 2
+    max_replica = 4
 
     [cold_start]
     image_pull_seconds = 30          # not billed
@@ -52,6 +69,11 @@ optional; defaults are Baseten's documented autoscaling defaults)::
     [compare]
     min_replica = [0, 1]             # the cold-start trade-off to report (default [0, 1])
 
+    [sweep]                          # optional: monthly cost against cold starts (testkey_nb.billing.sweep)
+    min_replica = [0, 1, 2]
+    scale_down_delay = [60, 300, 900]
+    max_cold_starts = 30             # the bound: cheapest setting with at most this many a month
+
 Problems raise `ScenarioError` with a message naming the file, table and field, e.g.
 ``scenario.toml: [autoscaling].min_replica must be an integer >= 0, got 'x'``.
 """
@@ -66,6 +88,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from testkey_nb.billing.errors import ScenarioError, shown
 from testkey_nb.billing.ledger import (
@@ -74,6 +97,7 @@ from testkey_nb.billing.ledger import (
     DEFAULT_THRESHOLD_USD,
     LedgerConfig,
 )
+from testkey_nb.billing.schedules import AutoscalingSchedule, SweepSpec, parse_schedules, parse_sweep
 
 
 @dataclass(frozen=True)
@@ -86,6 +110,8 @@ class AutoscalingSettings:
     target_utilization_percentage: int = 70
     autoscaling_window: int = 60
     scale_down_delay: int = 900
+    #: percent of active replicas removed per scale-down step (1-50); None: straight down to the target
+    max_scale_down_rate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +169,9 @@ class Scenario:
     billing: LedgerConfig = field(default_factory=LedgerConfig)
     days: int | None = None
     compare_min_replica: tuple[int, ...] = (0, 1)
+    schedules: tuple[AutoscalingSchedule, ...] = ()
+    timezone: str = "UTC"
+    sweep: SweepSpec | None = None
 
     @property
     def start(self) -> datetime:
@@ -161,7 +190,7 @@ class Scenario:
 
 # --- loading ------------------------------------------------------------------------------------------
 
-_TABLES = ("scenario", "deployment", "autoscaling", "cold_start", "build", "traffic", "billing", "compare")
+_TABLES = ("scenario", "deployment", "autoscaling", "cold_start", "build", "traffic", "billing", "compare", "sweep")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -306,6 +335,9 @@ def parse_scenario(
             "target_utilization_percentage",
             "autoscaling_window",
             "scale_down_delay",
+            "max_scale_down_rate",
+            "timezone",
+            "schedules",
         ),
     )
     d = AutoscalingSettings()
@@ -324,7 +356,16 @@ def parse_scenario(
         ),
         autoscaling_window=au.integer("autoscaling_window", d.autoscaling_window, 10, 3600),
         scale_down_delay=au.integer("scale_down_delay", d.scale_down_delay, 0, 3600),
+        max_scale_down_rate=au.integer("max_scale_down_rate", 50, 1, 50) if "max_scale_down_rate" in au.data else None,
     )
+    timezone = au.string("timezone", "UTC", example="'Europe/Berlin'")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScenarioError(
+            f"{label}: [autoscaling].timezone must be an IANA time zone, got {_show(timezone)}"
+        ) from exc
+    schedules = parse_schedules(label, au.data.get("schedules"))
 
     cs = _Table(
         label,
@@ -427,6 +468,8 @@ def parse_scenario(
             f"({max_replica}), got {_show(compare)}"
         )
 
+    sweep = parse_sweep(label, data["sweep"]) if "sweep" in data else None
+
     return Scenario(
         name=name,
         month=month,
@@ -438,6 +481,9 @@ def parse_scenario(
         traffic=traffic,
         billing=billing,
         compare_min_replica=tuple(dict.fromkeys(compare)),
+        schedules=schedules,
+        timezone=timezone,
+        sweep=sweep,
     )
 
 

@@ -10,8 +10,11 @@ Model (deterministic, per UTC minute, vectorised in polars):
    (at least 1 when there is any load).
 4. Scale-down waits for the full delay: the target is the max of ``desired`` over the last
    ``ceil(scale_down_delay / 60)`` minutes and the current one, clamped to
-   ``[min_replica, max_replica]``. (Baseten then halves the excess per window, ``max_scale_down_rate``;
-   the simulator drops straight to the target, a documented simplification.)
+   ``[min_replica, max_replica]``. With ``max_scale_down_rate`` set (scenario or schedule), a step
+   removes at most ``ceil(active x rate / 100)`` replicas, one step per autoscaling window; without it,
+   replicas drop straight to the target (the earlier simplification).
+4b. Every setting above is the one in force that minute: an active autoscaling schedule's override,
+   else the scenario's (`testkey_nb.billing.schedules`).
 5. Each maximal stretch during which replica slot ``k`` is wanted is one replica. A new replica goes
    ``scheduling`` -> ``image_pull`` (not billed) -> ``model_load`` (billed) -> ``serving``/``idle``
    (billed) until the autoscaler terminates it at the end of its stretch, then ``drain`` (not billed).
@@ -41,6 +44,7 @@ from testkey_nb.billing.metering import meter
 from testkey_nb.billing.pipeline import BillingRun, bill
 from testkey_nb.billing.prices import PriceTable
 from testkey_nb.billing.scenario import Scenario
+from testkey_nb.billing.schedules import minute_settings, rate_limited
 
 if TYPE_CHECKING:
     import polars as pl
@@ -102,37 +106,76 @@ def simulate_detail(scenario: Scenario) -> Simulation:
             active = (minute >= seg.start_minute) & (minute < seg.start_minute + seg.duration_minutes)
         rpm = rpm + pl.when(active).then(pl.lit(seg.rpm)).otherwise(0.0)
 
-    capacity = a.concurrency_target * a.target_utilization_percentage / 100
-    window = max(1, math.ceil(a.autoscaling_window / 60))
-    delay = math.ceil(a.scale_down_delay / 60)
     available = 0
     if scenario.build is not None:
         available = total if scenario.build.failed else min(total, math.ceil(scenario.build.seconds / 60))
+    settings = minute_settings(
+        t0,
+        total,
+        min_replica=min_r,
+        max_replica=max_r,
+        concurrency_target=a.concurrency_target,
+        target_utilization_percentage=a.target_utilization_percentage,
+        autoscaling_window=a.autoscaling_window,
+        scale_down_delay=a.scale_down_delay,
+        max_scale_down_rate=a.max_scale_down_rate,
+        schedules=() if dep.development else scenario.schedules,
+        timezone=scenario.timezone,
+    )
+    if dep.development:  # at most one replica, always scales to zero, no autoscaling
+        settings = settings.with_columns(min_r=pl.lit(0, dtype=pl.Int64), max_r=pl.lit(1, dtype=pl.Int64))
+    min_r0 = int(settings["min_r"][0]) if total else min_r  # replicas assumed warm at the start
 
     def need(load: pl.Expr) -> pl.Expr:
         return (
             pl.when(load > 0)
-            .then(pl.max_horizontal((load / capacity - _EPS).ceil(), pl.lit(1.0)))
+            .then(pl.max_horizontal((load / pl.col("capacity") - _EPS).ceil(), pl.lit(1.0)))
             .otherwise(0.0)
             .cast(pl.Int64)
         )
 
+    def per_minute(values: list[int], build: object) -> pl.Expr:
+        """The expression of ``build(v)`` picked per minute by the value in force (few distinct values)."""
+        out = pl.lit(None, dtype=pl.Float64)
+        for v in values:
+            out = pl.when(pl.col("_key") == v).then(build(v)).otherwise(out)  # type: ignore[operator]
+        return out
+
+    windows = sorted(set(settings["window"].to_list()))
+    delays = sorted(set(settings["delay"].to_list()))
     grid = (
         pl.DataFrame({"minute": pl.int_range(0, total, dtype=pl.Int64, eager=True)})
         .with_columns(rpm=rpm)
         .with_columns(in_flight=pl.col("rpm") * scenario.traffic.request_duration_seconds / 60)
+        .join(settings, on="minute", how="left")
+        .with_columns(_key=pl.col("window"))
         .with_columns(
-            desired=need(pl.col("in_flight").rolling_mean(window, min_samples=1)).clip(0, max_r),
+            _mean=per_minute(windows, lambda w: pl.col("in_flight").rolling_mean(w, min_samples=1)),
+        )
+        .with_columns(
+            desired=pl.min_horizontal(need(pl.col("_mean")), pl.col("max_r")),
             needed_now=need(pl.col("in_flight")),
         )
+        .with_columns(_key=pl.col("delay"))
         .with_columns(
-            replicas=pl.when(minute < available)
+            _target=pl.when(minute < available)
             .then(0)
-            .otherwise(pl.col("desired").rolling_max(delay + 1, min_samples=1).clip(min_r, max_r))
+            .otherwise(
+                per_minute(delays, lambda d: pl.col("desired").rolling_max(d + 1, min_samples=1).cast(pl.Float64))
+                .cast(pl.Int64)
+                .clip(pl.col("min_r"), pl.col("max_r"))
+            )
             .cast(pl.Int64)
         )
-        .with_columns(ts=pl.lit(t0) + pl.duration(minutes=minute))
     )
+    if grid["rate"].is_null().all():
+        grid = grid.with_columns(replicas=pl.col("_target"))
+    else:
+        target = grid["_target"].to_list()
+        cap = [0 if m < available else c for m, c in enumerate(grid["max_r"].to_list())]
+        limited = rate_limited(target, cap, grid["window"].to_list(), grid["rate"].to_list(), target[0])
+        grid = grid.with_columns(replicas=pl.Series(limited, dtype=pl.Int64))
+    grid = grid.with_columns(ts=pl.lit(t0) + pl.duration(minutes=minute)).drop("_key", "_mean", "_target")
 
     # --- replicas: maximal stretches during which slot k is wanted --------------------------------
     runs = (
@@ -165,7 +208,7 @@ def simulate_detail(scenario: Scenario) -> Simulation:
             ),
             start=pl.lit(t0) + pl.duration(minutes=pl.col("a")),
             end=pl.lit(t0) + pl.duration(minutes=pl.col("b")),
-            warm=(pl.col("a") == 0) & (pl.col("slot") <= min_r) & pl.lit(scenario.build is None),
+            warm=(pl.col("a") == 0) & (pl.col("slot") <= min_r0) & pl.lit(scenario.build is None),
         )
         .with_columns(
             ready=pl.when(pl.col("warm"))

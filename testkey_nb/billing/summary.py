@@ -11,7 +11,9 @@ from testkey_nb.billing.ledger import CREDITS_SOURCE, DEFAULT_CREDITS_USD
 if TYPE_CHECKING:
     import polars as pl
 
+    from testkey_nb.billing.ledger import LedgerResult
     from testkey_nb.billing.pipeline import BillingRun
+    from testkey_nb.billing.prices import PriceTable
     from testkey_nb.billing.simulate import Simulation
 
 RULES: dict[str, str] = {
@@ -57,28 +59,63 @@ def billing_summary(
     happens), plus credits, cadence, price provenance and the rules applied. With a simulation, also
     the cold-start trade-off (``tradeoff``)."""
     m = run.metering
-    led = run.ledger
-    cfg = led.config
     events = m.events
-    by_phase = {
+    out = summary_from_parts(
+        by_phase=m.by_phase(),
+        by_deployment=m.by_deployment(),
+        deployments=events["deployment_id"].unique().sort().to_list(),
+        billed_minutes=m.billed_minutes,
+        period=(events["start"].min(), events["end"].max()) if events.height else (None, None),
+        ledger=run.ledger,
+        prices=m.prices,
+        source=source,
+    )
+    if simulation is not None:
+        out["simulation"] = {
+            "cold_starts": simulation.cold_starts,
+            "first_request_added_latency_s": _r(simulation.first_request_added_latency_s, 3),
+            "replicas": simulation.replicas.height,
+            "peak_replicas": int(simulation.minutes["replicas"].max() or 0),
+        }
+    if tradeoff is not None:
+        out["tradeoff"] = tradeoff_summary(tradeoff, simulation)
+    return out
+
+
+def summary_from_parts(
+    *,
+    by_phase: pl.DataFrame,
+    by_deployment: pl.DataFrame,
+    deployments: list[str],
+    billed_minutes: int,
+    period: tuple[Any, Any],
+    ledger: LedgerResult,
+    prices: PriceTable,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary object from the figures alone: `billing_summary` (in-process metering) and the
+    columnar CLI path (`testkey_nb.billing.columnar`) both build it here, so they cannot drift apart."""
+    led = ledger
+    cfg = led.config
+    phases = {
         row["phase"]: {
             "minutes": _r(row["billed_minutes"]),
             "usd": _r(row["usd"]),
             "wall_minutes": _r(row["wall_minutes"]),
             "billed": row["phase"] in BILLED_PHASES,
         }
-        for row in m.by_phase().iter_rows(named=True)
+        for row in by_phase.iter_rows(named=True)
     }
-    by_deployment = {
+    per_dep = {
         row["deployment_id"]: {
             "billed_minutes": int(row["billed_minutes"]),
             "usd": _r(row["usd"]),
             "up_intervals": int(row["up_intervals"]),
         }
-        for row in m.by_deployment().iter_rows(named=True)
+        for row in by_deployment.iter_rows(named=True)
     }
-    for dep in events["deployment_id"].unique().sort().to_list():
-        by_deployment.setdefault(dep, {"billed_minutes": 0, "usd": 0.0, "up_intervals": 0})
+    for dep in deployments:
+        per_dep.setdefault(dep, {"billed_minutes": 0, "usd": 0.0, "up_intervals": 0})
     invoices = [
         {
             "issued_at": iso(row["issued_at"]),
@@ -93,44 +130,30 @@ def billing_summary(
         }
         for row in led.invoices.iter_rows(named=True)
     ]
-    period = {
-        "start": iso(events["start"].min()) if events.height else None,
-        "end": iso(events["end"].max()) if events.height else None,
-    }
     if cfg.prior_successful_payments >= cfg.monthly_after_payments:
         cadence_from: str | None = "already monthly"
     else:
         cadence_from = iso(led.monthly_cadence_from)
-    out: dict[str, Any] = {
+    return {
         "source": source or {},
-        "period": period,
-        "billed_minutes": m.billed_minutes,
+        "period": {"start": iso(period[0]), "end": iso(period[1])},
+        "billed_minutes": billed_minutes,
         "total_usd": _r(led.total_usd),
         "credits_usd": _r(cfg.credits_usd),
         "credits_used_usd": _r(led.credits_used_usd),
         "credits_remaining_usd": _r(led.credits_remaining_usd),
         "net_usd": _r(led.net_usd),
         "payment_method": cfg.payment_method,
-        "by_phase": by_phase,
-        "by_deployment": by_deployment,
+        "by_phase": phases,
+        "by_deployment": per_dep,
         "invoices": invoices,
         "deactivated_at": iso(led.deactivated_at),
         "monthly_cadence_from": cadence_from,
         "ledger": cfg.as_dict()
         | {"credits_source": CREDITS_SOURCE if cfg.credits_usd == DEFAULT_CREDITS_USD else "given"},
-        "prices": m.prices.provenance_dict(),
+        "prices": prices.provenance_dict(),
         "rules": dict(RULES),
     }
-    if simulation is not None:
-        out["simulation"] = {
-            "cold_starts": simulation.cold_starts,
-            "first_request_added_latency_s": _r(simulation.first_request_added_latency_s, 3),
-            "replicas": simulation.replicas.height,
-            "peak_replicas": int(simulation.minutes["replicas"].max() or 0),
-        }
-    if tradeoff is not None:
-        out["tradeoff"] = tradeoff_summary(tradeoff, simulation)
-    return out
 
 
 def tradeoff_summary(tradeoff: pl.DataFrame, simulation: Simulation | None = None) -> dict[str, Any]:

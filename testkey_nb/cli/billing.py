@@ -20,7 +20,10 @@ _EVENTS = typer.Option(
     "(ISO 8601, UTC), optional development and price_per_minute.",
 )
 _SCENARIO = typer.Option(
-    None, "--scenario", help="TOML what-if scenario: autoscaling, traffic, cold start, credits."
+    None,
+    "--scenario",
+    help="TOML what-if scenario: autoscaling, traffic, cold start, credits. A file, or a bundled one by name "
+    "(bursty_chatbot, free_credits_no_card).",
 )
 _CREDITS = typer.Option(None, "--credits", help="Free credits in USD (default: the scenario's, else $30).")
 _PAYMENT = typer.Option(
@@ -31,6 +34,22 @@ _PAYMENT = typer.Option(
 _JSON = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
 
 
+#: polars allocates through jemalloc (symbols prefixed ``_rjem_``), which keeps freed pages for 10 s by
+#: default: metering a fleet-scale CSV piece by piece then peaks ~80 MB higher than it needs. Returning
+#: them after 50 ms costs no measurable time (benchmarks/billing_bench.py --cli; docs/billing.md).
+#: Only set when polars is not imported yet (jemalloc reads it once) and the user has not set it.
+_JEMALLOC_ENV = "_RJEM_MALLOC_CONF"
+_JEMALLOC_CONF = "dirty_decay_ms:50,muzzy_decay_ms:0"
+
+
+def _return_freed_memory_promptly() -> None:
+    import os
+    import sys
+
+    if "polars" not in sys.modules and _JEMALLOC_ENV not in os.environ:
+        os.environ[_JEMALLOC_ENV] = _JEMALLOC_CONF
+
+
 def billing(
     events: Path | None = _EVENTS,
     scenario: Path | None = _SCENARIO,
@@ -39,6 +58,7 @@ def billing(
     as_json: bool = _JSON,
 ) -> None:
     """Billed minutes, cost, credits, invoices and deactivation, from events or a scenario."""
+    _return_freed_memory_promptly()
     try:
         summary = run_billing(
             events=events, scenario=scenario, credits=credits, payment_method=payment_method
@@ -75,20 +95,25 @@ def run_billing(
     prices = PriceTable.default()
 
     if events is not None:
-        from testkey_nb.billing.events import load_events_csv
-
-        frame = load_events_csv(events)
         cfg = LedgerConfig(
             credits_usd=DEFAULT_CREDITS_USD if credits is None else credits,
             payment_method=True if payment_method is None else payment_method,
         )
-        run = bill(frame, prices, cfg, label=events.name)
-        return billing_summary(run, source={"kind": "events", "file": events.name})
+        source = {"kind": "events", "file": events.name}
+        fast = _columnar(events, prices, cfg, source)
+        if fast is not None:
+            return fast
+        from testkey_nb.billing.events import load_events_csv
 
+        run = bill(load_events_csv(events), prices, cfg, label=events.name)
+        return billing_summary(run, source=source)
+
+    from testkey_nb._files import scenario_path
     from testkey_nb.billing.scenario import load_scenario
     from testkey_nb.billing.simulate import run_scenario
 
     assert scenario is not None
+    scenario = scenario_path(scenario)
     sc = load_scenario(scenario)
     cfg = sc.billing
     if credits is not None:
@@ -96,11 +121,49 @@ def run_billing(
     if payment_method is not None:
         cfg = replace(cfg, payment_method=payment_method)
     result = run_scenario(sc, prices, cfg)
-    return billing_summary(
+    out = billing_summary(
         result.billing,
         source={"kind": "scenario", "file": scenario.name, "name": sc.name, "month": sc.month},
         simulation=result.simulation,
         tradeoff=result.tradeoff,
+    )
+    if sc.schedules:
+        out["schedules"] = [s.describe() for s in sc.schedules]
+    if sc.sweep is not None:
+        from testkey_nb.billing.sweep import run_sweep
+
+        sweep = run_sweep(sc, prices)
+        out["sweep"] = {
+            "max_cold_starts": sweep.max_cold_starts,
+            "best": sweep.best(),
+            "statement": sweep.statement(),
+            "rows": sweep.rows.to_dicts(),
+        }
+    return out
+
+
+def _columnar(path: Path, prices: Any, cfg: Any, source: dict[str, Any]) -> dict[str, Any] | None:
+    """The fleet-scale path (`testkey_nb.billing.columnar`); None when the in-process path must run
+    (a problem to report with its line, or a deactivation that re-meters the events)."""
+    from testkey_nb.billing.columnar import meter_csv
+    from testkey_nb.billing.ledger import run_ledger
+    from testkey_nb.billing.summary import summary_from_parts
+
+    cm = meter_csv(path, prices)
+    if cm is None:
+        return None
+    ledger = run_ledger(cm.minute_usage, cfg)
+    if ledger.deactivated_at is not None:
+        return None
+    return summary_from_parts(
+        by_phase=cm.by_phase,
+        by_deployment=cm.by_deployment,
+        deployments=cm.deployments,
+        billed_minutes=cm.billed_minutes,
+        period=cm.period,
+        ledger=ledger,
+        prices=cm.prices,
+        source=source,
     )
 
 

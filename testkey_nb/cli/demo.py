@@ -14,10 +14,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from testkey_nb.report.keyreport import NOTEBOOKS_DIR, KeyJob, render_scenario
+from testkey_nb._files import SCENARIOS_DIR
+from testkey_nb.report.keyreport import KeyJob, render_scenario
 from testkey_nb.secrets import Secret
 
-DEMO_SCENARIO = NOTEBOOKS_DIR / "scenarios" / "bursty_chatbot.toml"
+DEMO_SCENARIO = SCENARIOS_DIR / "bursty_chatbot.toml"
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from testkey_nb.history.recorder import HistorySettings
     from testkey_nb.report.keyreport import KeyJob, KeyReportResult
 
-__all__ = ["history", "parse_every", "render_one_with_history", "settings_from_flags", "watch"]
+__all__ = ["history", "parse_every", "parse_keep", "render_one_with_history", "settings_from_flags", "watch"]
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -39,6 +39,17 @@ def parse_every(text: str) -> float:
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if seconds <= 0:
         raise ValueError("--every must be more than zero")
+    return seconds
+
+
+def parse_keep(text: str) -> float:
+    """``history prune --keep``: ``90d``, ``12h``, ``2w``, ``30m`` -> seconds (a unit is required)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", text or "")
+    if not match:
+        raise ValueError(f"--keep must look like 90d, 12h, 2w or 30m, got {text!r}")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("--keep must be more than zero")
     return seconds
 
 
@@ -93,21 +104,29 @@ def render_one_with_history(
 
 
 def history(
-    labels: list[str] | None = typer.Argument(None, metavar="[LABEL...]", help="keys to show (default: all)"),
+    labels: list[str] | None = typer.Argument(None, metavar="[LABEL...] | prune",
+                                              help="keys to show (default: all); or `prune --keep 90d`"),
     out: Path = typer.Option(Path("reports"), "--out", help="the reports folder whose history to read"),
     history_path: Path | None = typer.Option(None, "--history", help="a history database (instead of --out)"),
     since: str | None = typer.Option(None, "--since", help="only snapshots at or after DATE (ISO 8601, UTC)"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON list: {label, snapshots, changes}"),
     report: bool = typer.Option(False, "--report", help="also render fleet-history.html (the fleet over time)"),
+    keep: str | None = typer.Option(None, "--keep", help="with prune: keep this much (90d, 12h, 2w); delete older"),
 ) -> None:
-    """Per key: its snapshots and what changed between consecutive ones."""
-    from testkey_nb.history import history_json
+    """Per key: its snapshots and what changed between consecutive ones. `history prune --keep 90d`
+    deletes the snapshots older than 90 days (retention)."""
+    from testkey_nb.history.query import history_json_chunks
     from testkey_nb.history.snapshot import parse_time
     from testkey_nb.history.store import HistoryError, HistoryStore, default_history_path
 
     if history_path is not None and out != Path("reports"):
         _fail("give --out DIR or --history PATH, not both")
     path = history_path or default_history_path(out)
+    if labels and labels[0] == "prune":
+        _prune(path, labels[1:], keep, since=since, as_json=as_json, report=report)
+        return
+    if keep is not None:
+        _fail("--keep goes with prune: testkey-nb history prune --keep 90d")
     when = None
     if since is not None:
         when = parse_time(since if "T" in since else f"{since}T00:00:00Z")
@@ -115,26 +134,58 @@ def history(
             _fail(f"--since must be a date or an ISO 8601 time, got {since!r}")
     try:
         with HistoryStore(path, read_only=True) as store:
-            snaps = store.snapshots(labels or None, since=when)
             known = set(store.labels())
+            missing = [label for label in labels or [] if label not in known]
+            if missing:
+                _fail(f"no snapshots of {', '.join(missing)} in {path}")
+            text = history_json_chunks(store, labels or None, when)
+            if as_json:
+                sys.stdout.flush()
+                for chunk in text:
+                    sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.write(b"\n")
+                sys.stdout.buffer.flush()
+            else:
+                _print_history(json.loads(b"".join(text)))
     except HistoryError as exc:
         _fail(str(exc))
         return
-    missing = [label for label in labels or [] if label not in known]
-    if missing:
-        _fail(f"no snapshots of {', '.join(missing)} in {path}")
-    data = history_json(snaps)
-    if as_json:
-        typer.echo(json.dumps(data, ensure_ascii=False, default=str))
-    else:
-        _print_history(data)
     if report:
-        from testkey_nb.history.render import render_fleet_history
+        from testkey_nb.report.fleet_history import render_fleet_history
 
         result = render_fleet_history(path, path.parent.parent if history_path is None else path.parent)
         if not result.ok:
             _fail(f"fleet history: {result.error}", code=1)
         typer.echo(f"fleet history: {result.html}", err=as_json)
+
+
+def _prune(path: Path, extra: list[str], keep: str | None, *, since: str | None, as_json: bool, report: bool) -> None:
+    """``history prune --keep 90d``: delete the snapshots older than the window, in one transaction."""
+    from datetime import timedelta
+
+    from testkey_nb.history.snapshot import format_time
+    from testkey_nb.history.store import HistoryError, HistoryStore
+
+    if extra or since is not None or as_json or report:
+        _fail("history prune takes --keep (and --out or --history) only")
+    if keep is None:
+        _fail("history prune needs --keep, e.g. --keep 90d")
+        return
+    try:
+        seconds = parse_keep(keep)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if not path.is_file():
+        _fail(f"no history at {path}")
+    cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+    try:
+        with HistoryStore(path) as store:
+            deleted, kept = store.prune(cutoff)
+    except HistoryError as exc:
+        _fail(str(exc), code=1)
+        return
+    typer.echo(f"history: pruned {deleted} snapshot(s) taken before {format_time(cutoff)} from {path}; {kept} kept")
 
 
 def _print_history(data: list[dict[str, Any]]) -> None:

@@ -9,11 +9,15 @@ emulator's demo keys.
   demo keys as ``DEMO_<SCENARIO>`` (the names ``testkey-nb emulator --keys-out`` writes). Only those
   keys default to the emulator's URLs; a real key with an empty ``base_url`` goes to its claimed
   provider's official hosts.
-* Lab serves ``notebooks/`` with the analyst's persistent, git-ignored workspace ``notebooks/work/``
-  inside it (``--workspace DIR`` elsewhere). Saving a committed notebook strips its outputs (a
-  ``pre_save_hook``, :func:`strip_committed_outputs`); notebooks in the workspace keep theirs.
-  ``work/KEYS.md`` (labels and variable names only) is opened first, so the Lab window says which keys
-  and which emulator are in use. Throwaway copies left by earlier versions in the temp folder are swept.
+* Lab serves the analyst's persistent, git-ignored workspace: ``./testkey-nb-lab/`` in the folder it is
+  started from, or ``--workspace DIR``. The package's notebooks are copied into its ``package-notebooks/``
+  (a copy the analyst has not changed is refreshed from the installed package at every start; an edited
+  one is kept). A workspace inside the package's own notebooks folder (``make lab`` in a checkout:
+  ``testkey_nb/notebooks/work/``) makes Lab serve that folder instead, so the committed notebooks can
+  be edited: saving one strips its outputs (a ``pre_save_hook``, :func:`strip_committed_outputs`);
+  notebooks in the workspace keep theirs. ``KEYS.md`` (labels and variable names only) is opened first,
+  so the Lab window says which keys and which emulator are in use. Throwaway copies left by earlier
+  versions in the temp folder are swept.
 * No network prompts: Lab's news and update check are off (``news_url=None``, settings overrides).
 """
 
@@ -31,8 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-#: The analyst's workspace, inside the notebooks folder (git-ignored).
-WORKSPACE_NAME: Final = "work"
+#: The analyst's workspace when no ``--workspace`` is given: this folder in the current directory.
+DEFAULT_WORKSPACE: Final = "testkey-nb-lab"
+#: In a workspace outside the package: the copies of the package's notebooks.
+PACKAGE_COPY: Final = "package-notebooks"
+#: What was copied there (file name -> sha256), to tell an untouched copy from the analyst's edits.
+_COPY_MANIFEST: Final = ".testkey-nb/package-notebooks.json"
 KEYS_MD: Final = "KEYS.md"
 #: Environment variables the Lab server reads (never secrets): where the committed notebooks and the
 #: workspace are, for :func:`strip_committed_outputs`.
@@ -124,7 +132,36 @@ def prepare_workspace(workspace: Path) -> None:
         ignore.write_text("# testkey-nb lab: the analyst's own notebooks; never committed\n*\n", encoding="utf-8")
 
 
-def keys_markdown(keys: Sequence[LabKey], emulator: Mapping[str, str] | None) -> str:
+def copy_package_notebooks(workspace: Path, notebooks: Path) -> list[str]:
+    """Copy the package's notebooks into ``workspace/package-notebooks/``: a missing copy or one the
+    analyst has not changed since it was copied gets the installed version; an edited one is kept.
+    Returns the names of the edited copies that were kept."""
+    import hashlib
+
+    target = workspace / PACKAGE_COPY
+    target.mkdir(parents=True, exist_ok=True)
+    manifest_path = workspace / _COPY_MANIFEST
+    try:
+        copied: dict[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        copied = {}
+    kept = []
+    for source in sorted(notebooks.glob("*.ipynb")):
+        dest = target / source.name
+        if dest.exists():
+            current = hashlib.sha256(dest.read_bytes()).hexdigest()
+            if current != copied.get(source.name):
+                kept.append(source.name)
+                continue
+        data = source.read_bytes()
+        dest.write_bytes(data)
+        copied[source.name] = hashlib.sha256(data).hexdigest()
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(copied, indent=1, sort_keys=True), encoding="utf-8")
+    return kept
+
+
+def keys_markdown(keys: Sequence[LabKey], emulator: Mapping[str, str] | None, *, in_checkout: bool = False) -> str:
     """``KEYS.md``: which keys (variable names and labels) and which emulator this Lab uses. No values."""
     lines = ["# Keys in this Lab", "", "Variable names and labels only: the keys are in the kernel's environment,",
              "never in a notebook.", ""]  # fmt: skip
@@ -154,8 +191,12 @@ def keys_markdown(keys: Sequence[LabKey], emulator: Mapping[str, str] | None) ->
             "check  # its summary card", "check.models_frame()  # a compact table; .write_csv(\"models.csv\") saves it",
             "```", "",
         ]  # fmt: skip
-    lines += ["Notebooks saved in this folder keep their outputs (it is git-ignored); saving a committed",
-              "notebook outside it strips its outputs."]  # fmt: skip
+    lines.append("Notebooks saved in this folder keep their outputs (it is git-ignored).")
+    if in_checkout:
+        lines.append("Saving a committed notebook (outside this folder) strips its outputs.")
+    else:
+        lines += [f"`{PACKAGE_COPY}/` holds copies of the package's notebooks: an unchanged copy is refreshed",
+                  "at every start, an edited one is kept."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -237,24 +278,26 @@ def run_lab(
     from rich.console import Console
     from rich.markup import escape
 
+    from testkey_nb._files import NOTEBOOKS_DIR
     from testkey_nb.report.execute import kernel_environment
-    from testkey_nb.report.keyreport import NOTEBOOKS_DIR
     from testkey_nb.secrets import KEY_NAMES_ENV
 
     console = Console(stderr=True)
     keys, values = collect_keys(keys_env, pass_env)
     if emulator is None:
         emulator = not keys
-    workspace = (workspace or NOTEBOOKS_DIR / WORKSPACE_NAME).expanduser().absolute()
-    root = NOTEBOOKS_DIR if _inside(workspace.resolve(), NOTEBOOKS_DIR.resolve()) else workspace
+    workspace = (workspace or Path(DEFAULT_WORKSPACE)).expanduser().absolute()
+    in_checkout = _inside(workspace.resolve(), NOTEBOOKS_DIR.resolve())
+    root = NOTEBOOKS_DIR if in_checkout else workspace
     prepare_workspace(workspace)
+    edited = [] if in_checkout else copy_package_notebooks(workspace, NOTEBOOKS_DIR)
     swept = sweep_throwaway_copies()
     settings_dir = workspace / ".testkey-nb" / "lab-settings"
     settings_dir.mkdir(parents=True, exist_ok=True)
     (settings_dir / "overrides.json").write_text(json.dumps(_SETTINGS_OVERRIDES, indent=1), encoding="utf-8")
     with _demo_env(emulator) as (demo_keys, demo_env, emu_urls):
         all_keys = [*keys, *demo_keys]
-        (workspace / KEYS_MD).write_text(keys_markdown(all_keys, emu_urls), encoding="utf-8")
+        (workspace / KEYS_MD).write_text(keys_markdown(all_keys, emu_urls, in_checkout=in_checkout), encoding="utf-8")
         extra = {
             **values, **demo_env, KEY_NAMES_ENV: ",".join(k.name for k in all_keys),
             NOTEBOOKS_ENV: str(NOTEBOOKS_DIR), WORKSPACE_ENV: str(workspace),
@@ -270,6 +313,9 @@ def run_lab(
         else:
             console.print("Emulator: off (--emulator to add its demo keys).")
         console.print(f"Workspace (kept, git-ignored): {workspace}; key list in {workspace / KEYS_MD}.", soft_wrap=True)
+        for name in edited:
+            console.print(f"Kept your edited {PACKAGE_COPY}/{name} (the installed one: {NOTEBOOKS_DIR / name}).",
+                          soft_wrap=True)  # fmt: skip
         if swept:
             console.print(f"Swept {swept} throwaway Lab copies left by earlier runs.")
         cmd = lab_command(workspace, root, port=port, open_browser=open_browser, settings_dir=settings_dir)

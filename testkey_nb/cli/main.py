@@ -22,11 +22,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"testkey-nb {version('testkey-nb')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _startup(
     ctx: typer.Context,
     retention: float = typer.Option(
         300.0, "--retention", envvar="TESTKEY_NB_RETENTION", help="seconds raw data may live (default 300)"
+    ),
+    _version: bool = typer.Option(
+        False, "--version", is_eager=True, expose_value=False, callback=_print_version, help="print the version"
     ),
 ) -> None:
     """Sweep raw data older than the retention window at every start."""
@@ -170,7 +181,7 @@ def render(
     allow_billable: bool = typer.Option(False, "--allow-billable", help="allow one 1-token completion"),
     label: str | None = typer.Option(None, "--label", help="a name for the key's report"),
     with_billing: bool = typer.Option(False, "--with-billing", help="also render the key's billing notebook"),
-    scenario: Path | None = typer.Option(None, "--scenario", help="render the billing notebook for a scenario"),
+    scenario: Path | None = typer.Option(None, "--scenario", help="FILE.toml or a bundled scenario"),
     keys_file: Path | None = typer.Option(None, "--keys-file", help="TOML file of key references"),
     keys_env: Path | None = typer.Option(None, "--keys-env", help="dotenv file of keys (mode 0600)"),
     jobs: int | None = typer.Option(None, "--jobs", help="parallel renders (default: about one per core)"),
@@ -229,6 +240,9 @@ def render(
     if scenario is not None:
         if key_ref:
             _fail("give KEY_REF or --scenario, not both")
+        from testkey_nb._files import scenario_path
+
+        scenario = scenario_path(scenario)
         with status(f"rendering scenario {scenario.name}"):
             result = render_scenario(scenario, out, label=label, retention_s=retention)
         _report_result(result, pdf=pdf, open_report=open_report)
@@ -330,7 +344,7 @@ def lab(
     emulator: bool | None = typer.Option(
         None, "--emulator/--no-emulator", help="add the emulator and its demo keys (default: when no key is given)"
     ),
-    workspace: Path | None = typer.Option(None, "--workspace", help="your notebooks (default notebooks/work/)"),
+    workspace: Path | None = typer.Option(None, "--workspace", help="your notebooks (default ./testkey-nb-lab/)"),
     no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
     port: int = typer.Option(8888, "--port", help="JupyterLab port"),
 ) -> None:

@@ -97,6 +97,11 @@ class Deployment:
     nothing: a failed boot is never observed up), ``building`` (builder minutes since creation),
     ``none`` (not billed, e.g. a development deployment), ``until_credits`` (always on until the
     workspace's credits ran out, then deactivated).
+
+    ``burst_share`` scales the minutes of replicas autoscaled above ``min_replica`` (up to
+    ``(max_replica - min_replica) x burst_share`` of the day) and ``wake_share`` the awake minutes of a
+    ``bursty`` deployment: replicas no deployment record shows (the reconciliation calls them
+    unobserved, `testkey_nb.billing.reconcile`).
     """
 
     id: str
@@ -111,6 +116,8 @@ class Deployment:
     created_days_ago: int = 30
     usage: str = "none"
     requests_per_minute: float = 0.0
+    burst_share: float = 0.12
+    wake_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -264,7 +271,7 @@ WORKSPACES: Mapping[str, Workspace] = MappingProxyType(
                             "qvmz15j", "deployment-3", "ACTIVE", "A100x12x144", is_production=True,
                             environment="production", autoscaling=Autoscaling(min_replica=1, max_replica=4),
                             active_replica_count=1, created_days_ago=35, usage="always_on",
-                            requests_per_minute=12.0,
+                            requests_per_minute=12.0, burst_share=0.001,
                         ),
                         Deployment(
                             "d3v8x2k", "development", "ACTIVE", "A10Gx4x16", is_development=True,
@@ -280,7 +287,7 @@ WORKSPACES: Mapping[str, Workspace] = MappingProxyType(
                         Deployment(
                             "s0z3r8o", "deployment-1", "SCALED_TO_ZERO", "L4x4x16", is_production=True,
                             environment="production", autoscaling=Autoscaling(min_replica=0, max_replica=2),
-                            created_days_ago=33, usage="bursty", requests_per_minute=20.0,
+                            created_days_ago=33, usage="bursty", requests_per_minute=20.0, wake_share=0.02,
                         ),
                     ),
                     created_days_ago=33,

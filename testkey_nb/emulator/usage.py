@@ -17,6 +17,8 @@ Emulator assumptions (the spec leaves these open):
 - Model APIs ``input_tokens`` excludes ``cached_input_tokens``; cost = input x prompt price + cached x
   cache-read price + output x completion price; Model APIs ``model_name`` is the ModelAPIV1 slug.
 - Money is emitted as JSON numbers (the spec allows number or string).
+- Minutes are rounded up per replica and day (``ceil`` of the seconds a replica was up that day):
+  "Partial minutes are rounded up" (billing docs) does not say at which granularity.
 """
 
 from __future__ import annotations
@@ -110,12 +112,12 @@ def _deployment_day(ws: Workspace, model: DedicatedModel, dep: Deployment, day: 
     if dep.usage in ("always_on", "until_credits"):
         low = max(1, scaling.min_replica if scaling else 1)
         spare = (scaling.max_replica - low) if scaling else 0
-        minutes = low * avail + int(avail * spare * 0.12 * noise)
+        minutes = low * avail + int(avail * spare * dep.burst_share * noise)
         requests = int(avail * dep.requests_per_minute * (0.5 + noise2))
         return minutes, requests
     if dep.usage == "bursty":
         weekend = day.weekday() >= 5
-        awake = (0.02 if weekend else 0.06) + (0.05 if weekend else 0.18) * noise
+        awake = ((0.02 if weekend else 0.06) + (0.05 if weekend else 0.18) * noise) * dep.wake_share
         minutes = int(avail * awake)
         requests = int(minutes * dep.requests_per_minute * (0.5 + noise2)) if minutes else 0
         return minutes, requests

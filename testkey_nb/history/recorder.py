@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from testkey_nb.history.diff import Change, changes_since
+from testkey_nb.history.diff import Change
 from testkey_nb.history.runway import runway_for
 from testkey_nb.history.snapshot import Snapshot, build_snapshot
 from testkey_nb.history.store import HistoryStore, default_history_path
@@ -24,7 +24,7 @@ __all__ = ["CONTEXT_SNAPSHOTS", "HistorySettings", "Recorder", "alerts_for"]
 
 #: How many earlier snapshots of a key its report gets (its timeline chart).
 CONTEXT_SNAPSHOTS: Final = 30
-#: How far back the changes and the runway look (snapshots of one key).
+#: How far back the runway from consecutive balances looks (snapshots of one key).
 _LOOKBACK: Final = 200
 
 
@@ -79,37 +79,53 @@ def alerts_for(snap: Snapshot, changes: list[Change], settings: HistorySettings)
 
 
 class Recorder:
-    """Opens the history for one batch (or one render) and keeps it open until :meth:`close`."""
+    """Opens the history for one batch (or one render) and keeps it open until :meth:`close`.
+
+    The recorder's ``run_id`` is the idempotency key of its snapshots (with the label): a run whose
+    process died (SIGKILL, power loss) before :meth:`close` is resumed by the next recorder
+    (``resumed``), so a key recorded before the crash and rendered again is not counted twice.
+    """
 
     def __init__(self, settings: HistorySettings, out_dir: Path) -> None:
         self.settings = settings
         self.path = settings.resolve(out_dir)
         self.store = HistoryStore(self.path)
+        try:
+            self.run_id, self.resumed = self.store.begin_run()
+        except BaseException:
+            self.store.close()
+            raise
 
     def context(self, label: str) -> str:
         """The key's latest snapshots for its report, as a JSON string (``""`` when there are none)."""
-        earlier = self.store.last(label, CONTEXT_SNAPSHOTS)
-        if not earlier:
+        docs = self.store.last_docs(label, CONTEXT_SNAPSHOTS)
+        if not docs:
             return ""
-        payload = {"label": label, "snapshots": [_compact(s.to_json()) for s in earlier]}
+        payload = {"label": label, "snapshots": [_compact(json.loads(doc)) for doc in docs]}
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
 
     def record(self, row: Mapping[str, Any], facts: Mapping[str, Any] | None) -> dict[str, Any]:
         """Append the snapshot of ``row`` (+ facts); return the row with changes, runway and alerts."""
         label = str(row.get("label"))
         snap = build_snapshot(row, facts)
-        earlier = self.store.last(label, _LOOKBACK)
-        changes = changes_since(earlier, snap)
-        runway = runway_for([*earlier, snap]) if not snap.failed else None
-        snap = self.store.append(snap.with_runway(runway))
+        runway = None
+        if not snap.failed:  # the daily usage needs no earlier snapshot; consecutive balances do
+            by_usage = bool(snap.usage_daily) and snap.balance_remaining is not None
+            runway = runway_for([snap] if by_usage else [*self.store.balances(label, _LOOKBACK), snap])
+        snap, changes = self.store.add(snap.with_runway(runway), run_id=self.run_id)
         out = dict(row)
         out["changes"] = [c.as_dict() for c in changes]
         out["runway"] = runway
         out["alerts"] = alerts_for(snap, changes, self.settings)
         return out
 
-    def close(self) -> None:
-        self.store.close()
+    def close(self, *, finished: bool = True) -> None:
+        """Close the database; ``finished`` marks the run done (a later run starts a new round)."""
+        try:
+            if finished:
+                self.store.finish_run(self.run_id)
+        finally:
+            self.store.close()
 
 
 def _compact(snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,10 @@ Two sources, the better one first:
   divided by the days from the first day with usage (00:00 UTC) to the check. ``runway_days`` =
   what remains / burn; ``exhausted_at`` = the check + runway. The day the free credits run out and,
   with no payment method, the minute the models are deactivated come from the billing ledger
-  (:func:`testkey_nb.billing.ledger.run_ledger`) run over the window's usage (spread evenly over each
-  day's hours) followed by the burn rate, hour by hour, with the credits the window started with
-  (what remains + what the window used). A crossing more than two years ahead is not projected.
+  (:func:`testkey_nb.billing.ledger.deactivation_time`, ``run_ledger``'s deactivation rule) run over the
+  window's usage (spread evenly over each day's hours) followed by the burn rate, hour by hour, with the
+  credits the window started with (what remains + what the window used). A crossing more than two
+  years ahead is not projected.
 * **Consecutive balance snapshots** (any provider that publishes a balance): the latest run of
   snapshots whose balance did not rise (a top-up starts a new run), within ``window_days`` of the
   latest one: ``burn_per_day`` = (first remaining - last remaining) / days between them.
@@ -139,9 +140,7 @@ def from_usage(
 def _ledger_crossing(past: list[tuple[datetime, float]], burn: float, at: datetime, credits: float,
                      runway_days: float | None) -> datetime | None:  # fmt: skip
     """The hour in which cumulative usage first exceeds ``credits``: the ledger's deactivation minute."""
-    import polars as pl
-
-    from testkey_nb.billing.ledger import LedgerConfig, run_ledger
+    from testkey_nb.billing.ledger import deactivation_time
 
     if credits <= 0:
         return None
@@ -155,10 +154,7 @@ def _ledger_crossing(past: list[tuple[datetime, float]], burn: float, at: dateti
         rows.extend((first + timedelta(hours=h), burn / 24) for h in range(hours))
     if not rows:
         return None
-    frame = pl.DataFrame({"ts": [r[0] for r in rows], "usd": [r[1] for r in rows]},
-                         schema={"ts": pl.Datetime("us", "UTC"), "usd": pl.Float64})  # fmt: skip
-    result = run_ledger(frame, LedgerConfig(credits_usd=credits, payment_method=False))
-    deactivated = result.deactivated_at
+    deactivated = deactivation_time(sorted(rows, key=lambda r: r[0]), credits)
     if deactivated is None:
         return None
     return deactivated.replace(tzinfo=UTC) if deactivated.tzinfo is None else deactivated.astimezone(UTC)

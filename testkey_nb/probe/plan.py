@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from testkey_nb._files import package_dir
 from testkey_nb.probe.guard import check_allowed
 
 __all__ = ["Cost", "ForEach", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "load_plan"]
 
 Cost = Literal["read", "rejected", "billable"]
 Role = Literal["inference", "management"]
-PROVIDERS_DIR = Path(__file__).resolve().parent.parent / "providers"
+PROVIDERS_DIR = package_dir("providers")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Notebook rendering: papermill execution, offline HTML export, retention sweeper.
 
+    from testkey_nb._files import NOTEBOOKS_DIR
     from testkey_nb.report import RenderRequest, render_notebook
 
     result = render_notebook(
         RenderRequest(
-            notebook=Path("notebooks/key_report.ipynb"),
+            notebook=NOTEBOOKS_DIR / "key_report.ipynb",  # inside the package
             out_html=Path("reports/baseten-3f9a2c.html"),
             parameters={"key_env": "TESTKEY_NB_KEY", "label": "baseten-3f9a2c"},  # data only
             kernel_env={"TESTKEY_NB_KEY": secret_value},  # the key: sent once through the kernel's pipe

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from testkey_nb.billing.key_billing import KeyBilling
+    from testkey_nb.billing.sweep import Sweep
     from testkey_nb.check.result import KeyCheck
 
 __all__ = ["BillingView", "key_view", "scenario_view"]
@@ -41,11 +42,16 @@ class BillingView:
     #: days simulated and days in the scenario's month (a summary scales the simulated cost to a month)
     period_days: float | None = None
     month_days: int | None = None
+    #: the scenario's ``[sweep]``: monthly cost against cold starts per setting (None without one)
+    sweep: Sweep | None = None
 
 
 def scenario_view(path: str | Path) -> BillingView:
+    from testkey_nb.billing.sweep import run_sweep
+
     scenario = load_scenario(path)
     run = run_scenario(scenario)
+    sweep = run_sweep(scenario) if scenario.sweep is not None else None
     ledger = run.billing.ledger
     summary = billing_summary(run.billing, source={"scenario": str(Path(path).name)}, simulation=run.simulation,
                               tradeoff=run.tradeoff)  # fmt: skip
@@ -60,9 +66,13 @@ def scenario_view(path: str | Path) -> BillingView:
         credits_usd=ledger.config.credits_usd,
         tradeoff=run.tradeoff,
         summary=summary,
-        unavailable={},
+        unavailable={
+            "reconcile": "the reconciliation compares a workspace's deployments with its usage summary: "
+            "run this notebook with a key that can read both"
+        },
         period_days=scenario.minutes / 1440,
         month_days=calendar.monthrange(scenario.start.year, scenario.start.month)[1],
+        sweep=sweep,
     )
 
 
@@ -77,6 +87,11 @@ def key_view(check: KeyCheck) -> BillingView:
     }
     if not kb.usage.readable:
         unavailable["daily"] = f"no usage figures: {kb.usage.reason}"
+    if kb.reconciliation is None:
+        unavailable["reconcile"] = (
+            f"no reconciliation: it needs the usage summary ({'readable' if kb.usage.readable else 'not read'}) "
+            f"and the deployments ({kb.deployments_readable})"
+        )
     return BillingView(
         title=f"workspace of key {check.label}",
         source="key",

@@ -8,8 +8,11 @@ it once and closes it; ``testkey_nb.report.keychannel.take`` reads it in the ker
 never in a kernel's environment, in executed code or in a file. Kernels are started with
 ``--HistoryManager.hist_file=:memory:`` (no history file), by ``testkey_nb.report.warm_kernel``
 (polars, altair and the package already imported), in the private run folder (cwd, connection file,
-stderr, outbox), with a minimal environment: an allowlist of ``os.environ`` and two variables that
-hold no secret (the channel's fd number, the outbox folder).
+stderr, outbox), with a minimal environment: an allowlist of ``os.environ`` and three variables that
+hold no secret (the channel's fd number, the outbox folder, this process's id). Each kernel runs in
+its own process group (jupyter_client starts it in a new session; ``kill_now`` kills the group) and
+kills that group itself when this process is gone (``warm_kernel.watch_parent``): a batch killed with
+SIGKILL leaves no kernel behind.
 No process-wide state is changed (no ``chdir``; papermill's ``cwd=`` would), so renders may run in
 parallel threads. papermill still executes the notebook (``km=`` the started kernel's manager).
 """
@@ -36,6 +39,7 @@ from jupyter_core.utils import run_sync
 
 from testkey_nb.report.keychannel import KEY_FD_ENV
 from testkey_nb.report.models import OUTBOX_ENV
+from testkey_nb.report.warm_kernel import PARENT_ENV
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -248,7 +252,8 @@ def start_kernel(run_dir: Path) -> StartedKernel:
     read_end, write_end = os.pipe()  # neither end is inheritable; pass_fds hands the read end to this kernel
     try:
         run_sync(km.start_kernel)(
-            env=kernel_environment({KEY_FD_ENV: str(read_end), OUTBOX_ENV: str(outbox)}),
+            # the kernel dies with this process (warm_kernel.watch_parent), in its own process group
+            env=kernel_environment({KEY_FD_ENV: str(read_end), OUTBOX_ENV: str(outbox), PARENT_ENV: str(os.getpid())}),
             cwd=str(run_dir),
             extra_arguments=list(_KERNEL_ARGS),
             stdin=None,

@@ -163,6 +163,17 @@ def show_billing_section(view: Any, section: str) -> None:
     elif section == "whatif" and view.tradeoff is not None:
         show_chart(charts.tradeoff_chart, view.tradeoff)
         show_html(views.tradeoff_html(view.tradeoff))
+        if getattr(view, "sweep", None) is not None:
+            from testkey_nb.report.billing_charts import sweep_chart
+
+            show(sweep_chart(view.sweep.rows, max_cold_starts=view.sweep.max_cold_starts))
+            show_html(views.sweep_html(view.sweep))
+    elif section == "reconcile" and view.key_billing is not None and view.key_billing.reconciliation is not None:
+        from testkey_nb.report.billing_charts import reconcile_chart
+
+        rec = view.key_billing.reconciliation
+        show(reconcile_chart(rec.daily, tolerance_pct=rec.tolerance_pct))
+        show_html(views.reconcile_html(rec))
 
 
 def write_outbox(name: str, payload: dict[str, Any]) -> None:
@@ -187,7 +198,7 @@ def history_facts(check: KeyCheck) -> dict[str, Any]:
 
 def show_since_last_check(check: KeyCheck, facts: dict[str, Any], history: str = "") -> None:
     """The "Since the last check" section: changes, runway and a timeline (``history``: earlier snapshots)."""
-    from testkey_nb.history.view import since_last_check
+    from testkey_nb.report.history_view import since_last_check
 
     section = since_last_check(check, facts, history)
     show_html(section.html)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from testkey_nb._files import NOTEBOOKS_DIR
 from testkey_nb.report import RenderError, RenderRequest, RenderResult, render_notebook
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEY_ENV",
-    "NOTEBOOKS_DIR",
     "KeyJob",
     "KeyReportResult",
     "render_key",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 KEY_ENV = "TESTKEY_NB_KEY"
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -92,7 +91,7 @@ def render_key(
     environ: Mapping[str, str] | None = None,
     pool: KernelPool | None = None,
 ) -> KeyReportResult:
-    """Render ``notebooks/key_report.ipynb`` for one key into ``out_dir/<label>.html``.
+    """Render the package's ``notebooks/key_report.ipynb`` for one key into ``out_dir/<label>.html``.
 
     Pass ``secret`` when the caller already holds the key (a batch with a dotenv file); otherwise
     ``job.ref`` is resolved here.

@@ -3,8 +3,11 @@
 A render writes its raw data (the executed notebook, the kernel's connection file and stderr, any file
 a notebook cell writes into its working directory) into one run folder, mode 0700, under a raw root.
 The render deletes its folder when it ends; :func:`sweep_raw` deletes any run folder older than the
-retention window, so raw data outlives a crash (SIGKILL, power loss) by one window at most, as long as
-something calls the sweeper (every render does at its start; the CLI does at every start).
+retention window, and at once any folder whose owner (the process named in its marker) is gone: raw
+data of a run killed with SIGKILL is removed by the next start, whatever its age (every render and
+every batch sweeps at its start; the CLI does at every start). A process id reused by a later process
+is told apart by its start time (after the marker's last refresh: not the owner). The raw root is a
+local folder: owners are looked up on this machine.
 
 Only entries that look like run folders (``run-YYYYMMDDTHHMMSS-<hex>``, real directories, not
 symlinks) are ever deleted: a raw root shared with other files is safe.
@@ -23,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
+
+from testkey_nb._procs import process_started
 
 __all__ = ["MARKER_NAME", "RAW_ENV", "default_raw_root", "make_run_dir", "remove_run_dir", "run_dir_age", "sweep_raw"]
 
@@ -82,6 +87,19 @@ def run_dir_age(path: Path, now: float) -> float:
     return now - created
 
 
+def _owner_gone(path: Path) -> bool:
+    """True when the marker names a process that no longer runs (or a later process that reuses its id)."""
+    try:
+        marker = json.loads((path / MARKER_NAME).read_text(encoding="utf-8"))
+        pid, created = int(marker["pid"]), float(marker["created"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no marker (yet): the age rule alone decides
+    if pid <= 0 or pid == os.getpid():
+        return False
+    started = process_started(pid)
+    return started is None or started > created + 1.0
+
+
 def _ignore_vanished(func: Callable[..., object], path: str, exc: object) -> None:
     # Another sweeper (another process) may be deleting the same folder at the same time.
     error = exc[1] if isinstance(exc, tuple) else exc
@@ -101,7 +119,8 @@ def remove_run_dir(path: Path) -> None:
 
 
 def sweep_raw(raw_root: Path, retention_s: float = 300, now: float | None = None) -> list[Path]:
-    """Delete run folders under ``raw_root`` at least ``retention_s`` old; return what was removed.
+    """Delete run folders under ``raw_root`` at least ``retention_s`` old, or whose owner process is gone;
+    return what was removed.
 
     ``retention_s=0`` removes every run folder (including ones a live render still uses).
     A missing ``raw_root`` is not an error.
@@ -119,7 +138,7 @@ def sweep_raw(raw_root: Path, retention_s: float = 300, now: float | None = None
         try:
             if not stat.S_ISDIR(path.lstat().st_mode):
                 continue
-            if run_dir_age(path, current) < retention_s:
+            if run_dir_age(path, current) < retention_s and not _owner_gone(path):
                 continue
         except FileNotFoundError:
             continue

@@ -175,6 +175,38 @@ def usage_html(kb: KeyBilling) -> str:
     return "".join(parts)
 
 
+def reconcile_html(rec: Any) -> str:
+    """The reconciliation table: model against usage summary per day, the difference explained."""
+    t = rec.totals()
+    start, end = rec.window
+    pct_min, pct_usd, bound = f"{t['diff_pct']:+.2f}", f"{t['diff_usd_pct']:+.2f}", f"{rec.tolerance_pct:g}"
+    head = (
+        f"<p>From {esc(start.date())} to {esc(end.strftime('%Y-%m-%d %H:%M'))} UTC the billing model counts "
+        f"{esc(count(t['model_minutes']))} billed minutes ({esc(usd(t['model_usd']))}) for the replicas the "
+        f"deployments' records show; the usage summary bills {esc(count(t['observed_minutes']))} minutes "
+        f"({esc(usd(t['observed_usd']))}): {esc(pct_min)} % in minutes, {esc(pct_usd)} % in dollars. "
+        f"Days beyond ±{esc(bound)} %: {esc(t['flagged_days'])}.</p>"
+    )
+    cols = ["date", "model_minutes", "observed_minutes", "diff_minutes", "diff_pct", "model_usd", "observed_usd",
+            "diff_usd", "flagged", "explanation"]  # fmt: skip
+    notes = "".join(f'<p class="tk-muted">{esc(n)}</p>' for n in rec.notes)
+    p = rec.prices
+    source = f'<p class="tk-muted">Model: derived (deployments + instance prices, {esc(p["provenance"])}); ' + (
+        "usage summary: observed (GET /v1/billing/usage_summary).</p>"
+    )
+    return head + frame_table(rec.daily, cols) + notes + source
+
+
+def sweep_html(sweep: Any) -> str:
+    """The sweep's answer (the cheapest setting under the cold-start bound) and its rows, cheapest first."""
+    cols = ["setting", "monthly_usd", "cold_starts_per_month", "billed_minutes", "within_bound", "best"]
+    rows = sweep.rows.sort("monthly_usd")
+    scaled = ""
+    if sweep.simulated_days < sweep.month_days:
+        scaled = f" (simulated {sweep.simulated_days:g} days, scaled to the month's {sweep.month_days})"
+    return f"<p><strong>{esc(sweep.statement())}</strong>{esc(scaled)}</p>" + frame_table(rows, cols)
+
+
 def billing_summary_html(view: Any) -> str:
     """The headline figures of a simulated scenario (or where a key's figures come from)."""
     if view.summary is None:

@@ -5,12 +5,51 @@ bound and before ipykernel starts serving, this process imports polars, altair (
 jsonschema, ``rfc3987_syntax``'s 2.8 s grammar deferred: ``testkey_nb._importtax``) and the
 package's notebook glue. A pooled kernel pays that while it waits for a render, so the notebook's
 own imports are instant. Nothing runs as a cell: ``In``/``_ih`` and the user namespace stay empty.
+
+No kernel outlives the process that started it: the kernel runs in its own process group (session),
+and a watcher thread, started before anything else, kills that group (the kernel and anything a cell
+started) as soon as its parent (``TESTKEY_NB_PARENT_PID``, set by ``execute.start_kernel``) is gone,
+e.g. a batch killed with SIGKILL. ipykernel's own parent poller only does this once it serves, and
+not at all if the parent died during the imports.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
+
+#: The environment variable naming the process that started this kernel (see ``execute.start_kernel``).
+PARENT_ENV = "TESTKEY_NB_PARENT_PID"
+_POLL_S = 0.2
+
+
+def _die() -> None:
+    try:
+        if os.getpgid(0) == os.getpid():  # our own group (start_new_session): take its members along
+            os.killpg(os.getpid(), signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
+def watch_parent(parent: int, poll_s: float = _POLL_S) -> threading.Thread | None:
+    """Kill this kernel's process group once ``parent`` is no longer its parent (None: nothing to watch)."""
+    if parent <= 1:
+        return None
+    if os.getppid() != parent:  # it died before we got here
+        _die()
+
+    def run() -> None:
+        while True:
+            if os.getppid() != parent:
+                _die()
+            time.sleep(poll_s)
+
+    thread = threading.Thread(target=run, name="testkey-nb-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _preload() -> None:
@@ -23,6 +62,7 @@ def _preload() -> None:
 
 
 def main() -> None:
+    watch_parent(int(os.environ.get(PARENT_ENV) or 0))
     # As ipykernel_launcher does: never import from the working folder (the private run folder).
     if sys.path and sys.path[0] in ("", ".", os.getcwd()):
         del sys.path[0]

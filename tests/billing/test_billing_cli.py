@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb.cli.billing import billing
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "notebooks" / "scenarios"
+EXAMPLES = SCENARIOS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,24 @@ def test_scenario_flags_override_the_file(app):
     assert out["deactivated_at"] == "2026-03-02T00:52:00Z"
     out = json.loads(run(app, "--scenario", path, "--payment-method", "--json").stdout)
     assert out["deactivated_at"] is None
+
+
+@pytest.mark.parametrize("name", ["bursty_chatbot", "bursty_chatbot.toml"])
+def test_a_bundled_scenario_by_name(app, name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the checkout: the name finds the copy inside the package
+    by_name = run(app, "--scenario", name, "--json")
+    assert by_name.exit_code == 0, by_name.output
+    by_path = run(app, "--scenario", str(EXAMPLES / "bursty_chatbot.toml"), "--json")
+    assert json.loads(by_name.stdout) == json.loads(by_path.stdout)
+    missing = run(app, "--scenario", "no_such_scenario")
+    assert missing.exit_code == 2 and "no_such_scenario: file not found" in missing.output
+
+
+def test_a_file_in_the_current_folder_wins_over_a_bundled_name(app, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bursty_chatbot.toml").write_text((EXAMPLES / "free_credits_no_card.toml").read_text())
+    out = json.loads(run(app, "--scenario", "bursty_chatbot.toml", "--json").stdout)
+    assert out["deactivated_at"] == "2026-03-02T00:52:00Z"  # the local file (free credits, no card), not the bundled
 
 
 def test_tables_without_json(app):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def test_end_before_start_shows_iso_times(tmp_path: Path) -> None:
 
 
 def test_a_toml_date_in_a_number_field_shows_iso(tmp_path: Path) -> None:
-    text = (ROOT / "notebooks" / "scenarios" / "bursty_chatbot.toml").read_text()
+    text = (SCENARIOS_DIR / "bursty_chatbot.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("\nmin_replica = 0\n", "\nmin_replica = 2026-03-01\n"))
     result = _run("--scenario", str(bad))

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb.billing import ScenarioError, load_scenario, run_scenario
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "notebooks" / "scenarios"
+EXAMPLES = SCENARIOS_DIR
 
 GOOD = """
 [scenario]

@@ -158,7 +158,8 @@ OUTSIDE = re.compile(r"\.\./shared|shared/reference|(?<![\w/.-])reference/[\w.-]
 
 
 def _user_facing_files() -> list[Path]:
-    files = [README, ROOT / "mkdocs.yml", *DOCS.glob("**/*.md"), *(ROOT / "notebooks").glob("**/*.ipynb")]
+    notebooks = (ROOT / "testkey_nb" / "notebooks").glob("**/*.ipynb")
+    files = [README, ROOT / "mkdocs.yml", *DOCS.glob("**/*.md"), *notebooks]
     for pattern in ("*.py", "*.toml", "*.yaml", "*.json", "*.csv", "*.ipynb"):
         files.extend((ROOT / "testkey_nb").glob(f"**/{pattern}"))
     return sorted(set(files))

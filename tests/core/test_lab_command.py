@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,17 +58,26 @@ class Lab:
 
 
 @contextmanager
-def running_lab(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None) -> Iterator[Lab]:
-    """Start ``testkey-nb lab ARGS --no-browser`` on a free port; stop it with SIGINT at the end."""
+def running_lab(
+    tmp_path: Path,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    command: tuple[str, ...] = (sys.executable, "-m", "testkey_nb"),
+    cwd: Path | None = None,
+    base_env: Mapping[str, str] | None = None,
+) -> Iterator[Lab]:
+    """Start ``testkey-nb lab ARGS --no-browser`` (``command`` is testkey-nb, run in ``cwd`` with ``base_env``,
+    default this process's environment) on a free port; stop it with SIGINT at the end."""
     port = _free_port()
     runtime = tmp_path / "rt"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+    env = {**(os.environ if base_env is None else base_env),
+           "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
            "JUPYTER_DATA_DIR": str(tmp_path / "data"), **(extra_env or {})}  # fmt: skip
     log = tmp_path / "lab.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "testkey_nb", "lab", "--no-browser", "--port", str(port), *args],
-            stdout=fh, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+            [*command, "lab", "--no-browser", "--port", str(port), *args],
+            stdout=fh, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True, cwd=cwd,
         )  # fmt: skip
     try:
         info = None
@@ -158,7 +167,9 @@ def test_lab_with_real_keys_by_reference(tmp_path: Path, emu: Any) -> None:
         saved = json.loads((workspace / "scratch.ipynb").read_text())
         assert saved["cells"][0]["outputs"], "the workspace keeps outputs"
         listing = lab.api("GET", "/api/contents").json()
-        assert {"KEYS.md", "scratch.ipynb"} <= {c["name"] for c in listing["content"]}
+        assert {"KEYS.md", "scratch.ipynb", "package-notebooks"} <= {c["name"] for c in listing["content"]}
+        copies = lab.api("GET", "/api/contents/package-notebooks").json()
+        assert {"key_report.ipynb", "billing_lifecycle.ipynb"} <= {c["name"] for c in copies["content"]}
         news = lab.api("GET", "/lab/api/settings/@jupyterlab/apputils-extension:notification").json()
         defaults = news["schema"]["properties"]  # Lab applies overrides.json to the schema's defaults
         assert defaults["fetchNews"]["default"] == "false" and defaults["checkForUpdates"]["default"] is False
@@ -181,10 +192,10 @@ def test_make_lab_keeps_the_emulator_demo(tmp_path: Path) -> None:
     import shutil
     import uuid
 
-    from testkey_nb.report.keyreport import NOTEBOOKS_DIR
+    from testkey_nb._files import NOTEBOOKS_DIR
 
     name = f"lab-test-{uuid.uuid4().hex[:8]}"
-    workspace = NOTEBOOKS_DIR / name  # inside notebooks/: Lab serves notebooks/ with the workspace in it
+    workspace = NOTEBOOKS_DIR / name  # inside the notebooks (`make lab`): Lab serves them with the workspace in it
     committed = NOTEBOOKS_DIR / f"{name}.ipynb"  # stands for a committed notebook (removed below)
     cell = {"cell_type": "code", "source": "1", "metadata": {}, "execution_count": 1,
             "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}  # fmt: skip
@@ -199,6 +210,7 @@ def test_make_lab_keeps_the_emulator_demo(tmp_path: Path) -> None:
             stripped = json.loads(committed.read_text())["cells"][0]
             kept = json.loads((workspace / "mine.ipynb").read_text())["cells"][0]
         assert stripped["outputs"] == [] and stripped["execution_count"] is None  # the pre_save_hook ran
+        assert not (workspace / "package-notebooks").exists()  # the committed notebooks are served themselves
         assert kept["outputs"] and kept["execution_count"] == 1
         log = lab.output()
         assert "Emulator: inference http://127.0.0.1:" in log and "DEMO_FULL_ACCESS" in log
@@ -224,6 +236,38 @@ def test_collect_keys_errors_name_no_value(tmp_path: Path) -> None:
     assert PASSED not in str(err.value)
     md = keys_markdown(found, None)
     assert "MY_KEY" in md and CANARY not in md and "No emulator" in md
+
+
+def test_package_notebooks_are_copied_and_an_edited_copy_is_kept(tmp_path: Path) -> None:
+    from testkey_nb.cli.lab import copy_package_notebooks
+
+    package, workspace = tmp_path / "package", tmp_path / "ws"
+    package.mkdir()
+    (package / "a.ipynb").write_text("a1")
+    (package / "b.ipynb").write_text("b1")
+    (package / "notes.md").write_text("not a notebook")
+    assert copy_package_notebooks(workspace, package) == []
+    copies = workspace / "package-notebooks"
+    assert sorted(p.name for p in copies.iterdir()) == ["a.ipynb", "b.ipynb"]
+    (copies / "b.ipynb").write_text("b1 with the analyst's outputs")
+    (package / "a.ipynb").write_text("a2")  # a newer package
+    (package / "b.ipynb").write_text("b2")
+    assert copy_package_notebooks(workspace, package) == ["b.ipynb"]
+    assert (copies / "a.ipynb").read_text() == "a2"  # untouched copy: refreshed
+    assert (copies / "b.ipynb").read_text() == "b1 with the analyst's outputs"  # edited copy: kept
+    (copies / "a.ipynb").unlink()  # a deleted copy comes back
+    assert copy_package_notebooks(workspace, package) == ["b.ipynb"]
+    assert (copies / "a.ipynb").read_text() == "a2"
+
+
+def test_lab_default_workspace_is_in_the_current_folder() -> None:
+    from typer.testing import CliRunner
+
+    from testkey_nb.cli.lab import DEFAULT_WORKSPACE
+    from testkey_nb.cli.main import app
+
+    assert DEFAULT_WORKSPACE == "testkey-nb-lab"
+    assert "./testkey-nb-lab/" in CliRunner().invoke(app, ["lab", "--help"]).output
 
 
 def test_sweep_throwaway_copies(tmp_path: Path) -> None:

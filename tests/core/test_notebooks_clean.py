@@ -19,7 +19,7 @@ def committed_notebooks() -> list[Path]:
         paths = [ROOT / line for line in out.stdout.splitlines() if line]
     except (OSError, subprocess.CalledProcessError):
         paths = []
-    return paths or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    return paths or sorted((ROOT / "testkey_nb" / "notebooks").glob("*.ipynb"))
 
 
 NOTEBOOKS = committed_notebooks()
@@ -27,7 +27,16 @@ NOTEBOOKS = committed_notebooks()
 
 def test_there_are_notebooks() -> None:
     names = {p.name for p in NOTEBOOKS}
-    assert {"key_report.ipynb", "billing_lifecycle.ipynb"} <= names
+    assert {"key_report.ipynb", "billing_lifecycle.ipynb", "fleet_history.ipynb"} <= names
+
+
+def test_the_notebooks_are_inside_the_package() -> None:
+    """The wheel ships them (importlib.resources finds them): none is left outside ``testkey_nb/``."""
+    from testkey_nb._files import NOTEBOOKS_DIR
+
+    report_notebooks = [p for p in NOTEBOOKS if p.parent.name == "notebooks"]
+    assert report_notebooks and all(p.parent == ROOT / "testkey_nb" / "notebooks" for p in report_notebooks)
+    assert NOTEBOOKS_DIR == ROOT / "testkey_nb" / "notebooks"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from testkey_nb.cli.history import parse_every
 from testkey_nb.cli.main import app
 from testkey_nb.history.store import HistoryStore, default_history_path
-from testkey_nb.history.view import parse_context, since_last_check, timeline_chart, timeline_frame
+from testkey_nb.report.history_view import parse_context, since_last_check, timeline_chart, timeline_frame
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -93,3 +93,25 @@ def test_timeline_chart_panels() -> None:
     assert [p["title"] for p in spec["vconcat"]] == ["Status", "Allowed models", "Balance remaining"]
     spec = timeline_chart(timeline_frame([snap(0, remaining=None)])).to_dict()
     assert len(spec["vconcat"]) == 2  # no balance known: no balance panel
+
+
+def test_history_prune_keeps_the_window(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from history_helpers import T0
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = default_history_path(tmp_path)
+    with HistoryStore(path) as store:
+        for age_days, remaining in ((100, 100.0), (50, 90.0), (1, 80.0)):
+            store.append(snap((now - timedelta(days=age_days) - T0).total_seconds() / 86400, remaining=remaining))
+    result = _run("prune", "--keep", "90d", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("history: pruned 1 snapshot(s) taken before ")
+    assert result.output.rstrip().endswith(f"from {path}; 2 kept")
+    assert _run("prune", "--keep", "12h", "--history", str(path)).output.rstrip().endswith("; 0 kept")
+    for bad in (["prune"], ["prune", "--keep", "90"], ["prune", "--keep", "0d"], ["prune", "k1", "--keep", "1d"],
+                ["--keep", "1d"]):  # fmt: skip
+        outcome = _run(*bad, "--history", str(path))
+        assert outcome.exit_code == 2, (bad, outcome.output)
+    assert _run("prune", "--keep", "1d", "--out", str(tmp_path / "none")).exit_code == 2

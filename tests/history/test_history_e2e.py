@@ -88,8 +88,9 @@ def _expected(first: dict[str, Any], second_at: str) -> list[dict[str, Any]]:
 def test_index_rows_show_exactly_the_changes(two_runs: TwoRuns) -> None:
     assert [r["changes"] for r in two_runs.first] == [[], []]  # a first run: nothing to compare with
     changed = _row(two_runs.second, "changed")
-    with_history = json.loads(_cli("history", "changed", "--out", str(two_runs.out), "--json",
-                                   env=two_runs.env).stdout)  # fmt: skip
+    proc = _cli("history", "changed", "--out", str(two_runs.out), "--json", env=two_runs.env)
+    assert proc.returncode == 0, proc.stderr
+    with_history = json.loads(proc.stdout)
     remaining = with_history[0]["snapshots"][0]["balance"]["remaining"]
     assert 25 < remaining < 30  # $30 of documented credits less what solo-dev used
     assert changed["changes"] == _expected({"remaining": remaining}, changed["rendered_at"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from history_helpers import snap
@@ -86,3 +86,21 @@ def test_baseten_balance_is_derived_from_credits_used() -> None:
     assert _baseten_balance("valid", None) is None
     no_quota = _baseten_balance("valid_no_quota", None)
     assert no_quota is not None and no_quota["remaining"] == 0.0
+
+
+def test_deactivation_time_is_the_ledgers_rule() -> None:
+    """The runway's crossing (no invoices) falls on the minute run_ledger deactivates, for usage around the credits."""
+    import polars as pl
+
+    from testkey_nb.billing.ledger import LedgerConfig, deactivation_time, run_ledger
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    usage = [(start + timedelta(hours=h), 0.37 + (h % 5) * 0.11) for h in range(120)]
+    frame = pl.DataFrame({"ts": [u[0] for u in usage], "usd": [u[1] for u in usage]},
+                         schema={"ts": pl.Datetime("us", "UTC"), "usd": pl.Float64})  # fmt: skip
+    for credits in (0.2, 5.0, 30.0, 57.31, 1000.0):
+        ledger = run_ledger(frame, LedgerConfig(credits_usd=credits, payment_method=False)).deactivated_at
+        expected = None if ledger is None else ledger.replace(tzinfo=UTC) if ledger.tzinfo is None else ledger
+        assert deactivation_time(usage, credits) == expected, credits
+    assert deactivation_time(usage, 1000.0) is None
+    assert deactivation_time(usage, 0.2) == start

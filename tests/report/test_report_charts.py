@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb._format import D3_COUNT, D3_USD
 from testkey_nb.report import charts
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def events() -> pl.DataFrame:
     from testkey_nb.report.billing_view import scenario_view
 
-    return scenario_view(ROOT / "notebooks" / "scenarios" / "bursty_chatbot.toml").events
+    return scenario_view(SCENARIOS_DIR / "bursty_chatbot.toml").events
 
 
 def _layers(chart: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb.report.pdf import PdfError, print_pdfs, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = ROOT / "notebooks" / "scenarios" / "bursty_chatbot.toml"
+SCENARIO = SCENARIOS_DIR / "bursty_chatbot.toml"
 A4_POINTS = (595, 842)  # 210 x 297 mm
 
 

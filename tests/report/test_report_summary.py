@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from summary_structure import first_section
 
+from testkey_nb._files import NOTEBOOKS_DIR, SCENARIOS_DIR
 from testkey_nb._format import column_header, count, format_cell, number, plain_text, seconds, usd
 from testkey_nb.report.summary import billing_summary, key_summary, summary_html
 from testkey_nb.report.views import frame_table
@@ -149,7 +150,7 @@ def test_key_summary_from_a_real_check(emu: Any) -> None:
 def test_billing_summary_of_a_scenario() -> None:
     from testkey_nb.report.billing_view import scenario_view
 
-    view = scenario_view(ROOT / "notebooks" / "scenarios" / "bursty_chatbot.toml")
+    view = scenario_view(SCENARIOS_DIR / "bursty_chatbot.toml")
     s = billing_summary(view)
     rows = {r["min_replica"]: r for r in view.tradeoff.to_dicts()}
     facts = {f.label: f for f in s.facts}
@@ -167,7 +168,7 @@ def test_billing_summary_of_a_scenario() -> None:
 def test_billing_summary_scales_a_partial_month(tmp_path: Path) -> None:
     from testkey_nb.report.billing_view import scenario_view
 
-    text = (ROOT / "notebooks" / "scenarios" / "bursty_chatbot.toml").read_text()
+    text = (SCENARIOS_DIR / "bursty_chatbot.toml").read_text()
     path = tmp_path / "week.toml"
     path.write_text(text.replace('month = "2026-03"', 'month = "2026-03"\ndays = 7'))
     view = scenario_view(path)
@@ -182,6 +183,6 @@ def test_billing_summary_scales_a_partial_month(tmp_path: Path) -> None:
 def test_notebooks_show_the_summary_in_their_first_visible_cell(name: str) -> None:
     import json
 
-    cells = json.loads((ROOT / "notebooks" / name).read_text())["cells"]
+    cells = json.loads((NOTEBOOKS_DIR / name).read_text())["cells"]
     assert "parameters" in cells[0]["metadata"].get("tags", [])  # no output
     assert cells[1]["cell_type"] == "code" and "tk.show_summary(" in "".join(cells[1]["source"])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from testkey_nb._files import SCENARIOS_DIR
 from testkey_nb.report import check_offline
 from testkey_nb.report.keyreport import KeyJob, KeyReportResult, render_key, render_scenario
 from testkey_nb.secrets import Secret
@@ -71,7 +72,7 @@ def rendered(emu: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
         results["hostile"] = render_key(hostile_job, out, secret=Secret(canaries["full-access"]), raw_root=raw)
         failing = KeyJob(label="e2e-failing", base_url="ftp://not-a-provider", deadline_s=5)
         results["failing"] = render_key(failing, out, secret=Secret(canaries["full-access"]), raw_root=raw)
-        scenario = render_scenario(Path("notebooks/scenarios/free_credits_no_card.toml"), out, raw_root=raw)
+        scenario = render_scenario(SCENARIOS_DIR / "free_credits_no_card.toml", out, raw_root=raw)
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)

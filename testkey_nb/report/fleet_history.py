@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from testkey_nb._files import NOTEBOOKS_DIR
 from testkey_nb.report import RenderError, RenderRequest, render_notebook
-from testkey_nb.report.keyreport import NOTEBOOKS_DIR, KeyReportResult, report_filename
+from testkey_nb.report.keyreport import KeyReportResult, report_filename
 
 __all__ = ["FLEET_HISTORY_LABEL", "render_fleet_history"]
 
