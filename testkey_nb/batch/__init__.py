@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from testkey_nb._labels import plural
 from testkey_nb.batch.executors import (
     DaskExecutor,
     Executor,
@@ -162,5 +163,5 @@ def _print_history_line(result: BatchResult, out: Path) -> None:
         return
     changed = sum(1 for r in rows if r.get("changes"))
     alerts = sum(len(r.get("alerts") or []) for r in rows)
-    print(f"history: {changed} key(s) changed since their last check, {alerts} alert(s); "
+    print(f"history: {plural(changed, 'key')} changed since their last check, {plural(alerts, 'alert')}; "
           f"`testkey-nb history --out {out}` lists them", flush=True)  # fmt: skip

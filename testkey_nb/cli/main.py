@@ -265,7 +265,9 @@ def render(
     def with_history(render: Callable[[KeyJob], KeyReportResult]) -> KeyReportResult:
         result, row = render_one_with_history(job, out, history, render)
         if row is not None and row.get("changes"):
-            typer.echo(f"{result.label}: {len(row['changes'])} change(s) since the last check "
+            from testkey_nb._labels import plural
+
+            typer.echo(f"{result.label}: {plural(len(row['changes']), 'change')} since the last check "
                        f"(testkey-nb history {result.label} --out {out})")  # fmt: skip
         return result
 
@@ -307,8 +309,10 @@ def _one_key_flags(*, label: str | None, allow_billable: bool, with_billing: boo
 def _report_result(
     result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False, open_report: bool = False
 ) -> None:
+    from testkey_nb._labels import label
+
     if result.ok:
-        verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
+        verdict = f" (verdict {label('verdict', result.summary['verdict'])})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
         if pdf and result.html is not None:
             from testkey_nb.report.pdf import PdfError, print_pdfs

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from testkey_nb._labels import plural
+from testkey_nb._labels import label, plural
 from testkey_nb.history.diff import changes_since
 from testkey_nb.history.runway import runway_for
 from testkey_nb.history.snapshot import Snapshot, build_snapshot, format_time, parse_time
@@ -124,8 +124,9 @@ def since_last_check(check: KeyCheck, facts: Mapping[str, Any], history: str | N
     changes = changes_since(earlier, current)
     when = esc(format_time(previous.rendered_at))
     head = (
-        f"<p>Last check <strong>{when}</strong>: status <code>{esc(previous.get('status'))}</code>, verdict "
-        f"<code>{esc(previous.get('verdict') or 'none')}</code>; {len(earlier)} earlier check(s) recorded.</p>"
+        f"<p>Last check <strong>{when}</strong>: status <b>{esc(label('status', previous.get('status')))}</b>, "
+        f"verdict <b>{esc(label('verdict', previous.get('verdict')))}</b>; "
+        f"{esc(plural(len(earlier), 'earlier check'))} recorded.</p>"
     )
     if changes:
         rows = "".join(
@@ -134,7 +135,8 @@ def since_last_check(check: KeyCheck, facts: Mapping[str, Any], history: str | N
             for c in changes
         )
         body = (
-            f"<p><strong>{len(changes)} change(s)</strong> since then:</p><table class='tk-table'><thead><tr>"
+            f"<p><strong>{esc(plural(len(changes), 'change'))}</strong> since then:</p>"
+            "<table class='tk-table'><thead><tr>"
             f"<th>field</th><th>before</th><th>now</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     else:
@@ -267,7 +269,8 @@ def fleet_changes_html(history: Sequence[Mapping[str, Any]], limit: int = 200) -
         f"<td>{esc(_plain(c['before']))}</td><td>{esc(_plain(c['after']))}</td></tr>"
         for at, label, c in changes[:limit]
     )
-    more = f"<p class='tk-muted'>{len(changes) - limit} older change(s) not shown.</p>" if len(changes) > limit else ""
+    more = (f"<p class='tk-muted'>{plural(len(changes) - limit, 'older change')} not shown.</p>"
+            if len(changes) > limit else "")  # fmt: skip
     return (
         "<table class='tk-table'><thead><tr><th>at (UTC)</th><th>key</th><th>field</th><th>before</th>"
         f"<th>after</th></tr></thead><tbody>{rows}</tbody></table>{more}"
