@@ -35,6 +35,7 @@ LABELS: Final[Mapping[str, Mapping[str, str]]] = {
     "status_reason": {
         "authenticated": "an authenticated endpoint answered",
         "accepted": "accepted",
+        "after_auth": "an error given only after auth",
         "spent": "a model call was answered",
         "payment_required": "payment required",
         "waf_html": "an HTML error page answered",

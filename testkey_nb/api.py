@@ -31,7 +31,8 @@ def _prepare(
         secret, key_ref = ref, ref.source
     else:
         try:
-            secret, key_ref = resolve(ref, env), str(ref)
+            # environ None: the process's keys (a Lab kernel's keys file, else os.environ; see secrets.resolve)
+            secret, key_ref = resolve(ref, environ), str(ref)
         except KeyRefError as exc:
             raise KeyRefError(f"{exc}{_close_names(str(ref), env)}") from None
     if not options.base_url:
@@ -67,13 +68,20 @@ async def check_async(
     max_model_checks: int = 16,
     allow_http: bool = False,
     max_in_flight: int = 16,
+    credits_remaining: float | None = None,
+    payment_method: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> KeyCheck:
-    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
+    """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``).
+
+    ``credits_remaining`` (USD) and ``payment_method`` (``"card"`` | ``"none"``): what you know of the
+    account's money where the provider shows none; a runway and a deactivation date rest only on them or
+    on a balance the provider answered, never on a documented grant."""
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
         allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
         max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
+        credits_remaining=credits_remaining, payment_method=payment_method or None,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     if not options.label and isinstance(key_ref, str) and key_ref.startswith("env:") and key_ref[4:].isidentifier():

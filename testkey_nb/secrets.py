@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEY_NAMES_ENV",
+    "LAB_KEYS_ENV",
     "REDACTED",
     "KeyRef",
     "KeyRefError",
@@ -33,6 +34,7 @@ __all__ = [
     "Secret",
     "baseten_key_format",
     "key_format",
+    "lab_keys",
     "mask",
     "parse_key_ref",
     "redact",
@@ -47,6 +49,11 @@ _MAX_KEY_CHARS = 4096
 #: Set by ``testkey-nb lab``: the comma-separated NAMES of the key variables the kernel holds, so a
 #: misspelt ``env:NAME`` can say which names exist (names only, never values).
 KEY_NAMES_ENV = "TESTKEY_NB_KEY_NAMES"
+#: Set by ``testkey-nb lab``: the PATH of the private (0600) keys file its kernels read ``env:NAME`` from.
+#: Lab puts no key in any environment (server, kernel, terminal): in a process that has this variable,
+#: ``env:NAME`` resolves from that file only, never from ``os.environ``.
+LAB_KEYS_ENV = "TESTKEY_NB_LAB_KEYS"
+_MAX_LAB_KEYS_BYTES = 1 << 20
 
 
 class KeyRefError(ValueError):
@@ -106,15 +113,37 @@ def resolve(ref: KeyRef | str, environ: Mapping[str, str] | None = None) -> Secr
     key_ref = parse_key_ref(ref) if isinstance(ref, str) else ref
     shown = mask(key_ref.target)
     if key_ref.kind == "env":
-        env = os.environ if environ is None else environ
+        lab_file = os.environ.get(LAB_KEYS_ENV) if environ is None else None
+        env = lab_keys(lab_file) if lab_file else os.environ if environ is None else environ
         if key_ref.target not in env:
-            raise KeyRefError(f"environment variable env:{shown} is not set{_known_names(env)}")
+            names = os.environ if environ is None else environ
+            raise KeyRefError(f"environment variable env:{shown} is not set{_known_names(names)}")
         raw = env[key_ref.target]
         where = f"env:{shown}"
     else:
         raw = _read_key_file(Path(key_ref.target).expanduser(), f"file:{shown}")
         where = f"file:{shown}"
     return Secret(_clean(raw, where), source=str(key_ref))
+
+
+def lab_keys(path: str | Path) -> dict[str, str]:
+    """The ``{NAME: key}`` object of a Lab keys file (JSON, 0600, its owner's): read at each use, held
+    nowhere else. Messages never quote the file's content."""
+    target = Path(path)
+    problem = private_file_problem(target, "Lab keys file")
+    if problem:
+        raise KeyRefError(problem)
+    try:
+        raw = target.read_bytes()[: _MAX_LAB_KEYS_BYTES + 1]
+    except OSError as exc:
+        raise KeyRefError(f"the Lab keys file cannot be read: {exc.strerror}") from None
+    try:
+        data = json.loads(raw.decode("utf-8")) if len(raw) <= _MAX_LAB_KEYS_BYTES else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise KeyRefError("the Lab keys file is not a {NAME: key} JSON object")
+    return data
 
 
 def _known_names(env: Mapping[str, str]) -> str:

@@ -78,10 +78,13 @@ def render_many(
     pdf: bool = False,
     history: HistorySettings | None = None,
     fresh_s: float = DEFAULT_FRESH_S,
+    credits_remaining: float | None = None,
+    payment_method: str | None = None,
 ) -> int:
     """Render every key of a keys file and/or a dotenv file of keys into ``out``, plus the fleet index.
 
-    ``claim``/``base_url``/``management_url`` are defaults for entries that set none. Returns the exit
+    ``claim``/``base_url``/``management_url``/``credits_remaining``/``payment_method`` are defaults for
+    entries that set none. Returns the exit
     status: 0 every key has a report, 1 some failed, 2 bad input (one ``testkey-nb: error:`` line on
     stderr), 130 interrupted (Ctrl-C).
     """
@@ -105,7 +108,9 @@ def render_many(
                 )
         except KeysFileError as exc:
             return _error(str(exc))
-        entries = [e.with_defaults(claim=claim, base_url=base_url, management_url=management_url) for e in entries]
+        entries = [e.with_defaults(claim=claim, base_url=base_url, management_url=management_url,
+                                   credits_remaining=credits_remaining, payment_method=payment_method)
+                   for e in entries]  # fmt: skip
         if isinstance(executor, DaskExecutor) and executor.insecure:
             print(f"testkey-nb: warning: keys travel to {dask} without TLS (--allow-insecure-cluster)",
                   file=sys.stderr, flush=True)  # fmt: skip

@@ -8,16 +8,20 @@ A TOML keys file lists key *references* (never keys)::
     base_url = "https://api.example.com/v1"     # optional: inference base URL
     management_url = "https://api.baseten.co/v1" # optional
     allow_billable = false                      # optional: allow one 1-token completion
+    credits_remaining = 12.5                    # optional: USD left, where the provider shows no balance
+    payment_method = "card"                     # optional: "card" or "none" (how the account pays)
 
 A dotenv file holds raw keys, one ``NAME=value`` a line (``export`` allowed, quotes stripped, ``#``
 comments); it is refused unless only its owner may read it (mode 0600). Labels come from the variable
 names: ``ACME_PROD=...`` is ``acme-prod``.
 
-Every error names the file and the line, and never echoes a value that could be a key.
+Every error names the file and the line, and never echoes a value that could be a key: what it quotes
+from the file (a label, a field name, a claim, a variable name) is masked by :func:`testkey_nb.secrets.mask`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 import tomllib
@@ -28,7 +32,7 @@ from typing import Any, Final
 from testkey_nb._files import private_file_problem
 from testkey_nb.check.result import CheckError
 from testkey_nb.check.targets import check_url
-from testkey_nb.secrets import KeyRefError, Secret, parse_key_ref
+from testkey_nb.secrets import KeyRefError, Secret, mask, parse_key_ref
 
 __all__ = ["FIELDS", "LABEL_RE", "KeyEntry", "KeysFileError", "check_label", "load_keys_env", "load_keys_file"]
 
@@ -43,6 +47,8 @@ FIELDS: Final[dict[str, type]] = {
     "base_url": str,
     "management_url": str,
     "allow_billable": bool,
+    "credits_remaining": float,
+    "payment_method": str,
 }
 _ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_KEY_CHARS: Final = 4096
@@ -64,13 +70,17 @@ class KeyEntry:
     base_url: str | None = None
     management_url: str | None = None
     allow_billable: bool = False
+    #: what the user knows of the money (USD left; ``card`` | ``none``), where the provider shows none
+    credits_remaining: float | None = None
+    payment_method: str | None = None
     secret: Secret | None = field(default=None, repr=False, compare=False)
     #: Where the entry was declared (``file:line``), for messages.
     origin: str | None = field(default=None, compare=False)
 
     def with_defaults(
-        self, *, claim: str | None = None, base_url: str | None = None, management_url: str | None = None
-    ) -> KeyEntry:
+        self, *, claim: str | None = None, base_url: str | None = None, management_url: str | None = None,
+        credits_remaining: float | None = None, payment_method: str | None = None,
+    ) -> KeyEntry:  # fmt: skip
         """This entry, with the given values filled in where the entry sets none."""
         return KeyEntry(
             label=self.label,
@@ -79,6 +89,8 @@ class KeyEntry:
             base_url=self.base_url or base_url or None,
             management_url=self.management_url or management_url or None,
             allow_billable=self.allow_billable,
+            credits_remaining=self.credits_remaining if self.credits_remaining is not None else credits_remaining,
+            payment_method=self.payment_method or payment_method or None,
             secret=self.secret,
             origin=self.origin,
         )
@@ -178,7 +190,7 @@ def load_keys_file(path: Path | str) -> list[KeyEntry]:
         name = unknown_top[0]
         line = next((i + 1 for i, ln in enumerate(lines) if re.match(rf"^\s*\[?\s*{re.escape(name)}\b", ln)), None)
         raise KeysFileError(
-            f"{_where(path, line)}: unknown top-level entry {name!r}: a keys file holds [keys.<label>] tables only"
+            f"{_where(path, line)}: unknown top-level entry {mask(name)}: a keys file holds [keys.<label>] tables only"
         )
     keys = data.get("keys")
     if not isinstance(keys, dict) or not keys:
@@ -187,37 +199,46 @@ def load_keys_file(path: Path | str) -> list[KeyEntry]:
     seen: dict[str, str] = {}
     providers: frozenset[str] | None = None
     for label, table in keys.items():
+        # what the file says is quoted masked (a key pasted as a label, field or claim is never echoed)
+        shown = mask(label)
         line = _locate(lines, label)
         where = _where(path, line)
         problem = check_label(label)
         if problem:
-            raise KeysFileError(f"{where}: bad label {label!r}: {problem}")
+            raise KeysFileError(f"{where}: bad label {shown}: {problem}")
         if label.lower() in seen:
             raise KeysFileError(
-                f"{where}: duplicate label {label!r} (labels are case-insensitive; {seen[label.lower()]!r} is "
+                f"{where}: duplicate label {shown} (labels are case-insensitive; {mask(seen[label.lower()])} is "
                 "already defined)"
             )
         seen[label.lower()] = label
         if not isinstance(table, dict):
-            raise KeysFileError(f'{where}: keys.{label} must be a table with ref = "env:NAME" or "file:PATH"')
+            raise KeysFileError(f'{where}: keys.{shown} must be a table with ref = "env:NAME" or "file:PATH"')
         for name, value in table.items():
             field_where = _where(path, _locate(lines, label, name))
             if name not in FIELDS:
-                raise KeysFileError(f"{field_where}: keys.{label}: unknown field {name!r} (known: {', '.join(FIELDS)})")
+                raise KeysFileError(
+                    f"{field_where}: keys.{shown}: unknown field {mask(name)} (known: {', '.join(FIELDS)})"
+                )
             want = FIELDS[name]
-            if not isinstance(value, want):
-                kind = "a string" if want is str else "true or false"
-                raise KeysFileError(f"{field_where}: keys.{label}.{name} must be {kind}")
+            number = want is float and isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (isinstance(value, want) or number):
+                kind = {str: "a string", bool: "true or false", float: "a number"}[want]
+                raise KeysFileError(f"{field_where}: keys.{shown}.{name} must be {kind}")
+            if name == "credits_remaining" and not (math.isfinite(value) and value >= 0):
+                raise KeysFileError(f"{field_where}: keys.{shown}.credits_remaining must be an amount of at least 0")
+            if name == "payment_method" and value.strip() not in ("card", "none"):
+                raise KeysFileError(f"{field_where}: keys.{shown}.payment_method must be \"card\" or \"none\"")
         fields: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in table.items()}
         if not fields.get("ref"):
-            raise KeysFileError(f'{where}: keys.{label}: missing ref (ref = "env:NAME" or "file:PATH")')
+            raise KeysFileError(f'{where}: keys.{shown}: missing ref (ref = "env:NAME" or "file:PATH")')
         ref_where = _where(path, _locate(lines, label, "ref"))
         try:
             key_ref = parse_key_ref(fields["ref"])
         except KeyRefError:
             # The value is not echoed: a key pasted here by mistake must not reach a terminal or a log.
             raise KeysFileError(
-                f"{ref_where}: keys.{label}.ref is not a key reference: use env:NAME (an environment variable) "
+                f"{ref_where}: keys.{shown}.ref is not a key reference: use env:NAME (an environment variable) "
                 "or file:PATH (a file readable only by you); a key itself is never accepted in a keys file"
             ) from None
         ref = str(key_ref)
@@ -229,15 +250,15 @@ def load_keys_file(path: Path | str) -> list[KeyEntry]:
         for url_field in ("base_url", "management_url"):
             if url_field in fields and not _check_url(fields[url_field]):
                 raise KeysFileError(
-                    f"{_where(path, _locate(lines, label, url_field))}: keys.{label}.{url_field} must be an "
+                    f"{_where(path, _locate(lines, label, url_field))}: keys.{shown}.{url_field} must be an "
                     "http(s) URL with a host"
                 )
         if fields.get("claim"):
             providers = providers or _known_providers()
             if fields["claim"] not in providers:
                 raise KeysFileError(
-                    f"{_where(path, _locate(lines, label, 'claim'))}: keys.{label}.claim {fields['claim']!r} is not "
-                    f"a known provider (known: {', '.join(sorted(providers))})"
+                    f"{_where(path, _locate(lines, label, 'claim'))}: keys.{shown}.claim {mask(fields['claim'])} is "
+                    f"not a known provider (known: {', '.join(sorted(providers))})"
                 )
         entries.append(
             KeyEntry(
@@ -247,6 +268,8 @@ def load_keys_file(path: Path | str) -> list[KeyEntry]:
                 base_url=fields.get("base_url") or None,
                 management_url=fields.get("management_url") or None,
                 allow_billable=bool(fields.get("allow_billable", False)),
+                credits_remaining=float(fields["credits_remaining"]) if "credits_remaining" in fields else None,
+                payment_method=fields.get("payment_method") or None,
                 origin=where,
             )
         )
@@ -307,6 +330,7 @@ def load_keys_env(path: Path | str) -> list[tuple[str, Secret]]:
         name, sep, raw_value = line.partition("=")
         name = name.strip()
         where = f"{path}:{number}"
+        shown = mask(name)  # a key pasted as the name is never echoed
         if not sep:
             raise KeysFileError(f"{where}: expected NAME=value")
         if not _ENV_NAME_RE.fullmatch(name):
@@ -314,15 +338,15 @@ def load_keys_env(path: Path | str) -> list[tuple[str, Secret]]:
         label = name.lower().replace("_", "-")
         problem = check_label(label)
         if problem:
-            raise KeysFileError(f"{where}: {name} gives the label {label!r}: {problem}")
+            raise KeysFileError(f"{where}: {shown} gives the label {mask(label)}: {problem}")
         if label in seen:
-            raise KeysFileError(f"{where}: duplicate label {label!r} (line {seen[label]} defines it already)")
+            raise KeysFileError(f"{where}: duplicate label {mask(label)} (line {seen[label]} defines it already)")
         value = _env_value(raw_value)
         if value is None:
-            raise KeysFileError(f"{where}: the value of {name} has an unclosed quote or text after its quotes")
+            raise KeysFileError(f"{where}: the value of {shown} has an unclosed quote or text after its quotes")
         problem = _value_problem(value)
         if problem:
-            raise KeysFileError(f"{where}: the value of {name} {problem}")
+            raise KeysFileError(f"{where}: the value of {shown} {problem}")
         seen[label] = number
         found.append((label, Secret(value, source=f"{path}:{number}")))
     if not found:

@@ -55,6 +55,8 @@ def _config_hash(entry: KeyEntry, secret: Secret) -> str:
         "base_url": entry.base_url,
         "management_url": entry.management_url,
         "allow_billable": entry.allow_billable,
+        "credits_remaining": entry.credits_remaining,
+        "payment_method": entry.payment_method,
         "key": secret.label,
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
@@ -327,6 +329,8 @@ def run_batch(
             management_url=entry.management_url,
             allow_billable=entry.allow_billable,
             max_in_flight=max_in_flight,
+            credits_remaining=entry.credits_remaining,
+            payment_method=entry.payment_method,
             history=recorder.context(entry.label) if recorder is not None else "",
             index_href="index.html",  # the index is written beside the reports
         )

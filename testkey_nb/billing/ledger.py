@@ -47,6 +47,7 @@ from testkey_nb.billing.metering import NANO_PER_USD, nano_to_usd
 
 if TYPE_CHECKING:
     import polars as pl
+    from polars._typing import PolarsDataType
 
 DEFAULT_CREDITS_USD = 30.0
 CREDITS_SOURCE = 'docs.baseten.co billing page (older version): "starts with $30 in free credits"'
@@ -167,6 +168,7 @@ def run_ledger(minute_usage: pl.DataFrame, config: LedgerConfig | None = None) -
         return min(hi, credits) - min(lo, credits)
 
     for _month_start, month_end in _months(ts[0], ts[-1]) if n else []:
+        assert period_start is not None  # set whenever there is a minute
         end_idx = ts.search_sorted(month_end, side="left")
         while threshold_active and pos < end_idx:
             j = cum.search_sorted(base + threshold, side="right")
@@ -294,7 +296,7 @@ def _timeline(
 ) -> pl.DataFrame:
     import polars as pl
 
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "ts": pl.Datetime("us", "UTC"),
         "cumulative_usd": pl.Float64,
         "credits_remaining_usd": pl.Float64,
@@ -318,7 +320,7 @@ def _timeline(
         (i.issued_at, _cum_through(mu, i.period_end - timedelta(minutes=1)), "invoice", i.amount_nano)
         for i in invoices
     ]
-    rows = list(cum_at_invoice)
+    rows: list[tuple[datetime, int, str, int | None]] = list(cum_at_invoice)
     if deactivated_at is not None:
         rows.append((deactivated_at, _cum_through(mu, deactivated_at), "deactivation", None))
     events = pl.DataFrame(

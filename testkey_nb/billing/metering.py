@@ -53,6 +53,7 @@ from testkey_nb.billing.prices import PriceTable
 
 if TYPE_CHECKING:
     import polars as pl
+    from polars._typing import PolarsDataType
 
 US_PER_MINUTE = 60_000_000
 #: the by_phase key of everything after a deactivation (replicas stopped, not billed)
@@ -364,7 +365,9 @@ def minute_usage(up_intervals: pl.DataFrame) -> pl.DataFrame:
         _n=pl.col("billed_minutes"),
         _p=_price_nano(pl.col("price_per_minute")),
     )
-    schema = {"ts": pl.Datetime("us", "UTC"), "replicas": pl.Int64, "usd_nano": pl.Int64, "usd": pl.Float64}
+    schema: dict[str, PolarsDataType] = {
+        "ts": pl.Datetime("us", "UTC"), "replicas": pl.Int64, "usd_nano": pl.Int64, "usd": pl.Float64
+    }
     if iv.height == 0:
         return pl.DataFrame(schema=schema)
     diffs = pl.concat(

@@ -245,7 +245,7 @@ def project_month(
             )
         dep_id = d.get("id")
         readable = usage is not None and usage.readable
-        obs = observed.get(dep_id, 0.0) if readable else None
+        obs = observed.get(str(dep_id), 0.0) if readable else None
         projected = floor + (obs or 0.0) if floor is not None else None
         rows.append(
             {

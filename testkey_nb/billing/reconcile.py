@@ -26,9 +26,9 @@ The difference per day is split into its explanations, in minutes (``observed - 
 
 A day is **flagged** when the minutes or the dollars differ by more than ``tolerance_pct`` (5 %) of
 the observed figure (a day with model minutes and no observed usage differs by 100 %).
-Sources: billing docs (reference/baseten-billing-docs-current.txt: "For every minute a replica is
+Sources: Baseten's billing docs (https://docs.baseten.co/organization/billing: "For every minute a replica is
 observed as up on a node, the per-minute price for its instance type applies"; "Usage is tracked per
-deployment and updated hourly"), the management API spec (reference/baseten-management-openapi.json:
+deployment and updated hourly"), the management API spec (https://docs.baseten.co/reference/management-api/overview:
 DeploymentV1, DeploymentStatusV1, UsageSummaryV1).
 """
 
@@ -147,7 +147,7 @@ def lifecycle_from_deployments(deployments: list[dict[str, Any]], start: datetim
         pl.DataFrame(rows)
         .with_columns(development=pl.lit(False), price_per_minute=pl.lit(None, dtype=pl.Float64))
         .select(*schema)
-        .cast(schema)
+        .cast(pl.Schema(schema))
     )
 
 
@@ -192,7 +192,7 @@ def model_daily(events: pl.DataFrame, prices: PriceTable) -> pl.DataFrame:
         .join(replicas, on=["deployment_id", "date"], how="full", coalesce=True)
         .with_columns(pl.col("minutes").fill_null(0), pl.col("usd").fill_null(0.0))
         .select(*schema)
-        .cast(schema)
+        .cast(pl.Schema(schema))
         .sort("date", "deployment_id")
     )
 

@@ -10,11 +10,12 @@ Baseten's newer controls (sources below):
   may override ``autoscaling_window``, ``scale_down_delay``, ``concurrency_target``,
   ``target_utilization_percentage`` and ``max_scale_down_rate``; a field left null inherits the
   environment's value (basetenlabs/baseten-cli ``command.model_environment_autoscaling_schedule.go``,
-  reference/providers-more-facts.md section C). In a scenario file an omitted field is that null.
+  https://docs.baseten.co/deployment/autoscaling). In a scenario file an omitted field is that null.
 * **max_scale_down_rate**: "the largest percentage of active replicas the autoscaler removes in a single
   scale-down step" (docs.baseten.co/deployment/manage/scaling); 1-50, default 50 (baseten.co changelog
   "Configure scale-down rate"); "Maximum percentage of replicas that can be removed per autoscaling
-  window (1-50)" (reference/baseten-management-openapi.json, AutoscalingSettingsV1).
+  window (1-50)" (Baseten management API, AutoscalingSettingsV1:
+  https://docs.baseten.co/reference/management-api/overview).
 
 Interpretation where the sources are silent (the simulator's assumptions, stated in its output):
 
@@ -114,7 +115,7 @@ def parse_schedules(label: str, raw: Any) -> tuple[AutoscalingSchedule, ...]:
         assert min_r is not None and max_r is not None
         if max_r < min_r:
             raise ScenarioError(f"{where}.max_replica must be >= min_replica ({min_r}), got {max_r}")
-        overrides = {k: _integer(where, item, k, *_RANGES[k]) for k in OVERRIDABLE}
+        overrides: dict[str, Any] = {k: _integer(where, item, k, *_RANGES[k]) for k in OVERRIDABLE}
         name = item.get("name", f"schedule {i}")
         if not isinstance(name, str) or not name.strip():
             raise ScenarioError(f"{where}.name must be a non-empty string, got {shown(name)}")
@@ -207,9 +208,9 @@ def _instant(where: str, key: str, value: Any) -> datetime:
         try:
             out = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            out = None  # type: ignore[assignment]
+            out = None
     else:
-        out = None  # type: ignore[assignment]
+        out = None
     if out is None:
         raise ScenarioError(f"{where}.{key} must be a date-time like '2026-03-10T14:00:00Z', got {shown(value)}")
     return out.replace(tzinfo=UTC) if out.tzinfo is None else out.astimezone(UTC)

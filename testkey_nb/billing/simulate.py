@@ -236,7 +236,7 @@ def simulate_detail(scenario: Scenario) -> Simulation:
         frame(cold, "model_load", pull_end, pl.col("ready")),
     ]
     # serving / idle per replica-minute, then runs of equal status
-    per_minute = (
+    replica_minutes = (
         rep.select("replica_id", "slot", "a", "b", "ready", "end")
         .with_columns(minute=pl.int_ranges("a", "b", dtype=pl.Int64))
         .explode("minute")
@@ -249,7 +249,7 @@ def simulate_detail(scenario: Scenario) -> Simulation:
         )
     )
     status_runs = (
-        per_minute.with_columns(run=pl.struct("replica_id", "status").rle_id())
+        replica_minutes.with_columns(run=pl.struct("replica_id", "status").rle_id())
         .group_by("run")
         .agg(
             pl.col("replica_id").first(),
@@ -309,7 +309,7 @@ def simulate_detail(scenario: Scenario) -> Simulation:
             price_per_minute=pl.lit(dep.price_per_minute, dtype=pl.Float64),
         )
         .select(*schema)
-        .cast(schema)
+        .cast(pl.Schema(schema))
         .sort("start", "replica_id", "end")
     )
     replicas = rep.select(

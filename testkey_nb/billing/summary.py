@@ -75,7 +75,7 @@ def billing_summary(
             "cold_starts": simulation.cold_starts,
             "first_request_added_latency_s": _r(simulation.first_request_added_latency_s, 3),
             "replicas": simulation.replicas.height,
-            "peak_replicas": int(simulation.minutes["replicas"].max() or 0),
+            "peak_replicas": int(simulation.minutes["replicas"].max() or 0),  # type: ignore[arg-type]
         }
     if tradeoff is not None:
         out["tradeoff"] = tradeoff_summary(tradeoff, simulation)

@@ -6,9 +6,17 @@ that provider's own answers into these; providers without one get :func:`header_
 combines facts and never names a provider.
 
 JSON shapes (``probe --json``, ``KeyCheck.summary()``, the fleet index): ``identity`` is
-``{user, workspace, organization, evidence}``; ``balance`` is
-``{currency, remaining, granted, used, limit, provenance, probe}`` or null; ``limits`` is a list of
-``{scope, value, provenance, source}``.
+``{user, workspace, organization, evidence, exchanges}``; ``balances`` is the list of every balance read,
+each ``{scope, currency, remaining, limit, used, granted, provenance, probe, exchange}`` (``scope``:
+``key`` a per-key limit, ``account`` the account's credits, ``workspace``); ``balance`` is the headline
+(the most binding of them) or null; ``limits`` is a list of ``{scope, value, provenance, source, exchange}``.
+
+Money is read, never assumed: a documented grant (a provider's free credits) is not a balance. A balance
+the user gives (``--credits-remaining``) has provenance ``given`` and no exchange.
+
+Every observed or derived fact names the **exchange** it rests on (:attr:`Observation.exchange`, unique
+within a check). A provider's ``interpret.py`` may set it; :func:`cite_exchanges` fills it, for a fact
+that names only a probe, from the answer of that probe the fact was read from (its first ``ok`` answer).
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from testkey_nb.identify.schema import ProviderSpec
+    from testkey_nb.identify.schema import HeaderFact, ProviderSpec
     from testkey_nb.probe.observation import Observation
 
 __all__ = [
+    "BALANCE_SCOPES",
     "LIMIT_SCOPES",
     "Balance",
     "Fact",
@@ -34,19 +43,27 @@ __all__ = [
     "ModelFacts",
     "Provenance",
     "ProviderFacts",
+    "balances_of",
     "catalog_facts",
     "catalog_items",
+    "cite_exchanges",
     "dig",
     "first_ok",
+    "given_balance",
     "header_facts",
+    "headline_balance",
     "number",
     "parse_reset_seconds",
     "readability",
     "sent",
 ]
 
-Provenance = Literal["observed", "derived", "documented", "unknown"]
-LIMIT_SCOPES = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+Provenance = Literal["observed", "derived", "documented", "given", "unknown"]
+BALANCE_SCOPES = ("key", "account", "workspace")
+LIMIT_SCOPES = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day", "tokens_per_month")
+#: the window of each scope in seconds (a calendar month has none: a value is never converted to it)
+_SCOPE_SECONDS: Mapping[str, float] = {"requests_per_minute": 60.0, "tokens_per_minute": 60.0,
+                                       "requests_per_day": 86400.0, "tokens_per_day": 86400.0}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,7 @@ class Fact:
     provenance: Provenance
     probe: str | None
     note: str = ""
+    exchange: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,8 @@ class Identity:
     organization: str | None = None
     evidence: str | None = None
     probes: tuple[str, ...] = ()
+    #: the exchanges the fields were read from (one per probe in ``probes``)
+    exchanges: tuple[str, ...] = ()
 
     @property
     def seen(self) -> bool:
@@ -75,12 +95,15 @@ class Identity:
 
     def as_json(self) -> dict[str, Any]:
         return {"user": self.user, "workspace": self.workspace, "organization": self.organization,
-                "evidence": self.evidence}  # fmt: skip
+                "evidence": self.evidence, "exchanges": list(self.exchanges)}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Balance:
-    """Money on the key or account, as plain numbers in ``currency``."""
+    """Money read from the provider (or given by the user), as plain numbers in ``currency``.
+
+    ``scope``: ``key`` (a per-key spending limit), ``account`` (the account's credits) or ``workspace``;
+    ``exchange``: the request it was read from (None only for a ``given`` balance)."""
 
     currency: str | None
     remaining: float | None
@@ -88,12 +111,15 @@ class Balance:
     used: float | None
     limit: float | None
     provenance: Provenance
-    probe: str
+    probe: str | None
     note: str = ""
+    scope: str = "account"
+    exchange: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"currency": self.currency, "remaining": self.remaining, "granted": self.granted, "used": self.used,
-                "limit": self.limit, "provenance": self.provenance, "probe": self.probe}  # fmt: skip
+        return {"scope": self.scope, "currency": self.currency, "remaining": self.remaining, "limit": self.limit,
+                "used": self.used, "granted": self.granted, "provenance": self.provenance, "probe": self.probe,
+                "exchange": self.exchange}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -110,10 +136,12 @@ class Limit:
     remaining: float | None = None
     reset_s: float | None = None
     note: str = ""
+    exchange: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         value: float | int = int(self.value) if float(self.value).is_integer() else self.value
-        return {"scope": self.scope, "value": value, "provenance": self.provenance, "source": self.source}
+        return {"scope": self.scope, "value": value, "provenance": self.provenance, "source": self.source,
+                "exchange": self.exchange}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,6 +162,8 @@ class ModelFacts:
     tpm: int | None = None
     limits_probe: str | None = None
     probe: str = "catalog"
+    price_exchange: str | None = None
+    limits_exchange: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,13 +175,17 @@ class KeyAccess:
     models: tuple[str, ...] | None
     probe: str
     evidence: str
+    exchange: str | None = None
 
 
 @dataclass(frozen=True)
 class ProviderFacts:
     identity: Identity | None = None
+    #: a single balance (kept for interpreters that read one); :func:`balances_of` joins it to ``balances``
     balance: Balance | None = None
     limits: tuple[Limit, ...] = ()
+    #: every balance read (key, account, workspace scopes; one per currency)
+    balances: tuple[Balance, ...] = ()
     role: Fact | None = None
     scopes: Fact | None = None
     #: inference requests in the provider's usage window (``requests_total``)
@@ -254,23 +288,11 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
     if spec is None:
         return ProviderFacts()
     answered = sent(observations)
-    limits: list[Limit] = []
-    for hf in spec.limit_headers:
-        obs = next((o for o in reversed(answered) if number(o.headers.get(hf.header)) is not None), None)
-        if obs is None:
-            continue
-        value = number(obs.headers[hf.header])
-        assert value is not None
-        remaining = number(obs.headers.get(hf.remaining_header)) if hf.remaining_header else None
-        reset = parse_reset_seconds(obs.headers.get(hf.reset_header), context.now) if hf.reset_header else None
-        limits.append(
-            Limit(hf.target, value, "observed", obs.probe, obs.probe, None, remaining, reset,
-                  f"{hf.header} on {obs.method} {obs.path} ({obs.status})" + (f"; documented at {hf.source}"
-                                                                             if hf.source else ""))
-        )  # fmt: skip
+    limits = [lim for hf in spec.limit_headers if (lim := _header_limit(hf, answered, context)) is not None]
     fields: dict[str, str] = {}
     where: list[str] = []
     probes: list[str] = []
+    exchanges: list[str] = []
     for hf in spec.identity_headers:
         obs = next((o for o in answered if o.headers.get(hf.header)), None)
         if obs is None or hf.target in fields:
@@ -278,6 +300,7 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
         fields[hf.target] = str(obs.headers[hf.header])
         where.append(f"{hf.target} from header {hf.header} ({obs.probe})")
         probes.append(obs.probe)
+        exchanges.extend([obs.exchange] if obs.exchange else [])
     identity = None
     if fields:
         identity = Identity(
@@ -286,9 +309,54 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
             organization=fields.get("organization"),
             evidence="; ".join(where),
             probes=tuple(dict.fromkeys(probes)),
+            exchanges=tuple(dict.fromkeys(exchanges)),
         )
     models = catalog_facts(observations, spec)
     return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)), models=models)
+
+
+def _ietf_params(value: str | None) -> dict[str, float]:
+    """The numeric parameters of an IETF draft RateLimit / RateLimit-Policy item (``"api";r=0;t=120``,
+    ``"fixed window";"api";q=1000;w=300``): https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/"""
+    out: dict[str, float] = {}
+    for part in (value or "").split(";"):
+        name, _, raw = part.strip().partition("=")
+        n = number(raw) if raw else None
+        if n is not None:
+            out[name.strip().lower()] = n
+    return out
+
+
+def _header_limit(hf: HeaderFact, answered: Sequence[Observation], context: InterpretContext) -> Limit | None:
+    """One ``[[limit_headers]]`` entry read from the latest answer carrying it; a value the provider documents
+    over another window than the scope's is converted to the scope's and marked ``derived``."""
+    ietf = hf.format == "ietf-ratelimit"
+    for obs in reversed(answered):
+        raw = obs.headers.get(hf.header)
+        params = _ietf_params(raw) if ietf else {}
+        value = params.get("q") if ietf else number(raw)
+        if value is not None:
+            break
+    else:
+        return None
+    per = params.get("w") if ietf else hf.per_seconds
+    per = per or hf.per_seconds
+    if ietf:
+        remaining = _ietf_params(obs.headers.get(hf.remaining_header)).get("r") if hf.remaining_header else None
+        reset = _ietf_params(obs.headers.get(hf.reset_header)).get("t") if hf.reset_header else None
+    else:
+        remaining = number(obs.headers.get(hf.remaining_header)) if hf.remaining_header else None
+        reset = parse_reset_seconds(obs.headers.get(hf.reset_header), context.now) if hf.reset_header else None
+    where = f"{hf.header} on {obs.method} {obs.path} ({obs.status})"
+    provenance: Provenance = "observed"
+    window = _SCOPE_SECONDS.get(hf.target)
+    if per is not None and window is not None and per != window:
+        factor = window / per
+        where += f": {value:g} per {per:g} s, times {factor:g} for the scope's {window:g} s window (derived)"
+        value, provenance = value * factor, "derived"
+        remaining = remaining * factor if remaining is not None else None
+    note = where + (f"; documented at {hf.source}" if hf.source else "")
+    return Limit(hf.target, value, provenance, obs.probe, obs.probe, None, remaining, reset, note, obs.exchange)
 
 
 def dig(obj: Any, dotted: str | None) -> Any:
@@ -358,3 +426,84 @@ def _one_per_scope(limits: Sequence[Limit]) -> list[Limit]:
     for lim in limits:
         seen.setdefault((lim.scope, lim.model), lim)
     return list(seen.values())
+
+
+# -- money -------------------------------------------------------------------------------------------
+def balances_of(facts: ProviderFacts) -> tuple[Balance, ...]:
+    """Every balance the facts hold: ``balances``, and ``balance`` when an interpreter set only that."""
+    out = list(facts.balances)
+    if facts.balance is not None and facts.balance not in out:
+        out.append(facts.balance)
+    return tuple(out)
+
+
+def headline_balance(balances: Sequence[Balance]) -> Balance | None:
+    """The most binding balance: the one with the least money left (a key's limit binds before the
+    account's credits). Across currencies nothing is compared: the narrowest scope read wins."""
+    known = [b for b in balances if b.remaining is not None]
+    if not known:
+        return balances[0] if balances else None
+    rank = {s: i for i, s in enumerate(BALANCE_SCOPES)}
+    if len({b.currency for b in known}) == 1:
+        return min(known, key=lambda b: (b.remaining, rank.get(b.scope, 9)))
+    return min(known, key=lambda b: rank.get(b.scope, 9))
+
+
+def given_balance(remaining: float, currency: str = "USD") -> Balance:
+    """A balance the user gives (``--credits-remaining``): not read, so it cites no exchange."""
+    return Balance(currency, float(remaining), None, None, None, "given", None,
+                   "given by the user (--credits-remaining); not read from the provider", "workspace")  # fmt: skip
+
+
+# -- citing exchanges --------------------------------------------------------------------------------
+def cite_exchanges(facts: ProviderFacts, observations: Sequence[Observation]) -> ProviderFacts:
+    """Fill the exchange of every fact that names only its probe: the answer of that probe it was read
+    from (its first ``ok`` answer; for a fact of a probe that never answered ok, none: the evidence rule
+    then reports it)."""
+    from dataclasses import replace
+
+    ok: dict[str, str] = {}
+    for o in observations:
+        if o.outcome == "ok" and o.exchange and o.probe not in ok:
+            ok[o.probe] = o.exchange
+
+    def ex(probe: str | None, have: str | None) -> str | None:
+        return have or (ok.get(probe) if probe else None)
+
+    def fact(f: Fact | None) -> Fact | None:
+        return f if f is None or f.exchange or f.provenance not in ("observed", "derived") else (
+            replace(f, exchange=ex(f.probe, None)))  # fmt: skip
+
+    def bal(b: Balance) -> Balance:
+        if b.exchange or b.provenance not in ("observed", "derived"):
+            return b
+        return replace(b, exchange=ex(b.probe, None))
+
+    ident = facts.identity
+    if ident is not None and ident.seen and not ident.exchanges:
+        ident = replace(ident, exchanges=tuple(e for p in ident.probes if (e := ok.get(p))))
+    limits = tuple(
+        lim if lim.exchange or lim.provenance not in ("observed", "derived")
+        else replace(lim, exchange=ex(lim.probe or lim.source, None))
+        for lim in facts.limits
+    )  # fmt: skip
+    models = {
+        mid: replace(mf, price_exchange=ex(mf.price_probe, mf.price_exchange),
+                     limits_exchange=ex(mf.limits_probe, mf.limits_exchange))
+        for mid, mf in facts.models.items()
+    }  # fmt: skip
+    access = facts.key_access
+    if access is not None and not access.exchange:
+        access = replace(access, exchange=ok.get(access.probe))
+    return replace(
+        facts,
+        identity=ident,
+        balance=bal(facts.balance) if facts.balance is not None else None,
+        balances=tuple(bal(b) for b in facts.balances),
+        limits=limits,
+        role=fact(facts.role),
+        scopes=fact(facts.scopes),
+        requests_total=fact(facts.requests_total),
+        key_access=access,
+        models=models,
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from testkey_nb.check.facts import InterpretContext, ProviderFacts, header_facts
+from testkey_nb.check.facts import InterpretContext, ProviderFacts, cite_exchanges, header_facts
 
 if TYPE_CHECKING:
     from testkey_nb.identify.schema import ProviderSpec
@@ -43,7 +43,8 @@ def load_interpreter(spec: ProviderSpec | None) -> Interpreter:
 def interpret(
     spec: ProviderSpec | None, observations: Sequence[Observation], context: InterpretContext
 ) -> ProviderFacts:
-    return load_interpreter(spec)(observations, context)
+    """The provider's facts, each naming the exchange it rests on (:func:`cite_exchanges`)."""
+    return cite_exchanges(load_interpreter(spec)(observations, context), observations)
 
 
 def _load(provider_id: str, path: Path) -> ModuleType:

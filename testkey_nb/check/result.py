@@ -41,6 +41,10 @@ class CheckOptions:
     max_in_flight: int = 16
     #: allow http:// to a host that is not loopback (the key would cross the network in clear text)
     allow_http: bool = False
+    #: money left, as the user knows it (USD), where the provider shows none (``--credits-remaining``)
+    credits_remaining: float | None = None
+    #: how the account pays once its money is gone: ``card`` | ``none`` (``--payment-method``)
+    payment_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,19 +87,23 @@ class KeyCheck:
             "targets": {"inference": self.targets.inference, "management": self.targets.management},
             "metrics": prof.metric_values(),
             "provenance": {
-                name: {"provenance": m.provenance, "probe": m.probe, "note": m.note} for name, m in prof.metrics.items()
+                name: {"provenance": m.provenance, "probe": m.probe, "note": m.note, "exchange": m.exchange}
+                for name, m in prof.metrics.items()
             },
             "status": prof.status.code,
             "status_reason": prof.status.reason,
             "status_detail": prof.status.detail,
             "capabilities": [
-                {"capability": c.name, "status": c.status, "evidence": c.evidence, "probes": list(c.probes)}
+                {"capability": c.name, "status": c.status, "evidence": c.evidence, "probes": list(c.probes),
+                 "exchanges": list(c.exchanges)}
                 for c in prof.capabilities
             ],
             "models": prof.model_rows(),  # plain rows: the probe command never imports polars
             "workspace": dict(prof.workspace),
             "identity": prof.identity_json(),
             "balance": prof.balance_json(),
+            "balances": prof.balances_json(),
+            "payment_method": prof.payment_method,
             "limits": prof.limits_json(),
             "verdict": self.decision.verdict,
             "verdict_summary": self.decision.summary,
@@ -169,6 +177,8 @@ class KeyCheck:
             "token_role": prof.metrics["token_role"].value,
             "identity": prof.identity_json(),
             "balance": prof.balance_json(),
+            "balances": prof.balances_json(),
+            "payment_method": prof.payment_method,
             "limits": prof.limits_json(),
             "capabilities": [
                 {"capability": c.name, "status": c.status, "evidence": c.evidence} for c in prof.capabilities

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from testkey_nb.check.decide import decide
-from testkey_nb.check.facts import InterpretContext
+from testkey_nb.check.facts import InterpretContext, given_balance
 from testkey_nb.check.interpret import interpret
 from testkey_nb.check.profile import ProviderView, build_profile
 from testkey_nb.check.profile.capabilities import capability_name
@@ -73,6 +73,8 @@ async def check_key_async(
     observations = (*trials.superseded, *counted)
     context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
     facts = interpret(spec, counted, context)
+    if options.credits_remaining is not None:  # money the user gives: a balance, marked given
+        facts = replace(facts, balances=(*facts.balances, given_balance(options.credits_remaining)))
     tiers: list[dict[str, Any]] = []
     if spec is not None and spec.rate_limits:
         tiers = [{"tier": t.name, "rpm": t.rpm, "tpm": t.tpm} for t in spec.rate_limits.tiers]
@@ -83,8 +85,10 @@ async def check_key_async(
         observations=counted,
         requests_sent=trials.requests_sent,
         facts=facts,
-        provider=_view(spec, options, claimed or trials.tried_all),
+        provider=_view(spec, options, claimed or (trials.tried_all and trials.documented_refusal),
+                       trials.schemes_tried),
         documented_tiers=tiers,
+        payment_method=options.payment_method,
     )
     hint = _base_url_hint(observations, targets.inference, ident.provider, claimed, registry)
     if hint:
@@ -103,11 +107,15 @@ async def check_key_async(
     )
 
 
-def _view(spec: ProviderSpec | None, options: CheckOptions, settled: object) -> ProviderView:
+def _view(
+    spec: ProviderSpec | None, options: CheckOptions, settled: object, schemes_tried: Sequence[str] = ()
+) -> ProviderView:
     """The provider's data as the profile reads it. With no provider identified the scheme is settled
-    by the user (a forced ``auth_scheme``, a claim) or by having tried every scheme the registry knows."""
+    by the user (a forced ``auth_scheme``, a claim) or, once every scheme the registry knows was refused,
+    by a refusal that is a known provider's documented bad-key answer; never by the refusals alone."""
     if spec is None:
-        return ProviderView(scheme_settled=options.auth_scheme is not None or bool(settled))
+        return ProviderView(scheme_settled=options.auth_scheme is not None or bool(settled),
+                            schemes_tried=tuple(schemes_tried))  # fmt: skip
     reads: dict[str, list[str]] = {}
     for ep in spec.endpoints:
         for kind in ep.reads:
@@ -118,6 +126,7 @@ def _view(spec: ProviderSpec | None, options: CheckOptions, settled: object) -> 
         reads={k: tuple(v) for k, v in reads.items()},
         scheme_settled=True,
         no_quota=spec.no_quota,
+        post_auth=spec.post_auth,
     )
 
 

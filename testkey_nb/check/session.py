@@ -4,6 +4,10 @@ A session sends the identification plan, then the identified provider's own plan
 the provider and the key was refused, the other auth schemes the registry knows are tried on the same
 host; when identification settles a scheme other than the one used, the key is read again in it. What
 went in a wrong scheme is kept apart (``superseded``): it is not evidence about the key.
+
+Every engine of the check shares one spending stop (:class:`SpendStop`): once a refused-by-design call
+was answered in any scheme, no other is sent in any, no further scheme is tried, and the answered call
+proves the key in the scheme that carried it (that trial's observations are the ones that count).
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ import httpx
 from testkey_nb.check.result import CheckOptions
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
-from testkey_nb.identify.score import Identification, identify, key_pattern_matches
-from testkey_nb.probe.engine import ProbeEngine
-from testkey_nb.probe.observation import Observation
+from testkey_nb.identify.score import Identification, _all_hold, identify, key_pattern_matches
+from testkey_nb.probe.engine import ProbeEngine, SpendStop
+from testkey_nb.probe.observation import ExchangeIds, Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
 from testkey_nb.secrets import Secret
 
-__all__ = ["Trials", "run_trials"]
+__all__ = ["Trials", "documented_refusal", "run_trials"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class Trials:
     #: no provider was named and every scheme the registry knows was tried
     tried_all: bool
     requests_sent: int
+    #: the schemes the key was sent in, in order (labels: ``Authorization: Bearer``, ``x-api-key``, ...)
+    schemes_tried: tuple[str, ...] = ()
+    #: when every scheme was tried: the known provider whose documented bad-key answer a refusal matched
+    #: (``provider:fingerprint``), which settles the scheme; None when the refusals match none
+    documented_refusal: str | None = None
 
 
 async def run_trials(
@@ -68,19 +77,24 @@ async def run_trials(
     shape = key_pattern_matches(registry, secret.reveal())
     started = time.monotonic()
     requests = 0
+    stop = SpendStop()  # one spending stop for the whole check, shared by every scheme trial
+    exchanges = ExchangeIds()  # one numbering for every scheme trial of the check
 
     async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:
         """One engine session in ``scheme``: identification, then the identified provider's plan."""
         nonlocal requests
         left = max(1.0, options.deadline_s - (time.monotonic() - started))
         run_settings = replace(settings, auth_headers=dict(scheme.headers), auth_label=scheme.label, deadline_s=left)
-        engine = ProbeEngine(secret, targets, run_settings, transport=transport, now=now)
+        engine = ProbeEngine(
+            secret, targets, run_settings, transport=transport, now=now, spend=stop, exchanges=exchanges
+        )
         try:
             return (*await _session(engine, registry, identify_plan, shape, targets, claimed, scheme),
-                    engine.spent_by is not None)  # fmt: skip
+                    engine.spent_here)  # fmt: skip
         finally:
             requests += engine.requests_sent
 
+    tried: list[str] = [first.label]
     stage1, stage2, ident, spent = await session(first)
     spec = _spec(registry, ident)
     superseded: list[Observation] = []
@@ -90,8 +104,11 @@ async def run_trials(
         # other schemes the registry knows, on the same host, before the key is judged
         tried_all = True
         for other in _other_schemes(registry, first):
+            if stop.spent_by is not None:
+                break  # spending stopped: no scheme is tried with a model call that could be answered
+            tried.append(other.label)
             trial = await session(other)
-            if _refused(trial[0]):
+            if not trial[3] and _refused(trial[0]):
                 superseded.extend([*trial[0], *trial[1]])
                 continue
             superseded = [*superseded, *stage1, *stage2]
@@ -103,6 +120,7 @@ async def run_trials(
         # read again in the provider's own scheme (same host, same plans)
         superseded = [*superseded, *stage1, *stage2]
         right = spec.auth.templates()[0]
+        tried.append(right.label)
         stage1, stage2, again, spent = await session(right)
         if again.provider == ident.provider:
             ident = again
@@ -113,6 +131,8 @@ async def run_trials(
         spec=spec,
         tried_all=tried_all,
         requests_sent=requests,
+        schemes_tried=tuple(dict.fromkeys(tried)),
+        documented_refusal=documented_refusal(registry, [*superseded, *stage1, *stage2]) if tried_all else None,
     )
 
 
@@ -186,6 +206,26 @@ def _refused(observations: Sequence[Observation]) -> bool:
         and all(o.outcome in ("unauthorized", "refused") for o in catalog)
         and not any(o.accepted and o.cost == "rejected" and o.item and not o.placeholder for o in observations)
     )
+
+
+def documented_refusal(registry: Registry, observations: Sequence[Observation]) -> str | None:
+    """The known provider's documented bad-key answer one of the refusals is (``provider:fingerprint``).
+
+    A refusal (401/403) settles the scheme only when it is a known provider's own answer to a bad key
+    in that provider's own scheme: it matches one of the provider's ``specific`` error fingerprints (one
+    only this provider emits, of that status or of any) and the key went in one of the provider's
+    schemes. A bare 401 from a host that wants a scheme the registry lacks matches none."""
+    refusals = [o for o in observations if o.status in (401, 403) and o.outcome in ("unauthorized", "refused")]
+    for spec in registry.providers:
+        labels = _labels(spec)
+        for fp in spec.fingerprints:
+            if fp.kind != "error_body" or not fp.specific or not fp.body:
+                continue
+            for o in refusals:
+                fits = o.auth in labels and (not fp.status or o.status in fp.status)
+                if fits and _all_hold(fp.body, o.json_body, 4096):
+                    return f"{spec.id}:{fp.id}"
+    return None
 
 
 def _other_schemes(registry: Registry, first: AuthTemplate) -> list[AuthTemplate]:

@@ -17,7 +17,7 @@ import httpx
 from testkey_nb.check.result import CheckError, CheckOptions
 from testkey_nb.identify.schema import Registry
 from testkey_nb.probe.plan import Targets
-from testkey_nb.secrets import Secret
+from testkey_nb.secrets import Secret, mask
 
 __all__ = [
     "BASE_URL_ENV",
@@ -95,6 +95,12 @@ def check_options(options: CheckOptions) -> None:
         raise CheckError("max_model_checks must be at least 1")
     if not isinstance(options.max_in_flight, int) or options.max_in_flight < 1:
         raise CheckError(f"max_in_flight must be a whole number of at least 1, got {options.max_in_flight!r}")
+    money = options.credits_remaining
+    if money is not None and not (isinstance(money, (int, float)) and not isinstance(money, bool)
+                                  and math.isfinite(money) and money >= 0):  # fmt: skip
+        raise CheckError(f"credits_remaining must be an amount of USD of at least 0, got {money!r}")
+    if options.payment_method not in (None, "card", "none"):
+        raise CheckError(f"payment_method must be card or none, got {options.payment_method!r}")
 
 
 def _mgmt(url: str | None) -> str | None:
@@ -110,10 +116,11 @@ def check_url(url: str, flag: str, allow_http: bool = False) -> None:
     https anywhere, plain http only to a loopback host (or anywhere with ``allow_http``)."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise CheckError(f"{flag} is not a URL: {exc}") from None
+    except (httpx.InvalidURL, TypeError):
+        # what was given is quoted masked (a key pasted where a URL belongs is never echoed whole)
+        raise CheckError(f"{flag} is not a URL: got {mask(str(url))}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise CheckError(f"{flag} must be an http(s) URL with a host, got {url!r}")
+        raise CheckError(f"{flag} must be an http(s) URL with a host, got {mask(str(url))}")
     if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
         raise CheckError(
             f"{flag} is plain http to {parsed.host}: the key would cross the network in clear text "

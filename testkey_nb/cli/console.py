@@ -35,13 +35,20 @@ def _clean(value: object) -> str:
 def _account_line(data: dict[str, object]) -> str:
     """Identity, balance and limits in one line (the JSON's ``identity``, ``balance``, ``limits``)."""
     ident = data.get("identity") or {}
-    who = ", ".join(f"{k} {v}" for k, v in ident.items() if k != "evidence" and v) if isinstance(ident, dict) else ""
-    bal = data.get("balance")
-    money = "none readable"
-    if isinstance(bal, dict):
-        cur = str(bal.get("currency") or "")
-        left = usd(bal.get("remaining")) if cur.upper() in ("", "USD") else f"{plain_text(bal.get('remaining'))} {cur}"
-        money = f"{left} left ({bal.get('probe')})"
+    who = ", ".join(f"{k} {v}" for k, v in ident.items() if k in ("user", "workspace", "organization") and v) \
+        if isinstance(ident, dict) else ""
+    balances = [b for b in data.get("balances") or [] if isinstance(b, dict)]
+    many = len(balances) > 1
+
+    def one(b: dict[str, object]) -> str:
+        where = ", ".join(str(x) for x in ((b.get("scope") if many else None), b.get("probe") or b.get("provenance"))
+                          if x)  # fmt: skip
+        cur = str(b.get("currency") or "")
+        left = usd(b.get("remaining")) if cur.upper() in ("", "USD") else f"{plain_text(b.get('remaining'))} {cur}"
+        return f"{left} left ({where})"
+
+    said = {"card": "pays by card", "none": "no payment method"}.get(str(data.get("payment_method")), "")
+    money = "; ".join(one(b) for b in balances) or ("not exposed; " + said if said else "none readable")
     limits = data.get("limits")
     limits = limits if isinstance(limits, list) else []
     lims = ", ".join(f"{str(x['scope']).replace('_', ' ')} {count(x['value'])}" for x in limits

@@ -2,9 +2,13 @@
 emulator's demo keys.
 
 * Keys come from a 0600 dotenv file (``--keys-env FILE``) or from named variables of this shell
-  (``--pass-env NAME``). They join the kernel's allow-listed environment under their variable names
-  and go nowhere else: not into a notebook, a parameter, ``KEYS.md`` or a log line. Notebooks read
-  them by reference (``testkey_nb.check("env:NAME", ...)``).
+  (``--pass-env NAME``). They go into one private keys file (JSON, mode 0600, in a 0700 folder of its
+  own, removed when Lab exits) whose *path* the server and its kernels get in ``TESTKEY_NB_LAB_KEYS``.
+  No key is in any environment: not the Jupyter server's, not a kernel's, not a terminal's started
+  from Lab. Notebooks read keys by reference (``testkey_nb.check("env:NAME", ...)``): in a Lab kernel
+  ``env:NAME`` resolves from that file, never from ``os.environ``, as many times as it is asked. Keys
+  go nowhere else: not into a notebook, a parameter, ``KEYS.md`` or a log line; a message quoting what
+  was given (``--pass-env`` with a key pasted as the name) masks it.
 * ``--emulator`` (the default when no key is given: ``make lab``) starts the emulator and adds its
   demo keys as ``DEMO_<SCENARIO>`` (the names ``testkey-nb emulator --keys-out`` writes). Only those
   keys default to the emulator's URLs; a real key with an empty ``base_url`` goes to its claimed
@@ -73,11 +77,31 @@ def _env_name(label: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in label).upper()
 
 
+#: The folder prefix of Lab's private keys file (not swept as a throwaway copy: Lab removes it itself).
+_KEYS_DIR_PREFIX: Final = "testkey-nb-keys-"
+
+
+@contextmanager
+def lab_keys_file(values: Mapping[str, str]) -> Iterator[Path]:
+    """A private keys file holding ``values`` (``{NAME: key}`` JSON, 0600, in a fresh 0700 folder) for as
+    long as the context lasts; its path goes into ``TESTKEY_NB_LAB_KEYS``, the keys into no environment."""
+    folder = Path(tempfile.mkdtemp(prefix=_KEYS_DIR_PREFIX))
+    path = folder / "keys.json"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(dict(values), fh)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def collect_keys(
     keys_env: Path | None, pass_env: Sequence[str], environ: Mapping[str, str] | None = None
 ) -> tuple[list[LabKey], dict[str, str]]:
     """The analyst's keys: ``(descriptions, {NAME: value})``. Raises :class:`LabError` (no value in it)."""
     from testkey_nb.batch.keysfile import KeysFileError, load_keys_env
+    from testkey_nb.secrets import mask
 
     env = os.environ if environ is None else environ
     keys: list[LabKey] = []
@@ -92,18 +116,21 @@ def collect_keys(
             keys.append(LabKey(name, label, f"{keys_env} line {secret.source.rsplit(':', 1)[-1]}"))
             values[name] = secret.reveal()
     for name in pass_env:
+        # what was given is quoted masked: a key pasted where a NAME belongs is never printed back
+        shown = mask(name)
         if not name.isidentifier() or not name.isascii():
-            raise LabError(f"--pass-env {name!r} is not an environment variable name")
+            raise LabError(f"--pass-env {shown} is not an environment variable name (give the NAME of the "
+                           "variable that holds the key, never the key)")  # fmt: skip
         if name not in env:
             import difflib
 
             close = difflib.get_close_matches(name, [n for n in env if n.isidentifier()], n=3, cutoff=0.6)
             hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-            raise LabError(f"--pass-env {name}: the variable is not set in this shell{hint}")
+            raise LabError(f"--pass-env {shown}: the variable is not set in this shell{hint}")
         if not env[name].strip():
-            raise LabError(f"--pass-env {name}: the variable is empty")
+            raise LabError(f"--pass-env {shown}: the variable is empty")
         if name in values:
-            raise LabError(f"--pass-env {name}: the keys file defines {name} already")
+            raise LabError(f"--pass-env {shown}: the keys file defines that variable already")
         keys.append(LabKey(name, name.lower().replace("_", "-"), "this shell (--pass-env)"))
         values[name] = env[name].strip()
     return keys, values
@@ -163,8 +190,8 @@ def copy_package_notebooks(workspace: Path, notebooks: Path) -> list[str]:
 
 def keys_markdown(keys: Sequence[LabKey], emulator: Mapping[str, str] | None, *, in_checkout: bool = False) -> str:
     """``KEYS.md``: which keys (variable names and labels) and which emulator this Lab uses. No values."""
-    lines = ["# Keys in this Lab", "", "Variable names and labels only: the keys are in the kernel's environment,",
-             "never in a notebook.", ""]  # fmt: skip
+    lines = ["# Keys in this Lab", "", "Variable names and labels only: the keys are in Lab's private keys file,",
+             "never in a notebook or an environment.", ""]  # fmt: skip
     if keys:
         lines += ["| variable | label | from | empty `base_url` goes to |", "|---|---|---|---|"]
         for k in keys:
@@ -226,10 +253,13 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 @contextmanager
-def _demo_env(enabled: bool) -> Iterator[tuple[list[LabKey], dict[str, str], dict[str, str] | None]]:
-    """The emulator's demo keys and URLs for the kernel (nothing when ``enabled`` is False)."""
+def _demo_env(
+    enabled: bool,
+) -> Iterator[tuple[list[LabKey], dict[str, str], dict[str, str], dict[str, str] | None]]:
+    """The emulator's demo keys (for the keys file), its URLs (for the environment) and their display
+    (nothing when ``enabled`` is False)."""
     if not enabled:
-        yield [], {}, None
+        yield [], {}, {}, None
         return
     from testkey_nb.check.targets import BASE_URL_ENV, EMULATOR_KEYS_ENV, MANAGEMENT_URL_ENV
     from testkey_nb.cli.emulator import env_name
@@ -245,7 +275,7 @@ def _demo_env(enabled: bool) -> Iterator[tuple[list[LabKey], dict[str, str], dic
             MANAGEMENT_URL_ENV: emu.management_url,
             EMULATOR_KEYS_ENV: ",".join(k.name for k in keys),
         }
-        yield keys, {**values, **extra}, {"inference": emu.inference_url, "management": emu.management_url}
+        yield keys, values, extra, {"inference": emu.inference_url, "management": emu.management_url}
 
 
 def lab_command(workspace: Path, root: Path, *, port: int, open_browser: bool, settings_dir: Path) -> list[str]:
@@ -280,7 +310,7 @@ def run_lab(
 
     from testkey_nb._files import NOTEBOOKS_DIR
     from testkey_nb.report.execute import kernel_environment
-    from testkey_nb.secrets import KEY_NAMES_ENV
+    from testkey_nb.secrets import KEY_NAMES_ENV, LAB_KEYS_ENV
 
     console = Console(stderr=True)
     keys, values = collect_keys(keys_env, pass_env)
@@ -295,17 +325,20 @@ def run_lab(
     settings_dir = workspace / ".testkey-nb" / "lab-settings"
     settings_dir.mkdir(parents=True, exist_ok=True)
     (settings_dir / "overrides.json").write_text(json.dumps(_SETTINGS_OVERRIDES, indent=1), encoding="utf-8")
-    with _demo_env(emulator) as (demo_keys, demo_env, emu_urls):
+    with _demo_env(emulator) as (demo_keys, demo_values, demo_env, emu_urls), \
+            lab_keys_file({**values, **demo_values}) as keys_path:
         all_keys = [*keys, *demo_keys]
         (workspace / KEYS_MD).write_text(keys_markdown(all_keys, emu_urls, in_checkout=in_checkout), encoding="utf-8")
+        # names, URLs and the keys file's path only: no key in the server's (so no kernel's) environment
         extra = {
-            **values, **demo_env, KEY_NAMES_ENV: ",".join(k.name for k in all_keys),
+            **demo_env, KEY_NAMES_ENV: ",".join(k.name for k in all_keys), LAB_KEYS_ENV: str(keys_path),
             NOTEBOOKS_ENV: str(NOTEBOOKS_DIR), WORKSPACE_ENV: str(workspace),
         }  # fmt: skip
         env = kernel_environment(extra)
         names = ", ".join(f"{k.name} ({k.label})" for k in keys) or "none"
         console.print(
-            f"Keys in the kernel (names and labels; values never shown): {escape(names)}", soft_wrap=True
+            f"Keys for the kernels, in a private file (names and labels; values never shown): {escape(names)}",
+            soft_wrap=True,
         )
         if emu_urls:
             console.print(f"Emulator: inference {emu_urls['inference']}, management {emu_urls['management']}; "

@@ -4,7 +4,7 @@ this file only wires them up and keeps imports lazy so that start-up stays cheap
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -73,6 +73,14 @@ app.command("watch")(_watch)
 
 
 _MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
+_CREDITS_HELP = "USD left on the account, as you know it, where the provider shows no balance (runway rests on it)"
+_PAYMENT_HELP = "how the account pays once its money is gone: card or none (none: the deactivation date is given)"
+
+
+def _payment_method(value: str | None) -> str | None:
+    if value is not None and value not in ("card", "none"):
+        _fail(f"--payment-method must be card or none, got {value!r}")
+    return value
 
 
 @app.command("probe")
@@ -97,6 +105,8 @@ def probe(
     ),
     allow_http: bool = typer.Option(False, "--allow-http", help="allow plain http to a host that is not loopback"),
     max_in_flight: int = typer.Option(16, "--max-in-flight", min=1, help=_MAX_IN_FLIGHT_HELP),
+    credits_remaining: float | None = typer.Option(None, "--credits-remaining", min=0, help=_CREDITS_HELP),
+    payment_method: str | None = typer.Option(None, "--payment-method", metavar="card|none", help=_PAYMENT_HELP),
     brief: bool = typer.Option(False, "--brief", help="one line per key: label, verdict, provider, status, action"),
 ) -> None:
     """Probe keys read-only: real provider, metrics, capabilities, verdict and actions.
@@ -116,7 +126,8 @@ def probe(
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
-        max_in_flight=max_in_flight,
+        max_in_flight=max_in_flight, credits_remaining=credits_remaining,
+        payment_method=_payment_method(payment_method),
     )  # fmt: skip
     from testkey_nb.cli.progress import on_terminal, probe_progress
 
@@ -197,16 +208,20 @@ def render(
     alert_limit_percent: float | None = typer.Option(
         None, "--alert-limit-percent", help="flag keys at N % of a limit, or whose limit fell N %"
     ),
+    credits_remaining: float | None = typer.Option(None, "--credits-remaining", min=0, help=_CREDITS_HELP),
+    payment_method: str | None = typer.Option(None, "--payment-method", metavar="card|none", help=_PAYMENT_HELP),
 ) -> None:
     """Render self-contained HTML reports: one key, a scenario, or many keys.
 
-    With --keys-file/--keys-env, --claim, --base-url and --management-url are defaults for the keys that
-    set none; --allow-billable is set per key in the keys file (allow_billable = true), and --label,
-    --allow-billable, --with-billing and --open (one key's flags) are refused.
+    With --keys-file/--keys-env, --claim, --base-url, --management-url, --credits-remaining and
+    --payment-method are defaults for the keys that set none; --allow-billable is set per key in the keys
+    file (allow_billable = true), and --label, --allow-billable, --with-billing and --open (one key's
+    flags) are refused.
     """
     from testkey_nb.cli.history import render_one_with_history, settings_from_flags
 
     retention = _retention(ctx)
+    payment_method = _payment_method(payment_method)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
     if keys_file or keys_env:
         ignored = _one_key_flags(label=label, allow_billable=allow_billable, with_billing=with_billing,
@@ -230,7 +245,7 @@ def render(
                 keys_file=keys_file, keys_env=keys_env, out=out, jobs=jobs, force=force, dask=dask,
                 allow_insecure_cluster=allow_insecure_cluster, retention_s=retention, claim=claim,
                 base_url=base_url, management_url=management_url, max_in_flight=max_in_flight, pdf=pdf,
-                history=history,
+                history=history, credits_remaining=credits_remaining, payment_method=payment_method,
             )
         )  # fmt: skip
     from testkey_nb.cli.progress import status
@@ -260,7 +275,8 @@ def render(
         if problem:
             _fail(f"--label: {problem}")
     job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
-                 management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight)  # fmt: skip
+                 management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight,
+                 credits_remaining=credits_remaining, payment_method=payment_method)  # fmt: skip
 
     def with_history(render: Callable[[KeyJob], KeyReportResult]) -> KeyReportResult:
         result, row = render_one_with_history(job, out, history, render)
@@ -374,6 +390,8 @@ _FLAGS = {
     "max_in_flight": "--max-in-flight",
     "allow_http": "--allow-http",
     "allow_billable": "--allow-billable",
+    "credits_remaining": "--credits-remaining",
+    "payment_method": "--payment-method",
 }
 
 
@@ -392,7 +410,7 @@ def cli_words(message: str) -> str:
     return re.sub(rf"(?<![\w-])({names})(?:=(True|[A-Z]+))?(?![\w-])", flag, message)
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"testkey-nb: error: {message}", err=True)
     raise typer.Exit(code)
 

@@ -218,7 +218,8 @@ class RunningEmulator:
     def keys(self) -> dict[str, str]:
         """Scenario label (Baseten) or mode (``valid``, ``bad-key``, ``no-balance``, ``rate-limited``) ->
         generated key (a copy)."""
-        return self._state.generated_keys
+        keys: dict[str, str] = self._state.generated_keys
+        return keys
 
     def add_key(self, key: str, scenario: str) -> None:
         """Register another key (e.g. a canary) that behaves like the scenario's (or mode's) key."""
@@ -237,7 +238,8 @@ class RunningEmulator:
         self._state.set_faults(faults)
 
     def request_log(self) -> list[RequestLogEntry]:
-        return self._state.request_log()
+        log: list[RequestLogEntry] = self._state.request_log()
+        return log
 
     def clear_log(self) -> None:
         self._state.clear_log()
@@ -245,7 +247,8 @@ class RunningEmulator:
     @property
     def now(self) -> datetime:
         """The fixed instant usage data is relative to."""
-        return self._state.now
+        now: datetime = self._state.now
+        return now
 
     def __repr__(self) -> str:  # never shows keys
         return f"RunningEmulator(provider={self.provider!r}, ports={self.ports!r})"

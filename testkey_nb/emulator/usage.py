@@ -101,7 +101,9 @@ def _up_minutes(day: date, created: datetime, now: datetime) -> int:
     return max(0, math.ceil((end - start).total_seconds() / 60))
 
 
-def _deployment_day(ws: Workspace, model: DedicatedModel, dep: Deployment, day: date, now: datetime):
+def _deployment_day(
+    ws: Workspace, model: DedicatedModel, dep: Deployment, day: date, now: datetime
+) -> tuple[int, int]:
     created = deployment_created_at(dep, now)
     avail = _up_minutes(day, created, now)
     if avail <= 0 or dep.usage == "none":
@@ -128,7 +130,9 @@ def _deployment_day(ws: Workspace, model: DedicatedModel, dep: Deployment, day: 
     return 0, 0
 
 
-def _model_api_day(ws: Workspace, catalog: Catalog, model: str, base: int, day: date, now: datetime):
+def _model_api_day(
+    ws: Workspace, catalog: Catalog, model: str, base: int, day: date, now: datetime
+) -> ModelApiDay | None:
     entry = catalog.entry(model)
     if entry is None:
         return None

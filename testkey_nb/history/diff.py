@@ -71,7 +71,7 @@ def _show(value: Any) -> str:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
+    return bool(a == b)
 
 
 def changes_between(before: Snapshot, after: Snapshot) -> list[Change]:

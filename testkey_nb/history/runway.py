@@ -1,5 +1,10 @@
 """Burn and runway: how fast a key's money goes and when it runs out. Every figure is ``derived``.
 
+Money is read, never assumed: a runway rests only on a balance that was read from the provider or given
+by the user (``--credits-remaining``); a provider's documented free grant is never one. The deactivation
+date is given only when the user said the account has no payment method (``--payment-method none``); with
+``card`` the models stay on once the money is gone (invoices follow), and unsaid, no date is claimed.
+
 Two sources, the better one first:
 
 * **The usage summary's daily figures** (Baseten): ``burn_per_day`` = the USD the window's days cost,
@@ -99,12 +104,14 @@ def from_usage(
     *,
     used: float | None = None,
     currency: str = "USD",
+    payment_method: str | None = None,
 ) -> dict[str, Any] | None:
     """Burn and runway from a usage summary's daily figures (USD per UTC day) and what remains.
 
-    ``used``: the credits the window used (with ``remaining`` they give the credits it started with);
-    the result adds ``credits_exhausted_at`` and ``deactivated_at`` (the latter: if there is no payment
-    method) from the billing ledger.
+    ``used``: the credits the window used (with ``remaining`` they give the credits it started with;
+    without it what remains is taken as of the check and only the future is projected); the result adds
+    ``credits_exhausted_at`` from the billing ledger and ``deactivated_at``: that time when
+    ``payment_method`` is ``none``, else None (``card``: never deactivated; unsaid: not claimed).
     """
     days = [d for d in daily if parse_time(f"{d.get('date')}T00:00:00Z") is not None]
     if not days:
@@ -119,14 +126,20 @@ def from_usage(
               "source": "usage_summary daily figures", "points": len(days)}  # fmt: skip
     out = _result(total / span, remaining, at, window, currency, "")
     credits = max(remaining, 0.0) + (used if used is not None else 0.0)
-    crossing = _ledger_crossing(_hourly(days, at), out["burn_per_day"], at, credits, out["runway_days"])
+    past = _hourly(days, at) if used is not None else []
+    crossing = _ledger_crossing(past, out["burn_per_day"], at, credits, out["runway_days"])
     out["credits_exhausted_at"] = format_time(crossing)
-    out["deactivated_at"] = format_time(crossing)
-    out["payment_method"] = "unknown"
-    out["note"] = (
-        "credits_exhausted_at and deactivated_at come from the billing ledger (to the hour); the models are "
-        "deactivated then only if the workspace has no payment method"
-    )
+    method = payment_method if payment_method in ("card", "none") else "unknown"
+    out["deactivated_at"] = format_time(crossing) if method == "none" else None
+    out["payment_method"] = method
+    out["note"] = {
+        "none": "credits_exhausted_at and deactivated_at come from the billing ledger (to the hour): no payment "
+                "method, so the models are deactivated when the credits run out",
+        "card": "credits_exhausted_at comes from the billing ledger (to the hour); the account pays by card, so "
+                "the models stay on and invoices follow",
+        "unknown": "credits_exhausted_at comes from the billing ledger (to the hour); whether the models are then "
+                   "deactivated depends on the payment method, which was not given (--payment-method card|none)",
+    }[method]  # fmt: skip
     if crossing is None and out["runway_days"] is not None and out["runway_days"] > HORIZON_DAYS:
         out["note"] += f"; the crossing is more than {HORIZON_DAYS} days ahead: not projected through the ledger"
     if remaining <= 0:
@@ -169,8 +182,10 @@ def runway_for(history: Sequence[Snapshot], window_days: float = DEFAULT_WINDOW_
     latest = ordered[-1]
     remaining = latest.balance_remaining
     if latest.usage_daily and remaining is not None:
-        used = (latest.balance or {}).get("used")
+        balance = latest.balance or {}
+        used = balance.get("used")
         return from_usage(latest.usage_daily, remaining, latest.rendered_at,
                           used=float(used) if isinstance(used, (int, float)) else None,
-                          currency=(latest.balance or {}).get("currency") or "USD")  # fmt: skip
+                          currency=balance.get("currency") or "USD",
+                          payment_method=balance.get("payment_method"))  # fmt: skip
     return from_balances(ordered, window_days)

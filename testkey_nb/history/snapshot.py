@@ -8,9 +8,10 @@ Two halves, on two sides of the render boundary:
 * :func:`build_snapshot` runs in the parent (the batch runner or the ``render`` command) and joins the
   index row with those facts. Only the parent writes the history.
 
-The summary fields ``identity``, ``balance`` and ``limits`` are read defensively: absent -> null/[].
-Where a provider publishes no balance (Baseten), the balance is derived from the usage summary's
-credits used against the documented free credits (provenance ``derived``, with a note saying so).
+The summary fields ``identity``, ``balance``, ``balances`` and ``limits`` are read defensively: absent ->
+null/[]. Money is read, never assumed: where a provider publishes no balance (Baseten), the snapshot has
+none (a documented free grant is not a balance) unless the user gave one (``--credits-remaining``,
+provenance ``given``); the headline ``balance`` carries the ``payment_method`` the user said, if any.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ ROW_SCALARS: Final = (
     "report",
     "error",
 )
-_BALANCE_FIELDS: Final = ("currency", "remaining", "granted", "used", "limit", "provenance", "probe", "note")
+_BALANCE_FIELDS: Final = ("scope", "currency", "remaining", "granted", "used", "limit", "provenance", "probe",
+                          "exchange", "note", "payment_method")  # fmt: skip
+_BALANCE_TEXTS: Final = ("scope", "currency", "provenance", "probe", "exchange", "note", "payment_method")
+#: the notes of the balances earlier versions assumed from Baseten's documented free grant: not balances
+_ASSUMED_NOTES: Final = ("documented free credits", "a model call was refused with 402: the credits are exhausted",
+                         "credits used in the usage window", "usage in the window had no credits applied")  # fmt: skip
 _IDENTITY_FIELDS: Final = ("user", "workspace", "organization")
 
 
@@ -118,11 +124,14 @@ class Snapshot:
     row: Mapping[str, Any]
     models: tuple[ModelEntry, ...] | None = None
     limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the headline balance (the most binding one read, or the one the user gave)
     balance: Mapping[str, Any] | None = None
     usage_daily: tuple[Mapping[str, Any], ...] | None = None
     identity: Mapping[str, Any] | None = None
     runway: Mapping[str, Any] | None = None
     id: int | None = None
+    #: every balance read at this check (key, account, workspace; each currency as it is)
+    balances: tuple[Mapping[str, Any], ...] = ()
 
     def get(self, name: str) -> Any:
         return self.row.get(name)
@@ -150,6 +159,7 @@ class Snapshot:
         for name in ROW_SCALARS:
             out[name] = self.row.get(name)
         out["balance"] = dict(self.balance) if self.balance is not None else None
+        out["balances"] = [dict(b) for b in self.balances]
         out["limits"] = [{"scope": s, **v} for s, v in self.limits.items()]
         out["models"] = [m.as_dict() for m in self.models] if self.models is not None else None
         out["identity"] = dict(self.identity) if self.identity is not None else None
@@ -166,6 +176,7 @@ class Snapshot:
             "models": data.get("models"),
             "limits": data.get("limits"),
             "balance": data.get("balance"),
+            "balances": data.get("balances"),
             "usage_daily": data.get("usage_daily"),
             "identity": data.get("identity"),
         }
@@ -199,6 +210,7 @@ def build_snapshot(
         balance=_balance(facts.get("balance")),
         usage_daily=_daily(facts.get("usage_daily")),
         identity=_identity(facts.get("identity")),
+        balances=_balances(facts.get("balances")),
     )
 
 
@@ -233,11 +245,19 @@ def _balance(value: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for name in _BALANCE_FIELDS:
         raw = value.get(name)
-        out[name] = _text(raw) if name in ("currency", "provenance", "probe", "note") else number(raw)
+        out[name] = _text(raw) if name in _BALANCE_TEXTS else number(raw)
     if all(out[n] is None for n in ("remaining", "granted", "used", "limit")):
         return None
+    if not out["exchange"] and (out["note"] or "").startswith(_ASSUMED_NOTES):
+        return None  # recorded by an earlier version from a grant, never read: money is not assumed
     out["currency"] = out["currency"] or "USD"
     return out
+
+
+def _balances(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        return ()
+    return tuple(b for item in value if (b := _balance(item)) is not None)
 
 
 def _daily(value: Any) -> tuple[dict[str, Any], ...] | None:
@@ -272,8 +292,9 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
 
     ``models``: ids, allowed, prices (null when the model list could not be read); ``limits``: the
     summary's ``limits`` or, where absent, the profile's per-minute and per-day figures; ``balance``: the
-    summary's ``balance`` or, for Baseten, the credits derived from the usage summary; ``usage_daily``:
-    USD per UTC day over the usage window (null when the usage could not be read).
+    summary's headline balance (read, or given by the user; never a documented grant) with the user's
+    ``payment_method``; ``balances``: every balance read; ``usage_daily``: USD per UTC day over the usage
+    window (null when the usage could not be read).
     """
     summary = check.summary()
     profile = check.profile
@@ -285,13 +306,11 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
             for m in profile.models
         ]
     limits = summary.get("limits") if isinstance(summary.get("limits"), list) else _profile_limits(check)
-    usage_daily, usage_totals = _profile_usage(check)
-    balance = summary.get("balance") if isinstance(summary.get("balance"), Mapping) else None
-    if (balance is None or number(balance.get("remaining")) is None) and check.identification.provider == "baseten":
-        derived = _baseten_balance(profile.status.code, usage_totals)
-        if derived is not None:  # what remains is derived: the provider's own figures kept, marked derived
-            balance = {**derived, **{k: v for k, v in (balance or {}).items() if v is not None}}
-            balance.update(remaining=derived["remaining"], provenance="derived", note=derived["note"])
+    usage_daily = _profile_usage(check)
+    balance = dict(summary["balance"]) if isinstance(summary.get("balance"), Mapping) else None
+    if balance is not None and summary.get("payment_method"):
+        balance["payment_method"] = summary["payment_method"]
+    balances = [dict(b) for b in summary.get("balances") or [] if isinstance(b, Mapping)]
     identity = summary.get("identity") if isinstance(summary.get("identity"), Mapping) else None
     facts = {
         "version": FACTS_VERSION,
@@ -299,10 +318,12 @@ def facts_from_check(check: KeyCheck) -> dict[str, Any]:
         "models": models,
         "limits": limits,
         "balance": balance,
+        "balances": balances,
         "usage_daily": usage_daily,
         "identity": identity,
     }
-    return json.loads(json.dumps(facts, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(facts, default=str))
+    return plain
 
 
 def _profile_limits(check: KeyCheck) -> list[dict[str, Any]]:
@@ -321,50 +342,20 @@ def _profile_limits(check: KeyCheck) -> list[dict[str, Any]]:
     return out
 
 
-def _profile_usage(check: KeyCheck) -> tuple[list[dict[str, Any]] | None, dict[str, float] | None]:
-    """USD per UTC day (dedicated + training + Model APIs) and the window's totals, from the usage summary."""
+def _profile_usage(check: KeyCheck) -> list[dict[str, Any]] | None:
+    """USD per UTC day (dedicated + training + Model APIs), from the usage summary."""
     raw = dict(check.profile.raw)
     if (raw.get("readable") or {}).get("usage") != "readable" or not isinstance(raw.get("usage"), Mapping):
-        return None, None
+        return None
     from testkey_nb.billing.observed import from_usage_summary
 
     frames = from_usage_summary(dict(raw["usage"]))
     if not frames.readable:
-        return None, None
+        return None
     days: dict[str, float] = {}
     for frame in (frames.daily, frames.model_apis_daily):
         for rec in frame.select("date", "usd").iter_rows(named=True):
             if rec["date"] is not None and rec["usd"] is not None:
                 key = rec["date"].isoformat()
                 days[key] = days.get(key, 0.0) + float(rec["usd"])
-    totals = {
-        "credits_used": sum(float(t.get("credits_used_usd") or 0.0) for t in frames.totals.values()),
-        "gross": sum(float(t.get("total_usd") or 0.0) for t in frames.totals.values()),
-    }
-    return [{"date": d, "usd": round(days[d], 6)} for d in sorted(days)], totals
-
-
-def _baseten_balance(status: str, totals: Mapping[str, float] | None) -> dict[str, Any] | None:
-    """Baseten publishes no balance: what is left of the free credits, derived from the credits used."""
-    from testkey_nb.billing.ledger import CREDITS_SOURCE, DEFAULT_CREDITS_USD
-
-    base = {"currency": "USD", "granted": DEFAULT_CREDITS_USD, "limit": None, "provenance": "derived",
-            "probe": "usage"}  # fmt: skip
-    if totals is None:
-        if status == "valid_no_quota":
-            note = "a model call was refused with 402: the credits are exhausted and no card pays"
-            return {**base, "remaining": 0.0, "used": None, "probe": "auth_check", "note": note}
-        return None
-    used, gross = round(totals["credits_used"], 6), round(totals["gross"], 6)
-    if used > DEFAULT_CREDITS_USD + 1e-9:
-        note = (
-            f"credits used in the usage window (${used:,.2f}) exceed the documented ${DEFAULT_CREDITS_USD:,.0f}: "
-            "the workspace had more credits; what is left is unknown"
-        )
-        return {**base, "remaining": None, "used": used, "note": note}
-    if used <= 0 and gross > 0:
-        return {**base, "remaining": 0.0, "used": used,
-                "note": "usage in the window had no credits applied: the free credits were gone before it"}  # fmt: skip
-    return {**base, "remaining": round(DEFAULT_CREDITS_USD - used, 6), "used": used,
-            "note": f"documented free credits ({CREDITS_SOURCE}) minus the credits used in the usage window; "
-                    "credits used before the window are not visible"}  # fmt: skip
+    return [{"date": d, "usd": round(days[d], 6)} for d in sorted(days)]

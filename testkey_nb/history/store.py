@@ -313,7 +313,8 @@ class HistoryStore:
 
     def where(self, labels: Iterable[str] | None = None, since: datetime | None = None) -> tuple[str, list[Any]]:
         """A SQL ``WHERE`` clause (or ``""``) and its parameters for ``labels`` and ``since``."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if labels is not None:
             wanted = list(labels)
             where.append(f"label IN ({', '.join('?' for _ in wanted)})" if wanted else "FALSE")

@@ -19,11 +19,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from testkey_nb.identify.outcomes import no_quota_reason, parse_outcomes
 from testkey_nb.identify.schema import (
     CAPABILITIES,
     CAPABILITY_STATUSES,
     IDENTITY_FIELDS,
     JSON_TYPES,
+    LIMIT_FORMATS,
     LIMIT_SCOPES,
     MODELS_SHAPES,
     READS,
@@ -42,6 +44,7 @@ from testkey_nb.identify.schema import (
     KeyPermissions,
     KeyTypePermission,
     NoQuotaRule,
+    PostAuthRule,
     ProviderSpec,
     RateLimits,
     RateLimitTier,
@@ -131,7 +134,10 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
     )
     key_patterns = tuple(_parse_key_pattern(pid, kp, where) for kp in data.get("key_patterns", []))
     fps: list[Fingerprint] = []
-    for section, kind in (("headers", "header"), ("models", "models_body"), ("errors", "error_body")):
+    sections: tuple[tuple[str, FingerprintKind], ...] = (
+        ("headers", "header"), ("models", "models_body"), ("errors", "error_body")
+    )
+    for section, kind in sections:
         for raw in data.get("fingerprints", {}).get(section, []):
             fps.append(_parse_fingerprint(pid, kind, raw, where))
     ids = [f.id for f in fps]
@@ -189,8 +195,18 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
                 status=tuple(int(x) for x in r.get("status", ())),
                 body=tuple(_parse_condition(c, where) for c in r.get("body", [])),
                 source=str(r.get("source", "")),
+                reason=no_quota_reason(r, where, RegistryError),
             )
             for r in data.get("no_quota", [])
+        ),
+        outcomes=parse_outcomes(data, where, _parse_condition, RegistryError),
+        post_auth=tuple(
+            PostAuthRule(
+                status=tuple(int(x) for x in r.get("status", ())),
+                body=tuple(_parse_condition(c, where) for c in r.get("body", [])),
+                source=str(r.get("source", "")),
+            )
+            for r in data.get("post_auth", [])
         ),
         catalog=_parse_catalog(data.get("catalog", {}), where),
         key_label=_parse_key_label(data.get("key_label", {}), key_patterns, where),
@@ -249,7 +265,23 @@ def _parse_header_fact(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...
         source=str(raw.get("source", "")),
         reset_header=str(raw["reset_header"]).lower() if raw.get("reset_header") else None,
         remaining_header=str(raw["remaining_header"]).lower() if raw.get("remaining_header") else None,
+        per_seconds=_per_seconds(raw.get("per_seconds"), header, where),
+        format=_limit_format(raw.get("format", "number"), header, where),
     )
+
+
+def _per_seconds(value: Any, header: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise RegistryError(f"{where}: header {header!r}: per_seconds must be a positive number of seconds")
+    return float(value)
+
+
+def _limit_format(value: Any, header: str, where: str) -> str:
+    if value not in LIMIT_FORMATS:
+        raise RegistryError(f"{where}: header {header!r}: format must be one of {LIMIT_FORMATS}")
+    return str(value)
 
 
 def _parse_key_pattern(pid: str, raw: Mapping[str, Any], where: str) -> KeyPattern:
@@ -293,7 +325,7 @@ def _parse_fingerprint(pid: str, kind: FingerprintKind, raw: Mapping[str, Any], 
         if (header is None) == (prefix is None):
             raise RegistryError(f"{where}: give exactly one of header / header_prefix")
         value = _compile(raw["value"], where, re.IGNORECASE) if "value" in raw else None
-        name = header.lower() if header else f"{prefix.lower()}*"
+        name = str(header).lower() if header else f"{str(prefix).lower()}*"
         auto = f"header {name} present" if value is None else f"header {name} ~ /{value.pattern}/"
         return Fingerprint(
             **common,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from testkey_nb.identify.evidence import KeyShape
+from testkey_nb.identify.outcomes import Outcomes
 
 CAPABILITIES: tuple[str, ...] = (
     "key_identity",
@@ -43,7 +44,12 @@ STRENGTHS: tuple[str, ...] = ("strong", "medium", "cosmetic")
 SOURCING: tuple[str, ...] = ("strong", "weak")
 JSON_TYPES: tuple[str, ...] = ("string", "number", "integer", "bool", "object", "array", "null")
 
-LIMIT_SCOPES: tuple[str, ...] = ("requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day")
+LIMIT_SCOPES: tuple[str, ...] = (
+    "requests_per_minute", "tokens_per_minute", "requests_per_day", "tokens_per_day", "tokens_per_month",
+)  # fmt: skip
+#: how a ``[[limit_headers]]`` value is written: a plain number, or the IETF draft's structured
+#: ``RateLimit-Policy`` (``q`` quota over ``w`` seconds) with ``RateLimit`` (``r`` remaining, ``t`` reset)
+LIMIT_FORMATS: tuple[str, ...] = ("number", "ietf-ratelimit")
 IDENTITY_FIELDS: tuple[str, ...] = ("user", "workspace", "organization")
 #: what an endpoint reads (the README's provider table columns)
 READS: tuple[str, ...] = ("identity", "models", "permissions", "limits", "balance", "usage", "prices", "operations")
@@ -112,6 +118,15 @@ class NoQuotaRule:
     status: tuple[int, ...]
     body: tuple[Condition, ...]
     source: str = ""
+    #: no_balance (money: top up) or no_plan (a plan window: it recovers by itself); see identify/outcomes.py
+    reason: str = "no_balance"
+
+
+@dataclass(frozen=True)
+class PostAuthRule(NoQuotaRule):
+    """An error the provider gives only once the key has passed auth (a bad key gets 401 first): such an
+    answer to a model call proves the key, even for a placeholder model (Hugging Face's 400
+    ``model_not_found``)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,12 @@ class HeaderFact:
     source: str = ""
     reset_header: str | None = None
     remaining_header: str | None = None
+    #: the window (seconds) the header's value counts over, as the provider documents it, when it is not
+    #: the scope's own (Fireworks' tokens per second, Mistral's requests per 10 s): the value is converted
+    #: to the scope's window and marked ``derived``; a structured header that names its window wins
+    per_seconds: float | None = None
+    #: ``number`` or ``ietf-ratelimit`` (see ``LIMIT_FORMATS``)
+    format: str = "number"
 
 
 @dataclass(frozen=True)
@@ -308,8 +329,11 @@ class ProviderSpec:
     limit_headers: tuple[HeaderFact, ...] = ()
     identity_headers: tuple[HeaderFact, ...] = ()
     no_quota: tuple[NoQuotaRule, ...] = ()
+    post_auth: tuple[PostAuthRule, ...] = ()
     catalog: CatalogFields = field(default_factory=CatalogFields)
     key_label: KeyLabel = field(default_factory=KeyLabel)
+    #: hosts and routes, status rules, HTTP-200 error envelopes, money units (identify/outcomes.py)
+    outcomes: Outcomes = field(default_factory=Outcomes)
     #: the provider's folder (probes.toml, interpret.py live there)
     folder: Path | Traversable | None = None
 
@@ -422,7 +446,7 @@ class Registry:
 
     def match_key_shape(self, shape_info: KeyShape | Iterable[str]) -> tuple[KeyPattern, ...]:
         """The registry's key patterns named by a KeyShape (or by an iterable of pattern ids)."""
-        wanted = set(getattr(shape_info, "matches", shape_info))
+        wanted = set(shape_info.matches if isinstance(shape_info, KeyShape) else shape_info)
         return tuple(kp for kp in self.key_patterns() if kp.id in wanted)
 
 

@@ -416,7 +416,7 @@ def _holds(cond: Condition, obj: object, max_chars: int) -> bool:
             and cond.pattern is not None
             and bool(cond.pattern.search(value[:max_chars]))
         )
-    return _json_type(value) == cond.value
+    return bool(_json_type(value) == cond.value)
 
 
 def _lookup(obj: object, path: Sequence[str]) -> object:

@@ -8,14 +8,17 @@ has a per-request timeout and the whole run an overall deadline; 429 and 5xx are
 number of times, honouring ``Retry-After``; bodies are capped.
 
 What may leave the machine (the guard in the client, the last line of defence):
-- a request leaves only if its method and full URL are those of a planned probe (no suffix match);
+- a request leaves only if its method and full URL are what the probe it belongs to allows in the plan
+  as loaded (:class:`~testkey_nb.probe.guard.LoadedPlan`, built from the specs and targets, never from
+  the URL the engine computed): a mis-built URL is stopped, no suffix match;
 - a POST is never re-sent on a redirect: a 3xx to a POST is an observation (its status and the
   ``Location`` it asked for), not a visit; a GET redirect is followed on the same origin only;
 - only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1) and, with
   ``allow_billable=True``, ``billable`` POSTs;
 - spending stops at the first accepted call: until one refused-by-design call has come back, no
   other is sent (the first is a pilot); once one came back 2xx (it was answered, so it cost money),
-  no further ``rejected`` or ``billable`` request is sent in the session.
+  no further ``rejected`` or ``billable`` request is sent in the check: the stop (:class:`SpendStop`)
+  is shared by every engine of one check (each scheme trial has its own engine and its own pilot).
 """
 
 from __future__ import annotations
@@ -33,12 +36,19 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from testkey_nb.probe.guard import WriteRefused, check_allowed
-from testkey_nb.probe.observation import Observation, Outcome, make_observation, outcome_for, scrub
-from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets
+from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
+from testkey_nb.probe.observation import (
+    ExchangeIds,
+    Observation,
+    Outcome,
+    make_observation,
+    outcome_for,
+    scrub,
+)
+from testkey_nb.probe.plan import ForEach, ProbeSettings, ProbeSpec, Targets, version_root
 from testkey_nb.secrets import Secret, redact
 
-__all__ = ["ProbeEngine", "retry_after_seconds"]
+__all__ = ["ProbeEngine", "SpendStop", "retry_after_seconds"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SNIPPET_BYTES = 2048
@@ -101,29 +111,57 @@ class _NotSent(Exception):
     """A refused-by-design or billable request stopped before it left: an earlier one was accepted."""
 
 
+@dataclass
+class SpendStop:
+    """The spending stop of one check, shared by every engine (scheme trial) of that check: once a
+    refused-by-design call was answered (it cost money), ``spent_by`` names it and no engine sends
+    another ``rejected`` or ``billable`` request."""
+
+    spent_by: str | None = None
+
+
 class _SpendGate:
     """Spending stops at the first accepted call.
 
     The first refused-by-design (or billable) exchange of a session is a pilot: every other one waits
-    until it has come back, so a far end that accepts such calls gets exactly one. Once a ``rejected``
-    call came back 2xx (answered: it cost money), no ``rejected`` or ``billable`` request is sent again.
+    until it has come back, so a far end that accepts such calls gets exactly one. A pilot answered 404
+    (its placeholder model is unknown there) says nothing about whether the far end refuses a call built
+    to be refused, so the next call is a pilot too (a far end that refuses the placeholder but answers
+    real models still gets exactly one). Once a ``rejected`` call came back 2xx (answered: it cost
+    money), no ``rejected`` or ``billable`` request is sent again, by this engine or any other sharing
+    the same :class:`SpendStop`.
     """
 
-    def __init__(self) -> None:
-        self.spent_by: str | None = None
+    def __init__(self, stop: SpendStop | None = None) -> None:
+        self._stop = stop if stop is not None else SpendStop()
         self._pilot_taken = False
+        self._open = False
         self._pilot_back = asyncio.Event()
 
     async def enter(self) -> bool:
-        """Wait until this exchange may start; True when it is the pilot."""
-        if not self._pilot_taken:
-            self._pilot_taken = True
-            return True
-        await self._pilot_back.wait()
+        """Wait until this exchange may start; True when it is a pilot."""
+        while not self._open:
+            if not self._pilot_taken:
+                self._pilot_taken = True
+                self._pilot_back.clear()
+                return True
+            await self._pilot_back.wait()
         return False
 
-    def pilot_back(self) -> None:
+    def pilot_back(self, status: int | None) -> None:
+        """The pilot came back with ``status``: a 404 re-arms the pilot, anything else opens the gate."""
+        if status == 404:
+            self._pilot_taken = False
+        else:
+            self._open = True
         self._pilot_back.set()
+
+    @property
+    def spent_by(self) -> str | None:
+        return self._stop.spent_by
+
+    def spent(self, by: str) -> None:
+        self._stop.spent_by = self._stop.spent_by or by
 
     def check(self) -> None:
         """Raise :class:`_NotSent` when an earlier call was accepted; called right before every send."""
@@ -150,8 +188,12 @@ class ProbeEngine:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         now: datetime | None = None,
+        spend: SpendStop | None = None,
+        exchanges: ExchangeIds | None = None,
     ) -> None:
         self._secret = secret
+        #: the check's exchange numbering (shared by all its engines); a new one for a lone engine
+        self._exchanges = exchanges or ExchangeIds()
         self._targets = targets
         self._settings = settings or ProbeSettings()
         self._transport = transport
@@ -160,8 +202,10 @@ class ProbeEngine:
         self._deadline_at = 0.0
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
-        self._gate = _SpendGate()
-        self._planned: dict[tuple[str, str], str] = {}
+        self._gate = _SpendGate(spend)
+        self._spent_here = False
+        #: what the loaded plans allow to leave (filled from the specs as each plan is submitted)
+        self._loaded = LoadedPlan(targets, allow_billable=self._settings.allow_billable)
         self._events: dict[str, asyncio.Event] = {}
         self._done: dict[str, list[Observation]] = {}
         self._results: dict[str, list[Observation]] = {}
@@ -172,8 +216,14 @@ class ProbeEngine:
 
     @property
     def spent_by(self) -> str | None:
-        """The probe whose refused-by-design call was accepted (and cost money), if any."""
+        """The probe whose refused-by-design call was accepted (and cost money), if any, in this engine or
+        another sharing its :class:`SpendStop`."""
         return self._gate.spent_by
+
+    @property
+    def spent_here(self) -> bool:
+        """A refused-by-design call sent by this engine was accepted and answered (it cost money)."""
+        return self._spent_here
 
     # -- session ---------------------------------------------------------------------------------
     async def __aenter__(self) -> ProbeEngine:
@@ -207,6 +257,7 @@ class ProbeEngine:
         for obs in prior:
             self._done.setdefault(obs.probe, []).append(obs)
             self._events.setdefault(obs.probe, asyncio.Event()).set()
+        self._loaded.add(plan)
         for spec in plan:
             self._events.setdefault(spec.name, asyncio.Event())
         for spec in plan:
@@ -339,9 +390,8 @@ class ProbeEngine:
             "usage_end": self._now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
-        if spec.from_root:  # the same host's root, not under its base path (DeepSeek's /user/balance)
-            parts = urlsplit(base)
-            base = f"{parts.scheme}://{parts.netloc}"
+        if spec.from_root:  # beside the version segment, not under it (DeepSeek's /user/balance)
+            base = version_root(base)
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body
@@ -384,20 +434,22 @@ class ProbeEngine:
             async with sem:
                 return await self._exchange(client, spec, item, url, body)
         pilot = await self._gate.enter()
+        back: int | None = None
         try:
             async with sem:
                 seen = await self._exchange(client, spec, item, url, body)
+            back = seen.status
             if spec.cost == "rejected" and seen.status is not None and 200 <= seen.status < 300:
-                self._gate.spent_by = self._gate.spent_by or f"{spec.name} ({item or 'no model'})"
+                self._gate.spent(f"{spec.name} ({item or 'no model'})")
+                self._spent_here = True
             return seen
         finally:
             if pilot:
-                self._gate.pilot_back()
+                self._gate.pilot_back(back)
 
     async def _exchange(
         self, client: httpx.AsyncClient, spec: ProbeSpec, item: str | None, url: httpx.URL, body: Any
     ) -> Observation:
-        self._planned[(spec.method, str(url))] = spec.cost
         started = time.monotonic()
         attempts = 0
         while True:
@@ -475,7 +527,7 @@ class ProbeEngine:
                     **{k: v.replace("{key}", self._secret.reveal()) for k, v in self._settings.auth_headers.items()},
                     "Accept": "application/json",
                 },
-                extensions={"testkey_cost": spec.cost},
+                extensions={"testkey_cost": spec.cost, "testkey_probe": spec.name},
             )
             self.requests_sent += 1
             response = await client.send(request, stream=True)
@@ -500,7 +552,7 @@ class ProbeEngine:
                             redirect="other_host", location=location,
                         )  # fmt: skip
                     url = httpx.URL(location)
-                    self._planned[("GET", str(url))] = "read"  # a same-origin GET redirect: still a read
+                    self._loaded.redirected(str(url))  # a same-origin GET redirect: still a read
                     continue
                 raw, truncated = await _read_capped(response, self._settings.max_body_bytes)
                 return _Exchange(response.status_code, merged, raw, truncated)
@@ -509,22 +561,12 @@ class ProbeEngine:
         return _Exchange(None, {}, detail="too many redirects", redirect="too_many")
 
     async def _guard_hook(self, request: httpx.Request) -> None:
-        """The last line of defence: only the exact planned method and URL, of an allowed cost, leave."""
-        cost = request.extensions.get("testkey_cost")
-        planned = self._planned.get((request.method, str(request.url)))
-        allowed = (
-            planned is not None
-            and planned == cost
-            and (
-                (request.method == "GET" and cost == "read")
-                or (request.method == "POST" and cost == "rejected")
-                or (request.method == "POST" and cost == "billable" and self._settings.allow_billable)
-            )
-        )
-        if not allowed:
-            raise WriteRefused(
-                f"refused to send {request.method} {request.url.path}: not a planned probe (cost {cost!r})"
-            )
+        """The last line of defence: a request leaves only if the loaded plan's spec of its probe allows
+        exactly its method and URL at its cost (built from the spec, not from what the engine computed)."""
+        self._loaded.check(
+            request.method, str(request.url), request.extensions.get("testkey_cost"),
+            request.extensions.get("testkey_probe"),
+        )  # fmt: skip
 
     # -- building observations ------------------------------------------------------------------
     def _observe(
@@ -586,6 +628,7 @@ class ProbeEngine:
             spent=spent,
             usage=_usage(parsed) if spent else None,
             location=scrub(result.location, secrets),
+            exchange=self._exchanges.next(),
         )
 
     def _synthetic(
@@ -598,8 +641,10 @@ class ProbeEngine:
         started: float | None = None,
     ) -> Observation:
         auth = self._settings.auth_label
-        return make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail,
+        seen = make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail,
                                 auth=auth)  # fmt: skip
+        # a request that left (a timeout, a network error after sending) is an exchange without an answer
+        return replace(seen, exchange=self._exchanges.next()) if attempts > 0 else seen
 
 
 def _usage(body: Any) -> dict[str, int] | None:

@@ -1,13 +1,23 @@
-"""The write guard: an allow-list of what a probe may send. Anything else raises :class:`WriteRefused`."""
+"""The write guard: an allow-list of what a probe may send. Anything else raises :class:`WriteRefused`.
+
+Two lines of defence: :func:`check_allowed` refuses a probe spec that declares a write (at plan load and
+before a probe starts), and :class:`LoadedPlan` holds every request the client is about to send against
+the plans as loaded: the method and the URL each spec of the plan allows, built here from the spec and
+the targets alone (never from the URL the engine computed), so a mis-built URL is stopped before it leaves.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from testkey_nb.probe.plan import ProbeSpec
+    from testkey_nb.probe.plan import ProbeSpec, Targets
 
-__all__ = ["CHAT_PATHS", "WriteRefused", "check_allowed"]
+__all__ = ["CHAT_PATHS", "LoadedPlan", "PlannedRequest", "WriteRefused", "check_allowed"]
 
 
 class WriteRefused(RuntimeError):
@@ -53,3 +63,103 @@ def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
             return
         raise WriteRefused(f"probe {spec.name}: a billable probe is one short user message with max_tokens 1")
     raise WriteRefused(f"probe {spec.name}: cost {spec.cost!r} is not a probe cost class")
+
+
+#: a ``{placeholder}`` in a spec's path (``{item}``: one path segment, percent-encoded) or query value
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """What one spec of a loaded plan allows to leave: its method and cost, the origin of its role's target,
+    its full path (``{item}`` stands for exactly one percent-encoded segment) and its query keys (a templated
+    value may take any value, a literal one only itself)."""
+
+    probe: str
+    method: str
+    cost: str
+    origin: tuple[str, str, int | None]
+    path: re.Pattern[str]
+    params: Mapping[str, str | None]
+
+    @classmethod
+    def of(cls, spec: ProbeSpec, base: str) -> PlannedRequest:
+        from testkey_nb.probe.plan import version_root  # plan imports this module
+
+        prefix = urlsplit(version_root(base) if spec.from_root else base).path.rstrip("/")
+        pattern = "".join(
+            re.escape(part) if i % 2 == 0 else "[^/?#]+" for i, part in enumerate(_split(prefix + spec.path))
+        )
+        params = {k: (None if _PLACEHOLDER.search(v) else v) for k, v in (spec.params or {}).items()}
+        return cls(spec.name, spec.method, spec.cost, _origin(base), re.compile(pattern), params)
+
+    def allows(self, method: str, url: str, cost: str | None) -> bool:
+        parts = urlsplit(url)
+        if method != self.method or cost != self.cost or _origin(url) != self.origin or parts.fragment:
+            return False
+        if not self.path.fullmatch(parts.path or "/"):
+            return False
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if len(query) != len({k for k, _ in query}) or {k for k, _ in query} != set(self.params):
+            return False
+        return all(self.params[k] is None or self.params[k] == v for k, v in query)
+
+
+def _split(path: str) -> list[str]:
+    """A path template as literal parts and placeholders, alternating (literal first)."""
+    out: list[str] = []
+    last = 0
+    for m in _PLACEHOLDER.finditer(path):
+        out += [path[last : m.start()], m.group(0)]
+        last = m.end()
+    return [*out, path[last:]]
+
+
+class LoadedPlan:
+    """The requests the plans of one engine session allow, built from the specs and targets as loaded.
+
+    ``add`` is called with each plan as it is submitted; ``check`` is called in the HTTP client for every
+    request right before it leaves, with the probe and cost the engine says it belongs to: it raises
+    :class:`WriteRefused` unless that probe's spec allows exactly this method and URL, at that cost. A GET
+    the engine followed on a same-origin redirect (``redirected``) is allowed as a read only."""
+
+    def __init__(self, targets: Targets, *, allow_billable: bool) -> None:
+        self._targets = targets
+        self._allow_billable = allow_billable
+        self._by_probe: dict[str, list[PlannedRequest]] = {}
+        self._redirects: set[str] = set()
+
+    def add(self, specs: Iterable[ProbeSpec]) -> None:
+        for spec in specs:
+            base = self._targets.url_for(spec.role)
+            if base is None:
+                continue  # the role is not probed: nothing of this spec may leave
+            planned = PlannedRequest.of(spec, base)
+            if planned not in self._by_probe.setdefault(spec.name, []):
+                self._by_probe[spec.name].append(planned)
+
+    def redirected(self, url: str) -> None:
+        """A same-origin GET redirect the engine follows for a read (never a POST: those are not followed)."""
+        self._redirects.add(url)
+
+    def check(self, method: str, url: str, cost: str | None, probe: str | None) -> None:
+        path = urlsplit(url).path
+        kind_ok = (
+            (method == "GET" and cost == "read")
+            or (method == "POST" and cost == "rejected")
+            or (method == "POST" and cost == "billable" and self._allow_billable)
+        )
+        if not kind_ok:
+            raise WriteRefused(f"refused to send {method} {path}: cost {cost!r} does not allow it")
+        if method == "GET" and cost == "read" and url in self._redirects:
+            return
+        if not any(p.allows(method, url, cost) for p in self._by_probe.get(probe or "", ())):
+            raise WriteRefused(
+                f"refused to send {method} {path}: not what probe {probe!r} of the loaded plan allows (cost {cost!r})"
+            )

@@ -12,7 +12,9 @@ from testkey_nb.secrets import Secret, redact
 if TYPE_CHECKING:
     from testkey_nb.probe.plan import ProbeSpec
 
-__all__ = ["Observation", "Outcome", "make_observation", "outcome_for", "scrub", "spend_of", "spend_text"]
+__all__ = [
+    "ExchangeIds", "Observation", "Outcome", "make_observation", "outcome_for", "scrub", "spend_of", "spend_text",
+]  # fmt: skip
 
 
 Outcome = Literal[
@@ -69,6 +71,10 @@ class Observation:
     assumption: str | None = None
     #: how the key was presented (``Authorization: Bearer``, ``x-api-key``), never the key itself
     auth: str = ""
+    #: the id of the request this observation saw (unique within one check, shared by every scheme
+    #: trial of it): None when nothing was sent; a copy of a request two probes planned alike names the
+    #: one exchange they share
+    exchange: str | None = None
 
     @property
     def sent(self) -> bool:
@@ -93,7 +99,20 @@ class Observation:
             "location": self.location,
             "assumption": self.assumption,
             "auth": self.auth,
+            "exchange": self.exchange,
         }
+
+
+class ExchangeIds:
+    """Numbers the exchanges of one check (``x1``, ``x2``, ...): one instance per check, handed to every
+    engine of its scheme trials, so an id names one request sent and answered (or not) within it."""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def next(self) -> str:
+        self._n += 1
+        return f"x{self._n}"
 
 
 def outcome_for(status: int, content_type: str, body_is_json: bool) -> Outcome:

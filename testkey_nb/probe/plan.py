@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from testkey_nb._files import package_dir
 from testkey_nb.probe.guard import check_allowed
 
-__all__ = ["Cost", "ForEach", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "load_plan"]
+__all__ = [
+    "Cost", "ForEach", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "load_plan", "version_root",
+]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
 Role = Literal["inference", "management"]
@@ -57,12 +61,28 @@ class ProbeSpec:
     after: str | None = None
     for_each: ForEach | None = None
     skip_if: SkipIf | None = None
-    #: the path is taken from the root of the host the user named, not under its base path
-    #: (DeepSeek's ``/user/balance`` beside ``/v1``): same host, the key goes nowhere else
+    #: the path is taken from the base URL with its version segment removed (:func:`version_root`), not
+    #: under the version (DeepSeek's ``/user/balance`` beside ``/v1``): same host and the same path prefix,
+    #: so a gateway under a prefix (``/gw/deepseek/v1`` -> ``/gw/deepseek/user/balance``) works
     from_root: bool = False
     #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
     #: every observation and into the evidence of what is derived from it
     assumption: str | None = None
+
+
+#: an API version segment: v1, v2, v1beta, v1alpha2
+_VERSION_SEGMENT = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+
+
+def version_root(base: str) -> str:
+    """``base`` without its trailing version segment: ``https://api.deepseek.com/v1`` ->
+    ``https://api.deepseek.com``, ``http://127.0.0.1:8080/gw/deepseek/v1`` -> ``http://127.0.0.1:8080/gw/deepseek``;
+    a base without one is kept as it is."""
+    parts = urlsplit(base)
+    segments = parts.path.rstrip("/").split("/")
+    if segments and _VERSION_SEGMENT.fullmatch(segments[-1]):
+        segments = segments[:-1]
+    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), "", ""))
 
 
 def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:

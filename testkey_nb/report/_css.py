@@ -14,7 +14,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import tinycss2
 
@@ -51,19 +51,19 @@ def used_classes(page: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _parse_rules(nodes: Iterable[object]) -> tuple[_Rule | _Block, ...]:
+def _parse_rules(nodes: Iterable[Any]) -> tuple[_Rule | _Block, ...]:
     out: list[_Rule | _Block] = []
     for node in nodes:
-        if node.type == "qualified-rule":  # type: ignore[attr-defined]
-            prelude = tinycss2.serialize(node.prelude).strip()  # type: ignore[attr-defined]
+        if node.type == "qualified-rule":
+            prelude = tinycss2.serialize(node.prelude).strip()
             selectors = tuple(
                 (sel.strip(), frozenset(_CLASS_RE.findall(_NOT_RE.sub("", sel)))) for sel in _split_selectors(prelude)
             )
-            body = tinycss2.serialize(node.content).strip()  # type: ignore[attr-defined]
+            body = tinycss2.serialize(node.content).strip()
             custom: list[tuple[str, str]] = []
             plain: list[str] = []
             if "--" in body:
-                for decl in tinycss2.parse_declaration_list(node.content, skip_whitespace=True, skip_comments=True):  # type: ignore[attr-defined]
+                for decl in tinycss2.parse_declaration_list(node.content, skip_whitespace=True, skip_comments=True):
                     if decl.type != "declaration":
                         continue
                     text = f"{decl.name}:{tinycss2.serialize(decl.value).strip()}"
@@ -74,21 +74,23 @@ def _parse_rules(nodes: Iterable[object]) -> tuple[_Rule | _Block, ...]:
                     else:
                         plain.append(text)
             out.append(_Rule(selectors, body, tuple(custom), ";".join(plain)))
-        elif node.type == "at-rule" and node.content is None:  # type: ignore[attr-defined]
+        elif node.type == "at-rule" and node.content is None:
             # @import, @charset, ...: kept as they are (the page's offline check judges them)
-            out.append(_Block("", "", (), tinycss2.serialize([node])))  # type: ignore[list-item]
+            out.append(_Block("", "", (), tinycss2.serialize([node])))
         elif node.type == "at-rule":
-            keyword = node.lower_at_keyword  # type: ignore[attr-defined]
-            prelude = f"@{node.at_keyword} {tinycss2.serialize(node.prelude).strip()}"  # type: ignore[attr-defined]
+            keyword = node.lower_at_keyword
+            prelude = f"@{node.at_keyword} {tinycss2.serialize(node.prelude).strip()}"
             inner: tuple[_Rule | _Block, ...] = ()
             if keyword in ("media", "supports"):
-                inner = _parse_rules(tinycss2.parse_rule_list(node.content, skip_whitespace=True, skip_comments=True))  # type: ignore[attr-defined]
-            out.append(_Block(prelude, keyword, inner, tinycss2.serialize([node])))  # type: ignore[list-item]
+                inner = _parse_rules(tinycss2.parse_rule_list(node.content, skip_whitespace=True, skip_comments=True))
+            out.append(_Block(prelude, keyword, inner, tinycss2.serialize([node])))
     return tuple(out)
 
 
 def _split_selectors(prelude: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
     for char in prelude:
         if char in "([":
             depth += 1

@@ -14,7 +14,7 @@ from testkey_nb._format import D3_COUNT, D3_USD
 _SOURCES = alt.Scale(domain=["model", "usage summary"], range=["#5c6bc0", "#ef6c00"])
 
 
-def reconcile_chart(daily: pl.DataFrame, *, tolerance_pct: float = 5.0) -> alt.LayerChart:
+def reconcile_chart(daily: pl.DataFrame, *, tolerance_pct: float = 5.0) -> alt.VConcatChart:
     """Billed minutes per UTC day: the model's bars beside the usage summary's, and the difference in
     percent of the observed figure below, with the tolerance band and each flagged day marked."""
     bars = daily.select(
@@ -66,10 +66,11 @@ def reconcile_chart(daily: pl.DataFrame, *, tolerance_pct: float = 5.0) -> alt.L
     below = alt.layer(band, points).properties(
         width=560, height=120, title=f"Difference per day (grey band: ±{tolerance_pct:g} %)"
     )
-    return alt.vconcat(minutes, below).resolve_scale(color="independent")  # type: ignore[return-value]
+    chart: alt.VConcatChart = alt.vconcat(minutes, below).resolve_scale(color="independent")
+    return chart
 
 
-def sweep_chart(sweep: pl.DataFrame, *, max_cold_starts: int | None = None) -> alt.LayerChart:
+def sweep_chart(sweep: pl.DataFrame, *, max_cold_starts: int | None = None) -> alt.LayerChart | alt.FacetChart:
     """Monthly cost against cold starts, one point per setting (min replicas x scale-down delay x
     schedule), the cheapest setting under the cold-start bound ringed; hover for the setting."""
     data = sweep.select(

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import zmq
-from jupyter_client import AsyncKernelManager
 from jupyter_client.client import KernelClient
 from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from testkey_nb.report.keychannel import KEY_FD_ENV
@@ -117,7 +117,7 @@ class _OwnedKernelManager(AsyncKernelManager):
             )
         return self._tk_spec
 
-    def client(self, **kwargs: Any) -> KernelClient:
+    def client(self, **kwargs: Any) -> KernelClient:  # type: ignore[override]  # what papermill's client is
         kc = super().client(**kwargs)
         self._tk_clients.append(kc)
         return kc
@@ -288,7 +288,12 @@ def execute_in_kernel(
     passes, the kernel is killed and the run ends with ``deadline_hit``.
     """
     deadline_hit = threading.Event()
-    timer = threading.Timer(timeout_s, lambda: (deadline_hit.set(), kernel.kill_now()))
+
+    def on_deadline() -> None:
+        deadline_hit.set()
+        kernel.kill_now()
+
+    timer = threading.Timer(timeout_s, on_deadline)
     timer.daemon = True
     nb: NotebookNode | None = None
     error: BaseException | None = None

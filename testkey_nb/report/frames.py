@@ -25,7 +25,8 @@ MODEL_SCHEMA: dict[str, Any] = {
     "price_provenance": pl.String, "context_length": pl.Int64, "max_completion_tokens": pl.Int64,
     "features": pl.List(pl.String), "input_modalities": pl.List(pl.String),
     "output_modalities": pl.List(pl.String), "rpm": pl.Int64, "tpm": pl.Int64,
-    "limits_provenance": pl.String, "allowed_probe": pl.String,
+    "limits_provenance": pl.String, "allowed_probe": pl.String, "allowed_exchange": pl.String,
+    "price_exchange": pl.String, "limits_exchange": pl.String,
 }  # fmt: skip
 
 

@@ -46,6 +46,8 @@ def check_from_env(
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
     max_in_flight: int = 16,
+    credits_remaining: float | None = None,
+    payment_method: str = "",
 ) -> KeyCheck:
     """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
@@ -59,6 +61,8 @@ def check_from_env(
     return check(
         ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
+        credits_remaining=None if credits_remaining is None else float(credits_remaining),
+        payment_method=payment_method or None,
     )  # fmt: skip
 
 

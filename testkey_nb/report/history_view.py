@@ -185,7 +185,7 @@ def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
          "balance_remaining": r["balance_remaining"]}
         for r in frame.to_dicts()
     ]  # fmt: skip
-    return (
+    chart: alt.Chart = (
         alt.Chart(alt.Data(values=values))
         .mark_point(filled=True, size=110, shape="square")
         .encode(
@@ -199,6 +199,7 @@ def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
                     description=f"Status of {plural(len({v['label'] for v in values}), 'key')} at each of "
                     f"{plural(len(values), 'check')}, one square per check coloured by status.")
     )
+    return chart
 
 
 def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart | None:
@@ -214,7 +215,7 @@ def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart 
     ]
     if not rows:
         return None
-    return (
+    line: alt.Chart = (
         alt.Chart(alt.Data(values=rows))
         .mark_line(point=True)
         .encode(
@@ -227,6 +228,7 @@ def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart 
                     description=f"{title}: one line per key over the checks, "
                     f"{plural(len({r['label'] for r in rows}), 'key')}.")
     )
+    return line
 
 
 def fleet_latest_html(frame: pl.DataFrame) -> str:

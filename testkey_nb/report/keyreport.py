@@ -52,6 +52,10 @@ class KeyJob:
     deadline_s: float = 60.0
     #: politeness cap on requests in flight (``--max-in-flight``)
     max_in_flight: int = 16
+    #: money left (USD) and how the account pays, as the user said (``--credits-remaining``,
+    #: ``--payment-method``); None: not said
+    credits_remaining: float | None = None
+    payment_method: str | None = None
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
     #: a relative link from the report to its fleet index (a batch sets ``index.html``); "" for none
@@ -120,6 +124,8 @@ def render_key(
             "timeout_s": float(job.timeout_s),
             "deadline_s": float(job.deadline_s),
             "max_in_flight": int(job.max_in_flight),
+            "credits_remaining": None if job.credits_remaining is None else float(job.credits_remaining),
+            "payment_method": job.payment_method or "",
             "history": job.history,
             "index_href": job.index_href,
         },

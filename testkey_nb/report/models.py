@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ class RenderResult:
     seconds: float
     bytes: int
     #: JSON files the notebook left in its outbox (``TESTKEY_NB_OUTBOX``), read before the raw folder went.
-    outbox: Mapping[str, bytes] = field(default_factory=dict)
+    outbox: Mapping[str, builtins.bytes] = field(default_factory=dict)
 
 
 class RenderError(Exception):

@@ -13,9 +13,12 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from testkey_nb._files import write_atomic
+
+if TYPE_CHECKING:
+    from playwright._impl._api_structures import PdfMargins
 
 __all__ = ["CHROMIUM_ARGS", "PdfError", "find_chromium", "pdf_path", "print_pdfs", "require_chromium"]
 
@@ -37,7 +40,7 @@ _CHARTS_DRAWN: Final = (
 )
 
 
-_MARGIN: Final = {"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"}
+_MARGIN: Final[PdfMargins] = {"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"}
 
 
 class PdfError(RuntimeError):

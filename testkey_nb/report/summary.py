@@ -93,9 +93,15 @@ def _amount(value: Any, currency: str | None) -> str:
     return f"{number(value)} {currency}"
 
 
+_PAYMENT: Final = {"card": "pays by card", "none": "no payment method"}
+
+
 def balance_fact(summary: Mapping[str, Any]) -> Fact | None:
-    """The balance: the ``balance`` object when the provider exposes one, else what the capability says."""
+    """The balance: the headline ``balance`` (the most binding one read, or the one the user gave) with the
+    other balances read in its note, each in its own currency and scope; where none was read, what the
+    capability says and how the account pays, as the user said ("not exposed; pays by card")."""
     bal = summary.get("balance")
+    said = _PAYMENT.get(str(summary.get("payment_method")), "")
     if isinstance(bal, Mapping) and any(bal.get(k) is not None for k in ("remaining", "granted", "used", "limit")):
         cur = bal.get("currency")
         parts = []
@@ -103,20 +109,30 @@ def balance_fact(summary: Mapping[str, Any]) -> Fact | None:
             if bal.get(key) is not None:
                 parts.append(f"{_amount(bal[key], cur)} {word}")
         note = ", ".join(parts)
-        prov = " ".join(str(x) for x in (bal.get("provenance"), f"({bal['probe']})" if bal.get("probe") else "") if x)
+        cited = f"({bal['probe']}, {bal['exchange']})" if bal.get("probe") and bal.get("exchange") else (
+            f"({bal['probe']})" if bal.get("probe") else "")  # fmt: skip
+        scope = f"{bal['scope']}:" if bal.get("scope") else ""
+        prov = " ".join(str(x) for x in (scope, bal.get("provenance"), cited) if x)
         note = f"{note}; {prov}" if note and prov else note or prov
+        others = [b for b in summary.get("balances") or [] if isinstance(b, Mapping) and b != bal]
+        for other in others:
+            if other.get("remaining") is not None:
+                note += (f"; {other.get('scope') or 'also'}: {_amount(other['remaining'], other.get('currency'))} "
+                         "remaining")  # fmt: skip
+        note += f"; {said}" if said else ""
         if bal.get("remaining") is not None:
             low = isinstance(bal["remaining"], (int, float)) and bal["remaining"] <= 0
             return Fact("Balance", f"{_amount(bal['remaining'], cur)} remaining", note, "bad" if low else "")
         return Fact("Balance", parts[0] if parts else "unknown", note)
     cap = next((c for c in summary.get("capabilities") or [] if _get(c, "capability") == "balance"), None)
-    if cap is None:
+    if cap is None and not said:
         return None
-    status, evidence = str(_get(cap, "status") or "unknown"), str(_get(cap, "evidence") or "")
+    status = str(_get(cap, "status") or "unknown") if cap is not None else "unknown"
+    evidence = str(_get(cap, "evidence") or "") if cap is not None else ""
     value = {"unsupported": "not exposed", "verified": "read", "denied": "not readable with this key"}.get(
         status, "unknown"
     )
-    return Fact("Balance", value, evidence)
+    return Fact("Balance", f"{value}; {said}" if said else value, evidence)
 
 
 def _limits_fact(summary: Mapping[str, Any], tpm_provenance: str | None) -> Fact:

@@ -263,16 +263,29 @@ def account_html(profile: Profile) -> str:
     parts = [table(rows, ["identity", "value"])]
     if ident.get("evidence"):
         parts.append(f'<p class="tk-muted">Read from: {esc(ident["evidence"])}.</p>')
-    bal = profile.balance_json()
-    if bal is None:
+    balances = profile.balances_json()
+    said = {"card": "the account pays by card (as you said)", "none": "the account has no payment method (as you "
+            "said)"}.get(str(profile.payment_method), "")  # fmt: skip
+    if not balances:
         cap = next((c for c in profile.capabilities if c.name == "balance"), None)
-        parts.append(f"<p>Balance: {esc(cap.status if cap else 'unknown')}: {esc(cap.evidence if cap else '')}.</p>")
+        parts.append(f"<p>Balance: {esc(cap.status if cap else 'unknown')}: {esc(cap.evidence if cap else '')}"
+                     f"{esc('; ' + said) if said else ''}.</p>")  # fmt: skip
     else:
-        figures = [(k, bal[k]) for k in ("remaining", "granted", "used", "limit") if bal[k] is not None]
-        parts.append(
-            f"<p>Balance ({esc(bal['currency'] or 'currency not given')}, {esc(bal['provenance'])}, "
-            f"probe <code>{esc(bal['probe'])}</code>):</p>" + table(figures, ["figure", "value"])
-        )
+        head = profile.balance_json()
+
+        def cell(v: Any) -> Any:
+            return "" if v is None else v
+
+        rows = [
+            (b["scope"] + (" (headline)" if b == head and len(balances) > 1 else ""), b["currency"] or "not given",
+             cell(b["remaining"]), cell(b["limit"]), cell(b["used"]), cell(b["granted"]), b["provenance"],
+             (f"<code>{esc(b['probe'])}</code> " if b["probe"] else "") + esc(b["exchange"] or ""))
+            for b in balances
+        ]  # fmt: skip
+        parts.append("<p>Balances read (each in its own currency; the headline is the most binding):</p>"
+                     + table(rows, ["scope", "currency", "remaining", "limit", "used", "granted", "provenance",
+                                    "probe, exchange"], raw_cols=(7,))
+                     + (f"<p>{esc(said)}.</p>" if said else ""))  # fmt: skip
     limits = [lim for lim in profile.limits if lim.model is None]
     if limits:
         rows = [

@@ -118,3 +118,29 @@ def test_empty_base_url_goes_to_the_emulator_only_for_its_demo_keys(emu: Any) ->
     with pytest.raises(CheckError, match="no endpoint to probe"):
         tk.check("env:REAL_KEY", environ=env)
     assert CheckError("x")._render_traceback_() == ["testkey-nb: error: x"]
+
+
+def test_money_is_read_or_given_never_assumed(emu: Any, checked: tk.KeyCheck) -> None:
+    # Baseten exposes no balance (its documented $30 grant is not one): none is shown, none is assumed
+    assert checked.profile.balance is None and checked.profile.balances == ()
+    data = checked.to_json()
+    assert (data["balance"], data["balances"], data["payment_method"]) == (None, [], None)
+    given = tk.check("env:MY_KEY", base_url=emu.inference_url, management_url=emu.management_url, claim="baseten",
+                     credits_remaining=12.5, payment_method="card", environ={"MY_KEY": CANARY})  # fmt: skip
+    want = {"scope": "workspace", "currency": "USD", "remaining": 12.5, "limit": None, "used": None, "granted": None,
+            "provenance": "given", "probe": None, "exchange": None}  # fmt: skip
+    assert given.to_json()["balances"] == [want] and given.summary()["balance"] == want
+    assert given.summary()["payment_method"] == "card"
+    with pytest.raises(CheckError, match="--payment-method must be card or none"):
+        tk.check("env:MY_KEY", base_url=emu.inference_url, payment_method="cash", environ={"MY_KEY": CANARY})
+    with pytest.raises(CheckError, match="--credits-remaining must be an amount"):
+        tk.check("env:MY_KEY", base_url=emu.inference_url, credits_remaining=-1, environ={"MY_KEY": CANARY})
+
+
+def test_a_url_error_masks_what_it_quotes() -> None:
+    pasted = "gsk_" + "W7cAnArY" * 6  # a key pasted where the URL belongs
+    for bad in (pasted, f"https://{pasted}:x/v1"):
+        with pytest.raises(CheckError) as err:
+            tk.check("env:MY_KEY", base_url=bad, claim="groq", environ={"MY_KEY": CANARY})
+        assert pasted not in str(err.value) and pasted[4:12] not in str(err.value), str(err.value)
+        assert "--base-url" in str(err.value) and f"({len(bad)} chars)" in str(err.value)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from testkey_nb.batch.fleet import FAILED, ROW_FIELDS, index_html, index_row, write_index
+from testkey_nb.batch.fleet import FAILED, ROW_FIELDS, balances_text, index_html, index_row, write_index
 from testkey_nb.check.profile import CAPABILITIES
 from testkey_nb.report import check_offline
 from testkey_nb.report.export import BUNDLE_MARKER
@@ -160,16 +160,16 @@ def test_batch_index_csv_is_an_offline_data_link_with_every_field() -> None:
 
 def test_batch_index_balance_and_limit_columns_when_known() -> None:
     plain = index_html(_fleet_rows())
-    assert "balance (USD)" not in plain and ">limits<" not in plain
-    bal = {"currency": "USD", "remaining": 110.0, "granted": 120.0, "used": 10.0, "limit": None,
-           "provenance": "observed", "probe": "credits"}  # fmt: skip
+    assert ">balance<" not in plain and ">limits<" not in plain
+    bal = {"scope": "account", "currency": "USD", "remaining": 110.0, "limit": None, "used": 10.0, "granted": 120.0,
+           "provenance": "observed", "probe": "credits", "exchange": "x3"}  # fmt: skip
     limits = [{"scope": "requests_per_minute", "value": 60, "provenance": "observed", "source": "header"},
               {"scope": "tokens_per_minute", "value": 200000, "provenance": "observed", "source": "header"}]
     rows = [index_row("a", summary=summary("a", balance=bal, limits=limits), report="a.html"),
             index_row("b", summary=summary("b"))]  # fmt: skip
     assert rows[0]["balance"] == bal and rows[0]["limits"] == limits and rows[1]["balance"] is None
     page = index_html(rows)
-    assert "balance (USD)" in page and ">limits<" in page
+    assert ">balance<" in page and "balance (USD)" not in page and ">limits<" in page
     assert "$110.00 left of $120.00" in page and "60 req / min · 200,000 tok / min" in page
     assert page.count(">unknown</td>") >= 2  # row b: balance and limits unknown
 
@@ -185,3 +185,29 @@ def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> 
     assert "runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)" in page
     assert "credits used up on 2026-11-03 (burn 34.60 USD/day over 5.0 days, derived)" in page
     assert "runway 0.0 days" not in page  # an exhausted balance is not a runway
+
+
+def test_batch_index_balance_cell_shows_each_currency_and_scope_as_read() -> None:
+    # OpenRouter: GET /key (scope key: limit 10 - usage 2.5) and GET /credits (scope account: 25 - 12.5);
+    # DeepSeek: one balance in CNY; a Baseten key with no balance whose owner said it pays by card
+    key = {"scope": "key", "currency": "USD", "remaining": 7.5, "limit": 10.0, "used": 2.5, "granted": None,
+           "provenance": "derived", "probe": "key_info", "exchange": "x4"}  # fmt: skip
+    account = {"scope": "account", "currency": "USD", "remaining": 12.5, "limit": None, "used": 12.5,
+               "granted": 25.0, "provenance": "derived", "probe": "credits", "exchange": "x5"}  # fmt: skip
+    cny = {"scope": "account", "currency": "CNY", "remaining": 110.0, "limit": None, "used": None, "granted": 10.0,
+           "provenance": "observed", "probe": "balance", "exchange": "x2"}  # fmt: skip
+    caps = [{"capability": "balance", "status": "unsupported", "evidence": "no read-only balance endpoint"}]
+    rows = [
+        index_row("or", summary=summary("or", balance=key, balances=[key, account]), report="or.html"),
+        index_row("ds", summary=summary("ds", balance=cny, balances=[cny]), report="ds.html"),
+        index_row("bt", summary=summary("bt", capabilities=caps, payment_method="card"), report="bt.html"),
+        index_row("b2", summary=summary("b2", capabilities=caps), report="b2.html"),
+    ]
+    assert rows[0]["balances"] == [key, account] and rows[2]["payment_method"] == "card"
+    assert balances_text(rows[0]) == "$7.50 left of $10.00 (key) · $12.50 left of $25.00"
+    assert balances_text(rows[1]) == "110 CNY left, 10 CNY granted"  # the grant is a part of it, not its total
+    assert balances_text(rows[2]) == "pays by card; balance not exposed"
+    assert balances_text(rows[3]) == "not exposed"
+    page = index_html(rows)
+    assert "balance (USD)" not in page and "110 CNY left, 10 CNY granted" in page
+    assert "$7.50 left of $10.00 (key) · $12.50 left of $25.00" in page and "pays by card; balance not exposed" in page

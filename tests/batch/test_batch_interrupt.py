@@ -1,4 +1,6 @@
-"""Ctrl-C mid-batch: the command stops promptly with 130, kills its kernels and leaves no raw data."""
+"""Ctrl-C mid-batch: the command stops with 130 without waiting for the checks in flight, kills its kernels and
+leaves no raw data. Promptness is asserted on what is observable (the hung checks were never answered nor
+rendered), never on a stopwatch: speed is measured in benchmarks/."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def test_batch_sigint_mid_batch_leaves_no_raw_data(emu: Any, tmp_path: Path) -> 
         blocks.append(f'[keys.k{i}]\nref = "env:TK_INT_{i}"\nbase_url = "{url}"\n')
     keys_file = tmp_path / "keys.toml"
     keys_file.write_text("\n".join(blocks), encoding="utf-8")
+    logged_before = len(emu.request_log())  # the emulator is shared by the session's tests
     proc = subprocess.Popen(
         [sys.executable, "-m", "testkey_nb", "render", "--keys-file", str(keys_file), "--out", str(out),
          "--jobs", "2", "--management-url", emu.management_url],
@@ -44,21 +47,26 @@ def test_batch_sigint_mid_batch_leaves_no_raw_data(emu: Any, tmp_path: Path) -> 
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the first report never appeared"
             time.sleep(0.1)
-        time.sleep(1.0)  # the next render is now inside its kernel, waiting on the provider
-        kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                   if "testkey_nb.report.warm_kernel" in " ".join(p.cmdline())]  # fmt: skip
-        assert kernels, "expected running kernels at the time of Ctrl-C"
-        assert any(d.name.startswith("run-") for d in raw.iterdir())
-        sent = time.monotonic()
+        # wait (a hang guard, not a speed assertion) until the next renders are inside their kernels, their
+        # checks waiting on the provider's hung answer
+        kernels: list[psutil.Process] = []
+        while not (kernels and any(d.name.startswith("run-") for d in raw.iterdir())):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no render reached its kernel"
+            time.sleep(0.1)
+            kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                       if "testkey_nb.report.warm_kernel" in " ".join(p.cmdline())]  # fmt: skip
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-        stopped_in = time.monotonic() - sent
+        stdout, stderr = proc.communicate(timeout=60)  # a hang guard: the assertions below say "promptly"
+        answered_hangs = [e for e in emu.request_log()[logged_before:] if e.fault and "hang" in e.fault]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, stderr
-    assert stopped_in < 25, f"took {stopped_in:.1f} s to stop"
+    # the command did not wait for the checks in flight: no hung request (30 s at the provider) had been
+    # answered when it exited, and none of the interrupted keys was rendered (below)
+    assert answered_hangs == []
     assert "interrupted" in stderr
     # no raw data and no kernel left behind
     assert list(raw.iterdir()) == []

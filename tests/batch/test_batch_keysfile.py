@@ -52,7 +52,7 @@ def test_batch_keysfile_defaults_fill_only_missing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ('[keys.a]\nref = "env:A"\n\n[keys.b]\nref = "env:B"\nregion = "eu"\n', 6, "unknown field 'region'"),
+        ('[keys.a]\nref = "env:A"\n\n[keys.b]\nref = "env:B"\nregion = "eu"\n', 6, "unknown field r…(6 chars)"),
         ('[keys.a]\nref = "env:A"\n[keys.Acme]\nref = "env:B"\n[keys.acme]\nref = "env:C"\n', 5, "duplicate label"),
         ('[keys.a]\nref = "env:A"\n\n[keys.b]\nclaim = "openai"\n', 4, "missing ref"),
         ('[keys.a]\nref = "env:A"\nallow_billable = "yes"\n', 3, "must be true or false"),
@@ -62,7 +62,7 @@ def test_batch_keysfile_defaults_fill_only_missing(tmp_path: Path) -> None:
         ('[keys.index]\nref = "env:A"\n', 1, "reserved"),
         ('[keys.a]\nref = "env:A"\nbase_url = "ftp://host"\n', 3, "http(s) URL"),
         ('[keys.a]\nref = "env:A"\nclaim = "acme-ai"\n', 3, "not a known provider"),
-        ('[keys.a]\nref = "env:A"\n\n[defaults]\nclaim = "openai"\n', 4, "unknown top-level entry 'defaults'"),
+        ('[keys.a]\nref = "env:A"\n\n[defaults]\nclaim = "openai"\n', 4, "unknown top-level entry de…(8 chars)"),
         ('[keys.a]\nref = "env:A"\n[keys.a]\nref = "env:B"\n', 3, "not valid TOML"),
         ('[keys.a]\nref = "env:A\n', 2, "not valid TOML"),
         ('keys.a = "env:A"\n', 1, "must be a table"),
@@ -123,12 +123,12 @@ def test_batch_keys_env_refused_unless_private(tmp_path: Path, mode: int) -> Non
         ("A={k}\nnot an assignment\n", 2, "expected NAME=value"),
         ("A={k}\n1BAD={k}\n", 2, "not a variable name"),
         ("A_B={k}\n\na-b={k}\n", 3, "not a variable name"),
-        ("A_B={k}\n\nexport a_b={k}\n", 3, "duplicate label 'a-b'"),
+        ("A_B={k}\n\nexport a_b={k}\n", 3, "duplicate label …(3 chars)"),
         ('# x\nA="{k}\n', 2, "unclosed quote"),
         ("A='{k}' trailing\n", 1, "text after its quotes"),
         ("A=\n", 1, "is empty"),
         ("A={k} {k}x\n", 1, "white space"),
-        ("_A={k}\n", 1, "gives the label '-a'"),
+        ("_A={k}\n", 1, "gives the label …(2 chars)"),
         ("INDEX={k}\n", 1, "reserved"),
     ],
 )
@@ -152,3 +152,29 @@ def test_batch_labels() -> None:
     assert check_label("acme-prod") is None and check_label("a") is None and check_label("A.b_c-9") is None
     for bad in ("", "-a", "a-", "a b", "a/b", "../x", "x" * 65, "é"):
         assert check_label(bad), bad
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[keys.{k}]\nref = "env:A"\n[keys."{K}"]\nref = "env:B"\n',  # a key as a label, twice (duplicate)
+        '[keys.{k}]\nref = "env:A"\nregion = "x"\n',  # a valid-looking label that is a key, and a bad field
+        '[keys.a]\nref = "env:A"\nclaim = "{k}"\n',  # a key pasted as the claim
+        '[keys.a]\nref = "env:A"\n{k} = "x"\n',  # a key pasted as a field name
+    ],
+)
+def test_batch_keysfile_errors_mask_what_they_quote(tmp_path: Path, text: str) -> None:
+    key = "gsk_" + "W7cAnArY" * 6  # Groq's shape: letters, digits and _ (a valid label, a valid TOML key)
+    with pytest.raises(KeysFileError) as info:
+        load_keys_file(write(tmp_path, text.replace("{k}", key).replace("{K}", key.upper())))
+    message = str(info.value)
+    assert key not in message and key[4:12] not in message and key.upper()[4:12] not in message, message
+    assert f"({len(key)} chars)" in message, message
+
+
+def test_batch_keys_env_errors_mask_the_variable_name(tmp_path: Path) -> None:
+    name = "GSK_" + "W7CANARY" * 6  # a key pasted as the variable name, with a bad value
+    path = write_private(tmp_path / "keys.env", f'{name}="unclosed\n')
+    with pytest.raises(KeysFileError) as info:
+        load_keys_env(path)
+    assert name not in str(info.value) and f"({len(name)} chars)" in str(info.value)

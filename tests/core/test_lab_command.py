@@ -142,20 +142,37 @@ def test_lab_with_real_keys_by_reference(tmp_path: Path, emu: Any) -> None:
     env = {"PASSED_KEY": PASSED, "UNPASSED_KEY": UNPASSED, "TMPDIR": str(tmp_path / "tmp")}
     with running_lab(tmp_path, "--keys-env", str(keys), "--pass-env", "PASSED_KEY", "--workspace", str(workspace),
                      extra_env=env) as lab:  # fmt: skip
+        # the Jupyter server (whose environment every kernel and terminal started from Lab inherits) holds
+        # no key: read from /proc/<pid>/environ while it runs
+        server_pid = json.loads(sorted(lab.runtime.glob("jpserver-*.json"))[0].read_text())["pid"]
+        server_env = Path(f"/proc/{server_pid}/environ").read_bytes()
+        assert b"TESTKEY_NB_LAB_KEYS=" in server_env
+        for secret in (CANARY, PASSED, UNPASSED):
+            assert secret.encode() not in server_env
         code = (
             "import os, testkey_nb as tk\n"
             f"c = tk.check('env:BASETEN_API_KEY', base_url={emu.inference_url!r}, "
             f"management_url={emu.management_url!r}, claim='baseten')\n"
+            f"again = tk.check('env:BASETEN_API_KEY', base_url={emu.inference_url!r}, claim='baseten')\n"
+            f"passed = tk.check('env:PASSED_KEY', base_url={emu.inference_url!r}, claim='baseten')\n"
             "print('VERDICT', c.decision.verdict, c.identification.provider)\n"
-            "print('PASSED', bool(os.environ.get('PASSED_KEY')), 'UNPASSED', 'UNPASSED_KEY' in os.environ)\n"
+            "print('AGAIN', again.identification.provider, passed.identification.provider)\n"
+            "print('PASSED', 'PASSED_KEY' in os.environ, 'UNPASSED', 'UNPASSED_KEY' in os.environ)\n"
             "print('EMU', 'TESTKEY_NB_BASE_URL' in os.environ)\n"
+            "print('ENVIRON', open('/proc/self/environ', 'rb').read().hex())\n"
             "try:\n    tk.check('env:BASETEN_APIKEY', claim='baseten')\n"
             "except Exception as e:\n    print('TYPO', e)\n"
             "c\n"
         )
         out = _execute(lab, code)
         assert "VERDICT" in out and "baseten" in out
-        assert "PASSED True UNPASSED False" in out  # only the named keys join the allow-list
+        # env:NAME resolves from Lab's keys file, any number of times; no key in the kernel's environment
+        assert "AGAIN baseten baseten" in out
+        assert "PASSED False UNPASSED False" in out
+        kernel_env = bytes.fromhex(out.split("ENVIRON ", 1)[1].split("\n", 1)[0])
+        assert b"TESTKEY_NB_LAB_KEYS=" in kernel_env and b"BASETEN_API_KEY=" not in kernel_env
+        for secret in (CANARY, PASSED, UNPASSED):
+            assert secret.encode() not in kernel_env
         assert "EMU False" in out  # --keys-env alone: no emulator, no silent fallback to it
         assert "is not set; key variables here: BASETEN_API_KEY, PASSED_KEY" in out
         assert "tk-card" in out  # the KeyCheck displayed as its card
@@ -202,6 +219,9 @@ def test_make_lab_keeps_the_emulator_demo(tmp_path: Path) -> None:
     nb = {"type": "notebook", "content": {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
     try:
         with running_lab(tmp_path, "--workspace", str(workspace)) as lab:
+            server_pid = json.loads(sorted(lab.runtime.glob("jpserver-*.json"))[0].read_text())["pid"]
+            server_env = Path(f"/proc/{server_pid}/environ").read_bytes()
+            assert b"b10_" not in server_env and b"TESTKEY_NB_LAB_KEYS=" in server_env  # demo keys: the file only
             listing = lab.api("GET", f"/api/contents/{name}").json()
             assert "KEYS.md" in {c["name"] for c in listing["content"]}
             assert {"key_report.ipynb", name} <= {c["name"] for c in lab.api("GET", "/api/contents").json()["content"]}
@@ -214,12 +234,47 @@ def test_make_lab_keeps_the_emulator_demo(tmp_path: Path) -> None:
         assert kept["outputs"] and kept["execution_count"] == 1
         log = lab.output()
         assert "Emulator: inference http://127.0.0.1:" in log and "DEMO_FULL_ACCESS" in log
-        assert "b10_" not in log  # the demo keys go into the kernel environment, never to the terminal
+        assert "b10_" not in log  # the demo keys go into Lab's keys file, never to the terminal
         keys_md = (workspace / "KEYS.md").read_text()
         assert "DEMO_FULL_ACCESS" in keys_md and "the emulator" in keys_md and "b10_" not in keys_md
     finally:
         committed.unlink(missing_ok=True)
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def test_pass_env_never_prints_a_key_back() -> None:
+    # a key pasted where the NAME belongs: not a name (a dot), or name-shaped (Groq's gsk_...) and unset
+    for pasted in (PASSED, "gsk_" + "W7cAnArY" * 6):
+        with pytest.raises(LabError) as err:
+            collect_keys(None, [pasted], environ={"OTHER": "x"})
+        assert pasted not in str(err.value) and pasted[4:] not in str(err.value)
+        assert f"({len(pasted)} chars)" in str(err.value)
+
+
+def test_lab_keys_file_is_private_and_gone_afterwards() -> None:
+    from testkey_nb.cli.lab import lab_keys_file
+    from testkey_nb.secrets import lab_keys
+
+    with lab_keys_file({"MY_KEY": CANARY}) as path:
+        assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+        assert lab_keys(path) == {"MY_KEY": CANARY}
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_a_lab_kernel_resolves_env_names_from_its_keys_file_only(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from testkey_nb.cli.lab import lab_keys_file
+    from testkey_nb.secrets import LAB_KEYS_ENV, KeyRefError, resolve
+
+    monkeypatch.setenv("IN_ENV_ONLY", PASSED)
+    with lab_keys_file({"MY_KEY": CANARY}) as path:
+        monkeypatch.setenv(LAB_KEYS_ENV, str(path))
+        assert [resolve("env:MY_KEY").reveal() for _ in range(3)] == [CANARY] * 3
+        with pytest.raises(KeyRefError, match="is not set"):
+            resolve("env:IN_ENV_ONLY")  # os.environ is never read in a Lab kernel
+        path.chmod(0o644)
+        with pytest.raises(KeyRefError, match="readable by group or others"):
+            resolve("env:MY_KEY")
 
 
 def test_collect_keys_errors_name_no_value(tmp_path: Path) -> None:

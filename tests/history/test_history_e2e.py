@@ -1,5 +1,8 @@
 """Two batch runs against the emulator, a model withdrawn and $5 spent between them: the history, the index
-and the key report show exactly those changes, and none for a key they did not touch. Then ``watch``."""
+and the key report show exactly those changes, and none for a key they did not touch. Then ``watch``.
+
+Baseten shows no balance (its documented free grant is not one): the user gives what is left in the keys
+file (``credits_remaining``: $30, then $25 after the $5 spent), and the runway rests on that."""
 
 from __future__ import annotations
 
@@ -50,14 +53,20 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
         emu.add_key(STEADY_KEY, "inference-scoped")  # scoped to one model; no management access
         env = {"TK_HIST_CHANGED": CHANGED_KEY, "TK_HIST_STEADY": STEADY_KEY}
         keys_file = folder / "keys.toml"
-        keys_file.write_text(
-            "".join(
-                f'[keys.{label}]\nref = "env:{var}"\nbase_url = "{emu.inference_url}"\n'
-                f'management_url = "{emu.management_url}"\n\n'
-                for label, var in (("changed", "TK_HIST_CHANGED"), ("steady", "TK_HIST_STEADY"))
-            ),
-            encoding="utf-8",
-        )
+
+        def write_keys(credits: float) -> None:
+            keys_file.write_text(
+                "".join(
+                    f'[keys.{label}]\nref = "env:{var}"\nbase_url = "{emu.inference_url}"\n'
+                    f'management_url = "{emu.management_url}"\n'
+                    + (f'credits_remaining = {credits}\npayment_method = "none"\n' if label == "changed" else "")
+                    + "\n"
+                    for label, var in (("changed", "TK_HIST_CHANGED"), ("steady", "TK_HIST_STEADY"))
+                ),
+                encoding="utf-8",
+            )
+
+        write_keys(30.0)
         out = folder / "reports"
 
         def batch() -> list[dict[str, Any]]:
@@ -69,6 +78,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
         first = batch()
         emu.withdraw_model(WITHDRAWN)
         emu.spend("solo-dev", 5)
+        write_keys(25.0)  # the user's figure after the $5 spent
         second = batch()
         yield TwoRuns(out, keys_file, env, first, second, emu)
 
@@ -91,8 +101,9 @@ def test_index_rows_show_exactly_the_changes(two_runs: TwoRuns) -> None:
     proc = _cli("history", "changed", "--out", str(two_runs.out), "--json", env=two_runs.env)
     assert proc.returncode == 0, proc.stderr
     with_history = json.loads(proc.stdout)
-    remaining = with_history[0]["snapshots"][0]["balance"]["remaining"]
-    assert 25 < remaining < 30  # $30 of documented credits less what solo-dev used
+    first_balance = with_history[0]["snapshots"][0]["balance"]
+    remaining = first_balance["remaining"]
+    assert remaining == 30.0 and first_balance["provenance"] == "given"  # the user's figure, not a grant
     assert changed["changes"] == _expected({"remaining": remaining}, changed["rendered_at"])
     assert _row(two_runs.second, "steady")["changes"] == []
     assert changed["runway"]["provenance"] == "derived" and changed["runway"]["burn_per_day"] > 0
@@ -166,11 +177,13 @@ def test_render_one_key_records_its_snapshot(two_runs: TwoRuns, tmp_path: Path) 
     emu = two_runs.emu
     proc = _cli("render", "env:TK_HIST_CHANGED", "--base-url", emu.inference_url, "--management-url",
                 emu.management_url, "--out", str(tmp_path / "out"), "--label", "changed", "--history", str(db),
-                env=two_runs.env)  # fmt: skip
+                "--credits-remaining", "20", "--payment-method", "none", env=two_runs.env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "since the last check" not in proc.stdout  # a first snapshot in this database
     (key,) = json.loads(_cli("history", "--history", str(db), "--json", env={}).stdout)
     assert key["label"] == "changed" and len(key["snapshots"]) == 1 and key["changes"] == []
-    assert key["snapshots"][0]["runway"]["provenance"] == "derived"
+    runway = key["snapshots"][0]["runway"]
+    assert runway["provenance"] == "derived" and runway["payment_method"] == "none" and runway["deactivated_at"]
+    assert key["snapshots"][0]["balance"]["remaining"] == 20.0
     assert CHANGED_KEY.encode() not in db.read_bytes()
     assert not (tmp_path / "out" / ".history").exists()

@@ -33,12 +33,23 @@ def test_baseten_facts(emu: Any) -> None:
         assert facts["limits"] == summary_limits
     else:  # no limits in the summary: the profile's figures, the per-day one derived
         assert limits["tokens_per_day"]["provenance"] == "derived"
-    balance = facts["balance"]
-    assert balance["provenance"] == "derived" and balance["granted"] == 30.0
-    assert balance["remaining"] == pytest.approx(30.0 - balance["used"])
-    assert sum(d["usd"] for d in facts["usage_daily"]) == pytest.approx(balance["used"], abs=1e-3)
+    # Baseten exposes no balance: the documented $30 free grant is not one, so nothing is assumed
+    assert facts["balance"] is None and facts["balances"] == []
+    assert facts["usage_daily"] and sum(d["usd"] for d in facts["usage_daily"]) > 0
     snap = build_snapshot({**check.summary(), "rendered_at": check.checked_at}, facts)
-    assert snap.runway is None and snap.balance_remaining == balance["remaining"]
+    assert snap.runway is None and snap.balance_remaining is None and snap.balances == ()
+
+
+def test_a_balance_the_user_gives_is_the_headline_with_its_payment_method(emu: Any) -> None:
+    check = check_key("env:K", CheckOptions(base_url=emu.inference_url, management_url=emu.management_url,
+                                            credits_remaining=12.5, payment_method="none"),
+                      environ={"K": emu.keys["basic-unverified"]})  # fmt: skip
+    facts = facts_from_check(check)
+    assert facts["balance"] == {"scope": "workspace", "currency": "USD", "remaining": 12.5, "limit": None,
+                                "used": None, "granted": None, "provenance": "given", "probe": None,
+                                "exchange": None, "payment_method": "none"}  # fmt: skip
+    snap = build_snapshot({**check.summary(), "rendered_at": check.checked_at}, facts)
+    assert snap.balance_remaining == 12.5 and snap.balance is not None and snap.balance["payment_method"] == "none"
 
 
 def test_a_key_that_reads_nothing(emu: Any) -> None:
@@ -61,9 +72,20 @@ def test_summary_shapes_from_the_providers(emu: Any, monkeypatch: pytest.MonkeyP
     snap = build_snapshot({**plain, "rendered_at": check.checked_at}, facts)
     assert snap.identity == {"user": "sam@example.com", "workspace": "solo-dev"}
     assert list(snap.limits) == ["tokens_per_minute"]  # the unusable entries are skipped
-    # Baseten has no remaining balance: derived from the credits used, and marked derived
-    assert snap.balance is not None and snap.balance["provenance"] == "derived"
-    assert snap.balance["remaining"] is not None and snap.balance["used"] == 0.5
+    # the provider's figures as read: nothing remaining is invented from a grant
+    assert snap.balance is not None and snap.balance["provenance"] == "observed"
+    assert snap.balance["remaining"] is None and snap.balance["used"] == 0.5
     monkeypatch.setattr(KeyCheck, "summary", lambda self: {**plain, "identity": "?", "balance": 3, "limits": None})
     odd = build_snapshot({**plain}, facts_from_check(check))
-    assert odd.identity is None and odd.balance is not None  # absent shapes fall back to what the profile has
+    assert odd.identity is None and odd.balance is None  # an odd shape is no balance, and none is assumed
+
+
+def test_a_balance_an_earlier_version_assumed_from_the_grant_is_dropped() -> None:
+    # what earlier versions stored for Baseten: the documented $30 less the credits used, marked derived
+    assumed = {"currency": "USD", "remaining": 29.7, "granted": 30.0, "used": 0.3, "limit": None,
+               "provenance": "derived", "probe": "usage",
+               "note": "documented free credits (docs) minus the credits used in the usage window; ..."}  # fmt: skip
+    snap = build_snapshot({"label": "k", "status": "valid"}, {"balance": assumed})
+    assert snap.balance is None and snap.balance_remaining is None
+    read = {**assumed, "note": "read", "exchange": "x3"}
+    assert build_snapshot({"label": "k", "status": "valid"}, {"balance": read}).balance_remaining == 29.7

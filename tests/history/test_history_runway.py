@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from history_helpers import snap
 
 from testkey_nb.history.runway import from_balances, from_usage, runway_for
-from testkey_nb.history.snapshot import _baseten_balance
 
 
 def test_burn_from_consecutive_balances() -> None:
@@ -54,11 +52,12 @@ def test_usage_days_and_the_ledger() -> None:
     # 4.1667 days = exactly 100 hours -> Nov 7 04:00. The ledger starts with 10 + 4.80 used = $14.80 of
     # credits: $0.10 an hour, the 101st projected hour exceeds them -> the same hour.
     at = datetime(2026, 11, 3, tzinfo=UTC)
-    got = from_usage([{"date": "2026-11-01", "usd": 2.4}, {"date": "2026-11-02", "usd": 2.4}], 10.0, at, used=4.8)
+    got = from_usage([{"date": "2026-11-01", "usd": 2.4}, {"date": "2026-11-02", "usd": 2.4}], 10.0, at, used=4.8,
+                     payment_method="none")  # fmt: skip
     assert got is not None
     assert (got["burn_per_day"], got["runway_days"], got["exhausted_at"]) == (2.4, 4.1667, "2026-11-07T04:00:00Z")
     assert got["credits_exhausted_at"] == got["deactivated_at"] == "2026-11-07T04:00:00Z"
-    assert got["provenance"] == "derived" and got["payment_method"] == "unknown"
+    assert got["provenance"] == "derived" and got["payment_method"] == "none"
     assert got["window"] == {"from": "2026-11-01T00:00:00Z", "to": "2026-11-03T00:00:00Z", "days": 2.0,
                              "source": "usage_summary daily figures", "points": 2}  # fmt: skip
 
@@ -67,7 +66,8 @@ def test_credits_that_ran_out_inside_the_window() -> None:
     # $20 a day on Nov 1 and 2, $30 of credits, none left: $20/24 an hour, the 37th hour (Nov 2 12:00)
     # is the first in which the cumulative usage exceeds $30: that is when the models went off
     at = datetime(2026, 11, 3, tzinfo=UTC)
-    got = from_usage([{"date": "2026-11-01", "usd": 20.0}, {"date": "2026-11-02", "usd": 20.0}], 0.0, at, used=30.0)
+    got = from_usage([{"date": "2026-11-01", "usd": 20.0}, {"date": "2026-11-02", "usd": 20.0}], 0.0, at, used=30.0,
+                     payment_method="none")  # fmt: skip
     assert got is not None
     assert (got["burn_per_day"], got["runway_days"], got["exhausted_at"]) == (20.0, 0.0, "2026-11-02T12:00:00Z")
     assert got["deactivated_at"] == "2026-11-02T12:00:00Z"
@@ -76,16 +76,35 @@ def test_credits_that_ran_out_inside_the_window() -> None:
     assert before is not None and before["exhausted_at"] is None and "before the usage window" in before["note"]
 
 
-def test_baseten_balance_is_derived_from_credits_used() -> None:
-    got = _baseten_balance("valid", {"credits_used": 0.282769, "gross": 0.282769})
-    assert got is not None and got["remaining"] == pytest.approx(29.717231) and got["provenance"] == "derived"
-    gone = _baseten_balance("valid", {"credits_used": 0.0, "gross": 1047.0})
-    assert gone is not None and gone["remaining"] == 0.0
-    more = _baseten_balance("valid", {"credits_used": 60.0, "gross": 60.0})
-    assert more is not None and more["remaining"] is None and "more credits" in more["note"]
-    assert _baseten_balance("valid", None) is None
-    no_quota = _baseten_balance("valid_no_quota", None)
-    assert no_quota is not None and no_quota["remaining"] == 0.0
+def test_the_deactivation_date_needs_the_payment_method() -> None:
+    # the same window as test_usage_days_and_the_ledger: the credits run out Nov 7 04:00
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    days = [{"date": "2026-11-01", "usd": 2.4}, {"date": "2026-11-02", "usd": 2.4}]
+    none = from_usage(days, 10.0, at, used=4.8, payment_method="none")
+    card = from_usage(days, 10.0, at, used=4.8, payment_method="card")
+    unsaid = from_usage(days, 10.0, at, used=4.8)
+    assert none is not None and card is not None and unsaid is not None
+    assert none["deactivated_at"] == "2026-11-07T04:00:00Z" and none["payment_method"] == "none"
+    assert card["deactivated_at"] is None and card["credits_exhausted_at"] == "2026-11-07T04:00:00Z"
+    assert "pays by card" in card["note"]
+    assert unsaid["deactivated_at"] is None and unsaid["payment_method"] == "unknown"
+    assert "--payment-method" in unsaid["note"]
+
+
+def test_a_given_balance_without_used_projects_from_the_check_only() -> None:
+    # $10 given at the check, $2.40 a day: 100 hours ahead -> Nov 7 04:00; the window's past usage is not
+    # charged against the $10 (it is what remains now), so the ledger crosses in the same hour
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    got = from_usage([{"date": "2026-11-01", "usd": 2.4}, {"date": "2026-11-02", "usd": 2.4}], 10.0, at,
+                     payment_method="none")  # fmt: skip
+    assert got is not None and got["credits_exhausted_at"] == got["deactivated_at"] == "2026-11-07T04:00:00Z"
+
+
+def test_a_runway_follows_the_payment_method_of_the_latest_balance() -> None:
+    given = {"currency": "USD", "remaining": 10.0, "provenance": "given", "scope": "workspace"}
+    days = [{"date": "2026-11-01", "usd": 2.4}]
+    got = runway_for([snap(2, facts={"balance": {**given, "payment_method": "card"}, "usage_daily": days})])
+    assert got is not None and got["payment_method"] == "card" and got["deactivated_at"] is None
 
 
 def test_deactivation_time_is_the_ledgers_rule() -> None:

@@ -494,4 +494,19 @@ SAMPLE_KEYS = {
     "together:tgp": "tgp_v1_" + "Ab3dEf9hIj" * 4 + "xyz",
     "together:hex64": "0123456789abcdef" * 4,
     "mistral:alnum32": "AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+    "openai:admin": "sk-admin-" + "Ab3_dEf9-h" * 12 + "Ab3d",
+    "gemini:aiza": "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+    "xai:xai": "xai-" + "Ab3dEf9hIj" * 8,
+    "perplexity:pplx": "pplx-" + "Ab3dEf9hIjKl" * 4,
+    "zhipu:hex32-dot-16": "0123456789abcdef" * 2 + "." + "Ab3dEf9hIjKlMn0p",
+    "minimax:sk-api": "sk-api-" + "Ab3dEf9hIj" * 4,
+    "minimax:sk-cp": "sk-cp-" + "Ab3dEf9hIj" * 4,
+    "novita:sk-underscore": "sk_" + "Ab3dEf9hIj" * 4,
+    "siliconflow:sk-lower48": "sk-" + "abcdefghijkl" * 4,
 }
+
+
+# the fifteen providers of issue 19 (their cases live in their own module; imported last: it uses ev)
+from identify_evidence_more import MORE_CASES  # noqa: E402
+
+PROVIDER_CASES.update(MORE_CASES)

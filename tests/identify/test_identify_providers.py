@@ -20,6 +20,7 @@ from identify_evidence_fixtures import (
     baseten_exchanges,
     exchanges_from_recording,
 )
+from identify_evidence_more import BEHAVIOUR_SILENT
 
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.loader import load_registry
@@ -59,7 +60,12 @@ def test_every_real_provider_has_a_case() -> None:
     assert set(_cases()) == set(PROVIDER_IDS) - {"unknown"}
 
 
-@pytest.mark.parametrize("provider", sorted(set(PROVIDER_IDS) - {"unknown"}))
+def _behaviour_cases() -> list[object]:
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=BEHAVIOUR_SILENT[p]))
+            if p in BEHAVIOUR_SILENT else p for p in sorted(set(PROVIDER_IDS) - {"unknown"})]  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", _behaviour_cases())
 def test_provider_identified_from_behaviour(registry: Registry, provider: str) -> None:
     exchanges = _cases()[provider]
     result = identify(registry, KeyShape(), exchanges, base_url=LOOPBACK)

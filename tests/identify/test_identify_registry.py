@@ -104,6 +104,12 @@ def test_key_shape_holds_no_secret(registry: Registry) -> None:
     assert key_pattern_matches(registry, SAMPLE_KEYS["openai:project"]).matches == ("openai:project",)
     assert "openai:generic" not in key_pattern_matches(registry, SAMPLE_KEYS["openrouter:v1"]).matches
     assert "openai:generic" not in key_pattern_matches(registry, SAMPLE_KEYS["anthropic:api"]).matches
+    # issue 19: an OpenAI admin key is an admin key (not a project key); a Gemini key is nothing else; a Z.ai key
+    # (32 hex, a dot, 16 alphanumerics) is not Baseten's old 8.32 shape
+    assert key_pattern_matches(registry, SAMPLE_KEYS["openai:admin"]).matches == ("openai:admin",)
+    assert key_pattern_matches(registry, SAMPLE_KEYS["gemini:aiza"]).matches == ("gemini:aiza",)
+    assert key_pattern_matches(registry, SAMPLE_KEYS["zhipu:hex32-dot-16"]).matches == ("zhipu:hex32-dot-16",)
+    assert "openai:generic" not in key_pattern_matches(registry, SAMPLE_KEYS["novita:sk-underscore"]).matches
     assert key_pattern_matches(registry, "not a key").matches == ()
 
 

@@ -13,7 +13,7 @@ import pytest
 from testkey_nb.check.result import CheckOptions, KeyCheck
 from testkey_nb.check.run import check_key_async
 from testkey_nb.probe.engine import ProbeEngine
-from testkey_nb.probe.guard import WriteRefused
+from testkey_nb.probe.guard import LoadedPlan, WriteRefused
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets
 from testkey_nb.secrets import Secret
 from tests.conftest import CANARY
@@ -91,26 +91,79 @@ def _engine(**settings: object) -> ProbeEngine:
 
 def test_the_guard_lets_only_the_exact_planned_method_and_url_leave() -> None:
     engine = _engine()
+    chat = ProbeSpec("auth_check", "inference", "POST", "/chat/completions", "rejected", "x",
+                     body={"model": "m", "messages": [], "max_tokens": 1}, expect=(400,))  # fmt: skip
+    catalog = ProbeSpec("catalog", "inference", "GET", "/models", "read", "x")
+    engine._loaded.add([chat, catalog])
 
-    async def guard(method: str, url: str, cost: str) -> None:
-        await engine._guard_hook(httpx.Request(method, url, extensions={"testkey_cost": cost}))
+    async def guard(method: str, url: str, cost: str, probe: str) -> None:
+        extensions = {"testkey_cost": cost, "testkey_probe": probe}
+        await engine._guard_hook(httpx.Request(method, url, extensions=extensions))
 
     planned = f"{BASE}/chat/completions"
-    engine._planned[("POST", planned)] = "rejected"
-    engine._planned[("GET", f"{BASE}/models")] = "read"
-    asyncio.run(guard("POST", planned, "rejected"))
-    asyncio.run(guard("GET", f"{BASE}/models", "read"))
+    asyncio.run(guard("POST", planned, "rejected", "auth_check"))
+    asyncio.run(guard("GET", f"{BASE}/models", "read", "catalog"))
     refused = [
-        ("POST", f"https://provider.test{REVOKE}", "rejected"),  # a suffix match is not the plan
-        ("POST", f"{BASE}/chat/completions?x=1", "rejected"),  # nor is another query
-        ("POST", "https://elsewhere.test/v1/chat/completions", "rejected"),
-        ("GET", f"{BASE}/models/", "read"),
-        ("POST", f"{BASE}/models", "read"),  # the planned URL with another method
-        ("POST", planned, "billable"),  # the planned request with another cost
+        ("POST", f"https://provider.test{REVOKE}", "rejected", "auth_check"),  # a suffix match is not the plan
+        ("POST", f"{BASE}/chat/completions?x=1", "rejected", "auth_check"),  # nor is another query
+        ("POST", "https://elsewhere.test/v1/chat/completions", "rejected", "auth_check"),
+        ("POST", "http://provider.test/v1/chat/completions", "rejected", "auth_check"),  # nor another scheme
+        ("GET", f"{BASE}/models/", "read", "catalog"),
+        ("POST", f"{BASE}/models", "read", "catalog"),  # the planned URL with another method
+        ("POST", planned, "billable", "auth_check"),  # the planned request with another cost
+        ("POST", planned, "rejected", "catalog"),  # another probe's request
+        ("POST", planned, "rejected", "not_in_the_plan"),
     ]
-    for method, url, cost in refused:
+    for method, url, cost, probe in refused:
         with pytest.raises(WriteRefused):
-            asyncio.run(guard(method, url, cost))
+            asyncio.run(guard(method, url, cost, probe))
+
+
+def test_the_guard_builds_what_a_spec_allows_from_the_spec_not_from_the_engines_url() -> None:
+    """``{item}`` is one percent-encoded segment, a templated query value any value, ``from_root`` the host's root."""
+    plan = LoadedPlan(Targets(BASE, MGMT), allow_billable=False)
+    deployments = ProbeSpec("deployments", "management", "GET", "/models/{item}/deployments", "read", "x")
+    usage = ProbeSpec("usage", "management", "GET", "/billing/usage_summary", "read", "x",
+                      params={"start_date": "{usage_start}", "end_date": "{usage_end}"})  # fmt: skip
+    balance = ProbeSpec("balance", "inference", "GET", "/user/balance", "read", "x", from_root=True)
+    plan.add([deployments, usage, balance])
+    plan.check("GET", f"{MGMT}/models/org%2Fname/deployments", "read", "deployments")
+    plan.check("GET", f"{MGMT}/billing/usage_summary?start_date=2026-01-01&end_date=2026-01-31", "read", "usage")
+    plan.check("GET", "https://provider.test/user/balance", "read", "balance")
+    for url, probe in [
+        (f"{MGMT}/models/org/name/deployments", "deployments"),  # an item not encoded: two segments
+        (f"{MGMT}/models//deployments", "deployments"),  # no item
+        (f"{MGMT}/billing/usage_summary?start_date=2026-01-01", "usage"),  # a planned parameter missing
+        (f"{MGMT}/billing/usage_summary?start_date=a&end_date=b&org=x", "usage"),  # one more
+        (f"{BASE}/user/balance", "balance"),  # under the base path, where the spec says the root
+    ]:
+        with pytest.raises(WriteRefused):
+            plan.check("GET", url, "read", probe)
+
+
+def test_a_mis_built_url_is_stopped_before_it_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the engine's URL building (here: the path of every model call) is stopped by the guard, which
+    holds the request against the loaded plan, not against the URL the engine computed. Before: the engine
+    registered the URL it had just built as planned, so the mis-built POST left."""
+    built = ProbeEngine._request_for
+
+    def mis_built(self: ProbeEngine, spec: ProbeSpec, item: str | None) -> tuple[httpx.URL, object]:
+        url, body = built(self, spec, item)
+        return (url.copy_with(path="/v1/admin/api_keys/revoke") if spec.method == "POST" else url), body
+
+    monkeypatch.setattr(ProbeEngine, "_request_for", mis_built)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=CATALOG)
+        return httpx.Response(400, json={"error": {"message": "messages must not be empty"}})
+
+    c, seen = check(handler)
+    assert {(r.method, r.url.path) for r in seen} == {("GET", "/v1/models")}
+    posts = [o for o in c.observations if o.method == "POST"]
+    assert posts and all(o.outcome == "skipped" and o.status is None for o in posts)
+    assert all("refused by the write guard" in (o.detail or "") for o in posts if o.probe == "auth_pilot")
+    assert c.to_json()["spend"]["calls"] == 0
 
 
 def test_a_write_to_an_unplanned_url_ends_as_a_guard_observation_not_a_request() -> None:
@@ -159,8 +212,10 @@ def test_a_far_end_that_answers_refused_calls_receives_exactly_one() -> None:
     assert review and "cost money" in review[0].reason
 
 
-def test_the_spending_stop_holds_for_checks_in_flight_together() -> None:
-    """The pilot refuses, the per-model wave is accepted: every answered call is counted, nothing more is sent."""
+def test_a_far_end_that_refuses_the_placeholder_but_answers_real_models_gets_exactly_one() -> None:
+    """The pilot is answered 404 (its placeholder model is unknown there: that says nothing about whether the far
+    end refuses a call built to be refused), so the first per-model check is a pilot too; it is answered (paid)
+    and nothing more is sent. Before: the pilot's 404 opened the gate and a whole in-flight window was paid."""
     answered: list[str] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -176,11 +231,10 @@ def test_the_spending_stop_holds_for_checks_in_flight_together() -> None:
     c, seen = check(handler, max_in_flight=4, claim="baseten")
     assert any(o.probe == "permission_matrix" for o in c.observations)
     posts = [r for r in seen if r.method == "POST"]
-    # the pilot, then at most one in-flight window (4) before the first accepted answer stops the rest
-    assert 2 <= len(posts) <= 1 + 4
+    assert len(posts) == 2 and len(answered) == 1  # the pilot (404), then one real model, answered
     spent = [o for o in c.observations if o.spent]
-    assert len({o.item for o in spent}) == len(answered)
-    assert c.to_json()["spend"]["total_tokens"] == 10 * len(answered)
+    assert {o.item for o in spent} == set(answered)
+    assert c.to_json()["spend"]["calls"] == 1 and c.to_json()["spend"]["total_tokens"] == 10
     skipped = [o for o in c.observations if o.cost == "rejected" and o.outcome == "skipped"]
     assert skipped and all("was accepted and answered" in (o.detail or "") for o in skipped)
 

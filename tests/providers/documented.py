@@ -68,7 +68,7 @@ class Documented:
         self.log.append((request.method, path, auth, mode))
         self.hosts.add(request.url.host)
         same = [a for a in self.data["answers"] if a["request"]["method"] == request.method
-                and a["request"]["path"] == path]  # fmt: skip
+                and a["request"]["path"] == path and self._on_host(a, request.url.host)]  # fmt: skip
         answer = (
             next((a for a in same if a["mode"] == mode and a["auth"] == auth), None)
             or next((a for a in same if a["auth"] == auth and auth != "key"), None)
@@ -84,6 +84,20 @@ class Documented:
             return httpx.Response(404, json={"error": {"message": f"no documented answer for {request.method} {path}"}})
         headers = {"content-type": "application/json", **{k: str(v) for k, v in (answer.get("headers") or {}).items()}}
         return httpx.Response(int(answer["status"]), headers=headers, content=json.dumps(answer.get("body")).encode())
+
+    def _on_host(self, answer: Mapping[str, Any], host: str) -> bool:
+        """An answer given on one route's host only (``host: china``), or on every host (no ``host``)."""
+        route = answer.get("host")
+        if route is None:
+            return not any(a.get("host") and self._hostname(a["host"]) == host and
+                           a["request"] == answer["request"] and a["mode"] == answer["mode"]
+                           for a in self.data["answers"])  # fmt: skip
+        return self._hostname(route) == host
+
+    def _hostname(self, route: str) -> str:
+        from urllib.parse import urlsplit
+
+        return urlsplit(str(self.data["hosts"][route])).hostname or ""
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)

@@ -112,10 +112,17 @@ def test_a_new_provider_folder_is_identified_probed_and_interpreted(tmp_path: Pa
     assert data["provider"]["id"] == "acme"
     assert data["metrics"]["key_valid"] is True
     assert data["identity"]["user"] == "wile"
-    assert data["balance"] == {"currency": "EUR", "remaining": 12.5, "granted": None, "used": None, "limit": None,
-                               "provenance": "observed", "probe": "account"}  # fmt: skip
+    # a balance set through the provider-neutral facts names the exchange it was read from (filled in by
+    # check/facts.py) and the account scope by default
+    (account,) = [p["exchange"] for p in data["probes"] if p["probe"] == "account" and p["status"] == 200]
+    assert data["balance"] == {"scope": "account", "currency": "EUR", "remaining": 12.5, "granted": None,
+                               "used": None, "limit": None, "provenance": "observed", "probe": "account",
+                               "exchange": account}  # fmt: skip
+    assert data["balances"] == [data["balance"]]
+    answered = {p["exchange"]: p["probe"] for p in data["probes"] if p["status"] is not None}
     assert data["limits"] == [{"scope": "tokens_per_minute", "value": 90000, "provenance": "observed",
-                               "source": data["limits"][0]["source"]}]  # fmt: skip
+                               "source": data["limits"][0]["source"], "exchange": data["limits"][0]["exchange"]}]
+    assert answered[data["limits"][0]["exchange"]] == data["limits"][0]["source"]
     judged = [o for o in check.observations if o.probe == "account"]
     assert judged and judged[0].auth == "X-Acme-Key" and judged[0].status == 200
 

@@ -40,6 +40,14 @@ def test_labels_cover_every_enum_code() -> None:
     from testkey_nb.probe.observation import Outcome
 
     assert set(STATUS_MEANINGS) <= set(LABELS["status"])
+    import re
+    from pathlib import Path
+
+    import testkey_nb.check.profile.status as status_module
+
+    source = Path(status_module.__file__).read_text(encoding="utf-8")
+    reasons = set(re.findall(r'KeyStatus\(\s*"[a-z_]+",\s*"([a-z_0-9]+)"', source))
+    assert len(reasons) >= 10 and reasons <= set(LABELS["status_reason"]), reasons - set(LABELS["status_reason"])
     assert set(CapStatus.__args__) == set(LABELS["capability_status"])  # type: ignore[attr-defined]
     assert set(Outcome.__args__) == set(LABELS["outcome"])  # type: ignore[attr-defined]
     assert set(LABELS["grade"]) == {"confirmed", "partially_visible", "invisible", "not_exposed"}

@@ -29,6 +29,7 @@ from testkey_nb.batch.fleet.rows import (
     INDEX_JSON,
     ROW_FIELDS,
     balance_text,
+    balances_text,
     index_csv,
     limits_text,
 )
@@ -169,7 +170,7 @@ def _row_html(row: Mapping[str, Any], *, with_balance: bool, with_limits: bool) 
     if with_balance:
         bal = row.get("balance") if isinstance(row.get("balance"), Mapping) else {}
         remaining = bal.get("remaining") if bal else None
-        text = balance_text(bal)
+        text = balances_text(row)
         cells.append((str(remaining) if isinstance(remaining, (int, float)) else "", _t(text or "unknown"), "tk-num"))
     if with_limits:
         text = limits_text(row.get("limits"))
@@ -199,7 +200,7 @@ def _headers(with_balance: bool, with_limits: bool) -> list[tuple[str, str]]:
         ("tokens / min", "num"),
     ]
     if with_balance:
-        headers.append(("balance (USD)", "num"))
+        headers.append(("balance", "num"))  # each currency as it is: never headed as one
     if with_limits:
         headers.append(("limits", "text"))
     return [*headers, ("actions", "text"), ("since the last check", "text"), ("reason", "text")]
@@ -252,7 +253,8 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
         bucket = _verdict_bucket(row)
         counts[bucket] = counts.get(bucket, 0) + 1
     summary = ", ".join(f"{n} {_t(k.replace('_', ' '))}" for k, n in sorted(counts.items()))
-    with_balance = any(balance_text(r.get("balance")) for r in rows)
+    # a column when some money was read, or the user said how an account pays
+    with_balance = any(balance_text(r.get("balance")) or r.get("payment_method") for r in rows)
     with_limits = any(limits_text(r.get("limits")) for r in rows)
     head = "".join(
         f'<th data-type="{kind}" scope="col"><button type="button">{_t(name)}</button></th>'

@@ -39,6 +39,8 @@ ROW_FIELDS: Final = (
     "tokens_per_minute",
     "token_role",
     "balance",
+    "balances",
+    "payment_method",
     "limits",
     "identity",
     "tokens_limit",
@@ -103,6 +105,9 @@ def index_row(
         row["claimed"] = summary.get("claimed") or claim or None
         row["actions"] = [_action(a) for a in summary.get("actions") or []]
         row["balance"] = _balance(summary.get("balance"))
+        row["balances"] = [_balance(b) for b in summary.get("balances") or [] if isinstance(b, Mapping)]
+        row["payment_method"] = summary.get("payment_method") if summary.get("payment_method") in ("card", "none") \
+            else None
         row["limits"] = [_limit(x) for x in summary.get("limits") or [] if isinstance(x, Mapping)] or None
         row["capabilities"] = [
             {"capability": str(c.get("capability")), "status": str(c.get("status")), "evidence": c.get("evidence")}
@@ -118,7 +123,8 @@ def index_row(
     return row
 
 
-_BALANCE_FIELDS: Final = ("currency", "remaining", "granted", "used", "limit", "provenance", "probe")
+_BALANCE_FIELDS: Final = ("scope", "currency", "remaining", "limit", "used", "granted", "provenance", "probe",
+                          "exchange")  # fmt: skip
 _LIMIT_FIELDS: Final = ("scope", "value", "provenance", "source")
 
 
@@ -142,7 +148,9 @@ def _action(item: Any) -> dict[str, Any]:
 
 
 def balance_text(balance: Mapping[str, Any] | None) -> str:
-    """``$110.00 left of $120.00`` / ``used $10.00`` / "" (unknown), by the one formatter."""
+    """``$7.50 left of $10.00 (key)`` / ``110.0 CNY left of 10.0 CNY`` / ``used $10.00`` / "" (unknown),
+    by the one formatter: each currency as it is (never shown as USD), a key's limit or an account's
+    credits as what it is left of, the scope when it is not the account's, ``given`` when the user gave it."""
     if not isinstance(balance, Mapping):
         return ""
     cur = balance.get("currency")
@@ -150,12 +158,38 @@ def balance_text(balance: Mapping[str, Any] | None) -> str:
     def money(v: Any) -> str:
         return usd(v) if cur in (None, "", "USD", "usd") else f"{number(v)} {cur}"
 
-    if balance.get("remaining") is not None:
-        of = balance.get("granted") if balance.get("granted") is not None else balance.get("limit")
-        return f"{money(balance['remaining'])} left" + (f" of {money(of)}" if of is not None else "")
+    tags = [str(balance["scope"])] if balance.get("scope") in ("key", "workspace") else []
+    tags += ["given"] if balance.get("provenance") == "given" else []
+    tail = f" ({', '.join(tags)})" if tags else ""
+    remaining = balance.get("remaining")
+    if remaining is not None:
+        of = balance.get("limit") if balance.get("scope") == "key" else balance.get("granted")
+        of = of if of is not None else balance.get("limit")
+        granted = balance.get("granted")
+        if isinstance(of, (int, float)) and isinstance(remaining, (int, float)) and of >= remaining:
+            return f"{money(remaining)} left of {money(of)}" + tail
+        # a grant smaller than what is left is a part of it (DeepSeek's granted_balance), not its total
+        return f"{money(remaining)} left" + (f", {money(granted)} granted" if granted is not None else "") + tail
     if balance.get("used") is not None:
-        return f"used {money(balance['used'])}"
+        return f"used {money(balance['used'])}" + tail
     return ""
+
+
+def balances_text(row: Mapping[str, Any]) -> str:
+    """The index's balance cell: every balance read (the headline first), each in its own currency; where
+    none was read, what is known instead (``pays by card``, ``not exposed``) or "" (unknown)."""
+    head = row.get("balance") if isinstance(row.get("balance"), Mapping) else None
+    every = [b for b in row.get("balances") or [] if isinstance(b, Mapping)]
+    ordered = ([head] if head else []) + [b for b in every if b != head]
+    texts = [t for b in ordered if (t := balance_text(b))]
+    if texts:
+        return " · ".join(dict.fromkeys(texts))
+    exposed = next((c.get("status") for c in row.get("capabilities") or []
+                    if isinstance(c, Mapping) and c.get("capability") == "balance"), None)  # fmt: skip
+    said = {"card": "pays by card", "none": "no payment method"}.get(str(row.get("payment_method")), "")
+    if exposed == "unsupported":
+        return f"{said}; balance not exposed" if said else "not exposed"
+    return said
 
 
 _SCOPE_UNITS: Final = {
@@ -163,6 +197,7 @@ _SCOPE_UNITS: Final = {
     "tokens_per_minute": "tok / min",
     "requests_per_day": "req / day",
     "tokens_per_day": "tok / day",
+    "tokens_per_month": "tok / month",
 }
 
 

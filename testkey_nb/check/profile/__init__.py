@@ -18,6 +18,8 @@ from testkey_nb.check.facts import (
     Identity,
     Limit,
     ProviderFacts,
+    balances_of,
+    headline_balance,
     readability,
 )
 from testkey_nb.check.profile.capabilities import CAPABILITIES, Capability, _capabilities
@@ -55,18 +57,27 @@ class Profile:
     documented_tiers: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)  # management bodies the billing view reads
     identity: Identity | None = None
+    #: the headline balance: the most binding of ``balances`` (None when no money was read or given)
     balance: Balance | None = None
     limits: tuple[Limit, ...] = ()
+    #: every balance read (or given by the user), each with its scope and exchange
+    balances: tuple[Balance, ...] = ()
+    #: how the account pays once its money is gone, as the user said (``card`` | ``none``); None: not said
+    payment_method: str | None = None
 
     def identity_json(self) -> dict[str, Any]:
-        """``{user, workspace, organization, evidence}``, nulls where unseen."""
+        """``{user, workspace, organization, evidence, exchanges}``, nulls where unseen."""
         return (self.identity or Identity()).as_json()
 
     def balance_json(self) -> dict[str, Any] | None:
         return self.balance.as_json() if self.balance else None
 
+    def balances_json(self) -> list[dict[str, Any]]:
+        """``[{scope, currency, remaining, limit, used, granted, provenance, probe, exchange}]``."""
+        return [b.as_json() for b in self.balances]
+
     def limits_json(self) -> list[dict[str, Any]]:
-        """Key- or workspace-wide limits: ``[{scope, value, provenance, source}]``."""
+        """Key- or workspace-wide limits: ``[{scope, value, provenance, source, exchange}]``."""
         return [lim.as_json() for lim in self.limits if lim.model is None]
 
     def metrics_frame(self):  # -> pl.DataFrame
@@ -89,7 +100,8 @@ class Profile:
                 "max_completion_tokens": m.max_completion_tokens, "features": list(m.features),
                 "input_modalities": list(m.input_modalities), "output_modalities": list(m.output_modalities),
                 "rpm": m.rpm, "tpm": m.tpm, "limits_provenance": m.limits_provenance,
-                "allowed_probe": m.allowed_probe,
+                "allowed_probe": m.allowed_probe, "allowed_exchange": m.allowed_exchange,
+                "price_exchange": m.price_exchange, "limits_exchange": m.limits_exchange,
             }
             for m in self.models
         ]  # fmt: skip
@@ -128,8 +140,10 @@ def build_profile(
     facts: ProviderFacts | None = None,
     provider: ProviderView | None = None,
     documented_tiers: Sequence[Mapping[str, Any]] = (),
+    payment_method: str | None = None,
 ) -> Profile:
-    """Combine the observations and the provider's facts into the profile."""
+    """Combine the observations and the provider's facts into the profile. ``payment_method``: what the
+    user said of how the account pays (never assumed)."""
     facts = facts or ProviderFacts()
     view = provider or ProviderView()
     observations = [_requalify(o, view.no_quota) for o in observations]
@@ -155,6 +169,8 @@ def build_profile(
         documented_tiers=tuple(documented_tiers),
         raw=raw,
         identity=facts.identity,
-        balance=facts.balance,
+        balance=headline_balance(balances_of(facts)),
         limits=tuple(facts.limits),
+        balances=balances_of(facts),
+        payment_method=payment_method,
     )

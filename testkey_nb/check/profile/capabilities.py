@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from testkey_nb._labels import plural
 from testkey_nb.check.facts import (
     ProviderFacts,
+    balances_of,
 )
 from testkey_nb.check.profile.models import ModelRow
 from testkey_nb.check.profile.observed import (
@@ -42,6 +43,20 @@ class Capability:
     status: CapStatus
     evidence: str
     probes: tuple[str, ...] = ()
+    #: the exchanges the status rests on (the answers of ``probes`` that were read)
+    exchanges: tuple[str, ...] = ()
+
+
+def _ex(*groups: object) -> tuple[str, ...]:
+    """The exchange ids among ``groups`` (ids, observations or None), once each, in order."""
+    out: list[str] = []
+    for group in groups:
+        items = group if isinstance(group, (list, tuple)) else [group]
+        for item in items:
+            ex = item if isinstance(item, str) else getattr(item, "exchange", None)
+            if ex and ex not in out:
+                out.append(ex)
+    return tuple(out)
 
 
 def _capabilities(
@@ -70,11 +85,13 @@ def _capabilities(
     if ident is not None and ident.seen:
         who = ", ".join(f"{k}={v}" for k, v in (("user", ident.user), ("workspace", ident.workspace),
                                                   ("organization", ident.organization)) if v)  # fmt: skip
-        caps.append(Capability("key identity", "verified", f"{who} ({ident.evidence})", _sent_names(by, ident.probes)))
+        caps.append(Capability("key identity", "verified", f"{who} ({ident.evidence})", _sent_names(by, ident.probes),
+                               _ex(ident.exchanges)))  # fmt: skip
     else:
         caps.append(unsupported_or("key identity", _reads(view, "identity")))
     if listed:
-        caps.append(Capability("model catalog", "verified", f"{len(listed)} models listed by /models", ("catalog",)))
+        caps.append(Capability("model catalog", "verified", f"{len(listed)} models listed by /models", ("catalog",),
+                               _ex(_first_ok(by, "catalog"))))  # fmt: skip
     else:
         caps.append(_not_verified("model catalog", by.get("catalog", [])))
     judged = [r for r in models if r.allowed is not None]
@@ -85,7 +102,7 @@ def _capabilities(
                 "model permission matrix", "verified",
                 f"{len(allowed)} allowed, {len(refused)} refused of {len(judged)} models"
                 + _assumption_note([o for o in observations if o.cost == "rejected"]),
-                _sent_names(by, cited),
+                _sent_names(by, cited), _ex([r.allowed_exchange for r in judged]),
             )
         )  # fmt: skip
     else:
@@ -94,27 +111,31 @@ def _capabilities(
     if ws:
         text = ", ".join(f"{lim.scope.replace('_', ' ')} {lim.value:,.0f} ({lim.provenance})" for lim in ws)
         cited = tuple(dict.fromkeys(lim.probe for lim in ws if lim.probe))
-        caps.append(Capability("limit matrix", "verified", text, _sent_names(by, cited)))
+        caps.append(Capability("limit matrix", "verified", text, _sent_names(by, cited),
+                               _ex([lim.exchange for lim in ws])))  # fmt: skip
     else:
         cap = unsupported_or("limit matrix", _reads(view, "limits"))
         caps.append(Capability(cap.name, cap.status, cap.evidence + "; documented tiers shown for comparison",
-                               cap.probes))  # fmt: skip
+                               cap.probes, cap.exchanges))  # fmt: skip
     with_features = [r for r in listed if r.features or r.context_length]
     if with_features:
         text = f"features/context for {len(with_features)} models from /models"
-        caps.append(Capability("capability matrix", "verified", text, ("catalog",)))
+        caps.append(Capability("capability matrix", "verified", text, ("catalog",), _ex(_first_ok(by, "catalog"))))
     else:
         level, note = support("capability matrix")
         if level == "unsupported" and listed:
             caps.append(Capability("capability matrix", "unsupported", f"the catalog carries no features ({note})", ()))
         else:
             caps.append(_not_verified("capability matrix", by.get("catalog", [])))
-    bal = facts.balance
-    if bal is not None:
-        parts = [f"{k} {v:,.2f}" for k, v in (("remaining", bal.remaining), ("granted", bal.granted),
-                                              ("used", bal.used), ("limit", bal.limit)) if v is not None]  # fmt: skip
-        caps.append(Capability("balance", "verified", f"{bal.currency or ''} {', '.join(parts)}".strip(),
-                               _sent_names(by, (bal.probe,))))  # fmt: skip
+    read = [b for b in balances_of(facts) if b.provenance in ("observed", "derived")]
+    if read:
+        texts = []
+        for bal in read:
+            figures = (("remaining", bal.remaining), ("granted", bal.granted), ("used", bal.used), ("limit", bal.limit))
+            parts = [f"{k} {v:,.2f}" for k, v in figures if v is not None]
+            texts.append(f"{bal.scope}: {bal.currency or ''} {', '.join(parts)}".replace("  ", " ").strip())
+        caps.append(Capability("balance", "verified", "; ".join(texts),
+                               _sent_names(by, [b.probe for b in read]), _ex([b.exchange for b in read])))  # fmt: skip
     else:
         level, note = support("balance")
         if level in ("unsupported", "partial") and not _reads(view, "balance"):
@@ -127,7 +148,8 @@ def _capabilities(
     usage_probes = _reads(view, "usage")
     usage_ok = [p for p in usage_probes if any(o.outcome == "ok" for o in by.get(p, []))]
     if usage_ok:
-        caps.append(Capability("usage and billing", "verified", f"usage read ({', '.join(usage_ok)})", tuple(usage_ok)))
+        caps.append(Capability("usage and billing", "verified", f"usage read ({', '.join(usage_ok)})", tuple(usage_ok),
+                               _ex([_first_ok(by, p) for p in usage_ok])))  # fmt: skip
     else:
         caps.append(unsupported_or("usage and billing", usage_probes))
     priced = [r for r in listed if r.priced]
@@ -136,7 +158,9 @@ def _capabilities(
         extra = f"; also read {', '.join(price_probes)}" if price_probes else ""
         cited = tuple(dict.fromkeys([*(r.price_probe for r in priced if r.price_probe), *price_probes]))
         caps.append(Capability("pricing", "verified", f"{len(priced)} models priced per token{extra}",
-                               _sent_names(by, cited)))  # fmt: skip
+                               _sent_names(by, cited),
+                               _ex([r.price_exchange for r in priced],
+                                   [_first_ok(by, p) for p in price_probes])))  # fmt: skip
     else:
         caps.append(unsupported_or("pricing", _reads(view, "prices") or ("catalog",)))
     chats = _chat_results(observations)
@@ -147,11 +171,12 @@ def _capabilities(
             Capability(
                 "routing", "verified",
                 f"{plural(len(routed), 'model')} reached past auth" + (f" (e.g. routed to {where})" if where else ""),
-                tuple(dict.fromkeys(o.probe for o in routed)),
+                tuple(dict.fromkeys(o.probe for o in routed)), _ex(list(routed)),
             )
         )  # fmt: skip
     elif status.code == "invalid":
-        caps.append(Capability("routing", "denied", "the provider refused the key", _sent_names(by, (status.probe,))))
+        caps.append(Capability("routing", "denied", "the provider refused the key", _sent_names(by, (status.probe,)),
+                               _ex(status.exchange)))  # fmt: skip
     else:
         level, note = support("routing")
         if level == "unsupported":
@@ -163,7 +188,7 @@ def _capabilities(
     if ops_ok:
         caps.append(Capability("operational actions", "verified",
                                f"{', '.join(ops_ok)} readable for monitoring (writes are never exercised)",
-                               tuple(ops_ok)))  # fmt: skip
+                               tuple(ops_ok), _ex([_first_ok(by, p) for p in ops_ok])))  # fmt: skip
     else:
         caps.append(unsupported_or("operational actions", ops))
     return caps
@@ -176,13 +201,16 @@ def _not_verified(name: str, obs: Sequence[Observation]) -> Capability:
     if not sent:
         return Capability(name, "unknown", f"not probed: {obs[0].detail or obs[0].outcome}", ())
     cited = tuple(dict.fromkeys(o.probe for o in sent))
+    exchanges = _ex(list(sent))
     answered = [o.probe for o in sent if o.outcome == "ok"]
     if answered:
-        return Capability(name, "unknown", f"{', '.join(dict.fromkeys(answered))} answered without it", cited)
+        return Capability(name, "unknown", f"{', '.join(dict.fromkeys(answered))} answered without it", cited,
+                          exchanges)  # fmt: skip
     if any(o.outcome in ("refused", "unauthorized") for o in sent):
         o = next(o for o in sent if o.outcome in ("refused", "unauthorized"))
-        return Capability(name, "denied", f"{o.probe}: {o.status} for this key", cited)
+        return Capability(name, "denied", f"{o.probe}: {o.status} for this key", cited, exchanges)
     o = sent[0]
     return Capability(
-        name, "error", f"{o.probe}: {o.status or o.outcome}" + (f" ({o.detail})" if o.detail else ""), cited
+        name, "error", f"{o.probe}: {o.status or o.outcome}" + (f" ({o.detail})" if o.detail else ""), cited,
+        exchanges,
     )

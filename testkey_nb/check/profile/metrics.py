@@ -40,10 +40,12 @@ class Metric:
     provenance: Provenance
     probe: str | None
     note: str = ""
+    #: the exchange the figure rests on (None where it is unknown or documented)
+    exchange: str | None = None
 
 
 def _metric(name: str, fact: Fact) -> Metric:
-    return Metric(name, fact.value, fact.provenance, fact.probe, fact.note)
+    return Metric(name, fact.value, fact.provenance, fact.probe, fact.note, fact.exchange)
 
 
 def _metrics(
@@ -65,14 +67,15 @@ def _metrics(
         m["key_valid"] = Metric("key_valid", None, "unknown", None, f"{status.reason}: {status.detail}{seen}")
     elif proof is not None:  # whatever else failed, the provider authenticated the key
         m["key_valid"] = Metric("key_valid", True, "observed", proof.probe,
-                                f"{proof.method} {proof.path} answered 200; the provider authenticates it")  # fmt: skip
+                                f"{proof.method} {proof.path} answered 200; the provider authenticates it",
+                                proof.exchange)  # fmt: skip
     elif status.code == "rate_limited":
         m["key_valid"] = Metric("key_valid", None, "unknown", status.probe,
                                 "every call got 429, which a gateway may send before checking the key")  # fmt: skip
     elif status.code in ("valid", "valid_no_quota", "valid_not_scoped"):
-        m["key_valid"] = Metric("key_valid", True, "observed", status.probe, status.detail)
+        m["key_valid"] = Metric("key_valid", True, "observed", status.probe, status.detail, status.exchange)
     elif status.code in ("invalid", "revoked"):
-        m["key_valid"] = Metric("key_valid", False, "observed", status.probe, status.detail)
+        m["key_valid"] = Metric("key_valid", False, "observed", status.probe, status.detail, status.exchange)
     else:
         m["key_valid"] = Metric("key_valid", None, "unknown", None, f"{status.reason}: {status.detail}")
 
@@ -94,7 +97,7 @@ def _metrics(
     if runtime is not None and isinstance(runtime.json_body, dict) and runtime.json_body.get("model"):
         m["runtime_model"] = Metric(
             "runtime_model", str(runtime.json_body["model"]), "observed", runtime.probe,
-            f"a 1-token completion for {runtime.item} answered as this model",
+            f"a 1-token completion for {runtime.item} answered as this model", runtime.exchange,
         )  # fmt: skip
     elif accepted_rows:
         row = accepted_rows[0]
@@ -103,7 +106,7 @@ def _metrics(
             "runtime_model", row.model, "derived", row.allowed_probe,
             "a refused-by-design request for this model passed auth"
             + (f" and was routed to {routed}" if routed else "")
-            + "; a billable call (allow_billable) would observe the answering model",
+            + "; a billable call (allow_billable) would observe the answering model", row.allowed_exchange,
         )  # fmt: skip
     else:
         m["runtime_model"] = Metric("runtime_model", None, "unknown", None, "no model call passed auth")
@@ -115,10 +118,12 @@ def _metrics(
     else:
         row = next((r for r in models if r.model == rm), None)
         ok = bool(row and row.listed and row.allowed)
-        cited = (row.allowed_probe if row else None) or m["runtime_model"].probe
+        cited, cited_ex = m["runtime_model"].probe, m["runtime_model"].exchange
+        if row is not None and row.allowed_probe:
+            cited, cited_ex = row.allowed_probe, row.allowed_exchange
         m["runtime_model_allowed"] = Metric(
             "runtime_model_allowed", ok, "derived", cited,
-            "listed in the catalog and callable with this key" if ok else "not both listed and callable",
+            "listed in the catalog and callable with this key" if ok else "not both listed and callable", cited_ex,
         )  # fmt: skip
 
     # tokens_limit / tokens_limit_day, from the limits
@@ -126,7 +131,7 @@ def _metrics(
     tpd = _workspace_limit(facts, "tokens_per_day")
     if tpm is not None:
         m["tokens_limit"] = Metric("tokens_limit", int(tpm.value), tpm.provenance, tpm.probe,
-                                   tpm.note or "tokens per minute")  # fmt: skip
+                                   tpm.note or "tokens per minute", tpm.exchange)  # fmt: skip
     else:
         tiers = ", ".join(f"{t.get('tier')}: {t.get('tpm')}" for t in documented_tiers if t.get("tpm"))
         note = "no tokens-per-minute limit readable with this key" + (
@@ -135,12 +140,13 @@ def _metrics(
         m["tokens_limit"] = Metric("tokens_limit", None, "unknown", None, note)
     if tpd is not None:
         m["tokens_limit_day"] = Metric("tokens_limit_day", int(tpd.value), tpd.provenance, tpd.probe,
-                                       tpd.note or "tokens per day")  # fmt: skip
+                                       tpd.note or "tokens per day", tpd.exchange)  # fmt: skip
     elif tpm is not None:
         m["tokens_limit_day"] = Metric(
             "tokens_limit_day", int(tpm.value) * _MINUTES_PER_DAY,
             "derived" if tpm.provenance != "documented" else "documented", tpm.probe,
             "per-minute limit x 1440; the provider exposes no enforced daily token budget in these answers",
+            tpm.exchange,
         )  # fmt: skip
     else:
         m["tokens_limit_day"] = Metric("tokens_limit_day", None, "unknown", None, m["tokens_limit"].note)
@@ -169,15 +175,18 @@ def _metrics(
             m["token_scopes"] = Metric(
                 "token_scopes", names, "derived", accepted[0].probe,
                 f"the models whose refused-by-design calls passed auth ({len(names)} of {len(sent_chats)} called)",
+                accepted[0].exchange,
             )  # fmt: skip
         elif status.code == "valid_not_scoped":
             catalog = [o for o in _sent(by.get("catalog", [])) if o.outcome in ("refused", "unauthorized")]
             if sent_chats:
                 note = f"none of the {plural(len(sent_chats), 'model')} called accepted the key"
-                m["token_scopes"] = Metric("token_scopes", [], "derived", sent_chats[0].probe, note)
+                m["token_scopes"] = Metric("token_scopes", [], "derived", sent_chats[0].probe, note,
+                                           sent_chats[0].exchange)  # fmt: skip
             elif catalog:
                 m["token_scopes"] = Metric("token_scopes", [], "derived", catalog[0].probe,
-                                           "the catalog refused the key: no model can be listed or called")  # fmt: skip
+                                           "the catalog refused the key: no model can be listed or called",
+                                           catalog[0].exchange)  # fmt: skip
             else:
                 m["token_scopes"] = Metric("token_scopes", None, "unknown", None, "no model was called")
         else:

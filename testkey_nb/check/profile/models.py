@@ -13,6 +13,7 @@ from testkey_nb.check.facts import (
     Provenance,
     ProviderFacts,
     catalog_items,
+    first_ok,
 )
 from testkey_nb.check.profile.observed import said_text
 from testkey_nb.probe.observation import Observation
@@ -41,6 +42,10 @@ class ModelRow:
     allowed_probe: str | None = None
     price_probe: str | None = None
     limits_probe: str | None = None
+    #: the exchanges each cell rests on
+    allowed_exchange: str | None = None
+    price_exchange: str | None = None
+    limits_exchange: str | None = None
 
     @property
     def priced(self) -> bool:
@@ -74,6 +79,8 @@ def _model_rows(
     key_proven: bool,
 ) -> list[ModelRow]:
     catalog = catalog_items(observations)
+    catalog_obs = first_ok(observations, "catalog")
+    catalog_exchange = catalog_obs.exchange if catalog_obs is not None else None
     listed_ids = {c["id"] for c in catalog}
     # models called but not listed (a scoped key's own models); placeholders are not models of the key
     extra = [m for m in chats if m not in listed_ids]
@@ -90,6 +97,7 @@ def _model_rows(
         obs = chats.get(model_id)
         allowed: bool | None
         probe: str | None
+        exchange = obs.exchange if obs is not None else None
         if obs is not None and obs.accepted:
             routed = facts.routed_to.get(model_id)
             allowed, probe = True, obs.probe
@@ -103,6 +111,7 @@ def _model_rows(
             evidence += said_text(obs.json_body, 60)
         else:
             seen = f"{obs.probe}: {obs.status or obs.outcome}, inconclusive" if obs is not None else ""
+            exchange = access.exchange if access is not None else None
             if access is not None and access.models is not None:
                 allowed, probe = model_id in access.models, access.probe
                 evidence = "; ".join(x for x in (access.evidence, seen) if x)
@@ -114,18 +123,19 @@ def _model_rows(
         price_in = _per_mtok(pricing.get("prompt"))
         price_out = _per_mtok(pricing.get("completion"))
         price_probe = "catalog" if price_in is not None or price_out is not None else None
+        price_exchange = catalog_exchange if price_probe else None
         cached = _per_mtok(pricing.get("input_cache_read"))
         if price_probe is None and (mf.price_in_per_mtok is not None or mf.price_out_per_mtok is not None):
             price_in, price_out, cached = mf.price_in_per_mtok, mf.price_out_per_mtok, mf.price_cached_in_per_mtok
-            price_probe = mf.price_probe or mf.probe
-        rpm, tpm, limits_probe = mf.rpm, mf.tpm, mf.limits_probe
+            price_probe, price_exchange = mf.price_probe or mf.probe, mf.price_exchange
+        rpm, tpm, limits_probe, limits_exchange = mf.rpm, mf.tpm, mf.limits_probe, mf.limits_exchange
         limits_prov: Provenance = "observed" if (rpm is not None or tpm is not None) else "unknown"
         if limits_prov == "unknown" and (ws_rpm or ws_tpm):
             rpm = int(ws_rpm.value) if ws_rpm else None
             tpm = int(ws_tpm.value) if ws_tpm else None
             first = ws_tpm or ws_rpm
             assert first is not None
-            limits_prov, limits_probe = first.provenance, first.probe
+            limits_prov, limits_probe, limits_exchange = first.provenance, first.probe, first.exchange
         rows.append(
             ModelRow(
                 model=model_id,
@@ -148,6 +158,9 @@ def _model_rows(
                 allowed_probe=probe,
                 price_probe=price_probe,
                 limits_probe=limits_probe if limits_prov != "unknown" else None,
+                allowed_exchange=exchange if allowed is not None else None,
+                price_exchange=price_exchange,
+                limits_exchange=limits_exchange if limits_prov != "unknown" else None,
             )
         )
     return rows

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from testkey_nb.identify.schema import NoQuotaRule
+from testkey_nb.identify.schema import NoQuotaRule, PostAuthRule
 from testkey_nb.identify.score import _all_hold
 from testkey_nb.probe.observation import Observation
 
@@ -30,6 +30,10 @@ class ProviderView:
     scheme_settled: bool = True
     #: answers that mean "valid key, the account cannot pay" (see ``NoQuotaRule``)
     no_quota: tuple[NoQuotaRule, ...] = ()
+    #: the auth schemes the key was sent in (labels), named when the scheme is not settled
+    schemes_tried: tuple[str, ...] = ()
+    #: errors the provider gives only after auth (see ``PostAuthRule``): such an answer proves the key
+    post_auth: tuple[PostAuthRule, ...] = ()
 
 
 def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:
@@ -41,6 +45,17 @@ def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:
             note = f"the provider's documented no-quota answer ({o.status}){': ' + rule.source if rule.source else ''}"
             return replace(o, outcome="payment_required", accepted=False, detail=note)
     return o
+
+
+def _after_auth(chats: Sequence[Observation], rules: Sequence[PostAuthRule]) -> tuple[Observation, str] | None:
+    """The first model call answered with one of the provider's documented after-auth errors, and its source."""
+    for o in chats:
+        for rule in rules:
+            if o.status is not None and (not rule.status or o.status in rule.status) and rule.body and _all_hold(
+                rule.body, o.json_body, 4096
+            ):
+                return o, rule.source
+    return None
 
 
 def _group(observations: Iterable[Observation]) -> dict[str, list[Observation]]:

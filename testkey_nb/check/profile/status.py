@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from testkey_nb._labels import plural
-from testkey_nb.check.profile.observed import ProviderView, _chats, _statuses, said_text
+from testkey_nb.check.profile.observed import ProviderView, _after_auth, _chats, _statuses, said_text
 from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 STATUS_MEANINGS = {
-    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, or a model call passed auth",
+    "valid": "the provider accepted the key: an endpoint it authenticates answered 200, a model call passed auth, or "
+    "a model call got an error the provider gives only after auth (reason after_auth)",
     "invalid": "the provider refused the key in its own auth scheme (many answer revoked and unknown keys alike)",
     "revoked": "the provider said the key was revoked",
     "valid_no_quota": "the key authenticates but the workspace cannot pay (402: credits exhausted, no card)",
@@ -28,6 +29,8 @@ class KeyStatus:
     detail: str = ""
     #: the probe whose answer settled the status (None when nothing did)
     probe: str | None = None
+    #: the exchange whose answer settled it
+    exchange: str | None = None
 
 
 def _status(
@@ -57,10 +60,10 @@ def _status(
         return KeyStatus(
             "valid",
             "spent",
-            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered, so the key "
-            "works; "
+            f"{spent[0].probe} ({spent[0].item or 'its placeholder model'}) was accepted and answered"
+            f"{f' in {spent[0].auth}' if spent[0].auth else ''}, so the key works in that scheme; "
             f"it was not refused as built: {spend_text(spend_of(spent))}; no further model call was sent",
-            spent[0].probe,
+            spent[0].probe, spent[0].exchange,
         )
     accepted = [o for o in real if o.accepted]
     if accepted:
@@ -71,11 +74,24 @@ def _status(
             "valid",
             "accepted",
             f"{plural(n, 'model')} passed auth: a refused-by-design call was refused after auth{note}",
-            accepted[0].probe,
+            accepted[0].probe, accepted[0].exchange,
         )
+    after_auth = _after_auth(chats, view.post_auth)
+    if after_auth is not None:
+        # an error the provider gives only once the key has passed auth (a bad key is refused before): it
+        # proves the key even for a placeholder model (Hugging Face: 400 model_not_found, a bad token 401)
+        o, source = after_auth
+        return KeyStatus(
+            "valid", "after_auth",
+            f"{o.probe} ({o.item or 'its placeholder model'}) answered HTTP {o.status}{said_text(o.json_body)}: "
+            "an error "
+            f"the provider gives only after auth{f' ({source})' if source else ''}",
+            o.probe,
+        )  # fmt: skip
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
     if unpaid is not None:
-        return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe)
+        return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe,
+                         unpaid.exchange)  # fmt: skip
     if any(o.outcome == "waf_html" for o in inference):
         return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
     # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
@@ -86,6 +102,7 @@ def _status(
             "429",
             "every model call was refused with 429 after bounded retries",
             proof.probe if proof else answered[0].probe,
+            proof.exchange if proof else answered[0].exchange,
         )
     refusals = ("refused", "unauthorized")
     real_refused = bool(real) and all(o.outcome in refusals for o in real)
@@ -103,12 +120,21 @@ def _status(
         where = f"{proof.probe}: {proof.method} {proof.path} answered 200, an endpoint the provider authenticates"
         if real_denied or catalog_refused:
             return KeyStatus("valid_not_scoped", "no_model_allowed",
-                             f"the key authenticates ({where}); no probed model accepted it", proof.probe)  # fmt: skip
-        return KeyStatus("valid", "authenticated", where, proof.probe)
+                             f"the key authenticates ({where}); no probed model accepted it", proof.probe,
+                             proof.exchange)  # fmt: skip
+        return KeyStatus("valid", "authenticated", where, proof.probe, proof.exchange)
     if real_refused or catalog_refused:
         where = real[0] if real_refused else catalog[0]
         said = f"{where.probe}: HTTP {where.status}{said_text(where.json_body)}"
         if not view.scheme_settled:
+            if len(view.schemes_tried) > 1:
+                return KeyStatus(
+                    "unknown", "scheme_not_settled",
+                    f"refused in every scheme tried ({', '.join(view.schemes_tried)}; {said}), and no refusal is a "
+                    "known provider's documented bad-key answer: the host may want a scheme the registry lacks "
+                    "(e.g. an api-key header), so the refusals are not evidence against the key; name the "
+                    "provider with --claim, or its Authorization scheme with --auth-scheme",
+                )  # fmt: skip
             return KeyStatus(
                 "unknown", "scheme_not_settled",
                 f"refused in {where.auth or 'the default scheme'} ({said}), but no known provider was identified, "
@@ -118,7 +144,8 @@ def _status(
         if any(o.role == "management" and o.outcome == "skipped" and o.detail == "no management URL"
                for o in observations):  # fmt: skip
             hint = "; with a management URL a key without inference rights is told apart from an invalid one"
-        return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe)
+        return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe,
+                         where.exchange)  # fmt: skip
     if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
         return KeyStatus("unknown", "network", sent[0].detail or sent[0].outcome)
     if any(o.outcome == "server_error" for o in sent):

@@ -197,15 +197,18 @@ def _role(
     mgmt = [o for obs in by.values() for o in obs if o.role == "management" and o.status is not None]
     mgmt_ok = sorted({o.probe for o in mgmt if o.outcome == "ok"})
     mgmt_refused = sorted({o.probe for o in mgmt if o.outcome == "refused"})
+    # the refusal a derived role rests on: that exchange, not another of the same probe
+    refusal = next((o.exchange for o in mgmt if mgmt_refused and o.probe == mgmt_refused[0] and o.outcome == "refused"),
+                   None)  # fmt: skip
     accepted = [o for obs in by.values() for o in obs
                 if o.cost == "rejected" and o.accepted and o.item and not o.placeholder]  # fmt: skip
     if mgmt and not mgmt_ok and mgmt_refused and accepted:
         note = f"model calls accepted ({accepted[0].probe}); every management read refused (403)"
-        return Fact("inference-only", "derived", mgmt_refused[0], note), None, None
+        return Fact("inference-only", "derived", mgmt_refused[0], note, refusal), None, None
     chats_sent = [o for obs in by.values() for o in obs if o.cost == "rejected" and o.status is not None]
     if mgmt_ok and mgmt_refused and chats_sent and not accepted:
         note = f"reads {', '.join(mgmt_ok)}; refused {', '.join(mgmt_refused)}; no model call accepted"
-        return Fact("metrics-only", "derived", mgmt_refused[0], note), None, None
+        return Fact("metrics-only", "derived", mgmt_refused[0], note, refusal), None, None
     return None, None, None
 
 

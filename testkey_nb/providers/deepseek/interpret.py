@@ -19,21 +19,23 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
     obs = first_ok(observations, "balance")
     body = obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
     infos = [i for i in body.get("balance_infos") or [] if isinstance(i, dict)]
-    info = next((i for i in infos if i.get("currency") == "USD"), infos[0] if infos else None)
-    if info is None:
+    if not infos or obs is None:
         return facts
-    others = ", ".join(f"{i.get('total_balance')} {i.get('currency')}" for i in infos if i is not info)
-    note = f"is_available={body.get('is_available')}; topped up {info.get('topped_up_balance')}"
-    note += f"; also {others}" if others else ""
-    balance = Balance(
-        currency=str(info.get("currency")) if info.get("currency") else None,
-        remaining=number(info.get("total_balance")),
-        granted=number(info.get("granted_balance")),
-        used=None,
-        limit=None,
-        provenance="observed",
-        probe="balance",
-        note=note,
+    # one balance per currency, each as DeepSeek reports it (never converted)
+    balances = tuple(
+        Balance(
+            currency=str(info.get("currency")) if info.get("currency") else None,
+            remaining=number(info.get("total_balance")),
+            granted=number(info.get("granted_balance")),
+            used=None,
+            limit=None,
+            provenance="observed",
+            probe="balance",
+            note=f"is_available={body.get('is_available')}; topped up {info.get('topped_up_balance')}",
+            scope="account",
+            exchange=obs.exchange,
+        )
+        for info in infos
     )
-    return replace(facts, balance=balance, account={"is_available": body.get("is_available")},
+    return replace(facts, balances=balances, account={"is_available": body.get("is_available")},
                    raw={"readable": {"balance": "readable"}})  # fmt: skip

@@ -1,4 +1,5 @@
-"""OpenRouter's answers -> provider-neutral facts: balance and limits from GET /key and GET /credits,
+"""OpenRouter's answers -> provider-neutral facts: two balances (GET /key: the key's limit, scope ``key``;
+GET /credits: the account's credits, scope ``account``), each citing its own request, limits,
 the user id an error body carries, free-tier caps from the limits page.
 
 Sources: https://openrouter.ai/docs/api/api-reference/api-keys/get-current-key (data.limit,
@@ -38,22 +39,28 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
     cd = credits.json_body.get("data") if credits is not None and isinstance(credits.json_body, dict) else None
     kd = kd if isinstance(kd, dict) else None
     cd = cd if isinstance(cd, dict) else None
-    balance = None
+    balances: list[Balance] = []
     if kd is not None and number(kd.get("limit")) is not None:
-        # a key with a credit limit: what is left on the key is what it may spend
-        balance = Balance(
+        # the key's own credit limit (scope key): what the key may still spend = limit - usage of the key
+        limit, used = number(kd.get("limit")), number(kd.get("usage"))
+        assert key is not None and limit is not None
+        balances.append(Balance(
             currency="USD",
-            remaining=number(kd.get("limit_remaining")),
-            granted=number(cd.get("total_credits")) if cd else None,
-            used=number(kd.get("usage")),
-            limit=number(kd.get("limit")),
-            provenance="observed",
+            remaining=round(limit - used, 6) if used is not None else number(kd.get("limit_remaining")),
+            granted=None,
+            used=used,
+            limit=limit,
+            provenance="derived" if used is not None else "observed",
             probe="key_info",
-            note=f"key limit resets {kd.get('limit_reset') or 'never'}",
-        )
-    elif cd is not None and number(cd.get("total_credits")) is not None:
+            note=f"the key's limit minus its usage (GET /key); the limit resets {kd.get('limit_reset') or 'never'}",
+            scope="key",
+            exchange=key.exchange,
+        ))  # fmt: skip
+    if cd is not None and number(cd.get("total_credits")) is not None:
+        # the account's credits (scope account): purchased credits minus all usage
+        assert credits is not None
         total, used = number(cd.get("total_credits")), number(cd.get("total_usage"))
-        balance = Balance(
+        balances.append(Balance(
             currency="USD",
             remaining=round(total - used, 6) if total is not None and used is not None else None,
             granted=total,
@@ -61,8 +68,10 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
             limit=None,
             provenance="derived",
             probe="credits",
-            note="remaining = total_credits - total_usage (the key has no limit of its own)",
-        )
+            note="the account's total_credits - total_usage (GET /credits)",
+            scope="account",
+            exchange=credits.exchange,
+        ))  # fmt: skip
     limits = list(facts.limits)
     if kd is not None and kd.get("is_free_tier") is True:
         scopes = {lim.scope for lim in limits}
@@ -80,10 +89,12 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
             user=str(user.json_body["user_id"]),
             evidence=f"user_id in the {user.status} body of {user.probe}",
             probes=(user.probe,),
+            exchanges=(user.exchange,) if user.exchange else (),
         )
     account = {k: kd.get(k) for k in ("is_free_tier", "limit_reset", "usage_daily", "usage_monthly")
                if k in kd} if kd else {}  # fmt: skip
     readable = {n: ("readable" if first_ok(observations, n) else "not readable") for n in ("key_info", "credits")}
     return replace(
-        facts, identity=identity, balance=balance, limits=tuple(limits), account=account, raw={"readable": readable}
+        facts, identity=identity, balances=tuple(balances), limits=tuple(limits), account=account,
+        raw={"readable": readable},
     )

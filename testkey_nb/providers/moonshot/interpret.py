@@ -1,0 +1,39 @@
+"""Moonshot's answers -> provider-neutral facts: the balance of GET /v1/users/me/balance.
+
+Source: https://platform.moonshot.ai/docs/api/balance (and .cn): {code, data: {available_balance, voucher_balance,
+cash_balance}, scode, status}; available = cash + voucher, <= 0 blocks inference; cash may be negative (debt).
+The body has no currency: USD on api.moonshot.ai, CNY on api.moonshot.cn. The host is not known here (the route
+is the code half's: NOTES-19.md), so the currency is left unknown and said so in the note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
+from testkey_nb.probe.observation import Observation
+
+
+def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
+    facts = header_facts(observations, context)
+    obs = first_ok(observations, "balance")
+    body = obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
+    data = body.get("data") if isinstance(body.get("data"), dict) else None
+    if data is None:
+        return facts
+    cash = number(data.get("cash_balance"))
+    note = f"cash_balance {data.get('cash_balance')}" + (" (debt)" if cash is not None and cash < 0 else "")
+    note += "; currency from the host: USD on api.moonshot.ai, CNY on api.moonshot.cn"
+    balance = Balance(
+        currency=None,
+        remaining=number(data.get("available_balance")),
+        granted=number(data.get("voucher_balance")),
+        used=None,
+        limit=None,
+        provenance="observed",
+        probe="balance",
+        note=note,
+    )
+    return replace(facts, balance=balance, account={"cash_balance": data.get("cash_balance")},
+                   raw={"readable": {"balance": "readable"}})  # fmt: skip
