@@ -78,9 +78,11 @@ def test_a_far_end_answering_chat_in_another_scheme_gets_one_paid_call_and_the_k
     assert paid == [answers_in]  # exactly one paid completion reached the far end
     posts_answered = [s for s in seen if s[0] == "POST" and s[2] == answers_in]
     assert posts_answered == [("POST", "/v1/chat/completions", answers_in)]
-    # no scheme is tried after the paid answer (x-api-key comes before Api-Key in the registry's order)
+    # no scheme is tried after the paid answer (the registry's order: Bearer, x-api-key (Anthropic),
+    # api-key (Azure), Api-Key (Baseten))
     tried = list(dict.fromkeys(s[2] for s in seen))
-    assert tried == (["Bearer", "x-api-key"] if answers_in == "x-api-key" else ["Bearer", "x-api-key", "Api-Key"])
+    order = ["Bearer", "x-api-key", "api-key", "Api-Key"]
+    assert tried == order[: order.index(answers_in) + 1]
     data = c.to_json()
     assert data["spend"]["calls"] == 1 and data["spend"]["total_tokens"] == 10
     assert (c.profile.status.code, c.profile.status.reason) == ("valid", "spent")
@@ -114,26 +116,46 @@ AZURE_401 = {"error": {"code": "401", "message": "Access denied due to invalid s
                        "regional API endpoint for your resource."}}
 
 
-def test_an_azure_style_host_that_wants_an_api_key_header_leaves_a_valid_key_unknown_not_invalid() -> None:
-    """Every scheme the registry knows is refused with an answer no known provider documents for a bad key.
+def test_a_host_that_wants_a_header_the_registry_lacks_leaves_a_valid_key_unknown_not_invalid() -> None:
+    """Every scheme the registry knows is refused with an answer no known provider documents for a bad key
+    (the host wants ``X-Custom-Key``, a scheme no provider folder declares).
 
     Before: the scheme was taken as settled once every known scheme had been tried: invalid/refused, reject."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if _scheme(request) == "api-key":  # the valid key, in the scheme the registry lacks
+        if request.headers.get("x-custom-key") == CANARY:  # never sent: the registry lacks the scheme
             return httpx.Response(200, json={"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
-        return httpx.Response(401, json=AZURE_401)
+        return httpx.Response(401, json={"message": "Unauthorized"})
 
     c, seen = _check(handler)
-    assert list(dict.fromkeys(s[2] for s in seen)) == ["Bearer", "x-api-key", "Api-Key"]
+    assert list(dict.fromkeys(s[2] for s in seen)) == ["Bearer", "x-api-key", "api-key", "Api-Key"]
     data = c.to_json()
     assert (data["status"], data["status_reason"]) == ("unknown", "scheme_not_settled")
     assert c.profile.metric_values()["key_valid"] is None
     assert data["metrics"]["key_valid"] is None
     detail = data["status_detail"]
-    assert "refused in every scheme tried (Authorization: Bearer, x-api-key, Authorization: Api-Key;" in detail
+    assert "refused in every scheme tried (Authorization: Bearer, x-api-key, " in detail
+    assert "Authorization: Api-Key" in detail and "api-key" in detail
     assert "--auth-scheme" in detail and "--claim" in detail
     assert c.decision.verdict != "reject"
+    assert data["spend"]["calls"] == 0
+
+
+def test_an_azure_style_host_is_read_in_azure_s_own_api_key_scheme() -> None:
+    """Azure OpenAI wants ``api-key``: its documented 401 names Azure, the ``api-key`` trial answers, the key is
+    proven (before issue 19 the registry lacked the scheme and the key was left unknown)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _scheme(request) == "api-key" and request.method == "GET":
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
+        if _scheme(request) == "api-key":  # the refused-by-design chat (empty messages) is refused after auth
+            return httpx.Response(400, json={"error": {"code": "BadRequest", "message": "messages: empty"}})
+        return httpx.Response(401, json=AZURE_401)
+
+    c, seen = _check(handler)
+    assert "api-key" in [s[2] for s in seen]
+    data = c.to_json()
+    assert data["metrics"]["key_valid"] is True
     assert data["spend"]["calls"] == 0
 
 
