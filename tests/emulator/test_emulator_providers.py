@@ -167,6 +167,7 @@ NO_BALANCE_STATUS = {
     "huggingface": 402,  # chat-no-balance, issue-402: monthly included credits exceeded
     "openai": 429,  # chat-no-balance, page-quota: 429 insufficient_quota
     "openrouter": 402,  # chat-no-balance, doc-errors: 402 insufficient credits
+    "moonshot": 429,  # chat-no-balance: 429 exceeded_current_quota_error (third-party report; vendor help says 403)
 }
 
 
