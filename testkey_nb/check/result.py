@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testkey_nb.check.decide import Decision
 from testkey_nb.check.profile import Profile
 from testkey_nb.identify.score import Identification
 from testkey_nb.probe.observation import Observation, spend_of
 from testkey_nb.probe.plan import Targets
+
+if TYPE_CHECKING:
+    from testkey_nb.report.labframe import LabFrame
 
 __all__ = ["CheckError", "CheckOptions", "KeyCheck"]
 
@@ -129,7 +132,7 @@ class KeyCheck:
             f"status={self.profile.status.code!r}, verdict={self.decision.verdict!r})"
         )
 
-    def models_frame(self, *, join_lists: bool = True):  # -> pl.DataFrame
+    def models_frame(self, *, join_lists: bool = True) -> LabFrame:
         """One row per model. List columns (features, modalities) are joined with ", " so the frame
         writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
         from testkey_nb.report.labframe import lab_frame
@@ -141,13 +144,13 @@ class KeyCheck:
 
         return lab_frame(join(frame), "model")
 
-    def capabilities_frame(self):  # -> pl.DataFrame
+    def capabilities_frame(self) -> LabFrame:
         """The ten capabilities: capability, status, evidence, probes."""
         from testkey_nb.report.labframe import lab_frame
 
         return lab_frame(self.profile.capabilities_frame(), "capability")
 
-    def metrics_frame(self):  # -> pl.DataFrame
+    def metrics_frame(self) -> LabFrame:
         """The sample metrics: metric, value (as text), provenance, probe, note."""
         from testkey_nb.report.labframe import lab_frame
 

@@ -37,7 +37,8 @@ def _account_line(data: dict[str, object]) -> str:
     ident = data.get("identity") or {}
     who = ", ".join(f"{k} {v}" for k, v in ident.items() if k in ("user", "workspace", "organization") and v) \
         if isinstance(ident, dict) else ""
-    balances = [b for b in data.get("balances") or [] if isinstance(b, dict)]
+    listed = data.get("balances")
+    balances = [b for b in (listed if isinstance(listed, list) else []) if isinstance(b, dict)]
     many = len(balances) > 1
 
     def one(b: dict[str, object]) -> str:

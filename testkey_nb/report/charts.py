@@ -34,7 +34,7 @@ __all__ = [
 # Product chart builders
 # ---------------------------------------------------------------------------------------------------
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import altair as alt
 import polars as pl
@@ -85,10 +85,9 @@ def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capab
     text = base.mark_text(align="left", dx=8, color="white", fontWeight="bold").encode(x=alt.value(0), text="status:N")
     counts = capabilities.group_by("status").len().sort("status").iter_rows()
     described = ", ".join(f"{n} {status}" for status, n in counts)
-    return alt.layer(cells, text).properties(
-        width=110, height=alt.Step(20),
-        description=f"{title}: one row per capability, coloured by its status ({described}).",
-    )  # fmt: skip
+    layered = alt.layer(cells, text, width=110, height=alt.Step(20),
+                        description=f"{title}: one row per capability, coloured by its status ({described}).")
+    return cast(alt.LayerChart, layered)
 
 
 def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
@@ -414,7 +413,7 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     else:
         row = pl.col("deployment_id")
     base = events.with_columns(row.alias("row"))
-    span_s = (events["end"].max() - events["start"].min()).total_seconds() if events.height else 0  # type: ignore[operator]
+    span_s = (events["end"].max() - events["start"].min()).total_seconds() if events.height else 0  # type: ignore[operator,union-attr]
     width = 640
     # at a month's scale a 20-minute span is a fraction of a pixel: draw every span at least 2 px wide
     min_s = span_s / width * 2
@@ -463,9 +462,8 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     description = (f"Replica lifecycle over {period}, one row per {rows_title}: {plural(replicas, 'replica')} "
                    f"started, {plural(cold.height, 'model load')}; billed spans cover about "
                    f"{plural(billed_min, 'minute')}.")  # fmt: skip
-    return alt.layer(layer_bars, layer_cold).properties(
-        title=title, width=width, height=alt.Step(30), description=description
-    )
+    layered = alt.layer(layer_bars, layer_cold, title=title, width=width, height=alt.Step(30), description=description)
+    return cast(alt.LayerChart, layered)
 
 
 def daily_billed_chart(hourly: pl.DataFrame) -> alt.Chart:
@@ -543,9 +541,9 @@ def cumulative_cost_chart(
     description = (f"Cumulative cost reaching {usd(final)} against {usd(credits_usd)} of free credits; "
                    f"{plural(invoices.height, 'invoice')}"
                    + (f"; models deactivated at {deactivated_at}." if deactivated_at is not None else "."))  # fmt: skip
-    return alt.layer(*layers).properties(
-        title="Cumulative cost, credits, invoices", width=620, height=220, description=description
-    )
+    layered = alt.layer(*layers, title="Cumulative cost, credits, invoices", width=620, height=220,
+                        description=description)  # fmt: skip
+    return cast(alt.LayerChart, layered)
 
 
 def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
