@@ -332,6 +332,7 @@ def run_batch(
             credits_remaining=entry.credits_remaining,
             payment_method=entry.payment_method,
             history=recorder.context(entry.label) if recorder is not None else "",
+            index_href="index.html",  # the index is written beside the reports
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret)))
 

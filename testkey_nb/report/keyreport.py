@@ -58,6 +58,8 @@ class KeyJob:
     payment_method: str | None = None
     #: the key's earlier snapshots as JSON (``testkey_nb.history``): data for "Since the last check", no key
     history: str = ""
+    #: a relative link from the report to its fleet index (a batch sets ``index.html``); "" for none
+    index_href: str = ""
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -125,6 +127,7 @@ def render_key(
             "credits_remaining": None if job.credits_remaining is None else float(job.credits_remaining),
             "payment_method": job.payment_method or "",
             "history": job.history,
+            "index_href": job.index_href,
         },
         kernel_env={KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

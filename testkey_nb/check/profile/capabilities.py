@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from testkey_nb._labels import plural
 from testkey_nb.check.facts import (
     ProviderFacts,
     balances_of,
@@ -169,7 +170,7 @@ def _capabilities(
         caps.append(
             Capability(
                 "routing", "verified",
-                f"{len(routed)} model(s) reached past auth" + (f" (e.g. routed to {where})" if where else ""),
+                f"{plural(len(routed), 'model')} reached past auth" + (f" (e.g. routed to {where})" if where else ""),
                 tuple(dict.fromkeys(o.probe for o in routed)), _ex(list(routed)),
             )
         )  # fmt: skip
