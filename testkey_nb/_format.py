@@ -9,6 +9,7 @@ d3-format strings below (Vega-Lite formats its axes and tooltips with d3-format)
 from __future__ import annotations
 
 import math
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "D3_USD_PER_MINUTE",
     "column_header",
     "count",
+    "distinct_names",
     "format_cell",
+    "moment",
     "number",
     "plain_text",
     "seconds",
@@ -101,6 +104,12 @@ _COLUMNS: Final[dict[str, tuple[str, str]]] = {
     "first_request_added_latency_s": ("first-request added latency (s)", "seconds"),
     "total_added_latency_s": ("total added latency (s)", "seconds"),
     "deployment_name": ("deployment", "text"),
+    "price_in_per_mtok": ("input (USD / Mtok)", "usd"),
+    "price_out_per_mtok": ("output (USD / Mtok)", "usd"),
+    "price_cached_in_per_mtok": ("cached input (USD / Mtok)", "usd"),
+    "context_length": ("context (tokens)", "count"),
+    "rpm": ("requests / min", "count"),
+    "tpm": ("tokens / min", "count"),
     "instance_type": ("instance type", "text"),
 }
 
@@ -149,3 +158,50 @@ def format_cell(column: str, value: Any) -> str:
     if kind == "count":
         return count(value)
     return number(value)
+
+
+def moment(value: Any, *, seconds: bool = False) -> str:
+    """A point in time as people read it, in UTC: ``2 Dec 2026, 02:48 UTC`` (from an ISO string, a
+    datetime or epoch seconds); a bare date -> ``2 Dec 2026``; not a time -> "unknown" (text that is
+    not ISO is returned as it is)."""
+    if value is None or value == "":
+        return "unknown"
+    when: datetime | None
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        return f"{value.day} {value:%b %Y}"
+    elif _finite(value):
+        when = datetime.fromtimestamp(float(value), UTC)
+    else:
+        text = str(value).strip()
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+        if len(text) == 10:  # a date alone
+            return f"{when.day} {when:%b %Y}"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    clock = f"{when:%H:%M:%S}" if seconds else f"{when:%H:%M}"
+    return f"{when.day} {when:%b %Y}, {clock} UTC"
+
+
+def distinct_names(names: list[Any], qualifiers: list[Any], fallbacks: list[Any] | None = None) -> list[str]:
+    """Names people can tell apart: a name shared by different things gets its qualifier (the model it serves)
+    or, failing that, its fallback (an id): two "deployment-1" become "deployment-1 (GLM-4.7)" and
+    "deployment-1 (Kimi-K2)". A missing name is the fallback itself."""
+    fallbacks = fallbacks if fallbacks is not None else [None] * len(names)
+    base = [str(n) if n not in (None, "") else str(f or "unnamed") for n, f in zip(names, fallbacks, strict=True)]
+    keys = list(zip(base, qualifiers, fallbacks, strict=True))
+    out = []
+    for name, qual, fallback in keys:
+        twins = {(q, f) for b, q, f in keys if b == name}
+        if len(twins) <= 1:
+            out.append(name)
+            continue
+        quals = {q for q, _f in twins}
+        extra = qual if qual not in (None, "") and len(quals) == len(twins) else fallback
+        out.append(f"{name} ({extra})" if extra not in (None, "") else name)
+    return out

@@ -24,7 +24,8 @@ from testkey_nb.secrets import KeyRef, KeyRefError, Secret, redact, resolve
 
 if TYPE_CHECKING:
     import httpx
-    import polars as pl
+
+    from testkey_nb.report.labframe import LabFrame
 
 __all__ = ["KeyCheck", "check", "check_async", "compare"]
 
@@ -49,31 +50,35 @@ class KeyCheck(result.KeyCheck):
 
         return key_card_html(self)
 
-    def models_frame(self, *, join_lists: bool = True) -> pl.DataFrame:
+    def models_frame(self, *, join_lists: bool = True) -> LabFrame:
         """One row per model. List columns (features, modalities) are joined with ", " so the frame
         writes to CSV as it is; ``join_lists=False`` keeps them as lists (Parquet takes both)."""
         from testkey_nb.report import frames
+        from testkey_nb.report.labframe import lab_frame
 
         frame = frames.models_frame(self.profile)
-        return frames.join_lists(frame) if join_lists else frame
+        return lab_frame(frames.join_lists(frame) if join_lists else frame, "model")
 
-    def capabilities_frame(self) -> pl.DataFrame:
+    def capabilities_frame(self) -> LabFrame:
         """The ten capabilities: capability, status, evidence, probes."""
         from testkey_nb.report import frames
+        from testkey_nb.report.labframe import lab_frame
 
-        return frames.capabilities_frame(self.profile)
+        return lab_frame(frames.capabilities_frame(self.profile), "capability")
 
-    def metrics_frame(self) -> pl.DataFrame:
+    def metrics_frame(self) -> LabFrame:
         """The sample metrics: metric, value (as text), provenance, probe, note."""
         from testkey_nb.report import frames
+        from testkey_nb.report.labframe import lab_frame
 
-        return frames.metrics_frame(self.profile)
+        return lab_frame(frames.metrics_frame(self.profile), "metric")
 
-    def tiers_frame(self) -> pl.DataFrame:
+    def tiers_frame(self) -> LabFrame:
         """The provider's documented rate-limit tiers (tier, rpm, tpm), for comparison."""
         from testkey_nb.report import frames
+        from testkey_nb.report.labframe import lab_frame
 
-        return frames.tiers_frame(self.profile)
+        return lab_frame(frames.tiers_frame(self.profile), "tier")
 
 
 def _prepare(
@@ -150,6 +155,8 @@ async def check_async(
         credits_remaining=credits_remaining, payment_method=payment_method or None,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
+    if not options.label and isinstance(key_ref, str) and key_ref.startswith("env:") and key_ref[4:].isidentifier():
+        options = replace(options, label=key_ref[4:])  # in Lab a key is known by its variable's name
     try:
         return KeyCheck.of(await check_key_async(secret, options, key_ref=key_ref, transport=transport))
     except CheckError:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from testkey_nb._labels import plural
 from testkey_nb.batch.executors import (
     DaskExecutor,
     Executor,
@@ -133,13 +134,17 @@ def render_many(
         counts += f", {result.count('interrupted')} interrupted"
     print(f"{len(result.keys)} keys: {counts} in {result.seconds:.1f} s; index: {result.index_html}", flush=True)
     if pdf and not result.interrupted:
+        from testkey_nb._labels import plural
         from testkey_nb.report.pdf import PdfError, print_pdfs
 
+        reports = [Path(k.report) for k in result.keys if k.report is not None and Path(k.report).is_file()]
+        index = [Path(result.index_html)] if result.index_html and Path(result.index_html).is_file() else []
         try:
-            pdfs = print_pdfs(k.report for k in result.keys if k.report is not None and Path(k.report).is_file())
+            pdfs = print_pdfs([*reports, *index])  # the index too: index.html -> index.pdf
         except PdfError as exc:
             return _error(str(exc))
-        print(f"{len(pdfs)} PDF(s) beside the reports in {out}", flush=True)
+        done = plural(len(pdfs) - len(index), "report PDF") + (", and the index's" if index else "")
+        print(f"{done} beside the reports in {out}", flush=True)
     if history is None or history.enabled:
         _print_history_line(result, Path(out))
     if result.interrupted:
@@ -167,5 +172,5 @@ def _print_history_line(result: BatchResult, out: Path) -> None:
         return
     changed = sum(1 for r in rows if r.get("changes"))
     alerts = sum(len(r.get("alerts") or []) for r in rows)
-    print(f"history: {changed} key(s) changed since their last check, {alerts} alert(s); "
+    print(f"history: {plural(changed, 'key')} changed since their last check, {plural(alerts, 'alert')}; "
           f"`testkey-nb history --out {out}` lists them", flush=True)  # fmt: skip

@@ -289,6 +289,7 @@ def run_batch(
             credits_remaining=entry.credits_remaining,
             payment_method=entry.payment_method,
             lens=lens,
+            index_href="index.html",  # the index is written beside the reports
         )
         items.append(_Item(entry, RenderTask(index, job, secret, retention_s), _config_hash(entry, secret, lens)))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from testkey_nb._format import count, usd
+from testkey_nb._labels import plural
 from testkey_nb.check.profile import Profile
 from testkey_nb.identify.score import evidence_conflicts
 
@@ -97,7 +98,9 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     unpriced = [m for m in allowed if not m.priced]
     metrics = profile.metrics
 
-    if ident.provider != "unknown":
+    # a provider config at a URL that gave no usable answer (a hanging host, a base URL without /v1) is advice
+    # to configure the wrong URL: only an answering host is worth configuring
+    if ident.provider != "unknown" and status.code != "unknown":
         base = f" at {inference_url}" if inference_url else ""
         actions.append(
             Action(
@@ -112,7 +115,8 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
             actions.append(
                 Action(
                     "fill pricing",
-                    f"{len(unpriced)} allowed model(s) have no published price: {names}; fill them by hand",
+                    f"{plural(len(unpriced), 'allowed model')} {'has' if len(unpriced) == 1 else 'have'} no published "
+                    f"price: {names}; fill {'it' if len(unpriced) == 1 else 'them'} by hand",
                     ("catalog: pricing missing",),
                 )
             )
@@ -120,22 +124,22 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
             actions.append(
                 Action(
                     "fill pricing",
-                    f"{len(priced)} allowed model(s) priced from /models (USD per token, observed)",
+                    f"{plural(len(priced), 'allowed model')} priced from /models (USD per token, observed)",
                     ("catalog",),
                 )
             )
             actions.append(
                 Action(
                     "import inventory",
-                    f"{len(priced)} model(s) allowed and priced: {', '.join(m.model for m in priced[:5])}"
-                    + (" …" if len(priced) > 5 else ""),
+                    f"{plural(len(priced), 'model')} allowed and priced: {', '.join(m.model for m in priced[:5])}"
+                    + (f", and {len(priced) - 5} more" if len(priced) > 5 else ""),
                     ("permission_matrix", "catalog"),
                 )
             )
             first = priced[0]
             tpm = metrics["tokens_limit"]
             limit = f", {count(tpm.value)} TPM ({tpm.provenance})" if tpm.value is not None else ", limits unknown"
-            others = f" (and the {len(priced) - 1} other allowed model(s))" if len(priced) > 1 else ""
+            others = f" (and the {plural(len(priced) - 1, 'other allowed model')})" if len(priced) > 1 else ""
             actions.append(
                 Action(
                     "set route",
@@ -174,13 +178,13 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     )
     if ready and limits_known:
         return Decision(
-            "ready", f"{len(priced)} model(s) allowed and priced; limits observed", tuple(actions)
+            "ready", f"{plural(len(priced), 'model')} allowed and priced; limits observed", tuple(actions)
         )
     gaps = []
     if not priced:
         gaps.append("no model both allowed and priced")
     if unpriced:
-        gaps.append(f"{len(unpriced)} allowed model(s) unpriced")
+        gaps.append(f"{plural(len(unpriced), 'allowed model')} unpriced")
     if not limits_known:
         gaps.append("rate limits not readable")
     gaps.extend(review)

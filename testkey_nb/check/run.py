@@ -54,7 +54,7 @@ def _base_url_hint(
     suggest = base if base.endswith(version_path) else base + version_path
     where = f"{documented[0]} documents its base URL as {documented[1]}" if documented else (
         "most OpenAI-compatible providers document a base URL ending in /v1")  # fmt: skip
-    return f"GET {base}/models answered 404: {where}; try --base-url {suggest}"
+    return f"GET {base}/models answered 404: {where}; try the base URL {suggest}"
 
 
 async def check_key_async(

@@ -53,20 +53,20 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
     check_options(options)
     claim = _claimed_id(options.claim, registry)
     if options.base_url:
-        check_url(options.base_url, "--base-url", options.allow_http)
+        check_url(options.base_url, "base_url", options.allow_http)
         reasons = {} if options.management_url else {"management": "no management URL"}
         if options.management_url:
-            check_url(options.management_url, "--management-url", options.allow_http)
+            check_url(options.management_url, "management_url", options.allow_http)
         return Targets(options.base_url.rstrip("/"), _mgmt(options.management_url), reasons), claim
     if not claim:
-        raise CheckError("no endpoint to probe: pass --base-url URL, or --claim PROVIDER to use its official hosts")
+        raise CheckError("no endpoint to probe: pass base_url=URL, or claim=PROVIDER to use its official hosts")
     spec = registry.get(claim)
     inference = spec.inference_base_url
     if not inference:
-        raise CheckError(f"provider {claim} has no official inference URL: pass --base-url")
+        raise CheckError(f"provider {claim} has no official inference URL: pass base_url=URL")
     management = options.management_url or spec.management_base_url
     if options.management_url:
-        check_url(options.management_url, "--management-url", options.allow_http)
+        check_url(options.management_url, "management_url", options.allow_http)
     reasons = {} if management else {"management": "no management URL"}
     # a URL the user gave gets /v1 appended as documented for --management-url; the
     # provider's own management_base_url is used as its data says
@@ -88,19 +88,19 @@ def _claimed_id(claim: str | None, registry: Registry) -> str | None:
 
 def check_options(options: CheckOptions) -> None:
     """Refuse options no check can honour (a non-positive timeout, no model checks, ...)."""
-    for name, value in (("timeout", options.timeout_s), ("deadline", options.deadline_s)):
+    for name, value in (("timeout_s", options.timeout_s), ("deadline_s", options.deadline_s)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise CheckError(f"--{name} must be a positive number of seconds, got {value!r}")
+            raise CheckError(f"{name} must be a positive number of seconds, got {value!r}")
     if options.max_model_checks < 1:
-        raise CheckError("--max-model-checks must be at least 1")
+        raise CheckError("max_model_checks must be at least 1")
     if not isinstance(options.max_in_flight, int) or options.max_in_flight < 1:
-        raise CheckError(f"--max-in-flight must be a whole number of at least 1, got {options.max_in_flight!r}")
+        raise CheckError(f"max_in_flight must be a whole number of at least 1, got {options.max_in_flight!r}")
     money = options.credits_remaining
     if money is not None and not (isinstance(money, (int, float)) and not isinstance(money, bool)
                                   and math.isfinite(money) and money >= 0):  # fmt: skip
-        raise CheckError(f"--credits-remaining must be an amount of USD of at least 0, got {money!r}")
+        raise CheckError(f"credits_remaining must be an amount of USD of at least 0, got {money!r}")
     if options.payment_method not in (None, "card", "none"):
-        raise CheckError(f"--payment-method must be card or none, got {options.payment_method!r}")
+        raise CheckError(f"payment_method must be card or none, got {options.payment_method!r}")
 
 
 def _mgmt(url: str | None) -> str | None:
@@ -111,7 +111,8 @@ def _mgmt(url: str | None) -> str | None:
 
 
 def check_url(url: str, flag: str, allow_http: bool = False) -> None:
-    """Raise :class:`CheckError` unless ``url`` is an http(s) URL with a host that the key may reach:
+    """Raise :class:`CheckError` unless ``url`` is an http(s) URL with a host that the key may reach (``flag``:
+    the Python argument that gave it, ``base_url``; the command line names its own flag):
     https anywhere, plain http only to a loopback host (or anywhere with ``allow_http``)."""
     try:
         parsed = httpx.URL(url)
@@ -123,7 +124,7 @@ def check_url(url: str, flag: str, allow_http: bool = False) -> None:
     if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
         raise CheckError(
             f"{flag} is plain http to {parsed.host}: the key would cross the network in clear text "
-            "(use https, or pass --allow-http)"
+            "(use https, or pass allow_http=True)"
         )
 
 

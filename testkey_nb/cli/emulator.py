@@ -138,6 +138,7 @@ def emulator(
 
 
 def _print_baseten(console: Any, emu: Any) -> None:
+    from rich import box
     from rich.table import Table
 
     from testkey_nb.emulator.scenarios import SCENARIOS, WORKSPACES
@@ -147,14 +148,18 @@ def _print_baseten(console: Any, emu: Any) -> None:
     console.print(f"  management               {emu.management_url}")
     console.print(f"  impostor_openai          {emu.impostor_openai_url}")
     console.print(f"  impostor_openai_headers  {emu.impostor_openai_headers_url}")
-    table = Table(title="Demo keys (labels only; keys are never printed)")
-    for column in ("LABEL", "scenario", "key type", "workspace", "tier"):
-        table.add_column(column, no_wrap=True)
-    for label, sc in SCENARIOS.items():
+    table = Table(title="Demo keys (variable names; keys are never printed)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    names = [env_name(label) for label in SCENARIOS]
+    # the variable names are what a user copies: never cut, never wrapped; the rest wraps between words
+    table.add_column("variable", no_wrap=True, min_width=max(map(len, names)))
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("key type, workspace, tier", overflow="fold")
+    for name, (label, sc) in zip(names, SCENARIOS.items(), strict=True):
         ws = WORKSPACES.get(sc.workspace or "")
         key_type = sc.key_type or f"({sc.status})"
-        tier = f"{ws.tier.name}: {ws.tier.rpm} RPM / {ws.tier.tpm:,} TPM" if ws else "-"
-        table.add_row(env_name(label), label, key_type, sc.workspace or "-", tier)
+        tier = f"{ws.tier.name}: {ws.tier.rpm} RPM / {ws.tier.tpm:,} TPM" if ws else "no tier"
+        table.add_row(name, label, f"{key_type}, {sc.workspace or 'no workspace'}, {tier}")
     console.print(table)
 
 
@@ -167,6 +172,7 @@ _MODE_TEXT = {
 
 
 def _print_provider(console: Any, emu: Any) -> None:
+    from rich import box
     from rich.table import Table
 
     from testkey_nb.emulator.providers import load_host
@@ -182,9 +188,11 @@ def _print_provider(console: Any, emu: Any) -> None:
     for route in host.routes:
         note = "  (public)" if route.public else ""
         console.print(f"  {route.method:<5} {', '.join(route.paths)}{note}")
-    table = Table(title="Keys per mode (labels only; keys are never printed)")
-    for column in ("LABEL", "mode", "what the host answers"):
-        table.add_column(column)
+    table = Table(title="Keys per mode (variable names; keys are never printed)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    table.add_column("variable", no_wrap=True, min_width=max(len(env_name(mode)) for mode in emu.keys))
+    table.add_column("mode", no_wrap=True)
+    table.add_column("what the host answers")
     for mode in emu.keys:
         table.add_row(env_name(mode), mode, _MODE_TEXT[mode])
     console.print(table)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from testkey_nb._labels import plural
+
 if TYPE_CHECKING:
     from testkey_nb.history.recorder import HistorySettings
     from testkey_nb.report.keyreport import KeyJob, KeyReportResult
@@ -185,7 +187,8 @@ def _prune(path: Path, extra: list[str], keep: str | None, *, since: str | None,
     except HistoryError as exc:
         _fail(str(exc), code=1)
         return
-    typer.echo(f"history: pruned {deleted} snapshot(s) taken before {format_time(cutoff)} from {path}; {kept} kept")
+    typer.echo(f"history: pruned {plural(deleted, 'snapshot')} taken before {format_time(cutoff)} from {path}; "
+               f"{kept} kept")  # fmt: skip
 
 
 def _print_history(data: list[dict[str, Any]]) -> None:
@@ -200,7 +203,7 @@ def _print_history(data: list[dict[str, Any]]) -> None:
         return
     for key in data:
         snaps = key["snapshots"]
-        table = Table(title=f"{_clean(key['label'])}: {len(snaps)} snapshot(s)", title_justify="left")
+        table = Table(title=f"{_clean(key['label'])}: {plural(len(snaps), 'snapshot')}", title_justify="left")
         for name in ("checked (UTC)", "status", "verdict", "allowed", "balance", "runway (days)"):
             table.add_column(name)
         for s in snaps:

@@ -54,6 +54,8 @@ _THROWAWAY_PREFIX: Final = "testkey-nb-lab-"
 #: Lab settings that keep an offline tool offline: no news prompt, no update check.
 _SETTINGS_OVERRIDES: Final = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    # KEYS.md (and any Markdown) opens rendered, not as source
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}},
 }
 
 
@@ -205,11 +207,16 @@ def keys_markdown(keys: Sequence[LabKey], emulator: Mapping[str, str] | None, *,
         lines += ["No emulator: every request goes to the host you name (or the claimed provider's).", ""]
     example = next((k for k in keys if not k.demo), keys[0] if keys else None)
     if example is not None:
-        claim = "" if example.demo else ', claim="baseten"'
+        if example.demo and emulator:  # a demo key goes to the emulator, named in full: never to the real Baseten
+            where = (f'base_url="{emulator["inference"]}",\n                 '
+                     f'management_url="{emulator["management"]}", claim="baseten"')  # fmt: skip
+        else:
+            where = 'claim="baseten"'
         lines += [
             "From a notebook in this folder:", "", "```python", "import testkey_nb as tk", "",
-            f'check = tk.check("env:{example.name}"{claim})  # shows its summary card',
-            "check.models_frame().write_csv(\"models.csv\")", "```", "",
+            f'check = tk.check("env:{example.name}", {where})',
+            "check  # its summary card", "check.models_frame()  # a compact table; .write_csv(\"models.csv\") saves it",
+            "```", "",
         ]  # fmt: skip
     lines.append("Notebooks saved in this folder keep their outputs (it is git-ignored).")
     if in_checkout:

@@ -100,7 +100,9 @@ def _payment_method(value: str | None) -> str | None:
 
 @app.command("probe")
 def probe(
-    key_ref: str = typer.Argument(..., metavar="KEY_REF", help="env:NAME or file:PATH (never the key itself)"),
+    key_refs: list[str] = typer.Argument(
+        ..., metavar="KEY_REF...", help="env:NAME or file:PATH (never the key itself); several with --brief"
+    ),
     base_url: str | None = typer.Option(
         None, "--base-url", help="inference base URL, e.g. https://inference.baseten.co/v1"
     ),
@@ -121,14 +123,22 @@ def probe(
     lens: str = typer.Option("inventory-fit", "--lens", help=_LENS_HELP),
     credits_remaining: float | None = typer.Option(None, "--credits-remaining", min=0, help=_CREDITS_HELP),
     payment_method: str | None = typer.Option(None, "--payment-method", metavar="card|none", help=_PAYMENT_HELP),
+    brief: bool = typer.Option(False, "--brief", help="one line per key: label, verdict, provider, status, action"),
 ) -> None:
-    """Probe one key read-only: real provider, metrics, capabilities, verdict and actions."""
+    """Probe keys read-only: real provider, metrics, capabilities, verdict and actions.
+
+    The verdict comes first and again on the last line. With --brief, one line per key.
+    """
     import json
 
     from testkey_nb.check.result import CheckError, CheckOptions
     from testkey_nb.check.run import check_key
     from testkey_nb.secrets import KeyRefError
 
+    if len(key_refs) > 1 and not brief and not as_json:
+        _fail("give one KEY_REF, or several with --brief or --json")
+    if len(key_refs) > 1 and label:
+        _fail("--label names one key: give one KEY_REF")
     options = CheckOptions(
         base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
@@ -137,20 +147,54 @@ def probe(
     )  # fmt: skip
     from testkey_nb.cli.progress import on_terminal, probe_progress
 
-    try:
-        with probe_progress(enabled=on_terminal() and not as_json) as transport:
-            result = check_key(key_ref, options, transport=transport)
-    except (KeyRefError, CheckError) as exc:
-        _fail(str(exc))
+    worst = 0
+    for key_ref in key_refs:
+        try:
+            with probe_progress(enabled=on_terminal() and not as_json and not brief) as transport:
+                result = check_key(key_ref, options, transport=transport)
+        except (KeyRefError, CheckError) as exc:
+            if len(key_refs) == 1:
+                _fail(cli_words(str(exc)))
+            typer.echo(f"{key_ref}  error: {cli_words(str(exc))}", err=True)
+            worst = max(worst, 2)
+            continue
+        problem = _unreachable(result)
+        if problem and len(key_refs) == 1 and not brief:
+            _fail(problem, code=3)
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
+        elif brief:
+            import shutil
+
+            from testkey_nb.cli.console import brief_line
+
+            typer.echo(brief_line(result, width=shutil.get_terminal_size((80, 24)).columns))
+        else:
+            from testkey_nb.cli.console import print_check
+
+            print_check(result)
+        if problem:
+            worst = max(worst, 3)
+            if brief:
+                typer.echo(f"testkey-nb: error: {problem}", err=True)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _unreachable(result: object) -> str | None:
+    """Why the probe reached nothing usable at the base URL: no answer at all, or 404 to every inference
+    request (a base URL without its version, ``/v1``), with the hint; None when the host answered."""
+    from testkey_nb.check.result import KeyCheck
+
+    assert isinstance(result, KeyCheck)
     if not any(o.status is not None for o in result.observations):
         first = next((o for o in result.observations if o.detail), None)
-        _fail(f"could not reach {result.targets.inference}: {first.detail if first else 'no answer'}", code=3)
-    if as_json:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, default=str))
-    else:
-        from testkey_nb.cli.console import print_check
-
-        print_check(result)
+        return f"could not reach {result.targets.inference}: {first.detail if first else 'no answer'}"
+    inference = [o for o in result.observations if o.role == "inference" and o.status is not None]
+    if inference and all(o.status == 404 for o in inference) and result.profile.status.code == "unknown":
+        detail = result.profile.status.detail.replace("try the base URL ", "try --base-url ")
+        return f"every request to {result.targets.inference} answered 404: {detail}"
+    return None
 
 
 @app.command("render")
@@ -255,7 +299,9 @@ def render(
     def with_history(render: Callable[[KeyJob], KeyReportResult]) -> KeyReportResult:
         result, row = render_one_with_history(job, out, history, render)
         if row is not None and row.get("changes"):
-            typer.echo(f"{result.label}: {len(row['changes'])} change(s) since the last check "
+            from testkey_nb._labels import plural
+
+            typer.echo(f"{result.label}: {plural(len(row['changes']), 'change')} since the last check "
                        f"(testkey-nb history {result.label} --out {out})")  # fmt: skip
         return result
 
@@ -311,8 +357,10 @@ def _one_key_flags(*, label: str | None, allow_billable: bool, with_billing: boo
 def _report_result(
     result: KeyReportResult, exit_on_error: bool = True, pdf: bool = False, open_report: bool = False
 ) -> None:
+    from testkey_nb._labels import label
+
     if result.ok:
-        verdict = f" (verdict {result.summary['verdict']})" if result.summary else ""
+        verdict = f" (verdict {label('verdict', result.summary['verdict'])})" if result.summary else ""
         typer.echo(f"{result.label}: {result.html}{verdict}")
         if pdf and result.html is not None:
             from testkey_nb.report.pdf import PdfError, print_pdfs
@@ -361,6 +409,37 @@ def lab(
     except LabError as exc:
         _fail(str(exc))
     raise typer.Exit(code)
+
+
+#: Python argument (as the package's errors name it) -> the command-line flag that sets it
+_FLAGS = {
+    "base_url": "--base-url",
+    "management_url": "--management-url",
+    "claim": "--claim",
+    "timeout_s": "--timeout",
+    "deadline_s": "--deadline",
+    "max_model_checks": "--max-model-checks",
+    "max_in_flight": "--max-in-flight",
+    "allow_http": "--allow-http",
+    "allow_billable": "--allow-billable",
+    "credits_remaining": "--credits-remaining",
+    "payment_method": "--payment-method",
+}
+
+
+def cli_words(message: str) -> str:
+    """An error from the Python API in the command line's words: ``base_url=URL`` -> ``--base-url URL``,
+    ``allow_http=True`` -> ``--allow-http``, a bare ``max_in_flight`` -> ``--max-in-flight``."""
+    import re
+
+    def flag(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        if value in ("True", None):
+            return _FLAGS[name]
+        return f"{_FLAGS[name]} {value}"
+
+    names = "|".join(_FLAGS)
+    return re.sub(rf"(?<![\w-])({names})(?:=(True|[A-Z]+))?(?![\w-])", flag, message)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

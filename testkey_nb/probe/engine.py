@@ -250,7 +250,7 @@ class ProbeEngine:
         if self._targets.url_for(spec.role) is None:
             return self._targets.reasons.get(spec.role, f"no {spec.role} URL")
         if spec.cost == "billable" and not self._settings.allow_billable:
-            return "billable: runs only with --allow-billable"
+            return "billable: runs only when billable calls are allowed (allow_billable)"
         try:
             check_allowed(spec, allow_billable=self._settings.allow_billable)
         except WriteRefused as exc:

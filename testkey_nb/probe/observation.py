@@ -210,5 +210,6 @@ def spend_text(spend: Mapping[str, Any]) -> str:
     cost = f"{tokens} tokens reported" if tokens is not None else "no token count reported"
     unreported = spend.get("unreported_usage") or 0
     if unreported and tokens is not None:
-        cost += f" ({unreported} call(s) reported none)"
-    return f"{spend['calls']} call(s) answered, {cost}"
+        cost += f" ({unreported} {'call' if unreported == 1 else 'calls'} reported none)"
+    calls = spend["calls"]
+    return f"{calls} {'call' if calls == 1 else 'calls'} answered, {cost}"

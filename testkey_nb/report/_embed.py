@@ -30,6 +30,7 @@ import contextlib
 import functools
 import gzip
 import hashlib
+import html
 import json
 import os
 import re
@@ -209,6 +210,8 @@ def chart_html(spec: Mapping[str, Any], chart_id: str) -> str:
     """
     if not re.fullmatch(r"[A-Za-z0-9_-]+", chart_id):
         raise ValueError("chart_id must match [A-Za-z0-9_-]+")
+    description = spec.get("description")
+    label = f' aria-label="{html.escape(str(description), quote=True)}"' if description else ""
     text = escape_json_for_html(vega_spec(spec))
     if len(text) > COMPRESS_SPEC_OVER:  # e.g. the fleet index's keys x capabilities, evidence included
         kind = SPEC_GZIP_TYPE
@@ -216,7 +219,7 @@ def chart_html(spec: Mapping[str, Any], chart_id: str) -> str:
     else:
         kind = "application/json"
     return (
-        f'<div class="tk-chart" id="{chart_id}" role="figure">chart (needs JavaScript)</div>'
+        f'<div class="tk-chart" id="{chart_id}" role="figure"{label}>chart (needs JavaScript)</div>'
         f'<script type="{kind}" class="tk-chart-spec">{text}</script>'
         f"<script>{CHART_INIT_JS}</script>"
     )

@@ -13,7 +13,9 @@ from typing import Any, cast
 import altair as alt
 import polars as pl
 
-from testkey_nb._format import D3_COUNT, D3_NUMBER, D3_USD, count, number
+from testkey_nb._format import D3_COUNT, D3_NUMBER, D3_USD, number, usd
+from testkey_nb._labels import plural
+from testkey_nb.report.charts import NothingToDraw
 
 _SOURCES = alt.Scale(domain=["model", "usage summary"], range=["#5c6bc0", "#ef6c00"])
 
@@ -115,7 +117,15 @@ def sweep_chart(sweep: pl.DataFrame, *, max_cold_starts: int | None = None) -> a
     return alt.layer(*layers).properties(width=560, height=260)
 
 
-_BILLED_COLORS = alt.Scale(domain=["billed", "not billed", "cold start"], range=["#d84315", "#b0bec5", "#212121"])
+_BILLED_COLORS = alt.Scale(domain=["billed", "not billed", "model load"], range=["#d84315", "#b0bec5", "#212121"])
+
+#: Why a billing report can say "124 replicas started" and "93 cold starts" and be right twice.
+STARTS_EXPLAINED = (
+    "Every replica that starts loads the model, and that load is billed: the timeline marks each one (▼). "
+    "A cold start is the subset a request waits for: a start from zero replicas. A replica added while "
+    "another one serves (a scale-up) is billed the same but makes no request wait, so there are more "
+    "replicas started than cold starts."
+)
 
 
 def _merge_spans(frame: pl.DataFrame) -> pl.DataFrame:
@@ -130,8 +140,12 @@ def _merge_spans(frame: pl.DataFrame) -> pl.DataFrame:
             .alias("_span")
         )
         .group_by("row", "billed", "_span")
-        .agg(pl.col("start").min(), pl.col("end").max(), pl.len().alias("phases"),
-             pl.col("phase").unique().sort().str.join(", ").alias("phase"))
+        .agg(
+            pl.col("start").min(),
+            pl.col("end").max(),
+            pl.len().alias("phases"),
+            pl.col("phase").unique().sort().str.join(", ").alias("phase"),
+        )
         .drop("_span")
     )
 
@@ -144,11 +158,8 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     cold start (a replica's model load). ``hours`` keeps only the first hours of the events.
     ``events``: the metered events (deployment_id, replica_id, phase, start, end, billed).
     """
-    empty = events.is_empty()
-    if empty:
-        start = pl.datetime(2026, 1, 1, time_zone="UTC")
-        events = pl.DataFrame({"deployment_id": ["no events"], "replica_id": ["no events"], "phase": ["-"],
-                               "billed": [False]}).with_columns(start=start, end=start)  # fmt: skip
+    if events.is_empty():
+        raise NothingToDraw("No replica lifecycle to draw: no replica ran in this period.")
     if hours is not None:
         first = events["start"].min()
         until = first + timedelta(hours=hours)  # type: ignore[operator]
@@ -188,7 +199,7 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     marks = cold.select(
         "row",
         pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        pl.lit("cold start").alias("billed"),
+        pl.lit("model load").alias("billed"),
         ((pl.col("end") - pl.col("start")).dt.total_seconds()).round(0).cast(pl.Int64).alias("load_s"),
     )
     rows_title = "replica" if per_replica else "deployment (all replicas)"
@@ -206,16 +217,17 @@ def lifecycle_timeline(events: pl.DataFrame, *, max_rows: int = 24, hours: int |
     triangle: dict[str, Any] = {"shape": "triangle-down", "filled": True, "size": 36, "yOffset": -10, "opacity": 1}
     layer_cold = alt.Chart(marks).mark_point(**triangle).encode(
         x=x, y=y, color=color,
-        tooltip=["row:N", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="cold start (UTC)"),
+        tooltip=["row:N", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M", formatType="utc", title="model load (UTC)"),
                  alt.Tooltip("load_s:Q", format=D3_COUNT, title="model load (s, billed)")],
     )  # fmt: skip
     period = f"{number(span_s / 3600)} h" if day else f"{number(span_s / 86400)} days"
-    title = (f"Replica lifecycle over {period}: {count(replicas)} replica{'s' if replicas != 1 else ''} started, "
-             f"each with a cold start (model load, billed; ▼)")  # fmt: skip
-    if empty:
-        title = "Replica lifecycle: no events"
-    chart = alt.layer(layer_bars, layer_cold).properties(title=title, width=width, height=alt.Step(30))
-    return cast("alt.LayerChart", chart)  # .properties() is typed as LayerChart | FacetChart
+    title = f"Replica lifecycle over {period}: {plural(replicas, 'replica')} started, each loading the model (billed ▼)"
+    billed_min = int(bars.filter(pl.col("billed") == "billed")["minutes"].sum() or 0)
+    description = (f"Replica lifecycle over {period}, one row per {rows_title}: {plural(replicas, 'replica')} "
+                   f"started, {plural(cold.height, 'model load')}; billed spans cover about "
+                   f"{plural(billed_min, 'minute')}.")  # fmt: skip
+    layered = alt.layer(layer_bars, layer_cold, title=title, width=width, height=alt.Step(30), description=description)
+    return cast(alt.LayerChart, layered)
 
 
 def _span_seconds(events: pl.DataFrame) -> float:
@@ -281,8 +293,14 @@ def cumulative_cost_chart(
                 ],
             )
         )
-    chart = alt.layer(*layers).properties(title="Cumulative cost, credits, invoices", width=620, height=220)
-    return cast("alt.LayerChart", chart)  # .properties() is typed as LayerChart | FacetChart
+    top = timeline["cumulative_usd"].max() if timeline.height else None
+    final = float(top) if isinstance(top, (int, float)) else 0.0
+    description = (f"Cumulative cost reaching {usd(final)} against {usd(credits_usd)} of free credits; "
+                   f"{plural(invoices.height, 'invoice')}"
+                   + (f"; models deactivated at {deactivated_at}." if deactivated_at is not None else "."))  # fmt: skip
+    layered = alt.layer(*layers, title="Cumulative cost, credits, invoices", width=620, height=220,
+                        description=description)  # fmt: skip
+    return cast(alt.LayerChart, layered)
 
 
 def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
@@ -309,10 +327,23 @@ def tradeoff_chart(tradeoff: pl.DataFrame) -> alt.HConcatChart:
         .encode(
             x=alt.X("min_replica:N", title="min_replica"),
             y=alt.Y("first_request_added_latency_s:Q", title="seconds"),
-            tooltip=["min_replica:N",
-                     alt.Tooltip("first_request_added_latency_s:Q", format=D3_NUMBER, title="added latency (s)"),
-                     alt.Tooltip("cold_starts:Q", format=D3_COUNT, title="cold starts")],
+            tooltip=[
+                "min_replica:N",
+                alt.Tooltip("first_request_added_latency_s:Q", format=D3_NUMBER, title="added latency (s)"),
+                alt.Tooltip("cold_starts:Q", format=D3_COUNT, title="cold starts"),
+            ],
         )
         .properties(width=180, height=180)
     )
-    return alt.hconcat(cost, latency)
+    rows = data.sort("min_replica").to_dicts()
+    description = (
+        "min_replica what-if: "
+        + "; ".join(
+            f"min_replica {r['min_replica']} costs {usd(r['total_usd'])} with "
+            f"{plural(r['cold_starts'] or 0, 'cold start')}"
+            f" adding {number(r['first_request_added_latency_s'] or 0)} s to a first request"
+            for r in rows
+        )
+        + "."
+    )
+    return alt.hconcat(cost, latency).properties(description=description)

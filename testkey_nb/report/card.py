@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from testkey_nb._format import moment
+from testkey_nb._labels import label, plural
 from testkey_nb.report.frames import models_frame
 from testkey_nb.report.views import CSS, esc, frame_table, metrics_html, probes_html, table
 
@@ -19,7 +21,8 @@ __all__ = ["key_card_html"]
 
 _CARD_CSS = """
 <style>
-.tk-card{border:1px solid #e0e0e0;border-radius:6px;padding:8px 14px;margin:6px 0;max-width:100%}
+.tk-card{border:1px solid #e0e0e0;border-radius:6px;padding:8px 14px;margin:6px 0;max-width:100%;
+ overflow-wrap:normal;word-break:normal;hyphens:manual}
 .tk-card h3{margin:4px 0 6px 0;font-size:15px}
 .tk-card details{margin:4px 0}.tk-card summary{cursor:pointer;font-weight:600}
 </style>
@@ -32,14 +35,17 @@ def key_card_html(check: KeyCheck) -> str:
     claim = ""
     if ident.claimed:
         claim = f"; claimed {esc(ident.claimed)} ({'matches' if ident.matches_claim else 'does NOT match'})"
-    badge = f'<span class="tk-badge tk-{esc(dec.verdict)}">{esc(dec.verdict)}</span>'
-    status = f"<b>{esc(prof.status.code)}</b> ({esc(prof.status.reason)})"
+    badge = f'<span class="tk-badge tk-{esc(dec.verdict)}">{esc(label("verdict", dec.verdict))}</span>'
+    status = f"<b>{esc(label('status', prof.status.code))}</b> ({esc(label('status_reason', prof.status.reason))})"
     if prof.status.detail:
         status += f": {esc(prof.status.detail)}"
     actions = table([(a.action, a.reason) for a in dec.actions], ["action", "reason"]) if dec.actions else ""
     ref = f" &middot; <code>{esc(check.key_ref)}</code>" if check.key_ref else ""
     where = esc(check.targets.inference)
-    caps = table([(c.name, c.status, c.evidence) for c in prof.capabilities], ["capability", "status", "evidence"])
+    caps = table([(c.name, label("capability_status", c.status), c.evidence) for c in prof.capabilities],
+                 ["capability", "status", "evidence"])  # fmt: skip
+    probes = [o.summary() for o in check.observations]
+    sent = plural(prof.probe_requests, "HTTP request")
     models = models_frame(prof)
     model_cols = ["model", "allowed", "price_in_per_mtok", "price_out_per_mtok", "context_length", "rpm", "tpm"]
     return (
@@ -49,14 +55,15 @@ def key_card_html(check: KeyCheck) -> str:
         + f"<h3>{badge} {esc(check.label)}{ref}</h3>"
         + f"<p>{esc(dec.summary)}</p>"
         + f"<p>Provider <b>{esc(ident.provider)}</b> (confidence {ident.confidence:.2f}){claim} "
-        + f'&middot; status {status}</p><p class="tk-muted">{where} &middot; checked {esc(check.checked_at)} '
-        + f"&middot; {prof.probe_requests} requests sent</p>"
+        + f'&middot; status {status}</p><p class="tk-muted">{where} &middot; checked {esc(moment(check.checked_at))} '
+        + f"&middot; {plural(len(probes), 'probe')}, {sent} sent</p>"
         + actions
         + f"<details><summary>Sample metrics ({len(prof.metrics)})</summary>{metrics_html(prof)}</details>"
         + f"<details><summary>Ten capabilities</summary>{caps}</details>"
-        + f"<details><summary>Models ({models.height})</summary>{frame_table(models, model_cols, limit=100)}"
+        + f"<details><summary>Models ({plural(models.height, 'model')})</summary>"
+        + frame_table(models, model_cols, limit=100)
         + "</details>"
-        + f"<details><summary>Probes sent ({len(check.observations)})</summary>"
-        + probes_html([o.summary() for o in check.observations])
+        + f"<details><summary>Probes ({plural(len(probes), 'probe')}, {sent} sent)</summary>"
+        + probes_html(probes)
         + "</details></div>"
     )

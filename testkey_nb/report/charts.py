@@ -20,6 +20,7 @@ from testkey_nb.report._embed import (
 )
 
 __all__ = [
+    "NothingToDraw",
     "chart_html",
     "chart_mimebundle",
     "chart_spec",
@@ -32,12 +33,23 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------
 # Product chart builders
 # ---------------------------------------------------------------------------------------------------
-from typing import Any
+from typing import Any, cast
 
 import altair as alt
 import polars as pl
 
-from testkey_nb._format import D3_COUNT, D3_USD
+from testkey_nb._format import D3_COUNT, D3_USD, count, distinct_names, usd
+from testkey_nb._labels import plural
+
+
+class NothingToDraw(ValueError):
+    """There is nothing to draw: the report shows this sentence instead of an empty frame."""
+
+
+def count_axis(title: str | None = None) -> alt.Axis:
+    """An axis of whole counts: integer ticks only (never "0 1 1 2 2"), with separators."""
+    return alt.Axis(format=D3_COUNT, tickMinStep=1, title=title)
+
 
 STATUS_COLORS = {
     "verified": "#2e7d32",
@@ -69,10 +81,12 @@ def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capab
         x=alt.value(0), x2=alt.value(110),
         color=alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="right", title=None)),
     )  # fmt: skip
-    text = base.mark_text(align="left", dx=8, color="white", fontWeight="bold").encode(
-        x=alt.value(0), text="status:N"
-    )
-    return alt.layer(cells, text).properties(width=110, height=alt.Step(20))
+    text = base.mark_text(align="left", dx=8, color="white", fontWeight="bold").encode(x=alt.value(0), text="status:N")
+    counts = capabilities.group_by("status").len().sort("status").iter_rows()
+    described = ", ".join(f"{n} {status}" for status, n in counts)
+    layered = alt.layer(cells, text, width=110, height=alt.Step(20),
+                        description=f"{title}: one row per capability, coloured by its status ({described}).")
+    return cast(alt.LayerChart, layered)
 
 
 def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
@@ -87,8 +101,12 @@ def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
             color=alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="bottom", title=None)),
             tooltip=["label:N", "capability:N", "status:N", "evidence:N"],
         )
-        .properties(width=alt.Step(38), height=alt.Step(18))
-    )
+        .properties(
+            width=alt.Step(38), height=alt.Step(18),
+            description=f"Keys x capabilities: {plural(data['label'].n_unique(), 'key')}, one cell per capability "
+            "coloured by its status.",
+        )
+    )  # fmt: skip
 
 
 VERDICT_COLORS = {"ready": "#2e7d32", "needs_work": "#ef6c00", "reject": "#c62828", "failed": "#6a1b9a",
@@ -103,7 +121,7 @@ def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("provider:N", title=None, sort="-x"),
-            x=alt.X("sum(keys):Q", title="keys", axis=alt.Axis(format=D3_COUNT, tickMinStep=1)),
+            x=alt.X("sum(keys):Q", title="keys", axis=count_axis()),
             color=alt.Color(
                 "verdict:N",
                 scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
@@ -112,8 +130,12 @@ def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
             order=alt.Order("verdict:N"),
             tooltip=["provider:N", "verdict:N", alt.Tooltip("keys:Q", format=D3_COUNT)],
         )
-        .properties(width=360, height=alt.Step(18))
-    )
+        .properties(
+            width=360, height=alt.Step(18),
+            description=f"Verdicts per provider: {plural(int(data['keys'].sum()), 'key')} of "
+            f"{plural(data['provider'].n_unique(), 'provider')}, stacked by verdict.",
+        )
+    )  # fmt: skip
 
 
 def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Chart:
@@ -135,9 +157,15 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
         yes_no("priced").alias("priced"),
         pl.col("allowed_evidence").alias("evidence"),
     )
+    if wide.is_empty():
+        raise NothingToDraw("No model permission matrix: the key's catalog listed no model to check.")
     long = wide.unpivot(
         index=["model", "evidence"], on=["listed", "allowed", "priced"], variable_name="check", value_name="answer"
     )
+    allowed = int((wide["allowed"] == "yes").sum())
+    priced = int((wide["priced"] == "yes").sum())
+    description = (f"Model permission matrix: {plural(wide.height, 'model')}; {count(allowed)} allowed for this key, "
+                   f"{count(priced)} priced.")  # fmt: skip
     return (
         alt.Chart(long, title="Model permission matrix")
         .mark_rect(stroke="white", strokeWidth=2)
@@ -151,8 +179,11 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
             ),
             tooltip=["model:N", "check:N", "answer:N", "evidence:N"],
         )
-        .properties(width=alt.Step(70), height=alt.Step(20))
+        .properties(width=alt.Step(70), height=alt.Step(16), description=description)
     )
+
+
+_LIMIT_WORDS = {"rpm": "requests per minute", "tpm": "tokens per minute"}
 
 
 def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
@@ -190,23 +221,30 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
         .drop_nulls("per_minute")
     )
     if data.is_empty():
-        data = pl.DataFrame(
-            {
-                "source": ["none"],
-                "name": ["no limits known"],
-                "provenance": ["unknown"],
-                "limit": ["tpm"],
-                "per_minute": [0],
-            }
+        raise NothingToDraw("No rate limits to draw: this key could read none and the provider documents no tiers.")
+    seen = observed.height > 0
+    described = "; ".join(
+        f"{name}: "
+        + ", ".join(
+            f"{count(v)} {_LIMIT_WORDS.get(lim, lim)}"
+            for lim, v in zip(group["limit"], group["per_minute"], strict=True)
         )
+        for (name,), group in data.group_by("name", maintain_order=True)
+    )
+    description = ("Limit matrix, per minute: " + described + "."
+                   + ("" if seen else " No limit was read for this key; only documented tiers are drawn."))  # fmt: skip
     base = alt.Chart(data).encode(
         y=alt.Y("name:N", sort=None, title=None),
         # linear from zero, one scale per facet: a bar's length is its value (symlog drew 100,000 at 85 % of 500,000)
-        x=alt.X("per_minute:Q", title="per minute", scale=alt.Scale(type="linear", zero=True, nice=True),
-                axis=alt.Axis(format=",.0f", tickCount=4)),
+        x=alt.X(
+            "per_minute:Q",
+            title="per minute",
+            scale=alt.Scale(type="linear", zero=True, nice=True),
+            axis=alt.Axis(format=",.0f", tickCount=4),
+        ),
         color=alt.Color(
             "source:N",
-            scale=alt.Scale(domain=["this key", "documented tier", "none"], range=["#1565c0", "#bdbdbd", "#f9a825"]),
+            scale=alt.Scale(domain=["this key", "documented tier"], range=["#1565c0", "#bdbdbd"]),
             legend=alt.Legend(orient="bottom", title=None),
         ),
         tooltip=["name:N", "limit:N", alt.Tooltip("per_minute:Q", format=D3_COUNT), "provenance:N"],
@@ -218,7 +256,7 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
         .properties(width=300, height=alt.Step(20))
         .facet(column=alt.Column("limit:N", title=None, sort=["rpm", "tpm"]))
         .resolve_scale(x="independent")
-        .properties(title="Limit matrix: requests and tokens per minute")
+        .properties(title="Limit matrix: requests and tokens per minute", description=description)
     )
 
 
@@ -236,7 +274,11 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
     )
     long = wide.unpivot(index="model", variable_name="kind", value_name="usd_per_mtok").drop_nulls("usd_per_mtok")
     if long.is_empty():
-        long = pl.DataFrame({"model": ["no prices published"], "kind": ["input"], "usd_per_mtok": [0.0]})
+        raise NothingToDraw("No prices to draw: the provider's catalog publishes no token prices for these models.")
+    models_priced = long["model"].n_unique()
+    top = long.sort("usd_per_mtok", descending=True).row(0, named=True)
+    description = (f"Prices in USD per million tokens for {plural(models_priced, 'model')}; the highest is "
+                   f"{top['model']} at ${top['usd_per_mtok']:,.2f} ({top['kind']}).")  # fmt: skip
     return (
         alt.Chart(long, title="Prices, USD per million tokens")
         .mark_bar()
@@ -252,7 +294,7 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
             ),
             tooltip=["model:N", "kind:N", alt.Tooltip("usd_per_mtok:Q", format=D3_USD, title="USD / Mtok")],
         )
-        .properties(width=360, height=alt.Step(9))
+        .properties(width=360, height=alt.Step(7), description=description)
     )
 
 
@@ -260,13 +302,23 @@ def _daily_bars(
     data: pl.DataFrame, *, day: str, series: str, title: str, y_title: str, extra: list[Any], width: int, height: int
 ) -> alt.Chart:
     """Dollars per series per UTC day, stacked, with minutes (and ``extra`` columns) in the tooltip."""
+    if data.is_empty():
+        raise NothingToDraw(f"{title}: nothing was billed in this period.")
+    total = float(data["usd"].fill_null(0).sum())
+    days = data[day].n_unique()
+    description = (f"{title}: {usd(total)} over {plural(days, 'day')}, "
+                   f"{plural(data[series].n_unique(), series.split('_')[0])}.")  # fmt: skip
     return (
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
             # one tick per UTC day at most (a short range would otherwise repeat a date at 12-hour ticks)
-            x=alt.X(f"{day}:T", title=None, timeUnit="utcyearmonthdate",
-                    axis=alt.Axis(tickCount={"interval": "day", "step": 1}, labelOverlap=True)),
+            x=alt.X(
+                f"{day}:T",
+                title=None,
+                timeUnit="utcyearmonthdate",
+                axis=alt.Axis(tickCount={"interval": "day", "step": 1}, labelOverlap=True),
+            ),
             y=alt.Y("usd:Q", title=y_title, stack=True, axis=alt.Axis(format=D3_USD)),
             color=alt.Color(f"{series}:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=[
@@ -277,15 +329,18 @@ def _daily_bars(
                 *extra,
             ],
         )
-        .properties(width=width, height=height)
+        .properties(width=width, height=height, description=description)
     )
 
 
 def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:
     """Observed dollars per deployment per day (the usage summary's daily breakdown)."""
-    data = daily.select(
+    names = distinct_names(daily["deployment_name"].to_list(), daily["model_name"].to_list()
+                           if "model_name" in daily.columns else [None] * daily.height,
+                           daily["deployment_id"].to_list())  # fmt: skip
+    data = daily.with_columns(pl.Series("deployment", names, dtype=pl.String)).select(
         pl.col("date").cast(pl.String),
-        pl.col("deployment_name").fill_null(pl.col("deployment_id")).alias("deployment"),
+        "deployment",
         "minutes",
         "usd",
         "inference_requests",

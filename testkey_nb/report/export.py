@@ -33,8 +33,9 @@ from nbformat import NotebookNode
 
 from testkey_nb.report._css import prune_css, used_classes
 from testkey_nb.report._embed import CHART_INIT_JS, chart_html, is_vegalite_mime, script_sha256, vega_bundle_js
+from testkey_nb.report.page_css import PAGE_CSS
 
-__all__ = ["BUNDLE_MARKER", "OfflineViolation", "export_html"]
+__all__ = ["BUNDLE_MARKER", "OfflineViolation", "add_contents", "export_html"]
 
 #: Comment that opens the inlined bundle: count it to check "exactly once".
 BUNDLE_MARKER: Final = "/* testkey-nb vega bundle:"
@@ -62,6 +63,7 @@ _TEMPLATE: Final = r"""{%- extends 'index.html.j2' -%}
 .tk-chart { min-height: 2em; margin: 0.5em 0; }
 .tk-chart .vega-embed { max-width: 100%; }
 </style>
+<style type="text/css">{{ resources.tk_page_css }}</style>
 <!--{{ resources.tk_bundle_token }}-->
 {%- endblock html_head_css -%}
 {%- block data_javascript scoped -%}{%- endblock data_javascript -%}
@@ -160,6 +162,44 @@ def check_offline(page: str) -> None:
         raise OfflineViolation("report would load external resources: " + ", ".join(problems))
 
 
+_H2_RE: Final = re.compile(r"<h2>(.*?)</h2>", re.DOTALL)
+_SUMMARY_END_RE: Final = re.compile(r"(<section\b[^>]*\bid=\"summary\"[^>]*>.*?</section>)", re.DOTALL)
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    words = re.sub(r"<[^>]+>|&[a-z]+;|&#\d+;", "", text).lower()
+    base = "s-" + (re.sub(r"[^a-z0-9]+", "-", words).strip("-") or "section")
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def add_contents(page: str) -> str:
+    """Give each section heading (a bare ``<h2>``, from the notebook's Markdown) an id and put a table of
+    contents (``<nav class="tk-toc">``) right after the summary, or first in ``<main>`` without one.
+
+    Headings with attributes (the summary's own) are not sections. The heading text is already escaped.
+    """
+    taken: set[str] = set()
+    entries: list[tuple[str, str]] = []
+
+    def name(match: re.Match[str]) -> str:
+        slug = _slug(match.group(1), taken)
+        entries.append((slug, match.group(1)))
+        return f'<h2 id="{slug}">{match.group(1)}</h2>'
+
+    page = _H2_RE.sub(name, page)
+    if len(entries) < 2:
+        return page
+    items = "".join(f'<li><a href="#{slug}">{text}</a></li>' for slug, text in entries)
+    nav = f'<nav class="tk-toc" aria-label="Contents"><b>Contents</b><ol>{items}</ol></nav>'
+    if _SUMMARY_END_RE.search(page):
+        return _SUMMARY_END_RE.sub(lambda m: m.group(1) + nav, page, count=1)
+    return page.replace("<main>", "<main>" + nav, 1)
+
+
 def _exporter() -> HTMLExporter:
     return HTMLExporter(
         template_name="lab",
@@ -183,7 +223,10 @@ def export_html(executed_nb: NotebookNode, *, title: str) -> str:
     charts = _prepare(nb)
     csp_token = f"tk-csp-{secrets.token_hex(8)}"
     bundle_token = f"tk-bundle-{secrets.token_hex(8)}"
-    page, _ = _exporter().from_notebook_node(nb, resources={"tk_csp_token": csp_token, "tk_bundle_token": bundle_token})
+    page, _ = _exporter().from_notebook_node(
+        nb, resources={"tk_csp_token": csp_token, "tk_bundle_token": bundle_token, "tk_page_css": PAGE_CSS}
+    )
+    page = add_contents(page)
     bundle_placeholder = f"<!--{bundle_token}-->"
     page = _prune_styles(_strip_css_comments(page))
     scripts: list[str] = []

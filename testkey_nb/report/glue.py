@@ -29,6 +29,7 @@ __all__ = [
     "check_from_env",
     "run_sync",
     "show",
+    "show_chart",
     "show_html",
     "show_summary",
     "write_outbox",
@@ -95,12 +96,28 @@ def show(chart: Any) -> None:
     show_chart(chart)
 
 
-def show_summary(subject: Any) -> None:
-    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer."""
+def show_chart(builder: Any, *args: Any, **kwargs: Any) -> None:
+    """Draw ``builder(*args, **kwargs)``, or, when there is nothing to draw, the sentence that says so."""
+    from testkey_nb.report.charts import NothingToDraw
+    from testkey_nb.report.views import esc
+
+    try:
+        chart = builder(*args, **kwargs)
+    except NothingToDraw as why:
+        show_html(f'<p class="tk-chart-note">{esc(why)}</p>')
+        return
+    show(chart)
+
+
+def show_summary(subject: Any, index_href: str = "") -> None:
+    """The report's first section (``<section id="summary">``): a KeyCheck's or a BillingView's answer.
+
+    ``index_href``: the fleet index the report belongs to (set by a batch), linked above the title.
+    """
     from testkey_nb.report.summary import billing_summary, key_summary, summary_html
 
     summary = key_summary(subject) if isinstance(subject, KeyCheck) else billing_summary(subject)
-    show_html(summary_html(summary))
+    show_html(summary_html(summary, index_href=index_href))
 
 
 def show_usage(check: KeyCheck) -> None:
@@ -113,7 +130,7 @@ def show_usage(check: KeyCheck) -> None:
     capability = next((c for c in check.profile.capabilities if c.name == "usage and billing"), None)
     show_html(usage_html(kb, capability))
     if kb.usage.readable and kb.usage.daily.height:
-        show(observed_usage_chart(kb.usage.daily))
+        show_chart(observed_usage_chart, kb.usage.daily)
 
 
 def show_key_usage(check: KeyCheck) -> None:
@@ -174,19 +191,21 @@ def show_billing_section(view: Any, section: str) -> None:
     elif section == "timeline" and view.events is not None:
         # the first day, one row per replica; then the whole period (a row per deployment when many)
         if (view.period_days or 0) > 1:
-            show(billing_charts.lifecycle_timeline(view.events, hours=24))
-        show(billing_charts.lifecycle_timeline(view.events))
+            show_chart(billing_charts.lifecycle_timeline, view.events, hours=24)
+        show_chart(billing_charts.lifecycle_timeline, view.events)
+        if not view.events.is_empty():
+            show_html(f'<p class="tk-chart-note">{views.esc(billing_charts.STARTS_EXPLAINED)}</p>')
     elif section == "daily":
         if view.hourly is not None:
-            show(charts.daily_billed_chart(view.hourly))
+            show_chart(charts.daily_billed_chart, view.hourly)
         elif view.key_billing is not None and view.key_billing.usage.readable:
-            show(charts.observed_usage_chart(view.key_billing.usage.daily))
+            show_chart(charts.observed_usage_chart, view.key_billing.usage.daily)
             show_html(views.usage_html(view.key_billing))
     elif section == "cumulative" and view.timeline is not None:
-        credits = view.credits_usd or 0
-        show(billing_charts.cumulative_cost_chart(view.timeline, view.invoices, view.deactivated_at, credits))
+        show_chart(billing_charts.cumulative_cost_chart, view.timeline, view.invoices, view.deactivated_at,
+                   view.credits_usd or 0)  # fmt: skip
     elif section == "whatif" and view.tradeoff is not None:
-        show(billing_charts.tradeoff_chart(view.tradeoff))
+        show_chart(billing_charts.tradeoff_chart, view.tradeoff)
         show_html(views.tradeoff_html(view.tradeoff))
         if getattr(view, "sweep", None) is not None:
             from testkey_nb.report.billing_charts import sweep_chart

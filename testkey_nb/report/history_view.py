@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from testkey_nb._labels import label, plural
 from testkey_nb.history.diff import changes_since
 from testkey_nb.history.runway import runway_for
 from testkey_nb.history.snapshot import Snapshot, build_snapshot, format_time, parse_time
@@ -72,6 +73,8 @@ def timeline_chart(frame: pl.DataFrame) -> alt.TopLevelMixin:
     """Status, allowed models and (where known) the remaining balance over the checks, one panel each."""
     import altair as alt
 
+    from testkey_nb.report.charts import count_axis
+
     data = alt.Data(values=[{**r, "at": r["at"].isoformat()} for r in frame.to_dicts()])
     x = alt.X("at:T", title="check (UTC)", scale=alt.Scale(nice=False))
     tooltip = [alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), "status:N", "allowed_models:Q"]
@@ -84,7 +87,7 @@ def timeline_chart(frame: pl.DataFrame) -> alt.TopLevelMixin:
     models = (
         alt.Chart(data)
         .mark_line(point=True)
-        .encode(x=x, y=alt.Y("allowed_models:Q", title="allowed models"), tooltip=tooltip)
+        .encode(x=x, y=alt.Y("allowed_models:Q", title="allowed models", axis=count_axis()), tooltip=tooltip)
         .properties(width=560, height=120, title="Allowed models")
     )
     panels: list[Any] = [status, models]
@@ -97,7 +100,12 @@ def timeline_chart(frame: pl.DataFrame) -> alt.TopLevelMixin:
                     tooltip=[*tooltip, "balance_remaining:Q", "currency:N"])
             .properties(width=560, height=120, title="Balance remaining")
         )
-    return alt.vconcat(*panels)
+    last = frame.sort("at").row(-1, named=True) if frame.height else {}
+    description = (f"Timeline of {plural(frame.height, 'check')}: status, allowed models"
+                   + (" and balance remaining" if len(panels) > 2 else "")
+                   + (f"; at the last check the status was {last.get('status')} with "
+                      f"{plural(last.get('allowed_models') or 0, 'allowed model')}." if last else "."))  # fmt: skip
+    return alt.vconcat(*panels).properties(description=description)
 
 
 def since_last_check(check: KeyCheck, facts: Mapping[str, Any], history: str | None) -> SinceLastCheck:
@@ -116,8 +124,9 @@ def since_last_check(check: KeyCheck, facts: Mapping[str, Any], history: str | N
     changes = changes_since(earlier, current)
     when = esc(format_time(previous.rendered_at))
     head = (
-        f"<p>Last check <strong>{when}</strong>: status <code>{esc(previous.get('status'))}</code>, verdict "
-        f"<code>{esc(previous.get('verdict') or 'none')}</code>; {len(earlier)} earlier check(s) recorded.</p>"
+        f"<p>Last check <strong>{when}</strong>: status <b>{esc(label('status', previous.get('status')))}</b>, "
+        f"verdict <b>{esc(label('verdict', previous.get('verdict')))}</b>; "
+        f"{esc(plural(len(earlier), 'earlier check'))} recorded.</p>"
     )
     if changes:
         rows = "".join(
@@ -126,7 +135,8 @@ def since_last_check(check: KeyCheck, facts: Mapping[str, Any], history: str | N
             for c in changes
         )
         body = (
-            f"<p><strong>{len(changes)} change(s)</strong> since then:</p><table class='tk-table'><thead><tr>"
+            f"<p><strong>{esc(plural(len(changes), 'change'))}</strong> since then:</p>"
+            "<table class='tk-table'><thead><tr>"
             f"<th>field</th><th>before</th><th>now</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     else:
@@ -185,7 +195,9 @@ def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
             tooltip=["label:N", alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), "status:N",
                      "verdict:N", "allowed_models:Q", "changes:Q", "balance_remaining:Q"],
         )
-        .properties(width=560, height=alt.Step(22), title="Status of every key at every check")
+        .properties(width=560, height=alt.Step(22), title="Status of every key at every check",
+                    description=f"Status of {plural(len({v['label'] for v in values}), 'key')} at each of "
+                    f"{plural(len(values), 'check')}, one square per check coloured by status.")
     )
     return chart
 
@@ -193,6 +205,8 @@ def fleet_status_chart(frame: pl.DataFrame) -> alt.Chart:
 def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart | None:
     """One line per key of ``column`` (allowed_models, balance_remaining, runway_days) over the checks."""
     import altair as alt
+
+    from testkey_nb.report.charts import count_axis
 
     rows = [
         {"label": r["label"], "at": r["rendered_at"].isoformat(), column: r[column]}
@@ -206,11 +220,13 @@ def fleet_line_chart(frame: pl.DataFrame, column: str, title: str) -> alt.Chart 
         .mark_line(point=True)
         .encode(
             x=alt.X("at:T", title="check (UTC)"),
-            y=alt.Y(f"{column}:Q", title=title),
+            y=alt.Y(f"{column}:Q", title=title, axis=count_axis() if column == "allowed_models" else alt.Axis()),
             color=alt.Color("label:N", title="key"),
             tooltip=["label:N", alt.Tooltip("at:T", format="%Y-%m-%d %H:%M", title="check"), f"{column}:Q"],
         )
-        .properties(width=560, height=200, title=title)
+        .properties(width=560, height=200, title=title,
+                    description=f"{title}: one line per key over the checks, "
+                    f"{plural(len({r['label'] for r in rows}), 'key')}.")
     )
     return line
 
@@ -255,7 +271,8 @@ def fleet_changes_html(history: Sequence[Mapping[str, Any]], limit: int = 200) -
         f"<td>{esc(_plain(c['before']))}</td><td>{esc(_plain(c['after']))}</td></tr>"
         for at, label, c in changes[:limit]
     )
-    more = f"<p class='tk-muted'>{len(changes) - limit} older change(s) not shown.</p>" if len(changes) > limit else ""
+    more = (f"<p class='tk-muted'>{plural(len(changes) - limit, 'older change')} not shown.</p>"
+            if len(changes) > limit else "")  # fmt: skip
     return (
         "<table class='tk-table'><thead><tr><th>at (UTC)</th><th>key</th><th>field</th><th>before</th>"
         f"<th>after</th></tr></thead><tbody>{rows}</tbody></table>{more}"

@@ -64,6 +64,8 @@ class KeyJob:
     #: the key's check, already made by the batch round (``keychannel.encode_check``): the kernel renders
     #: it instead of probing again, and gets no key
     check: str = field(default="", repr=False)
+    #: a relative link from the report to its fleet index (a batch sets ``index.html``); "" for none
+    index_href: str = ""
 
 
 #: The outbox file the notebook leaves its history facts in (models, limits, balance, daily usage).
@@ -132,6 +134,7 @@ def render_key(
             "payment_method": job.payment_method or "",
             "history": job.history,
             "lens": job.lens,
+            "index_href": job.index_href,
         },
         kernel_env={} if job.check else {KEY_ENV: secret.reveal()},
         redact=[secret.reveal()],

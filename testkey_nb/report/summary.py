@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from testkey_nb._format import count, number, seconds, usd
+from testkey_nb._format import count, moment, number, seconds, usd
+from testkey_nb._labels import label, plural
 from testkey_nb.report.views import esc
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from testkey_nb.report.billing_view import BillingView
 
 __all__ = ["SUMMARY_CSS", "Fact", "Summary", "billing_summary", "key_summary", "lens_sentence", "summary_html"]
-
-_VERDICT_WORDS: Final = {"ready": "ready", "needs_work": "needs work", "reject": "reject"}
 
 SUMMARY_CSS: Final = """
 <style>
@@ -88,7 +87,7 @@ def _sentence(text: str) -> str:
 
 
 def _plural(n: Any, word: str) -> str:
-    return f"{count(n)} {word}{'' if n == 1 else 's'}"
+    return plural(n, word)
 
 
 def _amount(value: Any, currency: str | None) -> str:
@@ -175,7 +174,7 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
         where = ", ".join(f"{role} {url}" for role, url in
                           (("inference", check.targets.inference), ("management", check.targets.management))
                           if url)  # fmt: skip
-        subtitle = (f"Checked {check.checked_at} against {where or 'no host'}. Read-only probes; "
+        subtitle = (f"Checked {moment(check.checked_at)} against {where or 'no host'}. Read-only probes; "
                     "the key itself appears nowhere in this report.")  # fmt: skip
     verdict = str(s.get("verdict") or "")
     provider = str(s.get("provider") or "unknown")
@@ -190,7 +189,8 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
     else:
         provider_fact = Fact("Real provider vs claim", provider, f"no claim given; {conf}".strip("; "))
     status = str(s.get("status") or "unknown")
-    status_fact = Fact("Key status", status, f"{s.get('status_reason') or ''}{': ' + detail if detail else ''}",
+    reason = label("status_reason", s.get("status_reason")) if s.get("status_reason") else ""
+    status_fact = Fact("Key status", label("status", status), f"{reason}{': ' + detail if detail else ''}",
                        "good" if status == "valid" else "bad")  # fmt: skip
     allowed, priced = s.get("allowed_models"), s.get("priced_models")
     models_note = f"of {count(listed)} listed" if listed is not None else ""
@@ -201,7 +201,7 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
     if bal is not None:
         facts.append(bal)
     if s.get("token_role"):
-        facts.append(Fact("Key role", str(s["token_role"]), "from the provider's key listing"))
+        facts.append(Fact("Key role", label("role", s["token_role"]), "from the provider's key listing"))
     used = key_usage_fact(s.get("key_usage"))
     if used is not None:
         facts.append(used)
@@ -345,7 +345,7 @@ def _scenario_summary(view: BillingView) -> Summary:
         credits = f"{usd(s.get('credits_used_usd'))} of credits used, {usd(s.get('net_usd'))} net"
         deact = s.get("deactivated_at")
         facts.append(Fact("This scenario as configured", usd(s.get("total_usd")),
-                          credits + (f"; models deactivated {deact}" if deact else ""),
+                          credits + (f"; models deactivated {moment(deact)}" if deact else ""),
                           "bad" if deact else ""))  # fmt: skip
     return Summary(
         title=f"Billing: {view.title}",
@@ -396,11 +396,16 @@ def _key_billing_summary(view: BillingView) -> Summary:
 
 def _badge(verdict: str) -> str:
     cls = re.sub(r"[^a-z_]", "", verdict)
-    return f'<span class="tk-badge tk-{cls}">{esc(_VERDICT_WORDS.get(verdict, verdict))}</span>'
+    return f'<span class="tk-badge tk-{cls}">{esc(label("verdict", verdict))}</span>'
 
 
-def summary_html(summary: Summary, *, max_actions: int = 8) -> str:
-    """``<section id="summary">``: title, the answer (with the verdict badge), the facts, the actions."""
+def summary_html(summary: Summary, *, max_actions: int = 8, index_href: str = "") -> str:
+    """``<section id="summary">``: title, the answer (with the verdict badge), the facts, the actions.
+
+    ``index_href``: the fleet index this report belongs to (a relative link), shown above the title.
+    Notes and reasons are whole in the markup (the screen may cut them with "…" and show them on hover;
+    print and PDF wrap them in full).
+    """
     badge = _badge(summary.verdict) + " " if summary.verdict else ""
     facts = "".join(
         f'<div class="tk-fact{f" tk-{esc(f.tone)}" if f.tone else ""}">'
@@ -415,7 +420,7 @@ def summary_html(summary: Summary, *, max_actions: int = 8) -> str:
             f'<li title="{esc(reason)}"><b>{esc(action)}</b> {esc(reason)}</li>'
             for action, reason in _one_per_action(summary.actions)[:max_actions]
         )
-        actions = f'<h2>{esc(summary.actions_title)}</h2><ul class="tk-actions">{items}</ul>'
+        actions = f'<h2 class="tk-actions-title">{esc(summary.actions_title)}</h2><ul class="tk-actions">{items}</ul>'
     sub = f'<p class="tk-muted tk-sub">{esc(summary.subtitle)}</p>' if summary.subtitle else ""
     verdict_attr = f' data-verdict="{esc(summary.verdict)}"' if summary.verdict else ""
     lens = ""
@@ -432,7 +437,8 @@ def summary_html(summary: Summary, *, max_actions: int = 8) -> str:
         others = f'<p class="tk-other-lenses tk-sub">Other lenses: {items}</p>'
     return (
         f'{SUMMARY_CSS}<section id="summary" class="tk-summary" aria-label="Summary"{verdict_attr}>'
-        f"<h1>{esc(summary.title)}</h1>{sub}{lens}"
+        + (f'<a class="tk-back" href="{esc(index_href)}">&larr; Fleet index</a>' if index_href else "")
+        + f"<h1>{esc(summary.title)}</h1>{sub}{lens}"
         f'<p class="tk-answer">{badge}<b>{esc(summary.answer)}</b></p>'
         f'<div class="tk-facts">{facts}</div>{actions}{others}</section>'
     )

@@ -10,7 +10,8 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from testkey_nb._format import column_header, count, format_cell, plain_text, seconds, usd
+from testkey_nb._format import column_header, count, distinct_names, format_cell, moment, plain_text, seconds, usd
+from testkey_nb._labels import label, plural
 from testkey_nb.check.decide import Decision
 from testkey_nb.check.profile import STATUS_MEANINGS, Profile
 from testkey_nb.identify.score import Identification
@@ -28,7 +29,9 @@ CSS = """
 .tk-prov-observed{color:#2e7d32}.tk-prov-derived{color:#1565c0}.tk-prov-documented{color:#6d4c41}
 .tk-prov-unknown{color:#9e9e9e}
 .tk-muted{color:#757575}
-.tk-table{max-width:100%}.tk-table th,.tk-table td{overflow-wrap:anywhere}
+.tk-table{max-width:100%;table-layout:auto !important}
+.tk-table th,.tk-table td{overflow-wrap:normal;word-break:normal;hyphens:manual}
+.tk-scroll{max-width:100%;overflow-x:auto}
 </style>
 """
 
@@ -54,7 +57,8 @@ def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, raw_cols: Se
     for row in rows:
         cells = "".join(f"<td>{cell if i in raw_cols else esc(plain(cell))}</td>" for i, cell in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
-    return f'<table class="tk-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="tk-scroll"><table class="tk-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')  # fmt: skip
 
 
 def frame_table(frame: Any, columns: Sequence[str] | None = None, *, limit: int = 200) -> str:
@@ -87,7 +91,7 @@ def identification_html(ident: Identification) -> str:
 def metrics_html(profile: Profile) -> str:
     rows = []
     for m in profile.metrics.values():
-        prov = f'<span class="tk-prov-{esc(m.provenance)}">{esc(m.provenance)}</span>'
+        prov = f'<span class="tk-prov-{esc(m.provenance)}">{esc(label("provenance", m.provenance))}</span>'
         rows.append((esc(m.name), esc(plain(m.value)), prov, esc(m.probe or ""), esc(m.note)))
     return table(rows, ["metric", "value", "provenance", "probe", "note"], raw_cols=(0, 1, 2, 3, 4))
 
@@ -96,7 +100,8 @@ def status_html(profile: Profile) -> str:
     s = profile.status
     meaning = STATUS_MEANINGS.get(s.code, "")
     return (
-        f"<p>Key status: <b>{esc(s.code)}</b> ({esc(s.reason)}): {esc(s.detail)}</p>"
+        f"<p>Key status: <b>{esc(label('status', s.code))}</b> ({esc(label('status_reason', s.reason))}): "
+        f"{esc(s.detail)}</p>"
         f'<p class="tk-muted">{esc(meaning)}</p>'
     )
 
@@ -132,25 +137,40 @@ def grades_html(profile: Profile) -> str:
 
 
 def verdict_html(decision: Decision) -> str:
-    badge = f'<span class="tk-badge tk-{esc(decision.verdict)}">{esc(decision.verdict)}</span>'
+    badge = f'<span class="tk-badge tk-{esc(decision.verdict)}">{esc(label("verdict", decision.verdict))}</span>'
     rows = [(a.action, a.reason, "; ".join(a.evidence)) for a in decision.actions]
     return f"<p>Verdict: {badge} {esc(decision.summary)}</p>" + table(rows, ["action", "reason", "evidence"])
 
 
 def probes_html(summaries: Sequence[Mapping[str, Any]]) -> str:
     rows = [
-        (s["probe"], s.get("item") or "", s["method"], s["path"], s["cost"], s["status"] or "", s["outcome"],
-         s["attempts"], s.get("detail") or "")
+        (esc(s["probe"]), esc(s.get("item") or ""), esc(s["method"]), path_html(s["path"]),
+         _nowrap(label("cost", s["cost"])), esc(plain(s["status"] or "")), _nowrap(label("outcome", s["outcome"])),
+         esc(plain(s["attempts"])), esc(s.get("detail") or ""))
         for s in summaries
     ]  # fmt: skip
-    return table(rows, ["probe", "item", "method", "path", "cost", "status", "outcome", "attempts", "detail"])
+    return table(rows, ["probe", "item", "method", "path", "cost", "status", "outcome", "attempts", "detail"],
+                 raw_cols=range(9))  # fmt: skip
+
+
+def _nowrap(words: str) -> str:
+    """A short label kept on one line ("refused by design"): two lines a row would lengthen the probe table."""
+    return f'<span class="tk-nw">{esc(words)}</span>'
+
+
+def path_html(path: Any) -> str:
+    """A URL path, escaped, that may wrap after ``/``, ``?`` and ``&`` (its words), never inside a segment."""
+    text = esc(path)
+    for sep in ("/", "?", "&amp;"):
+        text = text.replace(sep, sep + "<wbr>")
+    return text
 
 
 def report_header(label: str, checked_at: str, targets: Mapping[str, Any]) -> str:
     where = ", ".join(f"{esc(role)}: <code>{esc(url)}</code>" for role, url in targets.items() if url)
     return (
         f"<h2>Key {esc(label)}</h2>"
-        f'<p class="tk-muted">Checked {esc(checked_at)} against {where or "no host"}. '
+        f'<p class="tk-muted">Checked {esc(moment(checked_at))} against {where or "no host"}. '
         "Read-only probes; the key itself appears nowhere in this report.</p>"
     )
 
@@ -170,8 +190,9 @@ def usage_html(kb: KeyBilling, capability: Any = None) -> str:
     parts = []
     if kb.usage.readable:
         per = kb.usage.per_deployment()
-        parts.append(f"<p>Usage over the last 30 days (observed, {per.height} billable resources):</p>")
+        parts.append(f"<p>Usage over the last 30 days (observed, {plural(per.height, 'billable resource')}):</p>")
         if per.height:
+            per = per.with_columns(deployment_name=_named_apart(per, kb.usage.daily))
             parts.append(frame_table(per, ["deployment_name", "kind", "instance_type", "minutes", "usd", "days"]))
         for category, totals in kb.usage.totals.items():
             figures = ", ".join(f"{column_header(k)} {format_cell(k, v)}" for k, v in totals.items())
@@ -187,10 +208,13 @@ def usage_html(kb: KeyBilling, capability: Any = None) -> str:
     parts.append(f'<p class="tk-muted">Instance prices per minute: {esc(source)}.</p>')
     if kb.projection is not None and kb.projection.height:
         parts.append("<p>Projection of this month at the current autoscaling settings (derived):</p>")
+        projection = kb.projection.with_columns(
+            name=_named_apart_projection(kb.projection, kb.usage.daily if kb.usage.readable else None)
+        )
         cols = [c for c in ("name", "status", "instance_type", "min_replica", "max_replica", "floor_usd",
                             "ceiling_usd", "observed_mtd_usd", "projected_floor_usd", "note")
                 if c in kb.projection.columns]  # fmt: skip
-        parts.append(frame_table(kb.projection, cols))
+        parts.append(frame_table(projection, cols))
     else:
         parts.append(f"<p>No deployment projection: deployments {esc(kb.deployments_readable)}.</p>")
     return "".join(parts)
@@ -240,19 +264,22 @@ def billing_summary_html(view: Any) -> str:
         ("credits used", usd(s.get("credits_used_usd"))),
         ("net of credits", usd(s.get("net_usd"))),
         ("invoices", count(len(s.get("invoices") or []))),
-        ("models deactivated at", deact or "never"),
+        ("models deactivated at", moment(deact) if deact else "never"),
     ]
     phases = [(p, count(v.get("minutes")), format_cell("usd", v.get("usd")), "yes" if v.get("billed") else "no")
               for p, v in (s.get("by_phase") or {}).items()]  # fmt: skip
-    inv = [(i.get("issued_at"), i.get("reason"), format_cell("usd", i.get("amount_usd")))
+    inv = [(moment(i.get("issued_at")), i.get("reason"), format_cell("usd", i.get("amount_usd")))
            for i in s.get("invoices") or []]  # fmt: skip
     return (
         f"<h3>{esc(view.title)}</h3>"
         + table(rows, ["figure", "value"])
         + "<p>By lifecycle phase:</p>"
         + table(phases, ["phase", "billed minutes", "cost (USD)", "billed"])
-        + ("<p>Invoices (net of credits):</p>" + table(inv, ["issued at (UTC)", "reason", "amount (USD)"])
-           if inv else "")
+        + (
+            "<p>Invoices (net of credits):</p>" + table(inv, ["issued", "reason", "amount (USD)"])
+            if inv
+            else ""
+        )
     )
 
 
@@ -315,3 +342,29 @@ def account_html(profile: Profile) -> str:
     else:
         parts.append("<p>No key-wide rate limit was readable with this key.</p>")
     return "".join(parts)
+
+
+def _models_by_deployment(daily: Any) -> dict[Any, Any]:
+    if daily is None or "model_name" not in daily.columns:
+        return {}
+    return dict(zip(daily["deployment_id"], daily["model_name"], strict=True))
+
+
+def _named_apart(per: Any, daily: Any) -> Any:
+    """Deployment names people can tell apart: the model each serves is added where a name repeats."""
+    import polars as pl
+
+    models = _models_by_deployment(daily)
+    ids = per["deployment_id"].to_list()
+    return pl.Series(distinct_names(per["deployment_name"].to_list(), [models.get(i) for i in ids], ids),
+                     dtype=pl.String)  # fmt: skip
+
+
+def _named_apart_projection(projection: Any, daily: Any) -> Any:
+    import polars as pl
+
+    models = _models_by_deployment(daily)
+    ids = projection["deployment_id"].to_list()
+    model_ids = projection["model_id"].to_list() if "model_id" in projection.columns else [None] * len(ids)
+    quals = [models.get(i) or m for i, m in zip(ids, model_ids, strict=True)]
+    return pl.Series(distinct_names(projection["name"].to_list(), quals, ids), dtype=pl.String)

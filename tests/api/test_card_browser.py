@@ -32,8 +32,15 @@ def test_card_tables_wrap_in_a_narrow_window(emu: Any) -> None:
         page.set_content(page_html + "</body></html>")
         widths = page.evaluate(
             "() => ({page: document.documentElement.clientWidth, scroll: document.documentElement.scrollWidth,"
-            " tables: [...document.querySelectorAll('table')].map(t => t.getBoundingClientRect().right)})"
+            " tables: [...document.querySelectorAll('table')].map(t => t.getBoundingClientRect().right),"
+            " boxes: [...document.querySelectorAll('table')].map(t => t.parentElement.getBoundingClientRect().right),"
+            " scrolls: [...document.querySelectorAll('table')].map(t => getComputedStyle(t.parentElement).overflowX),"
+            " wrap: [...document.querySelectorAll('td')].map(t => getComputedStyle(t).overflowWrap + ' '"
+            " + getComputedStyle(t).wordBreak)})"
         )
         browser.close()
     assert widths["scroll"] <= widths["page"], widths
-    assert widths["tables"] and max(widths["tables"]) <= widths["page"] + 0.5, widths
+    assert widths["boxes"] and max(widths["boxes"]) <= widths["page"] + 0.5, widths
+    for right, scroll in zip(widths["tables"], widths["scrolls"], strict=True):
+        assert right <= widths["page"] + 0.5 or scroll == "auto", widths  # too wide: it scrolls in its box
+    assert set(widths["wrap"]) == {"normal normal"}, set(widths["wrap"])  # words are never split

@@ -1,5 +1,6 @@
-"""JupyterLab in headless Chromium with a real-key workflow: the KeyCheck card and a chart render,
-with no Vega version warning and no news prompt; the key shows nowhere on the page.
+"""JupyterLab in headless Chromium with a real-key workflow: KEYS.md opens rendered, the KeyCheck card,
+a chart and a compact frame render, with no Vega version warning and no news prompt; the key shows
+nowhere on the page.
 
 Also makes the README's screenshot::
 
@@ -59,6 +60,10 @@ def test_lab_shows_the_card_and_charts_without_warnings(tmp_path: Path, emu: Any
             page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
             page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(lab.url)
                        or route.request.url.startswith("data:") else route.abort())  # fmt: skip
+            page.goto(f"{lab.url}?token={lab.token}")  # Lab's first tab: KEYS.md, rendered (not its source)
+            keys_md = page.wait_for_selector(".jp-RenderedMarkdown h1", timeout=120_000)
+            assert keys_md is not None and keys_md.inner_text() == "Keys in this Lab"
+            assert page.query_selector(".jp-RenderedMarkdown table code") is not None  # the variable names
             page.goto(f"{lab.url}lab/tree/check_a_key.ipynb?token={lab.token}")
             page.wait_for_selector(".jp-Notebook", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
@@ -85,6 +90,7 @@ def test_lab_shows_the_card_and_charts_without_warnings(tmp_path: Path, emu: Any
             html = page.content()
             browser.close()
     assert "ready" in text and "baseten" in text
+    assert "BASETEN_API_KEY" in text and "5 models x 4 columns" in text  # the variable's name; a compact frame
     assert "official Jupyter news" not in text  # no news prompt
     warnings = [m for m in console if "Vega" in m and ("version" in m.lower() or "uses" in m)]
     assert not warnings, warnings

@@ -47,7 +47,7 @@ def test_history_json_and_since(out: Path) -> None:
 
 def test_history_table_and_errors(out: Path, tmp_path: Path) -> None:
     table = _run("--out", str(out))
-    assert table.exit_code == 0 and "k1: 3 snapshot(s)" in table.output and "models.removed" in table.output
+    assert table.exit_code == 0 and "k1: 3 snapshots" in table.output and "models.removed" in table.output
     assert _run("nobody", "--out", str(out)).exit_code == 2
     missing = _run("--out", str(tmp_path / "none"))
     assert missing.exit_code == 2 and "no history at" in missing.output
@@ -80,7 +80,7 @@ def test_since_last_check_escapes_and_compares() -> None:
              "limits": [{"scope": "tokens_per_minute", "value": 1000, "provenance": "observed"}]}  # fmt: skip
     section = since_last_check(_Check(), facts, context)  # type: ignore[arg-type]
     assert HOSTILE not in section.html and "&lt;script&gt;" in section.html
-    assert "2 change(s)" in section.html and "balance.remaining" in section.html
+    assert "2 changes" in section.html and "balance.remaining" in section.html
     assert "Burn 4.00 USD per day, runway 20.0 days" in section.html  # (100 - 80) / 5 days (Nov 1 to 6); 80 / 4
     assert section.chart is not None
     first = since_last_check(_Check(), facts, "")  # type: ignore[arg-type]
@@ -107,7 +107,7 @@ def test_history_prune_keeps_the_window(tmp_path: Path) -> None:
             store.append(snap((now - timedelta(days=age_days) - T0).total_seconds() / 86400, remaining=remaining))
     result = _run("prune", "--keep", "90d", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("history: pruned 1 snapshot(s) taken before ")
+    assert result.output.startswith("history: pruned 1 snapshot taken before ")
     assert result.output.rstrip().endswith(f"from {path}; 2 kept")
     assert _run("prune", "--keep", "12h", "--history", str(path)).output.rstrip().endswith("; 0 kept")
     for bad in (["prune"], ["prune", "--keep", "90"], ["prune", "--keep", "0d"], ["prune", "k1", "--keep", "1d"],

@@ -131,7 +131,7 @@ def test_history_json_shows_exactly_the_changes(two_runs: TwoRuns) -> None:
 
 def test_the_key_report_says_what_changed(two_runs: TwoRuns) -> None:
     report = (two_runs.out / "changed.html").read_text(encoding="utf-8")
-    assert "Since the last check" in report and "2 change(s)" in report and WITHDRAWN in report
+    assert "Since the last check" in report and "2 changes" in report and WITHDRAWN in report
     steady = (two_runs.out / "steady.html").read_text(encoding="utf-8")
     assert "Nothing changed since the last check" in steady
 
@@ -169,7 +169,7 @@ def test_fleet_history_notebook_renders(two_runs: TwoRuns) -> None:
     proc = _cli("history", "--out", str(two_runs.out), "--report", env={})
     assert proc.returncode == 0, proc.stderr
     page = (two_runs.out / "fleet-history.html").read_text(encoding="utf-8")
-    assert "The fleet over time" in page and "2 key(s), 4 snapshot(s), 2 change(s)" in page
+    assert "The fleet over time" in page and "2 keys, 4 snapshots, 2 changes" in page
     assert "models.removed" in page and WITHDRAWN in page
     assert CHANGED_KEY not in page and STEADY_KEY not in page
 
@@ -181,7 +181,7 @@ def test_render_one_key_records_its_snapshot(two_runs: TwoRuns, tmp_path: Path) 
                 emu.management_url, "--out", str(tmp_path / "out"), "--label", "changed", "--history", str(db),
                 "--credits-remaining", "20", "--payment-method", "none", env=two_runs.env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "change(s) since the last check" not in proc.stdout  # a first snapshot in this database
+    assert "since the last check" not in proc.stdout  # a first snapshot in this database
     (key,) = json.loads(_cli("history", "--history", str(db), "--json", env={}).stdout)
     assert key["label"] == "changed" and len(key["snapshots"]) == 1 and key["changes"] == []
     runway = key["snapshots"][0]["runway"]

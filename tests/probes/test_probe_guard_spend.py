@@ -319,5 +319,5 @@ def test_max_in_flight_must_be_a_positive_whole_number(bad: object) -> None:
     from testkey_nb.check.result import CheckError
 
     options = CheckOptions(base_url=BASE, max_in_flight=bad)  # type: ignore[arg-type]
-    with pytest.raises(CheckError, match="--max-in-flight"):
+    with pytest.raises(CheckError, match=r"^max_in_flight must be a whole number"):
         asyncio.run(check_key_async(Secret(CANARY), options, transport=httpx.MockTransport(completion)))

@@ -73,7 +73,7 @@ def test_full_access_key_is_ready(checks: dict[str, KeyCheck]) -> None:
     assert len(allowed) == len([r for r in c.profile.models if r.listed]) >= 10
     assert all(r.priced for r in allowed)
     route = next(a.reason for a in c.decision.actions if a.action == "set route")
-    assert route == (f"route {allowed[0].model} (and the {len(allowed) - 1} other allowed model(s)) to baseten, "
+    assert route == (f"route {allowed[0].model} (and the {len(allowed) - 1} other allowed models) to baseten, "
                      "500,000 TPM (observed)")  # fmt: skip
 
 

@@ -99,9 +99,9 @@ def test_counts_count_models_not_calls(scenario_checks: dict[str, KeyCheck]) -> 
     c = scenario_checks["inference-scoped"]  # auth_check and the matrix both call its one model
     calls = [o for o in c.observations if o.cost == "rejected" and o.accepted and o.item]
     assert len(calls) >= 2 and len({o.item for o in calls}) == 1
-    assert c.profile.status.detail.startswith("1 model(s)")
+    assert c.profile.status.detail.startswith("1 model passed auth")
     routing = next(cap for cap in c.profile.capabilities if cap.name == "routing")
-    assert routing.evidence.startswith("1 model(s)")
+    assert routing.evidence.startswith("1 model reached past auth")
 
 
 def _with_metric(check: KeyCheck, metric: Metric) -> KeyCheck:

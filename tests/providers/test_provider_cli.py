@@ -36,7 +36,7 @@ def test_probe_json_names_identity_balance_and_limits() -> None:
                                 "exchanges": []}  # fmt: skip
     assert data["limits"] == []
     assert {p["auth"] for p in data["probes"]} == {"Authorization: Bearer"}
-    assert "balance: 110.0 CNY left (balance)" in term.stdout
+    assert "balance: 110 CNY left (balance)" in term.stdout  # the one formatter: no trailing .0
     assert key not in proc.stdout + proc.stderr + term.stdout + term.stderr
 
 

@@ -52,7 +52,8 @@ class PageLog:
 
 @contextmanager
 def open_report(
-    html_path: Path, *, width: int = 1100, height: int = 900, bypass_csp: bool = False
+    html_path: Path, *, width: int = 1100, height: int = 900, bypass_csp: bool = False,
+    color_scheme: str = "light",
 ) -> Iterator[tuple[Any, PageLog]]:
     """Yield ``(page, log)`` with ``html_path`` loaded over file://; every other URL is aborted."""
     from playwright.sync_api import sync_playwright
@@ -65,7 +66,8 @@ def open_report(
         browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS), headless=True)
         try:
             context = browser.new_context(
-                viewport={"width": width, "height": height}, bypass_csp=bypass_csp, offline=True
+                viewport={"width": width, "height": height}, bypass_csp=bypass_csp, offline=True,
+                color_scheme=color_scheme,
             )
             page = context.new_page()
 
@@ -113,12 +115,13 @@ def first_screen_summary(page: Any) -> dict[str, Any]:
 
 
 def screenshot_report(
-    html_path: Path, png_path: Path, *, width: int = 1100, height: int = 900, full_page: bool = True
+    html_path: Path, png_path: Path, *, width: int = 1100, height: int = 900, full_page: bool = True,
+    color_scheme: str = "light",
 ) -> Path:
     """Render ``html_path`` offline in headless Chromium and save a PNG screenshot to ``png_path``."""
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    with open_report(Path(html_path), width=width, height=height) as (page, _log):
+    with open_report(Path(html_path), width=width, height=height, color_scheme=color_scheme) as (page, _log):
         wait_for_charts(page)
         page.screenshot(path=str(png_path), full_page=full_page)
     return png_path

@@ -106,9 +106,11 @@ def test_batch_pdf_beside_each_report(emu: Any, tmp_path: Path) -> None:
                    "--management-url", emu.management_url, "--claim", "baseten", "--pdf",
                    env={"TESTKEY_NB_RAW": str(tmp_path / "raw")})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "1 PDF(s)" in proc.stdout
+    assert f"1 report PDF, and the index's beside the reports in {out}" in proc.stdout
     rows = json.loads((out / "index.json").read_text())
     pages, text, size = pdf_text(out / "acme-pdf.pdf")
     assert rows[0]["verdict"] == "ready" and is_a4(size) and pages >= 2
     assert "Ready for inventory" in text and "Key acme-pdf" in text
     assert key not in text and key.split(".")[1] not in (out / "acme-pdf.pdf").read_bytes().decode("latin-1")
+    index_pages, index_text, index_size = pdf_text(out / "index.pdf")  # the index prints too
+    assert index_pages >= 1 and is_a4(index_size) and "acme-pdf" in index_text and key not in index_text

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
+from testkey_nb._labels import plural
 from testkey_nb.check.facts import (
     ProviderFacts,
     balances_of,
@@ -201,7 +202,7 @@ def _capabilities(
         caps.append(
             Capability(
                 "routing", "verified",
-                f"{len(routed)} model(s) reached past auth" + (f" (e.g. routed to {where})" if where else ""),
+                f"{plural(len(routed), 'model')} reached past auth" + (f" (e.g. routed to {where})" if where else ""),
                 tuple(dict.fromkeys(o.probe for o in routed)), _ex(list(routed)),
             )
         )  # fmt: skip

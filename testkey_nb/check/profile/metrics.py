@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from testkey_nb._labels import plural
 from testkey_nb.check.facts import (
     Fact,
     Provenance,
@@ -60,7 +61,11 @@ def _metrics(
 ) -> dict[str, Metric]:
     m: dict[str, Metric] = {}
     # key_valid: proof from an authenticated 200, else the model call that passed (or failed) auth
-    if proof is not None:  # whatever else failed, the provider authenticated the key
+    if status.code == "unknown":  # key_valid follows the status: it never says yes beside "could not tell"
+        seen = (f"; {proof.method} {proof.path} answered 200 elsewhere, but the inference host gave no usable answer"
+                if proof is not None else "")  # fmt: skip
+        m["key_valid"] = Metric("key_valid", None, "unknown", None, f"{status.reason}: {status.detail}{seen}")
+    elif proof is not None:  # whatever else failed, the provider authenticated the key
         m["key_valid"] = Metric("key_valid", True, "observed", proof.probe,
                                 f"{proof.method} {proof.path} answered 200; the provider authenticates it",
                                 proof.exchange)  # fmt: skip
@@ -106,7 +111,7 @@ def _metrics(
             "runtime_model", row.model, "derived", row.allowed_probe,
             "a refused-by-design request for this model passed auth"
             + (f" and was routed to {routed}" if routed else "")
-            + "; pass --allow-billable to observe the answering model", row.allowed_exchange,
+            + "; a billable call (allow_billable) would observe the answering model", row.allowed_exchange,
         )  # fmt: skip
     elif used:
         top = max(used, key=lambda r: (r["requests"] or 0, r["model"]))
@@ -199,7 +204,7 @@ def _metrics(
         elif status.code == "valid_not_scoped":
             catalog = [o for o in _sent(by.get("catalog", [])) if o.outcome in ("refused", "unauthorized")]
             if sent_chats:
-                note = f"none of the {len(sent_chats)} model(s) called accepted the key"
+                note = f"none of the {plural(len(sent_chats), 'model')} called accepted the key"
                 m["token_scopes"] = Metric("token_scopes", [], "derived", sent_chats[0].probe, note,
                                            sent_chats[0].exchange)  # fmt: skip
             elif catalog:

@@ -15,7 +15,7 @@ from testkey_nb.check.facts import (
     catalog_items,
     first_ok,
 )
-from testkey_nb.check.profile.observed import _short
+from testkey_nb.check.profile.observed import said_text
 from testkey_nb.probe.observation import Observation
 
 
@@ -104,11 +104,11 @@ def _model_rows(
             evidence = f"{obs.status}: refused after auth, before any work"
             evidence += f"; routed to {routed}" if routed else ""
         elif obs is not None and obs.outcome in ("refused", "unauthorized"):
-            allowed, probe, evidence = False, obs.probe, f"{obs.status}: refused ({_short(obs.json_body, 60)})"
+            allowed, probe, evidence = False, obs.probe, f"HTTP {obs.status}: refused{said_text(obs.json_body, 60)}"
         elif obs is not None and obs.outcome == "not_found" and key_proven:
             allowed, probe = False, obs.probe
             evidence = "404 after auth: the model does not exist or this key may not use it"
-            evidence += f" ({_short(obs.json_body, 60)})"
+            evidence += said_text(obs.json_body, 60)
         else:
             seen = f"{obs.probe}: {obs.status or obs.outcome}, inconclusive" if obs is not None else ""
             exchange = access.exchange if access is not None else None

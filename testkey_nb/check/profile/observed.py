@@ -124,6 +124,31 @@ def _statuses(obs: Sequence[Observation]) -> str:
     return ", ".join(sorted({f"{o.probe}={o.status or o.outcome}" for o in obs}))
 
 
+def said_text(body: Any, limit: int = 120) -> str:
+    """What an error body said, as words for a sentence: ``, "please check the api-key you provided"`` from
+    ``{'error': 'please check ...'}`` (the message of ``error``, ``error.message``, ``message`` or
+    ``detail``); another body as compact JSON; nothing for no body. Never a Python repr."""
+    import json
+
+    if body is None or body == "":
+        return ""
+    message: Any = None
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            message = err.get("message") or err.get("type")
+        elif isinstance(err, str):
+            message = err
+        message = message or body.get("message") or body.get("detail")
+        if isinstance(message, (dict, list)):
+            message = None
+    text = str(message) if message else json.dumps(body, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rsplit(" ", 1)[0] + " …"
+    return f', "{text}"' if message else f": {text}"
+
+
 def _short(value: Any, limit: int = 120) -> str:
     text = str(value) if value is not None else ""
     return text if len(text) <= limit else text[: limit - 1] + "…"

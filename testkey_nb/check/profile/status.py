@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from testkey_nb.check.profile.observed import ProviderView, _after_auth, _chats, _short, _statuses
+from testkey_nb._labels import plural
+from testkey_nb.check.profile.observed import ProviderView, _after_auth, _chats, _statuses, said_text
 from testkey_nb.probe.observation import Observation, spend_of, spend_text
 
 STATUS_MEANINGS = {
@@ -72,7 +73,7 @@ def _status(
         return KeyStatus(
             "valid",
             "accepted",
-            f"{n} model(s) passed auth: a refused-by-design call was refused after auth{note}",
+            f"{plural(n, 'model')} passed auth: a refused-by-design call was refused after auth{note}",
             accepted[0].probe, accepted[0].exchange,
         )
     after_auth = _after_auth(chats, view.post_auth)
@@ -82,7 +83,8 @@ def _status(
         o, source = after_auth
         return KeyStatus(
             "valid", "after_auth",
-            f"{o.probe} ({o.item or 'its placeholder model'}) answered {o.status} {_short(o.json_body)}: an error "
+            f"{o.probe} ({o.item or 'its placeholder model'}) answered HTTP {o.status}{said_text(o.json_body)}: "
+            "an error "
             f"the provider gives only after auth{f' ({source})' if source else ''}",
             o.probe,
         )  # fmt: skip
@@ -123,7 +125,7 @@ def _status(
         return KeyStatus("valid", "authenticated", where, proof.probe, proof.exchange)
     if real_refused or catalog_refused:
         where = real[0] if real_refused else catalog[0]
-        said = f"{where.probe}: {where.status} {_short(where.json_body)}"
+        said = f"{where.probe}: HTTP {where.status}{said_text(where.json_body)}"
         if not view.scheme_settled:
             if len(view.schemes_tried) > 1:
                 return KeyStatus(
@@ -141,7 +143,7 @@ def _status(
         hint = ""
         if any(o.role == "management" and o.outcome == "skipped" and o.detail == "no management URL"
                for o in observations):  # fmt: skip
-            hint = "; with --management-url a key without inference rights is told apart from an invalid one"
+            hint = "; with a management URL a key without inference rights is told apart from an invalid one"
         return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe,
                          where.exchange)  # fmt: skip
     if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
