@@ -76,7 +76,8 @@ def report_state(summary: Mapping[str, Any] | None, facts: Mapping[str, Any] | N
     index and the history carry it every round), not free text."""
     s = summary or {}
     f = facts or {}
-    identity = s.get("identity") if isinstance(s.get("identity"), Mapping) else {}
+    raw_identity = s.get("identity")
+    identity: Mapping[str, Any] = raw_identity if isinstance(raw_identity, Mapping) else {}
     caps = [c for c in s.get("capabilities") or [] if isinstance(c, Mapping)]
     return {
         **{name: s.get(name) for name in _STATE},

@@ -93,7 +93,7 @@ def _unchanged_row(out_dir: Path, label: str, fingerprint: str) -> dict[str, Any
     data = _read_sidecar(out_dir, label)
     if data is None or data.get("fingerprint") != fingerprint:
         return None
-    row = data["row"]
+    row: dict[str, Any] = data["row"]
     if row.get("error") is not None or not row.get("report") or not (out_dir / str(row["report"])).is_file():
         return None
     return row
@@ -461,6 +461,8 @@ def run_batch(
             else:
                 reason = "not rendered: the batch was interrupted" if interrupted else "not rendered"
                 rows.append(index_row(entry.label, error=reason, claim=entry.claim, status=NOT_RENDERED))
+        index_html_path: Path | None
+        index_json_path: Path | None
         try:
             index_html_path, index_json_path = write_index(out_dir, rows)
         except Exception as exc:  # the reports stand on their own: a failed index must not lose them

@@ -20,7 +20,7 @@ __all__ = ["PLUGIN_NAME", "KernelParentPlugin", "worker_pool"]
 PLUGIN_NAME: Final = "testkey-nb-kernel-parents"
 
 
-class KernelParentPlugin(WorkerPlugin):  # type: ignore[misc]
+class KernelParentPlugin(WorkerPlugin):
     """A warm kernel pool per worker (``size``: the worker's threads), under the worker's raw root."""
 
     name = PLUGIN_NAME

@@ -100,9 +100,9 @@ def run_demo(out: Path, *, retention_s: float = 300, console: Console | None = N
     table = Table(title="testkey-nb demo: reports")
     for col in ("label", "result", "report"):
         table.add_column(col, overflow="fold")
-    for k in batch.keys:
-        result = k.verdict or k.state if k.state != "failed" else f"failed: {k.error}"
-        table.add_row(k.label, str(result), str(k.report) if k.report else "-")
+    for done in batch.keys:
+        result = done.verdict or done.state if done.state != "failed" else f"failed: {done.error}"
+        table.add_row(done.label, str(result), str(done.report) if done.report else "-")
     table.add_row(scenario.label, "rendered" if scenario.ok else f"failed: {scenario.error}",
                   str(scenario.html) if scenario.html else "-")  # fmt: skip
     Console().print(table)

@@ -92,7 +92,7 @@ def capability_matrix(capabilities: pl.DataFrame, *, title: str = "Ten key capab
 def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
     """Keys x ten capabilities for the fleet index (columns: label, capability, status, evidence)."""
     data = rows.select("label", "capability", "status", "evidence")
-    return (
+    chart: alt.Chart = (
         alt.Chart(data, title="Fleet: keys x capabilities")
         .mark_rect(stroke="white", strokeWidth=1)
         .encode(
@@ -107,6 +107,7 @@ def fleet_capability_matrix(rows: pl.DataFrame) -> alt.Chart:
             "coloured by its status.",
         )
     )  # fmt: skip
+    return chart
 
 
 VERDICT_COLORS = {"ready": "#2e7d32", "needs_work": "#ef6c00", "reject": "#c62828", "failed": "#6a1b9a",
@@ -116,7 +117,7 @@ VERDICT_COLORS = {"ready": "#2e7d32", "needs_work": "#ef6c00", "reject": "#c6282
 def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
     """Keys per provider, stacked by verdict (the fleet index's chart on top). Columns: provider, verdict, keys."""
     data = counts.select("provider", "verdict", "keys")
-    return (
+    chart: alt.Chart = (
         alt.Chart(data, title="Verdicts per provider")
         .mark_bar()
         .encode(
@@ -136,6 +137,7 @@ def fleet_verdict_chart(counts: pl.DataFrame) -> alt.Chart:
             f"{plural(data['provider'].n_unique(), 'provider')}, stacked by verdict.",
         )
     )  # fmt: skip
+    return chart
 
 
 def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Chart:
@@ -166,7 +168,7 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
     priced = int((wide["priced"] == "yes").sum())
     description = (f"Model permission matrix: {plural(wide.height, 'model')}; {count(allowed)} allowed for this key, "
                    f"{count(priced)} priced.")  # fmt: skip
-    return (
+    chart: alt.Chart = (
         alt.Chart(long, title="Model permission matrix")
         .mark_rect(stroke="white", strokeWidth=2)
         .encode(
@@ -181,12 +183,13 @@ def model_permission_matrix(models: pl.DataFrame, *, limit: int = 60) -> alt.Cha
         )
         .properties(width=alt.Step(70), height=alt.Step(16), description=description)
     )
+    return chart
 
 
 _LIMIT_WORDS = {"rpm": "requests per minute", "tpm": "tokens per minute"}
 
 
-def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
+def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.FacetChart:
     """RPM and TPM in effect (per model where known, else the workspace) beside the documented tiers.
 
     ``tiers``: tier, rpm, tpm (the registry's documented tiers).
@@ -251,13 +254,14 @@ def limit_matrix(models: pl.DataFrame, tiers: pl.DataFrame) -> alt.Chart:
     )
     bars = base.mark_bar()
     text = base.mark_text(align="left", dx=3).encode(text=alt.Text("per_minute:Q", format=D3_COUNT))
-    return (
+    chart: alt.FacetChart = (
         (bars + text)
         .properties(width=300, height=alt.Step(20))
         .facet(column=alt.Column("limit:N", title=None, sort=["rpm", "tpm"]))
         .resolve_scale(x="independent")
         .properties(title="Limit matrix: requests and tokens per minute", description=description)
     )
+    return chart
 
 
 def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
@@ -279,7 +283,7 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
     top = long.sort("usd_per_mtok", descending=True).row(0, named=True)
     description = (f"Prices in USD per million tokens for {plural(models_priced, 'model')}; the highest is "
                    f"{top['model']} at ${top['usd_per_mtok']:,.2f} ({top['kind']}).")  # fmt: skip
-    return (
+    chart: alt.Chart = (
         alt.Chart(long, title="Prices, USD per million tokens")
         .mark_bar()
         .encode(
@@ -296,6 +300,7 @@ def price_chart(models: pl.DataFrame, *, limit: int = 40) -> alt.Chart:
         )
         .properties(width=360, height=alt.Step(7), description=description)
     )
+    return chart
 
 
 def _daily_bars(
@@ -308,7 +313,7 @@ def _daily_bars(
     days = data[day].n_unique()
     description = (f"{title}: {usd(total)} over {plural(days, 'day')}, "
                    f"{plural(data[series].n_unique(), series.split('_')[0])}.")  # fmt: skip
-    return (
+    chart: alt.Chart = (
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
@@ -331,6 +336,7 @@ def _daily_bars(
         )
         .properties(width=width, height=height, description=description)
     )
+    return chart
 
 
 def observed_usage_chart(daily: pl.DataFrame) -> alt.Chart:

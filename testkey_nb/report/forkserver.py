@@ -280,7 +280,7 @@ class ForkedProcess:
                 os.close(self._pidfd)  # type: ignore[arg-type]
 
 
-class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+class ForkProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner; the launch is a fork of the server (``fork_server``)."""
 
     fork_server: ForkServer | None = None
@@ -289,8 +289,8 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
         server = self.fork_server
         if server is None:
             return await super().launch_kernel(cmd, **kwargs)
-        out = kwargs.get("stdout")
-        out_fd = out.fileno() if hasattr(out, "fileno") else int(out)  # type: ignore[arg-type]
+        out: Any = kwargs.get("stdout")
+        out_fd = out.fileno() if hasattr(out, "fileno") else int(out)
         key_fds = tuple(kwargs.get("pass_fds") or ())
         key_fd = key_fds[0] if key_fds else os.open(os.devnull, os.O_RDONLY)
         try:
@@ -302,7 +302,7 @@ class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
         finally:
             if not key_fds:
                 os.close(key_fd)
-        self.process = ForkedProcess(pid)
+        self.process = ForkedProcess(pid)  # type: ignore[assignment]  # duck-types the Popen it replaces
         self.pid = pid
         self.pgid = pid  # the child made its own session before the server answered
         self.cwd = kwargs.get("cwd", Path.cwd())

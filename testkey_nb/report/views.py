@@ -304,7 +304,8 @@ def account_html(profile: Profile) -> str:
     """Identity, balance and key-wide limits: what the provider said about the key's account, each with the
     probe it was read from (or the page that documents it)."""
     ident = profile.identity_json()
-    rows = [(name, ident.get(name) or "not seen") for name in ("user", "workspace", "organization")]
+    names = ("user", "workspace", "organization")
+    rows: list[tuple[Any, ...]] = [(name, ident.get(name) or "not seen") for name in names]
     parts = [table(rows, ["identity", "value"])]
     if ident.get("evidence"):
         parts.append(f'<p class="tk-muted">Read from: {esc(ident["evidence"])}.</p>')

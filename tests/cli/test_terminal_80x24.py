@@ -43,7 +43,7 @@ def _screen(check: tk.KeyCheck) -> list[str]:
 def test_the_verdict_opens_and_closes_the_output_within_80x24(full: tk.KeyCheck) -> None:
     lines = _screen(full)
     assert full.decision.verdict == "ready" and len(full.profile.models) > MODEL_ROWS
-    assert lines[0].startswith("Verdict: ready - ")
+    assert lines[0].startswith("Verdict: ready (inventory fit) - ")
     assert max(len(line) for line in lines) <= 80
     last_screen = " ".join(" ".join(lines[-24:]).split())
     assert "Verdict for c: ready - provider baseten, status valid; first action: " in last_screen
@@ -176,8 +176,9 @@ def test_a_hanging_host_is_not_key_valid_and_gets_no_provider_config(emu: Any, h
     data = check.to_json()
     assert data["metrics"]["key_valid"] is None  # follows the status: never True beside "could not tell"
     assert data["provenance"]["key_valid"]["provenance"] == "unknown"
-    assert any(o["probe"] == "current_key" and o["status"] == 200 for o in data["probes"])  # the key was proven
-    assert "answered 200 elsewhere" in data["provenance"]["key_valid"]["note"]  # the management proof is kept
+    # Baseten's own management reads wait for the inference host to name it (issue 18: a provider's plan goes
+    # out only once it is identified), so nothing proved the key either
+    assert not any(o["probe"] == "current_key" and o["status"] == 200 for o in data["probes"])
     assert [a["action"] for a in data["actions"]].count("add provider config") == 0
     assert hanging_host not in " ".join(a["reason"] for a in data["actions"])
 

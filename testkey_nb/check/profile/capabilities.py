@@ -198,7 +198,8 @@ def _capabilities(
     chats = _chat_results(observations)
     routed = [o for o in chats.values() if o.accepted]
     if routed:
-        where = next((facts.routed_to[o.item] for o in routed if o.item in facts.routed_to), None)
+        where = next((facts.routed_to[o.item] for o in routed if o.item is not None and o.item in facts.routed_to),
+                     None)  # fmt: skip
         caps.append(
             Capability(
                 "routing", "verified",

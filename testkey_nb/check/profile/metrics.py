@@ -140,11 +140,11 @@ def _metrics(
             f"this key made {n:,} requests to it in its usage window: the provider let it call the model", ku_exchange,
         )  # fmt: skip
     else:
-        row = next((r for r in models if r.model == rm), None)
-        ok = bool(row and row.listed and row.allowed)
+        answered = next((r for r in models if r.model == rm), None)
+        ok = bool(answered and answered.listed and answered.allowed)
         cited, cited_ex = m["runtime_model"].probe, m["runtime_model"].exchange
-        if row is not None and row.allowed_probe:
-            cited, cited_ex = row.allowed_probe, row.allowed_exchange
+        if answered is not None and answered.allowed_probe:
+            cited, cited_ex = answered.allowed_probe, answered.allowed_exchange
         m["runtime_model_allowed"] = Metric(
             "runtime_model_allowed", ok, "derived", cited,
             "listed in the catalog and callable with this key" if ok else "not both listed and callable", cited_ex,
