@@ -38,7 +38,7 @@ _PRINT: Final = """
 @page{size:A4;margin:10mm 9mm}
 @media print{
  html{font-size:11px}
- body{zoom:0.74;background:#fff !important;color:#000 !important}
+ body{zoom:0.70;background:#fff !important;color:#000 !important}
  main{padding:0 !important}
  .jp-Cell{padding:0 !important}
  .jp-Notebook,.jp-Cell-outputWrapper,.jp-OutputArea-output{padding:0 !important;margin:0 !important}

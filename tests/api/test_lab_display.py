@@ -44,10 +44,10 @@ def test_frames_and_compare_are_compact_formatted_tables(lab_check: tk.KeyCheck)
     assert f"{models.height} models x {models.width} columns" in html
     assert "input (USD / Mtok)" in html and "context (tokens)" in html  # headers with units
     assert "1,048,576" in html and "price_in_per_mtok" not in html  # the one formatter, not raw names
-    both = tk.compare([lab_check, lab_check])
-    assert isinstance(both, LabFrame) and both.height == 2
+    both = tk.compare([lab_check, lab_check])  # a Comparison: its own compact table, and a frame
+    assert both.frame().height == 2
     cmp_html = _html(both)
-    assert "2 keys x" in cmp_html and "needs_work" not in cmp_html and ">ready<" in cmp_html
+    assert "needs_work" not in cmp_html and "dataframe" not in cmp_html
     assert models.write_csv().splitlines()[0].startswith("model,")  # still a polars frame for files
     picked = models.select("model", "allowed", "price_in_per_mtok").head(3)  # a selection stays compact
     assert isinstance(picked, LabFrame) and "3 models x 3 columns" in _html(picked)
@@ -78,7 +78,7 @@ def test_lab_tables_fit_a_lab_window(lab_check: tk.KeyCheck) -> None:
         pytest.skip("Chromium missing")
     from playwright.sync_api import sync_playwright
 
-    pages = {"models": _html(lab_check.models_frame()), "compare": _html(tk.compare([lab_check]))}
+    pages = {"models": _html(lab_check.models_frame()), "compare": _html(tk.compare([lab_check, lab_check]))}
     polars_models = pl.DataFrame(lab_check.models_frame())._repr_html_()
     widths = {}
     with sync_playwright() as pw:

@@ -119,7 +119,7 @@ def test_probe_json_and_the_lens_flag(emu: Any) -> None:
     first = text.stdout.splitlines()[0]
     assert first.startswith("Verdict: reject (commercial launch) - the account cannot pay for calls")
     flat = " ".join(text.stdout.split())
-    assert "Other lenses: inventory fit needs_work; onboarding readiness ready (--lens NAME)" in flat
+    assert "Other lenses: inventory fit needs work; onboarding readiness ready (--lens NAME)" in flat
 
 
 def test_index_rows_carry_lenses_and_grades(checks: dict[str, tk.KeyCheck]) -> None:
