@@ -60,6 +60,7 @@ async def check_async(
     base_url: str | None = None,
     management_url: str | None = None,
     claim: str | None = None,
+    route: str | None = None,
     allow_billable: bool = False,
     label: str | None = None,
     timeout_s: float = 10.0,
@@ -72,7 +73,7 @@ async def check_async(
     """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
-        allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
+        route=route or None, allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
         max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)

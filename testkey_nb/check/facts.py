@@ -177,6 +177,30 @@ class InterpretContext:
     provider: ProviderSpec | None
     key_prefix: str | None = None
     now: datetime | None = None
+    #: the base URL the key was checked on (its declared host gives the route and the currency)
+    base_url: str | None = None
+
+    @property
+    def route(self) -> str | None:
+        """``global`` or ``china`` when the provider's data declares the host checked, else None."""
+        return self.provider.outcomes.route_for(self.base_url) if self.provider and self.base_url else None
+
+    @property
+    def currency(self) -> str | None:
+        """The currency the provider's money fields are in: the checked host's (Moonshot: USD on .ai, CNY on
+        .cn), else the provider's ``[money] currency``; None when the data names neither."""
+        if self.provider is None:
+            return None
+        host = self.provider.outcomes.host_for(self.base_url) if self.base_url else None
+        return (host.currency if host else None) or self.provider.outcomes.money.currency
+
+    def major(self, value: float | None, *, price: bool = False) -> float | None:
+        """An API money figure in major units (``[money] balance_scale`` / ``price_scale``: Novita 1/10000 USD,
+        Hyperbolic US cents)."""
+        if value is None or self.provider is None:
+            return value
+        money = self.provider.outcomes.money
+        return value / (money.price_scale if price else money.balance_scale)
 
 
 # -- helpers a provider's interpret.py may use --------------------------------------------------------

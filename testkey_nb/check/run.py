@@ -24,7 +24,7 @@ from testkey_nb.check.profile import ProviderView, build_profile
 from testkey_nb.check.profile.capabilities import capability_name
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
 from testkey_nb.check.session import run_trials
-from testkey_nb.check.targets import resolve_targets
+from testkey_nb.check.targets import resolve_targets, route_of
 from testkey_nb.identify.loader import load_registry
 from testkey_nb.identify.schema import ProviderSpec, Registry
 from testkey_nb.probe.observation import Observation
@@ -71,7 +71,8 @@ async def check_key_async(
     trials = await run_trials(secret, options, registry, targets, claimed, transport=transport, now=now)
     ident, spec, counted = trials.identification, trials.spec, trials.counted
     observations = (*trials.superseded, *counted)
-    context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
+    context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone(),
+                               base_url=targets.inference)  # fmt: skip
     facts = interpret(spec, counted, context)
     tiers: list[dict[str, Any]] = []
     if spec is not None and spec.rate_limits:
@@ -101,6 +102,7 @@ async def check_key_async(
         profile=profile,
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
+        route=route_of(targets.inference, spec, registry),
     )
 
 

@@ -45,6 +45,7 @@ def check_from_env(
     timeout_s: float = 10.0,
     deadline_s: float = 60.0,
     max_in_flight: int = 16,
+    route: str | None = None,
 ) -> KeyCheck:
     """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
@@ -56,7 +57,7 @@ def check_from_env(
     value = keychannel.take(key_env)
     ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
     return check(
-        ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
+        ref, label=label, base_url=base_url, management_url=management_url, claim=claim, route=route or None,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
     )  # fmt: skip
 

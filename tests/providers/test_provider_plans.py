@@ -116,7 +116,7 @@ def test_every_figure_cites_a_request_that_was_sent(checks: dict[tuple[str, str]
 
 
 def test_no_balance_endpoint_is_unsupported_never_unknown(checks: dict[tuple[str, str], KeyCheck]) -> None:
-    from testkey_nb.identify.registry import load_registry
+    from testkey_nb.identify.loader import load_registry
 
     # providers whose plan reads a balance (provider.toml [[endpoints]] reads "balance"): a refused key is
     # "denied" there, not "unsupported"
