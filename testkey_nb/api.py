@@ -73,8 +73,8 @@ async def check_async(
     """The awaitable twin of :func:`check` (``await testkey_nb.check_async("env:NAME", claim=...)``)."""
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
-        route=route or None, allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
-        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
+        route=route or None, allow_billable=allow_billable, label=label or None, timeout_s=timeout_s,
+        deadline_s=deadline_s, max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     try:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
 from testkey_nb.probe.observation import Observation
 
+
 def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
     facts = header_facts(observations, context)
     obs = first_ok(observations, "balance")

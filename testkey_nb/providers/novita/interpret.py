@@ -14,6 +14,7 @@ from typing import Any
 from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
 from testkey_nb.probe.observation import Observation
 
+
 def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
     def _usd(value: Any) -> float | None:  # [money] balance_scale: 1/10000 USD
         return context.major(number(value))
