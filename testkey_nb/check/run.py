@@ -85,7 +85,7 @@ async def check_key_async(
         requests_sent=trials.requests_sent,
         facts=facts,
         provider=_view(spec, options, claimed or (trials.tried_all and trials.documented_refusal),
-                       trials.schemes_tried),
+                       trials.schemes_tried, targets.inference),
         documented_tiers=tiers,
     )
     hint = _base_url_hint(observations, targets.inference, ident.provider, claimed, registry)
@@ -107,14 +107,15 @@ async def check_key_async(
 
 
 def _view(
-    spec: ProviderSpec | None, options: CheckOptions, settled: object, schemes_tried: Sequence[str] = ()
+    spec: ProviderSpec | None, options: CheckOptions, settled: object, schemes_tried: Sequence[str] = (),
+    base_url: str = "",
 ) -> ProviderView:
     """The provider's data as the profile reads it. With no provider identified the scheme is settled
     by the user (a forced ``auth_scheme``, a claim) or, once every scheme the registry knows was refused,
     by a refusal that is a known provider's documented bad-key answer; never by the refusals alone."""
     if spec is None:
         return ProviderView(scheme_settled=options.auth_scheme is not None or bool(settled),
-                            schemes_tried=tuple(schemes_tried))  # fmt: skip
+                            schemes_tried=tuple(schemes_tried), base_url=base_url)  # fmt: skip
     reads: dict[str, list[str]] = {}
     for ep in spec.endpoints:
         for kind in ep.reads:
@@ -126,6 +127,8 @@ def _view(
         scheme_settled=True,
         no_quota=spec.no_quota,
         post_auth=spec.post_auth,
+        outcomes=spec.outcomes,
+        base_url=base_url,
     )
 
 

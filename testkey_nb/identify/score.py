@@ -22,7 +22,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -399,6 +399,11 @@ def _all_hold(conditions: Sequence[Condition], obj: object, max_chars: int) -> b
 
 
 def _holds(cond: Condition, obj: object, max_chars: int) -> bool:
+    at = next((i for i, part in enumerate(cond.path) if part.endswith("[]")), None)
+    if at is not None:  # ``details[].quotaId``: the condition holds for some item of the list
+        items = _lookup(obj, (*cond.path[:at], cond.path[at][:-2]))
+        rest = replace(cond, path=cond.path[at + 1 :])
+        return isinstance(items, list) and any(_holds(rest, item, max_chars) for item in items[:64])
     value = _lookup(obj, cond.path)
     if cond.op == "absent":
         return value is _MISSING

@@ -69,6 +69,9 @@ class Observation:
     assumption: str | None = None
     #: how the key was presented (``Authorization: Bearer``, ``x-api-key``), never the key itself
     auth: str = ""
+    #: what the provider's data says this answer means where its status does not (``no_balance``, ``no_plan``,
+    #: ``geo_blocked``, ``waf``, ``invalid``, ``rate_limited``: identify/outcomes.py), set by the profile
+    reason: str | None = None
 
     @property
     def sent(self) -> bool:

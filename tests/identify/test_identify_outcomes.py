@@ -8,9 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from testkey_nb.identify.registry import Registry, RegistryError, load_registry
 
+from testkey_nb.identify.loader import RegistryError, load_registry
 from testkey_nb.identify.outcomes import ROUTES, STATUS_REASONS
+from testkey_nb.identify.schema import Registry
 
 REGIONAL = ("dashscope", "moonshot", "zhipu", "siliconflow", "minimax", "ark")
 

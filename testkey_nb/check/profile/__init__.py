@@ -132,7 +132,7 @@ def build_profile(
     """Combine the observations and the provider's facts into the profile."""
     facts = facts or ProviderFacts()
     view = provider or ProviderView()
-    observations = [_requalify(o, view.no_quota) for o in observations]
+    observations = [_requalify(o, view) for o in observations]
     by = _group(observations)
     proof = _auth_proof(observations, view.authenticated)
     status = _status(by, observations, proof, view)
