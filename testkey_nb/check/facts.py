@@ -391,7 +391,8 @@ def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec) -> di
     if not any((fields.context_length, fields.max_completion_tokens, fields.features, fields.input_modalities,
                 fields.output_modalities, fields.price_in, fields.price_out)):  # fmt: skip
         return {}
-    scale = 1.0 if fields.price_per == "million" else 1_000_000.0
+    # prices in major units per million tokens: [money] price_scale API units per major unit (Novita 1/10000 USD)
+    scale = (1.0 if fields.price_per == "million" else 1_000_000.0) / spec.outcomes.money.price_scale
     out: dict[str, ModelFacts] = {}
     for item in catalog_items(observations):
         pin = number(dig(item, fields.price_in)) if fields.price_in else None

@@ -22,6 +22,7 @@ from testkey_nb.check.facts import InterpretContext
 from testkey_nb.check.interpret import interpret
 from testkey_nb.check.profile import ProviderView, build_profile
 from testkey_nb.check.profile.capabilities import capability_name
+from testkey_nb.check.profile.observed import _requalify
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
 from testkey_nb.check.session import run_trials
 from testkey_nb.check.targets import resolve_targets, route_of
@@ -70,6 +71,11 @@ async def check_key_async(
     targets, claimed = resolve_targets(options, registry, secret)
     trials = await run_trials(secret, options, registry, targets, claimed, transport=transport, now=now)
     ident, spec, counted = trials.identification, trials.spec, trials.counted
+    view = _view(spec, options, claimed or (trials.tried_all and trials.documented_refusal), trials.schemes_tried,
+                 targets.inference)  # fmt: skip
+    # read as the provider's data says (an HTTP-200 error envelope is no answer that cost money, ...): the
+    # report's probes and spend say what the profile says
+    counted = [_requalify(o, view) for o in counted]
     observations = (*trials.superseded, *counted)
     context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone(),
                                base_url=targets.inference)  # fmt: skip
@@ -84,8 +90,7 @@ async def check_key_async(
         observations=counted,
         requests_sent=trials.requests_sent,
         facts=facts,
-        provider=_view(spec, options, claimed or (trials.tried_all and trials.documented_refusal),
-                       trials.schemes_tried, targets.inference),
+        provider=view,
         documented_tiers=tiers,
     )
     hint = _base_url_hint(observations, targets.inference, ident.provider, claimed, registry)

@@ -82,6 +82,7 @@ class Profile:
         return [
             {
                 "model": m.model, "name": m.name, "listed": m.listed, "allowed": m.allowed, "priced": m.priced,
+                "unpriced": not m.priced,
                 "allowed_evidence": m.allowed_evidence, "price_in_per_mtok": num(m.price_in_per_mtok),
                 "price_out_per_mtok": num(m.price_out_per_mtok),
                 "price_cached_in_per_mtok": num(m.price_cached_in_per_mtok),

@@ -76,7 +76,7 @@ def _requalify(o: Observation, view: ProviderView) -> Observation:
         return replace(o, outcome=_REASON_OUTCOME[rule.reason], accepted=False, spent=False, usage=None,
                        detail=note, reason=rule.reason)  # fmt: skip
     if o.cost not in ("rejected", "billable") or o.outcome == "payment_required":
-        return replace(o, reason="no_balance") if o.outcome == "payment_required" else o
+        return replace(o, reason=o.reason or "no_balance") if o.outcome == "payment_required" else o
     for nq in view.no_quota:
         if (not nq.status or o.status in nq.status) and _all_hold(nq.body, o.json_body, 4096):
             note = f"the provider's documented no-quota answer ({o.status}){': ' + nq.source if nq.source else ''}"
