@@ -258,7 +258,7 @@ def _decide(
     ):
         winner = None  # only key / URL / cosmetic hints speak for it; the endpoint speaks for another
     if winner is None and claimed in tallies and not any(
-        t.significant for t in tallies.values() if t.provider != claimed
+        t.significant and t.score >= tallies[claimed].score for t in tallies.values() if t.provider != claimed
     ) and any(k[0] == claimed and found[k].source == "base_url" and found[k].weight > 0 for k in found):
         # a claim confirmed by the provider's own documented host, with nothing speaking for another provider
         # (issue 19: Nebius, SiliconFlow, Novita, Hyperbolic answers carry nothing of their own)
