@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from testkey_nb.identify.schema import HeaderFact, ProviderSpec
+    from testkey_nb.identify.schema import CatalogFields, HeaderFact, ProviderSpec
     from testkey_nb.probe.observation import Observation
 
 __all__ = [
@@ -227,14 +227,19 @@ def first_ok(observations: Sequence[Observation], probe: str) -> Observation | N
     return next((o for o in observations if o.probe == probe and o.outcome == "ok"), None)
 
 
-def catalog_items(observations: Sequence[Observation], probe: str = "catalog") -> list[dict[str, Any]]:
-    """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer."""
+def catalog_items(observations: Sequence[Observation], probe: str = "catalog",
+                  fields: CatalogFields | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer, or where the
+    provider's ``[catalog] items``/``id`` say (Cohere ``{models: [{name}]}``); each item carries its ``id``."""
     obs = first_ok(observations, probe)
     if obs is None:
         return []
+    where, name = (fields.items, fields.id) if fields is not None else ("data", "id")
     body = obs.json_body
-    items = body.get("data") if isinstance(body, dict) else body if isinstance(body, list) else None
-    return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    items = body.get(where) if isinstance(body, dict) else body if isinstance(body, list) else None
+    if name == "id":
+        return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return [{**m, "id": m[name]} for m in items or [] if isinstance(m, dict) and isinstance(m.get(name), str)]
 
 
 def number(value: Any) -> float | None:
@@ -394,7 +399,7 @@ def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec) -> di
     # prices in major units per million tokens: [money] price_scale API units per major unit (Novita 1/10000 USD)
     scale = (1.0 if fields.price_per == "million" else 1_000_000.0) / spec.outcomes.money.price_scale
     out: dict[str, ModelFacts] = {}
-    for item in catalog_items(observations):
+    for item in catalog_items(observations, fields=fields):
         pin = number(dig(item, fields.price_in)) if fields.price_in else None
         pout = number(dig(item, fields.price_out)) if fields.price_out else None
         out[item["id"]] = ModelFacts(

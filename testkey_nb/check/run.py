@@ -134,6 +134,7 @@ def _view(
         post_auth=spec.post_auth,
         outcomes=spec.outcomes,
         base_url=base_url,
+        catalog=spec.catalog,
     )
 
 

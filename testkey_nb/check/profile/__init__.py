@@ -139,7 +139,7 @@ def build_profile(
     status = _status(by, observations, proof, view)
     chats = _chat_results(observations)
     key_proven = proof is not None or any(o.accepted for o in chats.values())
-    models = _model_rows(observations, chats, facts, key_proven)
+    models = _model_rows(observations, chats, facts, key_proven, view.catalog)
     metrics = _metrics(by, observations, status, proof, models, chats, facts, view, documented_tiers)
     capabilities = _capabilities(by, observations, status, models, facts, view)
     raw = dict(facts.raw)

@@ -15,6 +15,7 @@ from testkey_nb.check.facts import (
     catalog_items,
 )
 from testkey_nb.check.profile.observed import _short
+from testkey_nb.identify.schema import CatalogFields
 from testkey_nb.probe.observation import Observation
 
 
@@ -72,8 +73,9 @@ def _model_rows(
     chats: Mapping[str, Observation],
     facts: ProviderFacts,
     key_proven: bool,
+    fields: CatalogFields | None = None,
 ) -> list[ModelRow]:
-    catalog = catalog_items(observations)
+    catalog = catalog_items(observations, fields=fields)
     listed_ids = {c["id"] for c in catalog}
     # models called but not listed (a scoped key's own models); placeholders are not models of the key
     extra = [m for m in chats if m not in listed_ids]

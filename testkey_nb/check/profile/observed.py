@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from testkey_nb.identify.outcomes import ErrorEnvelope, Outcomes, StatusRule
-from testkey_nb.identify.schema import NoQuotaRule, PostAuthRule
+from testkey_nb.identify.schema import CatalogFields, NoQuotaRule, PostAuthRule
 from testkey_nb.identify.score import _MISSING, _all_hold, _lookup
 from testkey_nb.probe.observation import Observation, Outcome
 
@@ -39,6 +39,8 @@ class ProviderView:
     outcomes: Outcomes = field(default_factory=Outcomes)
     #: the base URL the key was checked on (its declared host's route and note)
     base_url: str = ""
+    #: where the provider's /models items are and which field names each (``[catalog] items``/``id``)
+    catalog: CatalogFields = field(default_factory=CatalogFields)
 
 
 #: the outcome an answer takes when the provider's data says it means ``reason``
