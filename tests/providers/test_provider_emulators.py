@@ -17,13 +17,13 @@ from testkey_nb.emulator import PROVIDER_IDS, run_emulator
 from testkey_nb.secrets import Secret
 
 EXPECT = {"valid": ("valid", True), "bad-key": ("invalid", False), "no-balance": ("valid_no_quota", True),
-          "rate-limited": ("rate_limited", True)}  # fmt: skip
+          "rate-limited": ("rate_limited", True), "no-plan": ("valid_no_quota", True)}  # fmt: skip
 #: what each provider exposes to an API key (its provider.toml [[endpoints]]; docs in tests/providers/<id>/)
 EXPOSES = {
     "openai": {"identity", "limits"}, "anthropic": {"identity", "limits"}, "openrouter": {"identity", "balance"},
     "deepseek": {"balance"}, "groq": {"limits"}, "together": {"limits"}, "cerebras": {"limits"},
     "mistral": {"limits"}, "fireworks": {"limits"}, "deepinfra": set(), "huggingface": {"identity"},
-    "moonshot": {"balance"},
+    "moonshot": {"balance"}, "zhipu": set(),
 }  # fmt: skip
 
 

@@ -156,3 +156,18 @@ def test_an_unpriced_model_is_null_never_zero() -> None:
     for model in ("groq/compound-mini", "whisper-large-v3"):
         assert (rows[model]["price_in_per_mtok"], rows[model]["price_out_per_mtok"], rows[model]["unpriced"]) == (
             None, None, True)
+
+
+# -- the emulator's no-plan mode ------------------------------------------------------------------------------------
+def test_the_emulated_zhipu_host_plays_money_and_plan_windows_apart() -> None:
+    from testkey_nb.emulator import run_emulator
+
+    with run_emulator(provider="zhipu") as emu:
+        reasons = {}
+        for mode in ("no-balance", "no-plan", "rate-limited"):
+            options = CheckOptions(base_url=emu.base_url, timeout_s=5.0, deadline_s=8.0)
+            check = asyncio.run(check_key_async(Secret(emu.keys[mode]), options))
+            reasons[mode] = (check.identification.provider, check.profile.status.code, check.profile.status.reason)
+    assert reasons == {"no-balance": ("zhipu", "valid_no_quota", "no_balance"),
+                       "no-plan": ("zhipu", "valid_no_quota", "no_plan"),
+                       "rate-limited": ("zhipu", "rate_limited", "429")}  # fmt: skip

@@ -28,9 +28,12 @@ from testkey_nb.identify.loader import provider_ids
 PROVIDER_IDS: tuple[str, ...] = tuple(
     pid for pid in provider_ids() if resources.files(__package__).joinpath(pid, "host.yaml").is_file()
 )
-MODES: tuple[str, ...] = ("valid", "bad-key", "no-balance", "rate-limited")
-ACCEPTED_MODES: frozenset[str] = frozenset({"valid", "no-balance", "rate-limited"})
-AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key")
+MODES: tuple[str, ...] = ("valid", "bad-key", "no-balance", "no-plan", "rate-limited")
+ACCEPTED_MODES: frozenset[str] = frozenset({"valid", "no-balance", "no-plan", "rate-limited"})
+#: the modes whose model calls get the mode's own answer (``chat.no-plan``: a plan window used up, issue 19)
+REFUSING_MODES: tuple[str, ...] = ("no-balance", "no-plan", "rate-limited")
+#: ``api-key``: the key in an ``api-key`` header (Azure OpenAI)
+AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key", "api-key")
 
 _ALPHABETS = {
     "alnum": string.ascii_letters + string.digits,
@@ -282,7 +285,7 @@ def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
     needed = ["unauthorized", "missing", *(["no_version"] if version else [])]
     for route in routes:
         if route.kind in ("chat", "messages"):
-            refusals = [m for m in ("no-balance", "rate-limited") if m in modes]
+            refusals = [m for m in REFUSING_MODES if m in modes]
             needed += [f"{route.name}.empty", *(f"{route.name}.{m}" for m in refusals)]
         else:
             needed.append(route.name)
