@@ -179,11 +179,14 @@ class InterpretContext:
     now: datetime | None = None
     #: the base URL the key was checked on (its declared host gives the route and the currency)
     base_url: str | None = None
+    #: the route the user gave (``--route``), for a host the provider does not declare (a gateway, the emulator)
+    given_route: str | None = None
 
     @property
     def route(self) -> str | None:
         """``global`` or ``china`` when the provider's data declares the host checked, else None."""
-        return self.provider.outcomes.route_for(self.base_url) if self.provider and self.base_url else None
+        declared = self.provider.outcomes.route_for(self.base_url) if self.provider and self.base_url else None
+        return declared or self.given_route
 
     @property
     def currency(self) -> str | None:
@@ -191,8 +194,11 @@ class InterpretContext:
         .cn), else the provider's ``[money] currency``; None when the data names neither."""
         if self.provider is None:
             return None
-        host = self.provider.outcomes.host_for(self.base_url) if self.base_url else None
-        return (host.currency if host else None) or self.provider.outcomes.money.currency
+        hosts = self.provider.outcomes
+        host = hosts.host_for(self.base_url) if self.base_url else None
+        if host is None and self.given_route:
+            host = next((h for h in hosts.hosts if h.route == self.given_route and h.currency), None)
+        return (host.currency if host else None) or hosts.money.currency
 
     def major(self, value: float | None, *, price: bool = False) -> float | None:
         """An API money figure in major units (``[money] balance_scale`` / ``price_scale``: Novita 1/10000 USD,

@@ -78,7 +78,7 @@ async def check_key_async(
     counted = [_requalify(o, view) for o in counted]
     observations = (*trials.superseded, *counted)
     context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone(),
-                               base_url=targets.inference)  # fmt: skip
+                               base_url=targets.inference, given_route=options.route)  # fmt: skip
     facts = interpret(spec, counted, context)
     tiers: list[dict[str, Any]] = []
     if spec is not None and spec.rate_limits:
@@ -107,7 +107,7 @@ async def check_key_async(
         profile=profile,
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
-        route=route_of(targets.inference, spec, registry),
+        route=route_of(targets.inference, spec, registry, options.route),
     )
 
 

@@ -101,15 +101,16 @@ def _route_agrees(options: CheckOptions, registry: Registry, claim: str | None) 
         raise CheckError(f"--route {options.route}: {options.base_url} is a {declared}-route host")
 
 
-def route_of(url: str, spec: ProviderSpec | None, registry: Registry) -> str:
+def route_of(url: str, spec: ProviderSpec | None, registry: Registry, given: str | None = None) -> str:
     """The route of the host a key was checked on: the identified provider's declared host, else any
-    provider's declared host of that name, else ``global`` (a host no provider declares as China)."""
+    provider's declared host of that name, else the route the user gave (``--route`` beside a gateway's or the
+    emulator's ``--base-url``), else ``global``."""
     if spec is not None and (route := spec.outcomes.route_for(url)):
         return route
     for pid in registry.ids():
         if route := registry.get(pid).outcomes.route_for(url):
             return route
-    return "global"
+    return given or "global"
 
 
 def _claimed_id(claim: str | None, registry: Registry) -> str | None:

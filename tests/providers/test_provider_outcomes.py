@@ -171,3 +171,25 @@ def test_the_emulated_zhipu_host_plays_money_and_plan_windows_apart() -> None:
     assert reasons == {"no-balance": ("zhipu", "valid_no_quota", "no_balance"),
                        "no-plan": ("zhipu", "valid_no_quota", "no_plan"),
                        "rate-limited": ("zhipu", "rate_limited", "429")}  # fmt: skip
+
+
+def test_the_demo_fleet_holds_a_china_route_key_and_the_new_reasons() -> None:
+    from testkey_nb.cli.demo import demo_keys
+
+    with demo_keys() as keys:
+        jobs = {k.label: k for k in keys if k.job.claim in ("moonshot", "zhipu")}
+        seen = {}
+        for label, k in jobs.items():
+            options = CheckOptions(base_url=k.job.base_url, claim=k.job.claim, route=k.job.route, timeout_s=5.0,
+                                   deadline_s=8.0)  # fmt: skip
+            check = asyncio.run(check_key_async(k.secret, options))
+            balance = check.profile.balance
+            seen[label] = (check.route, check.profile.status.code, check.profile.status.reason,
+                           balance.currency if balance else None)  # fmt: skip
+    assert seen == {
+        "demo-moonshot-valid": ("china", "valid", "accepted", "CNY"),
+        "demo-moonshot-no-balance": ("global", "valid_no_quota", "no_balance", None),  # loopback, no --route
+        "demo-zhipu-valid": ("global", "valid", "accepted", None),
+        "demo-zhipu-no-balance": ("global", "valid_no_quota", "no_balance", None),
+        "demo-zhipu-no-plan": ("china", "valid_no_quota", "no_plan", None),
+    }
