@@ -68,6 +68,11 @@ def demo_keys() -> Iterator[list[DemoKey]]:
                           deadline_s=30.0)  # fmt: skip
         keys.append(DemoKey(impostor.label or "", "full-access via impostor", impostor,
                             Secret(emu.keys["full-access"], label=impostor.label)))  # fmt: skip
+        # status_reason waf: a firewall's HTML page where the provider answers JSON (the key is not judged)
+        waf = KeyJob(label="demo-behind-waf", base_url=emu.fault_url("inference", "waf_html"), claim="baseten",
+                     deadline_s=30.0)  # fmt: skip
+        keys.append(DemoKey(waf.label or "", "full-access behind a firewall page", waf,
+                            Secret(emu.keys["full-access"], label=waf.label)))  # fmt: skip
         for provider, modes in DEMO_FLEET.items():
             other = stack.enter_context(run_emulator(provider=provider))
             management = other.management_url if other.management_url != other.base_url else None

@@ -177,7 +177,7 @@ def test_the_demo_fleet_holds_a_china_route_key_and_the_new_reasons() -> None:
     from testkey_nb.cli.demo import demo_keys
 
     with demo_keys() as keys:
-        jobs = {k.label: k for k in keys if k.job.claim in ("moonshot", "zhipu")}
+        jobs = {k.label: k for k in keys if k.job.claim in ("moonshot", "zhipu") or k.label == "demo-behind-waf"}
         seen = {}
         for label, k in jobs.items():
             options = CheckOptions(base_url=k.job.base_url, claim=k.job.claim, route=k.job.route, timeout_s=5.0,
@@ -192,4 +192,5 @@ def test_the_demo_fleet_holds_a_china_route_key_and_the_new_reasons() -> None:
         "demo-zhipu-valid": ("global", "valid", "accepted", None),
         "demo-zhipu-no-balance": ("global", "valid_no_quota", "no_balance", None),
         "demo-zhipu-no-plan": ("china", "valid_no_quota", "no_plan", None),
+        "demo-behind-waf": ("global", "unknown", "waf", None),
     }
