@@ -35,7 +35,7 @@ class DemoKey:
 DEMO_FLEET: dict[str, tuple[str, ...]] = {
     "openai": ("valid", "no-balance"),
     "anthropic": ("valid", "bad-key"),
-    "openrouter": ("valid", "no-balance"),
+    "openrouter": ("valid", "no-balance", "geo-blocked"),
     "deepseek": ("valid", "no-balance"),
     "groq": ("valid", "rate-limited"),
     "huggingface": ("valid",),

@@ -177,7 +177,8 @@ def test_the_demo_fleet_holds_a_china_route_key_and_the_new_reasons() -> None:
     from testkey_nb.cli.demo import demo_keys
 
     with demo_keys() as keys:
-        jobs = {k.label: k for k in keys if k.job.claim in ("moonshot", "zhipu") or k.label == "demo-behind-waf"}
+        named = ("demo-behind-waf", "demo-openrouter-geo-blocked")
+        jobs = {k.label: k for k in keys if k.job.claim in ("moonshot", "zhipu") or k.label in named}
         seen = {}
         for label, k in jobs.items():
             options = CheckOptions(base_url=k.job.base_url, claim=k.job.claim, route=k.job.route, timeout_s=5.0,
@@ -193,4 +194,5 @@ def test_the_demo_fleet_holds_a_china_route_key_and_the_new_reasons() -> None:
         "demo-zhipu-no-balance": ("global", "valid_no_quota", "no_balance", None),
         "demo-zhipu-no-plan": ("china", "valid_no_quota", "no_plan", None),
         "demo-behind-waf": ("global", "unknown", "waf", None),
+        "demo-openrouter-geo-blocked": ("global", "unknown", "geo_blocked", None),
     }

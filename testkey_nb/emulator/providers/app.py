@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from testkey_nb.emulator.providers.host import (
     ACCEPTED_MODES,
+    BLOCKED_MODES,
     REFUSING_MODES,
     Answer,
     Host,
@@ -65,7 +66,7 @@ class ProviderState:
             raise ValueError(f"unknown mode {mode!r} for {self.host.id}; known: {', '.join(self.host.modes)}")
         if not key or any(c.isspace() for c in key):
             raise ValueError("a key must be non-empty and contain no whitespace")
-        if mode in ACCEPTED_MODES:
+        if mode in ACCEPTED_MODES or mode in BLOCKED_MODES:
             with self._lock:
                 self._modes[_digest(key)] = mode
 
@@ -167,6 +168,8 @@ class ProviderApp:
             name = "method_not_allowed" if known else "not_found"
             fallback = Answer(405 if known else 404, {"error": "Method Not Allowed" if known else "Not Found"})
             return None, host.answers.get(name, fallback), {}
+        if mode in BLOCKED_MODES:  # the provider blocks the route (a region) before it looks at the key
+            return route, host.answer("geo_blocked"), {}
         if route.public and (auth.key is None or mode is not None or not route.public_rejects_bad_key):
             return route, host.answer(route.name), {}
         if auth.key is None:
