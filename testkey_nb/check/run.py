@@ -72,10 +72,10 @@ async def check_key_async(
     trials = await run_trials(secret, options, registry, targets, claimed, transport=transport, now=now)
     ident, spec, counted = trials.identification, trials.spec, trials.counted
     view = _view(spec, options, claimed or (trials.tried_all and trials.documented_refusal), trials.schemes_tried,
-                 targets.inference)  # fmt: skip
+                 targets.inference or "")  # fmt: skip
     # read as the provider's data says (an HTTP-200 error envelope is no answer that cost money, ...): the
     # report's probes and spend say what the profile says
-    counted = [_requalify(o, view) for o in counted]
+    counted = tuple(_requalify(o, view) for o in counted)
     observations = (*trials.superseded, *counted)
     context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone(),
                                base_url=targets.inference, given_route=options.route)  # fmt: skip
@@ -107,7 +107,7 @@ async def check_key_async(
         profile=profile,
         decision=decision,
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
-        route=route_of(targets.inference, spec, registry, options.route),
+        route=route_of(targets.inference or "", spec, registry, options.route),
     )
 
 
