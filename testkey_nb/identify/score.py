@@ -294,7 +294,13 @@ def _decide(
         and winner.marked <= 0
         and any(o.provider != winner.provider and o.marked >= rules.conflict_min_score for o in tallies.values())
     ):
-        winner = None  # only the key / URL speak for it; the endpoint's own markers speak for another
+        winner = None  # only key / URL / cosmetic hints speak for it; the endpoint speaks for another
+    if winner is None and claimed in tallies and not any(
+        t.significant and t.score >= tallies[claimed].score for t in tallies.values() if t.provider != claimed
+    ) and any(k[0] == claimed and found[k].source == "base_url" and found[k].weight > 0 for k in found):
+        # a claim confirmed by the provider's own documented host, with nothing speaking for another provider
+        # (issue 19: Nebius, SiliconFlow, Novita, Hyperbolic answers carry nothing of their own)
+        winner = tallies[claimed]
 
     conflicts: list[str] = []
     provider = winner.provider if winner else UNKNOWN
