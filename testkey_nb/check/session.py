@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -148,7 +149,10 @@ def _provider_plan(registry: Registry, provider: str, scheme: AuthTemplate | Non
     if spec is None or (scheme is not None and scheme.label not in _labels(spec)):
         return ()
     plan = spec.file("probes.toml")
-    return load_plan(str(plan)) if plan is not None else ()
+    if plan is None:
+        return ()
+    base_path = urlsplit(spec.inference_base_url or "").path
+    return tuple(replace(p, base_path=base_path) if p.from_root else p for p in load_plan(str(plan)))
 
 
 async def _session(

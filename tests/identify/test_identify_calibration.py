@@ -14,7 +14,7 @@ import pytest
 from identify_evidence_fixtures import LOOPBACK, SAMPLE_KEYS
 from recorded_answers import ACCEPTED, AnswerSet, answer_sets
 
-from testkey_nb.check.decide import _MIN_CONFIDENCE
+from testkey_nb.check.decide import MIN_CONFIDENCE
 from testkey_nb.check.run import CheckOptions, KeyCheck, check_key_async
 from testkey_nb.cli.demo import DEMO_FLEET
 from testkey_nb.emulator import PROVIDER_IDS as EMULATED
@@ -87,7 +87,7 @@ def test_recorded_answers_raise_no_false_conflict(answers: AnswerSet, keyed: boo
     if answers.id in ONE_SOURCE:
         assert 0.0 < result.confidence <= 0.5, why
     else:
-        assert result.confidence >= _MIN_CONFIDENCE, why
+        assert result.confidence >= MIN_CONFIDENCE, why
 
 
 def _modes(provider: str) -> list[str]:
@@ -118,4 +118,4 @@ def test_emulated_keys_with_their_claim_are_not_held_for_a_conflict(
     assert ident.conflicts == (), ident.conflicts
     assert not [r for r in reasons if "conflicting evidence" in r], reasons
     if mode == "valid" and f"{provider}-valid" not in ONE_SOURCE:
-        assert ident.confidence >= _MIN_CONFIDENCE, ident
+        assert ident.confidence >= MIN_CONFIDENCE, ident

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from testkey_nb.check.decide import _MIN_CONFIDENCE
+from testkey_nb.check.decide import MIN_CONFIDENCE
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.loader import load_registry
 from testkey_nb.identify.schema import Condition
@@ -63,7 +63,7 @@ def one_field_catalog(draw: st.DrawFn) -> Any:
 def test_no_single_field_catalog_reaches_ready_confidence(body: Any) -> None:
     catalog = HttpEvidence("catalog", "/v1/models", 200, {"content-type": "application/json"}, body)
     result = identify(REGISTRY, KeyShape(), [catalog], base_url=LOOPBACK)
-    assert result.confidence < _MIN_CONFIDENCE, (body, result)
+    assert result.confidence < MIN_CONFIDENCE, (body, result)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -74,7 +74,7 @@ def test_no_single_header_reaches_ready_confidence(data: st.DataObject) -> None:
     headers = {str(fp.header): value[:500], "content-type": "application/json"}
     catalog = HttpEvidence("catalog", "/v1/models", 200, headers, {"data": []})
     result = identify(REGISTRY, KeyShape(), [catalog], base_url=LOOPBACK)
-    assert result.confidence < _MIN_CONFIDENCE, (headers, result)
+    assert result.confidence < MIN_CONFIDENCE, (headers, result)
 
 
 def test_owned_by_baseten_alone_is_not_enough_for_ready() -> None:
@@ -93,4 +93,4 @@ def test_two_independent_sources_are_confident() -> None:
         HttpEvidence("auth_pilot", "/v1/chat/completions", 403, {}, refused),
     ]
     result = identify(REGISTRY, KeyShape(), exchanges, LOOPBACK)
-    assert result.provider == "baseten" and result.confidence >= _MIN_CONFIDENCE
+    assert result.provider == "baseten" and result.confidence >= MIN_CONFIDENCE
