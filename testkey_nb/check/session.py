@@ -23,7 +23,14 @@ import httpx
 from testkey_nb.check.result import CheckOptions
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
-from testkey_nb.identify.score import Identification, _all_hold, identified_by_endpoint, identify, key_pattern_matches
+from testkey_nb.identify.score import (
+    Identification,
+    _all_hold,
+    claimed_on_own_host,
+    identified_by_endpoint,
+    identify,
+    key_pattern_matches,
+)
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import ExchangeIds, Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
@@ -174,12 +181,12 @@ async def _session(
         )
         # a provider's own plan goes to the host only once the host's answers named it (a specific
         # fingerprint): not on the key's shape or on features many hosts share (docs/identification.md)
-        planned_for = early.provider if identified_by_endpoint(early) else "unknown"
+        planned_for = early.provider if identified_by_endpoint(early) or claimed_on_own_host(early) else "unknown"
         early_plan = engine.submit(_provider_plan(registry, planned_for, scheme))
         stage1 = await engine.collect(submitted)
         ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
         stage2 = await engine.collect(early_plan)
-        named = ident.provider if identified_by_endpoint(ident) else "unknown"
+        named = ident.provider if identified_by_endpoint(ident) or claimed_on_own_host(ident) else "unknown"
         if named != planned_for:
             # the later answers speak for another provider: its own plan runs now; the first plan's
             # answers stay out of the profile (their requests are counted in probe_requests)

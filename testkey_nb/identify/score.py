@@ -145,6 +145,21 @@ def identified_by_endpoint(identification: Identification) -> bool:
     )
 
 
+def claimed_on_own_host(identification: Identification) -> bool:
+    """Whether the key was claimed for the provider it names and checked on that provider's own documented
+    host (issue 19 #13): the host is the provider's, not a gateway's, so its own plan's paths are its."""
+    named = identification.provider
+    return (
+        named != UNKNOWN
+        and identification.claimed == named
+        and any(
+            e.provider == named and e.source == "base_url" and e.weight > 0
+            and e.fingerprint.startswith(f"{named}:host:")
+            for e in identification.evidence
+        )
+    )
+
+
 def identify(
     registry: Registry,
     key_shape: KeyShape,

@@ -90,7 +90,7 @@ def _status(
             "valid", "after_auth",
             f"{o.probe} ({o.item or 'its placeholder model'}) answered {o.status} {_short(o.json_body)}: an error "
             f"the provider gives only after auth{f' ({source})' if source else ''}",
-            o.probe,
+            o.probe, o.exchange,
         )  # fmt: skip
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
     if unpaid is not None:
