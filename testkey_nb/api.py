@@ -119,6 +119,7 @@ async def check_async(
     base_url: str | None = None,
     management_url: str | None = None,
     claim: str | None = None,
+    route: str | None = None,
     allow_billable: bool = False,
     label: str | None = None,
     timeout_s: float = 10.0,
@@ -150,9 +151,9 @@ async def check_async(
         raise CheckError(f"lens={lens!r}: {exc}") from None
     options = CheckOptions(
         base_url=base_url or None, management_url=management_url or None, claim=claim or None,
-        allow_billable=allow_billable, label=label or None, timeout_s=timeout_s, deadline_s=deadline_s,
-        max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight, lens=lens,
-        credits_remaining=credits_remaining, payment_method=payment_method or None,
+        route=route or None, allow_billable=allow_billable, label=label or None, timeout_s=timeout_s,
+        deadline_s=deadline_s, max_model_checks=max_model_checks, allow_http=allow_http, max_in_flight=max_in_flight,
+        lens=lens, credits_remaining=credits_remaining, payment_method=payment_method or None,
     )  # fmt: skip
     secret, key_ref, options = _prepare(ref, options, environ)
     if not options.label and isinstance(key_ref, str) and key_ref.startswith("env:") and key_ref[4:].isidentifier():

@@ -13,6 +13,7 @@ from typing import Literal
 from testkey_nb._format import count, usd
 from testkey_nb._labels import plural
 from testkey_nb.check.profile import Profile
+from testkey_nb.check.profile.status import REGION_HINT
 from testkey_nb.identify.score import evidence_conflicts
 
 __all__ = ["ACTIONS", "MIN_CONFIDENCE", "Action", "Decision", "decide"]
@@ -67,7 +68,7 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
     # another provider's specific markers (docs/identification.md); a contradicted claim has its reason above
     for conflict in evidence_conflicts(ident):
         review.append(f"conflicting evidence: {conflict}")
-    if status.code == "unknown":
+    if status.code == "unknown" and status.reason not in ("geo_blocked", "waf"):
         review.append(f"the probe could not tell whether the key works ({status.reason}: {status.detail})")
         review_evidence.append(f"status: unknown/{status.reason}")
     if status.reason == "spent":
@@ -76,13 +77,36 @@ def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
             f"not behave as documented; every further model call was stopped ({status.detail})"
         )
         review_evidence.append("status: valid/spent")
+    elif status.code == "valid_no_quota" and status.reason == "no_plan":
+        review.append(f"the key works but its plan window is used up or absent: it recovers when the window resets, "
+                      f"or with a plan that covers it; not an invalid key ({status.detail})")
+        review_evidence.append("status: valid_no_quota/no_plan")
     elif status.code == "valid_no_quota":
-        review.append("the workspace cannot pay for calls (402): add credits or a payment method")
-        review_evidence.append("status: valid_no_quota")
+        review.append(f"the key works but the account has no money left: top up (add credits or a payment "
+                      f"method); not an invalid key ({status.detail})")
+        review_evidence.append(f"status: valid_no_quota/{status.reason}")
+    elif status.reason == "geo_blocked":
+        review.append(f"the provider refuses calls from this route or region: check from an allowed region or the "
+                      f"provider's other route; not an invalid key ({status.detail})")
+        review_evidence.append(f"status: {status.code}/geo_blocked")
+    elif status.reason == "waf":
+        review.append("a firewall or proxy answered with an HTML page where the provider answers JSON: check the "
+                      "base URL, or probe from another network; the key itself was not judged")
+        review_evidence.append("status: unknown/waf")
     elif status.code == "rate_limited":
         review.append("every model call was rate limited: check the workspace's tier and traffic")
         review_evidence.append("status: rate_limited")
 
+    if status.code == "invalid" and REGION_HINT in status.detail:
+        # keys are regional: a key of the other region is refused here exactly like a bad one
+        actions.append(Action(
+            "send to human review",
+            f"refused on this region's host, and keys are regional at {ident.provider}: check the key on the "
+            f"other region's host before rejecting it ({status.detail.split(REGION_HINT, 1)[1].strip()})",
+            ("status: invalid/refused", *review_evidence),
+        ))  # fmt: skip
+        return Decision("needs_work", f"refused on this region's host; try the other region's: {status.detail}",
+                        tuple(actions))  # fmt: skip
     if status.code in ("invalid", "revoked"):
         actions.append(
             Action(

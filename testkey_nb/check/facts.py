@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from testkey_nb.check.key_usage import KeyUsage
-    from testkey_nb.identify.schema import HeaderFact, ProviderSpec
+    from testkey_nb.identify.schema import CatalogFields, HeaderFact, ProviderSpec
     from testkey_nb.probe.observation import Observation
 
 __all__ = [
@@ -211,6 +211,36 @@ class InterpretContext:
     provider: ProviderSpec | None
     key_prefix: str | None = None
     now: datetime | None = None
+    #: the base URL the key was checked on (its declared host gives the route and the currency)
+    base_url: str | None = None
+    #: the route the user gave (``--route``), for a host the provider does not declare (a gateway, the emulator)
+    given_route: str | None = None
+
+    @property
+    def route(self) -> str | None:
+        """``global`` or ``china`` when the provider's data declares the host checked, else None."""
+        declared = self.provider.outcomes.route_for(self.base_url) if self.provider and self.base_url else None
+        return declared or self.given_route
+
+    @property
+    def currency(self) -> str | None:
+        """The currency the provider's money fields are in: the checked host's (Moonshot: USD on .ai, CNY on
+        .cn), else the provider's ``[money] currency``; None when the data names neither."""
+        if self.provider is None:
+            return None
+        hosts = self.provider.outcomes
+        host = hosts.host_for(self.base_url) if self.base_url else None
+        if host is None and self.given_route:
+            host = next((h for h in hosts.hosts if h.route == self.given_route and h.currency), None)
+        return (host.currency if host else None) or hosts.money.currency
+
+    def major(self, value: float | None, *, price: bool = False) -> float | None:
+        """An API money figure in major units (``[money] balance_scale`` / ``price_scale``: Novita 1/10000 USD,
+        Hyperbolic US cents)."""
+        if value is None or self.provider is None:
+            return value
+        money = self.provider.outcomes.money
+        return value / (money.price_scale if price else money.balance_scale)
 
 
 # -- helpers a provider's interpret.py may use --------------------------------------------------------
@@ -237,14 +267,19 @@ def first_ok(observations: Sequence[Observation], probe: str) -> Observation | N
     return next((o for o in observations if o.probe == probe and o.outcome == "ok"), None)
 
 
-def catalog_items(observations: Sequence[Observation], probe: str = "catalog") -> list[dict[str, Any]]:
-    """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer."""
+def catalog_items(observations: Sequence[Observation], probe: str = "catalog",
+                  fields: CatalogFields | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer, or where the
+    provider's ``[catalog] items``/``id`` say (Cohere ``{models: [{name}]}``); each item carries its ``id``."""
     obs = first_ok(observations, probe)
     if obs is None:
         return []
+    where, name = (fields.items, fields.id) if fields is not None else ("data", "id")
     body = obs.json_body
-    items = body.get("data") if isinstance(body, dict) else body if isinstance(body, list) else None
-    return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    items = body.get(where) if isinstance(body, dict) else body if isinstance(body, list) else None
+    if name == "id":
+        return [m for m in items or [] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return [{**m, "id": m[name]} for m in items or [] if isinstance(m, dict) and isinstance(m.get(name), str)]
 
 
 def number(value: Any) -> float | None:
@@ -404,9 +439,10 @@ def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec) -> di
     if not any((fields.context_length, fields.max_completion_tokens, fields.features, fields.input_modalities,
                 fields.output_modalities, fields.price_in, fields.price_out)):  # fmt: skip
         return {}
-    scale = 1.0 if fields.price_per == "million" else 1_000_000.0
+    # prices in major units per million tokens: [money] price_scale API units per major unit (Novita 1/10000 USD)
+    scale = (1.0 if fields.price_per == "million" else 1_000_000.0) / spec.outcomes.money.price_scale
     out: dict[str, ModelFacts] = {}
-    for item in catalog_items(observations):
+    for item in catalog_items(observations, fields=fields):
         pin = number(dig(item, fields.price_in)) if fields.price_in else None
         pout = number(dig(item, fields.price_out)) if fields.price_out else None
         out[item["id"]] = ModelFacts(

@@ -33,6 +33,8 @@ class CheckOptions:
     base_url: str | None = None
     management_url: str | None = None
     claim: str | None = None
+    #: with a claim and no base URL: the provider's official hosts on this route (``global`` or ``china``)
+    route: str | None = None
     allow_billable: bool = False
     timeout_s: float = 10.0
     deadline_s: float = 60.0
@@ -64,6 +66,8 @@ class KeyCheck:
     decision: Decision
     checked_at: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the route the key travelled: ``global`` or ``china``, from the host it was checked on (provider data)
+    route: str = "global"
     #: the lens the check answers (``inventory-fit``, ``onboarding-readiness``, ``commercial-launch``)
     lens: str = DEFAULT_LENS
     #: all three lenses, by name (empty: computed on demand from the profile and the decision)
@@ -113,6 +117,7 @@ class KeyCheck:
                     for e in ident.evidence
                 ],
                 "conflicts": list(ident.conflicts),
+                "route": self.route,
             },
             "targets": {"inference": self.targets.inference, "management": self.targets.management},
             "metrics": prof.metric_values(),
@@ -162,6 +167,7 @@ class KeyCheck:
             "confidence": round(self.identification.confidence, 3),
             "claimed": self.identification.claimed,
             "matches_claim": self.identification.matches_claim,
+            "route": self.route,
             "key_valid": prof.metrics["key_valid"].value,
             "status": prof.status.code,
             "status_reason": prof.status.reason,

@@ -23,9 +23,10 @@ from testkey_nb.check.interpret import interpret
 from testkey_nb.check.lenses import check_lens, evaluate_lenses
 from testkey_nb.check.profile import ProviderView, build_profile
 from testkey_nb.check.profile.capabilities import capability_name
+from testkey_nb.check.profile.observed import _requalify
 from testkey_nb.check.result import CheckError, CheckOptions, KeyCheck
 from testkey_nb.check.session import run_trials
-from testkey_nb.check.targets import resolve_targets
+from testkey_nb.check.targets import resolve_targets, route_of
 from testkey_nb.identify.loader import load_registry
 from testkey_nb.identify.schema import ProviderSpec, Registry
 from testkey_nb.probe.observation import Observation
@@ -75,8 +76,14 @@ async def check_key_async(
     targets, claimed = resolve_targets(options, registry, secret)
     trials = await run_trials(secret, options, registry, targets, claimed, transport=transport, now=now)
     ident, spec, counted = trials.identification, trials.spec, trials.counted
+    view = _view(spec, options, claimed or (trials.tried_all and trials.documented_refusal), trials.schemes_tried,
+                 targets.inference or "")  # fmt: skip
+    # read as the provider's data says (an HTTP-200 error envelope is no answer that cost money, ...): the
+    # report's probes and spend say what the profile says
+    counted = tuple(_requalify(o, view) for o in counted)
     observations = (*trials.superseded, *counted)
-    context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone())
+    context = InterpretContext(provider=spec, key_prefix=secret.public_prefix, now=now or datetime.now().astimezone(),
+                               base_url=targets.inference, given_route=options.route)  # fmt: skip
     facts = interpret(spec, counted, context)
     if options.credits_remaining is not None:  # money the user gives: a balance, marked given
         facts = replace(facts, balances=(*facts.balances, given_balance(options.credits_remaining)))
@@ -90,8 +97,7 @@ async def check_key_async(
         observations=counted,
         requests_sent=trials.requests_sent,
         facts=facts,
-        provider=_view(spec, options, claimed or (trials.tried_all and trials.documented_refusal),
-                       trials.schemes_tried),
+        provider=view,
         documented_tiers=tiers,
         payment_method=options.payment_method,
     )
@@ -111,18 +117,20 @@ async def check_key_async(
         checked_at=(now or datetime.now().astimezone()).isoformat(timespec="seconds"),
         lens=lens,
         lenses=evaluate_lenses(profile, ident, decision),
+        route=route_of(targets.inference or "", spec, registry, options.route),
     )
 
 
 def _view(
-    spec: ProviderSpec | None, options: CheckOptions, settled: object, schemes_tried: Sequence[str] = ()
+    spec: ProviderSpec | None, options: CheckOptions, settled: object, schemes_tried: Sequence[str] = (),
+    base_url: str = "",
 ) -> ProviderView:
     """The provider's data as the profile reads it. With no provider identified the scheme is settled
     by the user (a forced ``auth_scheme``, a claim) or, once every scheme the registry knows was refused,
     by a refusal that is a known provider's documented bad-key answer; never by the refusals alone."""
     if spec is None:
         return ProviderView(scheme_settled=options.auth_scheme is not None or bool(settled),
-                            schemes_tried=tuple(schemes_tried))  # fmt: skip
+                            schemes_tried=tuple(schemes_tried), base_url=base_url)  # fmt: skip
     reads: dict[str, list[str]] = {}
     for ep in spec.endpoints:
         for kind in ep.reads:
@@ -135,6 +143,9 @@ def _view(
         no_quota=spec.no_quota,
         billing=spec.billing.metering if spec.billing else "",
         post_auth=spec.post_auth,
+        outcomes=spec.outcomes,
+        base_url=base_url,
+        catalog=spec.catalog,
     )
 
 

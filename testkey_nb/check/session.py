@@ -16,13 +16,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx
 
 from testkey_nb.check.result import CheckOptions
 from testkey_nb.identify.evidence import HttpEvidence, KeyShape
 from testkey_nb.identify.schema import BEARER, AuthTemplate, ProviderSpec, Registry
-from testkey_nb.identify.score import Identification, _all_hold, identified_by_endpoint, identify, key_pattern_matches
+from testkey_nb.identify.score import (
+    Identification,
+    _all_hold,
+    claimed_on_own_host,
+    identified_by_endpoint,
+    identify,
+    key_pattern_matches,
+)
 from testkey_nb.probe.engine import ProbeEngine
 from testkey_nb.probe.observation import ExchangeIds, Observation
 from testkey_nb.probe.plan import ProbeSettings, ProbeSpec, Targets, load_plan
@@ -148,7 +156,10 @@ def _provider_plan(registry: Registry, provider: str, scheme: AuthTemplate | Non
     if spec is None or (scheme is not None and scheme.label not in _labels(spec)):
         return ()
     plan = spec.file("probes.toml")
-    return load_plan(str(plan)) if plan is not None else ()
+    if plan is None:
+        return ()
+    base_path = urlsplit(spec.inference_base_url or "").path
+    return tuple(replace(p, base_path=base_path) if p.from_root else p for p in load_plan(str(plan)))
 
 
 async def _session(
@@ -170,12 +181,12 @@ async def _session(
         )
         # a provider's own plan goes to the host only once the host's answers named it (a specific
         # fingerprint): not on the key's shape or on features many hosts share (docs/identification.md)
-        planned_for = early.provider if identified_by_endpoint(early) else "unknown"
+        planned_for = early.provider if identified_by_endpoint(early) or claimed_on_own_host(early) else "unknown"
         early_plan = engine.submit(_provider_plan(registry, planned_for, scheme))
         stage1 = await engine.collect(submitted)
         ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
         stage2 = await engine.collect(early_plan)
-        named = ident.provider if identified_by_endpoint(ident) else "unknown"
+        named = ident.provider if identified_by_endpoint(ident) or claimed_on_own_host(ident) else "unknown"
         if named != planned_for:
             # the later answers speak for another provider: its own plan runs now; the first plan's
             # answers stay out of the profile (their requests are counted in probe_requests)

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import httpx
 
 from testkey_nb.check.result import CheckError, CheckOptions
-from testkey_nb.identify.schema import Registry
+from testkey_nb.identify.outcomes import ROUTES
+from testkey_nb.identify.schema import ProviderSpec, Registry
 from testkey_nb.probe.plan import Targets
 from testkey_nb.secrets import Secret, mask
 
@@ -28,6 +29,7 @@ __all__ = [
     "emulator_urls",
     "is_loopback",
     "resolve_targets",
+    "route_of",
 ]
 
 #: Set by ``testkey-nb lab --emulator``: the comma-separated NAMES of the variables that hold the
@@ -52,7 +54,10 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
     """
     check_options(options)
     claim = _claimed_id(options.claim, registry)
+    if options.route is not None and options.route not in ROUTES:
+        raise CheckError(f"--route must be one of {', '.join(ROUTES)}, got {options.route!r}")
     if options.base_url:
+        _route_agrees(options, registry, claim)
         check_url(options.base_url, "base_url", options.allow_http)
         reasons = {} if options.management_url else {"management": "no management URL"}
         if options.management_url:
@@ -62,8 +67,19 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
         raise CheckError("no endpoint to probe: pass base_url=URL, or claim=PROVIDER to use its official hosts")
     spec = registry.get(claim)
     inference = spec.inference_base_url
+    if options.route is not None:
+        hosts = [h for h in spec.outcomes.hosts if h.route == options.route]
+        if not hosts and (options.route != "global" or spec.outcomes.hosts):
+            routes = sorted({h.route for h in spec.outcomes.hosts}) or ["global"]
+            raise CheckError(f"provider {claim} has no official {options.route} host (its routes: "
+                             f"{', '.join(routes)}): pass --base-url, or another --route")  # fmt: skip
+        if hosts and (not inference or spec.outcomes.route_for(inference) != options.route):
+            inference = hosts[0].url
     if not inference:
-        raise CheckError(f"provider {claim} has no official inference URL: pass base_url=URL")
+        raise CheckError(
+            f"provider {claim} has no official inference URL (each account has its own host, e.g. an Azure "
+            "resource): pass base_url=URL"
+        )
     management = options.management_url or spec.management_base_url
     if options.management_url:
         check_url(options.management_url, "management_url", options.allow_http)
@@ -73,6 +89,28 @@ def resolve_targets(options: CheckOptions, registry: Registry, secret: Secret) -
     official = spec.management_base_url.rstrip("/") if spec.management_base_url else None
     return Targets(inference.rstrip("/"), _mgmt(options.management_url) if options.management_url else official,
                    reasons), claim  # fmt: skip
+
+
+def _route_agrees(options: CheckOptions, registry: Registry, claim: str | None) -> None:
+    """``--route`` beside ``--base-url``: the named host must be on that route when the data declares it."""
+    if options.route is None or not options.base_url:
+        return
+    specs = [registry.get(claim)] if claim else [registry.get(p) for p in registry.ids()]
+    declared = next((r for s in specs if (r := s.outcomes.route_for(options.base_url))), None)
+    if declared is not None and declared != options.route:
+        raise CheckError(f"--route {options.route}: {options.base_url} is a {declared}-route host")
+
+
+def route_of(url: str, spec: ProviderSpec | None, registry: Registry, given: str | None = None) -> str:
+    """The route of the host a key was checked on: the identified provider's declared host, else any
+    provider's declared host of that name, else the route the user gave (``--route`` beside a gateway's or the
+    emulator's ``--base-url``), else ``global``."""
+    if spec is not None and (route := spec.outcomes.route_for(url)):
+        return route
+    for pid in registry.ids():
+        if route := registry.get(pid).outcomes.route_for(url):
+            return route
+    return given or "global"
 
 
 def _claimed_id(claim: str | None, registry: Registry) -> str | None:

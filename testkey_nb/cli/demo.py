@@ -35,11 +35,17 @@ class DemoKey:
 DEMO_FLEET: dict[str, tuple[str, ...]] = {
     "openai": ("valid", "no-balance"),
     "anthropic": ("valid", "bad-key"),
-    "openrouter": ("valid", "no-balance"),
+    "openrouter": ("valid", "no-balance", "geo-blocked"),
     "deepseek": ("valid", "no-balance"),
     "groq": ("valid", "rate-limited"),
     "huggingface": ("valid",),
+    # issue 19: a China-route key (the emulator's loopback host, checked with --route china: CNY balance) and
+    # one key per new reason: no_balance (Zhipu 1113 on 429), no_plan (Zhipu 1308)
+    "moonshot": ("valid", "no-balance"),
+    "zhipu": ("valid", "no-balance", "no-plan"),
 }
+#: keys of the fleet checked as on the China route (the emulator serves one loopback host per provider)
+DEMO_CHINA: frozenset[tuple[str, str]] = frozenset({("moonshot", "valid"), ("zhipu", "no-plan")})
 
 
 @contextmanager
@@ -62,13 +68,19 @@ def demo_keys() -> Iterator[list[DemoKey]]:
                           deadline_s=30.0)  # fmt: skip
         keys.append(DemoKey(impostor.label or "", "full-access via impostor", impostor,
                             Secret(emu.keys["full-access"], label=impostor.label)))  # fmt: skip
+        # status_reason waf: a firewall's HTML page where the provider answers JSON (the key is not judged)
+        waf = KeyJob(label="demo-behind-waf", base_url=emu.fault_url("inference", "waf_html"), claim="baseten",
+                     deadline_s=30.0)  # fmt: skip
+        keys.append(DemoKey(waf.label or "", "full-access behind a firewall page", waf,
+                            Secret(emu.keys["full-access"], label=waf.label)))  # fmt: skip
         for provider, modes in DEMO_FLEET.items():
             other = stack.enter_context(run_emulator(provider=provider))
             management = other.management_url if other.management_url != other.base_url else None
             for mode in modes:
                 label = f"demo-{provider}-{mode}"
+                route = "china" if (provider, mode) in DEMO_CHINA else None
                 job = KeyJob(label=label, base_url=other.base_url, management_url=management, claim=provider,
-                             deadline_s=30.0)  # fmt: skip
+                             route=route, deadline_s=30.0)  # fmt: skip
                 keys.append(DemoKey(label, f"{provider} {mode}", job, Secret(other.keys[mode], label=label)))
         yield keys
 

@@ -76,6 +76,7 @@ from testkey_nb.cli.compare import compare as _compare  # noqa: E402
 app.command("compare")(_compare)
 
 
+_ROUTE_HELP = "global or china: with --claim, the provider's official hosts on that route"
 _MAX_IN_FLIGHT_HELP = "at most N requests in flight at once (politeness cap; lower it for a small tier)"
 _LENS_HELP = "the question answered: inventory-fit (default), onboarding-readiness or commercial-launch"
 
@@ -110,6 +111,7 @@ def probe(
         None, "--management-url", help="management base URL, e.g. https://api.baseten.co/v1"
     ),
     claim: str | None = typer.Option(None, "--claim", help="the provider the key is claimed to be for"),
+    route: str | None = typer.Option(None, "--route", help=_ROUTE_HELP),
     allow_billable: bool = typer.Option(False, "--allow-billable", help="allow one 1-token completion (costs money)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     timeout: float = typer.Option(10.0, "--timeout", help="seconds per request"),
@@ -140,7 +142,7 @@ def probe(
     if len(key_refs) > 1 and label:
         _fail("--label names one key: give one KEY_REF")
     options = CheckOptions(
-        base_url=base_url, management_url=management_url, claim=claim, allow_billable=allow_billable,
+        base_url=base_url, management_url=management_url, claim=claim, route=route, allow_billable=allow_billable,
         timeout_s=timeout, deadline_s=deadline, label=label, max_model_checks=max_model_checks, allow_http=allow_http,
         max_in_flight=max_in_flight, lens=_lens(lens), credits_remaining=credits_remaining,
         payment_method=_payment_method(payment_method),
@@ -203,6 +205,7 @@ def render(
     key_ref: str | None = typer.Argument(None, metavar="[KEY_REF]", help="env:NAME or file:PATH"),
     out: Path = typer.Option(Path("reports"), "--out", help="folder for the HTML reports"),
     claim: str | None = typer.Option(None, "--claim", help="the provider the key is claimed to be for"),
+    route: str | None = typer.Option(None, "--route", help=_ROUTE_HELP),
     base_url: str | None = typer.Option(None, "--base-url", help="inference base URL"),
     management_url: str | None = typer.Option(None, "--management-url", help="management base URL"),
     allow_billable: bool = typer.Option(False, "--allow-billable", help="allow one 1-token completion"),
@@ -241,6 +244,8 @@ def render(
     lens = _lens(lens)
     payment_method = _payment_method(payment_method)
     history = settings_from_flags(history_path, no_history, alert_balance, alert_limit_percent)
+    if (keys_file or keys_env) and route:
+        _fail("--route cannot be used with --keys-file/--keys-env: give each key its --base-url in the keys file")
     if keys_file or keys_env:
         ignored = _one_key_flags(label=label, allow_billable=allow_billable, with_billing=with_billing,
                                  open_report=open_report)  # fmt: skip
@@ -292,7 +297,7 @@ def render(
         problem = check_label(label)
         if problem:
             _fail(f"--label: {problem}")
-    job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, base_url=base_url,
+    job = KeyJob(label=label or secret.label, ref=key_ref, claim=claim, route=route, base_url=base_url,
                  management_url=management_url, allow_billable=allow_billable, max_in_flight=max_in_flight,
                  lens=lens, credits_remaining=credits_remaining, payment_method=payment_method)  # fmt: skip
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from testkey_nb.identify.evidence import HttpEvidence
@@ -68,6 +69,11 @@ def all_hold(conditions: Sequence[Condition], obj: object, max_chars: int) -> bo
 
 
 def holds(cond: Condition, obj: object, max_chars: int) -> bool:
+    at = next((i for i, part in enumerate(cond.path) if part.endswith("[]")), None)
+    if at is not None:  # ``details[].quotaId``: the condition holds for some item of the list
+        items = lookup(obj, (*cond.path[:at], cond.path[at][:-2]))
+        rest = replace(cond, path=cond.path[at + 1 :])
+        return isinstance(items, list) and any(holds(rest, item, max_chars) for item in items[:64])
     value = lookup(obj, cond.path)
     if cond.op == "absent":
         return value is _MISSING

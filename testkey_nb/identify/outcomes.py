@@ -57,6 +57,8 @@ class StatusRule:
     status: tuple[int, ...] = ()
     body: tuple[Condition, ...] = ()
     text: re.Pattern[str] | None = None
+    #: conditions on the answer's headers (lower-case names), e.g. SambaNova's x-ratelimit-remaining-requests-day 0
+    headers: tuple[Condition, ...] = ()
     #: what the verdict may say besides the reason (when a plan window resets, which route to try)
     note: str = ""
     source: str = ""
@@ -151,20 +153,21 @@ def _host(raw: Mapping[str, Any], where: str, error: type[Exception]) -> Host:
 
 
 def _rule(raw: Mapping[str, Any], where: str, condition: ConditionParser, error: type[Exception]) -> StatusRule:
-    _only(raw, {"reason", "status", "body", "text", "note", "source"}, f"{where}: [[status_rules]]", error)
+    _only(raw, {"reason", "status", "body", "text", "headers", "note", "source"}, f"{where}: [[status_rules]]", error)
     reason = raw.get("reason")
     if reason not in STATUS_REASONS:
         raise error(f"{where}: [[status_rules]] reason must be one of {STATUS_REASONS}")
     body = tuple(condition(c, where) for c in raw.get("body", []))
+    headers = tuple(condition({**c, "path": str(c.get("path", "")).lower()}, where) for c in raw.get("headers", []))
     text = raw.get("text")
-    if not body and text is None:
+    if not body and text is None and not headers:
         raise error(f"{where}: [[status_rules]] {reason}: give body conditions or a text pattern")
     try:
         pattern = re.compile(text) if isinstance(text, str) else None
     except re.error as exc:
         raise error(f"{where}: [[status_rules]] {reason}: bad text pattern: {exc}") from exc
     return StatusRule(reason=reason, status=tuple(int(s) for s in raw.get("status", ())), body=body, text=pattern,
-                      note=str(raw.get("note", "")), source=str(raw.get("source", "")))  # fmt: skip
+                      headers=headers, note=str(raw.get("note", "")), source=str(raw.get("source", "")))  # fmt: skip
 
 
 def _envelope(raw: Mapping[str, Any], where: str, error: type[Exception]) -> ErrorEnvelope:

@@ -148,6 +148,10 @@ class CatalogFields:
     price_out: str | None = None
     #: what a price is per: "token" (USD per token) or "million" (USD per million tokens)
     price_per: str = "token"
+    #: where the model items are (``data`` in the OpenAI shape; Cohere ``models``) and which field names each
+    #: (``id``; Cohere ``name``)
+    items: str = "data"
+    id: str = "id"
     source: str = ""
 
 

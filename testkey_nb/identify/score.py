@@ -145,6 +145,21 @@ def identified_by_endpoint(identification: Identification) -> bool:
     )
 
 
+def claimed_on_own_host(identification: Identification) -> bool:
+    """Whether the key was claimed for the provider it names and checked on that provider's own documented
+    host (issue 19 #13): the host is the provider's, not a gateway's, so its own plan's paths are its."""
+    named = identification.provider
+    return (
+        named != UNKNOWN
+        and identification.claimed == named
+        and any(
+            e.provider == named and e.source == "base_url" and e.weight > 0
+            and e.fingerprint.startswith(f"{named}:host:")
+            for e in identification.evidence
+        )
+    )
+
+
 def identify(
     registry: Registry,
     key_shape: KeyShape,
@@ -294,7 +309,13 @@ def _decide(
         and winner.marked <= 0
         and any(o.provider != winner.provider and o.marked >= rules.conflict_min_score for o in tallies.values())
     ):
-        winner = None  # only the key / URL speak for it; the endpoint's own markers speak for another
+        winner = None  # only key / URL / cosmetic hints speak for it; the endpoint speaks for another
+    if winner is None and claimed in tallies and not any(
+        t.significant and t.score >= tallies[claimed].score for t in tallies.values() if t.provider != claimed
+    ) and any(k[0] == claimed and found[k].source == "base_url" and found[k].weight > 0 for k in found):
+        # a claim confirmed by the provider's own documented host, with nothing speaking for another provider
+        # (issue 19: Nebius, SiliconFlow, Novita, Hyperbolic answers carry nothing of their own)
+        winner = tallies[claimed]
 
     conflicts: list[str] = []
     provider = winner.provider if winner else UNKNOWN

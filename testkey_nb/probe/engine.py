@@ -304,7 +304,7 @@ class ProbeEngine:
         }
         path = _fill(spec.path, {"item": _path_quote(item or "")})
         if spec.from_root:  # beside the version segment, not under it (DeepSeek's /user/balance)
-            base = version_root(base)
+            base = version_root(base, spec.base_path)
         params = _fill(dict(spec.params), values) if spec.params else None
         body = _fill(dict(spec.body), values) if spec.body is not None else None
         return httpx.URL(base.rstrip("/") + path, params=params), body

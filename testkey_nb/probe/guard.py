@@ -96,7 +96,7 @@ class PlannedRequest:
     def of(cls, spec: ProbeSpec, base: str) -> PlannedRequest:
         from testkey_nb.probe.plan import version_root  # plan imports this module
 
-        prefix = urlsplit(version_root(base) if spec.from_root else base).path.rstrip("/")
+        prefix = urlsplit(version_root(base, spec.base_path) if spec.from_root else base).path.rstrip("/")
         pattern = "".join(
             re.escape(part) if i % 2 == 0 else "[^/?#]+" for i, part in enumerate(_split(prefix + spec.path))
         )

@@ -75,6 +75,9 @@ class Observation:
     #: trial of it): None when nothing was sent; a copy of a request two probes planned alike names the
     #: one exchange they share
     exchange: str | None = None
+    #: what the provider's data says this answer means where its status does not (``no_balance``, ``no_plan``,
+    #: ``geo_blocked``, ``waf``, ``invalid``, ``rate_limited``: identify/outcomes.py), set by the profile
+    reason: str | None = None
 
     @property
     def sent(self) -> bool:

@@ -92,6 +92,9 @@ class ProbeSpec:
     #: under the version (DeepSeek's ``/user/balance`` beside ``/v1``): same host and the same path prefix,
     #: so a gateway under a prefix (``/gw/deepseek/v1`` -> ``/gw/deepseek/user/balance``) works
     from_root: bool = False
+    #: the provider's documented base path (the path of its ``inference_base_url``: Novita's ``/openai/v1``),
+    #: set when its plan is loaded for it; a ``from_root`` path replaces it at the end of the base URL's path
+    base_path: str = ""
     #: what the probe's reading rests on that no recording shows ("Assumption: ..."), carried into
     #: every observation and into the evidence of what is derived from it
     assumption: str | None = None
@@ -125,13 +128,19 @@ def window_skip(spec: ProbeSpec, now: datetime, *, has_prefix: bool) -> str | No
 _VERSION_SEGMENT = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
 
 
-def version_root(base: str) -> str:
-    """``base`` without its trailing version segment: ``https://api.deepseek.com/v1`` ->
-    ``https://api.deepseek.com``, ``http://127.0.0.1:8080/gw/deepseek/v1`` -> ``http://127.0.0.1:8080/gw/deepseek``;
-    a base without one is kept as it is."""
+def version_root(base: str, base_path: str = "") -> str:
+    """``base`` without the provider's documented base path at its end, keeping any gateway prefix before
+    it: ``https://api.novita.ai/openai/v1`` with ``/openai/v1`` -> ``https://api.novita.ai``,
+    ``http://127.0.0.1:8080/gw/novita/openai/v1`` -> ``http://127.0.0.1:8080/gw/novita``. Where the base
+    does not end with it (or none is documented), only a trailing version segment is removed:
+    ``https://api.deepseek.com/v1`` -> ``https://api.deepseek.com``, ``http://127.0.0.1:8080/gw/deepseek/v1``
+    -> ``http://127.0.0.1:8080/gw/deepseek``; a base without one is kept as it is."""
     parts = urlsplit(base)
     segments = parts.path.rstrip("/").split("/")
-    if segments and _VERSION_SEGMENT.fullmatch(segments[-1]):
+    documented = [s for s in base_path.strip("/").split("/") if s]
+    if documented and len(segments) > len(documented) and segments[-len(documented) :] == documented:
+        segments = segments[: -len(documented)]
+    elif segments and _VERSION_SEGMENT.fullmatch(segments[-1]):
         segments = segments[:-1]
     return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), "", ""))
 

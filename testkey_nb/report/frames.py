@@ -20,7 +20,7 @@ __all__ = ["MODEL_SCHEMA", "capabilities_frame", "join_lists", "metrics_frame", 
 
 MODEL_SCHEMA: dict[str, Any] = {
     "model": pl.String, "name": pl.String, "listed": pl.Boolean, "allowed": pl.Boolean,
-    "priced": pl.Boolean, "allowed_evidence": pl.String, "price_in_per_mtok": pl.Float64,
+    "priced": pl.Boolean, "unpriced": pl.Boolean, "allowed_evidence": pl.String, "price_in_per_mtok": pl.Float64,
     "price_out_per_mtok": pl.Float64, "price_cached_in_per_mtok": pl.Float64,
     "price_provenance": pl.String, "context_length": pl.Int64, "max_completion_tokens": pl.Int64,
     "features": pl.List(pl.String), "input_modalities": pl.List(pl.String),

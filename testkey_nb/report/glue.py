@@ -50,6 +50,7 @@ def check_from_env(
     history: str = "",
     credits_remaining: float | None = None,
     payment_method: str = "",
+    route: str | None = None,
 ) -> KeyCheck:
     """Probe the key named ``key_env``: sent by the renderer, or held in that environment variable.
 
@@ -67,7 +68,7 @@ def check_from_env(
     value = keychannel.take(key_env)
     ref: str | Secret = f"env:{key_env}" if value is None else Secret(value, source=f"env:{key_env}")
     result = check(
-        ref, label=label, base_url=base_url, management_url=management_url, claim=claim,
+        ref, label=label, base_url=base_url, management_url=management_url, claim=claim, route=route or None,
         allow_billable=allow_billable, timeout_s=timeout_s, deadline_s=deadline_s, max_in_flight=int(max_in_flight),
         lens=lens or "inventory-fit",
         credits_remaining=None if credits_remaining is None else float(credits_remaining),

@@ -46,6 +46,8 @@ class KeyJob:
     label: str | None = None
     ref: str | None = None
     claim: str | None = None
+    #: with a claim and no base URL: the official hosts of this route (``global`` or ``china``)
+    route: str | None = None
     base_url: str | None = None
     management_url: str | None = None
     allow_billable: bool = False
@@ -126,6 +128,7 @@ def render_key(
             "base_url": job.base_url or "",
             "management_url": job.management_url or "",
             "claim": job.claim or "",
+            "route": job.route or "",
             "allow_billable": bool(job.allow_billable),
             "timeout_s": float(job.timeout_s),
             "deadline_s": float(job.deadline_s),

@@ -181,6 +181,8 @@ def key_summary(check: KeyCheck | Mapping[str, Any]) -> Summary:
     claimed = s.get("claimed")
     confidence = s.get("confidence")
     conf = f"confidence {number(confidence)}" if isinstance(confidence, (int, float)) else ""
+    if s.get("route"):
+        conf = f"{conf}; {s['route']} route".strip("; ")
     if claimed:
         matches = s.get("matches_claim")
         claim_note = f"claimed {claimed}: " + ("matches" if matches else "does NOT match")

@@ -110,3 +110,23 @@ def test_render_open_opens_the_report(tmp_path: Path, monkeypatch: pytest.Monkey
     assert opened == [html.resolve().as_uri()]
     main._report_result(Result())  # type: ignore[arg-type]
     assert len(opened) == 1
+
+
+def test_route_flag_beside_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--route picks the claimed provider's hosts on that route; a route the provider lacks, or one the named host
+    contradicts, is one line and exit 2 before any request (issue 19)."""
+    from typer.testing import CliRunner
+
+    from testkey_nb.cli.main import app
+
+    monkeypatch.setenv("TK_ROUTE_TEST_KEY", "sk-" + "a" * 48)
+    runner = CliRunner()
+    no_host = runner.invoke(app, ["probe", "env:TK_ROUTE_TEST_KEY", "--claim", "openai", "--route", "china"])
+    assert no_host.exit_code == 2 and "provider openai has no official china host" in no_host.output
+    other = runner.invoke(app, ["probe", "env:TK_ROUTE_TEST_KEY", "--base-url", "https://api.moonshot.cn/v1",
+                                "--route", "global"])  # fmt: skip
+    assert other.exit_code == 2 and "is a china-route host" in other.output
+    bad = runner.invoke(app, ["probe", "env:TK_ROUTE_TEST_KEY", "--claim", "moonshot", "--route", "mainland"])
+    assert bad.exit_code == 2 and "--route must be one of global, china" in bad.output
+    many = runner.invoke(app, ["render", "--keys-file", "k.toml", "--route", "china"])
+    assert many.exit_code == 2 and "--route cannot be used with --keys-file" in many.output

@@ -151,7 +151,7 @@ def test_the_wheel_renders_the_demo_and_its_history(installed: Installed) -> Non
     out = installed.home / "demo"
     demo = installed.run(installed.cli, "demo", "--out", str(out), timeout=1200)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-    labels = {f"demo-{s}" for s in SCENARIOS} | {"demo-impostor-openai"}
+    labels = {f"demo-{s}" for s in SCENARIOS} | {"demo-impostor-openai", "demo-behind-waf"}
     labels |= {f"demo-{provider}-{mode}" for provider, modes in DEMO_FLEET.items() for mode in modes}
     html = {p.name for p in out.glob("*.html")}
     assert html == {f"{label}.html" for label in labels} | {"index.html", "scenario-bursty_chatbot.html"}

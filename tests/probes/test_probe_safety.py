@@ -123,7 +123,7 @@ def test_key_is_never_sent_to_another_host_on_redirect(emu: Any) -> None:
 
 FAULT_CASES = [
     ("http_5xx", "unknown", "5xx"),
-    ("waf_html", "unknown", "waf_html"),
+    ("waf_html", "unknown", "waf"),
     # every inference answer unreadable (cut JSON, text claiming JSON, a body over the cap): nothing says
     # whether the key works
     ("truncated_json", "unknown", "unexpected_status"),
@@ -143,7 +143,7 @@ def test_faults_end_in_a_clear_status(emu: Any, fault: str, status: str, reason:
 
 def test_html_waf_page_is_never_valid(emu: Any) -> None:
     c = _check(emu, emu.keys["full-access"], base_url=emu.fault_url("inference", "waf_html"), management_url=None)
-    assert (c.profile.status.code, c.profile.status.reason) == ("unknown", "waf_html")
+    assert (c.profile.status.code, c.profile.status.reason) == ("unknown", "waf")
     assert c.profile.metric_values()["key_valid"] is None
 
 

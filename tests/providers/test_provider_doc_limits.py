@@ -175,6 +175,50 @@ def test_version_root(base: str, root: str) -> None:
     assert version_root(base) == root
 
 
+@pytest.mark.parametrize(("base", "base_path", "root"), [
+    # Novita documents https://api.novita.ai/openai/v1 (provider.toml inference_base_url) and its balance at
+    # https://api.novita.ai/openapi/v1/billing/balance/detail: the root is the host's, not /openai
+    ("https://api.novita.ai/openai/v1", "/openai/v1", "https://api.novita.ai"),
+    ("https://api.novita.ai/openai/v1/", "/openai/v1", "https://api.novita.ai"),
+    ("http://127.0.0.1:8080/gw/novita/openai/v1", "/openai/v1", "http://127.0.0.1:8080/gw/novita"),
+    # Zhipu: https://api.z.ai/api/paas/v4 beside https://api.z.ai/api/monitor/usage/quota/limit
+    ("https://api.z.ai/api/paas/v4", "/api/paas/v4", "https://api.z.ai"),
+    # DeepSeek documents https://api.deepseek.com (no path); /v1 is its alias: only the version goes
+    ("http://127.0.0.1:8080/gw/deepseek/v1", "", "http://127.0.0.1:8080/gw/deepseek"),
+    # a base that does not end with the documented path: only the trailing version segment is removed
+    ("https://gw.test/novita/v1", "/openai/v1", "https://gw.test/novita"),
+])  # fmt: skip
+def test_version_root_strips_the_documented_base_path(base: str, base_path: str, root: str) -> None:
+    assert version_root(base, base_path) == root
+
+
+def test_novita_balance_and_key_list_are_read_at_the_host_root() -> None:
+    """https://novita.ai/docs/api-reference/basic-get-user-balance.md: GET /openapi/v1/billing/balance/detail and
+    https://novita.ai/docs/api-reference/key-list-with-model-access.md: GET /openapi/v2/user/key, both at the
+    root of api.novita.ai, while inference lives under /openai/v1. Before: /openai/openapi/... was asked."""
+    seen: list[str] = []
+    # the documented example body (tests/providers/novita/answers.yaml, balance-valid): 1/10000 USD
+    balance = {"availableBalance": "1000000", "cashBalance": "800000", "creditLimit": "200000",
+               "pendingCharges": "0", "outstandingInvoices": "0"}  # fmt: skip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/openapi/v1/billing/balance/detail":
+            return httpx.Response(200, json=balance)
+        if request.url.path == "/openai/v1/models":
+            model = {"id": "deepseek/deepseek-v3.1", "object": "model", "input_token_price_per_m": 2700,
+                     "context_size": 131072}  # fmt: skip
+            return httpx.Response(200, json={"data": [model]})
+        return httpx.Response(404, json={"error": "not found"})
+
+    c = _check(httpx.MockTransport(handler), base_url="https://api.novita.ai/openai/v1", claim="novita")
+    assert "GET /openapi/v1/billing/balance/detail" in seen
+    assert "GET /openapi/v2/user/key" in seen
+    assert not [p for p in seen if "/openai/openapi/" in p], seen
+    got = c.to_json()["balance"]
+    assert got is not None and got["remaining"] == 100.0 and got["probe"] == "balance"
+
+
 def test_deepseek_balance_behind_a_gateway_prefix_is_read_beside_the_version() -> None:
     """https://api-docs.deepseek.com/api/get-user-balance: GET /user/balance, no /v1; behind a gateway at
     /gw/deepseek/v1 it is /gw/deepseek/user/balance. Before: the host's root (/user/balance) was asked."""

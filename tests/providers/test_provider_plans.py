@@ -113,7 +113,7 @@ def test_each_route_host_reads_as_the_golden_says(provider: str, route: str) -> 
     if "models" in golden:
         assert [m["model"] for m in data["models"]] == golden["models"]
     if "balance" in golden:
-        assert data["balance"] == golden["balance"]
+        assert _no_exchange(data["balance"]) == golden["balance"]
     assert data["provider"].get("route") == golden["route"]
     assert {urlsplit(doc.data["hosts"][route.split("@", 1)[1]]).hostname} == doc.hosts
 

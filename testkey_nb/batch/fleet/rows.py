@@ -28,6 +28,7 @@ ROW_FIELDS: Final = (
     "confidence",
     "claimed",
     "matches_claim",
+    "route",
     "key_valid",
     "status",
     "status_reason",

@@ -99,6 +99,7 @@ class Profile:
         return [
             {
                 "model": m.model, "name": m.name, "listed": m.listed, "allowed": m.allowed, "priced": m.priced,
+                "unpriced": not m.priced,
                 "allowed_evidence": m.allowed_evidence, "price_in_per_mtok": num(m.price_in_per_mtok),
                 "price_out_per_mtok": num(m.price_out_per_mtok),
                 "price_cached_in_per_mtok": num(m.price_cached_in_per_mtok),
@@ -131,13 +132,13 @@ def build_profile(
     user said of how the account pays (never assumed)."""
     facts = facts or ProviderFacts()
     view = provider or ProviderView()
-    observations = [_requalify(o, view.no_quota) for o in observations]
+    observations = [_requalify(o, view) for o in observations]
     by = _group(observations)
     proof = _auth_proof(observations, view.authenticated)
     status = _status(by, observations, proof, view)
     chats = _chat_results(observations)
     key_proven = proof is not None or any(o.accepted for o in chats.values())
-    models = _model_rows(observations, chats, facts, key_proven)
+    models = _model_rows(observations, chats, facts, key_proven, view.catalog)
     metrics = _metrics(by, observations, status, proof, models, chats, facts, view, documented_tiers)
     capabilities = _capabilities(by, observations, status, models, facts, view)
     raw = dict(facts.raw)

@@ -16,6 +16,7 @@ from testkey_nb.check.facts import (
     first_ok,
 )
 from testkey_nb.check.profile.observed import said_text
+from testkey_nb.identify.schema import CatalogFields
 from testkey_nb.probe.observation import Observation
 
 
@@ -77,8 +78,9 @@ def _model_rows(
     chats: Mapping[str, Observation],
     facts: ProviderFacts,
     key_proven: bool,
+    fields: CatalogFields | None = None,
 ) -> list[ModelRow]:
-    catalog = catalog_items(observations)
+    catalog = catalog_items(observations, fields=fields)
     catalog_obs = first_ok(observations, "catalog")
     catalog_exchange = catalog_obs.exchange if catalog_obs is not None else None
     listed_ids = {c["id"] for c in catalog}

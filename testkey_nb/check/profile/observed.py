@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from testkey_nb.identify.schema import NoQuotaRule, PostAuthRule
-from testkey_nb.identify.score import _all_hold
-from testkey_nb.probe.observation import Observation
+from testkey_nb.identify.match import _MISSING, all_hold, lookup
+from testkey_nb.identify.outcomes import ErrorEnvelope, Outcomes, StatusRule
+from testkey_nb.identify.schema import CatalogFields, NoQuotaRule, PostAuthRule
+from testkey_nb.probe.observation import Observation, Outcome
 
 CapStatus = Literal["verified", "denied", "unsupported", "unknown", "error"]
 
@@ -36,24 +37,88 @@ class ProviderView:
     schemes_tried: tuple[str, ...] = ()
     #: errors the provider gives only after auth (see ``PostAuthRule``): such an answer proves the key
     post_auth: tuple[PostAuthRule, ...] = ()
+    #: hosts and routes, status rules, the HTTP-200 error envelope (identify/outcomes.py)
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    #: the base URL the key was checked on (its declared host's route and note)
+    base_url: str = ""
+    #: where the provider's /models items are and which field names each (``[catalog] items``/``id``)
+    catalog: CatalogFields = field(default_factory=CatalogFields)
 
 
-def _requalify(o: Observation, rules: Sequence[NoQuotaRule]) -> Observation:
-    """A model call the provider answered with its documented "cannot pay" answer is a 402 by another name."""
-    if o.cost not in ("rejected", "billable") or o.status is None or o.outcome == "payment_required":
+#: the outcome an answer takes when the provider's data says it means ``reason``
+_REASON_OUTCOME: dict[str, Outcome] = {
+    "no_balance": "payment_required", "no_plan": "payment_required", "invalid": "unauthorized",
+    "rate_limited": "rate_limited", "waf": "waf_html", "geo_blocked": "client_error",
+}  # fmt: skip
+
+
+def _requalify(o: Observation, view: ProviderView) -> Observation:
+    """An answer read the way the provider's data says, where its HTTP status does not say it:
+
+    - an HTTP 200 whose body is the provider's error envelope (MiniMax ``base_resp.status_code`` != 0) is an
+      error, not an answer that cost money: a model call refused so is refused after auth (it passed auth);
+    - a ``[[status_rules]]`` answer means its reason (no_balance, no_plan, geo_blocked, waf, invalid,
+      rate_limited): e.g. Zhipu's 1113 on HTTP 429 is money, not a rate limit; Perplexity's own HTML 401 is
+      its refusal of the key, not a firewall page;
+    - a model call answered with a documented ``[[no_quota]]`` answer is a 402 by another name.
+    """
+    if o.status is None:
         return o
-    for rule in rules:
-        if (not rule.status or o.status in rule.status) and _all_hold(rule.body, o.json_body, 4096):
-            note = f"the provider's documented no-quota answer ({o.status}){': ' + rule.source if rule.source else ''}"
-            return replace(o, outcome="payment_required", accepted=False, detail=note)
+    envelope = view.outcomes.error_envelope
+    if envelope is not None and 200 <= o.status < 300 and _envelope_error(envelope, o):
+        said = lookup(o.json_body, envelope.message) if envelope.message else None
+        note = f"HTTP {o.status} with an error envelope ({'.'.join(envelope.path)} = " \
+               f"{lookup(o.json_body, envelope.path)!r}{f': {said}' if isinstance(said, str) else ''})"
+        model_call = o.cost in ("rejected", "billable")
+        o = replace(o, outcome="client_error", accepted=model_call and o.cost == "rejected", spent=False,
+                    usage=None, detail=note)  # fmt: skip
+    rule = _status_rule(o, view.outcomes.status_rules)
+    if rule is not None:
+        if rule.reason in ("no_balance", "no_plan") and o.cost not in ("rejected", "billable"):
+            return replace(o, reason=rule.reason)
+        note = f"the provider's documented {rule.reason} answer ({o.status})" + (f": {rule.note}" if rule.note else "")
+        return replace(o, outcome=_REASON_OUTCOME[rule.reason], accepted=False, spent=False, usage=None,
+                       detail=note, reason=rule.reason)  # fmt: skip
+    if o.cost not in ("rejected", "billable") or o.outcome == "payment_required":
+        return replace(o, reason=o.reason or "no_balance") if o.outcome == "payment_required" else o
+    for nq in view.no_quota:
+        if (not nq.status or o.status in nq.status) and all_hold(nq.body, o.json_body, 4096):
+            note = f"the provider's documented no-quota answer ({o.status}){': ' + nq.source if nq.source else ''}"
+            return replace(o, outcome="payment_required", accepted=False, spent=False, usage=None, detail=note,
+                           reason=nq.reason)  # fmt: skip
     return o
+
+
+def _envelope_error(envelope: ErrorEnvelope, o: Observation) -> bool:
+    if envelope.probes and o.probe not in envelope.probes:
+        return False
+    value = lookup(o.json_body, envelope.path)
+    return value is not _MISSING and not any(value == ok and type(value) is type(ok) for ok in envelope.ok)
+
+
+def _status_rule(o: Observation, rules: Sequence[StatusRule]) -> StatusRule | None:
+    """The first status rule this answer meets: its status, and its body conditions or its text pattern (on a
+    non-JSON body, or a JSON body that is a bare string)."""
+    text = o.json_body if isinstance(o.json_body, str) else o.text_snippet
+    for rule in rules:
+        if rule.status and o.status not in rule.status:
+            continue
+        if rule.headers and not all_hold(rule.headers, {k.lower(): v for k, v in o.headers.items()}, 4096):
+            continue
+        if rule.body and all_hold(rule.body, o.json_body, 4096):
+            return rule
+        if not rule.body and rule.text is None:  # headers alone
+            return rule
+        if rule.text is not None and text and rule.text.search(text):
+            return rule
+    return None
 
 
 def _after_auth(chats: Sequence[Observation], rules: Sequence[PostAuthRule]) -> tuple[Observation, str] | None:
     """The first model call answered with one of the provider's documented after-auth errors, and its source."""
     for o in chats:
         for rule in rules:
-            if o.status is not None and (not rule.status or o.status in rule.status) and rule.body and _all_hold(
+            if o.status is not None and (not rule.status or o.status in rule.status) and rule.body and all_hold(
                 rule.body, o.json_body, 4096
             ):
                 return o, rule.source

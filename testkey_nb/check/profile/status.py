@@ -14,12 +14,18 @@ STATUS_MEANINGS = {
     "a model call got an error the provider gives only after auth (reason after_auth)",
     "invalid": "the provider refused the key in its own auth scheme (many answer revoked and unknown keys alike)",
     "revoked": "the provider said the key was revoked",
-    "valid_no_quota": "the key authenticates but the workspace cannot pay (402: credits exhausted, no card)",
+    "valid_no_quota": "the key authenticates but cannot be used now: no money (reason no_balance: credits exhausted, "
+    "no card, arrears; top up) or no plan window (reason no_plan: a plan or subscription window used up or absent; "
+    "it recovers by itself)",
     "valid_not_scoped": "the key authenticates but may call none of the models probed",
     "rate_limited": "the key authenticates but every model call was refused with 429",
-    "unknown": "the probe could not tell; the reason says why (network, waf_html, 5xx, unexpected_status, "
-    "scheme_not_settled)",
+    "unknown": "the probe could not tell; the reason says why (network, waf: a firewall's HTML page where JSON was "
+    "expected, geo_blocked: the provider refuses this route or region, 5xx, unexpected_status, scheme_not_settled)",
 }
+
+
+#: the words that start the regional hint in a refused key's detail (the verdict looks for them)
+REGION_HINT = "keys are regional at this provider:"
 
 
 @dataclass(frozen=True)
@@ -86,14 +92,25 @@ def _status(
             f"{o.probe} ({o.item or 'its placeholder model'}) answered HTTP {o.status}{said_text(o.json_body)}: "
             "an error "
             f"the provider gives only after auth{f' ({source})' if source else ''}",
-            o.probe,
+            o.probe, o.exchange,
         )  # fmt: skip
     unpaid = next((o for o in chats if o.outcome == "payment_required"), None)
     if unpaid is not None:
-        return KeyStatus("valid_no_quota", "payment_required", "402 on a model call: billing or credits", unpaid.probe,
-                         unpaid.exchange)  # fmt: skip
-    if any(o.outcome == "waf_html" for o in inference):
-        return KeyStatus("unknown", "waf_html", "an HTML error page (a WAF or proxy in front) answered")
+        reason = unpaid.reason if unpaid.reason in ("no_balance", "no_plan") else "no_balance"
+        said = unpaid.detail if unpaid.reason and unpaid.detail else "402 on a model call: billing or credits"
+        return KeyStatus("valid_no_quota", reason, f"{unpaid.probe}: {said}", unpaid.probe, unpaid.exchange)
+    geo = next((o for o in observations if o.reason == "geo_blocked"), None)
+    if geo is not None:
+        said = f"{geo.probe}: {geo.detail or geo.status}"
+        if proof is not None:
+            return KeyStatus("valid", "geo_blocked", f"the key authenticates ({proof.probe} answered 200) but the "
+                             f"provider refuses this route or region ({said})", proof.probe,
+                             proof.exchange)  # fmt: skip
+        return KeyStatus("unknown", "geo_blocked", f"the provider refuses calls from this route or region ({said}): "
+                         "the key itself was not judged", geo.probe, geo.exchange)  # fmt: skip
+    if any(o.outcome == "waf_html" and o.reason != "invalid" for o in inference):
+        return KeyStatus("unknown", "waf", "an HTML page (a firewall or proxy in front) answered where JSON was "
+                         "expected: the key itself was not judged")  # fmt: skip
     # the per-model checks go in one wave: one of them timing out says nothing against the 429s of the rest
     answered = [o for o in (real or chats) if o.status is not None and o.outcome != "not_found"]
     if answered and all(o.outcome == "rate_limited" for o in answered):
@@ -144,10 +161,23 @@ def _status(
         if any(o.role == "management" and o.outcome == "skipped" and o.detail == "no management URL"
                for o in observations):  # fmt: skip
             hint = "; with a management URL a key without inference rights is told apart from an invalid one"
-        return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}", where.probe,
-                         where.exchange)  # fmt: skip
+        return KeyStatus("invalid", "refused", f"the provider refused the key ({said}){hint}{_other_route(view)}",
+                         where.probe, where.exchange)  # fmt: skip
     if all(o.outcome in ("network", "timeout", "deadline") for o in sent):
         return KeyStatus("unknown", "network", sent[0].detail or sent[0].outcome)
     if any(o.outcome == "server_error" for o in sent):
         return KeyStatus("unknown", "5xx", f"the provider answered {_statuses(sent)} after bounded retries")
     return KeyStatus("unknown", "unexpected_status", f"answers did not match any known pattern: {_statuses(sent)}")
+
+
+def _other_route(view: ProviderView) -> str:
+    """The hint a key refused on one region's host gets (never simply invalid): keys are regional where the
+    provider's data declares hosts on more than one route; names the other route's hosts (``[[hosts]]``)."""
+    host = view.outcomes.host_for(view.base_url) if view.base_url else None
+    others = [h for h in view.outcomes.hosts if host is not None and h.route != host.route]
+    if host is None or not others:
+        return ""
+    note = f" ({host.note})" if host.note else ""
+    tries = " or ".join(f"{h.url} (--route {h.route})" for h in others[:2])
+    return (f"; {REGION_HINT} this is its {host.route}-route host{note}: a key of the other region is refused "
+            f"here, try {tries}")

@@ -19,7 +19,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from testkey_nb.emulator.providers.host import ACCEPTED_MODES, Answer, Host, RenderContext, Route, key_rng, render
+from testkey_nb.emulator.providers.host import (
+    ACCEPTED_MODES,
+    BLOCKED_MODES,
+    REFUSING_MODES,
+    Answer,
+    Host,
+    RenderContext,
+    Route,
+    key_rng,
+    render,
+)
 from testkey_nb.emulator.state import RequestLog, RequestLogEntry, key_digest
 
 JSON = "application/json"
@@ -51,7 +61,7 @@ class ProviderState(RequestLog):
             raise ValueError(f"unknown mode {mode!r} for {self.host.id}; known: {', '.join(self.host.modes)}")
         if not key or any(c.isspace() for c in key):
             raise ValueError("a key must be non-empty and contain no whitespace")
-        if mode in ACCEPTED_MODES:
+        if mode in ACCEPTED_MODES or mode in BLOCKED_MODES:
             with self._lock:
                 self._modes[key_digest(key)] = mode
 
@@ -78,6 +88,12 @@ def _read_auth(host: Host, request: Request) -> _Auth:
     bearer = value.strip() if kind.lower() == "bearer" and value.strip() else None
     api_key = (request.headers.get("x-api-key") or "").strip() or None
     version_ok = host.version_header is None or request.headers.get(host.version_header[0]) is not None
+    if host.auth == "api-key":  # Azure OpenAI: the key in an api-key header; Bearer or x-api-key is the wrong one
+        own = (request.headers.get("api-key") or "").strip() or None
+        if own is not None:
+            return _Auth("api-key", own, False, version_ok)
+        other = "Bearer" if bearer else "x-api-key" if api_key else None
+        return _Auth(other, None, other is not None, version_ok)
     if host.auth == "x-api-key":
         if api_key is not None:
             return _Auth("x-api-key", api_key, False, version_ok)
@@ -135,6 +151,8 @@ class ProviderApp:
             name = "method_not_allowed" if known else "not_found"
             fallback = Answer(405 if known else 404, {"error": "Method Not Allowed" if known else "Not Found"})
             return None, host.answers.get(name, fallback), {}
+        if mode in BLOCKED_MODES:  # the provider blocks the route (a region) before it looks at the key
+            return route, host.answer("geo_blocked"), {}
         if route.public and (auth.key is None or mode is not None or not route.public_rejects_bad_key):
             return route, host.answer(route.name), {}
         if auth.key is None:
@@ -146,7 +164,7 @@ class ProviderApp:
             return route, host.answer("no_version"), {}
         if route.kind in ("chat", "messages"):
             limits = dict(host.rate_limit_headers.get(mode) or host.rate_limit_headers.get("valid") or {})
-            if mode in ("no-balance", "rate-limited"):
+            if mode in REFUSING_MODES:
                 return route, host.answer(f"{route.name}.{mode}"), limits
             model = payload.get("model") if isinstance(payload, dict) else None
             unknown = f"{route.name}.unknown_model"

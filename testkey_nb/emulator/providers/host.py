@@ -28,9 +28,14 @@ from testkey_nb.identify.loader import provider_ids
 PROVIDER_IDS: tuple[str, ...] = tuple(
     pid for pid in provider_ids() if resources.files(__package__).joinpath(pid, "host.yaml").is_file()
 )
-MODES: tuple[str, ...] = ("valid", "bad-key", "no-balance", "rate-limited")
-ACCEPTED_MODES: frozenset[str] = frozenset({"valid", "no-balance", "rate-limited"})
-AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key")
+MODES: tuple[str, ...] = ("valid", "bad-key", "no-balance", "no-plan", "rate-limited", "geo-blocked")
+ACCEPTED_MODES: frozenset[str] = frozenset({"valid", "no-balance", "no-plan", "rate-limited"})
+#: the modes whose model calls get the mode's own answer (``chat.no-plan``: a plan window used up, issue 19)
+REFUSING_MODES: tuple[str, ...] = ("no-balance", "no-plan", "rate-limited")
+#: a key whose every request is refused before auth by the provider's route block (``geo_blocked`` answer)
+BLOCKED_MODES: frozenset[str] = frozenset({"geo-blocked"})
+#: ``api-key``: the key in an ``api-key`` header (Azure OpenAI)
+AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key", "api-key")
 
 _ALPHABETS = {
     "alnum": string.ascii_letters + string.digits,
@@ -279,10 +284,11 @@ def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
     _check_templates(data["answers"], names, f"{provider}.answers")
     for part in ("headers", "accepted_headers", "rate_limit_headers"):
         _check_templates(data.get(part), names, f"{provider}.{part}")
-    needed = ["unauthorized", "missing", *(["no_version"] if version else [])]
+    needed = ["unauthorized", "missing", *(["no_version"] if version else []),
+              *(["geo_blocked"] if "geo-blocked" in modes else [])]  # fmt: skip
     for route in routes:
         if route.kind in ("chat", "messages"):
-            refusals = [m for m in ("no-balance", "rate-limited") if m in modes]
+            refusals = [m for m in REFUSING_MODES if m in modes]
             needed += [f"{route.name}.empty", *(f"{route.name}.{m}" for m in refusals)]
         else:
             needed.append(route.name)

@@ -12,8 +12,6 @@ from dataclasses import replace
 from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
 from testkey_nb.probe.observation import Observation
 
-CENTS_PER_USD = 100
-
 
 def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
     facts = header_facts(observations, context)
@@ -23,8 +21,8 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
     if cents is None:
         return facts
     balance = Balance(
-        currency="USD",
-        remaining=cents / CENTS_PER_USD,
+        currency=context.currency,
+        remaining=context.major(cents),  # [money] balance_scale: US cents
         granted=None,
         used=None,
         limit=None,

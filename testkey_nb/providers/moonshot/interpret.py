@@ -2,8 +2,8 @@
 
 Source: https://platform.moonshot.ai/docs/api/balance (and .cn): {code, data: {available_balance, voucher_balance,
 cash_balance}, scode, status}; available = cash + voucher, <= 0 blocks inference; cash may be negative (debt).
-The body has no currency: USD on api.moonshot.ai, CNY on api.moonshot.cn. The host is not known here (the route
-is the code half's: NOTES-19.md), so the currency is left unknown and said so in the note.
+The body has no currency: USD on api.moonshot.ai, CNY on api.moonshot.cn ([[hosts]] currency in provider.toml,
+read through ``context.currency``; unknown on a host the data does not declare, and said so in the note).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
         return facts
     cash = number(data.get("cash_balance"))
     note = f"cash_balance {data.get('cash_balance')}" + (" (debt)" if cash is not None and cash < 0 else "")
-    note += "; currency from the host: USD on api.moonshot.ai, CNY on api.moonshot.cn"
+    if context.currency is None:
+        note += "; currency unknown on this host: USD on api.moonshot.ai, CNY on api.moonshot.cn"
     balance = Balance(
-        currency=None,
+        currency=context.currency,
         remaining=number(data.get("available_balance")),
         granted=number(data.get("voucher_balance")),
         used=None,

@@ -14,15 +14,11 @@ from typing import Any
 from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
 from testkey_nb.probe.observation import Observation
 
-UNITS_PER_USD = 10000
-
-
-def _usd(value: Any) -> float | None:
-    n = number(value)
-    return None if n is None else n / UNITS_PER_USD
-
 
 def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
+    def _usd(value: Any) -> float | None:  # [money] balance_scale: 1/10000 USD
+        return context.major(number(value))
+
     facts = header_facts(observations, context)
     obs = first_ok(observations, "balance")
     body = obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
@@ -38,7 +34,7 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
     note = (f"cash {_usd(body.get('cashBalance'))}, pending charges {_usd(body.get('pendingCharges'))}, "
             f"outstanding invoices {_usd(body.get('outstandingInvoices'))} USD (API unit 1/10000 USD)")  # fmt: skip
     balance = Balance(
-        currency="USD",
+        currency=context.currency,
         remaining=_usd(body.get("availableBalance")),
         granted=None,
         used=None,
