@@ -90,10 +90,22 @@ def report_state(summary: Mapping[str, Any] | None, facts: Mapping[str, Any] | N
     }
 
 
+def _without_exchanges(value: Any) -> Any:
+    """``value`` without its exchange ids (``exchange``, ``exchanges``, ``*_exchange``): which request of a
+    round carried a figure depends on timing, the figure does not."""
+    if isinstance(value, Mapping):
+        return {k: _without_exchanges(v) for k, v in value.items()
+                if not (k in ("exchange", "exchanges") or str(k).endswith("_exchange"))}  # fmt: skip
+    if isinstance(value, list | tuple):
+        return [_without_exchanges(v) for v in value]
+    return value
+
+
 def facts_fingerprint(summary: Mapping[str, Any] | None, facts: Mapping[str, Any] | None, *context: str) -> str:
-    """A stable hash of :func:`report_state` and of ``context`` (settings, notebook, package version):
-    equal fingerprints, nothing to render again."""
-    text = json.dumps([report_state(summary, facts), list(context)], sort_keys=True, default=str)
+    """A stable hash of :func:`report_state` (without exchange ids) and of ``context`` (settings, notebook,
+    package version): equal fingerprints, nothing to render again."""
+    state = _without_exchanges(report_state(summary, facts))
+    text = json.dumps([state, list(context)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -118,7 +118,7 @@ def test_route_flag_picks_the_official_hosts_of_that_route() -> None:
         resolve_targets(CheckOptions(base_url="https://api.moonshot.cn/v1", route="global"), registry, secret)
     with pytest.raises(CheckError, match="--route must be one of"):
         resolve_targets(CheckOptions(claim="moonshot", route="mainland"), registry, secret)
-    with pytest.raises(CheckError, match="pass --base-url"):  # Azure: every resource has its own host
+    with pytest.raises(CheckError, match="pass base_url=URL"):  # Azure: every resource has its own host
         resolve_targets(CheckOptions(claim="azure"), registry, secret)
 
 
