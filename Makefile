@@ -19,11 +19,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check testkey_nb tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check testkey_nb tests benchmarks
+	$(BIN)/mypy
 
 docs: $(STAMP)  # offline, strict: a broken link or anchor fails; the site goes to site/ (git-ignored)
 	$(BIN)/mkdocs build --strict

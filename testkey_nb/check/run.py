@@ -38,9 +38,11 @@ T = TypeVar("T")
 
 
 def _base_url_hint(
-    observations: Sequence[Observation], base_url: str, provider: str, claimed: str | None, registry: Registry
+    observations: Sequence[Observation], base_url: str | None, provider: str, claimed: str | None, registry: Registry
 ) -> str | None:
     """When ``GET {base}/models`` answered 404: the provider's documented base, and the URL to try."""
+    if base_url is None:
+        return None
     if not any(o.probe == "catalog" and o.status == 404 for o in observations):
         return None
     from urllib.parse import urlsplit
@@ -190,4 +192,5 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     thread.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]
+    value: T = box["value"]
+    return value

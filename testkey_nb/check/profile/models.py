@@ -95,7 +95,8 @@ def _model_rows(
     for model_id in ids:
         entry = by_id.get(model_id, {})
         mf = facts.models.get(model_id, ModelFacts())
-        pricing = entry.get("pricing") if isinstance(entry.get("pricing"), dict) else {}
+        raw_pricing = entry.get("pricing")
+        pricing: dict[str, Any] = raw_pricing if isinstance(raw_pricing, dict) else {}
         obs = chats.get(model_id)
         allowed: bool | None
         probe: str | None

@@ -134,12 +134,12 @@ def _status(
 
     inference_down = bool(sent) and not any(usable(o) for o in sent)
     if proof is not None and not inference_down:
-        where = f"{proof.probe}: {proof.method} {proof.path} answered 200, an endpoint the provider authenticates"
+        proved = f"{proof.probe}: {proof.method} {proof.path} answered 200, an endpoint the provider authenticates"
         if real_denied or catalog_refused:
             return KeyStatus("valid_not_scoped", "no_model_allowed",
-                             f"the key authenticates ({where}); no probed model accepted it", proof.probe,
+                             f"the key authenticates ({proved}); no probed model accepted it", proof.probe,
                              proof.exchange)  # fmt: skip
-        return KeyStatus("valid", "authenticated", where, proof.probe, proof.exchange)
+        return KeyStatus("valid", "authenticated", proved, proof.probe, proof.exchange)
     if real_refused or catalog_refused:
         where = real[0] if real_refused else catalog[0]
         said = f"{where.probe}: HTTP {where.status}{said_text(where.json_body)}"
