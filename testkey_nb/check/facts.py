@@ -1,5 +1,8 @@
 """Provider-neutral facts: what a provider's answers say about a key, whoever the provider is.
 
+Why this module is long: it is the one vocabulary every provider's ``interpret.py`` imports (facts, their
+readers, the data-driven header reading); a split would give every interpreter two homes to import from.
+
 A provider folder's ``interpret.py`` (``def interpret(observations, context) -> ProviderFacts``) turns
 that provider's own answers into these; providers without one get :func:`header_facts`, read from the
 ``limit_headers`` / ``identity_headers`` data of their ``provider.toml``. ``check/profile.py`` only

@@ -1,5 +1,8 @@
 """The read-only probe engine: declared probes in, one :class:`Observation` per HTTP exchange out.
 
+Why this module is long: one job, sending a plan (concurrency, retries, the deadline, redirects, cursor pages);
+the spending stop lives in ``spend.py`` and the reading of an answer in ``answer.py``.
+
 Probes are data (``providers/*/probes.toml``). The engine runs independent probes concurrently, at
 most ``max_in_flight`` requests at once, and starts a dependent one (``after``) as soon as the probe
 it needs has finished; plans submitted later in the same session (``submit``) share the probes that
