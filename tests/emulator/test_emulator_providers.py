@@ -69,7 +69,8 @@ def _headers(emu: RunningEmulator, auth: str, key: str | None) -> dict[str, str]
     return {**extra, **({"x-api-key": key} if own == "x-api-key" else {"Authorization": f"Bearer {key}"})}
 
 
-def send(emu: RunningEmulator, mode: str, auth: str, request: dict[str, Any], host: str | None = None) -> httpx.Response:
+def send(emu: RunningEmulator, mode: str, auth: str, request: dict[str, Any],
+         host: str | None = None) -> httpx.Response:  # fmt: skip
     key = None if mode == "none" else emu.keys[mode]
     url = emu.origin + (f"/_route/{host}" if host else "") + request["path"]  # ``host: china``: that route's host
     return HTTP.request(request["method"], url, headers=_headers(emu, auth, key), json=request.get("json"))
