@@ -114,6 +114,27 @@ def first_screen_summary(page: Any) -> dict[str, Any]:
     ))  # fmt: skip
 
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: the environment variable that makes the browser and terminal tests refresh the docs' screenshots
+REFRESH = "TESTKEY_NB_UPDATE_SCREENSHOT"
+
+
+def refreshing() -> bool:
+    """Whether this run refreshes the screenshots in docs/ (``TESTKEY_NB_UPDATE_SCREENSHOT=1``, or
+    ``TESTKEY_REFRESH_SCREENSHOTS=1``)."""
+    return os.environ.get(REFRESH) == "1" or os.environ.get("TESTKEY_REFRESH_SCREENSHOTS") == "1"
+
+
+def screenshot_target(name: str) -> Path:
+    """Where a test writes the screenshot ``name``: ``docs/img/NAME`` when :func:`refreshing`, else a
+    temporary folder (so the test always takes it)."""
+    import tempfile
+
+    folder = DOCS / "img" if refreshing() else Path(tempfile.gettempdir()) / "testkey-nb-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 def screenshot_report(
     html_path: Path, png_path: Path, *, width: int = 1100, height: int = 900, full_page: bool = True,
     color_scheme: str = "light",
