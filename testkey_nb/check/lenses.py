@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from testkey_nb._format import count
+from testkey_nb._labels import label
 from testkey_nb.check.decide import MIN_CONFIDENCE, Action, Decision
 from testkey_nb.check.profile import Profile
 from testkey_nb.check.rules import LensError, LensRules, condition, evaluate, lens_rules
@@ -122,12 +123,12 @@ def lens_facts(
         "plan_known": bool(plan),
         "money_known": balance is not None or bool(plan),
         "money_text": money or "no balance or plan",
-        "balance_grade": grades.get("balance", "invisible").replace("_", " "),
+        "balance_grade": label("grade", grades.get("balance", "invisible")),
         "limits_observed": tpm is not None and tpm.provenance == "observed",
         "limits_source": (tpm.provenance if tpm is not None else "unknown") + (f", key role {role}" if role else ""),
         "tokens_per_minute_text": count(tpm.value) if tpm is not None and tpm.value is not None else "unknown",
         "route_verified": statuses.get("routing") == "verified",
-        "routing_grade": grades.get("routing", "invisible").replace("_", " "),
+        "routing_grade": label("grade", grades.get("routing", "invisible")),
         "history_known": bool(past),
         "past_checks": len(past),
         "past_not_valid": not_valid,
