@@ -112,11 +112,9 @@ def test_batch_index_filters_hide_rows(fleet: FleetRun) -> None:
 
         assert unquote(csv_href.split(",", 1)[1]) == index_csv(rows)  # the link downloads the whole table
     assert log.blocked == [] and log.page_errors == [] and log.console_errors == []
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":
-        from report_browser_util import screenshot_report
+    from report_browser_util import screenshot_report, screenshot_target
 
-        screenshot_report(index, Path(__file__).resolve().parents[2] / "docs" / "fleet-index.png", width=1400,
-                          height=900, full_page=False)  # fmt: skip
+    screenshot_report(index, screenshot_target("fleet-index.png"), width=1400, height=900, full_page=False)
 
 
 _VERDICTS = ("ready", "needs_work", "reject")
@@ -166,6 +164,7 @@ def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
     with open_report(index, width=800, height=900) as (page, log):
         assert len(_labels(page)) == 1000
         assert page.evaluate("document.documentElement.scrollWidth") <= 800  # no horizontal overflow
+        _screenshot(page, "fleet-index-800.png", height=640)  # docs/batch.md: the index at 800 px
         heights = page.eval_on_selector_all("#tk-fleet tbody tr", "rs => rs.map(r => r.getBoundingClientRect().height)")
         assert max(heights) < 1.5 * min(heights)  # one line per key
         head = page.eval_on_selector_all("#tk-fleet thead th", "hs => hs.map(h => h.dataset.col)")
@@ -211,6 +210,8 @@ def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
 
         page.emulate_media(color_scheme="dark")
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
+        page.evaluate("window.scrollTo(0, 0)")
+        _screenshot(page, "fleet-index-dark.png", height=640)
         page.emulate_media(media="print", color_scheme="light")
         assert page.evaluate("getComputedStyle(document.getElementById('tk-filters')).display") == "none"
         assert page.evaluate("getComputedStyle(document.querySelector('.tk-x')).display") == "none"
@@ -289,7 +290,7 @@ def test_the_lens_switch_changes_the_verdict_action_filters_and_chart(tmp_path: 
                                          ["check failed", "", "failed"]]  # fmt: skip
         page.locator("#tk-fleet thead button", has_text="verdict").click()  # sorts by the lens shown
         assert _visible(page) == ["broken-key", "steady-key", "split-key"]
-        _screenshot(page, "fleet-index-lens.png")
+        _screenshot(page, "fleet-index-lens.png", below="#tk-fleet")
 
         page.select_option("#tk-lens", "inventory-fit")
         assert page.locator("#tk-counts").inner_text() == "2 ready, 1 check failed"
@@ -298,8 +299,15 @@ def test_the_lens_switch_changes_the_verdict_action_filters_and_chart(tmp_path: 
     assert log.console_errors == [] and log.page_errors == []
 
 
-def _screenshot(page: Any, name: str) -> None:
-    """The page as it is now into tmp, and into docs/ when TESTKEY_NB_UPDATE_SCREENSHOT=1."""
-    from report_browser_util import screenshot_target
+def _screenshot(page: Any, name: str, *, below: str = "", height: int = 0) -> None:
+    """The page as it is now into tmp, and into docs/ when TESTKEY_NB_UPDATE_SCREENSHOT=1: down to the
+    bottom of ``below``, or its first ``height`` px."""
+    from report_browser_util import clip_to, screenshot_target
 
-    page.screenshot(path=str(screenshot_target(name)), full_page=True)
+    if below:
+        clip = clip_to(page, below)
+    else:
+        clip = {"x": 0, "y": 0, "width": page.evaluate("document.documentElement.clientWidth"), "height": height}
+    png = screenshot_target(name)
+    page.screenshot(path=str(png), clip=clip)
+    assert png.stat().st_size > 5_000  # a picture of the page, not of nothing

@@ -126,13 +126,39 @@ def refreshing() -> bool:
 
 
 def screenshot_target(name: str) -> Path:
-    """Where a test writes the screenshot ``name``: ``docs/img/NAME`` when :func:`refreshing`, else a
-    temporary folder (so the test always takes it)."""
+    """Where a test writes the screenshot ``name``: ``docs/NAME`` when :func:`refreshing` (the docs embed
+    it), else a temporary folder (so the test always takes it)."""
     import tempfile
 
-    folder = DOCS / "img" if refreshing() else Path(tempfile.gettempdir()) / "testkey-nb-screenshots"
+    folder = DOCS if refreshing() else Path(tempfile.gettempdir()) / "testkey-nb-screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def clip_to(page: Any, selector: str, *, margin: int = 12) -> dict[str, float]:
+    """A screenshot clip from the page's top left to the bottom of ``selector`` (the page's width): a
+    screenshot of what there is, not of the empty viewport below it."""
+    bottom = page.evaluate(f"document.querySelector({selector!r}).getBoundingClientRect().bottom + window.scrollY")
+    width = page.evaluate("document.documentElement.clientWidth")
+    return {"x": 0, "y": 0, "width": float(width), "height": float(bottom) + margin}
+
+
+def refresh_block(page_name: str, block: str, text: str) -> Path:
+    """The text screenshot ``text`` into a temporary file, and, when :func:`refreshing`, into the docs
+    page ``page_name`` between ``<!-- BLOCK:start -->`` and ``<!-- BLOCK:end -->`` as a code block."""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "testkey-nb-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{block}.txt").write_text(text, encoding="utf-8")
+    doc = DOCS / page_name
+    if refreshing():
+        source = doc.read_text(encoding="utf-8")
+        start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+        head, rest = source.split(start, 1)
+        _old, tail = rest.split(end, 1)
+        doc.write_text(f"{head}{start}\n```text\n{text.rstrip()}\n```\n{end}{tail}", encoding="utf-8")
+    return folder / f"{block}.txt"
 
 
 def screenshot_report(
