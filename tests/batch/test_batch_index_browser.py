@@ -205,6 +205,9 @@ def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
         assert f"fill pricing because of {openai[0]}" in detail.inner_text() or (
             f"add monitoring because of {openai[0]}" in detail.inner_text()
         )
+        # times read as dates, as everywhere (_format.moment), never as ISO stamps
+        assert "2 Dec 2026, 06:00 UTC" in detail.inner_text() and "2 Dec 2026, 05:00 UTC" in detail.inner_text()
+        assert "2026-12-02T" not in detail.inner_text()
         first.click()
         assert detail.count() == 0
 
