@@ -1,22 +1,24 @@
-"""Profile -> onboarding verdict and operational actions, each with its reason and evidence.
+"""Profile -> the inventory-fit verdict and operational actions, each with its reason and evidence.
 
-The actions are the probe page's: add provider config, fill pricing, import inventory, set route,
-add monitoring, send to human review. The verdict is ``ready``, ``needs_work`` or ``reject``.
+The rules are data: the inventory-fit lens of ``lenses.toml`` (applied by
+:mod:`testkey_nb.check.rules`); this module computes the provider-neutral facts they read. The actions
+are the probe page's: add provider config, fill pricing, import inventory, set route, add monitoring,
+send to human review. The verdict is ``ready``, ``needs_work`` or ``reject``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 from testkey_nb._format import count, usd
-from testkey_nb._labels import plural
 from testkey_nb.check.profile import Profile
 from testkey_nb.check.profile.status import REGION_HINT
+from testkey_nb.check.rules import Action, evaluate, lens_rules
 from testkey_nb.identify.score import evidence_conflicts
 
-__all__ = ["ACTIONS", "MIN_CONFIDENCE", "Action", "Decision", "decide"]
+__all__ = ["ACTIONS", "MIN_CONFIDENCE", "Action", "Decision", "decide", "inventory_facts"]
 
 Verdict = Literal["ready", "needs_work", "reject"]
 ACTIONS = (
@@ -32,16 +34,6 @@ MIN_CONFIDENCE = 0.6
 
 
 @dataclass(frozen=True)
-class Action:
-    action: str
-    reason: str
-    evidence: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, object]:
-        return {"action": self.action, "reason": self.reason, "evidence": list(self.evidence)}
-
-
-@dataclass(frozen=True)
 class Decision:
     verdict: Verdict
     summary: str
@@ -49,210 +41,90 @@ class Decision:
 
 
 def decide(profile: Profile, *, inference_url: str | None = None) -> Decision:
+    """The inventory-fit verdict and actions: the rules of ``lenses.toml``'s inventory-fit lens over
+    :func:`inventory_facts`."""
+    outcome = evaluate(lens_rules()["inventory-fit"], inventory_facts(profile, inference_url=inference_url))
+    return Decision(cast(Verdict, outcome.verdict), outcome.summary, outcome.actions)
+
+
+def inventory_facts(profile: Profile, *, inference_url: str | None = None) -> dict[str, Any]:
+    """The provider-neutral facts inventory fit's rules read (docs/lenses.md lists them)."""
     ident = profile.identification
     status = profile.status
-    actions: list[Action] = []
-    review: list[str] = []
-    review_evidence: list[str] = []
-
-    # who serves it
-    if ident.provider == "unknown":
-        review.append("the endpoint matches no known provider")
-        review_evidence.append("identification: unknown")
-    elif ident.confidence < MIN_CONFIDENCE:
-        review.append(f"provider {ident.provider} identified with low confidence ({ident.confidence:.2f})")
-        review_evidence.append(f"identification: {ident.provider} {ident.confidence:.2f}")
-    if ident.claimed and ident.matches_claim is False:
-        review.append(f"endpoint claims {ident.claimed}, evidence says {ident.provider}")
-        review_evidence.extend(_evidence_lines(ident.evidence))
-    # another provider's specific markers (docs/identification.md); a contradicted claim has its reason above
-    for conflict in evidence_conflicts(ident):
-        review.append(f"conflicting evidence: {conflict}")
-    if status.code == "unknown" and status.reason not in ("geo_blocked", "waf"):
-        review.append(f"the probe could not tell whether the key works ({status.reason}: {status.detail})")
-        review_evidence.append(f"status: unknown/{status.reason}")
-    if status.reason == "spent":
-        review.append(
-            "the endpoint answered a call built to be refused (an empty message list), so it cost money and does "
-            f"not behave as documented; every further model call was stopped ({status.detail})"
-        )
-        review_evidence.append("status: valid/spent")
-    elif status.code == "valid_no_quota" and status.reason == "no_plan":
-        review.append(f"the key works but its plan window is used up or absent: it recovers when the window resets, "
-                      f"or with a plan that covers it; not an invalid key ({status.detail})")
-        review_evidence.append("status: valid_no_quota/no_plan")
-    elif status.code == "valid_no_quota":
-        review.append(f"the key works but the account has no money left: top up (add credits or a payment "
-                      f"method); not an invalid key ({status.detail})")
-        review_evidence.append(f"status: valid_no_quota/{status.reason}")
-    elif status.reason == "geo_blocked":
-        review.append(f"the provider refuses calls from this route or region: check from an allowed region or the "
-                      f"provider's other route; not an invalid key ({status.detail})")
-        review_evidence.append(f"status: {status.code}/geo_blocked")
-    elif status.reason == "waf":
-        review.append("a firewall or proxy answered with an HTML page where the provider answers JSON: check the "
-                      "base URL, or probe from another network; the key itself was not judged")
-        review_evidence.append("status: unknown/waf")
-    elif status.code == "rate_limited":
-        review.append("every model call was rate limited: check the workspace's tier and traffic")
-        review_evidence.append("status: rate_limited")
-
-    if status.code == "invalid" and REGION_HINT in status.detail:
-        # keys are regional: a key of the other region is refused here exactly like a bad one
-        actions.append(Action(
-            "send to human review",
-            f"refused on this region's host, and keys are regional at {ident.provider}: check the key on the "
-            f"other region's host before rejecting it ({status.detail.split(REGION_HINT, 1)[1].strip()})",
-            ("status: invalid/refused", *review_evidence),
-        ))  # fmt: skip
-        return Decision("needs_work", f"refused on this region's host; try the other region's: {status.detail}",
-                        tuple(actions))  # fmt: skip
-    if status.code in ("invalid", "revoked"):
-        actions.append(
-            Action(
-                "send to human review",
-                f"the key was refused: {status.detail}. Ask the owner for a working key; do not onboard",
-                ("status: " + status.code, *review_evidence),
-            )
-        )
-        return Decision("reject", f"key {status.code}: {status.detail}", tuple(actions))
-
+    metrics = profile.metrics
     allowed = [m for m in profile.models if m.allowed]
     priced = [m for m in allowed if m.priced]
     unpriced = [m for m in allowed if not m.priced]
-    metrics = profile.metrics
-
-    # a provider config at a URL that gave no usable answer (a hanging host, a base URL without /v1) is advice
-    # to configure the wrong URL: only an answering host is worth configuring
-    if ident.provider != "unknown" and status.code != "unknown":
-        base = f" at {inference_url}" if inference_url else ""
-        actions.append(
-            Action(
-                "add provider config",
-                f"identified as {ident.provider} (confidence {ident.confidence:.2f}){base}",
-                tuple(_evidence_lines(ident.evidence)[:4]),
-            )
-        )
-    if allowed:
-        if unpriced:
-            names = ", ".join(m.model for m in unpriced[:5])
-            actions.append(
-                Action(
-                    "fill pricing",
-                    f"{plural(len(unpriced), 'allowed model')} {'has' if len(unpriced) == 1 else 'have'} no published "
-                    f"price: {names}; fill {'it' if len(unpriced) == 1 else 'them'} by hand",
-                    ("catalog: pricing missing",),
-                )
-            )
-        if priced:
-            actions.append(
-                Action(
-                    "fill pricing",
-                    f"{plural(len(priced), 'allowed model')} priced from /models (USD per token, observed)",
-                    ("catalog",),
-                )
-            )
-            actions.append(
-                Action(
-                    "import inventory",
-                    f"{plural(len(priced), 'model')} allowed and priced: {', '.join(m.model for m in priced[:5])}"
-                    + (f", and {len(priced) - 5} more" if len(priced) > 5 else ""),
-                    ("permission_matrix", "catalog"),
-                )
-            )
-            first = priced[0]
-            tpm = metrics["tokens_limit"]
-            limit = f", {count(tpm.value)} TPM ({tpm.provenance})" if tpm.value is not None else ", limits unknown"
-            others = f" (and the {plural(len(priced) - 1, 'other allowed model')})" if len(priced) > 1 else ""
-            actions.append(
-                Action(
-                    "set route",
-                    f"route {first.model}{others} to {ident.provider}{limit}",
-                    (f"permission_matrix: {first.allowed_evidence}",),
-                )
-            )
-    monitoring = _monitoring(profile)
-    if monitoring:
-        actions.append(monitoring)
-
-    if review:
-        actions.append(Action("send to human review", "; ".join(review), tuple(review_evidence)))
-
-    if status.code == "valid_not_scoped":
-        role = metrics["token_role"].value
-        summary = f"the key authenticates but may call none of the probed models (role {role or 'unknown'})"
-        verdict: Verdict = "reject" if _cannot_infer(role) else "needs_work"
-        if verdict == "needs_work":
-            actions.append(
-                Action(
-                    "send to human review",
-                    "the key is valid but no probed model accepts it: ask which models it is scoped to",
-                    ("status: valid_not_scoped",),
-                )
-            )
-        return Decision(verdict, summary, tuple(actions))
-
-    limits_known = metrics["tokens_limit"].provenance == "observed"
-    ready = (
-        status.code == "valid"
-        and not review
-        and bool(priced)
-        and not unpriced
-        and ident.confidence >= MIN_CONFIDENCE
-    )
-    if ready and limits_known:
-        return Decision(
-            "ready", f"{plural(len(priced), 'model')} allowed and priced; limits observed", tuple(actions)
-        )
-    gaps = []
-    if not priced:
-        gaps.append("no model both allowed and priced")
-    if unpriced:
-        gaps.append(f"{plural(len(unpriced), 'allowed model')} unpriced")
-    if not limits_known:
-        gaps.append("rate limits not readable")
-    gaps.extend(review)
-    return Decision("needs_work", "; ".join(gaps) or "see actions", tuple(actions))
-
-
-def _key_usage_figures(profile: Profile) -> tuple[str, tuple[str, ...]]:
-    """What this key used, as the monitoring action names it (and the exchange it came from)."""
-    ku = profile.key_usage
-    if ku is None:
-        return "", ()
-    parts = []
-    if ku.requests is not None:
-        parts.append(f"{count(ku.requests)} requests, {count(ku.input_tokens)} input and "
-                     f"{count(ku.output_tokens)} output tokens")  # fmt: skip
-    if ku.cost is not None and ku.burn_per_day is not None:
-        parts.append(f"{usd(float(ku.cost))} (burn {usd(float(ku.burn_per_day))} per day)")
-    models = ", ".join(ku.models_used[:3]) + (" ..." if len(ku.models_used) > 3 else "")
-    used = f" on {models}" if models else ""
-    text = (f"; this key used {' and '.join(parts)}{used} from {ku.start.isoformat()} to {ku.end.isoformat()}: "
-            "alert when its requests, tokens or burn per day move")  # fmt: skip
-    return text, (f"key_usage: {ku.probe} ({ku.exchange})",)
-
-
-def _monitoring(profile: Profile) -> Action | None:
+    tpm = metrics.get("tokens_limit")
+    role = metrics["token_role"].value if "token_role" in metrics else None
     readable = profile.raw.get("readable", {})
     sources = [name for name, state in readable.items() if state == "readable"]
-    if sources:
-        role = profile.metrics["token_role"].value
-        used, evidence = _key_usage_figures(profile)
-        return Action(
-            "add monitoring",
-            f"this key can read {', '.join(sources)}: watch {'it' if len(sources) == 1 else 'them'} between checks"
-            + (f" (a {role} key: use it for monitoring, not inference)" if _cannot_infer(role) else "")
-            + used,
-            (*sources, *evidence),
-        )
-    if profile.status.code == "valid":
-        return Action(
-            "add monitoring",
-            "usage is not readable with this key: monitor from the caller side (request counts, 429s, latency)",
-            ("usage: not readable",),
-        )
-    return None
+    region = status.code == "invalid" and REGION_HINT in status.detail
+    lines = _evidence_lines(ident.evidence)
+    return {
+        "status": status.code,
+        "status_reason": status.reason,
+        "status_detail": status.detail,
+        "status_unknown": status.code == "unknown",
+        "key_refused": status.code in ("invalid", "revoked"),
+        "region_refused": region,
+        "region_hint_text": status.detail.split(REGION_HINT, 1)[1].strip() if region else "",
+        "provider": ident.provider,
+        "provider_known": ident.provider != "unknown",
+        "confidence": ident.confidence,
+        "min_confidence": MIN_CONFIDENCE,
+        "confident": ident.confidence >= MIN_CONFIDENCE,
+        "claimed": ident.claimed or "",
+        "claim_mismatch": bool(ident.claimed) and ident.matches_claim is False,
+        "conflicting": list(evidence_conflicts(ident)),
+        "identification_evidence": lines,
+        "identification_evidence_top": lines[:4],
+        "inference_url": inference_url or "",
+        "allowed_models": len(allowed),
+        "priced_models": len(priced),
+        "unpriced_models": len(unpriced),
+        "unpriced_names": ", ".join(m.model for m in unpriced[:5]),
+        "priced_names": ", ".join(m.model for m in priced[:5]),
+        "priced_beyond_five": max(0, len(priced) - 5),
+        "other_priced_models": max(0, len(priced) - 1),
+        "first_priced": priced[0].model if priced else "",
+        "first_priced_evidence": priced[0].allowed_evidence if priced else "",
+        "limits_observed": tpm is not None and tpm.provenance == "observed",
+        "tokens_limit_known": tpm is not None and tpm.value is not None,
+        "tokens_limit_text": count(tpm.value) if tpm is not None and tpm.value is not None else "",
+        "tokens_limit_provenance": tpm.provenance if tpm is not None else "unknown",
+        "token_role": role,
+        "token_role_text": f"{role or 'unknown'}",
+        "metrics_only_role": _cannot_infer(role),
+        "readable_sources": sources,
+        "readable_sources_text": ", ".join(sources),
+        "readable_count": len(sources),
+        **_key_usage_facts(profile),
+    }
+
+
+def _key_usage_facts(profile: Profile) -> dict[str, Any]:
+    """What this key used (its key-usage read), formatted, and the exchange it came from."""
+    ku = profile.key_usage
+    if ku is None:
+        return {"key_usage": False, "ku_requests_known": False, "ku_cost_known": False, "ku_requests": "",
+                "ku_input_tokens": "", "ku_output_tokens": "", "ku_cost": "", "ku_burn": "", "ku_models": "",
+                "ku_start": "", "ku_end": "", "key_usage_evidence": []}  # fmt: skip
+    cost_known = ku.cost is not None and ku.burn_per_day is not None
+    return {
+        "key_usage": True,
+        "ku_requests_known": ku.requests is not None,
+        "ku_cost_known": cost_known,
+        "ku_requests": count(ku.requests) if ku.requests is not None else "",
+        "ku_input_tokens": count(ku.input_tokens) if ku.requests is not None else "",
+        "ku_output_tokens": count(ku.output_tokens) if ku.requests is not None else "",
+        "ku_cost": usd(float(ku.cost)) if cost_known and ku.cost is not None else "",
+        "ku_burn": usd(float(ku.burn_per_day)) if cost_known and ku.burn_per_day is not None else "",
+        "ku_models": ", ".join(ku.models_used[:3]) + (" ..." if len(ku.models_used) > 3 else ""),
+        "ku_start": ku.start.isoformat(),
+        "ku_end": ku.end.isoformat(),
+        "key_usage_evidence": [f"key_usage: {ku.probe} ({ku.exchange})"],
+    }
 
 
 def _cannot_infer(role: object) -> bool:

@@ -140,7 +140,7 @@ def print_check(check: KeyCheck, console: Console | None = None) -> None:
     for c in data["capabilities"]:
         style = _STATUS_STYLE.get(c["status"], "")
         caps.add_row(c["capability"], f"[{style}]{_clean(label('capability_status', c['status']))}[/]",
-                     c["grade"].replace("_", " "), _clean(c["evidence"]))  # fmt: skip
+                     label("grade", c["grade"]), _clean(c["evidence"]))  # fmt: skip
     console.print(caps)
 
     every = data["models"]

@@ -1,16 +1,19 @@
 """The summary card a :class:`~testkey_nb.api.KeyCheck` shows in a notebook (``_repr_html_``).
 
-Verdict, provider, status and actions up front; metrics, capabilities, models and probes folded in
-``<details>``. Every provider-controlled string goes through :func:`~testkey_nb.report.views.esc`.
+Verdict, provider, status and actions up front; metrics, capabilities (each with its evidence grade,
+the grades counted in the fold's title), models and probes folded in ``<details>``. Every
+provider-controlled string goes through :func:`~testkey_nb.report.views.esc`.
 The card holds the label and key reference, never the key.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from testkey_nb._format import moment
 from testkey_nb._labels import label, plural
+from testkey_nb.check.profile.capabilities import GRADES
 from testkey_nb.report.frames import models_frame
 from testkey_nb.report.views import CSS, esc, frame_table, metrics_html, probes_html, table
 
@@ -42,8 +45,10 @@ def key_card_html(check: KeyCheck) -> str:
     actions = table([(a.action, a.reason) for a in dec.actions], ["action", "reason"]) if dec.actions else ""
     ref = f" &middot; <code>{esc(check.key_ref)}</code>" if check.key_ref else ""
     where = esc(check.targets.inference)
-    caps = table([(c.name, label("capability_status", c.status), c.evidence) for c in prof.capabilities],
-                 ["capability", "status", "evidence"])  # fmt: skip
+    caps = table([(c.name, label("capability_status", c.status), label("grade", c.grade), c.evidence)
+                  for c in prof.capabilities], ["capability", "status", "evidence grade", "evidence"])  # fmt: skip
+    graded = Counter(c.grade for c in prof.capabilities)
+    grades = ", ".join(f"{graded[g]} {label('grade', g)}" for g in GRADES if graded[g])
     probes = [o.summary() for o in check.observations]
     sent = plural(prof.probe_requests, "HTTP request")
     models = models_frame(prof)
@@ -59,7 +64,7 @@ def key_card_html(check: KeyCheck) -> str:
         + f"&middot; {plural(len(probes), 'probe')}, {sent} sent</p>"
         + actions
         + f"<details><summary>Sample metrics ({len(prof.metrics)})</summary>{metrics_html(prof)}</details>"
-        + f"<details><summary>Ten capabilities</summary>{caps}</details>"
+        + f"<details><summary>Ten capabilities ({esc(grades)})</summary>{caps}</details>"
         + f"<details><summary>Models ({plural(models.height, 'model')})</summary>"
         + frame_table(models, model_cols, limit=100)
         + "</details>"

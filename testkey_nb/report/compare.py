@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from testkey_nb._format import count, number
+from testkey_nb._format import count, moment, number
+from testkey_nb._labels import label
 
 __all__ = ["Column", "CompareError", "Comparison", "Row", "build_comparison", "load_documents"]
 
-_LENS_ROWS: Final = (("inventory-fit", "Inventory fit"), ("onboarding-readiness", "Onboarding readiness"),
-                     ("commercial-launch", "Commercial launch"))  # fmt: skip
+_LENS_ROWS: Final = tuple((name, label("lens", name).capitalize())
+                          for name in ("inventory-fit", "onboarding-readiness", "commercial-launch"))
 _MISSING: Final = "—"
 _MAX_MODEL_ROWS: Final = 60
 
@@ -168,7 +169,7 @@ def _facts(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         lens: Mapping[str, Any] | None = raw_lens if isinstance(raw_lens, Mapping) else None
         verdict = lens.get("verdict") if lens else (doc.get("verdict") if name == "inventory-fit" else None)
         summary = lens.get("summary") if lens else (doc.get("verdict_summary") if name == "inventory-fit" else None)
-        word = _text(verdict).replace("_", " ")  # needs_work -> needs work
+        word = label("verdict", verdict) if verdict else _MISSING  # needs_work -> needs work
         out.append(("Verdicts", title, word + (f": {_text(summary)}" if summary else "")))
     claimed = _get(doc, "provider", "claimed") if isinstance(provider, Mapping) else doc.get("claimed")
     confidence = _get(doc, "provider", "confidence") if isinstance(provider, Mapping) else doc.get("confidence")
@@ -176,20 +177,26 @@ def _facts(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("Key", "provider", _text(provider_id)),
         ("Key", "claimed", _text(claimed)),
         ("Key", "confidence", _text(confidence)),
-        ("Key", "status", _text(doc.get("status")) + (f" ({reason})" if (reason := doc.get("status_reason")) else "")),
-        ("Key", "key role", _text(role)),
+        ("Key", "status", (label("status", doc.get("status")) if doc.get("status") else _MISSING)
+         + (f" ({label('status_reason', reason)})" if (reason := doc.get("status_reason")) else "")),
+        ("Key", "key role", label("role", role) if role else _MISSING),
         ("Key", "models allowed / priced", f"{_text(allowed)} / {_text(priced)}"),
         ("Key", "tokens per minute", _text(tpm)),
         ("Key", "balance remaining", balance),
     ]
     for cap in doc.get("capabilities") or []:
         if isinstance(cap, Mapping):
-            grade = str(cap.get("grade") or "").replace("_", " ")
-            out.append(("Capabilities", str(cap.get("capability")),
-                        _text(cap.get("status")) + (f" ({grade})" if grade else "")))  # fmt: skip
+            grade = label("grade", cap.get("grade")) if cap.get("grade") else ""
+            status = label("capability_status", cap.get("status")) if cap.get("status") else _MISSING
+            out.append(("Capabilities", str(cap.get("capability")), status + (f" ({grade})" if grade else "")))
     actions = [a.get("action") for a in doc.get("actions") or [] if isinstance(a, Mapping)]
     out.append(("Key", "inventory-fit actions", ", ".join(dict.fromkeys(str(a) for a in actions)) or _MISSING))
     return out
+
+
+def _when(stamp: str) -> str:
+    """A check's time as people read it (``2 Dec 2026, 02:48 UTC``)."""
+    return stamp if stamp == _MISSING else moment(stamp)
 
 
 def _priced(model: Mapping[str, Any]) -> bool:
@@ -249,7 +256,7 @@ class Comparison:
 
     def fragment(self) -> str:
         """The comparison as an HTML fragment (a section and its tables)."""
-        heads = "".join(f'<th scope="col">{esc(c.label)}<br><span class="tk-c-when">{esc(c.checked_at)}'
+        heads = "".join(f'<th scope="col">{esc(c.label)}<br><span class="tk-c-when">{esc(_when(c.checked_at))}'
                         f'{" &middot; " + esc(c.source) if c.source else ""}</span></th>'
                         for c in self.checks)  # fmt: skip
 

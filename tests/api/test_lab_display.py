@@ -103,3 +103,30 @@ def test_keys_md_example_uses_the_emulators_urls() -> None:
             '                 management_url="http://127.0.0.1:4101/v1", claim="baseten")') in md  # fmt: skip
     viewers = _SETTINGS_OVERRIDES["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
     assert viewers == {"markdown": "Markdown Preview"}  # KEYS.md opens rendered
+
+
+def test_card_shows_each_capabilitys_evidence_grade(lab_check: tk.KeyCheck) -> None:
+    """The card's capability table has a grade column in words (the one label mapping), and the fold's
+    title counts the grades."""
+    import re
+    from collections import Counter
+
+    from testkey_nb._labels import label
+
+    html = _html(lab_check)
+    caps = lab_check.profile.capabilities
+    assert len(caps) == 10
+    fold = re.search(r"<details><summary>Ten capabilities \(([^)]*)\)</summary>(.*?)</details>", html, re.S)
+    assert fold, "the capabilities fold"
+    counted = Counter(c.grade for c in caps)
+    assert fold.group(1) == ", ".join(f"{counted[g]} {label('grade', g)}" for g in
+                                      ("confirmed", "partially_visible", "invisible", "not_exposed") if counted[g])
+    assert len(counted) >= 2  # the emulator's full-access key: grades that differ, so the column says something
+    table = fold.group(2)
+    assert "evidence grade" in table
+    for cap in caps:
+        row = re.search(rf"<tr><td>{re.escape(cap.name)}</td>(.*?)</tr>", table, re.S)
+        assert row, cap.name
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+        assert cells[1] == label("grade", cap.grade), cap.name
+    assert "partially_visible" not in html and "not_exposed" not in html

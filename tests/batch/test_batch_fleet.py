@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from batch_helpers import EXPECTED_FAILED, EXPECTED_VERDICT, SCENARIOS, FleetRun, files_with, secret_parts
 
+from testkey_nb._labels import label as words
 from testkey_nb.batch import sidecar_path
 from testkey_nb.batch.probing import _without_exchanges
 from testkey_nb.report import check_offline
@@ -90,11 +91,12 @@ def test_batch_fleet_index_rows_match_the_per_key_json(fleet: FleetRun) -> None:
     assert [t[0] for t in table] == [r["label"] for r in rows]
     route = 1 if any(r.get("route") for r in rows) else 0  # the route column, once a row has a route
     for cells, row in zip(table, rows, strict=True):  # key, verdict, provider, [route,] status, next action, ...
-        assert cells[1] == ("failed" if row["error"] else str(row["verdict"]).replace("_", " "))
+        # the one label mapping, never the enum: "needs work", "valid, no model allowed", "check failed"
+        assert cells[1] == words("verdict", "failed" if row["error"] else row["verdict"])
         assert cells[2].removesuffix(" ≠") == (row["provider"] or "unknown")
         if route:
             assert cells[3] == (row["route"] or "")
-        assert cells[3 + route] == str(row["status"]).replace("_", " ")
+        assert cells[3 + route] == words("status", row["status"])
 
 
 def test_batch_fleet_failed_keys_are_shown_failed_with_redacted_reason(fleet: FleetRun) -> None:

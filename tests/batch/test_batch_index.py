@@ -135,7 +135,7 @@ def test_batch_index_fleet_chart_counts_keys_per_provider_and_verdict() -> None:
 def test_batch_index_empty(tmp_path: Path) -> None:
     html_path, json_path = write_index(tmp_path, [])
     assert json.loads(json_path.read_text()) == []
-    assert "0 key(s)" in html_path.read_text()
+    assert "0 keys" in html_path.read_text() and "key(s)" not in html_path.read_text()
 
 
 def _fleet_rows() -> list[dict[str, Any]]:
@@ -154,12 +154,13 @@ def test_batch_index_filters_cover_every_value_and_their_script_is_allowed() -> 
     page = index_html(_fleet_rows())
     assert script_sha256(FILTER_JS) in page and f"<script>{FILTER_JS}</script>" in page
     for name, values in (("provider", ["baseten", "openai", "unknown"]), ("status", ["failed", "invalid", "valid"]),
-                         ("verdict", ["failed", "needs_work", "ready", "reject"])):  # fmt: skip
+                         # "unknown": what the other lenses say of rows without `lenses` (the lens switch)
+                         ("verdict", ["failed", "needs_work", "ready", "reject", "unknown"])):  # fmt: skip
         select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
         assert select, name
         assert re.findall(r'<option value="([^"]*)"', select.group(1)) == ["", *values]
     rows = re.findall(r'<tr(?: class="[a-z -]+")? data-i="\d+" data-f-provider="([^"]*)" data-f-status="([^"]*)" '
-                      r'data-f-verdict="([^"]*)">', page)  # fmt: skip
+                      r'data-f-verdict="([^"]*)"[^>]*>', page)  # fmt: skip
     assert rows == [("baseten", "valid", "ready"), ("openai", "invalid", "reject"),
                     ("openai", "valid", "needs_work"), ("unknown", "failed", "failed")]  # fmt: skip
 
@@ -216,3 +217,23 @@ def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> 
     assert 'title="runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)">runway 20.0 days<' in page
     assert "credits used up on 2026-11-03 (burn 34.60 USD/day over 5.0 days, derived)" in page
     assert "runway 0.0 days" not in page  # an exhausted balance is not a runway
+
+
+def test_batch_index_reads_labels_never_enums() -> None:
+    """Verdicts, statuses and filter options read as the one label mapping's words; the codes stay in the
+    data attributes the scripts filter by, never in text a person reads."""
+    rows = [index_row("a", summary=summary("a", "needs_work", status="valid_not_scoped"), report="a.html"),
+            index_row("b", summary=summary("b", status="valid_no_quota"), report="b.html"),
+            index_row("c", error="boom")]  # fmt: skip
+    page = index_html(rows)
+    body = page[page.index("<body>"):]
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script\b.*?</script>", " ", body, flags=re.S))
+    for words in ("needs work", "valid, no model allowed", "valid, no credits", "check failed", "3 keys"):
+        assert words in visible, words
+    for enum in ("needs_work", "valid_not_scoped", "valid_no_quota", "key(s)"):
+        assert enum not in visible, enum
+    assert 'data-f-verdict="needs_work"' in page and 'data-f-status="valid_not_scoped"' in page
+    options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', page)
+    assert ("needs_work", "needs work") in options and ("valid_not_scoped", "valid, no model allowed") in options
+    assert ("onboarding-readiness", "onboarding readiness") in re.findall(
+        r'<option value="([^"]*)"(?: selected)?>([^<]*)</option>', page)

@@ -112,11 +112,9 @@ def test_batch_index_filters_hide_rows(fleet: FleetRun) -> None:
 
         assert unquote(csv_href.split(",", 1)[1]) == index_csv(rows)  # the link downloads the whole table
     assert log.blocked == [] and log.page_errors == [] and log.console_errors == []
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":
-        from report_browser_util import screenshot_report
+    from report_browser_util import screenshot_report, screenshot_target
 
-        screenshot_report(index, Path(__file__).resolve().parents[2] / "docs" / "fleet-index.png", width=1400,
-                          height=900, full_page=False)  # fmt: skip
+    screenshot_report(index, screenshot_target("fleet-index.png"), width=1400, height=900, full_page=False)
 
 
 _VERDICTS = ("ready", "needs_work", "reject")
@@ -166,6 +164,7 @@ def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
     with open_report(index, width=800, height=900) as (page, log):
         assert len(_labels(page)) == 1000
         assert page.evaluate("document.documentElement.scrollWidth") <= 800  # no horizontal overflow
+        _screenshot(page, "fleet-index-800.png", height=640)  # docs/batch.md: the index at 800 px
         heights = page.eval_on_selector_all("#tk-fleet tbody tr", "rs => rs.map(r => r.getBoundingClientRect().height)")
         assert max(heights) < 1.5 * min(heights)  # one line per key
         head = page.eval_on_selector_all("#tk-fleet thead th", "hs => hs.map(h => h.dataset.col)")
@@ -206,11 +205,16 @@ def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
         assert f"fill pricing because of {openai[0]}" in detail.inner_text() or (
             f"add monitoring because of {openai[0]}" in detail.inner_text()
         )
+        # times read as dates, as everywhere (_format.moment), never as ISO stamps
+        assert "2 Dec 2026, 06:00 UTC" in detail.inner_text() and "2 Dec 2026, 05:00 UTC" in detail.inner_text()
+        assert "2026-12-02T" not in detail.inner_text()
         first.click()
         assert detail.count() == 0
 
         page.emulate_media(color_scheme="dark")
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 18, 18)"
+        page.evaluate("window.scrollTo(0, 0)")
+        _screenshot(page, "fleet-index-dark.png", height=640)
         page.emulate_media(media="print", color_scheme="light")
         assert page.evaluate("getComputedStyle(document.getElementById('tk-filters')).display") == "none"
         assert page.evaluate("getComputedStyle(document.querySelector('.tk-x')).display") == "none"
@@ -219,3 +223,94 @@ def test_a_thousand_key_index_at_800_px(tmp_path: Path) -> None:
 
 def _bucket(row: dict[str, Any]) -> str:
     return "failed" if row["error"] is not None else str(row["verdict"])
+
+
+def _lens_rows() -> list[dict[str, Any]]:
+    """Three keys: one whose three lenses disagree, one ready in all three, one whose check failed."""
+    from testkey_nb.batch.fleet import index_row
+
+    def lens(verdict: str, summary: str, *actions: str) -> dict[str, Any]:
+        return {"verdict": verdict, "summary": summary,
+                "actions": [{"action": a, "reason": f"{a}: {summary}", "evidence": []} for a in actions]}  # fmt: skip
+
+    def summary(label: str, provider: str, lenses: dict[str, Any]) -> dict[str, Any]:
+        first = lenses["inventory-fit"]
+        return {"label": label, "provider": provider, "status": "valid", "status_reason": "accepted",
+                "verdict": first["verdict"], "verdict_summary": first["summary"], "actions": first["actions"],
+                "lens": "inventory-fit", "lenses": lenses}  # fmt: skip
+
+    split = {"inventory-fit": lens("ready", "2 models allowed and priced", "import inventory", "add monitoring"),
+             "onboarding-readiness": lens("needs_work", "limited coverage, confirm identity first",
+                                          "confirm identity", "widen coverage"),
+             "commercial-launch": lens("reject", "the account cannot pay", "add credits")}  # fmt: skip
+    ready = {name: lens("ready", f"{name} ready", "start onboarding" if "onboarding" in name else "import inventory")
+             for name in split}  # fmt: skip
+    return [index_row("split-key", summary=summary("split-key", "openai", split), report="split-key.html"),
+            index_row("steady-key", summary=summary("steady-key", "openai", ready), report="steady-key.html"),
+            index_row("broken-key", error="probe: CheckError: every request timed out")]  # fmt: skip
+
+
+def test_the_lens_switch_changes_the_verdict_action_filters_and_chart(tmp_path: Path) -> None:
+    """Switching the lens shows that lens's verdict and first action for a key whose lenses differ; the
+    verdict filter, the counts and the chart follow; the details speak of the lens; all offline."""
+    from testkey_nb.batch.fleet import write_index
+
+    index, _ = write_index(tmp_path, _lens_rows())
+    cells = ("rs => rs.map(r => [r.cells[0].dataset.v, r.cells[1].textContent, r.cells[4].textContent, "
+             "r.dataset.fVerdict])")  # fmt: skip
+    bars = "bs => bs.map(b => Array.from(b.querySelectorAll('.tk-seg')).filter(s => s.textContent).map(" \
+           "s => [s.dataset.verdict, s.textContent]))"
+    with open_report(index, width=800, height=700) as (page, log):
+        assert page.locator("#tk-lens").input_value() == "inventory-fit"
+        rows = page.eval_on_selector_all("#tk-fleet tbody tr", cells)
+        assert rows == [["split-key", "ready", "import inventory", "ready"],
+                        ["steady-key", "ready", "import inventory", "ready"],
+                        ["broken-key", "check failed", "", "failed"]]  # fmt: skip
+        assert page.locator("#tk-counts").inner_text() == "2 ready, 1 check failed"
+
+        page.select_option("#tk-lens", "onboarding-readiness")
+        rows = page.eval_on_selector_all("#tk-fleet tbody tr", cells)
+        assert rows == [["split-key", "needs work", "confirm identity", "needs_work"],
+                        ["steady-key", "ready", "start onboarding", "ready"],
+                        ["broken-key", "check failed", "", "failed"]]  # fmt: skip
+        assert page.locator("#tk-counts").inner_text() == "1 ready, 1 needs work, 1 check failed"
+        assert page.eval_on_selector_all("#tk-bars .tk-bar-row:not([hidden])", bars) == [
+            [["ready", "1"], ["needs_work", "1"]], [["failed", "1"]]]
+        page.select_option("#tk-filter-verdict", "needs_work")
+        assert _visible(page) == ["split-key"]
+        page.locator("#tk-fleet tbody tr:not([hidden]) button.tk-x").first.click()
+        detail = page.locator("#tk-fleet tbody tr.tk-detail")
+        detail.wait_for(state="visible", timeout=5000)
+        text = detail.inner_text()
+        assert "onboarding readiness: needs work" in text and "limited coverage, confirm identity first" in text
+        assert "widen coverage" in text and "import inventory" not in text
+        page.select_option("#tk-filter-verdict", "")
+
+        page.select_option("#tk-lens", "commercial-launch")
+        assert detail.count() == 0  # the details of another lens are closed
+        rows = page.eval_on_selector_all("#tk-fleet tbody tr", cells)
+        assert [r[1:] for r in rows] == [["reject", "add credits", "reject"], ["ready", "import inventory", "ready"],
+                                         ["check failed", "", "failed"]]  # fmt: skip
+        page.locator("#tk-fleet thead button", has_text="verdict").click()  # sorts by the lens shown
+        assert _visible(page) == ["broken-key", "steady-key", "split-key"]
+        _screenshot(page, "fleet-index-lens.png", below="#tk-fleet")
+
+        page.select_option("#tk-lens", "inventory-fit")
+        assert page.locator("#tk-counts").inner_text() == "2 ready, 1 check failed"
+        assert page.locator("#tk-fleet tbody tr[data-f-verdict=ready]").count() == 2
+    assert log.requests == [index.resolve().as_uri()] and log.blocked == []
+    assert log.console_errors == [] and log.page_errors == []
+
+
+def _screenshot(page: Any, name: str, *, below: str = "", height: int = 0) -> None:
+    """The page as it is now into tmp, and into docs/ when TESTKEY_NB_UPDATE_SCREENSHOT=1: down to the
+    bottom of ``below``, or its first ``height`` px."""
+    from report_browser_util import clip_to, screenshot_target
+
+    if below:
+        clip = clip_to(page, below)
+    else:
+        clip = {"x": 0, "y": 0, "width": page.evaluate("document.documentElement.clientWidth"), "height": height}
+    png = screenshot_target(name)
+    page.screenshot(path=str(png), clip=clip)
+    assert png.stat().st_size > 5_000  # a picture of the page, not of nothing

@@ -4,6 +4,7 @@ exits non-zero, the emulator's variable names whole. The tmux test runs the real
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,11 @@ def test_in_a_real_80x24_terminal_the_last_screen_holds_the_verdict(emu: Any, tm
     flat = " ".join(screen.split())
     assert "Verdict for baseten-" in flat and ": ready - provider baseten, status valid" in flat
     assert CANARY not in screen
+    from tests.report.report_browser_util import refresh_block
+
+    # the docs' text screenshot (docs/reports.md, when refreshing); the emulator's port varies, so it reads PORT
+    shown = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", "\n".join(r.rstrip() for r in rows).strip("\n"))
+    assert refresh_block("reports.md", "terminal-80x24", shown).read_text(encoding="utf-8") == shown
 
 
 @pytest.fixture()

@@ -35,7 +35,7 @@ def test_one_label_compares_its_last_two_checks(db: Path, tmp_path: Path) -> Non
     assert [c.checked_at for c in comparison.checks] == ["2026-11-02T12:00:00Z", "2026-11-03T12:00:00Z"]
     diff = {(r.group, r.name): r.values for r in comparison.differences}
     assert diff[("Key", "balance remaining")] == ("80 USD", "40 USD")
-    assert diff[("Key", "status")] == ("valid (ok)", "rate_limited (ok)")
+    assert diff[("Key", "status")] == ("valid (ok)", "rate limited (ok)")  # labels, not enums
     assert diff[("Models", "b/two")] == ("allowed", "not listed")
     assert diff[("Models", "c/three")] == ("not listed", "allowed")
     assert ("Key", "provider") not in diff
@@ -54,3 +54,33 @@ def test_two_labels_side_by_side_and_errors(db: Path, tmp_path: Path) -> None:
     assert alone.exit_code == 2 and "a.json" in alone.output
     with pytest.raises(TypeError, match="history=PATH"):
         tk.compare("k1", "k2")
+
+
+def test_the_page_reads_labels_and_dates_never_enums() -> None:
+    """Every enum on the page goes through the one label mapping; a check's time reads as a date."""
+    from testkey_nb.report.compare import build_comparison
+
+    lenses = {"inventory-fit": {"verdict": "needs_work", "summary": "no model allowed"},
+              "onboarding-readiness": {"verdict": "reject", "summary": "refused"},
+              "commercial-launch": {"verdict": "needs_work", "summary": "no prices"}}  # fmt: skip
+    a = {"label": "a", "checked_at": "2026-12-02T02:48:00Z", "verdict": "needs_work", "status": "valid_not_scoped",
+         "status_reason": "no_model_allowed", "token_role": "metrics-only", "lenses": lenses,
+         "capabilities": [{"capability": "balance", "status": "verified", "grade": "partially_visible"},
+                          {"capability": "routing", "status": "unsupported", "grade": "not_exposed"}]}  # fmt: skip
+    b = {"label": "b", "checked_at": "2026-12-01T23:05:00Z", "verdict": "ready", "status": "valid_no_quota",
+         "status_reason": "no_balance", "token_role": "full-access",
+         "capabilities": [{"capability": "balance", "status": "denied", "grade": "invisible"}]}  # fmt: skip
+    comparison = build_comparison([(a, "a.json"), (b, "b.json")])
+    values = {(r.group, r.name): r.values for r in comparison.rows}
+    assert values[("Verdicts", "Inventory fit")] == ("needs work: no model allowed", "ready")
+    assert values[("Verdicts", "Onboarding readiness")][0] == "reject: refused"
+    assert values[("Key", "status")] == ("valid, no model allowed (no probed model allowed)",
+                                         "valid, no credits (no money left: top up)")  # fmt: skip
+    assert values[("Key", "key role")] == ("metrics only", "full access")
+    assert values[("Capabilities", "balance")] == ("verified (partially visible)", "denied (invisible)")
+    assert values[("Capabilities", "routing")][0] == "unsupported (not exposed)"
+    page = comparison.html()
+    assert "2 Dec 2026, 02:48 UTC" in page and "1 Dec 2026, 23:05 UTC" in page
+    for enum in ("needs_work", "valid_not_scoped", "no_model_allowed", "valid_no_quota", "no_balance",
+                 "partially_visible", "not_exposed", "metrics-only", "full-access", "2026-12-02T"):
+        assert enum not in page, enum

@@ -114,6 +114,53 @@ def first_screen_summary(page: Any) -> dict[str, Any]:
     ))  # fmt: skip
 
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: the environment variable that makes the browser and terminal tests refresh the docs' screenshots
+REFRESH = "TESTKEY_NB_UPDATE_SCREENSHOT"
+
+
+def refreshing() -> bool:
+    """Whether this run refreshes the screenshots in docs/ (``TESTKEY_NB_UPDATE_SCREENSHOT=1``, or
+    ``TESTKEY_REFRESH_SCREENSHOTS=1``)."""
+    return os.environ.get(REFRESH) == "1" or os.environ.get("TESTKEY_REFRESH_SCREENSHOTS") == "1"
+
+
+def screenshot_target(name: str) -> Path:
+    """Where a test writes the screenshot ``name``: ``docs/NAME`` when :func:`refreshing` (the docs embed
+    it), else a temporary folder (so the test always takes it)."""
+    import tempfile
+
+    folder = DOCS if refreshing() else Path(tempfile.gettempdir()) / "testkey-nb-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def clip_to(page: Any, selector: str, *, margin: int = 12) -> dict[str, float]:
+    """A screenshot clip from the page's top left to the bottom of ``selector`` (the page's width): a
+    screenshot of what there is, not of the empty viewport below it."""
+    bottom = page.evaluate(f"document.querySelector({selector!r}).getBoundingClientRect().bottom + window.scrollY")
+    width = page.evaluate("document.documentElement.clientWidth")
+    return {"x": 0, "y": 0, "width": float(width), "height": float(bottom) + margin}
+
+
+def refresh_block(page_name: str, block: str, text: str) -> Path:
+    """The text screenshot ``text`` into a temporary file, and, when :func:`refreshing`, into the docs
+    page ``page_name`` between ``<!-- BLOCK:start -->`` and ``<!-- BLOCK:end -->`` as a code block."""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "testkey-nb-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{block}.txt").write_text(text, encoding="utf-8")
+    doc = DOCS / page_name
+    if refreshing():
+        source = doc.read_text(encoding="utf-8")
+        start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+        head, rest = source.split(start, 1)
+        _old, tail = rest.split(end, 1)
+        doc.write_text(f"{head}{start}\n```text\n{text.rstrip()}\n```\n{end}{tail}", encoding="utf-8")
+    return folder / f"{block}.txt"
+
+
 def screenshot_report(
     html_path: Path, png_path: Path, *, width: int = 1100, height: int = 900, full_page: bool = True,
     color_scheme: str = "light",

@@ -4,13 +4,12 @@ grades under the capability matrix, and the compare page (offline, escaped, diff
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_browser_util import first_screen_summary, open_report, screenshot_report, wait_for_charts
+from report_browser_util import first_screen_summary, open_report, refreshing, screenshot_report, wait_for_charts
 
 import testkey_nb as tk
 from testkey_nb.report.keyreport import KeyJob, render_key
@@ -129,7 +128,7 @@ def test_compare_page_offline_escaped_differences_first(emu: Any, tmp_path: Path
     png = screenshot_report(tmp_path / "compare.html", tmp_path / "compare.png", width=1100, height=700,
                             full_page=False)  # fmt: skip
     assert png.read_bytes().startswith(b"\x89PNG")
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":  # docs/lenses.md shows it
+    if refreshing():  # docs/lenses.md shows it
         shutil.copyfile(png, DOCS / "compare-screenshot.png")
 
 
@@ -138,5 +137,5 @@ def test_lens_summary_screenshot(lens_reports: dict[str, tuple[Path, Any]], tmp_
     html, _ = lens_reports["commercial-launch"]
     png = screenshot_report(html, tmp_path / "lens.png", width=1280, height=520, full_page=False)
     assert png.read_bytes().startswith(b"\x89PNG")
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":
+    if refreshing():
         shutil.copyfile(png, DOCS / "lens-summary.png")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from report_browser_util import first_screen_summary, open_report, screenshot_report, wait_for_charts
+from report_browser_util import first_screen_summary, open_report, refreshing, screenshot_report, wait_for_charts
 
 from testkey_nb.report.keyreport import KeyJob, render_key
 from testkey_nb.secrets import Secret
@@ -76,6 +75,6 @@ def test_readme_screenshot(emu: Any, tmp_path: Path) -> None:
     assert "Ready for inventory:" in box["text"] and "TOKENS PER MINUTE" in box["text"].upper()
     png = screenshot_report(result.html, tmp_path / "report.png", width=1280, height=800, full_page=False)
     assert png.read_bytes().startswith(b"\x89PNG")
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":
+    if refreshing():
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(png, SCREENSHOT)

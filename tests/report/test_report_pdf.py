@@ -66,14 +66,14 @@ def test_scenario_pdf_has_the_report_text(tmp_path: Path) -> None:
     assert "Replica lifecycle" in text and "Cumulative cost" in text  # the evidence below it
     assert "chart (needs JavaScript)" not in text  # every chart was drawn before printing
     # the billing report opens with its answer, wholly on the first screen
-    from report_browser_util import first_screen_summary, open_report, wait_for_charts
+    from report_browser_util import first_screen_summary, open_report, refreshing, wait_for_charts
 
     with open_report(html, width=1280, height=800) as (page, _log):
         wait_for_charts(page)
         box = first_screen_summary(page)
     assert box["id"] == "summary" and 0 <= box["top"] < box["bottom"] <= 800, box
     assert "saves" in box["text"] and "/ month" in box["text"] and "cold-start penalty" in box["text"].lower()
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":  # the README's billing screenshot
+    if refreshing():  # the README's billing screenshot
         from report_browser_util import screenshot_report
 
         screenshot_report(html, ROOT / "docs" / "billing-screenshot.png", width=1280, height=800, full_page=False)

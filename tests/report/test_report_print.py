@@ -82,7 +82,7 @@ def test_no_heading_is_left_alone_at_the_foot_of_a_page(printed: dict[str, Any])
 
 
 def test_contents_dark_mode_and_chart_descriptions(printed: dict[str, Any]) -> None:
-    from report_browser_util import open_report, screenshot_report, wait_for_charts
+    from report_browser_util import open_report, screenshot_report, screenshot_target, wait_for_charts
 
     with open_report(printed["html"], width=1280, height=800, color_scheme="dark") as (page, log):
         charts = wait_for_charts(page)
@@ -104,9 +104,10 @@ def test_contents_dark_mode_and_chart_descriptions(printed: dict[str, Any]) -> N
     assert charts == len(described) >= 4 and all(len(d) > 30 for d in described), described
     assert buttons > 0 and printed_buttons == 0  # "Save as" on screen, not on paper
     assert not log.blocked and not log.page_errors
-    if os.environ.get("TESTKEY_NB_UPDATE_SCREENSHOT") == "1":  # the docs' dark-mode screenshot
-        screenshot_report(printed["html"], ROOT / "docs" / "report-dark.png", width=1280, height=800,
-                          full_page=False, color_scheme="dark")  # fmt: skip
+    # the docs' dark-mode screenshot (docs/ when refreshing, else a temporary folder)
+    png = screenshot_report(printed["html"], screenshot_target("report-dark.png"), width=1280, height=800,
+                            full_page=False, color_scheme="dark")  # fmt: skip
+    assert png.read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_report_in_a_batch_links_back_to_its_index(emu: Any, tmp_path: Path) -> None:

@@ -8,8 +8,13 @@ details on expand, filters and sorting in a few lines of JavaScript, each label 
 by relative path, and the fleet chart drawn from counts (keys per provider and verdict) that follows
 the filters. Dark mode follows ``prefers-color-scheme``; a print style prints the table.
 
+A lens switch (``lens.js``) chooses which of the three lenses' verdict and action the table, the
+filters and the chart show (default inventory fit): each row carries every lens's verdict and first
+action (``data-l-NAME``, ``data-a-NAME``). Every enum a person reads goes through
+:func:`testkey_nb._labels.label`; the scripts get the same words from the page (``data-labels``).
+
 The page's style and its scripts are package data in ``static/`` (``index.css``, ``sort.js``,
-``filter.js``, ``csv.js``, ``details.js``), read once at import.
+``filter.js``, ``csv.js``, ``details.js``, ``lens.js``), read once at import.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from testkey_nb._files import write_atomic
+from testkey_nb._labels import label, labels_for, plural
 from testkey_nb.batch.fleet.rows import (
     FAILED,
     INDEX_HTML,
@@ -34,6 +40,7 @@ from testkey_nb.batch.fleet.rows import (
     index_csv,
     limits_text,
 )
+from testkey_nb.check.lenses import DEFAULT_LENS, LENS_NAMES
 from testkey_nb.history.diff import change_text
 from testkey_nb.report._embed import script_sha256
 from testkey_nb.report.views import CSS, esc
@@ -55,6 +62,8 @@ CSV_DATA_TYPE: Final = "application/x-tk-csv+gzip+base64"
 CSV_JS: Final = _static("csv.js")
 # A row's details (claim, models, every action with its reason, history), drawn from the CSV on expand.
 DETAILS_JS: Final = _static("details.js")
+# The lens switch: which lens's verdict and action the rows, the filters and the chart show.
+LENS_JS: Final = _static("lens.js")
 _STYLE: Final = "\n<style>\n" + _static("index.css") + "\n</style>\n"
 
 
@@ -116,10 +125,6 @@ def _short(text: str) -> str:
     return _t(re.sub(r"\d{1,3}(?:,\d{3})+", _thousands, re.sub(r"(\d)\.00\b", r"\1", text)))
 
 
-def _words(value: Any) -> str:
-    return str(value).replace("_", " ")
-
-
 #: The one action a row shows, by verdict, in this order of importance (the others are in its details).
 #: A rejected key gets no onboarding step: human review, or nothing.
 MAIN_ACTIONS: Final = {
@@ -141,21 +146,47 @@ def main_action(row: Mapping[str, Any]) -> str | None:
     return None
 
 
+def lens_answers(row: Mapping[str, Any]) -> dict[str, tuple[str | None, str | None]]:
+    """Each lens's ``(verdict, action)`` for the row: inventory fit's are the row's verdict and
+    :func:`main_action`; another lens's are its verdict and its first action (its rules list them by
+    importance), ``(None, None)`` where the row has no such lens (a row from before the lenses)."""
+    if row.get("error") is not None:
+        return {}
+    lenses = row.get("lenses") if isinstance(row.get("lenses"), Mapping) else {}
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for name in LENS_NAMES:
+        lens = lenses.get(name) if isinstance(lenses, Mapping) else None
+        if name == DEFAULT_LENS:
+            out[name] = (str(row["verdict"]) if row.get("verdict") else None, main_action(row))
+        elif isinstance(lens, Mapping):
+            first = next((a for a in lens.get("actions") or [] if isinstance(a, Mapping)), None)
+            out[name] = (str(lens.get("verdict") or "") or None, str(first.get("action")) if first else None)
+        else:
+            out[name] = (None, None)
+    return out
+
+
+def _badge(verdict: str | None) -> str:
+    if not verdict:
+        return '<span class="tk-muted">none</span>'
+    return f'<span class="tk-badge tk-{_t(re.sub(r"[^a-z_]", "", verdict))}">{_t(label("verdict", verdict))}</span>'
+
+
 def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str:
     """One line per key: key, verdict, provider, [route], status, the one action, balance, limits, [changes].
     Everything else (claim, models, every action with its reason, history) is in the row's details,
     drawn from the page's CSV on expand."""
     failed = row.get("error") is not None
-    label = str(row["label"])
-    link = _t(label)
+    key = str(row["label"])
+    link = _t(key)
     if row.get("report") and not failed:
-        link = f'<a href="{_t(quote(str(row["report"])))}">{_t(label)}</a>'
-    cells = [_cell(label, link, "tk-key")]  # details.js puts the details button in front
+        link = f'<a href="{_t(quote(str(row["report"])))}">{_t(key)}</a>'
+    cells = [_cell(key, link, "tk-key")]  # details.js puts the details button in front
     verdict = row.get("verdict")
-    if verdict:
-        badge = f'<span class="tk-badge tk-{_t(re.sub(r"[^a-z_]", "", str(verdict)))}">{_t(_words(verdict))}</span>'
+    if failed:
+        badge = f'<span class="tk-status-failed">{_t(label("verdict", FAILED))}</span>'
     else:
-        badge = '<span class="tk-status-failed">failed</span>' if failed else '<span class="tk-muted">none</span>'
+        badge = _badge(str(verdict) if verdict else None)
     cells.append(_cell(_verdict_bucket(row), badge))
     provider = str(row.get("provider") or "unknown")
     mismatch = ' <span class="tk-status-failed" title="the evidence does not match the claim">&#8800;</span>'
@@ -164,7 +195,8 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
         cells.append(_cell(str(row.get("route") or ""), _t(row.get("route") or "")))
     status = str(row.get("status") or "unknown")
     reason = f' title="{_t(row.get("error"))}"' if failed else ""
-    shown = f'<span class="tk-status-failed"{reason}>{_t(_words(status))}</span>' if failed else _t(_words(status))
+    words = label("status", status)
+    shown = f'<span class="tk-status-failed"{reason}>{_t(words)}</span>' if failed else _t(words)
     cells.append(_cell(status, shown))
     action = main_action(row)
     cells.append(_cell(None, f'<span class="tk-action">{_t(action)}</span>' if action else ""))
@@ -178,6 +210,8 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
     if "changes" in columns:
         cells.append(_changes_cell(row))
     data = "".join(f' data-f-{name}="{_t(value)}"' for name, value in _filter_values(row).items())
+    for name, (lens_verdict, lens_action) in lens_answers(row).items():
+        data += f' data-l-{name}="{_t(lens_verdict or "")}" data-a-{name}="{_t(lens_action or "")}"'
     classes = " ".join(c for c in ("tk-row-failed" if failed else "", "tk-row-changed" if row.get("changes") else "")
                        if c)  # fmt: skip
     cls = f' class="{classes}"' if classes else ""
@@ -205,16 +239,41 @@ _KINDS: Final = {"balance": "num"}
 _TITLES: Final = {"changes": "changes · runway"}
 
 
+def _lens_buckets(row: Mapping[str, Any]) -> set[str]:
+    """The verdict buckets a row can show, whichever lens is chosen."""
+    if row.get("error") is not None:
+        return {FAILED}
+    return {v or "unknown" for v, _ in lens_answers(row).values()} | {_verdict_bucket(row)}
+
+
+def _filter_words(name: str, value: str) -> str:
+    if name == "verdict":
+        return label("verdict", value)
+    return label("status", value) if name == "status" else value
+
+
 def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
     selects = []
     for name, title in _FILTERS:
-        values = sorted({_filter_values(r)[name] for r in rows}, key=str.lower)
+        values = {_filter_values(r)[name] for r in rows}
+        if name == "verdict":  # every lens's verdicts: the lens switch changes what a row shows
+            values = set().union(values, *(_lens_buckets(r) for r in rows))
         options = '<option value="">all</option>' + "".join(
-            f'<option value="{_t(v)}">{_t(v.replace("_", " "))}</option>' for v in values
+            f'<option value="{_t(v)}">{_t(_filter_words(name, v))}</option>' for v in sorted(values, key=str.lower)
         )
         selects.append(f'<label>{_t(title)} <select name="{name}" id="tk-filter-{name}">{options}</select></label>')
     shown = f'<span id="tk-shown" class="tk-muted">{len(rows)} of {len(rows)} shown</span>'
     return f'<div class="tk-filters" id="tk-filters" role="search">{"".join(selects)}{shown}</div>'
+
+
+def _lens_switch_html() -> str:
+    """The lens switch (``lens.js``): which lens's verdict and action the table and the chart show."""
+    options = "".join(
+        f'<option value="{_t(name)}"{" selected" if name == DEFAULT_LENS else ""}>{_t(label("lens", name))}</option>'
+        for name in LENS_NAMES
+    )
+    return (f'<div class="tk-filters tk-lens-switch"><label>lens <select id="tk-lens" '
+            f'name="lens">{options}</select></label></div>')  # fmt: skip
 
 
 _VERDICT_ORDER: Final = ("ready", "needs_work", "reject", FAILED)
@@ -227,6 +286,8 @@ def _fleet_chart(rows: Sequence[Mapping[str, Any]]) -> str:
     counts: dict[str, dict[str, int]] = {}
     for row in rows:
         per = counts.setdefault(str(row.get("provider") or "unknown"), {})
+        for bucket in _lens_buckets(row):  # a segment for each verdict another lens may show (0 for now)
+            per.setdefault(bucket, 0)
         bucket = _verdict_bucket(row)
         per[bucket] = per.get(bucket, 0) + 1
     top = max((sum(v.values()) for v in counts.values()), default=0) or 1
@@ -236,13 +297,14 @@ def _fleet_chart(rows: Sequence[Mapping[str, Any]]) -> str:
         order = [v for v in _VERDICT_ORDER if v in per] + sorted(set(per) - set(_VERDICT_ORDER))
         segs = "".join(
             f'<span class="tk-seg tk-v-{_t(re.sub(r"[^a-z_]", "", v))}" data-verdict="{_t(v)}" '
-            f'style="width:{100 * per[v] / top:.2f}%" title="{_t(_words(v))}: {per[v]}">{per[v]}</span>'
+            f'data-label="{_t(label("verdict", v))}" style="width:{100 * per[v] / top:.2f}%" '
+            f'title="{_t(label("verdict", v))}: {per[v]}">{per[v] or ""}</span>'
             for v in order
         )
         bars.append(f'<div class="tk-bar-row" data-provider="{_t(provider)}"><span class="tk-bar-name">'
                     f'{_t(provider)}</span><span class="tk-bar">{segs}</span>'
                     f'<span class="tk-bar-n">{sum(per.values())}</span></div>')  # fmt: skip
-    legend = "".join(f'<span class="tk-seg tk-v-{v}">{_t(_words(v))}</span>' for v in _VERDICT_ORDER)
+    legend = "".join(f'<span class="tk-seg tk-v-{v}">{_t(label("verdict", v))}</span>' for v in _VERDICT_ORDER)
     return (f'<figure class="tk-fleet-chart" id="tk-fleet-chart"><figcaption>Keys per provider and verdict (of '
             f'the keys shown) <span class="tk-legend">{legend}</span></figcaption>'
             f'<div id="tk-bars">{"".join(bars)}</div></figure>')  # fmt: skip
@@ -274,15 +336,27 @@ def _changes_cell(row: Mapping[str, Any]) -> str:
     return _cell(value, "".join(parts) or quiet)
 
 
+#: the label kinds the page's scripts read (``data-labels`` on the table)
+_SCRIPT_LABELS: Final = ("verdict", "status", "status_reason", "grade", "role", "lens")
+
+
+def _counts_text(rows: Sequence[Mapping[str, Any]], lens: str) -> str:
+    """``2 ready, 1 needs work, 1 check failed``: the rows per verdict of one lens."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        verdict = lens_answers(row).get(lens, (None, None))[0]
+        bucket = FAILED if row.get("error") is not None else verdict or "unknown"
+        counts[bucket] = counts.get(bucket, 0) + 1
+    order = [v for v in _VERDICT_ORDER if v in counts] + sorted(set(counts) - set(_VERDICT_ORDER))
+    return ", ".join(f"{counts[v]} {label('verdict', v)}" for v in order)
+
+
 def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fleet index") -> str:
     """The index page for ``rows`` (see :func:`index_row`)."""
     from testkey_nb.report.export import check_offline
 
-    counts: dict[str, int] = {}
-    for row in rows:
-        bucket = _verdict_bucket(row)
-        counts[bucket] = counts.get(bucket, 0) + 1
-    summary = ", ".join(f"{n} {_t(k.replace('_', ' '))}" for k, n in sorted(counts.items()))
+    summaries = {name: _counts_text(rows, name) for name in LENS_NAMES}
+    counts = "".join(f' data-counts-{name}="{_t(text)}"' for name, text in summaries.items())
     columns = _columns(rows)
     head = "".join(
         f'<th data-type="{_KINDS.get(name, "text")}" data-col="{_t(name)}" scope="col">'
@@ -291,7 +365,9 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
     )
     body = "".join(_row_html(row, columns, i) for i, row in enumerate(rows))
     chart = _fleet_chart(rows) if rows else ""
-    scripts = [SORT_JS, FILTER_JS, CSV_JS, DETAILS_JS]
+    switch = _lens_switch_html() if rows else ""
+    words = _t(json.dumps({kind: labels_for(kind) for kind in _SCRIPT_LABELS}, separators=(",", ":")))
+    scripts = [SORT_JS, FILTER_JS, CSV_JS, DETAILS_JS, LENS_JS]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_csp(scripts)}">'
@@ -299,14 +375,16 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
         '<meta name="color-scheme" content="light dark">'
         f"<title>{_t(title)}</title>{CSS}{_STYLE}</head><body>"
         f"<h1>{_t(title)}</h1>"
-        f'<p class="tk-muted">{len(rows)} key(s): {summary or "none"}. Filter by provider, status or verdict; '
-        "click a column header to sort; &#9656; opens a key's details; a key opens its report. "
-        '<a id="tk-csv" download="index.csv" aria-disabled="true">Download the table (CSV)</a>.</p>'
+        f'<p class="tk-muted">{_t(plural(len(rows), "key"))}: <span id="tk-counts"{counts}>'
+        f'{_t(summaries[DEFAULT_LENS] or "none")}</span>. Choose the lens whose verdicts the table shows; filter by '
+        "provider, status or verdict; click a column header to sort; &#9656; opens a key's details; a key opens its "
+        'report. <a id="tk-csv" download="index.csv" aria-disabled="true">Download the table (CSV)</a>.</p>'
         f'<script type="{CSV_DATA_TYPE}" id="tk-csv-data">{csv_payload(rows)}</script>'
-        f"{_filters_html(rows)}{chart}"
-        f'<table class="tk-table tk-fleet" id="tk-fleet"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"{switch}{_filters_html(rows)}{chart}"
+        f'<table class="tk-table tk-fleet" id="tk-fleet" data-lens="{DEFAULT_LENS}" data-labels="{words}"><thead><tr>'
+        f"{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<script>{SORT_JS}</script><script>{FILTER_JS}</script><script>{CSV_JS}</script>"
-        f"<script>{DETAILS_JS}</script></body></html>\n"
+        f"<script>{DETAILS_JS}</script><script>{LENS_JS}</script></body></html>\n"
     )
     check_offline(page)
     if re.search(r"https?://", page, re.IGNORECASE):  # pragma: no cover - every text goes through _t
