@@ -215,7 +215,7 @@ def test_batch_index_runway_cell_says_used_up_or_days_left_with_its_window() -> 
                          "exhausted_at": "2026-11-03T05:00:00Z", "provenance": "derived"}  # fmt: skip
     page = index_html(rows)
     assert 'title="runway 20.0 days (burn 4.00 USD/day over 5.0 days, derived)">runway 20.0 days<' in page
-    assert "credits used up on 2026-11-03 (burn 34.60 USD/day over 5.0 days, derived)" in page
+    assert "credits used up on 3 Nov 2026 (burn 34.60 USD/day over 5.0 days, derived)" in page
     assert "runway 0.0 days" not in page  # an exhausted balance is not a runway
 
 

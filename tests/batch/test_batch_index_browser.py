@@ -225,8 +225,9 @@ def _bucket(row: dict[str, Any]) -> str:
     return "failed" if row["error"] is not None else str(row["verdict"])
 
 
-def _lens_rows() -> list[dict[str, Any]]:
-    """Three keys: one whose three lenses disagree, one ready in all three, one whose check failed."""
+def _lens_rows(asked: str = "inventory-fit") -> list[dict[str, Any]]:
+    """Three keys: one whose three lenses disagree, one ready in all three, one whose check failed;
+    ``asked``: the lens their reports answer (a batch's ``--lens``)."""
     from testkey_nb.batch.fleet import index_row
 
     def lens(verdict: str, summary: str, *actions: str) -> dict[str, Any]:
@@ -237,7 +238,7 @@ def _lens_rows() -> list[dict[str, Any]]:
         first = lenses["inventory-fit"]
         return {"label": label, "provider": provider, "status": "valid", "status_reason": "accepted",
                 "verdict": first["verdict"], "verdict_summary": first["summary"], "actions": first["actions"],
-                "lens": "inventory-fit", "lenses": lenses}  # fmt: skip
+                "lens": asked, "lenses": lenses}  # fmt: skip
 
     split = {"inventory-fit": lens("ready", "2 models allowed and priced", "import inventory", "add monitoring"),
              "onboarding-readiness": lens("needs_work", "limited coverage, confirm identity first",
@@ -299,6 +300,23 @@ def test_the_lens_switch_changes_the_verdict_action_filters_and_chart(tmp_path: 
         assert page.locator("#tk-counts").inner_text() == "2 ready, 1 check failed"
         assert page.locator("#tk-fleet tbody tr[data-f-verdict=ready]").count() == 2
     assert log.requests == [index.resolve().as_uri()] and log.blocked == []
+    assert log.console_errors == [] and log.page_errors == []
+
+
+def test_the_index_opens_on_the_lens_the_reports_answer(tmp_path: Path) -> None:
+    """Reports rendered with --lens commercial-launch: the index opens on that lens, its verdicts and actions
+    drawn at load; switching back to inventory fit still works."""
+    from testkey_nb.batch.fleet import write_index
+
+    index, _ = write_index(tmp_path, _lens_rows("commercial-launch"))
+    cells = "rs => rs.map(r => [r.cells[1].textContent, r.cells[4].textContent])"
+    with open_report(index, width=800, height=700) as (page, log):
+        assert page.locator("#tk-lens").input_value() == "commercial-launch"
+        assert page.eval_on_selector_all("#tk-fleet tbody tr", cells) == [
+            ["reject", "add credits"], ["ready", "import inventory"], ["check failed", ""]]
+        assert page.locator("#tk-counts").inner_text() == "1 ready, 1 reject, 1 check failed"
+        page.select_option("#tk-lens", "inventory-fit")
+        assert page.locator("#tk-counts").inner_text() == "2 ready, 1 check failed"
     assert log.console_errors == [] and log.page_errors == []
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from testkey_nb._files import write_atomic
+from testkey_nb._format import moment
 from testkey_nb._labels import label, labels_for, plural
 from testkey_nb.batch.fleet.rows import (
     FAILED,
@@ -266,10 +267,21 @@ def _filters_html(rows: Sequence[Mapping[str, Any]]) -> str:
     return f'<div class="tk-filters" id="tk-filters" role="search">{"".join(selects)}{shown}</div>'
 
 
-def _lens_switch_html() -> str:
-    """The lens switch (``lens.js``): which lens's verdict and action the table and the chart show."""
+def opening_lens(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The lens the index opens on: the one the keys' reports answer (``--lens`` of the batch; the most
+    rows' when they differ), else inventory fit."""
+    asked: dict[str, int] = {}
+    for row in rows:
+        if row.get("lens") in LENS_NAMES:
+            asked[str(row["lens"])] = asked.get(str(row["lens"]), 0) + 1
+    return max(asked, key=lambda name: (asked[name], name == DEFAULT_LENS)) if asked else DEFAULT_LENS
+
+
+def _lens_switch_html(opening: str = DEFAULT_LENS) -> str:
+    """The lens switch (``lens.js``): which lens's verdict and action the table and the chart show; it
+    opens on ``opening`` (the script redraws the rows for it at load when it is not inventory fit)."""
     options = "".join(
-        f'<option value="{_t(name)}"{" selected" if name == DEFAULT_LENS else ""}>{_t(label("lens", name))}</option>'
+        f'<option value="{_t(name)}"{" selected" if name == opening else ""}>{_t(label("lens", name))}</option>'
         for name in LENS_NAMES
     )
     return (f'<div class="tk-filters tk-lens-switch"><label>lens <select id="tk-lens" '
@@ -327,7 +339,7 @@ def _changes_cell(row: Mapping[str, Any]) -> str:
         currency = runway.get("currency") or "USD"
         window = runway.get("window") if isinstance(runway.get("window"), Mapping) else {}
         over = f" over {float(window['days']):,.1f} days" if isinstance(window.get("days"), (int, float)) else ""
-        when = str(runway.get("exhausted_at") or "")[:10]
+        when = moment(str(runway.get("exhausted_at"))[:10]) if runway.get("exhausted_at") else ""
         head = f"credits used up{' on ' + when if when else ''}" if days <= 0 else f"runway {days:,.1f} days"
         full = f"{head} (burn {burn:,.2f} {currency}/day{over}, derived)"
         parts.append(f' <span class="tk-muted" title="{_t(full)}">{_t(head)}</span>')
@@ -365,7 +377,7 @@ def index_html(rows: Sequence[Mapping[str, Any]], *, title: str = "testkey-nb fl
     )
     body = "".join(_row_html(row, columns, i) for i, row in enumerate(rows))
     chart = _fleet_chart(rows) if rows else ""
-    switch = _lens_switch_html() if rows else ""
+    switch = _lens_switch_html(opening_lens(rows)) if rows else ""
     words = _t(json.dumps({kind: labels_for(kind) for kind in _SCRIPT_LABELS}, separators=(",", ":")))
     scripts = [SORT_JS, FILTER_JS, CSV_JS, DETAILS_JS, LENS_JS]
     page = (
