@@ -174,7 +174,7 @@ def _drop(body: Any, names: tuple[str, ...]) -> Any:
 def _key_route(host: Any) -> Any:
     """The route that judges a key in the host's own scheme: an authenticated GET read, else the model call."""
     reads = [r for r in host.routes if r.kind == "read" and not r.public and r.method == "GET" and r.auth is None
-             and not r.query_required]  # fmt: skip
+             and not r.query_required and host.answer(r.name).status == 200]  # fmt: skip
     return reads[0] if reads else next(r for r in host.routes if r.kind in ("chat", "messages"))
 
 
