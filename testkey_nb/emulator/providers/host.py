@@ -299,7 +299,7 @@ def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
     )
     for mode, why in host.left_out.items():
         if mode not in MODES or mode in modes or not why.strip():
-            raise ValueError(f"{provider}: left_out {mode!r} must be a mode of {MODES} the host does not play, with why")
+            raise ValueError(f"{provider}: left_out {mode!r}: a mode of {MODES} the host does not play, with why")
     names = _RANDOM | _TIMES | _REQUEST | frozenset(variables)
     _check_templates(data["answers"], names, f"{provider}.answers")
     for part in ("headers", "accepted_headers", "rate_limit_headers"):
