@@ -1,10 +1,12 @@
 """The ASGI app and state that play one provider's host from its `Host` data.
 
-One mode per key: ``valid``, ``no-balance`` and ``rate-limited`` keys are accepted (the catalog and the
-identity/balance reads answer 200; the chat route answers per mode), a ``bad-key`` key is unknown to
-the host. A key sent in another scheme than the host's (``Authorization: Bearer`` vs ``x-api-key``)
-is not seen as a key: the host answers as it answers a request without one. Every request is logged
-without the key (its digest only is compared; the log holds the mode label).
+One mode per key: ``valid``, ``no-balance``, ``no-plan`` and ``rate-limited`` keys are accepted (the catalog and
+the identity/balance reads answer 200; the chat route answers per mode), a ``bad-key`` key is unknown to the host, a
+``geo-blocked`` key gets the route block on every path. A key sent in another scheme than the route's (the host's,
+or the route's own: Gemini's native list takes ``x-goog-api-key`` or ``?key=`` beside a Bearer base) is not seen as
+a key: the host answers as it answers a request without one. A route may need query parameters (Azure's classic
+paths and ``api-version``). Every request is logged without the key (its digest only is compared; the log holds the
+mode label); only a completion the host makes is ``billable``, HTTP-200 error envelopes included.
 """
 
 from __future__ import annotations
