@@ -58,3 +58,24 @@ def test_the_emulated_host_reads_as_the_golden_says(probed: dict[tuple[str, str]
     assert got == (golden.get("provider", provider), golden["status"], golden["key_valid"]), data["status_detail"]
     if "status_reason" in golden:
         assert data["status_reason"] == golden["status_reason"], data["status_detail"]
+
+
+ROUTES = [(p, key) for p in PLAYED for key in _golden(p) if key.startswith("valid@")]
+
+
+@pytest.mark.parametrize(("provider", "route"), ROUTES)
+def test_a_regional_hosts_valid_key_reads_as_the_golden_says_on_each_route(provider: str, route: str) -> None:
+    """The emulator plays a regional provider's hosts on one loopback port (the China host serves the same paths);
+    the route is the one the check is told (``--route china``), and the golden for that host holds."""
+    golden = _golden(provider)[route]
+    with run_emulator(provider=provider) as emu:
+        options = CheckOptions(base_url=emu.base_url, claim=provider, route=golden["route"], timeout_s=5.0,
+                               deadline_s=8.0)  # fmt: skip
+        data = asyncio.run(check_key_async(Secret(emu.keys["valid"]), options)).to_json()
+    assert (data["provider"]["id"], data["provider"]["route"], data["status"], data["metrics"]["key_valid"]) == (
+        provider, golden["route"], golden["status"], golden["key_valid"]), data["status_detail"]
+    if "models" in golden:
+        assert [m["model"] for m in data["models"]] == golden["models"]
+    if "balance" in golden:  # Moonshot's China host: the same balance in CNY
+        got = {k: v for k, v in (data["balance"] or {}).items() if k != "exchange"}
+        assert got == golden["balance"]
