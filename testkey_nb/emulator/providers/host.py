@@ -234,12 +234,17 @@ def _lower(data: Mapping[str, Any] | None) -> Mapping[str, str]:
 
 
 def _catalog_ids(body: Any) -> frozenset[str]:
-    """Model ids (and aliases) of a /models body: ``{data: [...]}`` or a bare list (Together)."""
-    items = body if isinstance(body, list) else (body or {}).get("data", []) if isinstance(body, dict) else []
+    """Model ids (and aliases) of a /models body: ``{data: [{id}]}``, a bare list (Together) or ``{models: [{name}]}``
+    (Cohere)."""
+    if isinstance(body, dict):
+        items = body.get("data") or body.get("models") or []
+    else:
+        items = body if isinstance(body, list) else []
     ids: set[str] = set()
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("id"), str):
-            ids.add(item["id"])
+        name = item.get("id", item.get("name")) if isinstance(item, dict) else None
+        if isinstance(name, str):
+            ids.add(name)
             ids.update(a for a in item.get("aliases") or () if isinstance(a, str))
     return frozenset(ids)
 
