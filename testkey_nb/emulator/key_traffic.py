@@ -157,10 +157,7 @@ def model_api_usage(rows: Sequence[Row], query: Mapping[str, Any], now: datetime
     while datetime(d.year, d.month, d.day, tzinfo=UTC) < end:
         days.append(d)
         d += timedelta(days=1)
-    limit = min(int(state["limit"]), page_cap or MAX_PAGE)
-    offset = int(state["offset"])
-    page = days[offset : offset + limit]
-    selected = _select(rows, state["keys"], state["models"])
+    offset, page, selected = _page_of_days(days, rows, state, page_cap)
     items = []
     for day in page:
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -182,6 +179,16 @@ def model_api_usage(rows: Sequence[Row], query: Mapping[str, Any], now: datetime
             "results": [groups[k] for k in sorted(groups)],
         })  # fmt: skip
     return _paged(items, state, offset + len(page), len(days))
+
+
+def _page_of_days(
+    days: list[date], rows: Sequence[Row], state: Mapping[str, Any], page_cap: int | None
+) -> tuple[int, list[date], list[Row]]:
+    """The page's first day's index, its days (``limit`` per page, at most ``page_cap``) and the rows the
+    query's key and model filters select."""
+    limit = min(int(state["limit"]), page_cap or MAX_PAGE)
+    offset = int(state["offset"])
+    return offset, days[offset : offset + limit], _select(rows, state["keys"], state["models"])
 
 
 def model_api_costs(rows: Sequence[Row], query: Mapping[str, Any], page_cap: int | None = None) -> dict[str, Any]:
@@ -208,10 +215,7 @@ def model_api_costs(rows: Sequence[Row], query: Mapping[str, Any], page_cap: int
         }
     first, end_day = date.fromisoformat(state["first"]), date.fromisoformat(state["end"])
     days = [first + timedelta(days=i) for i in range((end_day - first).days)]
-    limit = min(int(state["limit"]), page_cap or MAX_PAGE)
-    offset = int(state["offset"])
-    page = days[offset : offset + limit]
-    selected = _select(rows, state["keys"], state["models"])
+    offset, page, selected = _page_of_days(days, rows, state, page_cap)
     items = []
     for day in page:
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}

@@ -19,6 +19,7 @@ parallel threads. papermill still executes the notebook (``km=`` the started ker
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -29,13 +30,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import zmq
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.client import KernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
+from traitlets import DottedObjectName, Type
 
 from testkey_nb.report.keychannel import KEY_FD_ENV
 from testkey_nb.report.models import OUTBOX_ENV
@@ -74,7 +78,6 @@ ENV_ALLOWLIST: Final = frozenset(
 _KERNEL_ARGS: Final = ("--HistoryManager.hist_file=:memory:",)
 KERNEL_STDERR_NAME: Final = "kernel.stderr"
 CONNECTION_FILE_NAME: Final = "kernel.json"
-EXECUTED_NAME: Final = "executed.ipynb"
 OUTBOX_NAME: Final = "outbox"
 #: The kernel command: ipykernel behind a module that imports the report's libraries first.
 WARM_KERNEL_MODULE: Final = "testkey_nb.report.warm_kernel"
@@ -90,6 +93,53 @@ def kernel_environment(extra: Mapping[str, str], base: Mapping[str, str] | None 
     return env
 
 
+#: How long `_ReadyClient` drains IOPub after the kernel answered ``kernel_info`` (jupyter_client waits 0.2 s).
+_IOPUB_DRAIN_S: Final = 0.01
+#: How often a killed kernel is looked at until it is gone (jupyter_client looks every 0.1 s).
+_EXIT_POLL_S: Final = 0.005
+
+
+async def _drained(channel: Any, timeout: float) -> bool:
+    """True once ``channel`` gave nothing for ``timeout`` seconds (a message read meanwhile is dropped)."""
+    try:
+        await channel.get_msg(timeout=timeout)
+    except Empty:
+        return True
+    return False
+
+
+class _ReadyClient(AsyncKernelClient):
+    """jupyter_client's async client, ready as soon as the kernel has answered ``kernel_info`` on shell
+    and IOPub is connected (one IOPub message seen).
+
+    jupyter_client then drains IOPub until it has been quiet for 0.2 s: a fixed fifth of a second on
+    every render, for messages nbclient ignores anyway (it reads only replies to its own requests). Here
+    the drain stops after `_IOPUB_DRAIN_S` of quiet. Everything else is jupyter_client's own loop.
+    """
+
+    async def _ready_soon(self, timeout: float | None = None) -> None:
+        limit = time.time() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=1)
+            except Empty:  # no answer yet
+                msg = None
+            # IOPub is connected once the kernel's status for this request arrives on it
+            answered = msg is not None and msg["msg_type"] == "kernel_info_reply"
+            if answered and not await _drained(self.iopub_channel, 0.2):
+                self._handle_kernel_info_reply(msg)
+                break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.time() > limit:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        while not await _drained(self.iopub_channel, _IOPUB_DRAIN_S):
+            pass
+
+    wait_for_ready = _ready_soon
+
+
 class _OwnedKernelManager(AsyncKernelManager):
     """An async kernel manager that remembers the clients it handed out, to close their channels.
 
@@ -97,6 +147,9 @@ class _OwnedKernelManager(AsyncKernelManager):
     loop on iopub, so a kernel that dies mid-cell is never noticed (the render hangs forever).
     nbclient does not stop the channels of a client made from a kernel manager it was given.
     """
+
+    client_class = DottedObjectName("testkey_nb.report.execute._ReadyClient")
+    client_factory = Type(_ReadyClient, klass=KernelClient)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -124,6 +177,11 @@ class _OwnedKernelManager(AsyncKernelManager):
         kc = super().client(**kwargs)
         self._tk_clients.append(kc)
         return kc
+
+    async def _async_wait(self, pollinterval: float = _EXIT_POLL_S) -> None:
+        """Until the (killed) kernel is gone, looked at every `_EXIT_POLL_S` instead of every 0.1 s."""
+        while await self._async_is_alive():
+            await asyncio.sleep(min(pollinterval, _EXIT_POLL_S))
 
     def close_clients(self) -> None:
         for kc in self._tk_clients:
@@ -317,7 +375,7 @@ def execute_in_kernel(
 
         nb = papermill.execute_notebook(
             str(notebook),
-            str(kernel.run_dir / EXECUTED_NAME),
+            None,  # the executed notebook stays in memory: no copy of the raw data on disk, no write
             parameters=dict(parameters),
             kernel_name="python3",
             progress_bar=False,

@@ -59,7 +59,7 @@ def serve(channel_fd: int, parent: int) -> None:
     if sys.path and sys.path[0] in ("", ".", os.getcwd()):
         del sys.path[0]
     warm_kernel.preload()  # the imports every kernel would pay
-    from ipykernel import kernelapp  # noqa: F401 - imported once, here
+    warm_kernel.preload_kernel_machinery()  # and those ipykernel's start-up would pay in every fork
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
     channel = socket.socket(fileno=channel_fd)

@@ -124,3 +124,19 @@ def test_anything_odd_is_left_to_the_in_process_path(tmp_path, row):
         "d1,r1,A10Gx4x16,serving,2026-03-10T00:00:00Z,2026-03-10T00:15:00Z\n" + row
     )
     assert meter_csv(path) is None
+
+
+@pytest.mark.parametrize("block", [5, 16, 31, 1 << 20])
+def test_pieces_cut_at_line_ends_give_back_the_file_whole(tmp_path, monkeypatch, block):
+    """Pieces smaller than a line, cut mid-line, or the whole file: every data line once, in order,
+    each piece ending at a line end; a tail of blank lines gives no piece."""
+    from testkey_nb.billing import columnar
+
+    lines = [b"deployment_id,replica_id\n", b"dep-1,r-1\n", b"dep-22,replica-two-long-name\n", b"d,r\n"]
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"".join(lines) + b"\n\n")
+    monkeypatch.setattr(columnar, "_BLOCK", block)
+    pieces = list(columnar._blocks(path))
+    assert b"".join(pieces).rstrip(b"\n") + b"\n" == b"".join(lines[1:])
+    assert all(p.endswith(b"\n") for p in pieces)
+    assert not any(p.isspace() for p in pieces)

@@ -27,8 +27,11 @@ PROVIDERS_DIR = REPO / "testkey_nb" / "providers"
 DOCS: dict[str, dict[str, Any]] = {
     p: yaml.safe_load((ANSWERS_DIR / p / "answers.yaml").read_text(encoding="utf-8")) for p in PROVIDER_IDS
 }
-#: a documented answer whose mode the host leaves out (``left_out``: undocumented for real) is not played
-CASES = [(p, a) for p in PROVIDER_IDS for a in DOCS[p]["answers"] if a["mode"] not in load_host(p).left_out]
+#: a mode the documented answers hold but the host does not play (its answer is undocumented: Novita's, Hyperbolic's and
+#: Nebius's out-of-money chat answers, said so in their host.yaml) has no emulator key: its answers are not served
+CASES = [(p, a) for p in PROVIDER_IDS for a in DOCS[p]["answers"] if a["mode"] in (*load_host(p).modes, "none")]
+#: a bad key's status where it is not 401, by hand from answers.yaml: xAI models-bad-key (issue-400: 400, a JSON string)
+BAD_KEY_STATUS = {"xai": 400}
 _MISSING = object()
 HTTP = httpx.Client(timeout=10.0)  # one client: a new one per request costs an SSL context each
 
@@ -76,9 +79,10 @@ def _headers(emu: RunningEmulator, auth: str, key: str | None, path: str = "") -
     return {**extra, "Authorization": f"Bearer {key}"}
 
 
-def send(emu: RunningEmulator, mode: str, auth: str, request: dict[str, Any]) -> httpx.Response:
+def send(emu: RunningEmulator, mode: str, auth: str, request: dict[str, Any],
+         host: str | None = None) -> httpx.Response:  # fmt: skip
     key = None if mode == "none" else emu.keys[mode]
-    url = emu.origin + request["path"]
+    url = emu.origin + (f"/_route/{host}" if host else "") + request["path"]  # ``host: china``: that route's host
     params = dict(request.get("params") or {})
     if auth == "key-in-query" and key is not None:  # Gemini's native API: ?key= instead of the header
         params, auth = {**params, "key": key}, "none"
@@ -90,7 +94,7 @@ def _documented(provider: str, mode: str, auth: str, method: str, path: str) -> 
     """The status answers.yaml documents for (mode, auth) on ``method path``, if it does."""
     return next((a["status"] for a in DOCS[provider]["answers"] if a["mode"] == mode and a["auth"] == auth
                  and a["request"]["method"] == method and a["request"]["path"] == path
-                 and not a["request"].get("params")), None)  # fmt: skip
+                 and not a["request"].get("params") and not a.get("host")), None)  # fmt: skip
 
 
 def _get(data: Any, dotted: str) -> Any:
@@ -117,7 +121,7 @@ def _without(data: Any, dotted: str) -> Any:
 def test_emulator_gives_the_documented_answer(emus: dict[str, RunningEmulator], provider: str,
                                                answer: dict[str, Any]) -> None:  # fmt: skip
     emu = emus[provider]
-    r = send(emu, answer["mode"], answer["auth"], answer["request"])
+    r = send(emu, answer["mode"], answer["auth"], answer["request"], answer.get("host"))
     assert r.status_code == answer["status"], r.text
     for name, value in (answer.get("headers") or {}).items():
         assert r.headers.get(name) == str(value), name
@@ -129,6 +133,10 @@ def test_emulator_gives_the_documented_answer(emus: dict[str, RunningEmulator], 
         return
     got, want = r.json(), answer["body"]
     for path, pattern in (answer.get("patterns") or {}).items():
+        if path == ".":  # the whole body is a string that varies (xAI's 400 echoes the key's first and last two)
+            assert isinstance(got, str) and re.search(pattern, got), got
+            got = want = "<pattern>"
+            continue
         value = _get(got, path)
         assert isinstance(value, str) and re.search(pattern, value), (path, value)
         got, want = _without(got, path), _without(want, path)
@@ -150,9 +158,12 @@ def test_documented_answers_cite_a_source(provider: str) -> None:
 @pytest.mark.parametrize("provider", PROVIDER_IDS)
 def test_keys_per_mode_in_the_providers_shape(emus: dict[str, RunningEmulator], provider: str) -> None:
     emu = emus[provider]
-    assert list(emu.keys) == [m for m in DOCS[provider]["modes"] if m not in load_host(provider).left_out]
+    assert list(emu.keys) == [m for m in DOCS[provider]["modes"] if m in load_host(provider).modes]
+    assert set(emu.keys) >= set(DOCS[provider]["modes"]) - {"no-balance"}, "only an undocumented mode is left out"
     assert len(set(emu.keys.values())) == len(emu.keys)
-    patterns = tomllib.loads((PROVIDERS_DIR / provider / "provider.toml").read_text())["key_patterns"]
+    patterns = tomllib.loads((PROVIDERS_DIR / provider / "provider.toml").read_text()).get("key_patterns")
+    if not patterns:  # DashScope, Nebius: no documented key shape (the host.yaml says what it assumes)
+        return
     strongest = max(patterns, key=lambda p: p["weight"])
     for mode, key in emu.keys.items():
         assert re.search(strongest["regex"], key), (mode, strongest["name"])
@@ -228,9 +239,14 @@ NO_BALANCE_STATUS = {
     "openai": 429,  # chat-no-balance, page-quota: 429 insufficient_quota
     "openrouter": 402,  # chat-no-balance, doc-errors: 402 insufficient credits
     "zhipu": 429,  # chat-no-balance, doc-codes: 1113 arrears on HTTP 429
+    "xai": 403,  # chat-no-balance, issue-403: "Your newly created team doesn't have any credits yet"
+    "dashscope": 400,  # chat-no-balance, issue-arrearage: 400 Arrearage
+    "siliconflow": 403,  # chat-no-balance, doc-errors: 403 code 30001 balance insufficient
+    "ark": 403,  # chat-no-balance, doc-errors: 403 AccountOverdueError
 }
 #: a plan window used up (mode no-plan), likewise by hand from answers.yaml
-NO_PLAN_STATUS = {"zhipu": 429}  # chat-no-plan, doc-codes: 1308 (5-hour window) on HTTP 429
+NO_PLAN_STATUS = {"zhipu": 429,  # chat-no-plan, doc-codes: 1308 (5-hour window) on HTTP 429
+                  "sambanova": 429}  # chat-no-plan, doc-limits: the Free tier's 20 requests a day used up
 
 
 @pytest.mark.parametrize("provider", PROVIDER_IDS)
@@ -244,7 +260,8 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
     empty = {"method": "POST", "path": chat.paths[0], "json": {"model": model, "messages": [], "max_tokens": 1}}
     expected = {"valid": host.answer(f"{chat.name}.unknown_model" if not host.model_ids and
                                      f"{chat.name}.unknown_model" in host.answers else f"{chat.name}.empty").status,
-                "bad-key": 401, "no-balance": None, "rate-limited": 429, "geo-blocked": 403}  # fmt: skip
+                "bad-key": BAD_KEY_STATUS.get(provider, 401), "no-balance": None, "rate-limited": 429,
+                "geo-blocked": 403}  # fmt: skip
     for mode in emu.keys:
         r = send(emu, mode, "key", empty)
         want = {"no-balance": NO_BALANCE_STATUS.get(provider), "no-plan": NO_PLAN_STATUS.get(provider)}.get(
@@ -261,7 +278,7 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
     if f"{chat.name}.unknown_model" in host.answers:  # evidence about the model, after auth
         other = {**empty, "json": {"model": "nope/not-a-model", "messages": [], "max_tokens": 1}}
         assert send(emu, "valid", "key", other).status_code == host.answer(f"{chat.name}.unknown_model").status
-        assert send(emu, "bad-key", "key", other).status_code == 401
+        assert send(emu, "bad-key", "key", other).status_code == BAD_KEY_STATUS.get(provider, 401)
 
 
 def test_http_200_error_envelopes_and_read_only_posts_are_never_billable(emus: dict[str, RunningEmulator]) -> None:
@@ -301,7 +318,7 @@ def test_second_auth_schemes_and_required_query(emus: dict[str, RunningEmulator]
 
 def test_public_endpoints_answer_without_a_key(emus: dict[str, RunningEmulator]) -> None:
     public = {p: [r for r in load_host(p).routes if r.public] for p in PROVIDER_IDS}
-    assert {p for p, routes in public.items() if routes} == {"openrouter", "huggingface"}
+    assert {p for p, routes in public.items() if routes} == {"openrouter", "huggingface", "sambanova"}
     r = HTTP.get(emus["openrouter"].base_url + "/models")
     assert r.status_code == 200 and r.json()["data"]
     bad = HTTP.get(emus["openrouter"].base_url + "/models",
@@ -482,7 +499,13 @@ def test_demo_fleet_mixes_baseten_and_five_other_providers() -> None:
                 k.label, r.text)
 
 
-@pytest.mark.parametrize("provider", PROVIDER_IDS)
+#: identification code lacks: Nebius's provider.toml holds no key pattern and no fingerprint (a loopback host's answers
+#: name nothing): see providers/NOTES-19.md #19
+UNNAMED = {"nebius": "nothing in Nebius's answers or key shape names it on a host without its hostname"}
+
+
+@pytest.mark.parametrize("provider", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=UNNAMED[p]))
+                                      if p in UNNAMED else p for p in PROVIDER_IDS])  # fmt: skip
 def test_identification_names_the_provider_each_emulator_plays(emus: dict[str, RunningEmulator], provider: str) -> None:
     """The emulated host carries its provider's evidence: identification (headers, bodies, key shape)
     names that provider, not Baseten."""

@@ -107,7 +107,14 @@ def emulated() -> dict[tuple[str, str], KeyCheck]:
     return out
 
 
-@pytest.mark.parametrize(("provider", "mode"), [(p, m) for p in EMULATED for m in _modes(p)])
+#: what identification lacks on the emulator's loopback host, claim or not (NOTES-19.md #19): Nebius has no key pattern
+#: and no fingerprint, so nothing names it
+UNNAMED_EMULATED = {("nebius", "valid"): "nothing in Nebius's provider.toml names it on a host without its hostname"}
+
+
+@pytest.mark.parametrize(("provider", "mode"), [
+    pytest.param(p, m, marks=pytest.mark.xfail(strict=True, reason=UNNAMED_EMULATED[(p, m)]))
+    if (p, m) in UNNAMED_EMULATED else (p, m) for p in EMULATED for m in _modes(p)])  # fmt: skip
 def test_emulated_keys_with_their_claim_are_not_held_for_a_conflict(
     emulated: dict[tuple[str, str], KeyCheck], provider: str, mode: str
 ) -> None:
@@ -117,5 +124,7 @@ def test_emulated_keys_with_their_claim_are_not_held_for_a_conflict(
     assert ident.provider == provider and ident.matches_claim is True
     assert ident.conflicts == (), ident.conflicts
     assert not [r for r in reasons if "conflicting evidence" in r], reasons
-    if mode == "valid" and f"{provider}-valid" not in ONE_SOURCE | NOT_NAMED:  # Cohere's valid key: named by the claim
+    if f"{provider}-{mode}" in NOT_NAMED:  # named by the claim and the key's shape only, as their answer sets
+        assert ident.confidence <= REGISTRY.scoring.max_confidence_without_behaviour, ident
+    elif mode == "valid" and f"{provider}-valid" not in ONE_SOURCE:
         assert ident.confidence >= MIN_CONFIDENCE, ident

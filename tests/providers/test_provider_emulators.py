@@ -27,9 +27,26 @@ EXPOSES = {
     "openai": {"identity", "limits"}, "anthropic": {"identity", "limits"}, "openrouter": {"identity", "balance"},
     "deepseek": {"balance"}, "groq": {"limits"}, "together": {"limits"}, "cerebras": {"limits"},
     "mistral": {"limits"}, "fireworks": {"limits"}, "deepinfra": set(), "huggingface": {"identity"},
-    "moonshot": {"balance"}, "zhipu": set(), "gemini": set(), "azure": set(), "perplexity": set(), "minimax": set(),
-    "cohere": set(),
+    "moonshot": {"balance"}, "zhipu": set(), "xai": {"identity"}, "dashscope": set(), "siliconflow": {"balance"},
+    "novita": {"balance"}, "hyperbolic": {"balance"}, "nebius": set(), "sambanova": {"limits"}, "ark": set(),
+    "gemini": set(), "azure": set(), "perplexity": set(), "minimax": set(), "cohere": set(),
 }  # fmt: skip
+#: where a provider's golden (tests/providers/<id>/golden.json) says otherwise than EXPECT, by hand from it:
+#: SambaNova's public /models proves nothing, and a rate-limited chat never passed: its validity is not shown
+#: Perplexity's likewise: it has no /models and every call is a 429
+EXPECT_FOR = {("sambanova", "rate-limited"): ("rate_limited", None),
+              ("perplexity", "rate-limited"): ("rate_limited", None)}  # fmt: skip
+#: what the probe/identify code lacks for a host played on loopback (no provider hostname): NOTES-19.md #19
+LACKS = {
+    "siliconflow": "the plan (GET /v1/user/info) goes only to a host whose answers name SiliconFlow by a specific "
+                   "marker; its key shape and {code, message, data} envelope are shared: no balance read on loopback",
+    "nebius": "nothing in Nebius's provider.toml (no key pattern, no fingerprint) names it on a host without its "
+              "hostname: identification says unknown",
+    "hyperbolic": "a bad key's assumed 401 {detail} and its weak JWT key shape settle no scheme on loopback: unknown "
+                  "(scheme_not_settled), not invalid",
+}
+EACH_MODE = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=LACKS[p])) if p in LACKS else p
+             for p in PROVIDER_IDS]  # fmt: skip
 
 
 def _check(emu: Any, key: str, **opts: Any) -> KeyCheck:
@@ -51,17 +68,15 @@ def played() -> Iterator[dict[str, tuple[dict[str, KeyCheck], KeyCheck]]]:
     yield out
 
 
-@pytest.mark.parametrize("provider", PROVIDER_IDS)
+@pytest.mark.parametrize("provider", EACH_MODE)
 def test_each_mode_reads_as_documented(played: dict[str, Any], provider: str) -> None:
     by_mode, _ = played[provider]
     assert set(by_mode) >= {"valid", "bad-key"}
     golden = json.loads((Path(__file__).parent / provider / "golden.json").read_text(encoding="utf-8"))
     for mode, check in by_mode.items():
-        status, valid = EXPECT[mode]
-        if mode in golden and "xfail" in golden[mode]:
-            continue  # behaviour the code lacks: test_emulator_goldens holds it to the golden, strictly
-        if mode in golden:  # the hand-written golden (Perplexity's and MiniMax's 429s prove nothing of the key)
-            status, valid = golden[mode]["status"], golden[mode]["key_valid"]
+        status, valid = EXPECT_FOR.get((provider, mode), EXPECT[mode])
+        if "xfail" in golden.get(mode, {}):
+            continue  # behaviour the code lacks: test_provider_emulator_goldens holds the mode to its golden, strictly
         # the emulator serves the provider's own paths and documented answers (tests/providers/<id>/answers.yaml),
         # so every mode names it: the valid key by its catalog and headers, a bad key by its documented 401
         if mode != "geo-blocked":  # a route block (before auth) carries nothing of the provider's

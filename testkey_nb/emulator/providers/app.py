@@ -120,14 +120,15 @@ class ProviderApp:
             return
         request = Request(scope, receive)
         method = request.method.upper()
-        path = scope["path"]
+        path, route_of_host = _route_prefix(scope["path"])
         served, _ = self.host.route_for(method, path)
         auth = _read_auth(self.host, self.host.auth_for(served), request)
         mode = self.state.mode_of(auth.key) if auth.key is not None else None
         payload = await _json_body(request) if method == "POST" else None
         ctx = RenderContext(now=datetime.now(UTC), key=auth.key, model=_model(payload), vars=self.host.vars)
         try:
-            route, answer, extra = self._choose(method, path, set(request.query_params), auth, mode, payload)
+            query = set(request.query_params)
+            route, answer, extra = self._choose(method, path, query, auth, mode, payload, route_of_host)
         except Exception:  # never leak anything request-derived in an error
             route, answer, extra = None, Answer(500, {"error": "Internal Server Error"}), {}
         completion = answer is None
@@ -149,7 +150,8 @@ class ProviderApp:
 
     # choice -------------------------------------------------------------------------------------
     def _choose(
-        self, method: str, path: str, query: set[str], auth: _Auth, mode: str | None, payload: Any
+        self, method: str, path: str, query: set[str], auth: _Auth, mode: str | None, payload: Any,
+        route_of_host: str | None = None,
     ) -> tuple[Route | None, Answer | None, dict[str, str]]:
         """(route, answer, extra headers); answer None = a completion (accepted key, non-empty messages)."""
         host = self.host
@@ -184,6 +186,9 @@ class ProviderApp:
             if not isinstance(messages, list) or not messages:
                 return route, host.answer(f"{route.name}.empty"), limits
             return route, None, limits
+        regional = f"{route.name}@{route_of_host}"  # a read answered differently on that route's host
+        if route_of_host is not None and regional in host.answers:
+            return route, host.answers[regional], {}
         return route, host.answer(f"{route.name}.{mode}", route.name), {}
 
     def _headers(
@@ -196,6 +201,14 @@ class ProviderApp:
         merged.update(extra)
         merged.update(answer.headers)
         return [(k, render(v, ctx)) for k, v in merged.items()]
+
+
+def _route_prefix(path: str) -> tuple[str, str | None]:
+    """``/_route/<route>/<path>`` plays that route's host (SiliconFlow's .cn) on the same port: (path, route)."""
+    if not path.startswith("/_route/"):
+        return path, None
+    route, _, rest = path.removeprefix("/_route/").partition("/")
+    return "/" + rest, route or None
 
 
 async def _json_body(request: Request) -> Any:

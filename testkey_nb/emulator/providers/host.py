@@ -47,11 +47,12 @@ _ALPHABETS = {
     "b58": "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz",
     "digits": string.digits,
     "upper": string.ascii_uppercase,
+    "az": string.ascii_lowercase,  # SiliconFlow: sk- + 48 lower-case letters
 }
 _TEMPLATE = re.compile(r"\{([a-z_0-9]+)(?::([^{}]*))?\}")
 _RANDOM = frozenset(_ALPHABETS)
 _TIMES = frozenset({"rfc3339", "epoch_ms", "epoch_s"})
-_REQUEST = frozenset({"key_tail4", "key_mask_openai", "key_label_or", "model", "uuid7", "rid"})
+_REQUEST = frozenset({"key_tail4", "key_head2_tail2", "key_mask_openai", "key_label_or", "model", "uuid7", "rid"})
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ class RenderContext:
         key = self.key or ""
         if name == "key_tail4":
             return key[-4:] if len(key) >= 12 else ""
+        if name == "key_head2_tail2":  # xAI: na***ys
+            return f"{key[:2]}***{key[-2:]}" if len(key) >= 12 else "***"
         if name == "key_mask_openai":
             return mask_openai(key)
         if name == "key_label_or":
