@@ -165,10 +165,15 @@ def _print_baseten(console: Any, emu: Any) -> None:
 
 _MODE_TEXT = {
     "valid": "accepted: catalog 200, a refused chat gets the validation error and the rate-limit headers",
-    "bad-key": "a well-shaped key the host does not know: 401",
+    "bad-key": "a well-shaped key the host does not know: its refusal (401, or the provider's own)",
     "no-balance": "accepted, out of credit: the billing refusal (and the balance endpoints show it)",
+    "no-plan": "accepted, its plan or subscription window used up: the chat gets the plan refusal",
     "rate-limited": "accepted, over its limit: chat answers 429 with the rate-limit headers",
+    "geo-blocked": "every path refused for the route or region, before the key is looked at",
 }
+#: how each host scheme carries the key (the printout's words)
+_SCHEME_TEXT = {"bearer": "Authorization: Bearer", "x-api-key": "x-api-key", "api-key": "api-key",
+                "x-goog-api-key": "x-goog-api-key or ?key="}  # fmt: skip
 
 
 def _print_provider(console: Any, emu: Any) -> None:
@@ -178,7 +183,7 @@ def _print_provider(console: Any, emu: Any) -> None:
     from testkey_nb.emulator.providers import load_host
 
     host = load_host(emu.provider)
-    auth = "x-api-key" if host.auth == "x-api-key" else "Authorization: Bearer"
+    auth = _SCHEME_TEXT[host.auth]
     if host.version_header:
         auth += f" + {host.version_header[0]}: {host.version_header[1]}"
     console.print(f"[bold]{host.display_name} emulator[/bold] on 127.0.0.1 ({auth})")
@@ -187,6 +192,8 @@ def _print_provider(console: Any, emu: Any) -> None:
         console.print(f"  management   {emu.management_url}")
     for route in host.routes:
         note = "  (public)" if route.public else ""
+        note += f"  ({_SCHEME_TEXT[route.auth]})" if route.auth else ""
+        note += "".join(f"  (needs ?{q}=)" for q in route.query_required)
         console.print(f"  {route.method:<5} {', '.join(route.paths)}{note}")
     table = Table(title="Keys per mode (variable names; keys are never printed)", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip

@@ -1,7 +1,7 @@
 """A Baseten-faithful HTTP emulator on 127.0.0.1: inference and management hosts, impostor modes,
 scenarios (key types, tiers, lifecycle, billing) and fault injection, with a request log that never
-holds a key; and, with ``provider=``, the other providers' hosts (``PROVIDER_IDS``), each with its own
-paths, auth scheme and a key per mode (valid, bad-key, no-balance, no-plan, rate-limited, as documented).
+holds a key; and, with ``provider=``, the other providers' hosts (``PROVIDER_IDS``), each with its own paths,
+auth scheme(s) and a key per mode (valid, bad-key, and the no-balance, no-plan, rate-limited, geo-blocked it documents).
 
     with run_emulator(EmulatorConfig(seed=1)) as emu:
         httpx.get(f"{emu.inference_url}/models", headers={"Authorization": f"Bearer {emu.keys['full-access']}"})

@@ -56,24 +56,45 @@ def emus() -> Iterator[_Emulators]:
             emu.stop()
 
 
-def _headers(emu: RunningEmulator, auth: str, key: str | None) -> dict[str, str]:
+_SCHEME_HEADER = {"x-api-key": "x-api-key", "api-key": "api-key", "x-goog-api-key": "x-goog-api-key"}
+
+
+def _headers(emu: RunningEmulator, auth: str, key: str | None, path: str = "") -> dict[str, str]:
+    """The key as ``auth`` says: ``key`` in the path's own scheme (answers.yaml ``route_auth``, else ``auth``),
+    ``wrong-scheme`` in another one (Bearer for a header scheme, x-api-key for Bearer), ``none`` without it."""
     host = load_host(emu.provider)
-    own = host.auth
+    route, _ = host.route_for("GET", path)
+    if route is None:
+        route, _ = host.route_for("POST", path)
+    own = host.auth_for(route)
     extra = {host.version_header[0]: host.version_header[1]} if host.version_header else {}
     if auth == "none" or key is None:
         return extra
     if auth == "key-without-version":
         return {"x-api-key": key}
     if auth == "wrong-scheme":
-        own = "bearer" if own == "x-api-key" else "x-api-key"
-    return {**extra, **({"x-api-key": key} if own == "x-api-key" else {"Authorization": f"Bearer {key}"})}
+        own = "x-api-key" if own == "bearer" else "bearer"
+    if own in _SCHEME_HEADER:
+        return {**extra, _SCHEME_HEADER[own]: key}
+    return {**extra, "Authorization": f"Bearer {key}"}
 
 
 def send(emu: RunningEmulator, mode: str, auth: str, request: dict[str, Any],
          host: str | None = None) -> httpx.Response:  # fmt: skip
     key = None if mode == "none" else emu.keys[mode]
     url = emu.origin + (f"/_route/{host}" if host else "") + request["path"]  # ``host: china``: that route's host
-    return HTTP.request(request["method"], url, headers=_headers(emu, auth, key), json=request.get("json"))
+    params = dict(request.get("params") or {})
+    if auth == "key-in-query" and key is not None:  # Gemini's native API: ?key= instead of the header
+        params, auth = {**params, "key": key}, "none"
+    return HTTP.request(request["method"], url, headers=_headers(emu, auth, key, request["path"]),
+                        params=params or None, json=request.get("json"))  # fmt: skip
+
+
+def _documented(provider: str, mode: str, auth: str, method: str, path: str) -> int | None:
+    """The status answers.yaml documents for (mode, auth) on ``method path``, if it does."""
+    return next((a["status"] for a in DOCS[provider]["answers"] if a["mode"] == mode and a["auth"] == auth
+                 and a["request"]["method"] == method and a["request"]["path"] == path
+                 and not a["request"].get("params") and not a.get("host")), None)  # fmt: skip
 
 
 def _get(data: Any, dotted: str) -> Any:
@@ -106,6 +127,10 @@ def test_emulator_gives_the_documented_answer(emus: dict[str, RunningEmulator], 
         assert r.headers.get(name) == str(value), name
     for name, pattern in (answer.get("header_patterns") or {}).items():
         assert re.search(pattern, r.headers.get(name, "")), (name, r.headers.get(name))
+    documented_type = str((answer.get("headers") or {}).get("content-type", "application/json"))
+    if "json" not in documented_type:  # a text page (Perplexity's HTML 401), byte for byte
+        assert r.text == answer["body"]
+        return
     got, want = r.json(), answer["body"]
     for path, pattern in (answer.get("patterns") or {}).items():
         if path == ".":  # the whole body is a string that varies (xAI's 400 echoes the key's first and last two)
@@ -145,38 +170,61 @@ def test_keys_per_mode_in_the_providers_shape(emus: dict[str, RunningEmulator], 
 
 
 @pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_left_out_modes_are_the_undocumented_ones(provider: str) -> None:
+    """A host leaves a mode out only where every documented answer of that mode says it is not documented."""
+    host = load_host(provider)
+    for mode in host.left_out:
+        rows = [a for a in DOCS[provider]["answers"] if a["mode"] == mode]
+        assert rows and all(a.get("assumption", "").startswith("not documented") for a in rows), (mode, rows)
+
+
+def _key_route(host: Any) -> Any:
+    """The route that judges a key in the host's own scheme: an authenticated GET read, else the model call."""
+    reads = [r for r in host.routes if r.kind == "read" and not r.public and r.method == "GET" and r.auth is None
+             and not r.query_required and host.answer(r.name).status == 200]  # fmt: skip
+    return reads[0] if reads else next(r for r in host.routes if r.kind in ("chat", "messages"))
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
 def test_auth_scheme_is_enforced(emus: dict[str, RunningEmulator], provider: str) -> None:
     """Every accepted key reads the authenticated catalog in its own scheme; in the other scheme it is
-    refused like a request without a key, and an unknown key in the right shape is refused too."""
+    refused like a request without a key, and an unknown key in the right shape is refused too. A host with no
+    catalog (Perplexity, MiniMax) answers its documented 404 there, and its model call is judged instead."""
     emu = emus[provider]
     host = load_host(provider)
-    refused = BAD_KEY_STATUS.get(provider, 401)
-    route = next((r for r in host.routes if r.kind == "read" and not r.public), None)
-    if route is None:  # SambaNova: the catalog is public; the chat with an empty message list is checked instead
-        chat = next(r for r in host.routes if r.kind == "chat")
-        model = sorted(host.model_ids)[0]
-        request = {"method": "POST", "path": chat.paths[0], "json": {"model": model, "messages": [], "max_tokens": 1}}
-    else:
-        request = {"method": "GET", "path": route.paths[0]}
+    route = _key_route(host)
+    request: dict[str, Any] = {"method": route.method, "path": route.paths[0]}
+    if route.kind != "read":
+        model = sorted(host.model_ids)[0] if host.model_ids else "testkey-nb-probe"
+        request["json"] = {"model": model, "messages": [], "max_tokens": 1}
+    if not host.model_ids:  # no catalog: the documented 404 (answers.yaml models-none)
+        models = emu.base_url + "/models"
+        path = models.removeprefix(emu.origin)
+        assert HTTP.get(models, headers=_headers(emu, "key", emu.keys["valid"], path)).status_code == _documented(
+            provider, "valid", "key", "GET", path) == 404
+    method, path = request["method"], request["path"]
     for mode in emu.keys:
         r = send(emu, mode, "key", request)
-        if route is None and mode in ACCEPTED_MODES:
-            assert r.status_code not in (401, 403), (mode, r.text)
+        if route.kind == "read":
+            default = 200 if mode in ACCEPTED_MODES else 403 if mode == "geo-blocked" else 401
         else:
-            assert r.status_code == (200 if mode in ACCEPTED_MODES else 403 if mode == "geo-blocked" else refused), (
-                mode, r.text)
+            answer = f"{route.name}.unknown_model" if not host.model_ids else f"{route.name}.empty"
+            default = {"valid": host.answer(answer, f"{route.name}.empty").status}.get(mode, 0)
+        assert r.status_code == (_documented(provider, mode, "key", method, path) or default), (mode, r.text)
         wrong = send(emu, mode, "wrong-scheme", request)
-        assert wrong.status_code == refused, (mode, wrong.text)
-        none = send(emu, "none", "none", request).json()
+        none_r = send(emu, "none", "none", request)
+        assert wrong.status_code == none_r.status_code == (_documented(provider, "none", "none", method, path)
+                                                          or host.answer("missing").status), (mode, wrong.text)
         if host.id == "anthropic":
             # two documented answers (tests/providers/anthropic/answers.yaml): models-wrong-scheme (issue-oauth,
             # a key sent as Bearer) and models-no-key (doc-errors); request_id varies per request
             assert wrong.json()["error"] == {"type": "authentication_error",
                                              "message": "OAuth authentication is currently not supported."}
-            assert none["error"] == {"type": "authentication_error", "message": "x-api-key header is required"}
-        else:  # a key in the other scheme is answered exactly like a request without a key
-            assert wrong.json() == none, (mode, wrong.text)
-    assert send(emu, "none", "none", request).status_code == refused
+            assert none_r.json()["error"] == {"type": "authentication_error", "message": "x-api-key header is required"}
+        elif "json" in none_r.headers["content-type"]:  # a key in the other scheme is answered like no key
+            assert wrong.json() == none_r.json(), (mode, wrong.text)
+        else:
+            assert wrong.text == none_r.text, (mode, wrong.text)
 
 
 #: each provider's documented answer to a model call from a key whose account cannot pay, written by hand
@@ -206,24 +254,66 @@ def test_chat_route_answers_per_mode(emus: dict[str, RunningEmulator], provider:
     emu = emus[provider]
     host = load_host(provider)
     chat = next(r for r in host.routes if r.kind in ("chat", "messages"))
-    model = sorted(host.model_ids)[0]  # a catalog model: an unknown one gets the model-not-found answer
+    # a catalog model (an unknown one gets the model-not-found answer); with no catalog, the placeholder the probes
+    # name (answers.yaml chat-refused-valid)
+    model = sorted(host.model_ids)[0] if host.model_ids else "testkey-nb-probe"
     empty = {"method": "POST", "path": chat.paths[0], "json": {"model": model, "messages": [], "max_tokens": 1}}
-    expected = {"valid": host.answer(f"{chat.name}.empty").status, "bad-key": BAD_KEY_STATUS.get(provider, 401),
-                "no-balance": None,
-                "rate-limited": 429, "geo-blocked": 403}  # fmt: skip
+    expected = {"valid": host.answer(f"{chat.name}.unknown_model" if not host.model_ids and
+                                     f"{chat.name}.unknown_model" in host.answers else f"{chat.name}.empty").status,
+                "bad-key": BAD_KEY_STATUS.get(provider, 401), "no-balance": None, "rate-limited": 429,
+                "geo-blocked": 403}  # fmt: skip
     for mode in emu.keys:
         r = send(emu, mode, "key", empty)
         want = {"no-balance": NO_BALANCE_STATUS.get(provider), "no-plan": NO_PLAN_STATUS.get(provider)}.get(
             mode, expected.get(mode))
+        want = _documented(provider, mode, "key", "POST", chat.paths[0]) or want  # HTTP-200 envelopes (MiniMax)
         assert r.status_code == want, (mode, r.text)
     said = {**empty, "json": {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}}
-    done = send(emu, "valid", "key", said)
-    assert done.status_code == 200
-    assert ("content" if chat.kind == "messages" else "choices") in done.json()
+    if host.model_ids or f"{chat.name}.unknown_model" not in host.answers:  # else no model is ever served
+        done = send(emu, "valid", "key", said)
+        assert done.status_code == 200
+        assert ("content" if chat.kind == "messages" else "choices") in done.json()
+        entry = emu.request_log()[-1]
+        assert (entry.status, entry.cost) == (200, "billable")
     if f"{chat.name}.unknown_model" in host.answers:  # evidence about the model, after auth
         other = {**empty, "json": {"model": "nope/not-a-model", "messages": [], "max_tokens": 1}}
         assert send(emu, "valid", "key", other).status_code == host.answer(f"{chat.name}.unknown_model").status
         assert send(emu, "bad-key", "key", other).status_code == BAD_KEY_STATUS.get(provider, 401)
+
+
+def test_http_200_error_envelopes_and_read_only_posts_are_never_billable(emus: dict[str, RunningEmulator]) -> None:
+    """MiniMax answers its refusals with HTTP 200 (base_resp 1004/1008/1002/2013): logged as rejected, not billable;
+    Cohere's POST /v1/check-api-key is a read."""
+    mm = emus["minimax"]
+    mm.clear_log()
+    for mode in mm.keys:
+        send(mm, mode, "key", {"method": "POST", "path": "/v1/chat/completions",
+                               "json": {"model": "MiniMax-M2", "messages": []}})  # fmt: skip
+    assert [(e.status, e.cost) for e in mm.request_log()] == [(200, "rejected")] * len(mm.keys)
+    co = emus["cohere"]
+    co.clear_log()
+    assert send(co, "valid", "key", {"method": "POST", "path": "/v1/check-api-key"}).json()["valid"] is True
+    assert [(e.method, e.status, e.cost) for e in co.request_log()] == [("POST", 200, "read")]
+
+
+def test_second_auth_schemes_and_required_query(emus: dict[str, RunningEmulator]) -> None:
+    """Gemini's native list takes x-goog-api-key or ?key= (a Bearer key there is an OAuth refusal) while its
+    OpenAI-compatible base takes Bearer; Azure's classic /openai/models needs ?api-version=, its v1 base does not."""
+    gm = emus["gemini"]
+    key = gm.keys["valid"]
+    native = gm.origin + "/v1beta/models"
+    assert HTTP.get(native, headers={"x-goog-api-key": key}).status_code == 200
+    assert HTTP.get(native, params={"key": key}).status_code == 200
+    assert HTTP.get(native, headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    assert HTTP.get(gm.base_url + "/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert HTTP.get(gm.base_url + "/models", headers={"x-api-key": key}).status_code == 403
+    az = emus["azure"]
+    auth = {"api-key": az.keys["valid"]}
+    assert HTTP.get(az.origin + "/openai/models", headers=auth, params={"api-version": "2024-10-21"}).status_code == 200
+    assert HTTP.get(az.origin + "/openai/models", headers=auth).json() == {
+        "error": {"code": "404", "message": "Resource not found"}}  # fmt: skip
+    assert HTTP.get(az.base_url + "/models", headers=auth).status_code == 200
+    assert HTTP.get(az.base_url + "/models", headers={"Authorization": f"Bearer {az.keys['valid']}"}).status_code == 401
 
 
 def test_public_endpoints_answer_without_a_key(emus: dict[str, RunningEmulator]) -> None:
@@ -454,3 +544,37 @@ def test_host_data_errors_are_clear() -> None:
         parse_host("groq", {**good, "answers": answers})
     with pytest.raises(ValueError, match="modes must include valid and bad-key"):
         parse_host("groq", {**good, "modes": ["valid", "admin"]})
+    route = {"name": "extra", "method": "GET", "paths": ["/x"], "auth": "cookie"}
+    with pytest.raises(ValueError, match="route extra auth must be one of"):
+        parse_host("groq", {**good, "routes": [*good["routes"], route]})
+    needs = {**route, "auth": "x-goog-api-key", "query_required": ["api-version"]}
+    with pytest.raises(ValueError, match="no answer for no_query, extra"):
+        parse_host("groq", {**good, "routes": [*good["routes"], needs]})
+    with pytest.raises(ValueError, match="left_out 'rate-limited'"):  # a mode the host plays is not left out
+        parse_host("groq", {**good, "left_out": {"rate-limited": "why"}})
+    with pytest.raises(ValueError, match="left_out 'no-balance'"):  # and a left-out mode says why
+        parse_host("groq", {**good, "left_out": {"no-balance": " "}})
+    page = {"status": 401, "raw": "<html></html>"}
+    with pytest.raises(ValueError, match="names its content-type"):
+        parse_host("groq", {**good, "answers": {**good["answers"], "unauthorized": page}})
+
+
+@pytest.mark.parametrize("provider", PROVIDER_IDS)
+def test_cli_prints_every_host_with_its_schemes_and_modes(provider: str) -> None:
+    import io
+
+    from rich.console import Console
+
+    from testkey_nb.cli.emulator import _print_provider
+
+    out = io.StringIO()
+    with run_emulator(provider=provider) as emu:
+        _print_provider(Console(file=out, width=200), emu)
+        text = out.getvalue()
+        assert emu.base_url in text and all(k not in text for k in emu.keys.values())
+    host = load_host(provider)
+    assert all(mode in text for mode in host.modes)
+    if provider == "gemini":
+        assert "GET   /v1beta/models  (x-goog-api-key or ?key=)" in text
+    if provider == "azure":
+        assert "(api-key)" in text and "GET   /openai/models  (needs ?api-version=)" in text

@@ -44,8 +44,10 @@ class Documented:
 
     def _who(self, request: httpx.Request) -> tuple[str, str]:
         """(auth, mode) of a request: how the key was presented, and whose key it is."""
-        auth = self.data["auth"]
+        auth = (self.data.get("route_auth") or {}).get(request.url.path) or self.data["auth"]
         keys = {key_for(self.provider, m): m for m in self.modes}
+        if auth.get("query") and request.url.params.get(auth["query"]) in keys:  # Gemini's ?key=
+            return "key-in-query", keys[request.url.params[auth["query"]]]
         header = str(auth["header"]).lower()
         value = request.headers.get(header, "")
         scheme = auth.get("scheme")
@@ -55,7 +57,7 @@ class Documented:
             if any(request.headers.get(k) != v for k, v in extra.items()):
                 return "key-without-version", keys[own]
             return "key", keys[own]
-        for name in ("authorization", "x-api-key"):
+        for name in ("authorization", "x-api-key", "api-key", "x-goog-api-key"):
             got = request.headers.get(name, "")
             for key, mode in keys.items():
                 if key in got:
@@ -83,7 +85,10 @@ class Documented:
         if answer is None:
             return httpx.Response(404, json={"error": {"message": f"no documented answer for {request.method} {path}"}})
         headers = {"content-type": "application/json", **{k: str(v) for k, v in (answer.get("headers") or {}).items()}}
-        return httpx.Response(int(answer["status"]), headers=headers, content=json.dumps(answer.get("body")).encode())
+        body = answer.get("body")  # a string body under a non-JSON content-type is a text page (Perplexity's HTML 401)
+        text = isinstance(body, str) and "json" not in headers["content-type"]
+        content = body.encode() if text else json.dumps(body).encode()
+        return httpx.Response(int(answer["status"]), headers=headers, content=content)
 
     def _on_host(self, answer: Mapping[str, Any], host: str) -> bool:
         """An answer given on one route's host only (``host: china``), or on every host (no ``host``)."""

@@ -5,7 +5,9 @@ called invalid; and every figure cites a request that was sent."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from testkey_nb.check.evidence import uncited_figures
 from testkey_nb.check.result import CheckOptions, KeyCheck
 from testkey_nb.check.run import check_key_async
 from testkey_nb.emulator import PROVIDER_IDS, run_emulator
+from testkey_nb.emulator.providers import load_host
 from testkey_nb.secrets import Secret
 
 EXPECT = {"valid": ("valid", True), "bad-key": ("invalid", False), "no-balance": ("valid_no_quota", True),
@@ -26,10 +29,13 @@ EXPOSES = {
     "mistral": {"limits"}, "fireworks": {"limits"}, "deepinfra": set(), "huggingface": {"identity"},
     "moonshot": {"balance"}, "zhipu": set(), "xai": {"identity"}, "dashscope": set(), "siliconflow": {"balance"},
     "novita": {"balance"}, "hyperbolic": {"balance"}, "nebius": set(), "sambanova": {"limits"}, "ark": set(),
+    "gemini": set(), "azure": set(), "perplexity": set(), "minimax": set(), "cohere": set(),
 }  # fmt: skip
 #: where a provider's golden (tests/providers/<id>/golden.json) says otherwise than EXPECT, by hand from it:
 #: SambaNova's public /models proves nothing, and a rate-limited chat never passed: its validity is not shown
-EXPECT_FOR = {("sambanova", "rate-limited"): ("rate_limited", None)}
+#: Perplexity's likewise: it has no /models and every call is a 429
+EXPECT_FOR = {("sambanova", "rate-limited"): ("rate_limited", None),
+              ("perplexity", "rate-limited"): ("rate_limited", None)}  # fmt: skip
 #: what the probe/identify code lacks for a host played on loopback (no provider hostname): NOTES-19.md #19
 LACKS = {
     "siliconflow": "the plan (GET /v1/user/info) goes only to a host whose answers name SiliconFlow by a specific "
@@ -66,8 +72,11 @@ def played() -> Iterator[dict[str, tuple[dict[str, KeyCheck], KeyCheck]]]:
 def test_each_mode_reads_as_documented(played: dict[str, Any], provider: str) -> None:
     by_mode, _ = played[provider]
     assert set(by_mode) >= {"valid", "bad-key"}
+    golden = json.loads((Path(__file__).parent / provider / "golden.json").read_text(encoding="utf-8"))
     for mode, check in by_mode.items():
         status, valid = EXPECT_FOR.get((provider, mode), EXPECT[mode])
+        if "xfail" in golden.get(mode, {}):
+            continue  # behaviour the code lacks: test_provider_emulator_goldens holds the mode to its golden, strictly
         # the emulator serves the provider's own paths and documented answers (tests/providers/<id>/answers.yaml),
         # so every mode names it: the valid key by its catalog and headers, a bad key by its documented 401
         if mode != "geo-blocked":  # a route block (before auth) carries nothing of the provider's
@@ -77,7 +86,9 @@ def test_each_mode_reads_as_documented(played: dict[str, Any], provider: str) ->
         assert uncited_figures(check) == [], mode
     good = by_mode["valid"].profile
     assert by_mode["valid"].identification.provider == provider
-    assert [r for r in good.models if r.listed]
+    host = load_host(provider)
+    catalog = any(r.kind == "read" and r.method == "GET" and host.answer(r.name).status == 200 for r in host.routes)
+    assert bool([r for r in good.models if r.listed]) is catalog  # Perplexity, MiniMax: no catalog (a 404)
     assert good.metrics["key_valid"].provenance == "observed"
     seen = {"identity"} if good.identity and good.identity.seen else set()
     seen |= {"balance"} if good.balance else set()
@@ -87,12 +98,25 @@ def test_each_mode_reads_as_documented(played: dict[str, Any], provider: str) ->
     assert balance.status == ("verified" if "balance" in EXPOSES[provider] else "unsupported")
 
 
-@pytest.mark.parametrize("provider", PROVIDER_IDS)
+#: the label a probe gives each host scheme (the scheme a key went in)
+SCHEME_LABEL = {"bearer": "Authorization: Bearer", "x-api-key": "x-api-key", "api-key": "api-key"}
+#: a wrong-scheme refusal that arrives as an HTTP-200 envelope: the engine's spending gate counts the 200 on a
+#: refused-by-design chat as spent before the envelope is read, so the re-read in the provider's own scheme never
+#: runs (probe/engine.py; NOTES-19.md #7/#8)
+ENVELOPE_SCHEME_GAP = {"minimax"}
+
+
+@pytest.mark.parametrize("provider", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="NOTES-19 #7/#8: an HTTP-200 envelope refusal "
+                                            "(MiniMax 1004) trips the spending gate, so the scheme is not re-read"))
+    if p in ENVELOPE_SCHEME_GAP else p for p in PROVIDER_IDS])  # fmt: skip
 def test_a_key_in_the_wrong_scheme_is_never_called_invalid(played: dict[str, Any], provider: str) -> None:
     _, wrong = played[provider]
     assert wrong.profile.status.code == "valid", wrong.profile.status
     assert wrong.profile.metric_values()["key_valid"] is True
-    assert {o.auth for o in wrong.observations if o.probe == "catalog"} >= {"x-api-key", "Authorization: Bearer"}
+    own = SCHEME_LABEL[load_host(provider).auth]
+    claimed = "Authorization: Bearer" if provider == "anthropic" else "x-api-key"
+    assert {o.auth for o in wrong.observations if o.probe == "catalog"} >= {claimed, own}
 
 
 @pytest.mark.parametrize("provider", PROVIDER_IDS)

@@ -1,10 +1,12 @@
 """The ASGI app and state that play one provider's host from its `Host` data.
 
-One mode per key: ``valid``, ``no-balance`` and ``rate-limited`` keys are accepted (the catalog and the
-identity/balance reads answer 200; the chat route answers per mode), a ``bad-key`` key is unknown to
-the host. A key sent in another scheme than the host's (``Authorization: Bearer`` vs ``x-api-key``)
-is not seen as a key: the host answers as it answers a request without one. Every request is logged
-without the key (its digest only is compared; the log holds the mode label).
+One mode per key: ``valid``, ``no-balance``, ``no-plan`` and ``rate-limited`` keys are accepted (the catalog and
+the identity/balance reads answer 200; the chat route answers per mode), a ``bad-key`` key is unknown to the host, a
+``geo-blocked`` key gets the route block on every path. A key sent in another scheme than the route's (the host's,
+or the route's own: Gemini's native list takes ``x-goog-api-key`` or ``?key=`` beside a Bearer base) is not seen as
+a key: the host answers as it answers a request without one. A route may need query parameters (Azure's classic
+paths and ``api-version``). Every request is logged without the key (its digest only is compared; the log holds the
+mode label); only a completion the host makes is ``billable``, HTTP-200 error envelopes included.
 """
 
 from __future__ import annotations
@@ -76,25 +78,28 @@ class ProviderState(RequestLog):
 
 @dataclass(frozen=True)
 class _Auth:
-    scheme: str | None  # "Bearer" | "x-api-key" | None, as sent
+    scheme: str | None  # "Bearer" | "x-api-key" | "api-key" | "x-goog-api-key" | None, as sent
     key: str | None  # the key in the host's own scheme, else None
     wrong_scheme: bool  # a key came in the other scheme
     has_version: bool
 
 
-def _read_auth(host: Host, request: Request) -> _Auth:
+def _read_auth(host: Host, scheme: str, request: Request) -> _Auth:
+    """The key as the route's ``scheme`` carries it; a key in another scheme is the wrong one (not a key)."""
     header = (request.headers.get("authorization") or "").strip()
     kind, _, value = header.partition(" ")
     bearer = value.strip() if kind.lower() == "bearer" and value.strip() else None
     api_key = (request.headers.get("x-api-key") or "").strip() or None
     version_ok = host.version_header is None or request.headers.get(host.version_header[0]) is not None
-    if host.auth == "api-key":  # Azure OpenAI: the key in an api-key header; Bearer or x-api-key is the wrong one
-        own = (request.headers.get("api-key") or "").strip() or None
+    if scheme in ("api-key", "x-goog-api-key"):  # Azure OpenAI; Gemini's native API (header, or ?key=)
+        own = (request.headers.get(scheme) or "").strip() or None
+        if own is None and scheme == "x-goog-api-key":
+            own = (request.query_params.get("key") or "").strip() or None
         if own is not None:
-            return _Auth("api-key", own, False, version_ok)
+            return _Auth(scheme, own, False, version_ok)
         other = "Bearer" if bearer else "x-api-key" if api_key else None
         return _Auth(other, None, other is not None, version_ok)
-    if host.auth == "x-api-key":
+    if scheme == "x-api-key":
         if api_key is not None:
             return _Auth("x-api-key", api_key, False, version_ok)
         return _Auth("Bearer" if bearer else None, None, bearer is not None, version_ok)
@@ -116,14 +121,17 @@ class ProviderApp:
         request = Request(scope, receive)
         method = request.method.upper()
         path, route_of_host = _route_prefix(scope["path"])
-        auth = _read_auth(self.host, request)
+        served, _ = self.host.route_for(method, path)
+        auth = _read_auth(self.host, self.host.auth_for(served), request)
         mode = self.state.mode_of(auth.key) if auth.key is not None else None
         payload = await _json_body(request) if method == "POST" else None
         ctx = RenderContext(now=datetime.now(UTC), key=auth.key, model=_model(payload), vars=self.host.vars)
         try:
-            route, answer, extra = self._choose(method, path, auth, mode, payload, route_of_host)
+            query = set(request.query_params)
+            route, answer, extra = self._choose(method, path, query, auth, mode, payload, route_of_host)
         except Exception:  # never leak anything request-derived in an error
             route, answer, extra = None, Answer(500, {"error": "Internal Server Error"}), {}
+        completion = answer is None
         if answer is None:
             answer = Answer(200, _completion(self.host, route, ctx))
         headers = self._headers(route, mode, answer, extra, ctx)
@@ -131,7 +139,7 @@ class ProviderApp:
             body_bytes = answer.raw.encode()
         else:
             body_bytes = self.host.encode(render(answer.body, ctx), answer.indent)
-        cost = _cost(method, route, answer.status)
+        cost = _cost(method, route, completion)
         label = mode if mode is not None else ("unknown" if auth.key is not None else None)
         self.state.log(RequestLogEntry(method, self.host.id, path, answer.status, auth.scheme, label, None, cost))
         del auth, ctx  # the key goes no further
@@ -142,7 +150,8 @@ class ProviderApp:
 
     # choice -------------------------------------------------------------------------------------
     def _choose(
-        self, method: str, path: str, auth: _Auth, mode: str | None, payload: Any, route_of_host: str | None = None
+        self, method: str, path: str, query: set[str], auth: _Auth, mode: str | None, payload: Any,
+        route_of_host: str | None = None,
     ) -> tuple[Route | None, Answer | None, dict[str, str]]:
         """(route, answer, extra headers); answer None = a completion (accepted key, non-empty messages)."""
         host = self.host
@@ -151,12 +160,15 @@ class ProviderApp:
             name = "method_not_allowed" if known else "not_found"
             fallback = Answer(405 if known else 404, {"error": "Method Not Allowed" if known else "Not Found"})
             return None, host.answers.get(name, fallback), {}
+        if not set(route.query_required) <= query:  # Azure's classic paths exist only with ?api-version=
+            return route, host.answer(f"{route.name}.no_query", "no_query"), {}
         if mode in BLOCKED_MODES:  # the provider blocks the route (a region) before it looks at the key
             return route, host.answer("geo_blocked"), {}
         if route.public and (auth.key is None or mode is not None or not route.public_rejects_bad_key):
             return route, host.answer(route.name), {}
         if auth.key is None:
-            refusal = "wrong_scheme" if auth.wrong_scheme and "wrong_scheme" in host.answers else "missing"
+            wrong = auth.wrong_scheme and any(n in host.answers for n in (f"{route.name}.wrong_scheme", "wrong_scheme"))
+            refusal = "wrong_scheme" if wrong else "missing"
             return route, host.answer(f"{route.name}.{refusal}", refusal), {}
         if mode is None:
             return route, host.answer(f"{route.name}.unauthorized", "unauthorized"), {}
@@ -216,11 +228,13 @@ def _model(payload: Any) -> str:
     return model if isinstance(model, str) else ""
 
 
-def _cost(method: str, route: Route | None, status: int) -> str:
-    if method in ("GET", "HEAD", "OPTIONS"):
+def _cost(method: str, route: Route | None, completion: bool) -> str:
+    """read (a GET, or a read-only POST such as Cohere's check-api-key), billable (a completion was made),
+    rejected (a model call answered from data: a refusal, HTTP-200 error envelopes included), else write."""
+    if method in ("GET", "HEAD", "OPTIONS") or (route is not None and route.kind == "read"):
         return "read"
     if route is not None and route.kind in ("chat", "messages"):
-        return "billable" if status == 200 else "rejected"
+        return "billable" if completion else "rejected"
     return "write"
 
 

@@ -34,8 +34,9 @@ ACCEPTED_MODES: frozenset[str] = frozenset({"valid", "no-balance", "no-plan", "r
 REFUSING_MODES: tuple[str, ...] = ("no-balance", "no-plan", "rate-limited")
 #: a key whose every request is refused before auth by the provider's route block (``geo_blocked`` answer)
 BLOCKED_MODES: frozenset[str] = frozenset({"geo-blocked"})
-#: ``api-key``: the key in an ``api-key`` header (Azure OpenAI)
-AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key", "api-key")
+#: ``api-key``: the key in an ``api-key`` header (Azure OpenAI); ``x-goog-api-key``: the key in an
+#: ``x-goog-api-key`` header or a ``?key=`` query parameter (Gemini's native API, https://ai.google.dev/api)
+AUTH_SCHEMES: tuple[str, ...] = ("bearer", "x-api-key", "api-key", "x-goog-api-key")
 
 _ALPHABETS = {
     "alnum": string.ascii_letters + string.digits,
@@ -76,7 +77,7 @@ class Answer:
     status: int
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    raw: str | None = None  # a non-JSON body, sent as is
+    raw: str | None = None  # a non-JSON body (an HTML page), sent as is; give its content-type in headers
     indent: int | None = None  # this answer pretty-printed (Together's chat 401), else the host's default
 
 
@@ -85,9 +86,11 @@ class Route:
     name: str
     method: str
     paths: tuple[str, ...]
-    kind: str = "read"  # read | chat | messages
+    kind: str = "read"  # read | chat | messages; a read may be a POST (Cohere's check-api-key): it costs nothing
     public: bool = False  # answers without a key (proves nothing about one)
     public_rejects_bad_key: bool = False  # a public route that still refuses an unknown key
+    auth: str | None = None  # this route's own scheme (Gemini's native API beside its Bearer base), else the host's
+    query_required: tuple[str, ...] = ()  # query parameters without which the path is not served (Azure api-version)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,11 @@ class Host:
     sources: Mapping[str, str]
     model_ids: frozenset[str] = frozenset()  # the catalog's ids (and aliases): a chat naming another gets
     #                                          `<route>.unknown_model` where the host has one
+    left_out: Mapping[str, str] = field(default_factory=dict)  # mode -> why the host does not play it (undocumented)
+
+    def auth_for(self, route: Route | None) -> str:
+        """The scheme a route takes its key in: its own, else the host's."""
+        return route.auth if route is not None and route.auth is not None else self.auth
 
     def knows_model(self, model: str) -> bool:
         return model in self.model_ids
@@ -218,7 +226,10 @@ def _check_templates(value: Any, names: frozenset[str], where: str) -> None:
 
 def _answer(data: Mapping[str, Any]) -> Answer:
     headers = {str(k).lower(): str(v) for k, v in (data.get("headers") or {}).items()}
-    return Answer(int(data["status"]), data.get("body"), MappingProxyType(headers), data.get("raw"), data.get("indent"))
+    raw = data.get("raw")
+    if raw is not None and (not isinstance(raw, str) or "body" in data or "content-type" not in headers):
+        raise ValueError("a raw (text) answer is a string, has no body and names its content-type in headers")
+    return Answer(int(data["status"]), data.get("body"), MappingProxyType(headers), raw, data.get("indent"))
 
 
 def _lower(data: Mapping[str, Any] | None) -> Mapping[str, str]:
@@ -226,12 +237,17 @@ def _lower(data: Mapping[str, Any] | None) -> Mapping[str, str]:
 
 
 def _catalog_ids(body: Any) -> frozenset[str]:
-    """Model ids (and aliases) of a /models body: ``{data: [...]}`` or a bare list (Together)."""
-    items = body if isinstance(body, list) else (body or {}).get("data", []) if isinstance(body, dict) else []
+    """Model ids (and aliases) of a /models body: ``{data: [{id}]}``, a bare list (Together) or ``{models: [{name}]}``
+    (Cohere)."""
+    if isinstance(body, dict):
+        items = body.get("data") or body.get("models") or []
+    else:
+        items = body if isinstance(body, list) else []
     ids: set[str] = set()
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("id"), str):
-            ids.add(item["id"])
+        name = item.get("id", item.get("name")) if isinstance(item, dict) else None
+        if isinstance(name, str):
+            ids.add(name)
             ids.update(a for a in item.get("aliases") or () if isinstance(a, str))
     return frozenset(ids)
 
@@ -258,9 +274,14 @@ def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
     version = data.get("version_header")
     routes = tuple(
         Route(r["name"], r["method"].upper(), tuple(r["paths"]), r.get("kind", "read"), bool(r.get("public")),
-              bool(r.get("public_rejects_bad_key")))
+              bool(r.get("public_rejects_bad_key")), r.get("auth"), tuple(r.get("query_required") or ()))
         for r in data["routes"]
     )  # fmt: skip
+    for route in routes:
+        if route.auth is not None and route.auth not in AUTH_SCHEMES:
+            raise ValueError(f"{provider}: route {route.name} auth must be one of {AUTH_SCHEMES}")
+        if route.kind not in ("read", "chat", "messages"):
+            raise ValueError(f"{provider}: route {route.name} kind must be read, chat or messages")
     variables = MappingProxyType({str(k): str(v) for k, v in (data.get("vars") or {}).items()})
     answers = MappingProxyType({name: _answer(a) for name, a in data["answers"].items()})
     host = Host(
@@ -282,13 +303,18 @@ def parse_host(provider: str, data: Mapping[str, Any]) -> Host:
         answers=answers,
         sources=MappingProxyType(dict(data.get("sources") or {})),
         model_ids=_catalog_ids(data["answers"].get("models", {}).get("body")),
+        left_out=MappingProxyType({str(m): str(why) for m, why in (data.get("left_out") or {}).items()}),
     )
+    for mode, why in host.left_out.items():
+        if mode not in MODES or mode in modes or not why.strip():
+            raise ValueError(f"{provider}: left_out {mode!r}: a mode of {MODES} the host does not play, with why")
     names = _RANDOM | _TIMES | _REQUEST | frozenset(variables)
     _check_templates(data["answers"], names, f"{provider}.answers")
     for part in ("headers", "accepted_headers", "rate_limit_headers"):
         _check_templates(data.get(part), names, f"{provider}.{part}")
     needed = ["unauthorized", "missing", *(["no_version"] if version else []),
               *(["geo_blocked"] if "geo-blocked" in modes else [])]  # fmt: skip
+    needed += ["no_query"] if any(r.query_required for r in routes) else []
     for route in routes:
         if route.kind in ("chat", "messages"):
             refusals = [m for m in REFUSING_MODES if m in modes]
