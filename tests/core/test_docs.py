@@ -180,3 +180,29 @@ def test_the_outside_pattern_can_fail() -> None:
     assert OUTSIDE.search("under `shared/reference/`")
     assert not OUTSIDE.search("https://platform.openai.com/docs/api-reference/models/list")
     assert not OUTSIDE.search("https://huggingface.co/docs/huggingface_hub/package_reference/hf_api")
+
+
+
+def _readme_providers(text: str) -> dict[str, set[str]]:
+    """The README's provider table: id -> the routes its row names."""
+    rows = re.findall(r"^\| [^|]*\(`([a-z]+)`\) \| ([^|]+) \|", text, re.MULTILINE)
+    return {pid: {r.strip() for r in routes.split(",")} for pid, routes in rows if routes.strip() != "route"}
+
+
+def test_the_readme_lists_every_provider_with_its_routes() -> None:
+    """Every provider folder has a row (issue 19), and the routes the row names are the routes its
+    ``[[hosts]]`` declare (global when it declares none; Azure's hosts are the user's own resource)."""
+    from testkey_nb.identify.loader import load_registry
+
+    registry = load_registry()
+    listed = _readme_providers(README.read_text(encoding="utf-8"))
+    assert sorted(listed) == sorted(pid for pid in registry.ids() if pid != "unknown")
+    for pid, routes in listed.items():
+        declared = {h.route for h in registry.get(pid).outcomes.hosts} or {"global"}
+        assert routes == ({"your resource"} if pid == "azure" else declared), pid
+
+
+def test_the_provider_table_reader_can_fail() -> None:
+    text = "| provider (`id`) | route | what |\n| Moonshot (`moonshot`) | global | balance |\n| Ark (`ark`) | china, global | ids |\n"
+    assert _readme_providers(text) == {"moonshot": {"global"}, "ark": {"china", "global"}}
+    assert _readme_providers("| Moonshot | global | balance |\n") == {}
