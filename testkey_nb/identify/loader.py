@@ -33,6 +33,7 @@ from testkey_nb.identify.schema import (
     READS,
     SOURCING,
     STRENGTHS,
+    AuthBase,
     AuthSpec,
     BillingSpec,
     CapabilitySupport,
@@ -135,11 +136,23 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
         note=auth_data.get("note"),
         extra_headers={str(k): str(v) for k, v in (auth_data.get("extra_headers") or {}).items()},
         source=auth_data.get("source"),
+        bases=tuple(
+            AuthBase(
+                path=str(b["path"]),
+                header=str(b["header"]),
+                schemes=tuple(str(x) for x in b.get("schemes", ["raw"])),
+                note=b.get("note"),
+                source=b.get("source"),
+            )
+            for b in auth_data.get("bases", [])
+        ),
     )
     key_patterns = tuple(_parse_key_pattern(pid, kp, where) for kp in data.get("key_patterns", []))
     fps: list[Fingerprint] = []
     sections: tuple[tuple[str, FingerprintKind], ...] = (
-        ("headers", "header"), ("models", "models_body"), ("errors", "error_body")
+        ("headers", "header"),
+        ("models", "models_body"),
+        ("errors", "error_body"),
     )
     for section, kind in sections:
         for raw in data.get("fingerprints", {}).get(section, []):

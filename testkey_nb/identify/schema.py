@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from testkey_nb.identify.evidence import KeyShape
 from testkey_nb.identify.outcomes import Outcomes
@@ -61,6 +62,7 @@ Strength = Literal["strong", "medium", "cosmetic"]
 Marker = Literal["specific", "shared"]
 FingerprintKind = Literal["header", "models_body", "error_body"]
 
+
 @dataclass(frozen=True)
 class AuthTemplate:
     """One way to present the key: header name -> value template (``{key}`` stands for the key).
@@ -78,6 +80,30 @@ class AuthTemplate:
 BEARER = AuthTemplate("Authorization: Bearer", {"Authorization": "Bearer {key}"})
 
 
+def _templates(header: str, schemes: Iterable[str], extra: Mapping[str, str]) -> tuple[AuthTemplate, ...]:
+    """Schemes as header templates; ``raw`` sends the bare key in ``header`` (Anthropic's ``x-api-key``)."""
+    out = []
+    for scheme in schemes:
+        raw = scheme.lower() == "raw"
+        value = "{key}" if raw else f"{scheme} {{key}}"
+        label = header if raw else f"{header}: {scheme}"
+        out.append(AuthTemplate(label, {header: value, **extra}))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AuthBase:
+    """Another scheme the same host takes on another base (issue 19 #14): a base URL whose path matches
+    ``path`` (a regex, searched) gets ``header``/``schemes`` instead of the provider's default ``[auth]``
+    (Gemini's native ``/v1beta`` wants ``x-goog-api-key``; its ``/v1beta/openai`` base, ``Bearer``)."""
+
+    path: str
+    header: str
+    schemes: tuple[str, ...] = ("raw",)
+    note: str | None = None
+    source: str | None = None
+
+
 @dataclass(frozen=True)
 class AuthSpec:
     header: str
@@ -87,18 +113,20 @@ class AuthSpec:
     #: headers every request carries besides the key (e.g. ``anthropic-version``)
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    #: other bases of the same host and their schemes (``[[auth.bases]]``)
+    bases: tuple[AuthBase, ...] = ()
 
-    def templates(self) -> tuple[AuthTemplate, ...]:
-        """The accepted schemes as header templates, in the data's order of preference.
+    def templates(self, base_url: str | None = None) -> tuple[AuthTemplate, ...]:
+        """The accepted schemes as header templates, in the data's order of preference: those of the
+        ``[[auth.bases]]`` entry whose path the base URL's path matches, else the default ``[auth]``.
 
         A scheme ``raw`` sends the bare key in ``header`` (Anthropic's ``x-api-key``)."""
-        out = []
-        for scheme in self.schemes:
-            raw = scheme.lower() == "raw"
-            value = "{key}" if raw else f"{scheme} {{key}}"
-            label = self.header if raw else f"{self.header}: {scheme}"
-            out.append(AuthTemplate(label, {self.header: value, **self.extra_headers}))
-        return tuple(out)
+        if base_url:
+            path = urlsplit(base_url).path.rstrip("/")
+            for b in self.bases:
+                if re.search(b.path, path):
+                    return _templates(b.header, b.schemes, self.extra_headers)
+        return _templates(self.header, self.schemes, self.extra_headers)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from testkey_nb._files import package_dir
 from testkey_nb.probe.guard import check_allowed
 
 __all__ = [
-    "Cost", "ForEach", "Paginate", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window", "load_plan",
-    "usage_start", "version_root", "window_skip",
+    "Cost", "ForEach", "Paginate", "ProbeAuth", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window",
+    "load_plan", "usage_start", "version_root", "window_skip",
 ]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
@@ -74,6 +74,25 @@ class Window:
 
 
 @dataclass(frozen=True)
+class ProbeAuth:
+    """A probe's own auth scheme, where the host takes the key otherwise on that path (issue 19 #14: Gemini's
+    native API wants ``x-goog-api-key`` beside its OpenAI-compatible base's ``Bearer``). ``scheme`` ``raw``
+    sends the bare key in ``header``; any other scheme is a prefix (``Bearer {key}``)."""
+
+    header: str
+    scheme: str = "raw"
+
+    @property
+    def label(self) -> str:
+        """The scheme named without the key, as :class:`~testkey_nb.identify.schema.AuthTemplate` names it."""
+        return self.header if self.scheme.lower() == "raw" else f"{self.header}: {self.scheme}"
+
+    def headers(self) -> dict[str, str]:
+        """Header -> value template (``{key}`` is the key)."""
+        return {self.header: "{key}" if self.scheme.lower() == "raw" else f"{self.scheme} {{key}}"}
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     name: str
     role: Role
@@ -100,6 +119,8 @@ class ProbeSpec:
     assumption: str | None = None
     paginate: Paginate | None = None
     window: Window | None = None
+    #: the probe's own auth scheme (None: the session's, from the provider's ``[auth]``)
+    auth: ProbeAuth | None = None
 
 
 def usage_start(spec: ProbeSpec, usage_days: int, now: datetime) -> datetime:
@@ -157,6 +178,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
         si = raw.get("skip_if")
         pg = raw.get("paginate")
         wi = raw.get("window")
+        au = raw.get("auth")
         specs.append(
             ProbeSpec(
                 name=raw["name"],
@@ -172,9 +194,13 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 for_each=ForEach(**fe) if fe else None,
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
                 from_root=bool(raw.get("from_root", False)),
+                # a from_root probe of a provider without a default host names its documented base path itself
+                # (Azure's /openai/v1: its classic /openai/models sits beside it); else the loader sets it
+                base_path=str(raw.get("base_path", "")),
                 assumption=raw.get("assumption"),
                 paginate=Paginate(**pg) if pg is not None else None,
                 window=Window(**wi) if wi is not None else None,
+                auth=ProbeAuth(**au) if au is not None else None,
             )
         )
     for spec in specs:

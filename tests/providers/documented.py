@@ -29,6 +29,7 @@ class Documented:
     data: Mapping[str, Any]
     log: list[tuple[str, str, str, str]] = field(default_factory=list)  # (method, path, auth, mode)
     hosts: set[str] = field(default_factory=set)
+    queries: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, query string)
 
     @classmethod
     def load(cls, provider: str) -> Documented:
@@ -42,9 +43,17 @@ class Documented:
     def modes(self) -> list[str]:
         return list(self.data["modes"])
 
+    def _auth_for(self, path: str) -> Mapping[str, Any]:
+        """The scheme the host wants on ``path``: an ``auth_paths`` entry whose ``prefix`` the path starts with
+        (Gemini's native /v1beta/models wants x-goog-api-key), else ``auth``."""
+        for entry in self.data.get("auth_paths") or ():
+            if path.startswith(str(entry["prefix"])):
+                return dict(entry)
+        return dict(self.data["auth"])
+
     def _who(self, request: httpx.Request) -> tuple[str, str]:
         """(auth, mode) of a request: how the key was presented, and whose key it is."""
-        auth = self.data["auth"]
+        auth = self._auth_for(request.url.path)
         keys = {key_for(self.provider, m): m for m in self.modes}
         header = str(auth["header"]).lower()
         value = request.headers.get(header, "")
@@ -55,7 +64,8 @@ class Documented:
             if any(request.headers.get(k) != v for k, v in extra.items()):
                 return "key-without-version", keys[own]
             return "key", keys[own]
-        for name in ("authorization", "x-api-key"):
+        others = {str(a["header"]).lower() for a in [self.data["auth"], *(self.data.get("auth_paths") or ())]}
+        for name in ("authorization", "x-api-key", *sorted(others)):
             got = request.headers.get(name, "")
             for key, mode in keys.items():
                 if key in got:
@@ -66,9 +76,11 @@ class Documented:
         auth, mode = self._who(request)
         path = request.url.path
         self.log.append((request.method, path, auth, mode))
+        self.queries.append((request.method, path, str(request.url.query, "ascii")))
         self.hosts.add(request.url.host)
         same = [a for a in self.data["answers"] if a["request"]["method"] == request.method
-                and a["request"]["path"] == path and self._on_host(a, request.url.host)]  # fmt: skip
+                and a["request"]["path"] == path and self._on_host(a, request.url.host)
+                and self._params_hold(a, request)]  # fmt: skip
         answer = (
             next((a for a in same if a["mode"] == mode and a["auth"] == auth), None)
             or next((a for a in same if a["auth"] == auth and auth != "key"), None)
@@ -84,6 +96,13 @@ class Documented:
             return httpx.Response(404, json={"error": {"message": f"no documented answer for {request.method} {path}"}})
         headers = {"content-type": "application/json", **{k: str(v) for k, v in (answer.get("headers") or {}).items()}}
         return httpx.Response(int(answer["status"]), headers=headers, content=json.dumps(answer.get("body")).encode())
+
+    @staticmethod
+    def _params_hold(answer: Mapping[str, Any], request: httpx.Request) -> bool:
+        """An answer whose request names ``params`` (Azure's classic ``api-version``) answers only a request
+        carrying each of them with that value."""
+        want = answer["request"].get("params") or {}
+        return all(request.url.params.get(str(k)) == str(v) for k, v in want.items())
 
     def _on_host(self, answer: Mapping[str, Any], host: str) -> bool:
         """An answer given on one route's host only (``host: china``), or on every host (no ``host``)."""
