@@ -6,14 +6,14 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from testkey_nb._files import package_dir
-from testkey_nb.probe.guard import check_allowed
+from testkey_nb.probe.guard import ReadOnlyPost, check_allowed, read_only_posts
 
 __all__ = [
     "Cost", "ForEach", "Paginate", "ProbeAuth", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window",
@@ -121,6 +121,9 @@ class ProbeSpec:
     window: Window | None = None
     #: the probe's own auth scheme (None: the session's, from the provider's ``[auth]``)
     auth: ProbeAuth | None = None
+    #: a POST read: the provider's allow-list entry that permits it (set at load from ``provider.toml`` beside the
+    #: plan, never from the plan itself; the guard matches it again against the path and body)
+    read_only: ReadOnlyPost | None = None
 
 
 def usage_start(spec: ProbeSpec, usage_days: int, now: datetime) -> datetime:
@@ -172,6 +175,7 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
     if not p.is_absolute():
         p = PROVIDERS_DIR / p
     data = tomllib.loads(p.read_text(encoding="utf-8"))
+    allowed = read_only_posts(p.parent / "provider.toml")
     specs = []
     for raw in data.get("probe", []):
         fe = raw.get("for_each")
@@ -203,6 +207,8 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 auth=ProbeAuth(**au) if au is not None else None,
             )
         )
+    specs = [replace(s, read_only=next((a for a in allowed if a.permits(s)), None))
+             if s.method == "POST" and s.cost == "read" else s for s in specs]  # fmt: skip
     for spec in specs:
         check_allowed(spec, allow_billable=True)  # a plan that declares a write is a bug: fail at load
     return tuple(specs)

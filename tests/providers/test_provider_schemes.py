@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -114,3 +115,93 @@ def test_probe_auth_and_base_path_load_from_the_plan() -> None:
     assert gemini["native_models"].auth == ProbeAuth("x-goog-api-key", "raw")
     azure = {s.name: s for s in load_plan("azure/probes.toml")}
     assert (azure["models_lifecycle"].base_path, azure["models_lifecycle"].auth) == ("/openai/v1", None)
+
+
+# -- issue 19 #15: a read-only POST allow-listed by the provider's own data ---------------------------------------
+def test_cohere_check_api_key_is_allow_listed_by_its_provider_data() -> None:
+    from testkey_nb.probe.guard import ReadOnlyPost
+
+    spec = {s.name: s for s in load_plan("cohere/probes.toml")}["check_api_key"]
+    assert (spec.method, spec.cost, spec.path, spec.body) == ("POST", "read", "/check-api-key", None)
+    assert spec.read_only is not None and spec.read_only.path == "/v1/check-api-key"
+    assert spec.read_only.source.startswith("https://docs.cohere.com/reference/check-api-key")
+    # the permit matches the path's end segment-aligned and the exact body, nothing else
+    permit = ReadOnlyPost("/v1/check-api-key")
+    assert permit.permits(spec)
+    assert not permit.permits(replace(spec, path="/api-key"))
+    assert not permit.permits(replace(spec, body={"model": "x"}))
+
+
+def test_a_post_read_without_its_providers_allow_list_never_leaves(tmp_path: Path) -> None:
+    import pytest
+
+    from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
+
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    (folder / "provider.toml").write_text('id = "acme"\n', encoding="utf-8")
+    (folder / "probes.toml").write_text(
+        '[[probe]]\nname = "check"\nrole = "inference"\nmethod = "POST"\npath = "/check-api-key"\ncost = "read"\n'
+        'proves = "x"\n', encoding="utf-8")  # fmt: skip
+    with pytest.raises(WriteRefused, match="read-only POST"):
+        load_plan(folder / "probes.toml")
+    # allow-listed with no body: a body the provider did not document is refused at load too
+    (folder / "provider.toml").write_text(
+        'id = "acme"\n[[read_only_posts]]\npath = "/v1/check-api-key"\nsource = "https://example.test/doc"\n',
+        encoding="utf-8")  # fmt: skip
+    assert load_plan(folder / "probes.toml")[0].read_only is not None
+    (folder / "probes.toml").write_text(
+        '[[probe]]\nname = "check"\nrole = "inference"\nmethod = "POST"\npath = "/check-api-key"\ncost = "read"\n'
+        'proves = "x"\nbody = { delete = true }\n', encoding="utf-8")  # fmt: skip
+    with pytest.raises(WriteRefused):
+        load_plan(folder / "probes.toml")
+    # a spec built without the provider's permit is refused by both lines of defence
+    forged = ProbeSpec("check", "inference", "POST", "/check-api-key", "read", "x")
+    with pytest.raises(WriteRefused):
+        check_allowed(forged, allow_billable=True)
+    loaded = LoadedPlan(Targets("https://api.acme.test/v1"), allow_billable=False)
+    loaded.add([forged])
+    with pytest.raises(WriteRefused):
+        loaded.check("POST", "https://api.acme.test/v1/check-api-key", "read", "check")
+
+
+def test_cohere_check_api_key_feeds_identity_and_is_sent_without_a_body() -> None:
+    sent: list[httpx.Request] = []
+    doc_check, doc = run("cohere", "valid")
+    data = doc_check.to_json()
+    assert data["identity"]["organization"] == "3f0c7a52-9d1e-4b8a-a6c2-5e7f1d2b9c40"
+    assert data["identity"]["exchanges"] == [p["exchange"] for p in data["probes"] if p["probe"] == "check_api_key"]
+    assert ("POST", "/v1/check-api-key", "key", "valid") in doc.log
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(503, json={"message": "down"})
+
+    asyncio.run(_check("cohere", handler))
+    posts = [r for r in sent if r.url.path == "/v1/check-api-key"]
+    # a read: retried on 503 like any GET (1 + 2 bounded retries), never with a body
+    assert len(posts) == 3 and all(r.content == b"" for r in posts)
+
+
+def test_cohere_valid_false_reads_invalid() -> None:
+    """check-api-key's 200 ``valid: false`` is Cohere refusing the key (a status rule): never proof of it, even
+    when nothing else answered (the catalog and the chat down)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/check-api-key":
+            return httpx.Response(200, json={"valid": False})
+        return httpx.Response(503, json={"message": "down"})
+
+    check = asyncio.run(_check("cohere", handler))
+    data = check.to_json()
+    assert (data["status"], data["metrics"]["key_valid"]) == ("invalid", False), data["status_detail"]
+    assert data["identity"]["organization"] is None
+
+
+async def _check(provider: str, handler: object) -> object:
+    from testkey_nb.check.result import CheckOptions
+    from testkey_nb.check.run import check_key_async
+
+    options = CheckOptions(claim=provider, timeout_s=3.0, deadline_s=5.0)
+    return await check_key_async(Secret(f"tk-{provider}-valid-0123456789abcdef"), options,
+                                 transport=httpx.MockTransport(handler))  # type: ignore[arg-type]  # fmt: skip
