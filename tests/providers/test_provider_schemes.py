@@ -205,3 +205,36 @@ async def _check(provider: str, handler: object) -> object:
     options = CheckOptions(claim=provider, timeout_s=3.0, deadline_s=5.0)
     return await check_key_async(Secret(f"tk-{provider}-valid-0123456789abcdef"), options,
                                  transport=httpx.MockTransport(handler))  # type: ignore[arg-type]  # fmt: skip
+
+
+# -- issue 19 #20: DeepInfra's balance with the API key -------------------------------------------------------------
+def test_deepinfra_balance_is_read_from_payment_checklist_with_the_api_key() -> None:
+    check, doc = run("deepinfra", "valid")
+    assert ("GET", "/payment/checklist", "compute_owed=true") in doc.queries
+    assert ("GET", "/payment/checklist", "key", "valid") in doc.log
+    bal = check.profile.balance
+    assert bal is not None and (bal.currency, bal.remaining, bal.used, bal.limit, bal.provenance, bal.probe) == (
+        "USD", 12.5, 1.75, 100.0, "observed", "balance")  # fmt: skip
+    assert "third-party client" in bal.note
+    sent = next(o for o in check.observations if o.probe == "balance")
+    assert sent.assumption is not None and "third-party client" in sent.assumption
+
+
+def test_deepinfra_key_without_billing_access_is_valid_and_its_balance_denied() -> None:
+    from documented import Documented, key_for
+
+    from testkey_nb.check.result import CheckOptions
+    from testkey_nb.check.run import check_key_async
+
+    doc = Documented.load("deepinfra")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/payment/checklist":  # 403 = the key lacks billing access
+            return httpx.Response(403, json={"detail": "Forbidden"})
+        return doc.handler(request)
+
+    options = CheckOptions(claim="deepinfra", timeout_s=3.0, deadline_s=5.0)
+    check = asyncio.run(check_key_async(Secret(key_for("deepinfra", "valid")), options,
+                                        transport=httpx.MockTransport(handler)))  # fmt: skip
+    balance = next(c for c in check.profile.capabilities if c.name == "balance")
+    assert (check.profile.status.code, check.profile.balance, balance.status) == ("valid", None, "denied")
