@@ -1,7 +1,12 @@
-"""Issue 19 #14: a second auth scheme per host, carried as data (a probe's own ``auth`` and ``params`` in
-providers/<id>/probes.toml, a base's scheme in provider.toml ``[[auth.bases]]``), read from the documented answers
-(tests/providers/<id>/answers.yaml): Gemini's native ``x-goog-api-key`` beside its compatible base's Bearer, Azure's
-classic ``?api-version=`` beside its v1 base."""
+"""Issue 19's probe items, read from the documented answers (tests/providers/<id>/answers.yaml):
+
+- #14 a second auth scheme per host, carried as data (a probe's own ``auth`` and ``params`` in
+  providers/<id>/probes.toml, a base's scheme in provider.toml ``[[auth.bases]]``): Gemini's native ``x-goog-api-key``
+  beside its compatible base's Bearer, Azure's classic ``?api-version=`` beside its v1 base;
+- #15 a read-only POST allow-listed by the provider's own data (Cohere's check-api-key);
+- #20 DeepInfra's balance with the API key;
+- #13 a claim on the provider's own documented host names it; a shared refusal with no claim names nobody.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ import asyncio
 import sys
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_provider_plans import run
@@ -133,8 +140,6 @@ def test_cohere_check_api_key_is_allow_listed_by_its_provider_data() -> None:
 
 
 def test_a_post_read_without_its_providers_allow_list_never_leaves(tmp_path: Path) -> None:
-    import pytest
-
     from testkey_nb.probe.guard import LoadedPlan, WriteRefused, check_allowed
 
     folder = tmp_path / "acme"
@@ -238,3 +243,27 @@ def test_deepinfra_key_without_billing_access_is_valid_and_its_balance_denied() 
                                         transport=httpx.MockTransport(handler)))  # fmt: skip
     balance = next(c for c in check.profile.capabilities if c.name == "balance")
     assert (check.profile.status.code, check.profile.balance, balance.status) == ("valid", None, "denied")
+
+
+# -- issue 19 #13 (the coordinator's decision): a claim on the provider's own documented host names it; a shared
+# refusal body with no claim names no provider ------------------------------------------------------------------
+SHARED_REFUSALS = [("deepinfra", "https://api.deepinfra.com/v1/openai"), ("mistral", "https://api.mistral.ai/v1")]
+
+
+@pytest.mark.parametrize(("provider", "own_host"), SHARED_REFUSALS)
+def test_a_claim_on_its_own_documented_host_names_the_provider_of_a_shared_refusal(provider: str,
+                                                                                   own_host: str) -> None:  # fmt: skip
+    check, doc = run(provider, "bad-key")
+    assert {urlsplit(own_host).hostname} == doc.hosts
+    assert (check.identification.provider, check.profile.status.code) == (provider, "invalid")
+    # nothing specific in the answers: the provider is named by the claim and its host alone
+    assert not [e for e in check.identification.evidence if e.specific and e.weight > 0]
+
+
+@pytest.mark.parametrize(("provider", "own_host"), SHARED_REFUSALS)
+@pytest.mark.parametrize("where", ["own host", "gateway"])
+def test_a_shared_refusal_with_no_claim_names_no_provider(provider: str, own_host: str, where: str) -> None:
+    base = own_host if where == "own host" else "https://llm-gateway.example.com" + urlsplit(own_host).path
+    check, _ = run(provider, "bad-key", claim=None, base_url=base)
+    assert check.identification.provider == "unknown"
+    assert check.profile.status.code != "invalid"  # no provider named: the refusal is not judged against the key
