@@ -28,6 +28,11 @@ DOCS: dict[str, dict[str, Any]] = {
     p: yaml.safe_load((ANSWERS_DIR / p / "answers.yaml").read_text(encoding="utf-8")) for p in PROVIDER_IDS
 }
 CASES = [(p, a) for p in PROVIDER_IDS for a in DOCS[p]["answers"]]
+#: documented answers the emulator's host does not play yet: strict xfail, so the case turns red the moment it does
+NOT_PLAYED_YET = {
+    ("deepinfra", "checklist-valid"): "the DeepInfra host (testkey_nb/emulator/providers/deepinfra/host.yaml) has no "
+    "/payment/checklist route yet (issue 19 #20: the balance probe is on branch schemes, the emulator is another's)",
+}
 _MISSING = object()
 HTTP = httpx.Client(timeout=10.0)  # one client: a new one per request costs an SSL context each
 
@@ -91,7 +96,11 @@ def _without(data: Any, dotted: str) -> Any:
     return data
 
 
-@pytest.mark.parametrize(("provider", "answer"), CASES, ids=[f"{p}:{a['id']}" for p, a in CASES])
+@pytest.mark.parametrize(("provider", "answer"), [
+    pytest.param(p, a, id=f"{p}:{a['id']}", marks=[pytest.mark.xfail(strict=True, reason=NOT_PLAYED_YET[(p, a["id"])])]
+                 if (p, a["id"]) in NOT_PLAYED_YET else [])
+    for p, a in CASES
+])  # fmt: skip
 def test_emulator_gives_the_documented_answer(emus: dict[str, RunningEmulator], provider: str,
                                                answer: dict[str, Any]) -> None:  # fmt: skip
     emu = emus[provider]
