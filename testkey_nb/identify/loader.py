@@ -253,14 +253,17 @@ def _parse_key_label(raw: Mapping[str, Any], patterns: tuple[KeyPattern, ...], w
     return KeyLabel(prefixes=prefixes, patterns=names)
 
 
-def _parse_catalog(raw: Mapping[str, Any], where: str) -> CatalogFields:
-    known = set(CatalogFields.__dataclass_fields__)
+def _parse_catalog(raw: Mapping[str, Any], where: str, *, nested: bool = False) -> CatalogFields:
+    known = set(CatalogFields.__dataclass_fields__) - ({"bases"} if nested else {"base"})
     unknown = set(raw) - known
     if unknown:
         raise RegistryError(f"{where}: [catalog] unknown keys {sorted(unknown)}")
     if raw.get("price_per", "token") not in ("token", "million"):
         raise RegistryError(f"{where}: [catalog] price_per must be token or million")
-    return CatalogFields(**{k: str(v) for k, v in raw.items()})
+    bases = tuple(_parse_catalog(b, where, nested=True) for b in raw.get("bases", ()))
+    if nested and not raw.get("base"):
+        raise RegistryError(f"{where}: [[catalog.bases]] needs base (a regex on the base URL's path)")
+    return CatalogFields(**{k: str(v) for k, v in raw.items() if k != "bases"}, bases=bases)
 
 
 def _parse_endpoint(raw: Mapping[str, Any], where: str) -> Endpoint:

@@ -181,6 +181,20 @@ class CatalogFields:
     items: str = "data"
     id: str = "id"
     source: str = ""
+    #: a regex on the base URL's path where this map holds instead of the provider's default (``[[catalog.bases]]``:
+    #: Gemini's native ``/v1beta`` lists ``{models: [{name}]}`` beside its compatible base's ``data[].id``)
+    base: str = ""
+    bases: tuple[CatalogFields, ...] = ()
+
+    def for_base(self, base_url: str | None) -> CatalogFields:
+        """The map for a catalog read on ``base_url``: the first ``[[catalog.bases]]`` entry whose ``base`` the
+        URL's path matches, else this one."""
+        if base_url:
+            path = urlsplit(base_url).path.rstrip("/")
+            for entry in self.bases:
+                if re.search(entry.base, path):
+                    return entry
+        return self
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,10 @@ def test_a_native_gemini_base_takes_the_key_in_x_goog_api_key() -> None:
     assert {o.auth for o in check.observations if o.status is not None} == {"x-goog-api-key"}
     assert ("GET", "/v1beta/models", "key", "valid") in doc.log
     assert not any(auth == "wrong-scheme" for _, path, auth, _ in doc.log if path.startswith("/v1beta/models"))
+    # the native list ({models: [{name}]}, [[catalog.bases]]): its models, with their token limits
+    rows = {m["model"]: m for m in data["models"]}
+    assert list(rows) == ["models/gemini-2.5-flash", "models/gemini-2.5-pro"]
+    assert rows["models/gemini-2.5-flash"]["context_length"] == 1048576
     bad, _ = run("gemini", "bad-key", base_url=NATIVE)
     assert (bad.to_json()["status"], bad.to_json()["metrics"]["key_valid"]) == ("invalid", False)
     refused = next(o for o in bad.observations if o.probe == "catalog")
@@ -83,6 +87,9 @@ def test_gemini_schemes_per_base_are_data() -> None:
     assert [t.label for t in auth.templates(NATIVE)] == ["x-goog-api-key"]
     assert [t.label for t in auth.templates("https://generativelanguage.googleapis.com/v1")] == ["x-goog-api-key"]
     assert [t.label for t in auth.templates()] == ["Authorization: Bearer"]
+    catalog = load_registry().get("gemini").catalog
+    assert (catalog.for_base(NATIVE).items, catalog.for_base(NATIVE).id) == ("models", "name")
+    assert catalog.for_base(NATIVE + "/openai").items == "data"
 
 
 def test_azure_classic_path_carries_api_version_and_the_v1_base_none() -> None:
