@@ -16,7 +16,8 @@ What may leave the machine (the guard in the client, the last line of defence):
   the URL the engine computed): a mis-built URL is stopped, no suffix match;
 - a POST is never re-sent on a redirect: a 3xx to a POST is an observation (its status and the
   ``Location`` it asked for), not a visit; a GET redirect is followed on the same origin only;
-- only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1) and, with
+- only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1), read-only POSTs the
+  provider's own data allow-lists (``[[read_only_posts]]``: Cohere's check-api-key) and, with
   ``allow_billable=True``, ``billable`` POSTs;
 - spending stops at the first accepted call: until one refused-by-design call has come back, no
   other is sent (the first is a pilot); once one came back 2xx (it was answered, so it cost money),

@@ -1,5 +1,9 @@
 """The write guard: an allow-list of what a probe may send. Anything else raises :class:`WriteRefused`.
 
+A POST that reads (Cohere's ``POST /v1/check-api-key``) is no special case here: the provider's own
+``provider.toml`` allow-lists it (:class:`ReadOnlyPost`, its documented path and exact body), the plan loader attaches
+that permit to the spec, and both lines below match it again.
+
 Two lines of defence: :func:`check_allowed` refuses a probe spec that declares a write (at plan load and
 before a probe starts), and :class:`LoadedPlan` holds every request the client is about to send against
 the plans as loaded: the method and the URL each spec of the plan allows, built here from the spec and

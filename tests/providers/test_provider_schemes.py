@@ -85,7 +85,9 @@ def test_gemini_schemes_per_base_are_data() -> None:
     assert [t.label for t in auth.templates("https://generativelanguage.googleapis.com/v1beta/openai")] == [
         "Authorization: Bearer"]  # fmt: skip
     assert [t.label for t in auth.templates(NATIVE)] == ["x-goog-api-key"]
-    assert [t.label for t in auth.templates("https://generativelanguage.googleapis.com/v1")] == ["x-goog-api-key"]
+    assert [t.label for t in auth.templates("https://generativelanguage.googleapis.com/v1alpha")] == ["x-goog-api-key"]
+    # a plain /v1 base is every OpenAI-compatible gateway's: a Gemini claim there starts in Bearer
+    assert [t.label for t in auth.templates("https://llm-gateway.example.com/v1")] == ["Authorization: Bearer"]
     assert [t.label for t in auth.templates()] == ["Authorization: Bearer"]
     catalog = load_registry().get("gemini").catalog
     assert (catalog.for_base(NATIVE).items, catalog.for_base(NATIVE).id) == ("models", "name")
