@@ -352,7 +352,7 @@ def header_facts(observations: Sequence[Observation], context: InterpretContext)
             probes=tuple(dict.fromkeys(probes)),
             exchanges=tuple(dict.fromkeys(exchanges)),
         )
-    models = catalog_facts(observations, spec)
+    models = catalog_facts(observations, spec, context.base_url)
     return ProviderFacts(identity=identity, limits=tuple(_one_per_scope(limits)), models=models)
 
 
@@ -435,10 +435,11 @@ def _int(value: Any) -> int | None:
     return int(n) if n is not None and n >= 0 else None
 
 
-def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec) -> dict[str, ModelFacts]:
-    """Per-model facts from the provider's ``[catalog]`` field map (where its /models items keep context,
-    output cap, features, modalities and prices)."""
-    fields = spec.catalog
+def catalog_facts(observations: Sequence[Observation], spec: ProviderSpec,
+                  base_url: str | None = None) -> dict[str, ModelFacts]:  # fmt: skip
+    """Per-model facts from the provider's ``[catalog]`` field map for the base checked (where its /models items
+    keep context, output cap, features, modalities and prices)."""
+    fields = spec.catalog.for_base(base_url)
     if not any((fields.context_length, fields.max_completion_tokens, fields.features, fields.input_modalities,
                 fields.output_modalities, fields.price_in, fields.price_out)):  # fmt: skip
         return {}

@@ -147,7 +147,7 @@ def _view(
         post_auth=spec.post_auth,
         outcomes=spec.outcomes,
         base_url=base_url,
-        catalog=spec.catalog,
+        catalog=spec.catalog.for_base(base_url),
     )
 
 

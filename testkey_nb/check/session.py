@@ -124,11 +124,12 @@ async def run_trials(
             stage1, stage2, ident, spent = trial
             first, spec, tried_all = other, _spec(registry, trial[2]), False
             break
-    if not spent and spec is not None and options.auth_scheme is None and first.label not in _labels(spec):
+    base = targets.inference
+    if not spent and spec is not None and options.auth_scheme is None and first.label not in _labels(spec, base):
         # identification settled the scheme: what went in the wrong one is not evidence about the key;
         # read again in the provider's own scheme (same host, same plans)
         superseded = [*superseded, *stage1, *stage2]
-        right = spec.auth.templates()[0]
+        right = spec.auth.templates(base)[0]
         tried.append(right.label)
         stage1, stage2, again, spent = await session(right)
         if again.provider == ident.provider:
@@ -141,7 +142,7 @@ async def run_trials(
         tried_all=tried_all,
         requests_sent=requests,
         schemes_tried=tuple(dict.fromkeys(tried)),
-        documented_refusal=documented_refusal(registry, [*superseded, *stage1, *stage2]) if tried_all else None,
+        documented_refusal=(documented_refusal(registry, [*superseded, *stage1, *stage2], base) if tried_all else None),
     )
 
 
@@ -149,17 +150,20 @@ async def run_trials(
 _FIRST_ANSWERS = ("catalog", "auth_pilot")
 
 
-def _provider_plan(registry: Registry, provider: str, scheme: AuthTemplate | None = None) -> tuple[ProbeSpec, ...]:
+def _provider_plan(registry: Registry, provider: str, scheme: AuthTemplate | None = None,
+                   base: str | None = None) -> tuple[ProbeSpec, ...]:  # fmt: skip
     """The provider's own plan (``probes.toml`` in its folder); none when the session's scheme is not the
-    provider's (its answers would judge nothing: the identification is read again in the right scheme)."""
+    provider's on that base (its answers would judge nothing: the identification is read again in the right
+    scheme)."""
     spec = registry.get(provider) if provider in registry.ids() and provider != "unknown" else None
-    if spec is None or (scheme is not None and scheme.label not in _labels(spec)):
+    if spec is None or (scheme is not None and scheme.label not in _labels(spec, base)):
         return ()
     plan = spec.file("probes.toml")
     if plan is None:
         return ()
     base_path = urlsplit(spec.inference_base_url or "").path
-    return tuple(replace(p, base_path=base_path) if p.from_root else p for p in load_plan(str(plan)))
+    return tuple(replace(p, base_path=base_path) if p.from_root and not p.base_path else p
+                 for p in load_plan(str(plan)))  # fmt: skip
 
 
 async def _session(
@@ -182,7 +186,7 @@ async def _session(
         # a provider's own plan goes to the host only once the host's answers named it (a specific
         # fingerprint): not on the key's shape or on features many hosts share (docs/identification.md)
         planned_for = early.provider if identified_by_endpoint(early) or claimed_on_own_host(early) else "unknown"
-        early_plan = engine.submit(_provider_plan(registry, planned_for, scheme))
+        early_plan = engine.submit(_provider_plan(registry, planned_for, scheme, targets.inference))
         stage1 = await engine.collect(submitted)
         ident = identify(registry, shape, _evidence(stage1), base_url=targets.inference, claimed=claimed)
         stage2 = await engine.collect(early_plan)
@@ -190,7 +194,7 @@ async def _session(
         if named != planned_for:
             # the later answers speak for another provider: its own plan runs now; the first plan's
             # answers stay out of the profile (their requests are counted in probe_requests)
-            stage2 = await engine.collect(engine.submit(_provider_plan(registry, named, scheme)))
+            stage2 = await engine.collect(engine.submit(_provider_plan(registry, named, scheme, targets.inference)))
     return list(stage1), list(stage2), ident
 
 
@@ -223,7 +227,7 @@ def _refused(observations: Sequence[Observation]) -> bool:
     )
 
 
-def documented_refusal(registry: Registry, observations: Sequence[Observation]) -> str | None:
+def documented_refusal(registry: Registry, observations: Sequence[Observation], base: str | None = None) -> str | None:
     """The known provider's documented bad-key answer one of the refusals is (``provider:fingerprint``).
 
     A refusal (401/403) settles the scheme only when it is a known provider's own answer to a bad key
@@ -232,7 +236,7 @@ def documented_refusal(registry: Registry, observations: Sequence[Observation]) 
     schemes. A bare 401 from a host that wants a scheme the registry lacks matches none."""
     refusals = [o for o in observations if o.status in (401, 403) and o.outcome in ("unauthorized", "refused")]
     for spec in registry.providers:
-        labels = _labels(spec)
+        labels = _labels(spec, base)
         for fp in spec.fingerprints:
             if fp.kind != "error_body" or not fp.specific or not fp.body:
                 continue
@@ -254,8 +258,9 @@ def _other_schemes(registry: Registry, first: AuthTemplate) -> list[AuthTemplate
     return out
 
 
-def _labels(spec: ProviderSpec) -> set[str]:
-    return {t.label for t in spec.auth.templates()}
+def _labels(spec: ProviderSpec, base: str | None = None) -> set[str]:
+    """The provider's schemes on ``base`` (its ``[[auth.bases]]`` entry for that path, else its ``[auth]``)."""
+    return {t.label for t in spec.auth.templates(base)}
 
 
 def _first_scheme(options: CheckOptions, registry: Registry, claimed: str | None, targets: Targets) -> AuthTemplate:
@@ -265,11 +270,11 @@ def _first_scheme(options: CheckOptions, registry: Registry, claimed: str | None
         scheme = options.auth_scheme
         return AuthTemplate(f"Authorization: {scheme}", {"Authorization": f"{scheme} {{key}}"})
     if claimed and claimed in registry.ids():
-        templates = registry.get(claimed).auth.templates()
+        templates = registry.get(claimed).auth.templates(targets.inference)
         if templates:
             return templates[0]
     host = (httpx.URL(targets.inference).host or "").lower() if targets.inference else ""
     for spec in registry.providers:
         if any(host == h or host.endswith("." + h) for h in spec.hostnames) and spec.auth.templates():
-            return spec.auth.templates()[0]
+            return spec.auth.templates(targets.inference)[0]
     return BEARER

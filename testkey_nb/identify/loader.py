@@ -33,6 +33,7 @@ from testkey_nb.identify.schema import (
     READS,
     SOURCING,
     STRENGTHS,
+    AuthBase,
     AuthSpec,
     BillingSpec,
     CapabilitySupport,
@@ -135,11 +136,23 @@ def _parse_provider(folder: str, data: Mapping[str, Any], perms: KeyPermissions 
         note=auth_data.get("note"),
         extra_headers={str(k): str(v) for k, v in (auth_data.get("extra_headers") or {}).items()},
         source=auth_data.get("source"),
+        bases=tuple(
+            AuthBase(
+                path=str(b["path"]),
+                header=str(b["header"]),
+                schemes=tuple(str(x) for x in b.get("schemes", ["raw"])),
+                note=b.get("note"),
+                source=b.get("source"),
+            )
+            for b in auth_data.get("bases", [])
+        ),
     )
     key_patterns = tuple(_parse_key_pattern(pid, kp, where) for kp in data.get("key_patterns", []))
     fps: list[Fingerprint] = []
     sections: tuple[tuple[str, FingerprintKind], ...] = (
-        ("headers", "header"), ("models", "models_body"), ("errors", "error_body")
+        ("headers", "header"),
+        ("models", "models_body"),
+        ("errors", "error_body"),
     )
     for section, kind in sections:
         for raw in data.get("fingerprints", {}).get(section, []):
@@ -240,14 +253,17 @@ def _parse_key_label(raw: Mapping[str, Any], patterns: tuple[KeyPattern, ...], w
     return KeyLabel(prefixes=prefixes, patterns=names)
 
 
-def _parse_catalog(raw: Mapping[str, Any], where: str) -> CatalogFields:
-    known = set(CatalogFields.__dataclass_fields__)
+def _parse_catalog(raw: Mapping[str, Any], where: str, *, nested: bool = False) -> CatalogFields:
+    known = set(CatalogFields.__dataclass_fields__) - ({"bases"} if nested else {"base"})
     unknown = set(raw) - known
     if unknown:
         raise RegistryError(f"{where}: [catalog] unknown keys {sorted(unknown)}")
     if raw.get("price_per", "token") not in ("token", "million"):
         raise RegistryError(f"{where}: [catalog] price_per must be token or million")
-    return CatalogFields(**{k: str(v) for k, v in raw.items()})
+    bases = tuple(_parse_catalog(b, where, nested=True) for b in raw.get("bases", ()))
+    if nested and not raw.get("base"):
+        raise RegistryError(f"{where}: [[catalog.bases]] needs base (a regex on the base URL's path)")
+    return CatalogFields(**{k: str(v) for k, v in raw.items() if k != "bases"}, bases=bases)
 
 
 def _parse_endpoint(raw: Mapping[str, Any], where: str) -> Endpoint:

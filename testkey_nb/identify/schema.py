@@ -11,12 +11,18 @@ Everything is immutable (frozen dataclasses, tuples, compiled patterns).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+# re-exported: the registry's auth types live in auth.py
+from testkey_nb.identify.auth import BEARER as BEARER
+from testkey_nb.identify.auth import AuthBase as AuthBase
+from testkey_nb.identify.auth import AuthSpec as AuthSpec
+from testkey_nb.identify.auth import AuthTemplate as AuthTemplate
 from testkey_nb.identify.evidence import KeyShape
 from testkey_nb.identify.outcomes import Outcomes
 
@@ -60,45 +66,6 @@ READS: tuple[str, ...] = ("identity", "models", "permissions", "limits", "balanc
 Strength = Literal["strong", "medium", "cosmetic"]
 Marker = Literal["specific", "shared"]
 FingerprintKind = Literal["header", "models_body", "error_body"]
-
-@dataclass(frozen=True)
-class AuthTemplate:
-    """One way to present the key: header name -> value template (``{key}`` stands for the key).
-
-    ``label`` names the scheme without the key (``Authorization: Bearer``, ``x-api-key``).
-    """
-
-    label: str
-    headers: Mapping[str, str]
-
-    def render(self, key: str) -> dict[str, str]:
-        return {name: value.replace("{key}", key) for name, value in self.headers.items()}
-
-
-BEARER = AuthTemplate("Authorization: Bearer", {"Authorization": "Bearer {key}"})
-
-
-@dataclass(frozen=True)
-class AuthSpec:
-    header: str
-    schemes: tuple[str, ...]
-    env_var: str | None = None
-    note: str | None = None
-    #: headers every request carries besides the key (e.g. ``anthropic-version``)
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
-    source: str | None = None
-
-    def templates(self) -> tuple[AuthTemplate, ...]:
-        """The accepted schemes as header templates, in the data's order of preference.
-
-        A scheme ``raw`` sends the bare key in ``header`` (Anthropic's ``x-api-key``)."""
-        out = []
-        for scheme in self.schemes:
-            raw = scheme.lower() == "raw"
-            value = "{key}" if raw else f"{scheme} {{key}}"
-            label = self.header if raw else f"{self.header}: {scheme}"
-            out.append(AuthTemplate(label, {self.header: value, **self.extra_headers}))
-        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -153,6 +120,20 @@ class CatalogFields:
     items: str = "data"
     id: str = "id"
     source: str = ""
+    #: a regex on the base URL's path where this map holds instead of the provider's default (``[[catalog.bases]]``:
+    #: Gemini's native ``/v1beta`` lists ``{models: [{name}]}`` beside its compatible base's ``data[].id``)
+    base: str = ""
+    bases: tuple[CatalogFields, ...] = ()
+
+    def for_base(self, base_url: str | None) -> CatalogFields:
+        """The map for a catalog read on ``base_url``: the first ``[[catalog.bases]]`` entry whose ``base`` the
+        URL's path matches, else this one."""
+        if base_url:
+            path = urlsplit(base_url).path.rstrip("/")
+            for entry in self.bases:
+                if re.search(entry.base, path):
+                    return entry
+        return self
 
 
 @dataclass(frozen=True)

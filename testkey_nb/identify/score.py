@@ -224,8 +224,10 @@ def identify(
                         _fp_item(fp, "models_body", ex.probe, fp.description),
                         fp.strength,
                     )
-        if ex.status >= 400 and body is not None:
+        if body is not None and (ex.status >= 400 or 200 <= ex.status < 300):
             for fp in error_fps:
+                if ex.status < 400 and not _in_envelope(registry, fp.provider, ex):
+                    continue  # a 2xx body is read for error marks only where its provider answers errors so
                 if (not fp.status or ex.status in fp.status) and all_hold(
                     fp.body, body, rules.max_value_chars
                 ):
@@ -433,6 +435,24 @@ def _waf_item(ex: HttpEvidence, headers: Mapping[str, str]) -> EvidenceItem:
     by = f" ({vendor})" if vendor else ""
     detail = f"HTML page on HTTP {ex.status}: a WAF or edge block page{by}, not evidence of a provider"
     return EvidenceItem("error_body", ex.probe, detail, UNKNOWN, 0.0)
+
+
+def _in_envelope(registry: Registry, provider: str, ex: HttpEvidence) -> bool:
+    """Whether a 2xx answer carries ``provider``'s HTTP-200 error envelope (its ``[error_envelope]`` path, on the
+    probes it names or any): MiniMax answers every call HTTP 200 with ``base_resp``, errors included (issue 19 #8),
+    so its error marks are read there too; a provider without an envelope is never read on a 2xx."""
+    try:
+        envelope = registry.get(provider).outcomes.error_envelope
+    except KeyError:
+        return False
+    if envelope is None or (envelope.probes and ex.probe not in envelope.probes):
+        return False
+    cur: object = ex.json_body
+    for part in envelope.path:
+        if not isinstance(cur, Mapping) or part not in cur:
+            return False
+        cur = cur[part]
+    return True
 
 
 def _fp_item(fp: Fingerprint, source: EvidenceSource, probe: str, detail: str) -> EvidenceItem:

@@ -131,7 +131,7 @@ def observe(
             text_snippet=snippet,
             body_bytes=len(raw),
             detail=scrub(detail, secrets),
-            auth=settings.auth_label,
+            auth=spec.auth.label if spec.auth is not None else settings.auth_label,
         ),
         spent=spent,
         usage=_usage(parsed) if spent else None,

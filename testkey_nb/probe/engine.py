@@ -16,7 +16,8 @@ What may leave the machine (the guard in the client, the last line of defence):
   the URL the engine computed): a mis-built URL is stopped, no suffix match;
 - a POST is never re-sent on a redirect: a 3xx to a POST is an observation (its status and the
   ``Location`` it asked for), not a visit; a GET redirect is followed on the same origin only;
-- only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1) and, with
+- only GET reads, POSTs of cost ``rejected`` (an empty message list, ``max_tokens`` 1), read-only POSTs the
+  provider's own data allow-lists (``[[read_only_posts]]``: Cohere's check-api-key) and, with
   ``allow_billable=True``, ``billable`` POSTs;
 - spending stops at the first accepted call: until one refused-by-design call has come back, no
   other is sent (the first is a pilot); once one came back 2xx (it was answered, so it cost money),
@@ -112,7 +113,7 @@ class ProbeEngine:
         self._events: dict[str, asyncio.Event] = {}
         self._done: dict[str, list[Observation]] = {}
         self._results: dict[str, list[Observation]] = {}
-        self._shared: dict[tuple[str, str, str], asyncio.Future[Observation]] = {}
+        self._shared: dict[tuple[str, str, str, str], asyncio.Future[Observation]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         #: outcomes answered so far per probe (before its retries end), for skip_if
         self._seen: dict[str, set[str]] = {}
@@ -341,7 +342,7 @@ class ProbeEngine:
         """One exchange; the very same request planned by two probes (e.g. the auth check and the first
         per-model check) is sent once and observed by both."""
         url, body = self._request_for(spec, item)
-        key = (spec.method, str(url), json.dumps(body, sort_keys=True))
+        key = (spec.method, str(url), json.dumps(body, sort_keys=True), self._auth_label(spec))
         first = self._shared.get(key)
         if first is not None:
             seen = await asyncio.shield(first)
@@ -468,8 +469,9 @@ class ProbeEngine:
                 url,
                 json=body if spec.method == "POST" else None,
                 headers={
-                    # the provider's scheme as a header template (``{key}`` is the key)
-                    **{k: v.replace("{key}", self._secret.reveal()) for k, v in self._settings.auth_headers.items()},
+                    # the provider's scheme as a header template (``{key}`` is the key); a probe that names its
+                    # own scheme (Gemini's native x-goog-api-key beside the compatible base's Bearer) sends that
+                    **{k: v.replace("{key}", self._secret.reveal()) for k, v in self._auth_headers(spec).items()},
                     "Accept": "application/json",
                 },
                 extensions={"testkey_cost": spec.cost, "testkey_probe": spec.name},
@@ -505,6 +507,13 @@ class ProbeEngine:
                 await response.aclose()
         return Exchange(None, {}, detail="too many redirects", redirect="too_many")
 
+    def _auth_headers(self, spec: ProbeSpec) -> dict[str, str]:
+        """The key's headers for ``spec``: its own scheme (and nothing of the session's), else the session's."""
+        return spec.auth.headers() if spec.auth is not None else dict(self._settings.auth_headers)
+
+    def _auth_label(self, spec: ProbeSpec) -> str:
+        return spec.auth.label if spec.auth is not None else self._settings.auth_label
+
     async def _guard_hook(self, request: httpx.Request) -> None:
         """The last line of defence: a request leaves only if the loaded plan's spec of its probe allows
         exactly its method and URL at its cost (built from the spec, not from what the engine computed)."""
@@ -522,7 +531,7 @@ class ProbeEngine:
         attempts: int = 0,
         started: float | None = None,
     ) -> Observation:
-        auth = self._settings.auth_label
+        auth = self._auth_label(spec)
         seen = make_observation(spec, item, outcome=outcome, started=started, attempts=attempts, detail=detail,
                                 auth=auth)  # fmt: skip
         # a request that left (a timeout, a network error after sending) is an exchange without an answer

@@ -1,5 +1,9 @@
 """The write guard: an allow-list of what a probe may send. Anything else raises :class:`WriteRefused`.
 
+A POST that reads (Cohere's ``POST /v1/check-api-key``) is no special case here: the provider's own
+``provider.toml`` allow-lists it (:class:`ReadOnlyPost`, its documented path and exact body), the plan loader attaches
+that permit to the spec, and both lines below match it again.
+
 Two lines of defence: :func:`check_allowed` refuses a probe spec that declares a write (at plan load and
 before a probe starts), and :class:`LoadedPlan` holds every request the client is about to send against
 the plans as loaded: the method and the URL each spec of the plan allows, built here from the spec and
@@ -9,15 +13,19 @@ the targets alone (never from the URL the engine computed), so a mis-built URL i
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
     from testkey_nb.probe.plan import ProbeSpec, Targets
 
-__all__ = ["CHAT_PATHS", "LoadedPlan", "PlannedRequest", "WriteRefused", "check_allowed"]
+__all__ = [
+    "CHAT_PATHS", "LoadedPlan", "PlannedRequest", "ReadOnlyPost", "WriteRefused", "check_allowed", "read_only_posts",
+]  # fmt: skip
 
 
 class WriteRefused(RuntimeError):
@@ -31,12 +39,52 @@ _REJECTED_KEYS = frozenset({"model", "messages", "max_tokens"})
 _MAX_PROMPT_CHARS = 200
 
 
+@dataclass(frozen=True)
+class ReadOnlyPost:
+    """A POST the provider documents as read-only (it changes nothing and costs nothing), allow-listed by the
+    provider's own data (``[[read_only_posts]]`` in its ``provider.toml``): its documented ``path`` (a probe's path
+    must be its end, segment-aligned: ``/check-api-key`` under the ``/v1`` base) and the exact JSON body it takes
+    (None: no body at all), with the provider's reference. Cohere's ``POST /v1/check-api-key`` is one."""
+
+    path: str
+    body: Mapping[str, Any] | None = None
+    source: str = ""
+
+    def permits(self, spec: ProbeSpec) -> bool:
+        tail = spec.path if spec.path.startswith("/") else "/" + spec.path
+        body = dict(spec.body) if spec.body is not None else None
+        want = dict(self.body) if self.body is not None else None
+        return (self.path == tail or self.path.endswith(tail)) and "{" not in spec.path and body == want
+
+
+def read_only_posts(provider_toml: Path) -> tuple[ReadOnlyPost, ...]:
+    """The read-only POSTs a provider's ``provider.toml`` allow-lists (``[[read_only_posts]]``), each with its
+    ``source``; none when the file is absent."""
+    if not provider_toml.is_file():
+        return ()
+    data = tomllib.loads(provider_toml.read_text(encoding="utf-8"))
+    out = []
+    for raw in data.get("read_only_posts", []):
+        if not raw.get("source"):
+            raise WriteRefused(f"{provider_toml}: a read-only POST ({raw.get('path')}) needs the provider's source")
+        out.append(ReadOnlyPost(str(raw["path"]), raw.get("body"), str(raw["source"])))
+    return tuple(out)
+
+
 def check_allowed(spec: ProbeSpec, *, allow_billable: bool) -> None:
-    """The write guard, an allow-list. Raises :class:`WriteRefused` for anything but a GET read, a chat
-    completion built to be refused (an empty message list, ``max_tokens`` 1, nothing else) or, with
+    """The write guard, an allow-list. Raises :class:`WriteRefused` for anything but a GET read, a POST the
+    provider's data allow-lists as read-only (``spec.read_only``, matched again here: its path and exact body),
+    a chat completion built to be refused (an empty message list, ``max_tokens`` 1, nothing else) or, with
     ``allow_billable``, one tiny chat completion (one short user message, ``max_tokens`` 1)."""
     if spec.method == "GET" and spec.cost == "read" and spec.body is None:
         return
+    if spec.method == "POST" and spec.cost == "read":
+        if spec.read_only is not None and spec.read_only.permits(spec) and not spec.paginate and not spec.for_each:
+            return
+        raise WriteRefused(
+            f"probe {spec.name}: POST {spec.path} is not a read-only POST its provider's data allow-lists "
+            "([[read_only_posts]] in provider.toml: the documented path and exact body)"
+        )
     if spec.method != "POST" or spec.role != "inference" or spec.path not in CHAT_PATHS:
         raise WriteRefused(f"probe {spec.name}: {spec.method} {spec.role} {spec.path} is not a read-only probe")
     body = dict(spec.body or {})
@@ -159,6 +207,11 @@ class LoadedPlan:
             base = self._targets.url_for(spec.role)
             if base is None:
                 continue  # the role is not probed: nothing of this spec may leave
+            if spec.method == "POST" and spec.cost == "read":
+                try:
+                    check_allowed(spec, allow_billable=False)
+                except WriteRefused:
+                    continue  # not allow-listed: nothing of this spec may leave
             planned = PlannedRequest.of(spec, base)
             if planned not in self._by_probe.setdefault(spec.name, []):
                 self._by_probe[spec.name].append(planned)
@@ -171,6 +224,8 @@ class LoadedPlan:
         path = urlsplit(url).path
         kind_ok = (
             (method == "GET" and cost == "read")
+            # a read-only POST leaves only as a planned request of a spec the guard allowed (its provider's data)
+            or (method == "POST" and cost == "read")
             or (method == "POST" and cost == "rejected")
             or (method == "POST" and cost == "billable" and self._allow_billable)
         )

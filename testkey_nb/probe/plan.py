@@ -6,18 +6,18 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from testkey_nb._files import package_dir
-from testkey_nb.probe.guard import check_allowed
+from testkey_nb.probe.guard import ReadOnlyPost, check_allowed, read_only_posts
 
 __all__ = [
-    "Cost", "ForEach", "Paginate", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window", "load_plan",
-    "usage_start", "version_root", "window_skip",
+    "Cost", "ForEach", "Paginate", "ProbeAuth", "ProbeSettings", "ProbeSpec", "Role", "SkipIf", "Targets", "Window",
+    "load_plan", "usage_start", "version_root", "window_skip",
 ]  # fmt: skip
 
 Cost = Literal["read", "rejected", "billable"]
@@ -74,6 +74,25 @@ class Window:
 
 
 @dataclass(frozen=True)
+class ProbeAuth:
+    """A probe's own auth scheme, where the host takes the key otherwise on that path (issue 19 #14: Gemini's
+    native API wants ``x-goog-api-key`` beside its OpenAI-compatible base's ``Bearer``). ``scheme`` ``raw``
+    sends the bare key in ``header``; any other scheme is a prefix (``Bearer {key}``)."""
+
+    header: str
+    scheme: str = "raw"
+
+    @property
+    def label(self) -> str:
+        """The scheme named without the key, as :class:`~testkey_nb.identify.schema.AuthTemplate` names it."""
+        return self.header if self.scheme.lower() == "raw" else f"{self.header}: {self.scheme}"
+
+    def headers(self) -> dict[str, str]:
+        """Header -> value template (``{key}`` is the key)."""
+        return {self.header: "{key}" if self.scheme.lower() == "raw" else f"{self.scheme} {{key}}"}
+
+
+@dataclass(frozen=True)
 class ProbeSpec:
     name: str
     role: Role
@@ -100,6 +119,11 @@ class ProbeSpec:
     assumption: str | None = None
     paginate: Paginate | None = None
     window: Window | None = None
+    #: the probe's own auth scheme (None: the session's, from the provider's ``[auth]``)
+    auth: ProbeAuth | None = None
+    #: a POST read: the provider's allow-list entry that permits it (set at load from ``provider.toml`` beside the
+    #: plan, never from the plan itself; the guard matches it again against the path and body)
+    read_only: ReadOnlyPost | None = None
 
 
 def usage_start(spec: ProbeSpec, usage_days: int, now: datetime) -> datetime:
@@ -151,12 +175,14 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
     if not p.is_absolute():
         p = PROVIDERS_DIR / p
     data = tomllib.loads(p.read_text(encoding="utf-8"))
+    allowed = read_only_posts(p.parent / "provider.toml")
     specs = []
     for raw in data.get("probe", []):
         fe = raw.get("for_each")
         si = raw.get("skip_if")
         pg = raw.get("paginate")
         wi = raw.get("window")
+        au = raw.get("auth")
         specs.append(
             ProbeSpec(
                 name=raw["name"],
@@ -172,11 +198,17 @@ def load_plan(path: Path | str) -> tuple[ProbeSpec, ...]:
                 for_each=ForEach(**fe) if fe else None,
                 skip_if=SkipIf(si["probe"], tuple(si["outcomes"])) if si else None,
                 from_root=bool(raw.get("from_root", False)),
+                # a from_root probe of a provider without a default host names its documented base path itself
+                # (Azure's /openai/v1: its classic /openai/models sits beside it); else the loader sets it
+                base_path=str(raw.get("base_path", "")),
                 assumption=raw.get("assumption"),
                 paginate=Paginate(**pg) if pg is not None else None,
                 window=Window(**wi) if wi is not None else None,
+                auth=ProbeAuth(**au) if au is not None else None,
             )
         )
+    specs = [replace(s, read_only=next((a for a in allowed if a.permits(s)), None))
+             if s.method == "POST" and s.cost == "read" else s for s in specs]  # fmt: skip
     for spec in specs:
         check_allowed(spec, allow_billable=True)  # a plan that declares a write is a bug: fail at load
     return tuple(specs)

@@ -32,6 +32,8 @@ DOCS: dict[str, dict[str, Any]] = {
 CASES = [(p, a) for p in PROVIDER_IDS for a in DOCS[p]["answers"] if a["mode"] in (*load_host(p).modes, "none")]
 #: a bad key's status where it is not 401, by hand from answers.yaml: xAI models-bad-key (issue-400: 400, a JSON string)
 BAD_KEY_STATUS = {"xai": 400}
+#: documented answers the emulator's host does not play yet: strict xfail, so the case turns red the moment it does
+NOT_PLAYED_YET: dict[tuple[str, str], str] = {}
 _MISSING = object()
 HTTP = httpx.Client(timeout=10.0)  # one client: a new one per request costs an SSL context each
 
@@ -117,7 +119,11 @@ def _without(data: Any, dotted: str) -> Any:
     return data
 
 
-@pytest.mark.parametrize(("provider", "answer"), CASES, ids=[f"{p}:{a['id']}" for p, a in CASES])
+@pytest.mark.parametrize(("provider", "answer"), [
+    pytest.param(p, a, id=f"{p}:{a['id']}", marks=[pytest.mark.xfail(strict=True, reason=NOT_PLAYED_YET[(p, a["id"])])]
+                 if (p, a["id"]) in NOT_PLAYED_YET else [])
+    for p, a in CASES
+])  # fmt: skip
 def test_emulator_gives_the_documented_answer(emus: dict[str, RunningEmulator], provider: str,
                                                answer: dict[str, Any]) -> None:  # fmt: skip
     emu = emus[provider]

@@ -155,6 +155,4 @@ BEHAVIOUR_SILENT = {
     "hyperbolic": "Hyperbolic's only body mark (owned_by Hyperbolic) is one weakly sourced source; capped below 0.5",
     "sambanova": "SambaNova's model ids and -requests-day header are shared or weak; identified by its hostname",
     "siliconflow": "SiliconFlow's {code, message, data} envelope is one weakly sourced source (0.49 < 0.5)",
-    "minimax": "MiniMax refuses a bad key with HTTP 200 + base_resp.status_code 1004: error-body fingerprints are "
-               "read on 4xx/5xx only (HTTP-200 error envelopes, NOTES-19.md)",
 }

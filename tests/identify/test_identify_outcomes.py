@@ -83,3 +83,47 @@ def _with(tmp_path: Path, extra: str) -> Path:
 def test_malformed_outcome_data_is_refused_at_load(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(RegistryError, match=message):
         load_registry(_with(tmp_path, extra))
+
+
+# -- issue 19 #8: identification reads a provider's HTTP-200 error envelope -------------------------------------------
+def _ev(probe: str, status: int, body: object) -> object:
+    from testkey_nb.identify.evidence import HttpEvidence
+
+    return HttpEvidence(probe=probe, url_path="/v1/chat/completions", status=status,
+                        headers={"content-type": "application/json"}, json_body=body, text_snippet=None)  # fmt: skip
+
+
+def test_minimax_base_resp_names_it_on_an_http_200_answer(registry: Registry) -> None:
+    from testkey_nb.identify.evidence import KeyShape
+    from testkey_nb.identify.score import identify
+
+    body = {"id": "", "choices": None, "base_resp": {"status_code": 1004, "status_msg": "login fail"}}
+    result = identify(registry, KeyShape(), [_ev("auth_check", 200, body)], base_url="http://127.0.0.1:9/v1")
+    assert result.provider == "minimax"
+    marks = [(e.fingerprint, e.source, e.detail.split(" ", 2)[:2]) for e in result.evidence if e.specific]
+    assert marks == [("minimax:base-resp", "error_body", ["HTTP", "200"])]
+
+
+def test_an_error_mark_is_not_read_on_a_200_of_a_provider_without_an_envelope(registry: Registry) -> None:
+    """DeepInfra's legacy {"detail": {"error": "Not authenticated"}} is specific on a refusal: the same body on a 200
+    (a gateway's echo, a model's answer) names nobody, since DeepInfra answers no errors as HTTP 200."""
+    from testkey_nb.identify.evidence import KeyShape
+    from testkey_nb.identify.score import identify
+
+    body = {"detail": {"error": "Not authenticated"}}
+    on_200 = identify(registry, KeyShape(), [_ev("auth_check", 200, body)], base_url="http://127.0.0.1:9/v1")
+    on_403 = identify(registry, KeyShape(), [_ev("auth_check", 403, body)], base_url="http://127.0.0.1:9/v1")
+    assert on_200.provider == "unknown" and not [e for e in on_200.evidence if e.weight > 0]
+    assert "deepinfra:detail-not-authenticated" in {e.fingerprint for e in on_403.evidence}
+
+
+def test_a_minimax_bad_key_behind_a_gateway_is_named_from_its_200_answer() -> None:
+    """Through the documented answers (HTTP 200, base_resp 1004) on a host no provider declares, no claim."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "providers"))
+    from test_provider_plans import run
+
+    check, _ = run("minimax", "bad-key", claim=None, base_url="https://llm-gateway.example.com/v1")
+    assert check.identification.provider == "minimax"
+    assert check.profile.status.code == "invalid"

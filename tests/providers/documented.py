@@ -29,6 +29,7 @@ class Documented:
     data: Mapping[str, Any]
     log: list[tuple[str, str, str, str]] = field(default_factory=list)  # (method, path, auth, mode)
     hosts: set[str] = field(default_factory=set)
+    queries: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, query string)
 
     @classmethod
     def load(cls, provider: str) -> Documented:
@@ -42,9 +43,21 @@ class Documented:
     def modes(self) -> list[str]:
         return list(self.data["modes"])
 
+    def _auth_for(self, path: str) -> Mapping[str, Any]:
+        """The scheme the host wants on ``path``: its ``route_auth`` entry (Gemini's native /v1beta/models wants
+        x-goog-api-key, or the key in ``?key=``), an ``auth_paths`` entry whose ``prefix`` the path starts with,
+        else ``auth``."""
+        exact = (self.data.get("route_auth") or {}).get(path)
+        if exact:
+            return dict(exact)
+        for entry in self.data.get("auth_paths") or ():
+            if path.startswith(str(entry["prefix"])):
+                return dict(entry)
+        return dict(self.data["auth"])
+
     def _who(self, request: httpx.Request) -> tuple[str, str]:
         """(auth, mode) of a request: how the key was presented, and whose key it is."""
-        auth = (self.data.get("route_auth") or {}).get(request.url.path) or self.data["auth"]
+        auth = self._auth_for(request.url.path)
         keys = {key_for(self.provider, m): m for m in self.modes}
         if auth.get("query") and request.url.params.get(auth["query"]) in keys:  # Gemini's ?key=
             return "key-in-query", keys[request.url.params[auth["query"]]]
@@ -57,7 +70,10 @@ class Documented:
             if any(request.headers.get(k) != v for k, v in extra.items()):
                 return "key-without-version", keys[own]
             return "key", keys[own]
-        for name in ("authorization", "x-api-key", "api-key", "x-goog-api-key"):
+        others = {str(a["header"]).lower() for a in [self.data["auth"], *(self.data.get("auth_paths") or ())]}
+        others |= {str(a["header"]).lower() for a in (self.data.get("route_auth") or {}).values()}
+        usual = ("authorization", "x-api-key", "api-key")
+        for name in (*usual, *sorted(others - set(usual))):
             got = request.headers.get(name, "")
             for key, mode in keys.items():
                 if key in got:
@@ -68,9 +84,11 @@ class Documented:
         auth, mode = self._who(request)
         path = request.url.path
         self.log.append((request.method, path, auth, mode))
+        self.queries.append((request.method, path, str(request.url.query, "ascii")))
         self.hosts.add(request.url.host)
         same = [a for a in self.data["answers"] if a["request"]["method"] == request.method
-                and a["request"]["path"] == path and self._on_host(a, request.url.host)]  # fmt: skip
+                and a["request"]["path"] == path and self._on_host(a, request.url.host)
+                and self._params_hold(a, request)]  # fmt: skip
         answer = (
             next((a for a in same if a["mode"] == mode and a["auth"] == auth), None)
             or next((a for a in same if a["auth"] == auth and auth != "key"), None)
@@ -89,6 +107,13 @@ class Documented:
         text = isinstance(body, str) and "json" not in headers["content-type"]
         content = body.encode() if text else json.dumps(body).encode()
         return httpx.Response(int(answer["status"]), headers=headers, content=content)
+
+    @staticmethod
+    def _params_hold(answer: Mapping[str, Any], request: httpx.Request) -> bool:
+        """An answer whose request names ``params`` (Azure's classic ``api-version``) answers only a request
+        carrying each of them with that value."""
+        want = answer["request"].get("params") or {}
+        return all(request.url.params.get(str(k)) == str(v) for k, v in want.items())
 
     def _on_host(self, answer: Mapping[str, Any], host: str) -> bool:
         """An answer given on one route's host only (``host: china``), or on every host (no ``host``)."""

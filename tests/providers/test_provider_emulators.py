@@ -49,6 +49,11 @@ EACH_MODE = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=LACKS[p
              for p in PROVIDER_IDS]  # fmt: skip
 
 
+#: providers whose plan reads a balance that their emulated host does not play yet -> the balance probe (DeepInfra's
+#: /payment/checklist, issue 19 #20: testkey_nb/emulator/providers/deepinfra/host.yaml has no such route yet)
+BALANCE_NOT_PLAYED = {"deepinfra": "balance"}
+
+
 def _check(emu: Any, key: str, **opts: Any) -> KeyCheck:
     options = CheckOptions(base_url=emu.base_url, management_url=emu.management_url, timeout_s=5.0,
                            deadline_s=8.0, **opts)  # fmt: skip
@@ -95,7 +100,11 @@ def test_each_mode_reads_as_documented(played: dict[str, Any], provider: str) ->
     seen |= {"limits"} if good.limits else set()
     assert seen == EXPOSES[provider]
     balance = next(c for c in good.capabilities if c.name == "balance")
-    assert balance.status == ("verified" if "balance" in EXPOSES[provider] else "unsupported")
+    if provider in BALANCE_NOT_PLAYED:
+        # the plan reads a balance the emulated host does not serve yet: its 404 is an error, never a figure
+        assert (balance.status, balance.probes) == ("error", (BALANCE_NOT_PLAYED[provider],)), balance
+    else:
+        assert balance.status == ("verified" if "balance" in EXPOSES[provider] else "unsupported")
 
 
 #: the label a probe gives each host scheme (the scheme a key went in)

@@ -129,14 +129,21 @@ def test_no_balance_endpoint_is_unsupported_never_unknown(checks: dict[tuple[str
 
     # providers whose plan reads a balance (provider.toml [[endpoints]] reads "balance"): a refused key is
     # "denied" there, not "unsupported"
-    with_balance = {p.id for p in load_registry().providers if any("balance" in e.reads for e in p.endpoints)}
-    assert {"openrouter", "deepseek", "moonshot", "novita", "hyperbolic", "siliconflow"} <= with_balance
+    registry = load_registry()
+    with_balance = {p.id for p in registry.providers if any("balance" in e.reads for e in p.endpoints)}
+    assert {"openrouter", "deepseek", "moonshot", "novita", "hyperbolic", "siliconflow", "deepinfra"} <= with_balance
     for check in checks.values():
         balance = next(c for c in check.profile.capabilities if c.name == "balance")
         pid = check.identification.provider
         if check.profile.balance is None and pid not in with_balance | {"unknown"}:
             assert balance.status == "unsupported", (pid, balance)
-            assert "balance endpoint" in balance.evidence
+            if registry.get(pid).capability("balance").status == "partial":
+                # a partial balance (shown in part, or where this plan does not read) is never worded as if no
+                # endpoint existed (issue 19 #20)
+                assert "no read-only balance endpoint" not in balance.evidence, (pid, balance)
+                assert "not read by this plan" in balance.evidence, (pid, balance)
+            else:
+                assert "no read-only balance endpoint" in balance.evidence, (pid, balance)
 
 
 @pytest.mark.parametrize(("provider", "other"), [("anthropic", "openai"), ("openai", "anthropic"),

@@ -170,9 +170,11 @@ def _capabilities(
         level, note = support("balance")
         if level in ("unsupported", "partial") and not _reads(view, "balance"):
             extra = facts.notes.get("balance", "")
-            caps.append(Capability("balance", "unsupported",
-                                   f"no read-only balance endpoint ({note})" + (f"; {extra}" if extra else ""),
-                                   ()))  # fmt: skip
+            # partial: the provider shows part of it (or shows it where this plan does not read): never worded as
+            # if no endpoint existed (issue 19 #20)
+            said = (f"no read-only balance endpoint ({note})" if level == "unsupported"
+                    else f"not read by this plan: the provider's data marks the balance partial ({note})")  # fmt: skip
+            caps.append(Capability("balance", "unsupported", said + (f"; {extra}" if extra else ""), ()))
         else:
             caps.append(_not_verified("balance", [o for p in _reads(view, "balance") for o in by.get(p, [])]))
     usage_probes = _reads(view, "usage")

@@ -125,6 +125,9 @@ def _status(
     real_refused = bool(real) and all(o.outcome in refusals for o in real)
     real_denied = bool(real) and all(o.outcome in (*refusals, "not_found") for o in real)
     catalog_refused = bool(catalog) and all(o.outcome in refusals for o in catalog)
+    # an answer the provider's data documents as its refusal of the key, on any probe (Cohere's check-api-key
+    # answering 200 with valid: false): the provider said so, whatever the other probes could not say
+    ruled = [o for o in sent if o.reason == "invalid" and o.outcome in refusals]
     # the inference host gave nothing usable (5xx, no answer, unreadable bodies): the status says so even when
     # an authenticated read elsewhere proved the key (key_valid keeps that proof)
     unusable = ("server_error", "network", "timeout", "deadline", "bad_json", "too_large")
@@ -140,8 +143,8 @@ def _status(
                              f"the key authenticates ({proved}); no probed model accepted it", proof.probe,
                              proof.exchange)  # fmt: skip
         return KeyStatus("valid", "authenticated", proved, proof.probe, proof.exchange)
-    if real_refused or catalog_refused:
-        where = real[0] if real_refused else catalog[0]
+    if real_refused or catalog_refused or ruled:
+        where = real[0] if real_refused else catalog[0] if catalog_refused else ruled[0]
         said = f"{where.probe}: HTTP {where.status}{said_text(where.json_body)}"
         if not view.scheme_settled:
             if len(view.schemes_tried) > 1:
