@@ -86,7 +86,10 @@ async def run_trials(
     shape = key_pattern_matches(registry, secret.reveal())
     started = time.monotonic()
     requests = 0
-    stop = SpendStop()  # one spending stop for the whole check, shared by every scheme trial
+    # one spending stop for the whole check, shared by every scheme trial; a 2xx that is a provider's error
+    # envelope (MiniMax's base_resp) is a refusal, not a spend
+    envelopes = [p.outcomes.error_envelope for p in registry.providers if p.outcomes.error_envelope]
+    stop = SpendStop(refused=lambda probe, body: any(e.says_error(probe, body) for e in envelopes))
     exchanges = ExchangeIds()  # one numbering for every scheme trial of the check
 
     async def session(scheme: AuthTemplate) -> tuple[list[Observation], list[Observation], Identification, bool]:

@@ -74,6 +74,16 @@ class ErrorEnvelope:
     probes: tuple[str, ...] = ()
     source: str = ""
 
+    def says_error(self, probe: str, body: object) -> bool:
+        """True when ``body`` (an HTTP 2xx's JSON) of ``probe``'s answer is this envelope saying "error": the
+        value at ``path`` is there and none of ``ok`` (on ``probes`` only, when they are named)."""
+        from testkey_nb.identify.match import _MISSING, lookup
+
+        if self.probes and probe not in self.probes:
+            return False
+        value = lookup(body, self.path)
+        return value is not _MISSING and not any(value == ok and type(value) is type(ok) for ok in self.ok)
+
 
 @dataclass(frozen=True)
 class Money:

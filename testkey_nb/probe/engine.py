@@ -379,7 +379,8 @@ class ProbeEngine:
             async with sem:
                 seen = await self._exchange(client, spec, item, url, body)
             back = seen.status
-            if spec.cost == "rejected" and seen.status is not None and 200 <= seen.status < 300:
+            answered = seen.status is not None and 200 <= seen.status < 300
+            if spec.cost == "rejected" and answered and not self._gate.refused(spec.name, seen.json_body):
                 self._gate.spent(f"{spec.name} ({item or 'no model'})")
                 self._spent_here = True
             return seen

@@ -9,6 +9,7 @@ refused-by-design or billable send.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["NotSent", "SpendGate", "SpendStop"]
@@ -22,9 +23,14 @@ class NotSent(Exception):
 class SpendStop:
     """The spending stop of one check, shared by every engine (scheme trial) of that check: once a
     refused-by-design call was answered (it cost money), ``spent_by`` names it and no engine sends
-    another ``rejected`` or ``billable`` request."""
+    another ``rejected`` or ``billable`` request.
+
+    ``refused(probe, body)``: True when an HTTP 2xx answer's JSON body says the call was refused (a
+    provider's error envelope, MiniMax's ``base_resp.status_code`` != 0): the model did not run, nothing
+    was spent, and the stop stays open (the key may still be read in another scheme)."""
 
     spent_by: str | None = None
+    refused: Callable[[str, object], bool] | None = None
 
 
 class SpendGate:
@@ -66,6 +72,11 @@ class SpendGate:
     @property
     def spent_by(self) -> str | None:
         return self._stop.spent_by
+
+    def refused(self, probe: str, body: object) -> bool:
+        """An HTTP 2xx answer to ``probe`` whose body is a refusal (see :class:`SpendStop`): not spent."""
+        judge = self._stop.refused
+        return judge is not None and judge(probe, body)
 
     def spent(self, by: str) -> None:
         self._stop.spent_by = self._stop.spent_by or by

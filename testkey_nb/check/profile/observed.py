@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from testkey_nb.identify.match import _MISSING, all_hold, lookup
+from testkey_nb.identify.match import all_hold, lookup
 from testkey_nb.identify.outcomes import ErrorEnvelope, Outcomes, StatusRule
 from testkey_nb.identify.schema import CatalogFields, NoQuotaRule, PostAuthRule
 from testkey_nb.probe.observation import Observation, Outcome
@@ -90,10 +90,7 @@ def _requalify(o: Observation, view: ProviderView) -> Observation:
 
 
 def _envelope_error(envelope: ErrorEnvelope, o: Observation) -> bool:
-    if envelope.probes and o.probe not in envelope.probes:
-        return False
-    value = lookup(o.json_body, envelope.path)
-    return value is not _MISSING and not any(value == ok and type(value) is type(ok) for ok in envelope.ok)
+    return envelope.says_error(o.probe, o.json_body)
 
 
 def _status_rule(o: Observation, rules: Sequence[StatusRule]) -> StatusRule | None:
