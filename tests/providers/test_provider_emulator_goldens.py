@@ -2,10 +2,12 @@
 on each route's host), reads as its hand-written golden (tests/providers/<id>/golden.json) says: the provider, status,
 status_reason, key_valid, route, models, identity, balance in major units with its currency, limits, capabilities.
 
-The emulator plays one loopback host per provider: the check names the provider (``claim``, as the demo fleet does)
-and the route (``route``, as ``--route`` does: the hostname cannot say it); a route's own answers are served under
-``/_route/<route>`` (SiliconFlow's .cn /v1/user/info). A case the probe/identify code cannot read yet runs as
-``xfail(strict=True)`` with the reason (providers/NOTES-19.md #19)."""
+The emulator plays one loopback host per provider, reached here under the provider's own documented hostnames, as a
+hosts file pointing them at 127.0.0.1 would (`_DocumentedHosts`: every request still goes to the emulator's loopback
+port, over real HTTP; nothing leaves the machine). So the check sees what it sees on the real hosts: the provider's
+hostname, its route (``route`` as ``--route`` gives it), the claim (as the demo fleet names it). A route's own answers
+are served under ``/_route/<route>`` (SiliconFlow's .cn /v1/user/info). A case the probe/identify code cannot read
+yet runs as ``xfail(strict=True)`` with the reason (providers/NOTES-19.md #19)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -29,17 +32,6 @@ HERE = Path(__file__).parent
 #: scheme, required query parameters, text pages, HTTP-200 envelopes, no catalog, a read-only POST)
 NEW = ("moonshot", "zhipu", "xai", "dashscope", "siliconflow", "novita", "hyperbolic", "nebius", "sambanova", "ark",
        "gemini", "azure", "perplexity", "minimax", "cohere")
-#: what the probe/identify code lacks, per (provider, golden case); written by hand from a run against the golden
-LACKS = {
-    ("siliconflow", "valid"): "the plan (GET /v1/user/info) goes only to a host whose answers name SiliconFlow by a "
-                              "specific marker (session.py); its key shape and {code, message, data} envelope are "
-                              "shared, so on loopback no balance is read even with the claim",
-    ("siliconflow", "no-balance"): "as for valid: GET /v1/user/info is not sent on a host that is not SiliconFlow's",
-    ("hyperbolic", "bad-key"): "the assumed 401 {detail} and the weak JWT key shape name no provider on loopback: "
-                               "provider unknown (the status is invalid)",
-    **{("nebius", m): "Nebius's provider.toml has no key pattern and no fingerprint: on a host without its hostname "
-                      "identification says unknown, claim or not" for m in ("valid", "bad-key", "rate-limited")},
-}  # fmt: skip
 
 
 def _doc(provider: str) -> dict[str, Any]:
@@ -62,10 +54,45 @@ def _cases() -> list[Any]:
         golden, modes = _golden(provider), load_host(provider).modes
         names = [m for m in modes if m in golden] + [c for c in golden if c.startswith("valid@")]
         for case in names:
-            reason = LACKS.get((provider, case)) or golden[case].get("xfail")  # a golden's own xfail: code lacks
+            reason = golden[case].get("xfail")  # a golden's own xfail: what the code lacks, with its reason
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
             cases.append(pytest.param(provider, case, marks=marks, id=f"{provider}:{case}"))
     return cases
+
+
+class _DocumentedHosts(httpx.AsyncBaseTransport):
+    """Sends a request for one of the provider's documented hosts to the emulator (its origin, plus ``/_route/<route>``
+    for a host of a route that is not the documented base's); any other host is refused (nothing leaves loopback)."""
+
+    def __init__(self, origin: str, prefixes: dict[str, str]) -> None:
+        self._origin = httpx.URL(origin)
+        self._prefixes = prefixes
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        prefix = self._prefixes.get(request.url.host)
+        if prefix is None:
+            raise httpx.ConnectError(f"not a documented host of this provider: {request.url.host}", request=request)
+        request.url = request.url.copy_with(scheme=self._origin.scheme, host=self._origin.host,
+                                            port=self._origin.port, raw_path=prefix.encode() + request.url.raw_path)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _documented_base(provider: str, route: str) -> str:
+    doc = _doc(provider)
+    return str((doc.get("hosts") or {}).get(route) or doc["base_url"]) if route else str(doc["base_url"])
+
+
+def _prefixes(provider: str) -> dict[str, str]:
+    """Each documented hostname -> the emulator path prefix that plays it."""
+    doc, default = _doc(provider), _default_route(provider)
+    out = {httpx.URL(str(doc["base_url"])).host: ""}
+    for route, url in (doc.get("hosts") or {}).items():
+        out.setdefault(httpx.URL(str(url)).host, "" if route == default else f"/_route/{route}")
+    return out
 
 
 def _no_exchange(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -82,10 +109,10 @@ def probed() -> dict[tuple[str, str], dict[str, Any]]:
             assert host is not None
             for case in [m for m in emu.keys if m in golden] + [c for c in golden if c.startswith("valid@")]:
                 mode, _, route = case.partition("@")
-                base = emu.origin + (f"/_route/{route}" if route else "") + host.base_path
-                options = CheckOptions(base_url=base, claim=provider, route=route or _default_route(provider),
-                                       timeout_s=5.0, deadline_s=8.0)  # fmt: skip
-                check = asyncio.run(check_key_async(Secret(emu.keys[mode]), options))
+                options = CheckOptions(base_url=_documented_base(provider, route), claim=provider, timeout_s=5.0,
+                                       route=route or _default_route(provider), deadline_s=8.0)  # fmt: skip
+                transport = _DocumentedHosts(emu.origin, _prefixes(provider))
+                check = asyncio.run(check_key_async(Secret(emu.keys[mode]), options, transport=transport))
                 assert uncited_figures(check) == [], (provider, case)
                 out[(provider, case)] = check.to_json()
     return out
