@@ -10,8 +10,9 @@ the filters. Dark mode follows ``prefers-color-scheme``; a print style prints th
 
 A lens switch (``lens.js``) chooses which of the three lenses' verdict and action the table, the
 filters and the chart show (default inventory fit): each row carries every lens's verdict and first
-action (``data-l-NAME``, ``data-a-NAME``). Every enum a person reads goes through
-:func:`testkey_nb._labels.label`; the scripts get the same words from the page (``data-labels``).
+action (``data-lN``, ``data-aN``: N the lens's place in the switch; inventory fit's are the row's own
+cells). Every enum a person reads goes through :func:`testkey_nb._labels.label`; the scripts get the same
+words from the page (``data-labels``).
 
 The page's style and its scripts are package data in ``static/`` (``index.css``, ``sort.js``,
 ``filter.js``, ``csv.js``, ``details.js``, ``lens.js``), read once at import.
@@ -211,8 +212,10 @@ def _row_html(row: Mapping[str, Any], columns: Sequence[str], index: int) -> str
     if "changes" in columns:
         cells.append(_changes_cell(row))
     data = "".join(f' data-f-{name}="{_t(value)}"' for name, value in _filter_values(row).items())
-    for name, (lens_verdict, lens_action) in lens_answers(row).items():
-        data += f' data-l-{name}="{_t(lens_verdict or "")}" data-a-{name}="{_t(lens_action or "")}"'
+    for i, (name, (lens_verdict, lens_action)) in enumerate(lens_answers(row).items()):
+        if name == DEFAULT_LENS:  # the row's own verdict and action (lens.js reads them from the cells)
+            continue
+        data += f' data-l{i}="{_t(lens_verdict or "")}"' + (f' data-a{i}="{_t(lens_action)}"' if lens_action else "")
     classes = " ".join(c for c in ("tk-row-failed" if failed else "", "tk-row-changed" if row.get("changes") else "")
                        if c)  # fmt: skip
     cls = f' class="{classes}"' if classes else ""

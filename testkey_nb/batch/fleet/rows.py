@@ -248,6 +248,21 @@ def index_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(ROW_FIELDS)
     for row in rows:
-        writer.writerow([_csv_cell(row.get(name)) for name in ROW_FIELDS])
+        writer.writerow([_csv_cell(_other_lenses(row.get(name)) if name == "lenses" else row.get(name))
+                         for name in ROW_FIELDS])  # fmt: skip
     return buffer.getvalue()
+
+
+def _other_lenses(value: Any) -> Any:
+    """The CSV's ``lenses``: the lenses other than inventory fit (its verdict, summary and actions are the row's
+    own ``verdict``, ``verdict_summary`` and ``actions`` columns), each action with its reason, not its evidence
+    (``index.json`` keeps every lens whole). Keeps the page's compressed CSV small at 1,000 keys."""
+    if not isinstance(value, Mapping):
+        return value
+    return {
+        name: {**lens, "actions": [{"action": a.get("action"), "reason": a.get("reason")}
+                                   for a in lens.get("actions") or [] if isinstance(a, Mapping)]}
+        for name, lens in value.items()
+        if name != "inventory-fit" and isinstance(lens, Mapping)
+    }
 
