@@ -203,6 +203,7 @@ def test_the_readme_lists_every_provider_with_its_routes() -> None:
 
 
 def test_the_provider_table_reader_can_fail() -> None:
-    text = "| provider (`id`) | route | what |\n| Moonshot (`moonshot`) | global | balance |\n| Ark (`ark`) | china, global | ids |\n"
+    text = ("| provider (`id`) | route | what |\n| Moonshot (`moonshot`) | global | balance |\n"
+            "| Ark (`ark`) | china, global | ids |\n")
     assert _readme_providers(text) == {"moonshot": {"global"}, "ark": {"china", "global"}}
     assert _readme_providers("| Moonshot | global | balance |\n") == {}
