@@ -270,6 +270,13 @@ def first_ok(observations: Sequence[Observation], probe: str) -> Observation | N
     return next((o for o in observations if o.probe == probe and o.outcome == "ok"), None)
 
 
+def ok_object(observations: Sequence[Observation], probe: str) -> dict[str, Any]:
+    """The JSON object the first answered ``probe`` sent back; ``{}`` when none was answered or the body is
+    not an object."""
+    obs = first_ok(observations, probe)
+    return obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
+
+
 def catalog_items(observations: Sequence[Observation], probe: str = "catalog",
                   fields: CatalogFields | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """The model items of an OpenAI-shaped (``{"data": [...]}``) or bare-array catalog answer, or where the

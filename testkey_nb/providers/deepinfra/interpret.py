@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
+from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, header_facts, number, ok_object
 from testkey_nb.probe.observation import Observation
 
 #: the account flags reported as they are (never the address or the payment method)
@@ -21,8 +21,7 @@ FLAGS = ("suspended", "suspend_reason", "overdue_invoices")
 
 def interpret(observations: Sequence[Observation], context: InterpretContext) -> ProviderFacts:
     facts = header_facts(observations, context)
-    obs = first_ok(observations, "balance")
-    body = obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
+    body = ok_object(observations, "balance")
     stripe = number(body.get("stripe_balance"))
     if stripe is None:
         return facts

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number
+from testkey_nb.check.facts import Balance, InterpretContext, ProviderFacts, first_ok, header_facts, number, ok_object
 from testkey_nb.probe.observation import Observation
 
 
@@ -20,8 +20,7 @@ def interpret(observations: Sequence[Observation], context: InterpretContext) ->
         return context.major(number(value))
 
     facts = header_facts(observations, context)
-    obs = first_ok(observations, "balance")
-    body = obs.json_body if obs is not None and isinstance(obs.json_body, dict) else {}
+    body = ok_object(observations, "balance")
     account: dict[str, Any] = {}
     keys = first_ok(observations, "key_list")
     if keys is not None and isinstance(keys.json_body, dict) and isinstance(keys.json_body.get("keys"), list):
