@@ -25,6 +25,7 @@ from testkey_nb.batch.keysfile import KeyEntry, check_label
 from testkey_nb.batch.models import BatchInputError, BatchResult, KeyOutcome, KeyStatus, RenderTask
 from testkey_nb.batch.probing import Probed, Prober, facts_fingerprint, probe_all
 from testkey_nb.batch.progress import Progress
+from testkey_nb.check.lenses import DEFAULT_LENS
 from testkey_nb.history.recorder import HistorySettings, Recorder
 from testkey_nb.report.keyreport import KeyJob, report_filename
 from testkey_nb.secrets import KeyRefError, Secret, redact, resolve
@@ -47,7 +48,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _config_hash(entry: KeyEntry, secret: Secret, lens: str = "inventory-fit") -> str:
+def _config_hash(entry: KeyEntry, secret: Secret, lens: str = DEFAULT_LENS) -> str:
     """What a report depends on (the key by its fingerprint label only, the lens its summary answers), hashed."""
     config = {
         "label": entry.label,
@@ -60,7 +61,7 @@ def _config_hash(entry: KeyEntry, secret: Secret, lens: str = "inventory-fit") -
         "payment_method": entry.payment_method,
         "key": secret.label,
     }
-    if lens != "inventory-fit":  # the default lens leaves the hash of earlier reports as it was
+    if lens != DEFAULT_LENS:  # the default lens leaves the hash of earlier reports as it was
         config["lens"] = lens
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -228,7 +229,7 @@ def run_batch(
     stream: TextIO | None = None,
     max_in_flight: int = 16,
     history: HistorySettings | None = None,
-    lens: str = "inventory-fit",
+    lens: str = DEFAULT_LENS,
     prober: Prober | None = None,
 ) -> BatchResult:
     """Probe every entry, render a report per key whose facts changed through ``executor``, then

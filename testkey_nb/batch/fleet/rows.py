@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from testkey_nb._format import count, number, usd
+from testkey_nb.check.lenses import DEFAULT_LENS
 
 INDEX_HTML: Final = "index.html"
 INDEX_JSON: Final = "index.json"
@@ -263,6 +264,6 @@ def _other_lenses(value: Any) -> Any:
         name: {**lens, "actions": [{"action": a.get("action"), "reason": a.get("reason")}
                                    for a in lens.get("actions") or [] if isinstance(a, Mapping)]}
         for name, lens in value.items()
-        if name != "inventory-fit" and isinstance(lens, Mapping)
+        if name != DEFAULT_LENS and isinstance(lens, Mapping)
     }
 
