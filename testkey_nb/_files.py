@@ -85,6 +85,17 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> int:
     return len(payload)
 
 
+def sweep_partial_writes(folder: Path) -> int:
+    """Remove what `write_atomic` left half-written in ``folder`` (``.NAME.XXXX.tmp``: a process killed between
+    its write and its rename); the number removed. Call it only as the folder's one writer."""
+    removed = 0
+    for tmp in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
 def private_file_problem(path: Path, what: str, *, shown: str | None = None) -> str | None:
     """Why ``path`` is not a regular file readable only by its owner (you), or None when it is.
 

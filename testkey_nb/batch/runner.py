@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from testkey_nb._files import disk_full, write_atomic
+from testkey_nb._files import disk_full, sweep_partial_writes, write_atomic
 from testkey_nb.batch.executors import Executor
 from testkey_nb.batch.fleet import NOT_RENDERED, index_row, write_index
 from testkey_nb.batch.keysfile import KeyEntry, check_label
@@ -270,6 +270,8 @@ def run_batch(
             recorder = Recorder(settings, out_dir)
         except HistoryError as exc:
             raise BatchInputError(f"history: {exc}") from None
+    for folder in (out_dir, out_dir / SIDECAR_DIR):  # a killed run's half-written reports and sidecars
+        sweep_partial_writes(folder)
     for index, entry in enumerate(entries):
         secret = entry.secret
         if secret is None:

@@ -101,3 +101,21 @@ def test_a_batch_killed_with_sigkill_finishes_every_key_on_the_rerun(emu: Any, t
     for key in keys:
         for part in secret_parts(key):
             assert part.decode() not in rerun.stdout + rerun.stderr
+
+
+def test_the_next_run_sweeps_what_a_killed_run_left_half_written(tmp_path: Path) -> None:
+    """A run killed between write_atomic's write and its rename leaves ``.NAME.XXXX.tmp`` beside a report or a
+    sidecar; the next run (the folder's one writer) removes them, and nothing else."""
+    from testkey_nb.batch import LocalExecutor, run_batch
+
+    out = tmp_path / "out"
+    (out / ".index").mkdir(parents=True)
+    stale = [out / ".k0.html.ab12cd.tmp", out / ".index" / ".k0.json.u4y9x3rq.tmp"]
+    for path in stale:
+        path.write_text("half a file")
+    kept = [out / "k0.html", out / ".index" / "k0.json", out / "notes.tmp"]
+    for path in kept:
+        path.write_text("{}")
+    run_batch([], out, executor=LocalExecutor(1), progress=False)
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in kept)
